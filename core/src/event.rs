@@ -1,0 +1,167 @@
+//! What the machine tells observers, and what drivers tell the machine.
+
+use std::time::Duration;
+
+use crate::machine::Task;
+use crate::plan::JobId;
+use crate::report::Status;
+
+/// Why a phase failed: the error's message and the chain of its causes.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Failure {
+    /// The error's own message, one line as the user wrote it.
+    pub message: String,
+    /// The errors that caused it, outermost first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub causes: Vec<String>,
+}
+
+impl Failure {
+    /// A failure with a message and no causes.
+    ///
+    /// ```
+    /// let failure = dojobber::Failure::new("Still popping...");
+    /// assert_eq!(failure.to_string(), "Still popping...");
+    /// ```
+    pub fn new(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            causes: Vec::new(),
+        }
+    }
+
+    /// The message and causes of an error returned by user code.
+    ///
+    /// ```
+    /// use anyhow::Context;
+    /// let err = Err::<(), _>(std::fmt::Error).context("rendering invite").unwrap_err();
+    /// let failure = dojobber::Failure::from_error(&err);
+    /// assert_eq!(failure.message, "rendering invite");
+    /// assert_eq!(failure.causes, ["an error occurred when formatting an argument"]);
+    /// ```
+    pub fn from_error(error: &anyhow::Error) -> Failure {
+        Failure {
+            message: error.to_string(),
+            causes: error.chain().skip(1).map(ToString::to_string).collect(),
+        }
+    }
+
+    /// The failure of user code that panicked, from the panic's payload.
+    ///
+    /// ```
+    /// let payload = std::panic::catch_unwind(|| panic!("no remote")).unwrap_err();
+    /// assert_eq!(dojobber::Failure::from_panic(&*payload).message, "panicked: no remote");
+    /// ```
+    pub fn from_panic(payload: &(dyn std::any::Any + Send)) -> Failure {
+        let text = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(a payload that is not a string)");
+        Failure::new(format!("panicked: {text}"))
+    }
+}
+
+impl std::fmt::Display for Failure {
+    /// The message; with `{:#}`, the causes too, joined by `: `.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)?;
+        if f.alternate() {
+            for cause in &self.causes {
+                write!(f, ": {cause}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a phase went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// `Ok(())`.
+    Pass,
+    /// An error, or a panic.
+    Fail(Failure),
+}
+
+impl Outcome {
+    /// The outcome of a user call: its result, or the panic it raised.
+    ///
+    /// ```
+    /// use dojobber::Outcome;
+    /// assert_eq!(Outcome::from_call(Ok(Ok(()))), Outcome::Pass);
+    /// ```
+    pub fn from_call(call: std::thread::Result<anyhow::Result<()>>) -> Outcome {
+        match call {
+            Ok(Ok(())) => Outcome::Pass,
+            Ok(Err(error)) => Outcome::Fail(Failure::from_error(&error)),
+            Err(payload) => Outcome::Fail(Failure::from_panic(&*payload)),
+        }
+    }
+
+    /// Whether the phase passed.
+    pub fn passed(&self) -> bool {
+        matches!(self, Outcome::Pass)
+    }
+}
+
+/// One transition of the machine, for observers: printers, progress
+/// displays, trace recorders. Events name jobs by id; the [`Plan`](crate::Plan)
+/// has their names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A round of tries begins.
+    RoundStarted {
+        /// From 1.
+        round: u32,
+    },
+    /// A job's try begins; its local storage starts empty.
+    TryStarted {
+        /// The job.
+        job: JobId,
+        /// Which try, from 1.
+        attempt: u32,
+    },
+    /// A phase was handed to the driver.
+    PhaseStarted {
+        /// The phase.
+        task: Task,
+        /// When.
+        at: Duration,
+    },
+    /// A phase is over.
+    PhaseFinished {
+        /// The phase.
+        task: Task,
+        /// How it went.
+        outcome: Outcome,
+        /// When.
+        at: Duration,
+        /// `false` when the machine decided it without user code: a dummy
+        /// job's check, a run-only job's check and recheck.
+        performed: bool,
+    },
+    /// A job has its final status: passed, fixed, or failed with no tries left.
+    JobFinished {
+        /// The job.
+        job: JobId,
+        /// Its status.
+        status: Status,
+        /// Tries used.
+        tries: u32,
+    },
+    /// A job will not be tried: one of its deps did not pass.
+    JobBlocked {
+        /// The job.
+        job: JobId,
+        /// Its first dep (in declaration order) that failed or is blocked.
+        by: JobId,
+    },
+    /// Every job has its final status; cleanups may follow.
+    RunFinished {
+        /// When.
+        at: Duration,
+    },
+    /// The cleanups are over (or stopped at a failure).
+    CleanupFinished,
+}

@@ -1,0 +1,161 @@
+//! Observers of the machine's events, and the printer behind verbose and
+//! debug output.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::event::{Event, Failure, Outcome};
+use crate::job::Phase;
+use crate::plan::Plan;
+
+/// Something that follows a run through its events: a printer, a progress
+/// display, a recorder. Called on the driver's thread, in event order.
+///
+/// ```
+/// use dojobber::{Event, Observer, Plan};
+///
+/// #[derive(Default)]
+/// struct CountRounds(u32);
+/// impl Observer for CountRounds {
+///     fn on_event(&mut self, event: &Event, _plan: &Plan) {
+///         if let Event::RoundStarted { .. } = event { self.0 += 1 }
+///     }
+/// }
+/// ```
+pub trait Observer {
+    /// Takes one event; `plan` names the jobs it mentions.
+    fn on_event(&mut self, event: &Event, plan: &Plan);
+}
+
+/// How much the printer says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    /// Only failing cleanups.
+    #[default]
+    Quiet,
+    /// One line per phase: `Job.check: pass`.
+    Verbose,
+    /// Verbose, plus each failure's error chain and the cleanup lines.
+    Debug,
+}
+
+/// Prints phases as lines of text, in the reference's format:
+///
+/// ```text
+/// PickTimeAndDate.check: fail
+/// PickTimeAndDate.run: pass
+/// PickTimeAndDate.recheck: pass
+/// Popcorn.recheck: fail "Still popping..."
+/// ```
+///
+/// A failing cleanup is printed whatever the verbosity.
+///
+/// ```
+/// use dojobber::{dep, bail, Context, Job, JobResult, Printer, Runner, Verbosity};
+///
+/// struct TurnOnTv;
+/// impl Job for TurnOnTv {
+///     fn check(&self, _: &mut Context<'_, ()>) -> JobResult { bail!("Remote batteries are dead.") }
+/// }
+/// let lines = dojobber::SharedBuffer::default();
+/// Runner::new(TurnOnTv, ()).tries(1)
+///     .observe(Printer::new(Verbosity::Verbose, lines.clone()))
+///     .run()?;
+/// assert_eq!(
+///     lines.text(),
+///     "TurnOnTv.check: fail\nTurnOnTv.run: pass\nTurnOnTv.recheck: fail \"Remote batteries are dead.\"\n"
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Printer<W> {
+    verbosity: Verbosity,
+    out: W,
+}
+
+impl<W: Write> Printer<W> {
+    /// A printer that writes to `out` (stderr, usually).
+    pub fn new(verbosity: Verbosity, out: W) -> Self {
+        Printer { verbosity, out }
+    }
+
+    fn print_chain(&mut self, failure: &Failure) {
+        if self.verbosity < Verbosity::Debug {
+            return;
+        }
+        let _ = writeln!(self.out, "    error: {}", failure.message);
+        for cause in &failure.causes {
+            let _ = writeln!(self.out, "    caused by: {cause}");
+        }
+    }
+}
+
+impl<W: Write> Observer for Printer<W> {
+    fn on_event(&mut self, event: &Event, plan: &Plan) {
+        // Output is best effort: a closed stderr must not stop the run.
+        match event {
+            Event::PhaseStarted { task, .. }
+                if task.phase == Phase::Cleanup && self.verbosity >= Verbosity::Debug =>
+            {
+                let _ = writeln!(self.out, "{}.cleanup running", plan.name(task.job));
+            }
+            Event::PhaseFinished { task, outcome, .. } => {
+                let name = plan.name(task.job);
+                let phase = task.phase;
+                let shown = phase == Phase::Cleanup && !outcome.passed()
+                    || self.verbosity >= Verbosity::Debug
+                    || self.verbosity >= Verbosity::Verbose && phase != Phase::Cleanup;
+                if !shown {
+                    return;
+                }
+                match outcome {
+                    Outcome::Pass => {
+                        let _ = writeln!(self.out, "{name}.{phase}: pass");
+                    }
+                    Outcome::Fail(failure) => {
+                        if matches!(phase, Phase::Recheck | Phase::Cleanup) {
+                            let _ =
+                                writeln!(self.out, "{name}.{phase}: fail {:?}", failure.message);
+                        } else {
+                            let _ = writeln!(self.out, "{name}.{phase}: fail");
+                        }
+                        self.print_chain(failure);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// An in-memory writer whose clones share one buffer: give one clone to a
+/// printer, read the text from another.
+///
+/// ```
+/// use std::io::Write;
+/// let buffer = dojobber::SharedBuffer::default();
+/// writeln!(buffer.clone(), "Food.check: pass")?;
+/// assert_eq!(buffer.text(), "Food.check: pass\n");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct SharedBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl SharedBuffer {
+    /// Everything written so far, as text (invalid UTF-8 replaced).
+    pub fn text(&self) -> String {
+        let bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl Write for SharedBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,275 @@
+//! The [`Runner`]: configures a run, discovers the graph, and drives the
+//! machine with the sequential driver.
+//!
+//! The driver owns the job values, the arguments, the storages and the
+//! clock; it performs what the machine hands out and reports back. It makes
+//! no scheduling decision of its own.
+
+use std::io::Write;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant};
+
+use crate::event::Outcome;
+use crate::graph::JobGraph;
+use crate::job::{Context, Job, JobRef, Phase};
+use crate::machine::{Machine, MachineConfig, MachineError, Step, Task};
+use crate::output::{Observer, Printer, Verbosity};
+use crate::plan::{Defaults, Plan, SetupError};
+use crate::report::{CleanupFailure, Report};
+use crate::storage::{GlobalStorage, LocalStorage};
+
+/// Configures and starts a run of a suite, from its root job.
+///
+/// ```
+/// use std::time::Duration;
+/// use dojobber::{bail, Context, Job, JobResult, Runner, Status};
+///
+/// struct MakeTea;
+/// impl Job<u32> for MakeTea {
+///     fn check(&self, cx: &mut Context<'_, u32>) -> JobResult {
+///         if cx.global().get::<u32>("cups") != Some(*cx.args()) { bail!("not enough tea") }
+///         Ok(())
+///     }
+///     fn run(&self, cx: &mut Context<'_, u32>) -> JobResult {
+///         cx.global().insert("cups", *cx.args());
+///         Ok(())
+///     }
+/// }
+///
+/// let finished = Runner::new(MakeTea, 2).tries(5).retry_delay(Duration::ZERO).run()?;
+/// assert_eq!(finished.report().job("MakeTea").unwrap().status, Status::Fixed);
+/// # Ok::<(), dojobber::SetupError>(())
+/// ```
+pub struct Runner<A> {
+    root: JobRef<A>,
+    args: A,
+    defaults: Defaults,
+    config: MachineConfig,
+    verbosity: Verbosity,
+    output: Box<dyn Write>,
+    observers: Vec<Box<dyn Observer>>,
+}
+
+impl<A: 'static> Runner<A> {
+    /// A run of everything `root` needs, with `args` handed to every job.
+    /// Defaults: 3 tries, 1 s retry delay, acting, cleanup on, quiet, output
+    /// on stderr.
+    pub fn new(root: impl Job<A>, args: A) -> Self {
+        Self::from_ref(std::sync::Arc::new(root), args)
+    }
+
+    /// Like [`new`](Self::new), for a root already behind a [`JobRef`].
+    pub fn from_ref(root: JobRef<A>, args: A) -> Self {
+        Runner {
+            root,
+            args,
+            defaults: Defaults::default(),
+            config: MachineConfig::default(),
+            verbosity: Verbosity::Quiet,
+            output: Box::new(std::io::stderr()),
+            observers: Vec::new(),
+        }
+    }
+
+    /// Tries for jobs that do not choose their own.
+    pub fn tries(mut self, tries: u32) -> Self {
+        self.defaults.tries = tries;
+        self
+    }
+
+    /// Retry delay for jobs that do not choose their own.
+    pub fn retry_delay(mut self, delay: Duration) -> Self {
+        self.defaults.retry_delay = delay;
+        self
+    }
+
+    /// Only check: no run, no retry, no cleanup.
+    pub fn no_act(mut self, no_act: bool) -> Self {
+        self.config.no_act = no_act;
+        self
+    }
+
+    /// Whether cleanups happen when the run ends; when off, call
+    /// [`Finished::cleanup`] yourself.
+    pub fn cleanup(mut self, cleanup: bool) -> Self {
+        self.config.cleanup = cleanup;
+        self
+    }
+
+    /// How much the built-in printer says.
+    pub fn verbosity(mut self, verbosity: Verbosity) -> Self {
+        self.verbosity = verbosity;
+        self
+    }
+
+    /// Where the built-in printer writes (stderr by default).
+    pub fn output(mut self, out: impl Write + 'static) -> Self {
+        self.output = Box::new(out);
+        self
+    }
+
+    /// Adds an observer of the run's events, after the built-in printer.
+    pub fn observe(mut self, observer: impl Observer + 'static) -> Self {
+        self.observers.push(Box::new(observer));
+        self
+    }
+
+    /// Discovers and checks the graph without running anything.
+    pub fn graph(&self) -> Result<JobGraph<A>, SetupError> {
+        JobGraph::discover(JobRef::clone(&self.root), &self.args, self.defaults)
+    }
+
+    /// Runs the suite to the end, one phase at a time in the reference
+    /// order, then the cleanups (unless turned off).
+    ///
+    /// Fails only when the suite cannot start (see [`SetupError`]); failing
+    /// jobs are in the report.
+    pub fn run(self) -> Result<Finished<A>, SetupError> {
+        let graph = self.graph()?;
+        let (plan, jobs) = graph.into_parts();
+        let mut observers = self.observers;
+        observers.insert(0, Box::new(Printer::new(self.verbosity, self.output)));
+        let mut session = Session {
+            locals: (0..plan.len())
+                .map(|_| (0, LocalStorage::default()))
+                .collect(),
+            machine: Machine::new(plan, self.config),
+            jobs,
+            args: self.args,
+            global: GlobalStorage::default(),
+            observers,
+            clock: Instant::now(),
+        };
+        session.drive();
+        Ok(Finished { session })
+    }
+}
+
+/// A run that has ended: its report, and its cleanups if they were put off.
+pub struct Finished<A> {
+    session: Session<A>,
+}
+
+impl<A: 'static> Finished<A> {
+    /// What happened to every job.
+    pub fn report(&self) -> Report {
+        self.session.machine.report_card()
+    }
+
+    /// The report, dropping the job values.
+    pub fn into_report(self) -> Report {
+        self.report()
+    }
+
+    /// The plan that was run.
+    pub fn plan(&self) -> &Plan {
+        self.session.machine.plan()
+    }
+
+    /// The global storage as the run left it.
+    pub fn global(&self) -> &GlobalStorage {
+        &self.session.global
+    }
+
+    /// Runs the cleanups of a run made with `cleanup(false)`: each job whose
+    /// run executed, most recent first. Stops at the first failing cleanup
+    /// and returns it.
+    ///
+    /// ```
+    /// use dojobber::{Context, Job, JobResult, Runner};
+    ///
+    /// struct Dust;
+    /// impl Job for Dust {
+    ///     fn check(&self, cx: &mut Context<'_, ()>) -> JobResult {
+    ///         if cx.is_recheck() { Ok(()) } else { dojobber::bail!("dusty") }
+    ///     }
+    ///     fn cleanup(&self, _: &mut Context<'_, ()>) -> JobResult { dojobber::bail!("duster stuck") }
+    /// }
+    /// let mut finished = Runner::new(Dust, ()).cleanup(false).run()?;
+    /// let failure = finished.cleanup().unwrap_err();
+    /// assert_eq!(failure.to_string(), "cleanup of Dust failed: duster stuck");
+    /// assert!(finished.cleanup().is_err()); // only once
+    /// # Ok::<(), dojobber::SetupError>(())
+    /// ```
+    pub fn cleanup(&mut self) -> Result<(), CleanupError> {
+        self.session.machine.start_cleanup()?;
+        self.session.drive();
+        match self.report().cleanup_failure {
+            Some(failure) => Err(CleanupError::Failed(failure)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Why [`Finished::cleanup`] did not clean everything.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CleanupError {
+    /// A job's cleanup failed; those after it did not run.
+    #[error(transparent)]
+    Failed(CleanupFailure),
+    /// Cleanup was not possible: already done, or a no-act run.
+    #[error(transparent)]
+    NotAllowed(#[from] MachineError),
+}
+
+/// The sequential driver: one phase at a time, on the caller's thread.
+struct Session<A> {
+    machine: Machine,
+    jobs: Vec<JobRef<A>>,
+    args: A,
+    global: GlobalStorage,
+    /// Per job: the try its local storage belongs to, and the storage.
+    locals: Vec<(u32, LocalStorage)>,
+    observers: Vec<Box<dyn Observer>>,
+    clock: Instant,
+}
+
+impl<A: 'static> Session<A> {
+    fn drive(&mut self) {
+        loop {
+            let now = self.clock.elapsed();
+            let step = self.machine.poll(now);
+            tracing::trace!(?step, "machine step");
+            match step {
+                Step::Perform(task) => {
+                    let outcome = self.perform(task);
+                    let now = self.clock.elapsed();
+                    self.machine
+                        .report(task.job, task.phase, outcome, now)
+                        .expect("the driver reports exactly the phase it was handed");
+                }
+                Step::Wait(deadline) => std::thread::sleep(deadline.saturating_sub(now)),
+                Step::Idle => unreachable!("the sequential driver has nothing in flight"),
+                Step::Done => {
+                    self.publish_events();
+                    return;
+                }
+            }
+            self.publish_events();
+        }
+    }
+
+    /// Calls the user code of one phase; a panic becomes its failure.
+    fn perform(&mut self, task: Task) -> Outcome {
+        let job = &self.jobs[task.job.index()];
+        let (attempt, local) = &mut self.locals[task.job.index()];
+        if *attempt != task.attempt {
+            *attempt = task.attempt;
+            *local = LocalStorage::default();
+        }
+        let mut cx = Context::new(&self.args, local, &self.global, task.phase, task.attempt);
+        Outcome::from_call(catch_unwind(AssertUnwindSafe(|| match task.phase {
+            Phase::Check | Phase::Recheck => job.check(&mut cx),
+            Phase::Run => job.run(&mut cx),
+            Phase::Cleanup => job.cleanup(&mut cx),
+        })))
+    }
+
+    fn publish_events(&mut self) {
+        while let Some(event) = self.machine.poll_event() {
+            for observer in &mut self.observers {
+                observer.on_event(&event, self.machine.plan());
+            }
+        }
+    }
+}
