@@ -1,0 +1,1 @@
+//! Draws dojobber job graphs (work in progress).
