@@ -1,1 +1,189 @@
-fn main() {}
+//! Framework time per job on large graphs of no-op jobs.
+//!
+//! Every job's check fails once, its run passes, its recheck passes, so each
+//! job costs three phases. `machine_*` drives the bare machine (plan built
+//! outside the timing); `runner_*` is a whole run with real job values:
+//! discovery, planning, scheduling, panic guards and storage.
+//!
+//! Run with `cargo bench -p dojobber --bench machine`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use divan::Bencher;
+use divan::counter::ItemsCount;
+use dojobber::{
+    Context, Defaults, Failure, Job, JobKind, JobRef, JobResult, JobSpec, Machine, MachineConfig,
+    Outcome, Phase, Plan, Runner, Step,
+};
+
+fn main() {
+    divan::main();
+}
+
+const SIZES: [usize; 3] = [10_000, 100_000, 1_000_000];
+
+/// Deps per job: a random DAG (1 to 3 deps on earlier jobs, then a root
+/// over every job nothing depends on) or a chain.
+struct Shape {
+    deps: Vec<Vec<u32>>,
+}
+
+impl Shape {
+    fn random_dag(jobs: usize) -> Shape {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move |below: usize| {
+            // xorshift64*: a fixed, dependency-free stream.
+            seed ^= seed >> 12;
+            seed ^= seed << 25;
+            seed ^= seed >> 27;
+            (seed.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % below
+        };
+        let mut deps = vec![Vec::new()];
+        let mut has_dependent = vec![false; jobs];
+        for job in 1..jobs - 1 {
+            let count = 1 + next(3);
+            let mut mine: Vec<u32> = (0..count).map(|_| next(job) as u32).collect();
+            mine.sort_unstable();
+            mine.dedup();
+            for &dep in &mine {
+                has_dependent[dep as usize] = true;
+            }
+            deps.push(mine);
+        }
+        let sinks = (0..jobs - 1)
+            .filter(|&j| !has_dependent[j])
+            .map(|j| j as u32);
+        deps.push(sinks.collect());
+        Shape { deps }
+    }
+
+    fn chain(jobs: usize) -> Shape {
+        let deps = (0..jobs)
+            .map(|job| {
+                if job == 0 {
+                    Vec::new()
+                } else {
+                    vec![job as u32 - 1]
+                }
+            })
+            .collect();
+        Shape { deps }
+    }
+
+    fn root(&self) -> usize {
+        self.deps.len() - 1
+    }
+
+    fn plan(&self) -> Plan {
+        let specs = self
+            .deps
+            .iter()
+            .enumerate()
+            .map(|(job, deps)| {
+                let mut spec = JobSpec::new(format!("j{job}"));
+                spec.deps = deps.iter().map(|&d| d as usize).collect();
+                spec
+            })
+            .collect();
+        Plan::new(specs, self.root(), Defaults::default())
+            .expect("a DAG")
+            .0
+    }
+}
+
+/// Drives the machine as a driver of no-op jobs would: every check fails,
+/// every run and recheck passes.
+fn drive(mut machine: Machine) -> Machine {
+    let now = Duration::ZERO;
+    loop {
+        match machine.poll(now) {
+            Step::Perform(task) => {
+                let outcome = match task.phase {
+                    Phase::Check => Outcome::Fail(Failure::new("not yet")),
+                    _ => Outcome::Pass,
+                };
+                machine.report(task.job, task.phase, outcome, now).unwrap();
+                while machine.poll_event().is_some() {}
+            }
+            Step::Done => return machine,
+            other => panic!("unexpected step {other:?}"),
+        }
+    }
+}
+
+#[divan::bench(args = SIZES, sample_count = 3, sample_size = 1)]
+fn machine_random_dag(bencher: Bencher, jobs: usize) {
+    let plan = Shape::random_dag(jobs).plan();
+    bencher
+        .counter(ItemsCount::new(jobs))
+        .with_inputs(|| Machine::new(plan.clone(), MachineConfig::default()))
+        .bench_local_values(drive);
+}
+
+#[divan::bench(sample_count = 3, sample_size = 1)]
+fn machine_chain_1m(bencher: Bencher) {
+    let plan = Shape::chain(1_000_000).plan();
+    bencher
+        .counter(ItemsCount::new(1_000_000usize))
+        .with_inputs(|| Machine::new(plan.clone(), MachineConfig::default()))
+        .bench_local_values(drive);
+}
+
+/// A no-op job of a [`Shape`], making its deps on demand.
+struct NoOp {
+    id: u32,
+    shape: Arc<Shape>,
+}
+
+impl Job for NoOp {
+    fn name(&self) -> String {
+        format!("j{}", self.id)
+    }
+    fn deps(&self, _: &()) -> Vec<JobRef> {
+        self.shape.deps[self.id as usize]
+            .iter()
+            .map(|&id| {
+                let job: JobRef = Arc::new(NoOp {
+                    id,
+                    shape: Arc::clone(&self.shape),
+                });
+                job
+            })
+            .collect()
+    }
+    fn kind(&self) -> JobKind {
+        JobKind::Normal
+    }
+    fn check(&self, cx: &mut Context<'_, ()>) -> JobResult {
+        if cx.is_recheck() {
+            Ok(())
+        } else {
+            dojobber::bail!("not yet")
+        }
+    }
+}
+
+fn run_all(shape: &Arc<Shape>) -> dojobber::Finished<()> {
+    let root = NoOp {
+        id: shape.root() as u32,
+        shape: Arc::clone(shape),
+    };
+    Runner::new(root, ()).run().expect("a DAG")
+}
+
+#[divan::bench(args = SIZES, sample_count = 3, sample_size = 1)]
+fn runner_random_dag(bencher: Bencher, jobs: usize) {
+    let shape = Arc::new(Shape::random_dag(jobs));
+    bencher
+        .counter(ItemsCount::new(jobs))
+        .bench_local(|| run_all(&shape));
+}
+
+#[divan::bench(sample_count = 3, sample_size = 1)]
+fn runner_chain_1m(bencher: Bencher) {
+    let shape = Arc::new(Shape::chain(1_000_000));
+    bencher
+        .counter(ItemsCount::new(1_000_000usize))
+        .bench_local(|| run_all(&shape));
+}

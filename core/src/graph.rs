@@ -16,7 +16,26 @@ use crate::plan::{Defaults, JobId, JobSpec, Plan, SetupError};
 /// The jobs of a suite, numbered as in their [`Plan`].
 pub struct JobGraph<A> {
     plan: Plan,
-    jobs: Vec<JobRef<A>>,
+    jobs: JobTable<A>,
+}
+
+/// Job values indexed by [`JobId`]. Dropped dependents first, so a chain
+/// of jobs that hold their deps is freed one link at a time instead of by
+/// recursion as deep as the chain.
+pub(crate) struct JobTable<A>(Vec<JobRef<A>>);
+
+impl<A> std::ops::Deref for JobTable<A> {
+    type Target = [JobRef<A>];
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl<A> Drop for JobTable<A> {
+    fn drop(&mut self) {
+        // Dependents have larger ids than their deps.
+        while self.0.pop().is_some() {}
+    }
 }
 
 impl<A: 'static> JobGraph<A> {
@@ -118,7 +137,10 @@ impl<A: 'static> JobGraph<A> {
             .into_iter()
             .map(|job| job.expect("ids are a permutation"))
             .collect();
-        Ok(JobGraph { plan, jobs })
+        Ok(JobGraph {
+            plan,
+            jobs: JobTable(jobs),
+        })
     }
 
     /// The graph as data: names, deps, kinds, tries, in the reference order.
@@ -132,7 +154,7 @@ impl<A: 'static> JobGraph<A> {
     }
 
     /// The plan and the job values, indexed by [`JobId`].
-    pub fn into_parts(self) -> (Plan, Vec<JobRef<A>>) {
+    pub(crate) fn into_parts(self) -> (Plan, JobTable<A>) {
         (self.plan, self.jobs)
     }
 }

@@ -26,7 +26,7 @@ use crate::storage::{GlobalStorage, LocalStorage};
 pub type JobResult = anyhow::Result<()>;
 
 /// A shared handle to a job, as held by the graph and by other jobs' deps.
-pub type JobRef<A> = Arc<dyn Job<A>>;
+pub type JobRef<A = ()> = Arc<dyn Job<A>>;
 
 /// Wraps a job value into a [`JobRef`], for lists of deps.
 ///
@@ -288,7 +288,12 @@ impl<'a, A> Context<'a, A> {
 
     /// This job's storage for the current try: check, run and recheck share
     /// it; the next try starts empty.
-    pub fn local(&mut self) -> &mut LocalStorage {
+    pub fn local(&self) -> &LocalStorage {
+        self.local
+    }
+
+    /// This job's storage for the current try, to change it.
+    pub fn local_mut(&mut self) -> &mut LocalStorage {
         self.local
     }
 

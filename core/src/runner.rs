@@ -10,7 +10,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
 use crate::event::Outcome;
-use crate::graph::JobGraph;
+use crate::graph::{JobGraph, JobTable};
 use crate::job::{Context, Job, JobRef, Phase};
 use crate::machine::{Machine, MachineConfig, MachineError, Step, Task};
 use crate::output::{Observer, Printer, Verbosity};
@@ -215,7 +215,7 @@ pub enum CleanupError {
 /// The sequential driver: one phase at a time, on the caller's thread.
 struct Session<A> {
     machine: Machine,
-    jobs: Vec<JobRef<A>>,
+    jobs: JobTable<A>,
     args: A,
     global: GlobalStorage,
     /// Per job: the try its local storage belongs to, and the storage.

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use dojobber::{
-    Defaults, Event, JobKind, JobSpec, Machine, MachineConfig, MachineError, Outcome, Phase,
-    Plan, Status, Step,
+    Defaults, Event, JobKind, JobSpec, Machine, MachineConfig, MachineError, Outcome, Phase, Plan,
+    Status, Step,
 };
 use dojobber_testkit::{Act, Mock, SimConfig, Suite, simulate};
 
@@ -34,7 +34,13 @@ fn jobs_are_tried_in_depth_first_post_order_with_deps_in_declaration_order() {
     ]);
     assert_eq!(
         phases(&suite, SimConfig::new()),
-        ["Shared.check", "Leaf.check", "Left.check", "Right.check", "Root.check"]
+        [
+            "Shared.check",
+            "Leaf.check",
+            "Left.check",
+            "Right.check",
+            "Root.check"
+        ]
     );
 }
 
@@ -53,7 +59,10 @@ fn retries_come_in_rounds_and_each_round_tries_a_job_once() {
         .iter()
         .filter(|e| matches!(e, Event::RoundStarted { .. }))
         .count();
-    assert_eq!(rounds, 3, "Stubborn keeps rounds going until its 3 tries are used");
+    assert_eq!(
+        rounds, 3,
+        "Stubborn keeps rounds going until its 3 tries are used"
+    );
     let report = &sim.report;
     assert_eq!(report.job("Flaky").unwrap().status, Status::Fixed);
     assert_eq!(report.job("Flaky").unwrap().tries, 2);
@@ -61,7 +70,10 @@ fn retries_come_in_rounds_and_each_round_tries_a_job_once() {
     assert_eq!(report.job("Stubborn").unwrap().status, Status::Failed);
     assert_eq!(report.job("Stubborn").unwrap().tries, 3);
     assert_eq!(report.job("Root").unwrap().status, Status::Blocked);
-    assert_eq!(report.job("Root").unwrap().blocked_by.as_deref(), Some("Stubborn"));
+    assert_eq!(
+        report.job("Root").unwrap().blocked_by.as_deref(),
+        Some("Stubborn")
+    );
     assert_eq!(report.job("Root").unwrap().tries, 0);
 }
 
@@ -84,8 +96,16 @@ fn a_job_unblocked_by_a_retry_is_tried_in_the_same_round() {
             _ => {}
         }
     }
-    let expected = [("Flaky", 1, 1), ("Flaky", 2, 2), ("Dependent", 1, 2), ("Root", 1, 2)];
-    let expected: Vec<_> = expected.iter().map(|(j, a, r)| (j.to_string(), *a, *r)).collect();
+    let expected = [
+        ("Flaky", 1, 1),
+        ("Flaky", 2, 2),
+        ("Dependent", 1, 2),
+        ("Root", 1, 2),
+    ];
+    let expected: Vec<_> = expected
+        .iter()
+        .map(|(j, a, r)| (j.to_string(), *a, *r))
+        .collect();
     assert_eq!(tried_in_round, expected);
     assert!(sim.report.success());
 }
@@ -104,7 +124,10 @@ fn a_retry_waits_for_its_delay_after_the_previous_try_ends() {
     ]);
     let sim = simulate(&suite, SimConfig::new());
     let starts = |job: &str| -> Vec<(u32, Phase, Duration)> {
-        sim.trace.of(job).map(|e| (e.attempt, e.phase, e.at)).collect()
+        sim.trace
+            .of(job)
+            .map(|e| (e.attempt, e.phase, e.at))
+            .collect()
     };
     // Slow's first try: check 0-1 s, run 1-2 s, recheck 2-3 s; retry at 3 + 600 s.
     assert_eq!(starts("Slow")[3], (2, Phase::Check, secs(603)));
@@ -138,7 +161,11 @@ fn no_act_only_checks_and_run_only_jobs_fail() {
     assert_eq!(status("Fluff"), Status::Failed);
     assert_eq!(status("Group"), Status::Passed);
     assert_eq!(status("Root"), Status::Blocked);
-    assert_eq!(sim.report.job("Broken").unwrap().tries, 1, "no retries in no-act mode");
+    assert_eq!(
+        sim.report.job("Broken").unwrap().tries,
+        1,
+        "no retries in no-act mode"
+    );
     assert!(sim.report.no_act);
 }
 
@@ -148,7 +175,10 @@ fn a_run_only_job_is_decided_by_its_run() {
         Mock::new("Root").deps(["Pizza"]),
         Mock::new("Pizza")
             .kind(JobKind::RunOnly)
-            .run_rule(dojobber_testkit::Rule::PerTry(vec![Act::fail("late"), Act::Pass])),
+            .run_rule(dojobber_testkit::Rule::PerTry(vec![
+                Act::fail("late"),
+                Act::Pass,
+            ])),
     ]);
     let sim = simulate(&suite, SimConfig::new().defaults(3, Duration::ZERO));
     let pizza: Vec<_> = sim
@@ -225,9 +255,15 @@ fn a_broken_job_fails_untried_and_blocks_its_dependents() {
     let report = drive_passing(Machine::new(plan, MachineConfig::default()));
     let broken = report.job("Broken").unwrap();
     assert_eq!((broken.status, broken.tries), (Status::Failed, 0));
-    assert_eq!(broken.last_error.as_ref().unwrap().message, "panicked: no deps today");
+    assert_eq!(
+        broken.last_error.as_ref().unwrap().message,
+        "panicked: no deps today"
+    );
     assert_eq!(report.job("Fine").unwrap().status, Status::Passed);
-    assert_eq!(report.job("Root").unwrap().blocked_by.as_deref(), Some("Broken"));
+    assert_eq!(
+        report.job("Root").unwrap().blocked_by.as_deref(),
+        Some("Broken")
+    );
 }
 
 #[test]
@@ -245,16 +281,28 @@ fn reports_the_machine_did_not_ask_for_are_errors_that_change_nothing() {
             phase: Phase::Check
         }
     );
-    assert_eq!(err.to_string(), "report for \"Only\".check that the machine did not ask for");
+    assert_eq!(
+        err.to_string(),
+        "report for \"Only\".check that the machine did not ask for"
+    );
     let Step::Perform(task) = machine.poll(Duration::ZERO) else {
         panic!("the job is still to be checked");
     };
-    assert_eq!((task.job, task.phase, task.attempt), (only, Phase::Check, 1));
+    assert_eq!(
+        (task.job, task.phase, task.attempt),
+        (only, Phase::Check, 1)
+    );
     let wrong_phase = machine.report(only, Phase::Run, Outcome::Pass, Duration::ZERO);
     assert!(wrong_phase.is_err());
     let unknown = dojobber::JobId::from_index(7);
-    assert!(machine.report(unknown, Phase::Check, Outcome::Pass, Duration::ZERO).is_err());
-    machine.report(only, Phase::Check, Outcome::Pass, Duration::ZERO).unwrap();
+    assert!(
+        machine
+            .report(unknown, Phase::Check, Outcome::Pass, Duration::ZERO)
+            .is_err()
+    );
+    machine
+        .report(only, Phase::Check, Outcome::Pass, Duration::ZERO)
+        .unwrap();
     assert_eq!(machine.poll(Duration::ZERO), Step::Done);
 }
 
@@ -277,7 +325,9 @@ fn cleanup_put_off_runs_when_started_by_hand_and_only_once() {
                     Phase::Check => Outcome::Fail(dojobber::Failure::new("dusty")),
                     _ => Outcome::Pass,
                 };
-                machine.report(dust, task.phase, outcome, Duration::ZERO).unwrap();
+                machine
+                    .report(dust, task.phase, outcome, Duration::ZERO)
+                    .unwrap();
             }
             Step::Done => break,
             other => panic!("unexpected {other:?}"),

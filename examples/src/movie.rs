@@ -85,7 +85,7 @@ impl Job<MovieArgs> for CleanCouch {
         Ok(())
     }
     fn run(&self, cx: &mut Context<'_, MovieArgs>) -> JobResult {
-        cx.local().insert("runran", true);
+        cx.local_mut().insert("runran", true);
         Ok(())
     }
     fn cleanup(&self, _cx: &mut Context<'_, MovieArgs>) -> JobResult {

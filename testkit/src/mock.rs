@@ -217,7 +217,10 @@ pub struct CallLog(Arc<Mutex<Vec<Call>>>);
 impl CallLog {
     /// The calls so far.
     pub fn calls(&self) -> Vec<Call> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// How many times `job`'s run has executed.
@@ -405,7 +408,8 @@ impl Job for MockJob {
             .map(|dep| {
                 // Surfaces as this job's broken deps, like any panic in deps().
                 let index = self.suite.index.get(dep).copied();
-                self.suite.job_ref(index.unwrap_or_else(|| panic!("unknown dep {dep:?}")))
+                self.suite
+                    .job_ref(index.unwrap_or_else(|| panic!("unknown dep {dep:?}")))
             })
             .collect()
     }

@@ -1,0 +1,478 @@
+//! The runner and its sequential driver with real job values: graph
+//! errors, panics, storage, cleanup, output, and deep graphs.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dojobber::{
+    Context, Group, Job, JobKind, JobRef, JobResult, Runner, SetupError, SharedBuffer, Status,
+    Verbosity, bail, dep,
+};
+
+/// A job that depends on the jobs named, by name, and whose check passes.
+struct Named {
+    name: &'static str,
+    deps: &'static [&'static str],
+    tries: Option<u32>,
+}
+
+impl Job for Named {
+    fn name(&self) -> String {
+        self.name.into()
+    }
+    fn deps(&self, _: &()) -> Vec<JobRef> {
+        self.deps.iter().map(|name| named(name)).collect()
+    }
+    fn tries(&self) -> Option<u32> {
+        self.tries
+    }
+    fn check(&self, _: &mut Context<'_, ()>) -> JobResult {
+        Ok(())
+    }
+}
+
+/// The jobs of a small cyclic graph: Root -> A -> B -> C -> A.
+fn named(name: &str) -> JobRef {
+    let (name, deps): (&'static str, &'static [&'static str]) = match name {
+        "Root" => ("Root", &["A"]),
+        "A" => ("A", &["B"]),
+        "B" => ("B", &["C"]),
+        "C" => ("C", &["A"]),
+        _ => ("Leaf", &[]),
+    };
+    dep(Named {
+        name,
+        deps,
+        tries: None,
+    })
+}
+
+#[test]
+fn a_cycle_is_an_error_listing_the_whole_cycle_and_nothing_runs() {
+    let err = Runner::from_ref(named("Root"), ()).run().err().unwrap();
+    assert_eq!(err.to_string(), "dependency cycle: A -> B -> C -> A");
+    assert_eq!(
+        err,
+        SetupError::Cycle {
+            cycle: vec!["A".into(), "B".into(), "C".into(), "A".into()]
+        }
+    );
+}
+
+mod app {
+    pub struct Setup;
+    impl dojobber::Job for Setup {}
+}
+mod db {
+    pub struct Setup;
+    impl dojobber::Job for Setup {}
+}
+
+#[test]
+fn two_different_jobs_with_one_name_is_an_error_naming_both() {
+    let root = Group::new("Root").with_deps([dep(app::Setup), dep(db::Setup)]);
+    let err = Runner::new(root, ()).run().err().unwrap();
+    assert_eq!(
+        err.to_string(),
+        "two different jobs are named \"Setup\": runner::app::Setup and runner::db::Setup"
+    );
+}
+
+#[test]
+fn zero_tries_is_an_error_for_a_job_and_for_the_default() {
+    let lazy = Named {
+        name: "Lazy",
+        deps: &[],
+        tries: Some(0),
+    };
+    let err = Runner::new(lazy, ()).run().err().unwrap();
+    assert_eq!(
+        err.to_string(),
+        "job \"Lazy\" has 0 tries; every job needs at least 1"
+    );
+    let err = Runner::new(Group::new("G"), ())
+        .tries(0)
+        .run()
+        .err()
+        .unwrap();
+    assert_eq!(
+        err,
+        SetupError::ZeroTries {
+            job: "the run's default".into()
+        }
+    );
+}
+
+/// A job whose phases do what its fields say, and that records its calls.
+#[derive(Default)]
+struct Scripted {
+    name: &'static str,
+    deps: Vec<&'static str>,
+    check_panics: bool,
+    run_panics: bool,
+    deps_panic: bool,
+    fixed_by_run: bool,
+    cleanup_fails: bool,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Scripted {
+    fn new(name: &'static str, log: &Arc<Mutex<Vec<String>>>) -> Self {
+        Scripted {
+            name,
+            log: Arc::clone(log),
+            ..Scripted::default()
+        }
+    }
+    fn note(&self, what: &str) {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("{}.{what}", self.name));
+    }
+}
+
+impl Job for Scripted {
+    fn name(&self) -> String {
+        self.name.into()
+    }
+    fn deps(&self, _: &()) -> Vec<JobRef> {
+        assert!(!self.deps_panic, "cannot list deps");
+        self.deps
+            .iter()
+            .map(|name| dep(Scripted::new(name, &self.log)))
+            .collect()
+    }
+    fn check(&self, cx: &mut Context<'_, ()>) -> JobResult {
+        self.note(cx.phase().as_str());
+        assert!(!self.check_panics, "check exploded");
+        if self.fixed_by_run && cx.global().get::<bool>(self.name).is_none() {
+            bail!("not yet");
+        }
+        Ok(())
+    }
+    fn run(&self, cx: &mut Context<'_, ()>) -> JobResult {
+        self.note("run");
+        assert!(!self.run_panics, "run exploded");
+        cx.global().insert(self.name, true);
+        Ok(())
+    }
+    fn cleanup(&self, _: &mut Context<'_, ()>) -> JobResult {
+        self.note("cleanup");
+        if self.cleanup_fails {
+            bail!("duster stuck");
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_panic_in_check_fails_that_job_only() {
+    let log = Arc::default();
+    let root = Group::new("Root").with_deps([
+        dep(Scripted {
+            check_panics: true,
+            ..Scripted::new("Explodes", &log)
+        }),
+        dep(Scripted::new("Calm", &log)),
+    ]);
+    let report = Runner::new(root, ())
+        .tries(2)
+        .retry_delay(Duration::ZERO)
+        .run()
+        .unwrap()
+        .into_report();
+    let explodes = report.job("Explodes").unwrap();
+    assert_eq!(explodes.status, Status::Failed);
+    assert_eq!(explodes.tries, 2);
+    assert_eq!(
+        explodes.last_error.as_ref().unwrap().message,
+        "panicked: check exploded"
+    );
+    assert_eq!(report.job("Calm").unwrap().status, Status::Passed);
+    assert_eq!(report.job("Root").unwrap().status, Status::Blocked);
+}
+
+#[test]
+fn a_panic_in_run_is_reported_and_the_recheck_decides() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let job = Scripted {
+        run_panics: true,
+        fixed_by_run: true,
+        ..Scripted::new("Clumsy", &log)
+    };
+    let lines = SharedBuffer::default();
+    let report = Runner::new(job, ())
+        .tries(1)
+        .verbosity(Verbosity::Verbose)
+        .output(lines.clone())
+        .run()
+        .unwrap()
+        .into_report();
+    assert_eq!(
+        lines.text(),
+        "Clumsy.check: fail\nClumsy.run: fail\nClumsy.recheck: fail \"not yet\"\n"
+    );
+    assert_eq!(report.job("Clumsy").unwrap().status, Status::Failed);
+}
+
+#[test]
+fn a_panic_in_deps_fails_that_job_and_blocks_its_dependents() {
+    let log = Arc::default();
+    let root = Group::new("Root").with_deps([
+        dep(Scripted {
+            deps_panic: true,
+            ..Scripted::new("NoDeps", &log)
+        }),
+        dep(Scripted::new("Calm", &log)),
+    ]);
+    let report = Runner::new(root, ()).run().unwrap().into_report();
+    let broken = report.job("NoDeps").unwrap();
+    assert_eq!((broken.status, broken.tries), (Status::Failed, 0));
+    assert_eq!(
+        broken.last_error.as_ref().unwrap().message,
+        "panicked: cannot list deps"
+    );
+    assert_eq!(report.job("Calm").unwrap().status, Status::Passed);
+    assert_eq!(
+        report.job("Root").unwrap().blocked_by.as_deref(),
+        Some("NoDeps")
+    );
+}
+
+#[test]
+fn cleanups_run_once_most_recent_run_first_and_stop_at_a_failure() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let fixed = |name| Scripted {
+        fixed_by_run: true,
+        ..Scripted::new(name, &log)
+    };
+    let root = Group::new("Root").with_deps([
+        dep(fixed("First")),
+        dep(Scripted {
+            cleanup_fails: true,
+            ..fixed("Second")
+        }),
+        dep(fixed("Third")),
+        dep(Scripted::new("NeverRan", &log)),
+    ]);
+    let lines = SharedBuffer::default();
+    let report = Runner::new(root, ())
+        .output(lines.clone())
+        .run()
+        .unwrap()
+        .into_report();
+    let cleanups: Vec<String> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|call| call.ends_with(".cleanup"))
+        .cloned()
+        .collect();
+    assert_eq!(cleanups, ["Third.cleanup", "Second.cleanup"]);
+    assert_eq!(
+        lines.text(),
+        "Second.cleanup: fail \"duster stuck\"\n",
+        "printed even when quiet"
+    );
+    let failure = report.cleanup_failure.unwrap();
+    assert_eq!(
+        failure.to_string(),
+        "cleanup of Second failed: duster stuck"
+    );
+}
+
+#[test]
+fn cleanup_can_be_put_off_and_run_by_hand() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let job = Scripted {
+        fixed_by_run: true,
+        ..Scripted::new("Dust", &log)
+    };
+    let mut finished = Runner::new(job, ()).cleanup(false).run().unwrap();
+    assert!(!log.lock().unwrap().contains(&"Dust.cleanup".to_string()));
+    finished.cleanup().unwrap();
+    assert_eq!(
+        log.lock().unwrap().last().map(String::as_str),
+        Some("Dust.cleanup")
+    );
+    assert!(finished.cleanup().is_err(), "a second cleanup is refused");
+}
+
+/// Records, per try, whether its local storage was empty when it began.
+struct Forgetful;
+impl Job for Forgetful {
+    fn tries(&self) -> Option<u32> {
+        Some(3)
+    }
+    fn check(&self, cx: &mut Context<'_, ()>) -> JobResult {
+        if !cx.is_recheck() {
+            let fresh = cx.local().is_empty();
+            cx.global()
+                .update("fresh at check", Vec::new, |seen: &mut Vec<bool>| {
+                    seen.push(fresh)
+                })?;
+            bail!("try again");
+        }
+        match cx.local().get::<u32>("ran in try") {
+            Some(&attempt) if attempt == cx.attempt() => bail!("run's note seen, as it should be"),
+            _ => bail!("run's note lost within the try"),
+        }
+    }
+    fn run(&self, cx: &mut Context<'_, ()>) -> JobResult {
+        let attempt = cx.attempt();
+        cx.local_mut().insert("ran in try", attempt);
+        Ok(())
+    }
+}
+
+#[test]
+fn local_storage_is_shared_within_a_try_and_empty_at_the_next() {
+    let finished = Runner::new(Forgetful, ())
+        .retry_delay(Duration::ZERO)
+        .run()
+        .unwrap();
+    let report = finished.report();
+    let job = report.job("Forgetful").unwrap();
+    assert_eq!(job.tries, 3);
+    assert_eq!(
+        job.last_error.as_ref().unwrap().message,
+        "run's note seen, as it should be"
+    );
+    assert_eq!(
+        finished.global().get::<Vec<bool>>("fresh at check"),
+        Some(vec![true, true, true])
+    );
+}
+
+struct Producer;
+impl Job for Producer {
+    fn check(&self, cx: &mut Context<'_, ()>) -> JobResult {
+        if !cx.global().contains_key("token") {
+            bail!("no token");
+        }
+        Ok(())
+    }
+    fn run(&self, cx: &mut Context<'_, ()>) -> JobResult {
+        cx.global().insert("token", String::from("s3cret"));
+        Ok(())
+    }
+}
+
+struct Consumer;
+impl Job for Consumer {
+    fn deps(&self, _: &()) -> Vec<JobRef> {
+        vec![dep(Producer)]
+    }
+    fn check(&self, cx: &mut Context<'_, ()>) -> JobResult {
+        match cx.global().get::<String>("token") {
+            Some(token) if token == "s3cret" => Ok(()),
+            other => bail!("got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn global_storage_is_shared_by_all_jobs_of_a_run() {
+    let report = Runner::new(Consumer, ()).run().unwrap().into_report();
+    assert_eq!(report.job("Producer").unwrap().status, Status::Fixed);
+    assert_eq!(report.job("Consumer").unwrap().status, Status::Passed);
+}
+
+/// Link `n` of a chain; it holds its dep, as users' jobs may.
+struct Link {
+    n: u32,
+    next: Option<JobRef>,
+}
+impl Job for Link {
+    fn name(&self) -> String {
+        format!("link {}", self.n)
+    }
+    fn deps(&self, _: &()) -> Vec<JobRef> {
+        self.next.iter().cloned().collect()
+    }
+    fn check(&self, _: &mut Context<'_, ()>) -> JobResult {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_deep_chain_neither_recurses_when_run_nor_when_dropped() {
+    const DEPTH: u32 = 100_000;
+    let mut chain: Option<JobRef> = None;
+    for n in 0..DEPTH {
+        chain = Some(dep(Link { n, next: chain }));
+    }
+    let report = Runner::from_ref(chain.unwrap(), ())
+        .run()
+        .unwrap()
+        .into_report();
+    assert_eq!(report.jobs.len(), DEPTH as usize);
+    assert!(report.success());
+    assert_eq!(report.jobs[0].name, "link 0", "the deepest dep goes first");
+}
+
+struct Invite(&'static str);
+impl Job for Invite {
+    fn name(&self) -> String {
+        format!("Invite {}", self.0)
+    }
+    fn check(&self, _: &mut Context<'_, ()>) -> JobResult {
+        Ok(())
+    }
+}
+
+#[test]
+fn jobs_built_from_data_join_the_graph_through_a_group() {
+    let friends = ["Wendell Bagg", "Lawyer Cat"];
+    let group = Group::new("InviteFriends").with_deps(friends.map(|f| dep(Invite(f))));
+    let graph = Runner::new(group, ()).graph().unwrap();
+    let plan = graph.plan();
+    let names: Vec<_> = plan.ids().map(|id| plan.name(id)).collect();
+    assert_eq!(
+        names,
+        ["Invite Wendell Bagg", "Invite Lawyer Cat", "InviteFriends"]
+    );
+    assert_eq!(plan.kind(plan.root()), JobKind::Dummy);
+}
+
+#[test]
+fn debug_output_adds_error_chains_and_cleanup_lines() {
+    struct Chained;
+    impl Job for Chained {
+        fn tries(&self) -> Option<u32> {
+            Some(1)
+        }
+        fn check(&self, cx: &mut Context<'_, ()>) -> JobResult {
+            if cx.is_recheck() {
+                return Ok(());
+            }
+            let io = std::io::Error::other("disk on fire");
+            Err(anyhow::Error::new(io).context("reading state"))
+        }
+    }
+    let lines = SharedBuffer::default();
+    Runner::new(Chained, ())
+        .verbosity(Verbosity::Debug)
+        .output(lines.clone())
+        .run()
+        .unwrap();
+    assert_eq!(
+        lines.text(),
+        "Chained.check: fail\n    error: reading state\n    caused by: disk on fire\n\
+         Chained.run: pass\nChained.recheck: pass\n\
+         Chained.cleanup running\nChained.cleanup: pass\n"
+    );
+}
+
+#[test]
+fn report_round_trips_through_json() {
+    let report = Runner::new(Consumer, ()).run().unwrap().into_report();
+    let json = serde_json::to_string(&report).unwrap();
+    let back: dojobber::Report = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, report);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(value["version"], 1);
+    assert_eq!(value["jobs"][0]["status"], "fixed");
+    assert!(value["jobs"][0]["time_secs"].is_f64());
+}
