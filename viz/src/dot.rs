@@ -1,0 +1,236 @@
+//! The graph in graphviz-rust's DOT model, and back.
+//!
+//! Node ids are plain identifiers made from the job names (`Invite Lawyer
+//! Cat` becomes `Invite_Lawyer_Cat`, made unique and kept clear of DOT's
+//! keywords); the exact name travels in the node's `label`, escaped for
+//! DOT's quoted strings and for Graphviz's label escapes, so any name
+//! survives a print and a parse.
+
+use std::collections::HashSet;
+
+use graphviz_rust::dot_structures::{
+    Attribute, Edge, EdgeTy, Graph, GraphAttributes, Id, Node, NodeId, Stmt, Vertex,
+};
+use graphviz_rust::printer::{DotPrinter, PrinterContext};
+
+use crate::Options;
+use crate::source::{self, Job};
+
+/// The font Graphviz is asked for: a list fontconfig and browsers both read.
+const GRAPHVIZ_FONT: &str = "Helvetica,Arial,sans-serif";
+
+pub(crate) fn graph(jobs: &[Job], options: &Options) -> Graph {
+    let ids = node_ids(jobs);
+    let mut stmts = Vec::with_capacity(2 + jobs.len() * 2);
+    stmts.push(Stmt::GAttribute(GraphAttributes::Node(vec![
+        attr("shape", plain("box")),
+        attr("style", quoted("rounded")),
+        attr("fontname", quoted(GRAPHVIZ_FONT)),
+    ])));
+    stmts.push(Stmt::GAttribute(GraphAttributes::Edge(vec![attr(
+        "color",
+        quoted("#333333"),
+    )])));
+    for (job, id) in jobs.iter().zip(&ids) {
+        let mut label = job.name.clone();
+        if options.details
+            && let Some((tries, time)) = job.outcome
+        {
+            label.push('\n');
+            label.push_str(&source::details(tries, time));
+        }
+        let mut attributes = vec![attr("label", Id::Escaped(escape_label(&label)))];
+        if let Some((fill, text)) = source::colours(job.status) {
+            attributes.push(attr("style", quoted("rounded,filled")));
+            attributes.push(attr("fillcolor", plain(fill)));
+            attributes.push(attr("fontcolor", plain(text)));
+        }
+        stmts.push(Stmt::Node(Node::new(
+            NodeId(Id::Plain(id.clone()), None),
+            attributes,
+        )));
+    }
+    for (job, id) in jobs.iter().zip(&ids) {
+        for &dep in &job.deps {
+            stmts.push(Stmt::Edge(Edge {
+                ty: EdgeTy::Pair(
+                    Vertex::N(NodeId(Id::Plain(id.clone()), None)),
+                    Vertex::N(NodeId(Id::Plain(ids[dep].clone()), None)),
+                ),
+                attributes: Vec::new(),
+            }));
+        }
+    }
+    Graph::DiGraph {
+        id: Id::Plain("dojobber".to_owned()),
+        strict: false,
+        stmts,
+    }
+}
+
+pub(crate) fn print(graph: &Graph) -> String {
+    let mut text = graph.print(&mut PrinterContext::default());
+    text.push('\n');
+    text
+}
+
+fn attr(name: &str, value: Id) -> Attribute {
+    Attribute(Id::Plain(name.to_owned()), value)
+}
+
+fn plain(value: &str) -> Id {
+    Id::Plain(value.to_owned())
+}
+
+/// A quoted DOT string for a value that holds no quote or backslash.
+fn quoted(value: &str) -> Id {
+    debug_assert!(!value.contains(['"', '\\']));
+    Id::Escaped(format!("\"{value}\""))
+}
+
+/// DOT's keywords, which cannot be plain ids (matched without case).
+const KEYWORDS: [&str; 6] = ["node", "edge", "graph", "digraph", "subgraph", "strict"];
+
+/// One plain, unique identifier per job, readable in the DOT text:
+/// letters, digits and `_` of the name, `job` when nothing is left, a
+/// `_2`, `_3`, ... suffix for a clash.
+fn node_ids(jobs: &[Job]) -> Vec<String> {
+    let mut used = HashSet::with_capacity(jobs.len());
+    jobs.iter()
+        .map(|job| {
+            let mut base: String = job
+                .name
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            if base.trim_matches('_').is_empty() {
+                base = "job".to_owned();
+            }
+            if base.starts_with(|c: char| c.is_ascii_digit())
+                || KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(&base))
+            {
+                base.insert_str(0, "job_");
+            }
+            let mut id = base.clone();
+            let mut n = 2;
+            while !used.insert(id.clone()) {
+                id = format!("{base}_{n}");
+                n += 1;
+            }
+            id
+        })
+        .collect()
+}
+
+/// The label as a quoted DOT string (quotes included). Inside it Graphviz
+/// reads `\\` as a backslash and `\n` as a line break, and DOT's parser
+/// reads `\"` as a quote; nothing else needs escaping.
+fn escape_label(label: &str) -> String {
+    let mut out = String::with_capacity(label.len() + 2);
+    out.push('"');
+    for c in label.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The text Graphviz shows for a label value: the inverse of the escaping
+/// above for quoted strings (`\n`, `\l` and `\r` all end a line); a plain
+/// id is its own text and an HTML label is returned as written.
+pub(crate) fn label_text(id: &Id) -> String {
+    match id {
+        Id::Escaped(quoted) => {
+            let inner = quoted
+                .strip_prefix('"')
+                .and_then(|s| s.strip_suffix('"'))
+                .unwrap_or(quoted);
+            let mut out = String::with_capacity(inner.len());
+            let mut chars = inner.chars();
+            while let Some(c) = chars.next() {
+                if c != '\\' {
+                    out.push(c);
+                    continue;
+                }
+                match chars.next() {
+                    Some('n' | 'l' | 'r') => out.push('\n'),
+                    Some(other) => out.push(other),
+                    None => out.push('\\'),
+                }
+            }
+            out
+        }
+        Id::Html(text) | Id::Plain(text) | Id::Anonymous(text) => text.clone(),
+    }
+}
+
+/// The labels of a parsed graph's node statements, in order.
+pub(crate) fn labels(graph: &Graph) -> Vec<String> {
+    let stmts = match graph {
+        Graph::Graph { stmts, .. } | Graph::DiGraph { stmts, .. } => stmts,
+    };
+    stmts
+        .iter()
+        .filter_map(|stmt| match stmt {
+            Stmt::Node(node) => node
+                .attributes
+                .iter()
+                .find(|Attribute(key, _)| matches!(key, Id::Plain(k) if k == "label"))
+                .map(|Attribute(_, value)| label_text(value)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(name: &str) -> Job {
+        Job {
+            name: name.to_owned(),
+            deps: Vec::new(),
+            status: None,
+            outcome: None,
+        }
+    }
+
+    #[test]
+    fn ids_are_plain_unique_and_not_keywords() {
+        let jobs: Vec<Job> = [
+            "Invite Lawyer Cat",
+            "Invite_Lawyer_Cat",
+            "node",
+            "3D",
+            "ü",
+            "",
+        ]
+        .into_iter()
+        .map(job)
+        .collect();
+        assert_eq!(
+            node_ids(&jobs),
+            [
+                "Invite_Lawyer_Cat",
+                "Invite_Lawyer_Cat_2",
+                "job_node",
+                "job_3D",
+                "job",
+                "job_2"
+            ]
+        );
+    }
+
+    #[test]
+    fn labels_escape_quotes_backslashes_and_newlines() {
+        assert_eq!(escape_label("a\"b\\c\nd"), r#""a\"b\\c\nd""#);
+        assert_eq!(escape_label("ends with \\"), r#""ends with \\""#);
+        let text = label_text(&Id::Escaped(escape_label("x\\\"\n\\n")));
+        assert_eq!(text, "x\\\"\n\\n");
+    }
+}

@@ -1,0 +1,607 @@
+//! A layered ("Sugiyama") layout that stays fast on large graphs: jobs in
+//! layers by depth, the root on top and every arrow pointing down to a dep;
+//! long edges routed through virtual points; crossings reduced by
+//! barycenter sweeps; x positions by isotonic regression towards the
+//! neighbours' mean, which keeps every layer in order and never overlaps.
+//!
+//! Complexity: O((V + D) log(V + D)) per sweep for V jobs and D virtual
+//! points, with a fixed number of sweeps.
+
+use crate::scene::{Label, NodeBox, Point, Scene, Segment};
+use crate::source::Job;
+
+const LAYER_GAP: f32 = 52.0;
+const NODE_GAP: f32 = 22.0;
+const VIRTUAL_GAP: f32 = 10.0;
+const MARGIN: f32 = 12.0;
+const ORDER_SWEEPS: usize = 16;
+const ORDER_PATIENCE: usize = 3;
+const PLACE_ROUNDS: usize = 8;
+
+/// One node of the layered graph: a job or a virtual point of a long edge.
+struct Slot {
+    width: f32,
+    layer: usize,
+    /// Neighbours one layer up and one layer down.
+    up: Vec<usize>,
+    down: Vec<usize>,
+    is_job: bool,
+}
+
+/// An edge as laid out: its chain of slots from the upper end to the lower.
+struct Route {
+    chain: Vec<usize>,
+    /// True when the arrow points up (only for a cycle in a report read
+    /// from outside; a plan has none).
+    reversed: bool,
+}
+
+pub(crate) fn layout(jobs: &[Job], labels: Vec<Label>) -> Scene {
+    let n = jobs.len();
+    let (upper_lower, reversed) = orient_edges(jobs);
+    let layer = assign_layers(n, &upper_lower);
+    let layer_count = layer.iter().max().map_or(0, |&l| l + 1);
+
+    // Slots: the jobs first, then the virtual points.
+    let mut slots: Vec<Slot> = labels
+        .iter()
+        .zip(&layer)
+        .map(|(label, &layer)| Slot {
+            width: label.width,
+            layer,
+            up: Vec::new(),
+            down: Vec::new(),
+            is_job: true,
+        })
+        .collect();
+    let mut routes = Vec::with_capacity(upper_lower.len());
+    for (&(upper, lower), &reversed) in upper_lower.iter().zip(&reversed) {
+        let mut chain = vec![upper];
+        for l in layer[upper] + 1..layer[lower] {
+            slots.push(Slot {
+                width: 0.0,
+                layer: l,
+                up: Vec::new(),
+                down: Vec::new(),
+                is_job: false,
+            });
+            chain.push(slots.len() - 1);
+        }
+        chain.push(lower);
+        for pair in chain.windows(2) {
+            slots[pair[0]].down.push(pair[1]);
+            slots[pair[1]].up.push(pair[0]);
+        }
+        routes.push(Route { chain, reversed });
+    }
+
+    let mut layers = initial_order(&slots, layer_count, jobs.len());
+    reduce_crossings(&slots, &mut layers);
+    let x = place(&slots, &layers);
+
+    // Vertical bands: each layer as tall as its tallest job.
+    let mut band_height = vec![0.0f32; layer_count];
+    for (label, &l) in labels.iter().zip(&layer) {
+        band_height[l] = band_height[l].max(label.height);
+    }
+    let mut band_top = Vec::with_capacity(layer_count);
+    let mut y = MARGIN;
+    for &height in &band_height {
+        band_top.push(y);
+        y += height + LAYER_GAP;
+    }
+    let height = y - LAYER_GAP + MARGIN;
+    let width = slots
+        .iter()
+        .zip(&x)
+        .map(|(slot, &x)| x + slot.width / 2.0)
+        .fold(0.0f32, f32::max)
+        + MARGIN;
+    let centre_y = |l: usize| band_top[l] + band_height[l] / 2.0;
+
+    let nodes: Vec<NodeBox> = labels
+        .into_iter()
+        .enumerate()
+        .map(|(i, label)| NodeBox {
+            centre: Point {
+                x: x[i],
+                y: centre_y(layer[i]),
+            },
+            label,
+        })
+        .collect();
+
+    // Ports: a node's edges leave its bottom and enter its top spread out
+    // in the order of where they go, so they do not cross at the node.
+    let mut out_ports: Vec<Vec<(f32, usize)>> = vec![Vec::new(); n];
+    let mut in_ports: Vec<Vec<(f32, usize)>> = vec![Vec::new(); n];
+    for (r, route) in routes.iter().enumerate() {
+        let chain = &route.chain;
+        out_ports[chain[0]].push((x[chain[1]], r));
+        in_ports[chain[chain.len() - 1]].push((x[chain[chain.len() - 2]], r));
+    }
+    let mut start_x = vec![0.0f32; routes.len()];
+    let mut end_x = vec![0.0f32; routes.len()];
+    for (node, ports) in out_ports.iter_mut().enumerate() {
+        spread(&nodes[node], ports, &mut start_x);
+    }
+    for (node, ports) in in_ports.iter_mut().enumerate() {
+        spread(&nodes[node], ports, &mut end_x);
+    }
+
+    let edges = routes
+        .iter()
+        .enumerate()
+        .map(|(r, route)| {
+            let chain = &route.chain;
+            let first = &nodes[chain[0]];
+            let last = &nodes[chain[chain.len() - 1]];
+            let mut points = Vec::with_capacity(2 * chain.len());
+            points.push(Point {
+                x: start_x[r],
+                y: first.centre.y + first.label.height / 2.0,
+            });
+            for &slot in &chain[1..chain.len() - 1] {
+                let l = slots[slot].layer;
+                points.push(Point {
+                    x: x[slot],
+                    y: band_top[l],
+                });
+                points.push(Point {
+                    x: x[slot],
+                    y: band_top[l] + band_height[l],
+                });
+            }
+            points.push(Point {
+                x: end_x[r],
+                y: last.centre.y - last.label.height / 2.0,
+            });
+            Segment::through(points, route.reversed)
+        })
+        .collect();
+
+    Scene {
+        width,
+        height,
+        nodes,
+        edges,
+    }
+}
+
+/// Every edge as (upper, lower): from a job to its dep, except that an
+/// edge closing a cycle is turned round (and marked) so layers exist.
+fn orient_edges(jobs: &[Job]) -> (Vec<(usize, usize)>, Vec<bool>) {
+    let n = jobs.len();
+    // Kahn's algorithm from the jobs nothing depends on; jobs left over
+    // (on a cycle) follow in index order.
+    let mut dependents = vec![0usize; n];
+    for job in jobs {
+        for &dep in &job.deps {
+            dependents[dep] += 1;
+        }
+    }
+    let mut rank = vec![usize::MAX; n];
+    let mut queue: Vec<usize> = (0..n).rev().filter(|&i| dependents[i] == 0).collect();
+    let mut next = 0;
+    while let Some(i) = queue.pop() {
+        rank[i] = next;
+        next += 1;
+        for &dep in jobs[i].deps.iter().rev() {
+            dependents[dep] -= 1;
+            if dependents[dep] == 0 {
+                queue.push(dep);
+            }
+        }
+    }
+    for r in rank.iter_mut().filter(|r| **r == usize::MAX) {
+        *r = next;
+        next += 1;
+    }
+    let mut pairs = Vec::new();
+    let mut reversed = Vec::new();
+    for (i, job) in jobs.iter().enumerate() {
+        for &dep in &job.deps {
+            if dep == i {
+                continue; // a job depending on itself: nothing to draw between layers
+            }
+            let back = rank[dep] < rank[i];
+            pairs.push(if back { (dep, i) } else { (i, dep) });
+            reversed.push(back);
+        }
+    }
+    (pairs, reversed)
+}
+
+/// Layers, 0 on top. Each job starts as low as its deps allow (longest
+/// path from the bottom), then is promoted while that shortens the edges.
+fn assign_layers(n: usize, edges: &[(usize, usize)]) -> Vec<usize> {
+    let mut up = vec![Vec::new(); n];
+    let mut down = vec![Vec::new(); n];
+    for &(u, l) in edges {
+        down[u].push(l);
+        up[l].push(u);
+    }
+    // Topological order, uppers first.
+    let mut indegree: Vec<usize> = up.iter().map(Vec::len).collect();
+    let mut order: Vec<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
+    let mut head = 0;
+    while head < order.len() {
+        let i = order[head];
+        head += 1;
+        for &l in &down[i] {
+            indegree[l] -= 1;
+            if indegree[l] == 0 {
+                order.push(l);
+            }
+        }
+    }
+    debug_assert_eq!(order.len(), n, "edges were oriented into a DAG");
+
+    let mut height = vec![0usize; n];
+    for &i in order.iter().rev() {
+        height[i] = down[i].iter().map(|&l| height[l] + 1).max().unwrap_or(0);
+    }
+    let top = height.iter().copied().max().unwrap_or(0);
+    let mut layer: Vec<i64> = height.iter().map(|&h| (top - h) as i64).collect();
+    promote(&mut layer, &up, &down);
+    let least = layer.iter().copied().min().unwrap_or(0);
+    let layer: Vec<usize> = layer.iter().map(|&l| (l - least) as usize).collect();
+    let top = layer.iter().copied().max().unwrap_or(0);
+    // Close up layers left empty.
+    let mut used = vec![false; top + 1];
+    for &l in &layer {
+        used[l] = true;
+    }
+    let mut renumber = vec![0; top + 1];
+    let mut next = 0;
+    for (l, &used) in used.iter().enumerate() {
+        renumber[l] = next;
+        next += usize::from(used);
+    }
+    layer.iter().map(|&l| renumber[l]).collect()
+}
+
+/// Promote layering (Nikolov, Tarassov and Branke, 2005): move a job one
+/// layer up, pushing up the dependents in its way, and keep the move when
+/// the edges get shorter in total (fewer virtual points); repeat until no
+/// move helps, or for a bounded number of rounds.
+fn promote(layer: &mut [i64], up: &[Vec<usize>], down: &[Vec<usize>]) {
+    const ROUNDS: usize = 8;
+    let mut moved = Vec::new();
+    let mut stack = Vec::new();
+    // mark[w] == stamp: w is in `moved` for the current attempt.
+    let mut mark = vec![0usize; layer.len()];
+    let mut stamp = 0;
+    for _ in 0..ROUNDS {
+        let mut promotions = 0;
+        for v in 0..layer.len() {
+            if up[v].is_empty() {
+                continue;
+            }
+            // Promote v and, transitively, every dependent just above a
+            // promoted job; sum how much longer the edges get.
+            moved.clear();
+            stack.clear();
+            stack.push(v);
+            stamp += 1;
+            let mut longer = 0i64;
+            while let Some(w) = stack.pop() {
+                if mark[w] == stamp {
+                    continue;
+                }
+                mark[w] = stamp;
+                moved.push(w);
+                longer += down[w].len() as i64 - up[w].len() as i64;
+                stack.extend(up[w].iter().filter(|&&u| layer[u] == layer[w] - 1));
+            }
+            if longer < 0 {
+                for &w in &moved {
+                    layer[w] -= 1;
+                }
+                promotions += 1;
+            }
+        }
+        if promotions == 0 {
+            break;
+        }
+    }
+}
+
+/// Each layer's slots in depth-first discovery order from the top, deps
+/// in declaration order: the order a reader expects before any sweep.
+fn initial_order(slots: &[Slot], layer_count: usize, jobs: usize) -> Vec<Vec<usize>> {
+    let mut seen = vec![false; slots.len()];
+    let mut layers = vec![Vec::new(); layer_count];
+    // Roots by decreasing id: the reference order numbers the root last.
+    let roots = (0..jobs).rev().filter(|&i| slots[i].up.is_empty());
+    let mut stack = Vec::new();
+    for root in roots {
+        stack.push(root);
+        while let Some(s) = stack.pop() {
+            if seen[s] {
+                continue;
+            }
+            seen[s] = true;
+            layers[slots[s].layer].push(s);
+            stack.extend(slots[s].down.iter().rev().filter(|&&d| !seen[d]));
+        }
+    }
+    debug_assert!(seen.iter().all(|&s| s), "every slot hangs below a root");
+    layers
+}
+
+/// Barycenter sweeps down and up, keeping the order with fewest crossings.
+fn reduce_crossings(slots: &[Slot], layers: &mut [Vec<usize>]) {
+    let mut pos = vec![0usize; slots.len()];
+    let index = |layers: &[Vec<usize>], pos: &mut [usize]| {
+        for layer in layers {
+            for (i, &s) in layer.iter().enumerate() {
+                pos[s] = i;
+            }
+        }
+    };
+    index(layers, &mut pos);
+    let mut best = layers.to_vec();
+    let mut best_crossings = crossings(slots, layers, &pos);
+    let mut stale = 0;
+    for sweep in 0..ORDER_SWEEPS {
+        if best_crossings == 0 || stale >= ORDER_PATIENCE {
+            break;
+        }
+        let downward = sweep % 2 == 0;
+        let order: Vec<usize> = if downward {
+            (1..layers.len()).collect()
+        } else {
+            (0..layers.len().saturating_sub(1)).rev().collect()
+        };
+        for l in order {
+            let mut movable: Vec<(f32, usize, usize)> = layers[l]
+                .iter()
+                .filter_map(|&s| {
+                    let neighbours = if downward {
+                        &slots[s].up
+                    } else {
+                        &slots[s].down
+                    };
+                    (!neighbours.is_empty()).then(|| {
+                        let sum: usize = neighbours.iter().map(|&t| pos[t]).sum();
+                        (sum as f32 / neighbours.len() as f32, pos[s], s)
+                    })
+                })
+                .collect();
+            movable.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let mut movable = movable.into_iter().map(|(_, _, s)| s);
+            for i in 0..layers[l].len() {
+                let s = layers[l][i];
+                let neighbours = if downward {
+                    &slots[s].up
+                } else {
+                    &slots[s].down
+                };
+                if !neighbours.is_empty() {
+                    layers[l][i] = movable.next().expect("one movable slot per movable place");
+                }
+            }
+            for (i, &s) in layers[l].iter().enumerate() {
+                pos[s] = i;
+            }
+        }
+        let now = crossings(slots, layers, &pos);
+        if now < best_crossings {
+            best_crossings = now;
+            best.clone_from_slice(layers);
+            stale = 0;
+        } else {
+            stale += 1;
+        }
+    }
+    layers.clone_from_slice(&best);
+}
+
+/// Edge crossings between all pairs of adjacent layers, each pair counted
+/// as inversions with a Fenwick tree: O(E log V).
+fn crossings(slots: &[Slot], layers: &[Vec<usize>], pos: &[usize]) -> u64 {
+    let mut total = 0u64;
+    let mut ends = Vec::new();
+    for pair in layers.windows(2) {
+        ends.clear();
+        for &s in &pair[0] {
+            let mut below: Vec<usize> = slots[s].down.iter().map(|&d| pos[d]).collect();
+            below.sort_unstable();
+            ends.extend(below);
+        }
+        let mut tree = vec![0u32; pair[1].len() + 1];
+        for (seen, &end) in ends.iter().enumerate() {
+            // Count earlier ends strictly to the right of this one.
+            let mut i = end + 1;
+            let mut not_right = 0u64;
+            while i > 0 {
+                not_right += u64::from(tree[i]);
+                i &= i - 1;
+            }
+            total += seen as u64 - not_right;
+            let mut i = end + 1;
+            while i < tree.len() {
+                tree[i] += 1;
+                i += i & i.wrapping_neg();
+            }
+        }
+    }
+    total
+}
+
+/// x of each slot's centre. Layers start packed; then rounds of sweeps
+/// move every slot towards the mean x of its neighbours in the layer just
+/// swept, solved for the whole layer at once as a weighted isotonic
+/// regression (pool adjacent violators), so the order holds and the
+/// minimum gaps are kept exactly.
+fn place(slots: &[Slot], layers: &[Vec<usize>]) -> Vec<f32> {
+    let gap = |a: usize, b: usize| {
+        let space = if slots[a].is_job && slots[b].is_job {
+            NODE_GAP
+        } else {
+            VIRTUAL_GAP
+        };
+        (slots[a].width + slots[b].width) / 2.0 + space
+    };
+    let mut x = vec![0.0f32; slots.len()];
+    let widest = layers
+        .iter()
+        .map(|layer| layer_width(slots, layer, &gap))
+        .fold(0.0f32, f32::max);
+    for layer in layers {
+        let mut at = (widest - layer_width(slots, layer, &gap)) / 2.0;
+        if let Some(&first) = layer.first() {
+            at += slots[first].width / 2.0;
+        }
+        for (i, &s) in layer.iter().enumerate() {
+            if i > 0 {
+                at += gap(layer[i - 1], s);
+            }
+            x[s] = at;
+        }
+    }
+
+    #[derive(Clone, Copy)]
+    enum Towards {
+        Up,
+        Down,
+        Both,
+    }
+    let mut passes = Vec::new();
+    for _ in 0..PLACE_ROUNDS {
+        passes.extend((1..layers.len()).map(|l| (l, Towards::Up)));
+        passes.extend(
+            (0..layers.len().saturating_sub(1))
+                .rev()
+                .map(|l| (l, Towards::Down)),
+        );
+    }
+    passes.extend((0..layers.len()).map(|l| (l, Towards::Both)));
+
+    let mut targets = Vec::new();
+    let mut blocks: Vec<(f32, f32, usize)> = Vec::new();
+    for (l, towards) in passes {
+        let layer = &layers[l];
+        targets.clear();
+        let mut offset = 0.0f32;
+        for (i, &s) in layer.iter().enumerate() {
+            if i > 0 {
+                offset += gap(layer[i - 1], s);
+            }
+            let slot = &slots[s];
+            let neighbours: Box<dyn Iterator<Item = &usize>> = match towards {
+                Towards::Up => Box::new(slot.up.iter()),
+                Towards::Down => Box::new(slot.down.iter()),
+                Towards::Both => Box::new(slot.up.iter().chain(&slot.down)),
+            };
+            let (sum, count) =
+                neighbours.fold((0.0f32, 0usize), |(sum, count), &t| (sum + x[t], count + 1));
+            let (want, weight) = if count == 0 {
+                (x[s], 0.25)
+            } else if slot.is_job {
+                (sum / count as f32, 1.0)
+            } else {
+                (sum / count as f32, 4.0)
+            };
+            targets.push((want - offset, weight, offset));
+        }
+        // Pool adjacent violators: blocks of (weighted sum, weight, length).
+        blocks.clear();
+        for &(target, weight, _) in &targets {
+            blocks.push((target * weight, weight, 1));
+            while blocks.len() > 1 {
+                let (s1, w1, n1) = blocks[blocks.len() - 1];
+                let (s0, w0, n0) = blocks[blocks.len() - 2];
+                if s0 / w0 <= s1 / w1 {
+                    break;
+                }
+                blocks.pop();
+                *blocks.last_mut().expect("two blocks") = (s0 + s1, w0 + w1, n0 + n1);
+            }
+        }
+        let mut i = 0;
+        for &(sum, weight, len) in &blocks {
+            for _ in 0..len {
+                x[layer[i]] = sum / weight + targets[i].2;
+                i += 1;
+            }
+        }
+    }
+
+    let left = slots
+        .iter()
+        .zip(&x)
+        .map(|(slot, &x)| x - slot.width / 2.0)
+        .fold(f32::INFINITY, f32::min);
+    if left.is_finite() {
+        for x in &mut x {
+            *x += MARGIN - left;
+        }
+    }
+    x
+}
+
+fn layer_width(slots: &[Slot], layer: &[usize], gap: &impl Fn(usize, usize) -> f32) -> f32 {
+    let inner: f32 = layer.windows(2).map(|w| gap(w[0], w[1])).sum();
+    match (layer.first(), layer.last()) {
+        (Some(&first), Some(&last)) => inner + (slots[first].width + slots[last].width) / 2.0,
+        _ => 0.0,
+    }
+}
+
+/// Gives each of a node's edges on one side its own x, spread across the
+/// middle of the side in the order of the other ends.
+fn spread(node: &NodeBox, ports: &mut [(f32, usize)], xs: &mut [f32]) {
+    ports.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let k = ports.len();
+    let room = (node.label.width - 2.0 * crate::scene::CORNER_RADIUS - 8.0).max(0.0);
+    let width = room.min((k.saturating_sub(1)) as f32 * 12.0);
+    for (i, &(_, route)) in ports.iter().enumerate() {
+        let at = if k == 1 {
+            0.0
+        } else {
+            -width / 2.0 + width * i as f32 / (k - 1) as f32
+        };
+        xs[route] = node.centre.x + at;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crossings_are_counted() {
+        // Two slots on top, two below, edges crossed: a->d, b->c.
+        let slot = |layer, up: Vec<usize>, down: Vec<usize>| Slot {
+            width: 10.0,
+            layer,
+            up,
+            down,
+            is_job: true,
+        };
+        let slots = vec![
+            slot(0, vec![], vec![3]),
+            slot(0, vec![], vec![2]),
+            slot(1, vec![1], vec![]),
+            slot(1, vec![0], vec![]),
+        ];
+        let layers = vec![vec![0, 1], vec![2, 3]];
+        let pos = vec![0, 1, 0, 1];
+        assert_eq!(crossings(&slots, &layers, &pos), 1);
+        let mut layers = layers;
+        reduce_crossings(&slots, &mut layers);
+        let pos = vec![0, 1, 1, 0];
+        assert_eq!(layers[1], [3, 2]);
+        assert_eq!(crossings(&slots, &layers, &pos), 0);
+    }
+
+    #[test]
+    fn layers_put_deps_below_and_pull_leaves_up() {
+        // 0 -> 1 -> 2 -> 3 and 0 -> 4: the leaf 4 sits just below 0.
+        let edges = [(0, 1), (1, 2), (2, 3), (0, 4)];
+        let layer = assign_layers(5, &edges);
+        assert_eq!(layer, [0, 1, 2, 3, 1]);
+    }
+}
