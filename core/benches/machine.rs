@@ -187,3 +187,37 @@ fn runner_chain_1m(bencher: Bencher) {
         .counter(ItemsCount::new(1_000_000usize))
         .bench_local(|| run_all(&shape));
 }
+
+/// The user code a run of [`NoOp`] jobs cannot avoid, without the
+/// framework: each job's `deps()`, each dep's `name()`, and the three
+/// phases. Subtract it from `runner_*` for the framework's own time.
+#[divan::bench(args = SIZES, sample_count = 3, sample_size = 1)]
+fn user_code_only_random_dag(bencher: Bencher, jobs: usize) {
+    let shape = Arc::new(Shape::random_dag(jobs));
+    let args = ();
+    bencher.counter(ItemsCount::new(jobs)).bench_local(|| {
+        let (mut local, global) = (
+            dojobber::LocalStorage::default(),
+            dojobber::GlobalStorage::default(),
+        );
+        let mut names = 0usize;
+        for id in 0..jobs as u32 {
+            let job = NoOp {
+                id,
+                shape: Arc::clone(&shape),
+            };
+            for dep in job.deps(&args) {
+                names += dep.name().len();
+            }
+            for phase in [Phase::Check, Phase::Run, Phase::Recheck] {
+                let mut cx = Context::new(&args, &mut local, &global, phase, 1);
+                let result = match phase {
+                    Phase::Run => job.run(&mut cx),
+                    _ => job.check(&mut cx),
+                };
+                divan::black_box(result.is_ok());
+            }
+        }
+        names
+    });
+}

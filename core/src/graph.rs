@@ -5,13 +5,11 @@
 //! so a panic marks that job broken instead of unwinding into the caller.
 
 use std::any::Any;
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::event::Failure;
 use crate::job::JobRef;
-use crate::plan::{Defaults, JobId, JobSpec, Plan, SetupError};
+use crate::plan::{Defaults, JobId, JobSpec, NameIndex, Plan, SetupError};
 
 /// The jobs of a suite, numbered as in their [`Plan`].
 pub struct JobGraph<A> {
@@ -72,8 +70,9 @@ impl<A: 'static> JobGraph<A> {
             }
         })?;
         let mut jobs = vec![root];
-        let mut specs = vec![JobSpec::new(root_name.clone())];
-        let mut by_name = HashMap::from([(root_name, 0usize)]);
+        let mut specs = vec![JobSpec::new(root_name)];
+        let mut by_name = NameIndex::default();
+        by_name.insert_new(0, |i| &specs[i as usize].name);
         let mut next = 0;
         while next < jobs.len() {
             let job = JobRef::clone(&jobs[next]);
@@ -101,23 +100,25 @@ impl<A: 'static> JobGraph<A> {
                         continue;
                     }
                 };
-                let index = match by_name.entry(name) {
-                    Entry::Occupied(known) => {
-                        let known_job = &jobs[*known.get()];
+                let index = match by_name.find(&name, |i| &specs[i as usize].name) {
+                    Some(known) => {
+                        let known_job = &jobs[known as usize];
                         if type_of(known_job) != type_of(&dep) {
                             return Err(SetupError::DuplicateName {
-                                name: known.key().clone(),
+                                name,
                                 first: known_job.type_name().to_owned(),
                                 second: dep.type_name().to_owned(),
                             });
                         }
-                        *known.get()
+                        known as usize
                     }
-                    Entry::Vacant(slot) => {
-                        specs.push(JobSpec::new(slot.key().clone()));
-                        slot.insert(jobs.len());
+                    None => {
+                        let index = jobs.len();
+                        specs.push(JobSpec::new(name));
                         jobs.push(dep);
-                        jobs.len() - 1
+                        let new = u32::try_from(index).expect("more than u32::MAX jobs");
+                        by_name.insert_new(new, |i| &specs[i as usize].name);
+                        index
                     }
                 };
                 dep_indexes.push(index);
@@ -127,7 +128,7 @@ impl<A: 'static> JobGraph<A> {
         }
         tracing::debug!(jobs = jobs.len(), "job graph discovered");
 
-        let (plan, ids) = Plan::new(specs, 0, defaults)?;
+        let (plan, ids) = Plan::from_discovered(specs, by_name, defaults)?;
         let mut numbered: Vec<Option<JobRef<A>>> = vec![None; plan.len()];
         for (job, id) in jobs.into_iter().zip(ids) {
             let id = id.expect("every discovered job is reachable from the root");

@@ -3,7 +3,10 @@
 //! job values or user code; it is what the machine schedules from.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::time::Duration;
+
+use hashbrown::HashTable;
 
 use petgraph::Direction;
 use petgraph::algo::{astar, kosaraju_scc, toposort};
@@ -145,13 +148,52 @@ pub struct Plan {
     tries: Vec<u32>,
     retry_delays: Vec<Duration>,
     broken: HashMap<JobId, String>,
+    by_name: NameIndex,
     /// Deps of job `i` are `dep_list[dep_start[i]..dep_start[i + 1]]`.
     dep_start: Vec<u32>,
     dep_list: Vec<JobId>,
     /// Dependents, laid out like the deps.
     dependent_start: Vec<u32>,
     dependent_list: Vec<JobId>,
-    by_name: HashMap<String, JobId>,
+}
+
+/// Finds jobs by name without a second copy of the names: a hash table of
+/// indexes into a list of names that its owner keeps.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct NameIndex {
+    table: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl NameIndex {
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        NameIndex {
+            table: HashTable::with_capacity(capacity),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+
+    /// The index of `name`; `name_of` reads the owner's list.
+    pub(crate) fn find<'a>(&self, name: &str, name_of: impl Fn(u32) -> &'a str) -> Option<u32> {
+        let hash = self.hasher.hash_one(name);
+        self.table.find(hash, |&i| name_of(i) == name).copied()
+    }
+
+    /// Changes every index, for when the list is reordered; names and so
+    /// hashes stay.
+    pub(crate) fn renumber(&mut self, new_index: impl Fn(u32) -> u32) {
+        for index in self.table.iter_mut() {
+            *index = new_index(*index);
+        }
+    }
+
+    /// Records that `name_of(index)` is new; the caller checked with `find`.
+    pub(crate) fn insert_new<'a>(&mut self, index: u32, name_of: impl Fn(u32) -> &'a str) {
+        let hasher = &self.hasher;
+        let hash = hasher.hash_one(name_of(index));
+        self.table
+            .insert_unique(hash, index, |&i| hasher.hash_one(name_of(i)));
+    }
 }
 
 impl Plan {
@@ -184,6 +226,26 @@ impl Plan {
         root: usize,
         defaults: Defaults,
     ) -> Result<(Plan, Vec<Option<JobId>>), SetupError> {
+        Self::build(specs, root, defaults, None)
+    }
+
+    /// [`Plan::new`] for specs whose names are known to be unique, with the
+    /// index of them by spec number that discovery built, rooted at spec 0.
+    /// Saves hashing every name a second time.
+    pub(crate) fn from_discovered(
+        specs: Vec<JobSpec>,
+        names: NameIndex,
+        defaults: Defaults,
+    ) -> Result<(Plan, Vec<Option<JobId>>), SetupError> {
+        Self::build(specs, 0, defaults, Some(names))
+    }
+
+    fn build(
+        specs: Vec<JobSpec>,
+        root: usize,
+        defaults: Defaults,
+        unique_names: Option<NameIndex>,
+    ) -> Result<(Plan, Vec<Option<JobId>>), SetupError> {
         assert!(root < specs.len(), "root index out of range");
         if defaults.tries == 0 {
             return Err(SetupError::ZeroTries {
@@ -215,27 +277,44 @@ impl Plan {
             order.push(node.index());
         }
 
-        let mut specs: Vec<Option<JobSpec>> = specs.into_iter().map(Some).collect();
+        let mut specs = specs;
         let mut plan = Plan {
             names: Vec::with_capacity(order.len()),
             kinds: Vec::with_capacity(order.len()),
             tries: Vec::with_capacity(order.len()),
             retry_delays: Vec::with_capacity(order.len()),
             broken: HashMap::new(),
+            by_name: NameIndex::with_capacity(if unique_names.is_some() {
+                0
+            } else {
+                order.len()
+            }),
             dep_start: Vec::with_capacity(order.len() + 1),
             dep_list: Vec::new(),
             dependent_start: Vec::new(),
             dependent_list: Vec::new(),
-            by_name: HashMap::with_capacity(order.len()),
         };
         plan.dep_start.push(0);
         for &old in &order {
-            let spec = specs[old].take().expect("each node is visited once");
+            let spec = &mut specs[old];
             let id = JobId::from_index(plan.names.len());
+            let name = std::mem::take(&mut spec.name);
+            let names = &plan.names;
+            let duplicate = match unique_names {
+                Some(_) => None,
+                None => plan.by_name.find(&name, |i| &names[i as usize]),
+            };
+            if let Some(first) = duplicate {
+                return Err(SetupError::DuplicateName {
+                    name,
+                    first: format!("job spec {}", order[first as usize]),
+                    second: format!("job spec {old}"),
+                });
+            }
             let tries = spec.tries.unwrap_or(defaults.tries);
             if tries == 0 {
                 return Err(SetupError::ZeroTries {
-                    job: format!("job {:?}", spec.name),
+                    job: format!("job {name:?}"),
                 });
             }
             plan.dep_list.extend(
@@ -244,15 +323,22 @@ impl Plan {
                     .map(|&dep| old_to_new[dep].expect("deps of reachable jobs are reachable")),
             );
             plan.dep_start.push(len_u32(plan.dep_list.len()));
-            if let Some(message) = spec.broken {
+            if let Some(message) = spec.broken.take() {
                 plan.broken.insert(id, message);
             }
             plan.kinds.push(spec.kind);
             plan.tries.push(tries);
             plan.retry_delays
                 .push(spec.retry_delay.unwrap_or(defaults.retry_delay));
-            plan.by_name.insert(spec.name.clone(), id);
-            plan.names.push(spec.name);
+            plan.names.push(name);
+            if unique_names.is_none() {
+                let names = &plan.names;
+                plan.by_name.insert_new(id.0, |i| &names[i as usize]);
+            }
+        }
+        if let Some(mut by_spec) = unique_names {
+            by_spec.renumber(|spec| old_to_new[spec as usize].expect("specs are reachable").0);
+            plan.by_name = by_spec;
         }
         plan.index_dependents();
         Ok((plan, old_to_new))
@@ -307,7 +393,9 @@ impl Plan {
 
     /// The job called `name`, if there is one.
     pub fn find(&self, name: &str) -> Option<JobId> {
-        self.by_name.get(name).copied()
+        self.by_name
+            .find(name, |i| &self.names[i as usize])
+            .map(JobId)
     }
 
     /// The job's kind.
@@ -447,6 +535,18 @@ mod tests {
                 Some(JobId(2)),
                 Some(JobId(0))
             ]
+        );
+    }
+
+    #[test]
+    fn two_specs_with_one_name_are_an_error() {
+        let graph = specs(&[("Root", &["A", "B"]), ("A", &[]), ("B", &[])]);
+        let mut graph = graph;
+        graph[2].name = "A".into();
+        let err = Plan::new(graph, 0, Defaults::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "two different jobs are named \"A\": job spec 1 and job spec 2"
         );
     }
 

@@ -226,19 +226,23 @@ struct Session<A> {
 
 impl<A: 'static> Session<A> {
     fn drive(&mut self) {
+        let mut now = self.clock.elapsed();
         loop {
-            let now = self.clock.elapsed();
             let step = self.machine.poll(now);
             tracing::trace!(?step, "machine step");
             match step {
                 Step::Perform(task) => {
                     let outcome = self.perform(task);
-                    let now = self.clock.elapsed();
+                    // The end of this phase is the start of the next: one clock read.
+                    now = self.clock.elapsed();
                     self.machine
                         .report(task.job, task.phase, outcome, now)
                         .expect("the driver reports exactly the phase it was handed");
                 }
-                Step::Wait(deadline) => std::thread::sleep(deadline.saturating_sub(now)),
+                Step::Wait(deadline) => {
+                    std::thread::sleep(deadline.saturating_sub(now));
+                    now = self.clock.elapsed();
+                }
                 Step::Idle => unreachable!("the sequential driver has nothing in flight"),
                 Step::Done => {
                     self.publish_events();

@@ -83,11 +83,11 @@ fn main() -> ExitCode {
     };
     let report = finished.into_report();
     print_summary(&report);
-    if let Some(path) = &cli.report_json {
-        if let Err(error) = write_report(&report, path) {
-            eprintln!("watch_movie: cannot write {}: {error}", path.display());
-            return ExitCode::from(2);
-        }
+    if let Some(path) = &cli.report_json
+        && let Err(error) = write_report(&report, path)
+    {
+        eprintln!("watch_movie: cannot write {}: {error}", path.display());
+        return ExitCode::from(2);
     }
     if report.success() {
         ExitCode::SUCCESS
