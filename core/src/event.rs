@@ -165,3 +165,132 @@ pub enum Event {
     /// The cleanups are over (or stopped at a failure).
     CleanupFinished,
 }
+
+/// An [`Event`] with its jobs named, in a stable form for machines to read:
+/// one JSON object per event, tagged by `"event"`.
+///
+/// ```
+/// use dojobber::{Defaults, Event, JobSpec, Plan};
+/// let (plan, _) = Plan::new(vec![JobSpec::new("Food")], 0, Defaults::default())?;
+/// let event = Event::JobBlocked { job: plan.root(), by: plan.root() };
+/// let json = serde_json::to_string(&event.record(&plan))?;
+/// assert_eq!(json, r#"{"event":"job_blocked","job":"Food","by":"Food"}"#);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventRecord<'a> {
+    /// See [`Event::RoundStarted`].
+    RoundStarted {
+        /// From 1.
+        round: u32,
+    },
+    /// See [`Event::TryStarted`].
+    TryStarted {
+        /// The job's name.
+        job: &'a str,
+        /// From 1.
+        attempt: u32,
+    },
+    /// See [`Event::PhaseStarted`].
+    PhaseStarted {
+        /// The job's name.
+        job: &'a str,
+        /// The phase.
+        phase: crate::job::Phase,
+        /// The try.
+        attempt: u32,
+        /// Seconds since the run started.
+        at_secs: f64,
+    },
+    /// See [`Event::PhaseFinished`].
+    PhaseFinished {
+        /// The job's name.
+        job: &'a str,
+        /// The phase.
+        phase: crate::job::Phase,
+        /// The try.
+        attempt: u32,
+        /// Seconds since the run started.
+        at_secs: f64,
+        /// `pass` or `fail`.
+        outcome: &'static str,
+        /// Why it failed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<&'a Failure>,
+        /// Whether user code was called.
+        performed: bool,
+    },
+    /// See [`Event::JobFinished`].
+    JobFinished {
+        /// The job's name.
+        job: &'a str,
+        /// Its final status.
+        status: Status,
+        /// Tries used.
+        tries: u32,
+    },
+    /// See [`Event::JobBlocked`].
+    JobBlocked {
+        /// The job's name.
+        job: &'a str,
+        /// The dep that blocked it.
+        by: &'a str,
+    },
+    /// See [`Event::RunFinished`].
+    RunFinished {
+        /// Seconds since the run started.
+        at_secs: f64,
+    },
+    /// See [`Event::CleanupFinished`].
+    CleanupFinished,
+}
+
+impl Event {
+    /// This event with its jobs named by `plan`, ready to serialise.
+    pub fn record<'a>(&'a self, plan: &'a crate::plan::Plan) -> EventRecord<'a> {
+        match self {
+            Event::RoundStarted { round } => EventRecord::RoundStarted { round: *round },
+            Event::TryStarted { job, attempt } => EventRecord::TryStarted {
+                job: plan.name(*job),
+                attempt: *attempt,
+            },
+            Event::PhaseStarted { task, at } => EventRecord::PhaseStarted {
+                job: plan.name(task.job),
+                phase: task.phase,
+                attempt: task.attempt,
+                at_secs: at.as_secs_f64(),
+            },
+            Event::PhaseFinished {
+                task,
+                outcome,
+                at,
+                performed,
+            } => EventRecord::PhaseFinished {
+                job: plan.name(task.job),
+                phase: task.phase,
+                attempt: task.attempt,
+                at_secs: at.as_secs_f64(),
+                outcome: if outcome.passed() { "pass" } else { "fail" },
+                error: match outcome {
+                    Outcome::Pass => None,
+                    Outcome::Fail(failure) => Some(failure),
+                },
+                performed: *performed,
+            },
+            Event::JobFinished { job, status, tries } => EventRecord::JobFinished {
+                job: plan.name(*job),
+                status: *status,
+                tries: *tries,
+            },
+            Event::JobBlocked { job, by } => EventRecord::JobBlocked {
+                job: plan.name(*job),
+                by: plan.name(*by),
+            },
+            Event::RunFinished { at } => EventRecord::RunFinished {
+                at_secs: at.as_secs_f64(),
+            },
+            Event::CleanupFinished => EventRecord::CleanupFinished,
+        }
+    }
+}

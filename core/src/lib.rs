@@ -43,6 +43,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "cli")]
+pub mod cli;
 mod event;
 mod graph;
 mod job;
@@ -54,7 +56,7 @@ mod runner;
 mod storage;
 
 pub use anyhow::{self, bail};
-pub use event::{Event, Failure, Outcome};
+pub use event::{Event, EventRecord, Failure, Outcome};
 pub use graph::JobGraph;
 pub use job::{Context, Group, Job, JobKind, JobRef, JobResult, Phase, dep};
 pub use machine::{Machine, MachineConfig, MachineError, Step, Task};

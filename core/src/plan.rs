@@ -73,12 +73,27 @@ pub enum SetupError {
         /// `job "Name"`, or `the run's default`.
         job: String,
     },
+    /// A job was asked for by a name that no job of the graph has.
+    #[error("no job is named {name:?}{}", close_matches(.close))]
+    UnknownJob {
+        /// The name asked for.
+        name: String,
+        /// The names of the graph that look like it, closest first.
+        close: Vec<String>,
+    },
     /// The root job's `name()` panicked, so there is nothing to name the run by.
     #[error("the root job's name() panicked: {message}")]
     RootNamePanicked {
         /// The panic message.
         message: String,
     },
+}
+
+fn close_matches(close: &[String]) -> String {
+    match close {
+        [] => String::new(),
+        names => format!("; did you mean {}?", names.join(", ")),
+    }
 }
 
 /// The defaults for jobs that do not choose their own tries and retry delay.
@@ -396,6 +411,41 @@ impl Plan {
         self.by_name
             .find(name, |i| &self.names[i as usize])
             .map(JobId)
+    }
+
+    /// The job called `name`, or an error naming the closest names the
+    /// plan has (at most three, closest first).
+    ///
+    /// ```
+    /// use dojobber::{Defaults, JobSpec, Plan};
+    /// let (plan, _) = Plan::new(vec![JobSpec::new("TurnOnTV")], 0, Defaults::default())?;
+    /// let err = plan.find_or_suggest("TurnOnTv").unwrap_err();
+    /// assert_eq!(err.to_string(), "no job is named \"TurnOnTv\"; did you mean TurnOnTV?");
+    /// # Ok::<(), dojobber::SetupError>(())
+    /// ```
+    pub fn find_or_suggest(&self, name: &str) -> Result<JobId, SetupError> {
+        if let Some(id) = self.find(name) {
+            return Ok(id);
+        }
+        let wanted = name.to_lowercase();
+        let mut scored: Vec<(f64, &str)> = self
+            .names
+            .iter()
+            .map(|candidate| {
+                let score = strsim::jaro_winkler(&wanted, &candidate.to_lowercase());
+                (score, candidate.as_str())
+            })
+            .filter(|&(score, _)| score >= 0.8)
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+        Err(SetupError::UnknownJob {
+            name: name.to_owned(),
+            close: scored
+                .iter()
+                .take(3)
+                .map(|(_, n)| (*n).to_owned())
+                .collect(),
+        })
     }
 
     /// The job's kind.

@@ -114,6 +114,24 @@ impl<A: 'static> Runner<A> {
         self
     }
 
+    /// Roots the run at the job called `name` instead: only it and what it
+    /// needs will run. Fails, naming close matches, when no job has that name.
+    ///
+    /// ```
+    /// use dojobber::{dep, Group, Job, Runner};
+    /// struct Kettle;
+    /// impl Job for Kettle {}
+    /// let runner = Runner::new(Group::new("Tea").with_dep(dep(Kettle)), ());
+    /// let err = runner.only("kettel").err().unwrap();
+    /// assert_eq!(err.to_string(), "no job is named \"kettel\"; did you mean Kettle?");
+    /// ```
+    pub fn only(mut self, name: &str) -> Result<Self, SetupError> {
+        let graph = self.graph()?;
+        let id = graph.plan().find_or_suggest(name)?;
+        self.root = JobRef::clone(graph.job(id));
+        Ok(self)
+    }
+
     /// Discovers and checks the graph without running anything.
     pub fn graph(&self) -> Result<JobGraph<A>, SetupError> {
         JobGraph::discover(JobRef::clone(&self.root), &self.args, self.defaults)

@@ -1,0 +1,182 @@
+//! The watch_movie binary as a user runs it: exit codes, the JSON report,
+//! the event stream, `--list` and the summary.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// Builds the example once (cargo releases its lock while tests run) and
+/// returns the path of its executable, as cargo reports it.
+fn watch_movie() -> &'static PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let output = Command::new(cargo)
+            .args([
+                "build",
+                "--quiet",
+                "--message-format=json",
+                "-p",
+                "dojobber-examples",
+            ])
+            .args(["--example", "watch_movie"])
+            .output()
+            .expect("cargo runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|message| message["target"]["name"] == "watch_movie")
+            .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+            .expect("cargo names the example's executable")
+    })
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(watch_movie())
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the example runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn exit_code_is_0_when_every_job_passes() {
+    let output = run(&[
+        "--movie",
+        "MST3K",
+        "--battery-state",
+        "charged",
+        "--couch-space",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).starts_with("20 jobs in "));
+}
+
+#[test]
+fn exit_code_is_1_when_jobs_fail_and_the_report_is_still_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.json");
+    let output = run(&["--report-json", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(report["version"], 1);
+    assert_eq!(report["no_act"], false);
+    let jobs = report["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 20);
+    let job = |name: &str| jobs.iter().find(|job| job["name"] == name).unwrap().clone();
+    assert_eq!(job("TurnOnTV")["status"], "failed");
+    assert_eq!(job("TurnOnTV")["tries"], 3);
+    assert_eq!(
+        job("TurnOnTV")["last_error"]["message"],
+        "Remote batteries are dead."
+    );
+    assert_eq!(job("WatchMovie")["status"], "blocked");
+    assert_eq!(job("WatchMovie")["blocked_by"], "StartMovie");
+    assert_eq!(job("PopcornBowl")["status"], "fixed");
+    assert!(job("PopcornBowl")["time_secs"].is_f64());
+}
+
+#[test]
+fn exit_code_is_2_when_the_suite_cannot_start() {
+    let unknown = run(&["--only", "TurnOnTv"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert_eq!(
+        stderr(&unknown),
+        "error: no job is named \"TurnOnTv\"; did you mean TurnOnTV?\n"
+    );
+    assert_eq!(stdout(&unknown), "", "nothing ran");
+    let bad_flag = run(&["--tries", "0"]);
+    assert_eq!(bad_flag.status.code(), Some(2));
+    assert!(
+        stderr(&bad_flag).contains("--tries"),
+        "{}",
+        stderr(&bad_flag)
+    );
+}
+
+#[test]
+fn only_runs_the_subgraph_of_a_job() {
+    let output = run(&["--only", "Food", "-v"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).starts_with("4 jobs in "),
+        "{}",
+        stdout(&output)
+    );
+    assert!(!stderr(&output).contains("TurnOnTV"));
+}
+
+#[test]
+fn events_are_streamed_as_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    let output = run(&["--events-json", path.to_str().unwrap(), "-q"]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(events[0]["event"], "round_started");
+    assert_eq!(events.last().unwrap()["event"], "cleanup_finished");
+    let first_phase = events
+        .iter()
+        .find(|e| e["event"] == "phase_finished")
+        .unwrap();
+    assert_eq!(first_phase["job"], "ValidateMovie");
+    assert_eq!(first_phase["phase"], "check");
+    assert_eq!(first_phase["outcome"], "pass");
+    let blocked: Vec<_> = events
+        .iter()
+        .filter(|e| e["event"] == "job_blocked")
+        .map(|e| e["job"].as_str().unwrap())
+        .collect();
+    assert_eq!(blocked, ["StartMovie", "WatchMovie"]);
+}
+
+#[test]
+fn list_prints_the_reference_order_and_runs_nothing() {
+    let output = run(&["--list"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(stderr(&output), "");
+    insta::assert_snapshot!("list", stdout(&output));
+}
+
+#[test]
+fn summary_of_the_default_run() {
+    let output = run(&["--color", "never"]);
+    insta::with_settings!({filters => vec![(r"in \d+\.\d+s", "in [time]")]}, {
+        insta::assert_snapshot!("summary", stdout(&output));
+    });
+}
+
+#[test]
+fn summary_of_a_no_act_run_is_a_plan() {
+    let output = run(&["-n", "--color", "never"]);
+    assert_eq!(output.status.code(), Some(1));
+    insta::assert_snapshot!("no_act_summary", stdout(&output));
+}
+
+#[test]
+fn verbose_lines_go_to_stderr_in_the_reference_format() {
+    let output = run(&["-v", "-q"]);
+    let verbose = stderr(&output);
+    assert!(verbose.starts_with("ValidateMovie.check: pass\nPickTimeAndDate.check: fail\n"));
+    assert!(verbose.contains("TurnOnTV.recheck: fail \"Remote batteries are dead.\"\n"));
+    assert_eq!(stdout(&output), "", "-q prints no summary");
+}
