@@ -19,6 +19,12 @@ const ARROW_LENGTH: f32 = 9.0;
 const ARROW_HALF_WIDTH: f32 = 4.0;
 const EDGE_COLOUR: &str = "#333333";
 
+/// A coordinate rounded to hundredths of a pixel, which is plenty and keeps
+/// large SVG files small.
+fn r(v: f32) -> f32 {
+    (v * 100.0).round() / 100.0
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Point {
     pub x: f32,
@@ -115,7 +121,7 @@ impl Segment {
     /// entering vertically, inside a layer's band a straight drop. The head
     /// is at the last point, or at the first when `reversed`.
     pub(crate) fn through(mut points: Vec<Point>, reversed: bool) -> Segment {
-        debug_assert!(points.len() >= 2 && points.len() % 2 == 0);
+        debug_assert!(points.len() >= 2 && points.len().is_multiple_of(2));
         let (tip, back) = if reversed {
             let tip = points[0];
             points[0].y += ARROW_LENGTH;
@@ -126,14 +132,21 @@ impl Segment {
             points[last].y -= ARROW_LENGTH;
             (tip, points[last])
         };
-        let mut data = Data::new().move_to((points[0].x, points[0].y));
+        let mut data = Data::new().move_to((r(points[0].x), r(points[0].y)));
         for (i, pair) in points.windows(2).enumerate() {
             let (a, b) = (pair[0], pair[1]);
             if i % 2 == 0 {
                 let bend = (b.y - a.y) / 2.0;
-                data = data.cubic_curve_to((a.x, a.y + bend, b.x, b.y - bend, b.x, b.y));
+                data = data.cubic_curve_to((
+                    r(a.x),
+                    r(a.y + bend),
+                    r(b.x),
+                    r(b.y - bend),
+                    r(b.x),
+                    r(b.y),
+                ));
             } else {
-                data = data.line_to((b.x, b.y));
+                data = data.line_to((r(b.x), r(b.y)));
             }
         }
         Segment {
@@ -180,9 +193,9 @@ impl Scene {
             edges = edges.add(Path::new().set("d", edge.path.clone()));
             let [a, b, c] = edge.head;
             let head = Data::new()
-                .move_to((a.x, a.y))
-                .line_to((b.x, b.y))
-                .line_to((c.x, c.y))
+                .move_to((r(a.x), r(a.y)))
+                .line_to((r(b.x), r(b.y)))
+                .line_to((r(c.x), r(c.y)))
                 .close();
             heads = heads.add(Path::new().set("d", head));
         }
@@ -200,8 +213,8 @@ impl Scene {
                 .add(Title::new(label.name.clone()));
             group = group.add(
                 Rectangle::new()
-                    .set("x", left)
-                    .set("y", top)
+                    .set("x", r(left))
+                    .set("y", r(top))
                     .set("width", label.width)
                     .set("height", label.height)
                     .set("rx", CORNER_RADIUS)
@@ -218,8 +231,8 @@ impl Scene {
                     + ascent * line.size;
                 group = group.add(
                     Text::new(line.text.clone())
-                        .set("x", node.centre.x)
-                        .set("y", baseline)
+                        .set("x", r(node.centre.x))
+                        .set("y", r(baseline))
                         .set("font-size", line.size)
                         .set("fill", label.text_colour)
                         .set("xml:space", "preserve"),
