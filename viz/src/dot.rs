@@ -37,7 +37,7 @@ pub(crate) fn graph(jobs: &[Job], options: &Options) -> Graph {
             && let Some((tries, time)) = job.outcome
         {
             label.push('\n');
-            label.push_str(&source::details(tries, time));
+            label.push_str(&source::details(job.status, tries, time));
         }
         let mut attributes = vec![attr("label", Id::Escaped(escape_label(&label)))];
         if let Some((fill, text)) = source::colours(job.status) {

@@ -64,15 +64,19 @@ pub(crate) fn vertical_metrics(size: f32) -> (f32, f32) {
     (m.ascent * size, m.descent * size)
 }
 
-/// A font database holding only the embedded font, with every generic
-/// family (serif, sans-serif, ...) mapped to it: text drawn from any SVG,
-/// whatever family it asks for, uses it rather than vanishing.
+/// A font database holding the embedded font, with every generic family
+/// (serif, sans-serif, ...) mapped to it: text drawn from any SVG, whatever
+/// family it asks for, uses it rather than vanishing. The machine's fonts,
+/// if it has any, are loaded too, only as a fallback for characters
+/// DejaVu Sans lacks (Chinese, Japanese, ...); without them such
+/// characters show as boxes.
 pub(crate) fn database() -> Arc<fontdb::Database> {
     static DATABASE: OnceLock<Arc<fontdb::Database>> = OnceLock::new();
     DATABASE
         .get_or_init(|| {
             let mut db = fontdb::Database::new();
             db.load_font_source(fontdb::Source::Binary(Arc::new(data())));
+            db.load_system_fonts();
             db.set_serif_family(FAMILY);
             db.set_sans_serif_family(FAMILY);
             db.set_monospace_family(FAMILY);

@@ -77,7 +77,8 @@ pub(crate) fn layout(jobs: &[Job], labels: Vec<Label>) -> Scene {
 
     let mut layers = initial_order(&slots, layer_count, jobs.len());
     reduce_crossings(&slots, &mut layers);
-    let x = place(&slots, &layers);
+    let mut x = place(&slots, &layers);
+    straighten(&slots, &layers, &routes, &mut x);
 
     // Vertical bands: each layer as tall as its tallest job.
     let mut band_height = vec![0.0f32; layer_count];
@@ -243,7 +244,9 @@ fn assign_layers(n: usize, edges: &[(usize, usize)]) -> Vec<usize> {
     }
     let top = height.iter().copied().max().unwrap_or(0);
     let mut layer: Vec<i64> = height.iter().map(|&h| (top - h) as i64).collect();
-    promote(&mut layer, &up, &down);
+    promote(&mut layer, &up, &down, false);
+    promote(&mut layer, &up, &down, true);
+    promote(&mut layer, &up, &down, false);
     let least = layer.iter().copied().min().unwrap_or(0);
     let layer: Vec<usize> = layer.iter().map(|&l| (l - least) as usize).collect();
     let top = layer.iter().copied().max().unwrap_or(0);
@@ -265,7 +268,12 @@ fn assign_layers(n: usize, edges: &[(usize, usize)]) -> Vec<usize> {
 /// layer up, pushing up the dependents in its way, and keep the move when
 /// the edges get shorter in total (fewer virtual points); repeat until no
 /// move helps, or for a bounded number of rounds.
-fn promote(layer: &mut [i64], up: &[Vec<usize>], down: &[Vec<usize>]) {
+///
+/// With `ties`, a move that leaves the total unchanged is kept too, so long
+/// as it moves no job that nothing depends on (which would only shift
+/// everything): chains hanging low under a far dependent rise to it, as in
+/// Graphviz's pictures.
+fn promote(layer: &mut [i64], up: &[Vec<usize>], down: &[Vec<usize>], ties: bool) {
     const ROUNDS: usize = 8;
     let mut moved = Vec::new();
     let mut stack = Vec::new();
@@ -285,6 +293,7 @@ fn promote(layer: &mut [i64], up: &[Vec<usize>], down: &[Vec<usize>]) {
             stack.push(v);
             stamp += 1;
             let mut longer = 0i64;
+            let mut moves_a_source = false;
             while let Some(w) = stack.pop() {
                 if mark[w] == stamp {
                     continue;
@@ -292,9 +301,10 @@ fn promote(layer: &mut [i64], up: &[Vec<usize>], down: &[Vec<usize>]) {
                 mark[w] = stamp;
                 moved.push(w);
                 longer += down[w].len() as i64 - up[w].len() as i64;
+                moves_a_source |= up[w].is_empty();
                 stack.extend(up[w].iter().filter(|&&u| layer[u] == layer[w] - 1));
             }
-            if longer < 0 {
+            if longer < 0 || (ties && longer == 0 && !moves_a_source) {
                 for &w in &moved {
                     layer[w] -= 1;
                 }
@@ -540,6 +550,85 @@ fn place(slots: &[Slot], layers: &[Vec<usize>]) -> Vec<f32> {
         }
     }
     x
+}
+
+/// Lines up the virtual points of each long edge that ended within a few
+/// pixels of each other, where the gaps to their neighbours allow: an edge
+/// then drops straight instead of wobbling.
+fn straighten(slots: &[Slot], layers: &[Vec<usize>], routes: &[Route], x: &mut [f32]) {
+    const SNAP: f32 = 16.0;
+    let mut pos = vec![0usize; slots.len()];
+    for layer in layers {
+        for (i, &s) in layer.iter().enumerate() {
+            pos[s] = i;
+        }
+    }
+    // Where slot `s` may go without crowding its neighbours in the layer.
+    let room = |s: usize, x: &[f32]| {
+        let layer = &layers[slots[s].layer];
+        let i = pos[s];
+        let lo = if i > 0 {
+            let left = layer[i - 1];
+            x[left] + (slots[left].width + slots[s].width) / 2.0 + VIRTUAL_GAP
+        } else {
+            f32::NEG_INFINITY
+        };
+        let hi = if i + 1 < layer.len() {
+            let right = layer[i + 1];
+            x[right] - (slots[right].width + slots[s].width) / 2.0 - VIRTUAL_GAP
+        } else {
+            f32::INFINITY
+        };
+        (lo, hi)
+    };
+    let mut run: Vec<usize> = Vec::new();
+    for route in routes {
+        let chain = &route.chain;
+        if chain.len() < 3 {
+            continue;
+        }
+        // The jobs at the ends do not move: a run holding one snaps to it.
+        let bounds = |k: usize, x: &[f32]| {
+            if k == 0 || k + 1 == chain.len() {
+                (x[chain[k]], x[chain[k]])
+            } else {
+                room(chain[k], x)
+            }
+        };
+        let (mut lo, mut hi) = bounds(0, x);
+        let mut sum = x[chain[0]];
+        run.clear();
+        run.push(chain[0]);
+        for (k, &s) in chain.iter().enumerate().skip(1) {
+            let (s_lo, s_hi) = bounds(k, x);
+            let joins =
+                (x[s] - sum / run.len() as f32).abs() < SNAP && s_lo.max(lo) <= s_hi.min(hi);
+            if joins {
+                run.push(s);
+                sum += x[s];
+                lo = lo.max(s_lo);
+                hi = hi.min(s_hi);
+            } else {
+                settle(&run, sum, lo, hi, x);
+                run.clear();
+                run.push(s);
+                (lo, hi, sum) = (s_lo, s_hi, x[s]);
+            }
+        }
+        settle(&run, sum, lo, hi, x);
+    }
+}
+
+/// Puts every slot of a run at their mean x, kept within [lo, hi] (a
+/// single x when the run holds a job).
+fn settle(run: &[usize], sum: f32, lo: f32, hi: f32, x: &mut [f32]) {
+    if run.len() < 2 {
+        return;
+    }
+    let at = (sum / run.len() as f32).clamp(lo, hi);
+    for &s in run {
+        x[s] = at;
+    }
 }
 
 fn layer_width(slots: &[Slot], layer: &[usize], gap: &impl Fn(usize, usize) -> f32) -> f32 {

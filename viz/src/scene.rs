@@ -61,7 +61,7 @@ impl Label {
             .collect();
         if details && let Some((tries, time)) = job.outcome {
             lines.push(Line {
-                text: source::details(tries, time),
+                text: source::details(job.status, tries, time),
                 size: DETAIL_FONT_SIZE,
             });
         }

@@ -94,8 +94,14 @@ pub(crate) fn jobs(source: GraphSource<'_>) -> Vec<Job> {
     }
 }
 
-/// The label's second line when tries and time are shown: `2 tries, 1.5 ms`.
-pub(crate) fn details(tries: u32, time: Duration) -> String {
+/// The label's second line when tries and time are shown: `2 tries, 1.5 ms`,
+/// or `blocked` for a job that was never tried because of a dep.
+pub(crate) fn details(status: Option<Status>, tries: u32, time: Duration) -> String {
+    match status {
+        Some(Status::Blocked) => return "blocked".to_owned(),
+        Some(Status::Pending) if tries == 0 => return "pending".to_owned(),
+        _ => {}
+    }
     let tries = if tries == 1 {
         "1 try".to_owned()
     } else {
@@ -167,7 +173,12 @@ mod tests {
         for (time, text) in cases {
             assert_eq!(human_duration(time), text);
         }
-        assert_eq!(details(1, Duration::ZERO), "1 try, 0 s");
-        assert_eq!(details(3, Duration::from_millis(5)), "3 tries, 5.00 ms");
+        let fixed = Some(Status::Fixed);
+        assert_eq!(details(fixed, 1, Duration::ZERO), "1 try, 0 s");
+        assert_eq!(
+            details(fixed, 3, Duration::from_millis(5)),
+            "3 tries, 5.00 ms"
+        );
+        assert_eq!(details(Some(Status::Blocked), 0, Duration::ZERO), "blocked");
     }
 }
