@@ -58,7 +58,7 @@ use crate::runner::Runner;
 
 /// The flags of a dojobber program, as a clap argument group:
 /// `#[command(flatten)] run: RunArgs`.
-#[derive(clap::Args, Clone, Debug, Default, PartialEq, Eq)]
+#[derive(clap::Args, Clone, Debug, PartialEq, Eq)]
 pub struct RunArgs {
     /// Only check: run nothing, retry nothing, clean nothing; the summary
     /// lists what would run.
@@ -73,6 +73,17 @@ pub struct RunArgs {
     /// Print no summary at the end.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// Run up to N phases at once, on N threads (1: one at a time, in the
+    /// reference order).
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
+    /// Stop starting new jobs after the first one that failed for good.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Start no new phase after this long: `90s`, `10m`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub deadline: Option<Duration>,
     /// Tries for jobs that do not set their own.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub tries: Option<u32>,
@@ -104,6 +115,31 @@ pub struct RunArgs {
     /// Colour the summary.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = When::Auto)]
     pub color: When,
+}
+
+impl Default for RunArgs {
+    /// What a command line with none of the flags means.
+    fn default() -> Self {
+        RunArgs {
+            no_act: false,
+            verbose: false,
+            debug: false,
+            quiet: false,
+            jobs: 1,
+            fail_fast: false,
+            deadline: None,
+            tries: None,
+            retry_delay: None,
+            no_cleanup: false,
+            only: None,
+            list: false,
+            report_json: None,
+            events_json: None,
+            graph: None,
+            progress: When::Auto,
+            color: When::Auto,
+        }
+    }
 }
 
 /// `auto` (when stderr or stdout is a terminal), `always` or `never`.
@@ -177,7 +213,12 @@ impl RunArgs {
         if let Some(delay) = self.retry_delay {
             runner = runner.retry_delay(delay);
         }
+        if let Some(deadline) = self.deadline {
+            runner = runner.deadline(deadline);
+        }
         runner
+            .jobs(usize::from(self.jobs))
+            .fail_fast(self.fail_fast)
             .no_act(self.no_act)
             .cleanup(!self.no_cleanup)
             .verbosity(self.verbosity())
@@ -186,12 +227,12 @@ impl RunArgs {
     /// Runs `runner` as the flags say and returns the exit code: the one
     /// call a program makes. `--graph` fails here, since drawing needs
     /// dojobber-viz: use [`execute_with_graph`](Self::execute_with_graph).
-    pub fn execute<A: 'static>(&self, runner: Runner<A>) -> ExitCode {
+    pub fn execute<A: Sync + 'static>(&self, runner: Runner<A>) -> ExitCode {
         self.run(runner, None).into()
     }
 
     /// [`execute`](Self::execute), with a writer for `--graph`.
-    pub fn execute_with_graph<A: 'static>(
+    pub fn execute_with_graph<A: Sync + 'static>(
         &self,
         runner: Runner<A>,
         graph: GraphWriter<'_>,
@@ -199,7 +240,11 @@ impl RunArgs {
         self.run(runner, Some(graph)).into()
     }
 
-    fn run<A: 'static>(&self, runner: Runner<A>, graph_writer: Option<GraphWriter<'_>>) -> Exit {
+    fn run<A: Sync + 'static>(
+        &self,
+        runner: Runner<A>,
+        graph_writer: Option<GraphWriter<'_>>,
+    ) -> Exit {
         let color = self.color.enabled(io::stdout().is_terminal());
         let mut runner = self.configure(runner);
         if let Some(only) = &self.only {
@@ -591,6 +636,11 @@ mod tests {
             "-v",
             "-d",
             "-q",
+            "-j",
+            "8",
+            "--fail-fast",
+            "--deadline",
+            "10m",
             "--tries",
             "4",
             "--retry-delay",
@@ -615,6 +665,8 @@ mod tests {
             args.no_act && args.verbose && args.debug && args.quiet && args.no_cleanup && args.list
         );
         assert_eq!(args.tries, Some(4));
+        assert_eq!((args.jobs, args.fail_fast), (8, true));
+        assert_eq!(args.deadline, Some(Duration::from_secs(600)));
         assert_eq!(args.retry_delay, Some(Duration::from_secs(90)));
         assert_eq!(args.only.as_deref(), Some("Food"));
         assert_eq!(args.report_json, Some(PathBuf::from("r.json")));
@@ -652,6 +704,8 @@ mod tests {
         for (args, flag) in [
             (&["--tries", "0"][..], "--tries"),
             (&["--tries", "many"][..], "--tries"),
+            (&["-j", "0"][..], "--jobs"),
+            (&["--deadline", "whenever"][..], "--deadline"),
             (&["--retry-delay", "soon"][..], "--retry-delay"),
             (&["--retry-delay=-1"][..], "--retry-delay"),
             (&["--progress", "sometimes"][..], "--progress"),

@@ -150,12 +150,14 @@ pub enum Event {
         /// Tries used.
         tries: u32,
     },
-    /// A job will not be tried: one of its deps did not pass.
+    /// A job will not be tried: one of its deps did not pass, or the run
+    /// stopped before it could start.
     JobBlocked {
         /// The job.
         job: JobId,
-        /// Its first dep (in declaration order) that failed or is blocked.
-        by: JobId,
+        /// Its first dep (in declaration order) that failed or is blocked;
+        /// `None` when the run stopped (see [`Report::stopped`](crate::Report::stopped)).
+        by: Option<JobId>,
     },
     /// Every job has its final status; cleanups may follow.
     RunFinished {
@@ -172,7 +174,7 @@ pub enum Event {
 /// ```
 /// use dojobber::{Defaults, Event, JobSpec, Plan};
 /// let (plan, _) = Plan::new(vec![JobSpec::new("Food")], 0, Defaults::default())?;
-/// let event = Event::JobBlocked { job: plan.root(), by: plan.root() };
+/// let event = Event::JobBlocked { job: plan.root(), by: Some(plan.root()) };
 /// let json = serde_json::to_string(&event.record(&plan))?;
 /// assert_eq!(json, r#"{"event":"job_blocked","job":"Food","by":"Food"}"#);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -234,8 +236,8 @@ pub enum EventRecord<'a> {
     JobBlocked {
         /// The job's name.
         job: &'a str,
-        /// The dep that blocked it.
-        by: &'a str,
+        /// The dep that blocked it, if one did.
+        by: Option<&'a str>,
     },
     /// See [`Event::RunFinished`].
     RunFinished {
@@ -285,7 +287,7 @@ impl Event {
             },
             Event::JobBlocked { job, by } => EventRecord::JobBlocked {
                 job: plan.name(*job),
-                by: plan.name(*by),
+                by: by.map(|dep| plan.name(dep)),
             },
             Event::RunFinished { at } => EventRecord::RunFinished {
                 at_secs: at.as_secs_f64(),

@@ -77,9 +77,16 @@ impl<A: 'static> JobGraph<A> {
         while next < jobs.len() {
             let job = JobRef::clone(&jobs[next]);
             let described = catch_unwind(AssertUnwindSafe(|| {
-                (job.kind(), job.tries(), job.retry_delay(), job.deps(args))
+                let limits = (job.time_limit(), job.concurrency_group());
+                (
+                    job.kind(),
+                    job.tries(),
+                    job.retry_delay(),
+                    limits,
+                    job.deps(args),
+                )
             }));
-            let (kind, tries, retry_delay, deps) = match described {
+            let (kind, tries, retry_delay, (time_limit, group), deps) = match described {
                 Ok(described) => described,
                 Err(payload) => {
                     specs[next].broken = Some(Failure::from_panic(&*payload).message);
@@ -90,6 +97,8 @@ impl<A: 'static> JobGraph<A> {
             specs[next].kind = kind;
             specs[next].tries = tries;
             specs[next].retry_delay = retry_delay;
+            specs[next].time_limit = time_limit;
+            specs[next].group = group;
             let mut dep_indexes = Vec::with_capacity(deps.len());
             for dep in deps {
                 let name = match catch_unwind(AssertUnwindSafe(|| dep.name())) {

@@ -160,6 +160,23 @@ pub trait Job<A = ()>: Any + Send + Sync {
         None
     }
 
+    /// The longest time one phase (check, run, recheck) may take; `None`,
+    /// the default, is no limit. An over-time phase fails its try with
+    /// "timed out after ...". The async driver cancels it; the sequential
+    /// and thread drivers cannot stop running code, so the phase goes on,
+    /// and the job is not retried until it returns.
+    fn time_limit(&self) -> Option<Duration> {
+        None
+    }
+
+    /// The concurrency group this job belongs to: the runner can limit how
+    /// many jobs of a group are in a try at once
+    /// ([`Runner::group_limit`](crate::Runner::group_limit)), whatever the
+    /// number of workers. `None`, the default: no group.
+    fn concurrency_group(&self) -> Option<String> {
+        None
+    }
+
     /// Verify the desired state. `Ok` means the job is done.
     ///
     /// The default fails, so a job that forgets to write one never passes

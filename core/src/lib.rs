@@ -43,8 +43,10 @@
 
 #![warn(missing_docs)]
 
+mod cancel;
 #[cfg(feature = "cli")]
 pub mod cli;
+mod driver;
 mod event;
 mod graph;
 mod job;
@@ -56,10 +58,11 @@ mod runner;
 mod storage;
 
 pub use anyhow::{self, bail};
+pub use cancel::CancelHandle;
 pub use event::{Event, EventRecord, Failure, Outcome};
 pub use graph::JobGraph;
 pub use job::{Context, Group, Job, JobKind, JobRef, JobResult, Phase, dep};
-pub use machine::{Machine, MachineConfig, MachineError, Step, Task};
+pub use machine::{Machine, MachineConfig, MachineError, Step, StopReason, Task};
 pub use output::{Observer, Printer, SharedBuffer, Verbosity};
 pub use plan::{Defaults, JobId, JobSpec, Plan, SetupError};
 pub use report::{CleanupFailure, JobReport, Report, Status};

@@ -16,7 +16,7 @@
 //! loop {
 //!     match machine.poll(now) {
 //!         Step::Perform(task) => machine.report(task.job, task.phase, Outcome::Pass, now)?,
-//!         Step::Wait(_) | Step::Idle => unreachable!("nothing waits in this example"),
+//!         Step::Wait(_) | Step::Idle | Step::Abandon(_) => unreachable!("nothing waits here"),
 //!         Step::Done => break,
 //!     }
 //! }
@@ -41,14 +41,26 @@ pub struct MachineConfig {
     /// Hand out cleanups when the run ends. When off, call
     /// [`Machine::start_cleanup`] later.
     pub cleanup: bool,
+    /// How many phases may be in flight at once. With 1, jobs go in the
+    /// reference order, in rounds; with more, whatever is ready goes, and
+    /// a retry waits only for its own delay.
+    pub max_in_flight: usize,
+    /// After the first job that failed for good, start no new try.
+    pub fail_fast: bool,
+    /// No new phase starts at or after this time since the run's start.
+    pub deadline: Option<Duration>,
 }
 
 impl Default for MachineConfig {
-    /// Acting, with cleanup.
+    /// Acting, with cleanup, one phase at a time, keep going after failures,
+    /// no deadline, no group limits.
     fn default() -> Self {
         MachineConfig {
             no_act: false,
             cleanup: true,
+            max_in_flight: 1,
+            fail_fast: false,
+            deadline: None,
         }
     }
 }
@@ -70,13 +82,45 @@ pub struct Task {
 pub enum Step {
     /// Call this phase of the job, then [`Machine::report`] its outcome.
     Perform(Task),
-    /// Nothing can start before this time (since the run's start); poll
-    /// again then.
+    /// Nothing can start before this time (since the run's start): poll
+    /// again then, or as soon as a phase in flight reports.
     Wait(Duration),
     /// Phases are in flight and nothing else can start until one reports.
     Idle,
+    /// This phase in flight is over its time limit, or the run was
+    /// stopped: cancel it if you can. Report it either way when it ends;
+    /// its outcome no longer counts.
+    Abandon(Task),
     /// The run and its cleanups are over; [`Machine::report_card`] tells how it went.
     Done,
+}
+
+/// Why a run stopped before every job had its chance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// Someone cancelled the run.
+    Cancelled,
+    /// The whole-run deadline passed.
+    Deadline,
+    /// A job failed for good and the run is fail-fast.
+    FailFast,
+}
+
+impl StopReason {
+    /// The reason as words, for reports: `cancelled`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::Cancelled => "cancelled",
+            StopReason::Deadline => "run deadline passed",
+            StopReason::FailFast => "fail-fast: a job failed",
+        }
+    }
+
+    /// Whether tries under way still finish (fail-fast) or stop at their
+    /// current phase (cancellation, deadline).
+    fn lets_tries_finish(self) -> bool {
+        self == StopReason::FailFast
+    }
 }
 
 /// The driver fed the machine something it did not ask for.
@@ -122,9 +166,14 @@ struct JobState {
     phase_started: Duration,
     /// The phase handed out and not reported yet.
     in_flight: Option<Phase>,
+    /// The phase in flight was given up on: its report will not count.
+    abandoned: bool,
+    /// A retry is owed once the abandoned phase reports.
+    retry_when_back: bool,
     ran: bool,
     last_error: Option<Box<Failure>>,
     blocked_by: Option<JobId>,
+    blocked_reason: Option<StopReason>,
 }
 
 #[derive(Debug)]
@@ -142,10 +191,12 @@ enum Stage {
 /// Semantics, which every driver reproduces:
 /// - a job is tried only when all its deps have passed; a try is check,
 ///   and if that fails, run then recheck;
-/// - tries come in rounds; a round takes the jobs in the reference order
-///   and tries each at most once; jobs unblocked by a pass earlier in the
-///   round are tried in that round; another round starts while a failed job
-///   has tries left;
+/// - with one phase in flight at a time, tries come in rounds; a round
+///   takes the jobs in the reference order and tries each at most once;
+///   jobs unblocked by a pass earlier in the round are tried in that round;
+///   another round starts while a failed job has tries left. With more in
+///   flight, ready jobs start in the reference order as slots free up and
+///   a failed job is retried as soon as its delay allows;
 /// - a job is not tried again before its retry delay has passed since its
 ///   previous try ended;
 /// - jobs never tried because a dep did not pass end up blocked.
@@ -154,26 +205,53 @@ pub struct Machine {
     plan: Plan,
     config: MachineConfig,
     jobs: Vec<JobState>,
-    /// Jobs ready to be tried in this round, smallest id (reference order) first.
+    /// Jobs ready to be tried, smallest id (reference order) first.
     ready: BinaryHeap<Reverse<JobId>>,
-    /// Jobs whose try failed in this round and that have tries left.
+    /// One at a time: jobs whose try failed in this round, for the next.
     retry_next_round: Vec<JobId>,
+    /// Several at a time: failed jobs waiting for their retry delay.
+    retry_at: BinaryHeap<Reverse<(Duration, JobId)>>,
     /// Next phases of tries under way, handed out before any new try.
     continuations: VecDeque<Task>,
+    /// When each phase in flight runs out of time, earliest first; entries
+    /// whose phase has reported are skipped when they come up.
+    phase_deadlines: BinaryHeap<Reverse<(Duration, JobId, u32, Phase)>>,
+    /// Phases to abandon, to tell the driver.
+    to_abandon: VecDeque<Task>,
     in_flight: usize,
+    /// Per group: its limit, the jobs in a try, and ready jobs held back.
+    groups: Vec<GroupState>,
     round: u32,
     /// Every executed run, in order; cleanup walks it backwards.
     runs: Vec<JobId>,
     stage: Stage,
+    stopped: Option<StopReason>,
     cleanup_done: bool,
     cleanup_failure: Option<CleanupFailure>,
     last_seen: Duration,
     events: VecDeque<Event>,
 }
 
+#[derive(Debug, Default)]
+struct GroupState {
+    limit: Option<usize>,
+    trying: usize,
+    held: Vec<JobId>,
+}
+
 impl Machine {
     /// A machine ready to schedule `plan`.
+    ///
+    /// # Panics
+    /// If `config.max_in_flight` is 0: drivers check their own input
+    /// before building a machine.
     pub fn new(plan: Plan, config: MachineConfig) -> Machine {
+        assert!(config.max_in_flight > 0, "max_in_flight must be at least 1");
+        let groups = plan
+            .group_names()
+            .iter()
+            .map(|_| GroupState::default())
+            .collect();
         let jobs: Vec<JobState> = plan
             .ids()
             .map(|id| JobState {
@@ -184,9 +262,12 @@ impl Machine {
                 busy: Duration::ZERO,
                 phase_started: Duration::ZERO,
                 in_flight: None,
+                abandoned: false,
+                retry_when_back: false,
                 ran: false,
                 last_error: None,
                 blocked_by: None,
+                blocked_reason: None,
             })
             .collect();
         let ready = plan
@@ -200,15 +281,37 @@ impl Machine {
             jobs,
             ready,
             retry_next_round: Vec::new(),
+            retry_at: BinaryHeap::new(),
             continuations: VecDeque::new(),
+            phase_deadlines: BinaryHeap::new(),
+            to_abandon: VecDeque::new(),
             in_flight: 0,
+            groups,
             round: 1,
             runs: Vec::new(),
             stage: Stage::Main,
+            stopped: None,
             cleanup_done: false,
             cleanup_failure: None,
             last_seen: Duration::ZERO,
             events: VecDeque::from([Event::RoundStarted { round: 1 }]),
+        }
+    }
+
+    /// Allows at most `limit` jobs of the concurrency group `group` in a
+    /// try at once. A group no job of the plan belongs to is ignored.
+    ///
+    /// # Panics
+    /// If `limit` is 0: drivers check their own input.
+    pub fn limit_group(&mut self, group: &str, limit: usize) {
+        assert!(limit > 0, "group limits must be at least 1");
+        if let Some(index) = self
+            .plan
+            .group_names()
+            .iter()
+            .position(|known| known == group)
+        {
+            self.groups[index].limit = Some(limit);
         }
     }
 
@@ -222,58 +325,137 @@ impl Machine {
         self.config
     }
 
+    fn in_rounds(&self) -> bool {
+        self.config.max_in_flight == 1
+    }
+
     /// Decides what the driver does next, at time `now`.
     ///
-    /// Phases of a try under way come first, then new tries in the
-    /// reference order. One phase is in flight at a time.
+    /// Phases of tries under way come first, then new tries in the
+    /// reference order, up to `max_in_flight` phases at once.
     pub fn poll(&mut self, now: Duration) -> Step {
         self.last_seen = self.last_seen.max(now);
+        if self.config.deadline.is_some_and(|deadline| now >= deadline) {
+            self.stop(StopReason::Deadline);
+        }
+        self.expire_phases(now);
+        if let Some(task) = self.to_abandon.pop_front() {
+            return Step::Abandon(task);
+        }
         loop {
-            if self.in_flight > 0 {
-                return Step::Idle;
+            if self.in_flight >= self.config.max_in_flight {
+                return self.until_something_changes(now, false);
             }
             if let Some(task) = self.continuations.pop_front() {
                 return self.hand_out(task, now);
             }
             match &mut self.stage {
                 Stage::Main => {
-                    if let Some(&Reverse(id)) = self.ready.peek() {
-                        let not_before = self.jobs[id.index()].not_before;
-                        if not_before > now {
-                            return Step::Wait(not_before);
-                        }
-                        self.ready.pop();
-                        self.start_try(id);
-                    } else if !self.retry_next_round.is_empty() {
-                        self.round += 1;
-                        self.events
-                            .push_back(Event::RoundStarted { round: self.round });
-                        self.ready
-                            .extend(self.retry_next_round.drain(..).map(Reverse));
-                    } else {
-                        self.end_main();
+                    if let Some(step) = self.next_in_main(now) {
+                        return step;
                     }
                 }
-                Stage::Cleanup(queue) => match queue.pop() {
-                    Some(job) => {
-                        let attempt = self.jobs[job.index()].tries_used;
-                        return self.hand_out(
-                            Task {
+                Stage::Cleanup(queue) => {
+                    if self.in_flight > 0 {
+                        return Step::Idle;
+                    }
+                    match queue.pop() {
+                        Some(job) => {
+                            let attempt = self.jobs[job.index()].tries_used;
+                            let task = Task {
                                 job,
                                 phase: Phase::Cleanup,
                                 attempt,
-                            },
-                            now,
-                        );
+                            };
+                            return self.hand_out(task, now);
+                        }
+                        None => {
+                            self.cleanup_done = true;
+                            self.stage = Stage::Over;
+                            self.events.push_back(Event::CleanupFinished);
+                        }
                     }
-                    None => {
-                        self.cleanup_done = true;
-                        self.stage = Stage::Over;
-                        self.events.push_back(Event::CleanupFinished);
-                    }
-                },
-                Stage::Over => return Step::Done,
+                }
+                Stage::Over => {
+                    return if self.in_flight > 0 {
+                        Step::Idle
+                    } else {
+                        Step::Done
+                    };
+                }
             }
+        }
+    }
+
+    /// One decision of the main stage: a step for the driver, or `None`
+    /// when the machine moved on by itself (a try started without user
+    /// code, a new round, the end of the run) and should look again.
+    fn next_in_main(&mut self, now: Duration) -> Option<Step> {
+        if self.stopped.is_some() {
+            if self.in_flight > 0 {
+                return Some(self.until_something_changes(now, false));
+            }
+            self.end_main();
+            return None;
+        }
+        while let Some(&Reverse((at, job))) = self.retry_at.peek() {
+            if at > now {
+                break;
+            }
+            self.retry_at.pop();
+            self.ready.push(Reverse(job));
+        }
+        if let Some(&Reverse(job)) = self.ready.peek() {
+            let not_before = self.jobs[job.index()].not_before;
+            if not_before > now {
+                // One at a time, the reference order waits in place.
+                debug_assert!(self.in_rounds());
+                return Some(Step::Wait(not_before));
+            }
+            self.ready.pop();
+            if self.group_is_full(job) {
+                let group = self.plan.group(job).expect("a full group exists");
+                self.groups[group].held.push(job);
+            } else {
+                self.start_try(job);
+            }
+            return None;
+        }
+        if self.in_flight > 0 {
+            return Some(self.until_something_changes(now, true));
+        }
+        if let Some(&Reverse((at, _))) = self.retry_at.peek() {
+            return Some(Step::Wait(at));
+        }
+        if !self.retry_next_round.is_empty() {
+            self.round += 1;
+            self.events
+                .push_back(Event::RoundStarted { round: self.round });
+            self.ready
+                .extend(self.retry_next_round.drain(..).map(Reverse));
+            return None;
+        }
+        self.end_main();
+        None
+    }
+
+    /// `Wait` until the earliest time something can change without a
+    /// report (a retry's delay if a slot is free, a phase's time limit, the
+    /// run's deadline), or `Idle` when only a report can change anything.
+    fn until_something_changes(&self, now: Duration, slot_free: bool) -> Step {
+        let retry = if slot_free && self.stopped.is_none() {
+            self.retry_at.peek().map(|Reverse((at, _))| *at)
+        } else {
+            None
+        };
+        let limit = self.phase_deadlines.peek().map(|Reverse((at, ..))| *at);
+        let deadline = self
+            .config
+            .deadline
+            .filter(|&at| at > now && self.stopped.is_none());
+        match [retry, limit, deadline].into_iter().flatten().min() {
+            Some(at) => Step::Wait(at.max(now)),
+            None => Step::Idle,
         }
     }
 
@@ -287,7 +469,6 @@ impl Machine {
         outcome: Outcome,
         now: Duration,
     ) -> Result<(), MachineError> {
-        self.last_seen = self.last_seen.max(now);
         let Some(state) = self.jobs.get_mut(job.index()) else {
             return Err(MachineError::UnexpectedReport {
                 job: job.to_string(),
@@ -300,20 +481,26 @@ impl Machine {
                 phase,
             });
         }
+        self.last_seen = self.last_seen.max(now);
         state.in_flight = None;
         state.busy += now.saturating_sub(state.phase_started);
         let attempt = state.tries_used;
         self.in_flight -= 1;
-        self.events.push_back(Event::PhaseFinished {
-            task: Task {
-                job,
-                phase,
-                attempt,
-            },
-            outcome: outcome.clone(),
-            at: now,
-            performed: true,
-        });
+        if std::mem::take(&mut state.abandoned) {
+            self.came_back(job, now);
+            return Ok(());
+        }
+        if phase != Phase::Cleanup
+            && let Some(limit) = self.plan.time_limit(job)
+            && now.saturating_sub(state.phase_started) > limit
+        {
+            // Drivers that cannot interrupt a phase report it late.
+            let failure = timed_out(limit);
+            self.finish_phase(job, phase, attempt, Outcome::Fail(failure.clone()), now);
+            self.try_failed(job, failure, now);
+            return Ok(());
+        }
+        self.finish_phase(job, phase, attempt, outcome.clone(), now);
         match (phase, outcome) {
             (Phase::Check, Outcome::Pass) | (Phase::Recheck, Outcome::Pass) => {
                 self.job_passed(job);
@@ -368,6 +555,37 @@ impl Machine {
         self.events.pop_front()
     }
 
+    /// Stops the run: no new try starts, and unless the reason is
+    /// fail-fast, no new phase either: tries under way end with their
+    /// phase in flight, which finishes (an async driver may cancel it and
+    /// report it failed). Cleanups still run. Jobs never tried are reported
+    /// blocked with the reason. Stopping a stopped run changes nothing.
+    pub fn stop(&mut self, reason: StopReason) {
+        if self.stopped.is_some() || !matches!(self.stage, Stage::Main) {
+            return;
+        }
+        self.stopped = Some(reason);
+        // Failed jobs waiting for a retry will not get it.
+        let waiting: Vec<JobId> = self
+            .retry_next_round
+            .drain(..)
+            .chain(self.retry_at.drain().map(|Reverse((_, job))| job))
+            .collect();
+        for job in waiting {
+            self.retry_denied(job);
+        }
+        if !reason.lets_tries_finish() {
+            for task in std::mem::take(&mut self.continuations) {
+                self.try_interrupted(task.job, reason);
+            }
+        }
+    }
+
+    /// Why the run stopped early, if it did.
+    pub fn stopped(&self) -> Option<StopReason> {
+        self.stopped
+    }
+
     /// Starts the cleanups after a run made with `cleanup: false`;
     /// [`poll`](Self::poll) then hands them out.
     pub fn start_cleanup(&mut self) -> Result<(), MachineError> {
@@ -396,6 +614,11 @@ impl Machine {
         self.round
     }
 
+    /// How many phases are in flight.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
     /// Where every job stands now; final once [`poll`](Self::poll) said `Done`.
     pub fn report_card(&self) -> Report {
         let jobs = self
@@ -415,6 +638,7 @@ impl Machine {
                     tries: state.tries_used,
                     last_error: state.last_error.as_deref().cloned(),
                     blocked_by: state.blocked_by.map(|dep| self.plan.name(dep).to_owned()),
+                    blocked_reason: state.blocked_reason.map(|r| r.as_str().to_owned()),
                     time: state.busy,
                     deps: self
                         .plan
@@ -425,11 +649,21 @@ impl Machine {
                 }
             })
             .collect();
+        let rounds = if self.in_rounds() {
+            self.round
+        } else {
+            self.jobs
+                .iter()
+                .map(|job| job.tries_used)
+                .max()
+                .unwrap_or(0)
+        };
         Report {
             version: Report::VERSION,
             no_act: self.config.no_act,
-            rounds: self.round,
+            rounds,
             elapsed: self.last_seen,
+            stopped: self.stopped.map(|reason| reason.as_str().to_owned()),
             cleanup_failure: self.cleanup_failure.clone(),
             jobs,
         }
@@ -441,17 +675,101 @@ impl Machine {
         state.in_flight = Some(task.phase);
         state.phase_started = now;
         self.in_flight += 1;
+        if task.phase != Phase::Cleanup
+            && let Some(limit) = self.plan.time_limit(task.job)
+        {
+            let entry = (now + limit, task.job, task.attempt, task.phase);
+            self.phase_deadlines.push(Reverse(entry));
+        }
         self.events.push_back(Event::PhaseStarted { task, at: now });
         Step::Perform(task)
     }
 
+    /// Gives up on phases in flight past their time limit: their try fails
+    /// now, and the driver is told to abandon them.
+    fn expire_phases(&mut self, now: Duration) {
+        while let Some(&Reverse((at, job, attempt, phase))) = self.phase_deadlines.peek() {
+            let state = &self.jobs[job.index()];
+            let still_running =
+                state.in_flight == Some(phase) && state.tries_used == attempt && !state.abandoned;
+            if still_running && at > now {
+                break;
+            }
+            self.phase_deadlines.pop();
+            if !still_running {
+                continue;
+            }
+            let limit = self
+                .plan
+                .time_limit(job)
+                .expect("only limited phases have deadlines");
+            let failure = timed_out(limit);
+            self.jobs[job.index()].abandoned = true;
+            self.to_abandon.push_back(Task {
+                job,
+                phase,
+                attempt,
+            });
+            self.finish_phase(job, phase, attempt, Outcome::Fail(failure.clone()), now);
+            self.try_failed(job, failure, now);
+        }
+    }
+
+    /// An abandoned phase reported: its job may now be retried.
+    fn came_back(&mut self, job: JobId, now: Duration) {
+        let state = &mut self.jobs[job.index()];
+        if let Some(error) = &mut state.last_error {
+            let overrun = now.saturating_sub(state.phase_started);
+            error.causes.push(format!(
+                "the phase could not be stopped and returned {:.3}s after it started",
+                overrun.as_secs_f64()
+            ));
+        }
+        if std::mem::take(&mut state.retry_when_back) {
+            self.queue_retry(job);
+        }
+    }
+
+    fn finish_phase(
+        &mut self,
+        job: JobId,
+        phase: Phase,
+        attempt: u32,
+        outcome: Outcome,
+        at: Duration,
+    ) {
+        self.events.push_back(Event::PhaseFinished {
+            task: Task {
+                job,
+                phase,
+                attempt,
+            },
+            outcome,
+            at,
+            performed: true,
+        });
+    }
+
     fn continue_try(&mut self, job: JobId, phase: Phase) {
+        if let Some(reason) = self.stopped
+            && !reason.lets_tries_finish()
+        {
+            self.try_interrupted(job, reason);
+            return;
+        }
         let attempt = self.jobs[job.index()].tries_used;
         self.continuations.push_back(Task {
             job,
             phase,
             attempt,
         });
+    }
+
+    fn group_is_full(&self, job: JobId) -> bool {
+        self.plan.group(job).is_some_and(|group| {
+            let group = &self.groups[group];
+            group.limit.is_some_and(|limit| group.trying >= limit)
+        })
     }
 
     fn start_try(&mut self, job: JobId) {
@@ -470,11 +788,15 @@ impl Machine {
                 status: Status::Failed,
                 tries,
             });
+            self.after_final_failure();
             return;
         }
         state.state = State::Trying;
         state.tries_used += 1;
         let attempt = state.tries_used;
+        if let Some(group) = self.plan.group(job) {
+            self.groups[group].trying += 1;
+        }
         self.events.push_back(Event::TryStarted { job, attempt });
         let engine_decides = |phase, outcome| Event::PhaseFinished {
             task: Task {
@@ -512,7 +834,17 @@ impl Machine {
         }
     }
 
+    /// A try is over: its job leaves its concurrency group.
+    fn try_ended(&mut self, job: JobId) {
+        if let Some(group) = self.plan.group(job) {
+            let group = &mut self.groups[group];
+            group.trying -= 1;
+            self.ready.extend(group.held.drain(..).map(Reverse));
+        }
+    }
+
     fn job_passed(&mut self, job: JobId) {
+        self.try_ended(job);
         let state = &mut self.jobs[job.index()];
         state.state = if state.ran {
             State::Fixed
@@ -539,19 +871,66 @@ impl Machine {
     }
 
     fn try_failed(&mut self, job: JobId, failure: Failure, now: Duration) {
+        self.try_ended(job);
         let state = &mut self.jobs[job.index()];
         state.state = State::Failed;
         state.last_error = Some(Box::new(failure));
         state.not_before = now + self.plan.retry_delay(job);
         let tries = state.tries_used;
-        if !self.config.no_act && tries < self.plan.tries(job) {
-            self.retry_next_round.push(job);
-        } else {
+        let retry = !self.config.no_act && tries < self.plan.tries(job) && self.stopped.is_none();
+        if !retry {
             self.events.push_back(Event::JobFinished {
                 job,
                 status: Status::Failed,
                 tries,
             });
+            self.after_final_failure();
+        } else if state.abandoned {
+            state.retry_when_back = true;
+        } else {
+            self.queue_retry(job);
+        }
+    }
+
+    /// A try cut short by a stop before its next phase: the job fails, for good.
+    fn try_interrupted(&mut self, job: JobId, reason: StopReason) {
+        self.try_ended(job);
+        let state = &mut self.jobs[job.index()];
+        state.state = State::Failed;
+        let failure = Failure::new(format!("{} during its try", reason.as_str()));
+        state.last_error = Some(Box::new(failure));
+        let tries = state.tries_used;
+        self.events.push_back(Event::JobFinished {
+            job,
+            status: Status::Failed,
+            tries,
+        });
+    }
+
+    fn queue_retry(&mut self, job: JobId) {
+        if self.stopped.is_some() {
+            self.retry_denied(job);
+        } else if self.in_rounds() {
+            self.retry_next_round.push(job);
+        } else {
+            let at = self.jobs[job.index()].not_before;
+            self.retry_at.push(Reverse((at, job)));
+        }
+    }
+
+    /// A failed job that was owed a retry will not get it: the run stopped.
+    fn retry_denied(&mut self, job: JobId) {
+        let tries = self.jobs[job.index()].tries_used;
+        self.events.push_back(Event::JobFinished {
+            job,
+            status: Status::Failed,
+            tries,
+        });
+    }
+
+    fn after_final_failure(&mut self) {
+        if self.config.fail_fast {
+            self.stop(StopReason::FailFast);
         }
     }
 
@@ -561,15 +940,19 @@ impl Machine {
             if self.jobs[id.index()].state != State::Waiting {
                 continue;
             }
-            let by = *self
-                .plan
-                .deps(id)
-                .iter()
-                .find(|dep| matches!(self.jobs[dep.index()].state, State::Failed | State::Blocked))
-                .expect("a job left waiting has a dep that did not pass");
+            let by =
+                self.plan.deps(id).iter().copied().find(|dep| {
+                    matches!(self.jobs[dep.index()].state, State::Failed | State::Blocked)
+                });
             let state = &mut self.jobs[id.index()];
             state.state = State::Blocked;
-            state.blocked_by = Some(by);
+            state.blocked_by = by;
+            if by.is_none() {
+                state.blocked_reason = Some(
+                    self.stopped
+                        .expect("a ready job is left untried only by a stop"),
+                );
+            }
             self.events.push_back(Event::JobBlocked { job: id, by });
         }
         self.events
@@ -593,5 +976,21 @@ impl Machine {
             .collect();
         most_recent_first.reverse();
         most_recent_first
+    }
+}
+
+fn timed_out(limit: Duration) -> Failure {
+    Failure::new(format!("timed out after {}", humane(limit)))
+}
+
+/// `1.5s`, `250ms`, `2m 5s`: a duration as people write it.
+fn humane(duration: Duration) -> String {
+    if duration < Duration::from_secs(1) {
+        format!("{}ms", duration.as_millis())
+    } else if duration < Duration::from_secs(60) {
+        format!("{}s", (duration.as_secs_f64() * 1000.0).round() / 1000.0)
+    } else {
+        let secs = duration.as_secs();
+        format!("{}m {}s", secs / 60, secs % 60)
     }
 }

@@ -81,6 +81,9 @@ pub enum SetupError {
         /// The names of the graph that look like it, closest first.
         close: Vec<String>,
     },
+    /// The run's configuration makes no sense, e.g. zero workers.
+    #[error("{0}")]
+    BadConfig(String),
     /// The root job's `name()` panicked, so there is nothing to name the run by.
     #[error("the root job's name() panicked: {message}")]
     RootNamePanicked {
@@ -132,6 +135,10 @@ pub struct JobSpec {
     /// Set when the job could not even be described (its `deps()`
     /// panicked, say): it fails with this message without being tried.
     pub broken: Option<String>,
+    /// Longest time one phase may take; `None`: no limit.
+    pub time_limit: Option<Duration>,
+    /// The concurrency group it belongs to, if any.
+    pub group: Option<String>,
 }
 
 impl JobSpec {
@@ -150,6 +157,8 @@ impl JobSpec {
             retry_delay: None,
             deps: Vec::new(),
             broken: None,
+            time_limit: None,
+            group: None,
         }
     }
 }
@@ -163,6 +172,10 @@ pub struct Plan {
     tries: Vec<u32>,
     retry_delays: Vec<Duration>,
     broken: HashMap<JobId, String>,
+    time_limits: HashMap<JobId, Duration>,
+    /// Names of the concurrency groups, indexed by `job_groups`.
+    group_names: Vec<String>,
+    job_groups: Vec<Option<u16>>,
     by_name: NameIndex,
     /// Deps of job `i` are `dep_list[dep_start[i]..dep_start[i + 1]]`.
     dep_start: Vec<u32>,
@@ -299,6 +312,9 @@ impl Plan {
             tries: Vec::with_capacity(order.len()),
             retry_delays: Vec::with_capacity(order.len()),
             broken: HashMap::new(),
+            time_limits: HashMap::new(),
+            group_names: Vec::new(),
+            job_groups: Vec::with_capacity(order.len()),
             by_name: NameIndex::with_capacity(if unique_names.is_some() {
                 0
             } else {
@@ -341,6 +357,11 @@ impl Plan {
             if let Some(message) = spec.broken.take() {
                 plan.broken.insert(id, message);
             }
+            if let Some(limit) = spec.time_limit {
+                plan.time_limits.insert(id, limit);
+            }
+            let group = spec.group.take().map(|name| plan.group_index(name));
+            plan.job_groups.push(group);
             plan.kinds.push(spec.kind);
             plan.tries.push(tries);
             plan.retry_delays
@@ -357,6 +378,18 @@ impl Plan {
         }
         plan.index_dependents();
         Ok((plan, old_to_new))
+    }
+
+    /// The index of the group called `name`, adding it if new.
+    fn group_index(&mut self, name: String) -> u16 {
+        let index = match self.group_names.iter().position(|known| *known == name) {
+            Some(index) => index,
+            None => {
+                self.group_names.push(name);
+                self.group_names.len() - 1
+            }
+        };
+        u16::try_from(index).expect("fewer than 65,536 concurrency groups")
     }
 
     /// Fills the dependents lists by counting sort over the deps lists.
@@ -461,6 +494,21 @@ impl Plan {
     /// The least time between a failed try's end and the next try.
     pub fn retry_delay(&self, id: JobId) -> Duration {
         self.retry_delays[id.index()]
+    }
+
+    /// The longest time one phase of the job may take, if limited.
+    pub fn time_limit(&self, id: JobId) -> Option<Duration> {
+        self.time_limits.get(&id).copied()
+    }
+
+    /// The job's concurrency group, as an index into [`group_names`](Self::group_names).
+    pub fn group(&self, id: JobId) -> Option<usize> {
+        self.job_groups[id.index()].map(usize::from)
+    }
+
+    /// The names of the concurrency groups its jobs belong to.
+    pub fn group_names(&self) -> &[String] {
+        &self.group_names
     }
 
     /// Why the job fails without being tried, if it could not be described.

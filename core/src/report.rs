@@ -57,6 +57,10 @@ pub struct JobReport {
     pub last_error: Option<Failure>,
     /// For a blocked job, its first dep that did not pass.
     pub blocked_by: Option<String>,
+    /// For a job blocked with no dep to blame, why: the run stopped
+    /// (`cancelled`, `run deadline passed`, `fail-fast: a job failed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked_reason: Option<String>,
     /// Time spent in its phases.
     #[serde(with = "seconds", rename = "time_secs")]
     pub time: Duration,
@@ -101,6 +105,10 @@ pub struct Report {
     /// Time from the run's start to its last phase.
     #[serde(with = "seconds", rename = "elapsed_secs")]
     pub elapsed: Duration,
+    /// Why the run stopped before every job had its chance, if it did:
+    /// `cancelled`, `run deadline passed`, `fail-fast: a job failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
     /// The cleanup that failed, if one did.
     pub cleanup_failure: Option<CleanupFailure>,
     /// Every job, in the reference order.

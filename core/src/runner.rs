@@ -6,13 +6,13 @@
 //! no scheduling decision of its own.
 
 use std::io::Write;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
-use crate::event::Outcome;
-use crate::graph::{JobGraph, JobTable};
-use crate::job::{Context, Job, JobRef, Phase};
-use crate::machine::{Machine, MachineConfig, MachineError, Step, Task};
+use crate::cancel::CancelHandle;
+use crate::driver::Session;
+use crate::graph::JobGraph;
+use crate::job::{Job, JobRef};
+use crate::machine::{Machine, MachineConfig, MachineError};
 use crate::output::{Observer, Printer, Verbosity};
 use crate::plan::{Defaults, Plan, SetupError};
 use crate::report::{CleanupFailure, Report};
@@ -48,6 +48,8 @@ pub struct Runner<A> {
     verbosity: Verbosity,
     output: Box<dyn Write>,
     observers: Vec<Box<dyn Observer>>,
+    cancel: CancelHandle,
+    group_limits: Vec<(String, usize)>,
 }
 
 impl<A: 'static> Runner<A> {
@@ -68,6 +70,8 @@ impl<A: 'static> Runner<A> {
             verbosity: Verbosity::Quiet,
             output: Box::new(std::io::stderr()),
             observers: Vec::new(),
+            cancel: CancelHandle::new(),
+            group_limits: Vec::new(),
         }
     }
 
@@ -99,6 +103,42 @@ impl<A: 'static> Runner<A> {
     /// How much the built-in printer says.
     pub fn verbosity(mut self, verbosity: Verbosity) -> Self {
         self.verbosity = verbosity;
+        self
+    }
+
+    /// How many phases may run at once, each on its own worker thread.
+    /// 1, the default, runs everything on the caller's thread in the
+    /// reference order; more runs whatever is ready, and final statuses are
+    /// the same for jobs that behave the same whatever the order.
+    pub fn jobs(mut self, workers: usize) -> Self {
+        self.config.max_in_flight = workers;
+        self
+    }
+
+    /// After the first job that failed for good, start no new try; tries
+    /// under way finish. Off by default: every branch that can go on does.
+    pub fn fail_fast(mut self, fail_fast: bool) -> Self {
+        self.config.fail_fast = fail_fast;
+        self
+    }
+
+    /// No new phase starts after `limit` from the run's start; jobs never
+    /// reached are blocked for the reason `run deadline passed`.
+    pub fn deadline(mut self, limit: Duration) -> Self {
+        self.config.deadline = Some(limit);
+        self
+    }
+
+    /// At most `limit` jobs of the concurrency group `group` in a try at
+    /// once, whatever the number of workers (see [`Job::concurrency_group`]).
+    pub fn group_limit(mut self, group: impl Into<String>, limit: usize) -> Self {
+        self.group_limits.push((group.into(), limit));
+        self
+    }
+
+    /// Stops the run when `handle` is cancelled, from any thread.
+    pub fn cancel_handle(mut self, handle: CancelHandle) -> Self {
+        self.cancel = handle;
         self
     }
 
@@ -142,7 +182,20 @@ impl<A: 'static> Runner<A> {
     ///
     /// Fails only when the suite cannot start (see [`SetupError`]); failing
     /// jobs are in the report.
-    pub fn run(self) -> Result<Finished<A>, SetupError> {
+    pub fn run(self) -> Result<Finished<A>, SetupError>
+    where
+        A: Sync,
+    {
+        if self.config.max_in_flight == 0 {
+            return Err(SetupError::BadConfig(
+                "jobs(0): at least one worker is needed".into(),
+            ));
+        }
+        if let Some((group, _)) = self.group_limits.iter().find(|(_, limit)| *limit == 0) {
+            return Err(SetupError::BadConfig(format!(
+                "group_limit({group:?}, 0): a group needs room for at least one job"
+            )));
+        }
         let graph = self.graph()?;
         let (plan, jobs) = graph.into_parts();
         let mut observers = self.observers;
@@ -157,8 +210,15 @@ impl<A: 'static> Runner<A> {
             global: GlobalStorage::default(),
             observers,
             clock: Instant::now(),
+            cancel: self.cancel,
         };
-        session.drive();
+        for (group, limit) in &self.group_limits {
+            session.machine.limit_group(group, *limit);
+        }
+        match session.machine.config().max_in_flight {
+            1 => session.drive_sequential(),
+            workers => session.drive_threads(workers),
+        }
         Ok(Finished { session })
     }
 }
@@ -168,7 +228,7 @@ pub struct Finished<A> {
     session: Session<A>,
 }
 
-impl<A: 'static> Finished<A> {
+impl<A: Sync + 'static> Finished<A> {
     /// What happened to every job.
     pub fn report(&self) -> Report {
         self.session.machine.report_card()
@@ -211,7 +271,7 @@ impl<A: 'static> Finished<A> {
     /// ```
     pub fn cleanup(&mut self) -> Result<(), CleanupError> {
         self.session.machine.start_cleanup()?;
-        self.session.drive();
+        self.session.drive_sequential();
         match self.report().cleanup_failure {
             Some(failure) => Err(CleanupError::Failed(failure)),
             None => Ok(()),
@@ -228,70 +288,4 @@ pub enum CleanupError {
     /// Cleanup was not possible: already done, or a no-act run.
     #[error(transparent)]
     NotAllowed(#[from] MachineError),
-}
-
-/// The sequential driver: one phase at a time, on the caller's thread.
-struct Session<A> {
-    machine: Machine,
-    jobs: JobTable<A>,
-    args: A,
-    global: GlobalStorage,
-    /// Per job: the try its local storage belongs to, and the storage.
-    locals: Vec<(u32, LocalStorage)>,
-    observers: Vec<Box<dyn Observer>>,
-    clock: Instant,
-}
-
-impl<A: 'static> Session<A> {
-    fn drive(&mut self) {
-        let mut now = self.clock.elapsed();
-        loop {
-            let step = self.machine.poll(now);
-            tracing::trace!(?step, "machine step");
-            match step {
-                Step::Perform(task) => {
-                    let outcome = self.perform(task);
-                    // The end of this phase is the start of the next: one clock read.
-                    now = self.clock.elapsed();
-                    self.machine
-                        .report(task.job, task.phase, outcome, now)
-                        .expect("the driver reports exactly the phase it was handed");
-                }
-                Step::Wait(deadline) => {
-                    std::thread::sleep(deadline.saturating_sub(now));
-                    now = self.clock.elapsed();
-                }
-                Step::Idle => unreachable!("the sequential driver has nothing in flight"),
-                Step::Done => {
-                    self.publish_events();
-                    return;
-                }
-            }
-            self.publish_events();
-        }
-    }
-
-    /// Calls the user code of one phase; a panic becomes its failure.
-    fn perform(&mut self, task: Task) -> Outcome {
-        let job = &self.jobs[task.job.index()];
-        let (attempt, local) = &mut self.locals[task.job.index()];
-        if *attempt != task.attempt {
-            *attempt = task.attempt;
-            *local = LocalStorage::default();
-        }
-        let mut cx = Context::new(&self.args, local, &self.global, task.phase, task.attempt);
-        Outcome::from_call(catch_unwind(AssertUnwindSafe(|| match task.phase {
-            Phase::Check | Phase::Recheck => job.check(&mut cx),
-            Phase::Run => job.run(&mut cx),
-            Phase::Cleanup => job.cleanup(&mut cx),
-        })))
-    }
-
-    fn publish_events(&mut self) {
-        while let Some(event) = self.machine.poll_event() {
-            for observer in &mut self.observers {
-                observer.on_event(&event, self.machine.plan());
-            }
-        }
-    }
 }

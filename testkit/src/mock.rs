@@ -326,12 +326,11 @@ impl Suite {
                     })
                     .collect::<Result<_, _>>()?;
                 Ok(JobSpec {
-                    name: mock.name.clone(),
                     kind: mock.kind,
                     tries: mock.tries,
                     retry_delay: mock.retry_delay,
                     deps,
-                    broken: None,
+                    ..JobSpec::new(mock.name.clone())
                 })
             })
             .collect()

@@ -164,7 +164,9 @@ pub fn simulate(suite: &Suite, config: SimConfig) -> Simulation {
                 assert!(deadline > now, "a wait is for a later time");
                 now = deadline;
             }
-            Step::Idle => unreachable!("one phase at a time: nothing is in flight when polled"),
+            Step::Idle | Step::Abandon(_) => {
+                unreachable!("one phase at a time: nothing is in flight when polled")
+            }
             Step::Done => break,
         }
     }
