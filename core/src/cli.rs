@@ -109,6 +109,9 @@ pub struct RunArgs {
     /// Draw the graph after the run to this file (.dot, .svg or .png).
     #[arg(long, value_name = "PATH")]
     pub graph: Option<PathBuf>,
+    /// Draw the plan, before anything runs, to this file (.dot, .svg or .png).
+    #[arg(long, value_name = "PATH")]
+    pub graph_before: Option<PathBuf>,
     /// Show a progress display on stderr.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = When::Auto)]
     pub progress: When,
@@ -136,6 +139,7 @@ impl Default for RunArgs {
             report_json: None,
             events_json: None,
             graph: None,
+            graph_before: None,
             progress: When::Auto,
             color: When::Auto,
         }
@@ -262,8 +266,19 @@ impl RunArgs {
                 Err(error) => cannot_start(error),
             };
         }
-        if self.graph.is_some() && graph_writer.is_none() {
+        if (self.graph.is_some() || self.graph_before.is_some()) && graph_writer.is_none() {
             return cannot_start("--graph needs a graph writer: call execute_with_graph");
+        }
+        if let (Some(path), Some(draw)) = (&self.graph_before, graph_writer) {
+            let drawn = runner
+                .graph()
+                .map_err(|error| error.to_string())
+                .and_then(|graph| {
+                    draw(path, graph.plan(), None).map_err(|error| error.to_string())
+                });
+            if let Err(error) = drawn {
+                return cannot_start(format!("cannot draw {}: {error}", path.display()));
+            }
         }
 
         let failures = Rc::new(RefCell::new(Vec::new()));
@@ -655,6 +670,8 @@ mod tests {
             "e.jsonl",
             "--graph",
             "g.png",
+            "--graph-before",
+            "plan.svg",
             "--progress",
             "never",
             "--color",
@@ -672,6 +689,7 @@ mod tests {
         assert_eq!(args.report_json, Some(PathBuf::from("r.json")));
         assert_eq!(args.events_json, Some(PathBuf::from("e.jsonl")));
         assert_eq!(args.graph, Some(PathBuf::from("g.png")));
+        assert_eq!(args.graph_before, Some(PathBuf::from("plan.svg")));
         assert_eq!((args.progress, args.color), (When::Never, When::Always));
         assert_eq!(args.verbosity(), Verbosity::Debug);
     }

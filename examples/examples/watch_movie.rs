@@ -1,7 +1,8 @@
 //! The reference "watch a movie" example: `cargo run --example watch_movie -- -v`.
 //!
 //! Its own flags describe the evening; the run flags (`-n`, `-v`, `-d`,
-//! `--report-json`, `--list`, ...) come from `dojobber::cli::RunArgs`.
+//! `-j`, `--report-json`, `--list`, `--graph`, ...) come from
+//! `dojobber::cli::RunArgs`, and dojobber-viz draws the graphs.
 //! Exit status: 0 when every job passed, 1 when some job failed or is
 //! blocked, 2 when the suite cannot start or the flags are wrong.
 
@@ -58,5 +59,6 @@ fn main() -> ExitCode {
         bowl_success_try: cli.bowl_success_try,
         pizza_success_try: cli.pizza_success_try,
     };
-    cli.run.execute(movie::runner(args))
+    cli.run
+        .execute_with_graph(movie::runner(args), &dojobber_viz::write_for_cli)
 }

@@ -180,3 +180,59 @@ fn verbose_lines_go_to_stderr_in_the_reference_format() {
     assert!(verbose.contains("TurnOnTV.recheck: fail \"Remote batteries are dead.\"\n"));
     assert_eq!(stdout(&output), "", "-q prints no summary");
 }
+
+#[test]
+fn graphs_are_drawn_before_and_after_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (before, after) = (dir.path().join("plan.dot"), dir.path().join("run.png"));
+    let output = run(&[
+        "-q",
+        "--graph-before",
+        before.to_str().unwrap(),
+        "--graph",
+        after.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let dot = std::fs::read_to_string(&before).unwrap();
+    assert!(
+        dot.contains("WatchMovie") && dot.contains("Invite Lawyer Cat"),
+        "{dot}"
+    );
+    assert!(std::fs::read(&after).unwrap().starts_with(b"\x89PNG"));
+    let unknown = run(&[
+        "-q",
+        "--graph",
+        dir.path().join("run.gif").to_str().unwrap(),
+    ]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        stderr(&unknown).contains("name it .dot, .svg or .png"),
+        "{}",
+        stderr(&unknown)
+    );
+}
+
+#[test]
+fn eight_workers_end_with_the_statuses_of_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let statuses = |jobs: &str| {
+        let path = dir.path().join(format!("report-{jobs}.json"));
+        let output = run(&["-q", "-j", jobs, "--report-json", path.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(1));
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        report["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|job| {
+                (
+                    job["name"].to_string(),
+                    job["status"].to_string(),
+                    job["tries"].to_string(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(statuses("8"), statuses("1"));
+}
