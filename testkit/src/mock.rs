@@ -95,6 +95,8 @@ pub struct Mock {
     run: Rule,
     cleanup: Rule,
     takes: Duration,
+    /// Per phase (check, run, recheck, cleanup), a time that overrides `takes`.
+    phase_takes: [Option<Duration>; 4],
 }
 
 impl Mock {
@@ -111,6 +113,7 @@ impl Mock {
             run: Rule::Always(Act::Pass),
             cleanup: Rule::Always(Act::Pass),
             takes: Duration::ZERO,
+            phase_takes: [None; 4],
         }
     }
 
@@ -187,15 +190,65 @@ impl Mock {
         self
     }
 
-    /// Simulated time each phase takes.
+    /// Simulated time each phase takes (see [`simulate`](crate::simulate)).
     pub fn takes(mut self, duration: Duration) -> Mock {
         self.takes = duration;
         self
     }
 
-    /// Simulated time each phase takes.
+    /// Simulated time one phase takes, overriding [`takes`](Self::takes)
+    /// for that phase.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use dojobber::Phase;
+    /// use dojobber_testkit::Mock;
+    ///
+    /// let slow_run = Mock::new("Dishwasher")
+    ///     .takes(Duration::from_secs(1))
+    ///     .takes_for(Phase::Run, Duration::from_secs(90));
+    /// assert_eq!(slow_run.duration_of(Phase::Run), Duration::from_secs(90));
+    /// assert_eq!(slow_run.duration_of(Phase::Check), Duration::from_secs(1));
+    /// ```
+    pub fn takes_for(mut self, phase: Phase, duration: Duration) -> Mock {
+        self.phase_takes[phase_index(phase)] = Some(duration);
+        self
+    }
+
+    /// Simulated time each phase takes, as set by [`takes`](Self::takes).
     pub fn duration(&self) -> Duration {
         self.takes
+    }
+
+    /// Simulated time `phase` takes.
+    pub fn duration_of(&self, phase: Phase) -> Duration {
+        self.phase_takes[phase_index(phase)].unwrap_or(self.takes)
+    }
+
+    /// Its deps, by name, in declaration order.
+    pub fn dep_names(&self) -> &[String] {
+        &self.deps
+    }
+
+    /// Its kind.
+    pub fn job_kind(&self) -> JobKind {
+        self.kind
+    }
+
+    /// Its own tries, if it has them.
+    pub fn own_tries(&self) -> Option<u32> {
+        self.tries
+    }
+
+    /// Its own retry delay, if it has one.
+    pub fn own_retry_delay(&self) -> Option<Duration> {
+        self.retry_delay
+    }
+
+    /// The same mock under another name (the deps stay).
+    pub fn renamed(mut self, name: impl Into<String>) -> Mock {
+        self.name = name.into();
+        self
     }
 
     /// What `phase` of try `attempt` does after `runs_so_far` runs.
@@ -207,6 +260,15 @@ impl Mock {
             Phase::Cleanup => &self.cleanup,
         };
         rule.decide(attempt, runs_so_far)
+    }
+}
+
+fn phase_index(phase: Phase) -> usize {
+    match phase {
+        Phase::Check => 0,
+        Phase::Run => 1,
+        Phase::Recheck => 2,
+        Phase::Cleanup => 3,
     }
 }
 
@@ -302,7 +364,18 @@ impl Suite {
 
     /// The mock called `name`.
     pub fn mock(&self, name: &str) -> Option<&Mock> {
-        self.mocks.iter().find(|mock| mock.name == name)
+        self.index.get(name).map(|&i| &self.mocks[i])
+    }
+
+    /// The same mocks with a new, empty [`CallLog`]: a suite as if it had
+    /// never run. (Clones share one log; the log is what
+    /// [`Mock::check_fails_until_runs`] counts runs in, for real runs.)
+    pub fn fresh(&self) -> Suite {
+        Suite {
+            mocks: Arc::clone(&self.mocks),
+            index: Arc::clone(&self.index),
+            log: CallLog::default(),
+        }
     }
 
     /// Every call the suite's job values received.

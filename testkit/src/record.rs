@@ -1,0 +1,140 @@
+//! Recording real runs: an [`Observer`] that keeps a run's events, so a run
+//! of real jobs gets the same [`Trace`] and invariant checks as a simulated
+//! one.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use dojobber::{Event, Finished, Observer, Plan, Report, Runner, SetupError};
+
+use crate::sim::{SimConfig, Simulation, Trace};
+
+/// An [`Observer`] that records every event of a run, with the plan.
+///
+/// Clones share one recording: give one to
+/// [`Runner::observe`](dojobber::Runner::observe) and read from another.
+/// [`record`] does both for you.
+///
+/// ```
+/// use dojobber::{Context, Job, JobResult, Runner};
+/// use dojobber_testkit::TraceRecorder;
+///
+/// struct Kettle;
+/// impl Job for Kettle {
+///     fn check(&self, _: &mut Context<'_, ()>) -> JobResult { Ok(()) }
+/// }
+/// let recorder = TraceRecorder::default();
+/// let finished = Runner::new(Kettle, ()).observe(recorder.clone()).run()?;
+/// assert_eq!(recorder.trace().render_untimed(), "round 1\n  Kettle.check: pass\n");
+/// # let _ = finished;
+/// # Ok::<(), dojobber::SetupError>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct TraceRecorder(Arc<Mutex<Recording>>);
+
+#[derive(Debug, Default)]
+struct Recording {
+    plan: Option<Plan>,
+    events: Vec<Event>,
+}
+
+impl TraceRecorder {
+    /// Every event so far, in order.
+    pub fn events(&self) -> Vec<Event> {
+        self.lock().events.clone()
+    }
+
+    /// The plan of the run, once its first event has been seen.
+    pub fn plan(&self) -> Option<Plan> {
+        self.lock().plan.clone()
+    }
+
+    /// The phases so far (empty before the first event).
+    pub fn trace(&self) -> Trace {
+        let recording = self.lock();
+        match &recording.plan {
+            Some(plan) => Trace::from_events(plan, &recording.events),
+            None => Trace::default(),
+        }
+    }
+
+    /// The run as a [`Simulation`] for [`check_invariants`](crate::check_invariants),
+    /// with the run's `report`; `None` before the first event.
+    ///
+    /// `config.machine.no_act` is the report's; `config.machine.cleanup` is
+    /// whether the cleanups happened (so the checker does not ask for
+    /// cleanups the user put off); `config.defaults` are the defaults, as
+    /// the recorder cannot see the run's (every job's own tries and delay
+    /// are in the plan, which is all the checker reads).
+    pub fn simulation(&self, report: Report) -> Option<Simulation> {
+        let recording = self.lock();
+        let plan = recording.plan.clone()?;
+        let events = recording.events.clone();
+        let mut config = SimConfig::new();
+        config.machine.no_act = report.no_act;
+        config.machine.cleanup = events
+            .iter()
+            .any(|event| matches!(event, Event::CleanupFinished));
+        Some(Simulation {
+            trace: Trace::from_events(&plan, &events),
+            events,
+            report,
+            plan,
+            config,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Recording> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Observer for TraceRecorder {
+    fn on_event(&mut self, event: &Event, plan: &Plan) {
+        let mut recording = self.lock();
+        if recording.plan.is_none() {
+            recording.plan = Some(plan.clone());
+        }
+        recording.events.push(event.clone());
+    }
+}
+
+/// A real run and its record.
+pub struct Recorded<A> {
+    /// The run, for its report, global storage or put-off cleanups.
+    pub finished: Finished<A>,
+    /// Its events, phases and report, for
+    /// [`check_invariants`](crate::check_invariants) and
+    /// [`Trace::render_untimed`].
+    pub run: Simulation,
+}
+
+/// Runs `runner` with a [`TraceRecorder`] and returns the run with its record.
+///
+/// Fails only when the suite cannot start (see [`SetupError`]).
+///
+/// ```
+/// use dojobber::{bail, Context, Job, JobResult, Runner};
+/// use dojobber_testkit::{check_invariants, record};
+///
+/// struct Tea;
+/// impl Job for Tea {
+///     fn check(&self, cx: &mut Context<'_, ()>) -> JobResult {
+///         if cx.is_recheck() { Ok(()) } else { bail!("no tea") }
+///     }
+/// }
+/// let recorded = record(Runner::new(Tea, ()))?;
+/// check_invariants(&recorded.run)?;
+/// assert_eq!(
+///     recorded.run.trace.render_untimed(),
+///     "round 1\n  Tea.check: fail \"no tea\"\n  Tea.run: pass\n  Tea.recheck: pass\ncleanup\n  Tea.cleanup: pass\n",
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn record<A: Sync + 'static>(runner: Runner<A>) -> Result<Recorded<A>, SetupError> {
+    let recorder = TraceRecorder::default();
+    let finished = runner.observe(recorder.clone()).run()?;
+    let run = recorder
+        .simulation(finished.report())
+        .expect("every run emits at least its first round's event");
+    Ok(Recorded { finished, run })
+}
