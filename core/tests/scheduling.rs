@@ -1,0 +1,170 @@
+//! The machine's own account of a run while it goes: its configuration,
+//! its round, whether the run is over, and the report card mid-run.
+
+use std::time::Duration;
+
+use dojobber::{
+    Defaults, Failure, Machine, MachineConfig, MachineError, Outcome, Phase, Status, Step,
+};
+use dojobber_testkit::{Act, Mock, Suite};
+
+/// Performs one step the way the mocks say, at time zero, returning the
+/// phase and whether the machine said the run was over when it handed it
+/// out; `None` when done.
+fn step(machine: &mut Machine, suite: &Suite, runs: &mut [u32]) -> Option<(Phase, bool)> {
+    match machine.poll(Duration::ZERO) {
+        Step::Perform(task) => {
+            let over = machine.is_run_over();
+            let name = machine.plan().name(task.job).to_owned();
+            let mock = suite.mock(&name).expect("a mock");
+            let outcome = match mock.decide(task.phase, task.attempt, runs[task.job.index()]) {
+                Act::Pass => Outcome::Pass,
+                Act::Fail(message) | Act::Panic(message) => Outcome::Fail(Failure::new(message)),
+            };
+            if task.phase == Phase::Run {
+                runs[task.job.index()] += 1;
+            }
+            machine
+                .report(task.job, task.phase, outcome, Duration::ZERO)
+                .expect("the phase handed out");
+            Some((task.phase, over))
+        }
+        Step::Done => None,
+        other => panic!("nothing waits at time zero: {other:?}"),
+    }
+}
+
+fn machine(suite: &Suite, config: MachineConfig) -> Machine {
+    let plan = suite.plan(Defaults {
+        tries: 3,
+        retry_delay: Duration::ZERO,
+    });
+    Machine::new(plan, config)
+}
+
+#[test]
+fn the_machine_keeps_the_configuration_it_was_given() {
+    let suite = Suite::new([Mock::new("Only")]);
+    let config = MachineConfig {
+        no_act: true,
+        cleanup: false,
+        ..MachineConfig::default()
+    };
+    let machine = machine(&suite, config);
+    assert!(machine.config().no_act);
+    assert!(!machine.config().cleanup);
+}
+
+#[test]
+fn round_and_run_over_follow_the_run() {
+    let suite = Suite::new([
+        Mock::new("Root").deps(["Flaky"]),
+        Mock::new("Flaky").check_fails_until_runs(2, "not yet"),
+    ]);
+    let mut machine = machine(&suite, MachineConfig::default());
+    let mut runs = vec![0; machine.plan().len()];
+    assert_eq!(machine.round(), 1);
+    assert!(!machine.is_run_over());
+    let mut rounds_seen = vec![machine.round()];
+    let mut over_when_handed_out = Vec::new();
+    let mut statuses_mid_run = None;
+    while let Some(phase_and_over) = step(&mut machine, &suite, &mut runs) {
+        over_when_handed_out.push(phase_and_over);
+        if rounds_seen.last() != Some(&machine.round()) {
+            rounds_seen.push(machine.round());
+        }
+        let card = machine.report_card();
+        if statuses_mid_run.is_none() && card.jobs[0].tries == 1 {
+            statuses_mid_run = Some((card.jobs[0].status, card.jobs[1].status));
+        }
+    }
+    assert_eq!(rounds_seen, [1, 2]);
+    assert_eq!(machine.round(), 2);
+    assert!(machine.is_run_over());
+    // The run is over when the cleanups are handed out, not before.
+    use Phase::*;
+    assert_eq!(
+        over_when_handed_out,
+        [
+            (Check, false),
+            (Run, false),
+            (Recheck, false),
+            (Check, false),
+            (Run, false),
+            (Recheck, false),
+            (Check, false),
+            (Cleanup, true),
+        ]
+    );
+    // After Flaky's first failed try, it is still pending, and so is Root.
+    assert_eq!(statuses_mid_run, Some((Status::Pending, Status::Pending)));
+    assert_eq!(machine.report_card().rounds, 2);
+}
+
+#[test]
+fn a_no_act_run_refuses_to_clean_up() {
+    let suite = Suite::new([Mock::new("Dusty").check(Act::fail("dusty"))]);
+    let config = MachineConfig {
+        no_act: true,
+        cleanup: false,
+        ..MachineConfig::default()
+    };
+    let mut machine = machine(&suite, config);
+    let mut runs = vec![0; 1];
+    while step(&mut machine, &suite, &mut runs).is_some() {}
+    assert_eq!(
+        machine.start_cleanup(),
+        Err(MachineError::CleanupNotAllowed(
+            "no-act runs have nothing to clean"
+        ))
+    );
+    assert_eq!(machine.poll(Duration::ZERO), Step::Done);
+}
+
+#[test]
+fn an_acting_run_with_cleanup_off_hands_out_no_cleanup_until_asked() {
+    let suite = Suite::new([Mock::new("Dusty").check_fails_until_runs(1, "dusty")]);
+    let config = MachineConfig {
+        cleanup: false,
+        ..MachineConfig::default()
+    };
+    let mut machine = machine(&suite, config);
+    let mut runs = vec![0; 1];
+    let mut phases = Vec::new();
+    while let Step::Perform(task) = machine.poll(Duration::ZERO) {
+        phases.push(task.phase);
+        let outcome = if task.phase == Phase::Check {
+            Outcome::Fail(Failure::new("dusty"))
+        } else {
+            Outcome::Pass
+        };
+        machine
+            .report(task.job, task.phase, outcome, Duration::ZERO)
+            .unwrap();
+    }
+    assert_eq!(phases, [Phase::Check, Phase::Run, Phase::Recheck]);
+    machine.start_cleanup().unwrap();
+    assert_eq!(
+        step(&mut machine, &suite, &mut runs),
+        Some((Phase::Cleanup, true))
+    );
+    assert_eq!(step(&mut machine, &suite, &mut runs), None);
+}
+
+#[test]
+fn nothing_else_is_handed_out_while_a_phase_is_in_flight() {
+    let suite = Suite::new([Mock::new("Root").deps(["A"]), Mock::new("A")]);
+    let mut machine = machine(&suite, MachineConfig::default());
+    let Step::Perform(task) = machine.poll(Duration::ZERO) else {
+        panic!("A's check comes first");
+    };
+    assert_eq!(machine.poll(Duration::ZERO), Step::Idle);
+    assert_eq!(machine.poll(Duration::from_secs(60)), Step::Idle);
+    machine
+        .report(task.job, task.phase, Outcome::Pass, Duration::ZERO)
+        .unwrap();
+    let Step::Perform(next) = machine.poll(Duration::ZERO) else {
+        panic!("Root's check is next");
+    };
+    assert_eq!(machine.plan().name(next.job), "Root");
+}
