@@ -31,6 +31,10 @@
 //! }
 //! ```
 //!
+//! Ctrl-C cancels the run: phases under way finish, cleanups run, the
+//! report is complete (jobs not reached are blocked, `cancelled`); a second
+//! Ctrl-C exits at once.
+//!
 //! Exit codes: 0 when every job passed, 1 when some job failed or is
 //! blocked, 2 when the suite could not start (a cycle, a duplicate job name,
 //! an unknown `--only` job, bad flags) or a file asked for could not be
@@ -44,11 +48,13 @@ use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::rc::Rc;
+use std::sync::{Mutex, Once, PoisonError};
 use std::time::Duration;
 
 use console::Style;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::cancel::CancelHandle;
 use crate::event::Event;
 use crate::job::{JobKind, Phase};
 use crate::output::{Observer, Verbosity};
@@ -290,6 +296,7 @@ impl RunArgs {
                 }
             }
         }
+        cancel_on_ctrl_c(runner.cancel.clone());
         let bar = self.progress_bar();
         if let Some(bar) = &bar {
             runner = runner
@@ -350,6 +357,30 @@ impl RunArgs {
         bar.set_style(style);
         Some(bar)
     }
+}
+
+/// Makes the first Ctrl-C cancel `handle`; a second Ctrl-C exits at once
+/// with status 130. The process-wide handler is installed once; the handle
+/// of the latest call is the one Ctrl-C cancels.
+fn cancel_on_ctrl_c(handle: CancelHandle) {
+    static CURRENT: Mutex<Option<CancelHandle>> = Mutex::new(None);
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let installed = ctrlc::set_handler(|| {
+            let current = CURRENT.lock().unwrap_or_else(PoisonError::into_inner);
+            match current.as_ref() {
+                Some(handle) if !handle.is_cancelled() => {
+                    eprintln!("cancelling: phases under way finish, then cleanups run (Ctrl-C again to quit now)");
+                    handle.cancel();
+                }
+                _ => std::process::exit(130),
+            }
+        });
+        if let Err(error) = installed {
+            tracing::debug!(%error, "Ctrl-C stays with the program's own handler");
+        }
+    });
+    *CURRENT.lock().unwrap_or_else(PoisonError::into_inner) = Some(handle);
 }
 
 fn cannot_start(error: impl std::fmt::Display) -> Exit {
@@ -457,6 +488,13 @@ pub fn summary(report: &Report, color: bool) -> String {
             text,
             "{} {failure}",
             paint(Style::new().red().bold(), "error")
+        );
+    }
+    if let Some(reason) = &report.stopped {
+        let _ = writeln!(
+            text,
+            "{} early: {reason}",
+            paint(Style::new().yellow(), "stopped")
         );
     }
     text

@@ -48,7 +48,7 @@ pub struct Runner<A> {
     verbosity: Verbosity,
     output: Box<dyn Write>,
     observers: Vec<Box<dyn Observer>>,
-    cancel: CancelHandle,
+    pub(crate) cancel: CancelHandle,
     group_limits: Vec<(String, usize)>,
 }
 

@@ -1,0 +1,253 @@
+//! The thread-pool driver with real threads: same final statuses as the
+//! sequential driver whatever the number of workers, panics isolated,
+//! cancellation, concurrency groups and time limits.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dojobber::{
+    CancelHandle, Context, Event, Group, Job, JobRef, JobResult, Observer, Plan, Runner, Status,
+    bail, dep,
+};
+use dojobber_testkit::Suite;
+use dojobber_testkit::strategy::{ScriptShape, SuiteShape, quiet_scripted_panics, suites};
+use proptest::prelude::*;
+
+/// `(name, status, tries)` per job after running `suite` on `workers`.
+fn outcome(suite: &Suite, workers: usize) -> Vec<(String, Status, u32)> {
+    // A fresh suite: mocks count their own runs in the suite's call log.
+    let suite = Suite::new(suite.mocks().to_vec());
+    let report = Runner::from_ref(suite.root_job(), ())
+        .retry_delay(Duration::ZERO)
+        .jobs(workers)
+        .output(std::io::sink())
+        .run()
+        .expect("generated suites are valid")
+        .into_report();
+    report
+        .jobs
+        .into_iter()
+        .map(|job| (job.name, job.status, job.tries))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn final_statuses_do_not_depend_on_the_number_of_workers(
+        suite in suites(SuiteShape { script: ScriptShape::without_time(), ..SuiteShape::default() })
+    ) {
+        quiet_scripted_panics();
+        let sequential = outcome(&suite, 1);
+        for workers in [2, 4, 16] {
+            prop_assert_eq!(&outcome(&suite, workers), &sequential, "with {} workers", workers);
+        }
+    }
+}
+
+/// Counts how many jobs are in a check at once.
+#[derive(Clone, Default)]
+struct Gauge {
+    now: Arc<AtomicUsize>,
+    most: Arc<AtomicUsize>,
+}
+
+struct Busy {
+    n: usize,
+    group: Option<&'static str>,
+    gauge: Gauge,
+}
+
+impl Job for Busy {
+    fn name(&self) -> String {
+        format!("busy {}", self.n)
+    }
+    fn concurrency_group(&self) -> Option<String> {
+        self.group.map(String::from)
+    }
+    fn check(&self, _: &mut Context<'_, ()>) -> JobResult {
+        let now = self.gauge.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.gauge.most.fetch_max(now, Ordering::SeqCst);
+        for _ in 0..2_000 {
+            std::thread::yield_now();
+        }
+        self.gauge.now.fetch_sub(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_concurrency_group_caps_its_jobs_on_real_threads() {
+    let gauge = Gauge::default();
+    let jobs = (0..12).map(|n| {
+        dep(Busy {
+            n,
+            group: Some("apt"),
+            gauge: gauge.clone(),
+        })
+    });
+    let report = Runner::new(Group::new("Root").with_deps(jobs), ())
+        .jobs(8)
+        .group_limit("apt", 2)
+        .run()
+        .unwrap()
+        .into_report();
+    assert!(report.success());
+    let most = gauge.most.load(Ordering::SeqCst);
+    assert!((1..=2).contains(&most), "{most} jobs of the group at once");
+}
+
+struct Explodes;
+impl Job for Explodes {
+    fn check(&self, _: &mut Context<'_, ()>) -> JobResult {
+        panic!("kaboom")
+    }
+}
+
+struct Calm(usize);
+impl Job for Calm {
+    fn name(&self) -> String {
+        format!("calm {}", self.0)
+    }
+    fn check(&self, _: &mut Context<'_, ()>) -> JobResult {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_panic_on_a_worker_fails_that_job_only() {
+    let root = Group::new("Root")
+        .with_dep(dep(Explodes))
+        .with_deps((0..20).map(|n| dep(Calm(n))));
+    let report = Runner::new(root, ())
+        .jobs(4)
+        .tries(2)
+        .retry_delay(Duration::ZERO)
+        .run()
+        .unwrap()
+        .into_report();
+    let explodes = report.job("Explodes").unwrap();
+    assert_eq!((explodes.status, explodes.tries), (Status::Failed, 2));
+    assert_eq!(
+        explodes.last_error.as_ref().unwrap().message,
+        "panicked: kaboom"
+    );
+    assert_eq!(report.names_with(Status::Passed).len(), 20);
+}
+
+/// Cancels the run from inside, as a Ctrl-C handler would from outside.
+struct PullsThePlug;
+impl Job<CancelHandle> for PullsThePlug {
+    fn check(&self, cx: &mut Context<'_, CancelHandle>) -> JobResult {
+        if cx.is_recheck() {
+            cx.args().cancel();
+            return Ok(());
+        }
+        bail!("not yet")
+    }
+}
+
+struct Tidy;
+impl Job<CancelHandle> for Tidy {
+    fn deps(&self, _: &CancelHandle) -> Vec<JobRef<CancelHandle>> {
+        vec![dep(PullsThePlug)]
+    }
+    fn check(&self, _: &mut Context<'_, CancelHandle>) -> JobResult {
+        Ok(())
+    }
+}
+
+struct Cleaned(Arc<Mutex<Vec<String>>>);
+impl Job<CancelHandle> for Cleaned {
+    fn check(&self, cx: &mut Context<'_, CancelHandle>) -> JobResult {
+        if cx.is_recheck() {
+            Ok(())
+        } else {
+            bail!("dirty")
+        }
+    }
+    fn cleanup(&self, _: &mut Context<'_, CancelHandle>) -> JobResult {
+        self.0.lock().unwrap().push("Cleaned".into());
+        Ok(())
+    }
+}
+
+#[test]
+fn cancelling_blocks_what_was_not_reached_and_still_cleans_up() {
+    for workers in [1, 3] {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let cancel = CancelHandle::new();
+        let root = Group::new("Root")
+            .with_dep(dep(Cleaned(Arc::clone(&log))))
+            .with_dep(dep(Tidy));
+        let report = Runner::new(root, cancel.clone())
+            .jobs(workers)
+            .cancel_handle(cancel)
+            .run()
+            .unwrap()
+            .into_report();
+        assert_eq!(
+            report.stopped.as_deref(),
+            Some("cancelled"),
+            "{workers} workers"
+        );
+        let tidy = report.job("Tidy").unwrap();
+        assert_eq!(tidy.status, Status::Blocked, "{workers} workers");
+        assert_eq!(
+            tidy.blocked_reason.as_deref(),
+            Some("cancelled"),
+            "{report:#?}"
+        );
+        assert_eq!(report.job("PullsThePlug").unwrap().status, Status::Fixed);
+        assert_eq!(*log.lock().unwrap(), ["Cleaned"], "{workers} workers");
+    }
+}
+
+/// A check that blocks until the run's observer sees it time out.
+struct Stuck(crossbeam_channel::Receiver<()>);
+impl Job for Stuck {
+    fn tries(&self) -> Option<u32> {
+        Some(1)
+    }
+    fn time_limit(&self) -> Option<Duration> {
+        Some(Duration::from_millis(20))
+    }
+    fn check(&self, _: &mut Context<'_, ()>) -> JobResult {
+        self.0.recv().ok();
+        Ok(())
+    }
+}
+
+/// Releases the stuck check once its try has been failed for it.
+struct Release(crossbeam_channel::Sender<()>);
+impl Observer for Release {
+    fn on_event(&mut self, event: &Event, plan: &Plan) {
+        if let Event::JobFinished { job, status, .. } = event
+            && plan.name(*job) == "Stuck"
+            && *status == Status::Failed
+        {
+            let _ = self.0.send(());
+        }
+    }
+}
+
+#[test]
+fn an_over_time_phase_on_a_thread_fails_its_try_and_is_waited_for() {
+    let (release, stuck) = crossbeam_channel::bounded(1);
+    let report = Runner::new(Stuck(stuck), ())
+        .jobs(2)
+        .observe(Release(release))
+        .run()
+        .unwrap()
+        .into_report();
+    let job = report.job("Stuck").unwrap();
+    assert_eq!(job.status, Status::Failed);
+    let error = job.last_error.as_ref().unwrap();
+    assert_eq!(error.message, "timed out after 20ms");
+    assert!(
+        error.causes[0].starts_with("the phase could not be stopped"),
+        "{error:?}"
+    );
+}
