@@ -2,3 +2,4 @@
 //! tests can run them in-process; `examples/` holds their command lines.
 
 pub mod movie;
+pub mod provision;

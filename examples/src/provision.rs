@@ -1,0 +1,115 @@
+//! Converge a directory tree and a SQLite database to the desired state a
+//! TOML file describes: `cargo run --example provision`.
+//!
+//! Every entry of the file becomes its own job at run time: `dir etc`,
+//! `file etc/motd`, `symlink etc/guestbook/current.conf`,
+//! `absent var/log/guestbook/debug.log`, `database var/lib/guestbook/guestbook.db`,
+//! `table users`, `seed users`. An entry needs the nearest directory
+//! declared above it (or `target`, the target directory itself), a table
+//! needs the database, a seed its table, and `deps = [...]` in the file
+//! adds more by job name. The root, `provision`, groups the entries that
+//! no other entry needs.
+//!
+//! Checks look at the disk and the database, never at a remembered flag;
+//! runs change only what the check found wrong. So a second run passes
+//! every job at its first check and runs nothing.
+//!
+//! ```
+//! use dojobber::Status;
+//! use dojobber_examples::provision::{self, Desired};
+//!
+//! let desired = Desired::parse(
+//!     r#"
+//!     [[dir]]
+//!     path = "etc"
+//!     [[file]]
+//!     path = "etc/motd"
+//!     content = "hello\n"
+//!     "#,
+//!     "motd.toml",
+//! )?;
+//! assert_eq!(desired.job_names(), ["target", "dir etc", "file etc/motd"]);
+//!
+//! let target = tempfile::tempdir()?;
+//! let first = provision::runner(desired, target.path()).run()?.into_report();
+//! assert_eq!(first.job("file etc/motd").unwrap().status, Status::Fixed);
+//! assert_eq!(std::fs::read_to_string(target.path().join("etc/motd"))?, "hello\n");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The file's format, by example: `examples/provision.toml`.
+//!
+//! | entry | keys | job |
+//! |---|---|---|
+//! | `[vars]` | any name: a string, integer, float or boolean | (template variables) |
+//! | `[[dir]]` | `path`, `mode` (default `0o755`) | `dir PATH` |
+//! | `[[file]]` | `path`, `content` or `template` (minijinja, `{{ var }}`), `mode` (default `0o644`) | `file PATH` |
+//! | `[[symlink]]` | `path`, `target` (relative, inside the target directory) | `symlink PATH` |
+//! | `[[absent]]` | `path` | `absent PATH` |
+//! | `[database]` | `path`, `mode` (default `0o644`) | `database PATH` |
+//! | `[[database.table]]` | `name`, `columns` (SQL column definitions) | `table NAME` |
+//! | `[[database.seed]]` | `table`, `rows` (tables of column = value) | `seed TABLE` |
+//!
+//! Every entry also takes `deps`, a list of job names.
+//!
+//! Unix only: modes and symlinks are Unix's.
+
+#![cfg(unix)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dojobber::{Group, Runner};
+
+mod config;
+mod db;
+mod jobs;
+mod paths;
+
+pub use config::{ConfigError, Desired, Invalid, Scalar, TARGET_JOB};
+pub use db::{Database, Seed, Table};
+pub use jobs::{Absent, Directory, File, Symlink, Target};
+pub use paths::RelPath;
+
+/// The sample desired-state file, the command line's default.
+pub const SAMPLE_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/provision.toml");
+
+/// The name of the root job, which groups every entry.
+pub const ROOT_JOB: &str = "provision";
+
+/// What every job of a run is given: where to converge, and the desired
+/// state (to find the jobs an entry depends on).
+#[derive(Debug)]
+pub struct Provision {
+    target: PathBuf,
+    desired: Arc<Desired>,
+}
+
+impl Provision {
+    /// The target directory: every path of the desired state is inside it.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+}
+
+/// A runner that converges `target` to `desired`. Each job gets one try
+/// by default: a try that failed on the disk fails again at once, and the
+/// next run of the program is the retry.
+pub fn runner(desired: Desired, target: impl Into<PathBuf>) -> Runner<Provision> {
+    let root = Group::new(ROOT_JOB).with_deps(desired.tops());
+    let args = Provision {
+        target: target.into(),
+        desired: Arc::new(desired),
+    };
+    Runner::new(root, args).tries(1).retry_delay(Duration::ZERO)
+}
+
+/// Makes a new, empty directory under the system temp dir, to converge
+/// when no target is given, and leaves it there.
+pub fn fresh_target() -> std::io::Result<PathBuf> {
+    Ok(tempfile::Builder::new()
+        .prefix("provision-")
+        .tempdir()?
+        .keep())
+}

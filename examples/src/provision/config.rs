@@ -1,0 +1,897 @@
+//! The desired state as written in TOML, and its validation into
+//! [`Desired`]: every mistake is found here, before any job exists, with
+//! the line and column of the entry at fault.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use dojobber::JobRef;
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::Provision;
+use super::db::{Database, Seed, Table};
+use super::jobs::{Absent, Directory, File, Needs, Symlink, Target};
+use super::paths::RelPath;
+
+/// A value in `[vars]` or in a seed row: TOML's string, integer, float or
+/// boolean. (Arrays, tables and dates are refused.)
+#[derive(Clone, Debug, PartialEq)]
+pub enum Scalar {
+    /// A string.
+    Text(String),
+    /// An integer.
+    Integer(i64),
+    /// A float.
+    Real(f64),
+    /// A boolean; SQLite stores it as 0 or 1.
+    Bool(bool),
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, an integer, a float or a boolean")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar::Text(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Scalar, E> {
+                Ok(Scalar::Text(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar::Integer(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Scalar, E> {
+                i64::try_from(v)
+                    .map(Scalar::Integer)
+                    .map_err(|_| E::custom(format!("integer {v} is too large")))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar::Real(v))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar::Bool(v))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+impl fmt::Display for Scalar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scalar::Text(text) => write!(f, "{text:?}"),
+            Scalar::Integer(n) => write!(f, "{n}"),
+            Scalar::Real(x) => write!(f, "{x}"),
+            Scalar::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+impl rusqlite::ToSql for Scalar {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+        Ok(match self {
+            Scalar::Text(text) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
+            Scalar::Integer(n) => ToSqlOutput::Owned(Value::Integer(*n)),
+            Scalar::Real(x) => ToSqlOutput::Owned(Value::Real(*x)),
+            Scalar::Bool(b) => ToSqlOutput::Owned(Value::Integer(i64::from(*b))),
+        })
+    }
+}
+
+impl From<&Scalar> for minijinja::Value {
+    fn from(value: &Scalar) -> minijinja::Value {
+        match value {
+            Scalar::Text(text) => text.as_str().into(),
+            Scalar::Integer(n) => (*n).into(),
+            Scalar::Real(x) => (*x).into(),
+            Scalar::Bool(b) => (*b).into(),
+        }
+    }
+}
+
+/// Permission bits, written in octal in the file: `mode = 0o640`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Mode(u32);
+
+impl<'de> Deserialize<'de> for Mode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Mode;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a permission mode, an octal integer like 0o644")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Mode, E> {
+                match u32::try_from(v) {
+                    Ok(mode) if mode <= 0o7777 => Ok(Mode(mode)),
+                    _ if v < 0 => Err(E::custom(format!(
+                        "mode {v} is not a permission mode: write modes in octal, like 0o644"
+                    ))),
+                    _ => Err(E::custom(format!(
+                        "mode {v:#o} is not a permission mode (at most 0o7777): write modes in octal, like 0o644"
+                    ))),
+                }
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Mode, E> {
+                self.visit_i64(i64::try_from(v).unwrap_or(i64::MAX))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// The file as written. Unknown keys are errors everywhere.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    vars: BTreeMap<String, Scalar>,
+    #[serde(default)]
+    dir: Vec<RawDir>,
+    #[serde(default)]
+    file: Vec<RawFile>,
+    #[serde(default)]
+    symlink: Vec<RawSymlink>,
+    #[serde(default)]
+    absent: Vec<RawAbsent>,
+    database: Option<RawDatabase>,
+}
+
+type Deps = Vec<Spanned<String>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDir {
+    path: Spanned<String>,
+    mode: Option<Mode>,
+    #[serde(default)]
+    deps: Deps,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    path: Spanned<String>,
+    content: Option<String>,
+    template: Option<Spanned<String>>,
+    mode: Option<Mode>,
+    #[serde(default)]
+    deps: Deps,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSymlink {
+    path: Spanned<String>,
+    target: Spanned<String>,
+    #[serde(default)]
+    deps: Deps,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAbsent {
+    path: Spanned<String>,
+    #[serde(default)]
+    deps: Deps,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDatabase {
+    path: Spanned<String>,
+    mode: Option<Mode>,
+    #[serde(default)]
+    deps: Deps,
+    #[serde(default)]
+    table: Vec<RawTable>,
+    #[serde(default)]
+    seed: Vec<RawSeed>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTable {
+    name: Spanned<String>,
+    columns: Spanned<Vec<String>>,
+    #[serde(default)]
+    deps: Deps,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSeed {
+    table: Spanned<String>,
+    rows: Spanned<Vec<BTreeMap<String, Scalar>>>,
+    #[serde(default)]
+    deps: Deps,
+}
+
+/// Why a desired-state file was refused. Nothing was changed on disk.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The file is not valid: bad TOML, an unknown key, a wrong type, or
+    /// an entry that cannot be (a path out of the target, a dep on nothing,
+    /// two entries for one path, bad SQL, a template that does not render).
+    #[error("{0}")]
+    Invalid(Box<Invalid>),
+}
+
+/// A mistake in the file, where it is and which entry it is in.
+#[derive(Debug)]
+pub struct Invalid {
+    /// The file, as given.
+    pub origin: String,
+    /// Line of the mistake, from 1.
+    pub line: usize,
+    /// Column of the mistake, from 1, in characters.
+    pub column: usize,
+    /// The entry at fault, by its job name (`file etc/motd`), when known.
+    pub entry: Option<String>,
+    /// What is wrong.
+    pub message: String,
+    /// The line of the file, for the caret display.
+    source_line: String,
+}
+
+impl fmt::Display for Invalid {
+    /// ```text
+    /// provision.toml:12:1: file etc/motd: unknown field `colour`, expected one of ...
+    ///    |
+    /// 12 | colour = "red"
+    ///    | ^
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.origin, self.line, self.column)?;
+        if let Some(entry) = &self.entry {
+            write!(f, "{entry}: ")?;
+        }
+        writeln!(f, "{}", self.message)?;
+        let gutter = " ".repeat(self.line.to_string().len());
+        writeln!(f, "{gutter} |")?;
+        writeln!(f, "{} | {}", self.line, self.source_line)?;
+        write!(f, "{gutter} | {}^", " ".repeat(self.column - 1))
+    }
+}
+
+/// The desired state, checked whole: every path inside the target, every
+/// dep naming an entry, every table's SQL and every seed row accepted by
+/// SQLite, every template rendered. Its entries are the jobs of a run.
+pub struct Desired {
+    /// Every job, the target's first, then in file order by kind.
+    pub(super) jobs: Vec<JobRef<Provision>>,
+    names: Vec<String>,
+    /// The jobs no other job needs, in the same order: the root's deps.
+    tops: Vec<usize>,
+}
+
+impl fmt::Debug for Desired {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Desired")
+            .field("jobs", &self.names)
+            .finish()
+    }
+}
+
+/// The name of the job for the target directory itself.
+pub const TARGET_JOB: &str = "target";
+
+impl Desired {
+    /// Reads and checks a desired-state file.
+    pub fn load(path: &Path) -> Result<Desired, ConfigError> {
+        let source = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Desired::parse(&source, &path.display().to_string())
+    }
+
+    /// Checks desired-state TOML; `origin` names it in errors.
+    pub fn parse(source: &str, origin: &str) -> Result<Desired, ConfigError> {
+        let here = Source {
+            text: source,
+            origin,
+        };
+        let raw: RawConfig = toml::from_str(source).map_err(|error| {
+            let span = error.span().unwrap_or(0..0);
+            let entry = entry_at(source, span.start);
+            here.invalid(span, entry.as_deref(), error.message().trim_end())
+        })?;
+        Builder::new(here).build(raw)
+    }
+
+    /// The names of the jobs, the target's first, then in file order by
+    /// kind: dirs, files, symlinks, absent paths, database, tables, seeds.
+    pub fn job_names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The jobs no other job needs: what the root job groups.
+    pub(super) fn tops(&self) -> impl Iterator<Item = JobRef<Provision>> + '_ {
+        self.tops.iter().map(|&id| JobRef::clone(&self.jobs[id]))
+    }
+}
+
+/// The text being checked, to turn spans into errors.
+#[derive(Clone, Copy)]
+struct Source<'a> {
+    text: &'a str,
+    origin: &'a str,
+}
+
+impl Source<'_> {
+    fn invalid(&self, span: Range<usize>, entry: Option<&str>, message: &str) -> ConfigError {
+        let start = span.start.min(self.text.len());
+        let line_start = self.text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = self.text[start..]
+            .find('\n')
+            .map_or(self.text.len(), |i| start + i);
+        ConfigError::Invalid(Box::new(Invalid {
+            origin: self.origin.to_owned(),
+            line: self.text[..start].matches('\n').count() + 1,
+            column: self.text[line_start..start].chars().count() + 1,
+            entry: entry.map(str::to_owned),
+            message: message.to_owned(),
+            source_line: self.text[line_start..line_end].trim_end().to_owned(),
+        }))
+    }
+}
+
+/// Which entry the byte at `offset` is in, by its job name, found in a
+/// second, schema-free parse (the first one failed on the schema): the
+/// entry whose header (`[[file]]`, `[database]`) comes last before it.
+fn entry_at(source: &str, offset: usize) -> Option<String> {
+    use toml::de::{DeTable, DeValue};
+    let document = DeTable::parse(source).ok()?;
+    // `file etc/motd`, or `[[file]]` when the entry has no path (yet).
+    let name = |kind: &str, header: &str, table: &DeTable<'_>, key: &str| match table
+        .get(key)
+        .map(|v| v.get_ref())
+    {
+        Some(DeValue::String(text)) => format!("{kind} {text}"),
+        _ => header.to_owned(),
+    };
+    // (where the entry starts, its name)
+    let mut entries: Vec<(usize, String)> = Vec::new();
+    let mut items = |kind: &str, key: &str, value: &toml::Spanned<DeValue<'_>>| {
+        if let DeValue::Array(items) = value.get_ref() {
+            for item in items.iter() {
+                if let DeValue::Table(table) = item.get_ref() {
+                    let header = match kind {
+                        "table" | "seed" => format!("[[database.{kind}]]"),
+                        _ => format!("[[{kind}]]"),
+                    };
+                    entries.push((item.span().start, name(kind, &header, table, key)));
+                }
+            }
+        }
+    };
+    let mut tables = Vec::new();
+    for (key, value) in document.get_ref() {
+        let key = key.get_ref().as_ref();
+        match (key, value.get_ref()) {
+            ("database", DeValue::Table(database)) => {
+                tables.push((
+                    value.span().start,
+                    name("database", "[database]", database, "path"),
+                ));
+                for (nested, value) in database {
+                    match nested.get_ref().as_ref() {
+                        "table" => items("table", "name", value),
+                        "seed" => items("seed", "table", value),
+                        _ => {}
+                    }
+                }
+            }
+            (_, DeValue::Table(_)) => tables.push((value.span().start, format!("[{key}]"))),
+            ("dir" | "file" | "symlink" | "absent", _) => items(key, "path", value),
+            _ => {}
+        }
+    }
+    entries.extend(tables);
+    entries
+        .into_iter()
+        .filter(|(start, _)| *start <= offset)
+        .max_by_key(|(start, _)| *start)
+        .map(|(_, name)| name)
+}
+
+/// An entry on its way to becoming a job.
+struct Pending {
+    name: String,
+    /// Where the entry is named in the file, for errors about it.
+    span: Range<usize>,
+    needs: Vec<usize>,
+    extra: Deps,
+    make: Box<dyn FnOnce(Needs) -> JobRef<Provision>>,
+}
+
+struct Builder<'a> {
+    source: Source<'a>,
+    pending: Vec<Pending>,
+    by_name: HashMap<String, usize>,
+    /// Path entries: path -> (entry, whether it is a directory).
+    paths: BTreeMap<RelPath, (usize, bool)>,
+}
+
+const DEFAULT_DIR_MODE: u32 = 0o755;
+const DEFAULT_FILE_MODE: u32 = 0o644;
+
+impl<'a> Builder<'a> {
+    fn new(source: Source<'a>) -> Self {
+        let mut builder = Builder {
+            source,
+            pending: Vec::new(),
+            by_name: HashMap::new(),
+            paths: BTreeMap::new(),
+        };
+        builder.pending.push(Pending {
+            name: TARGET_JOB.to_owned(),
+            span: 0..0,
+            needs: Vec::new(),
+            extra: Vec::new(),
+            make: Box::new(|needs| dojobber::dep(Target { needs })),
+        });
+        builder.by_name.insert(TARGET_JOB.to_owned(), 0);
+        builder
+    }
+
+    fn error(&self, span: Range<usize>, entry: &str, message: impl fmt::Display) -> ConfigError {
+        self.source.invalid(span, Some(entry), &message.to_string())
+    }
+
+    fn build(mut self, raw: RawConfig) -> Result<Desired, ConfigError> {
+        let vars: BTreeMap<String, minijinja::Value> = raw
+            .vars
+            .iter()
+            .map(|(name, value)| (name.clone(), value.into()))
+            .collect();
+        let vars = minijinja::Value::from(vars);
+
+        for dir in raw.dir {
+            let path = self.path("dir", &dir.path)?;
+            let mode = dir.mode.map_or(DEFAULT_DIR_MODE, |mode| mode.0);
+            let job_path = path.clone();
+            self.add_path("dir", path, true, &dir.path, dir.deps, move |needs| {
+                dojobber::dep(Directory {
+                    path: job_path,
+                    mode,
+                    needs,
+                })
+            })?;
+        }
+        for file in raw.file {
+            let path = self.path("file", &file.path)?;
+            let name = format!("file {path}");
+            let mode = file.mode.map_or(DEFAULT_FILE_MODE, |mode| mode.0);
+            let content = match (file.content, &file.template) {
+                (Some(content), None) => content,
+                (None, Some(template)) => self.render(&name, template, &vars)?,
+                (Some(_), Some(template)) => {
+                    return Err(self.error(
+                        template.span(),
+                        &name,
+                        "has both `content` and `template`: give one",
+                    ));
+                }
+                (None, None) => {
+                    return Err(self.error(
+                        file.path.span(),
+                        &name,
+                        "has neither `content` nor `template`: give one",
+                    ));
+                }
+            };
+            let job_path = path.clone();
+            self.add_path("file", path, false, &file.path, file.deps, move |needs| {
+                dojobber::dep(File {
+                    path: job_path,
+                    content,
+                    mode,
+                    needs,
+                })
+            })?;
+        }
+        for link in raw.symlink {
+            let path = self.path("symlink", &link.path)?;
+            let target = PathBuf::from(link.target.get_ref());
+            if let Err(why) = path.check_link(&target) {
+                return Err(self.error(link.target.span(), &format!("symlink {path}"), why));
+            }
+            let job_path = path.clone();
+            self.add_path(
+                "symlink",
+                path,
+                false,
+                &link.path,
+                link.deps,
+                move |needs| {
+                    dojobber::dep(Symlink {
+                        path: job_path,
+                        target,
+                        needs,
+                    })
+                },
+            )?;
+        }
+        for absent in raw.absent {
+            let path = self.path("absent", &absent.path)?;
+            let job_path = path.clone();
+            self.add_path(
+                "absent",
+                path,
+                false,
+                &absent.path,
+                absent.deps,
+                move |needs| {
+                    dojobber::dep(Absent {
+                        path: job_path,
+                        needs,
+                    })
+                },
+            )?;
+        }
+        if let Some(database) = raw.database {
+            self.database(database)?;
+        }
+
+        self.check_nesting()?;
+        self.resolve_extra_deps()?;
+
+        let mut jobs = Vec::with_capacity(self.pending.len());
+        let mut names = Vec::with_capacity(self.pending.len());
+        let mut all_needs = Vec::with_capacity(self.pending.len());
+        for pending in self.pending {
+            let mut needs = pending.needs;
+            let mut seen = std::collections::HashSet::new();
+            needs.retain(|&dep| seen.insert(dep));
+            all_needs.push(needs.clone());
+            jobs.push((pending.make)(Needs(needs)));
+            names.push(pending.name);
+        }
+        let tops = tops(&all_needs);
+        Ok(Desired { jobs, names, tops })
+    }
+
+    fn path(&self, kind: &str, path: &Spanned<String>) -> Result<RelPath, ConfigError> {
+        RelPath::parse(path.get_ref())
+            .map_err(|why| self.error(path.span(), &format!("{kind} {}", path.get_ref()), why))
+    }
+
+    fn render(
+        &self,
+        name: &str,
+        template: &Spanned<String>,
+        vars: &minijinja::Value,
+    ) -> Result<String, ConfigError> {
+        let mut env = minijinja::Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        let syntax = minijinja::syntax::SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .build()
+            .map_err(|error| self.error(template.span(), name, error))?;
+        env.set_syntax(syntax);
+        env.render_str(template.get_ref(), vars.clone())
+            .map_err(|error| {
+                let mut message = format!("template: {}", error.kind());
+                if let Some(detail) = error.detail() {
+                    message.push_str(": ");
+                    message.push_str(detail);
+                }
+                if let Some(line) = error.line() {
+                    message.push_str(&format!(" (line {line} of the template)"));
+                }
+                self.error(template.span(), name, message)
+            })
+    }
+
+    /// The line, from 1, of a byte of the file.
+    fn line_of(&self, offset: usize) -> usize {
+        let text = self.source.text;
+        text[..offset.min(text.len())].matches('\n').count() + 1
+    }
+
+    fn add(
+        &mut self,
+        name: String,
+        span: Range<usize>,
+        needs: Vec<usize>,
+        extra: Deps,
+        make: Box<dyn FnOnce(Needs) -> JobRef<Provision>>,
+    ) -> Result<usize, ConfigError> {
+        if let Some(&first) = self.by_name.get(&name) {
+            let line = self.line_of(self.pending[first].span.start);
+            return Err(self.error(
+                span,
+                &name,
+                format_args!("declared twice (first at line {line})"),
+            ));
+        }
+        let id = self.pending.len();
+        self.by_name.insert(name.clone(), id);
+        self.pending.push(Pending {
+            name,
+            span,
+            needs,
+            extra,
+            make,
+        });
+        Ok(id)
+    }
+
+    fn add_path(
+        &mut self,
+        kind: &str,
+        path: RelPath,
+        is_dir: bool,
+        spanned: &Spanned<String>,
+        extra: Deps,
+        make: impl FnOnce(Needs) -> JobRef<Provision> + 'static,
+    ) -> Result<usize, ConfigError> {
+        let name = format!("{kind} {path}");
+        if let Some(&(first, _)) = self.paths.get(&path) {
+            let other = &self.pending[first];
+            let line = self.line_of(other.span.start);
+            return Err(self.error(
+                spanned.span(),
+                &name,
+                format_args!(
+                    "the same path as {} (line {line}): one entry per path",
+                    other.name
+                ),
+            ));
+        }
+        let id = self.add(name, spanned.span(), Vec::new(), extra, Box::new(make))?;
+        self.paths.insert(path, (id, is_dir));
+        Ok(id)
+    }
+
+    fn database(&mut self, database: RawDatabase) -> Result<(), ConfigError> {
+        let path = self.path("database", &database.path)?;
+        let name = format!("database {path}");
+        let mode = database.mode.map_or(DEFAULT_FILE_MODE, |mode| mode.0);
+        let job_path = path.clone();
+        let db_id = self.add_path(
+            "database",
+            path.clone(),
+            false,
+            &database.path,
+            database.deps,
+            move |needs| {
+                dojobber::dep(Database {
+                    path: job_path,
+                    mode,
+                    needs,
+                })
+            },
+        )?;
+
+        // Every table and seed goes through SQLite once, in memory, so bad
+        // SQL is refused before anything runs.
+        // Foreign keys are off there: which rows a seed refers to is a
+        // matter of order, which deps decide at run time.
+        let scratch = rusqlite::Connection::open_in_memory()
+            .and_then(|scratch| {
+                scratch
+                    .execute_batch("PRAGMA foreign_keys = OFF")
+                    .map(|()| scratch)
+            })
+            .map_err(|error| self.error(database.path.span(), &name, error))?;
+        let mut tables: HashMap<String, usize> = HashMap::new();
+        for table in database.table {
+            let table_name = table.name.get_ref().clone();
+            let job_name = format!("table {table_name}");
+            if table_name.is_empty() {
+                return Err(self.error(table.name.span(), "table", "has an empty name"));
+            }
+            if table.columns.get_ref().is_empty() {
+                return Err(self.error(table.columns.span(), &job_name, "has no columns"));
+            }
+            if let Some(&first) = self.by_name.get(&job_name) {
+                let line = self.line_of(self.pending[first].span.start);
+                return Err(self.error(
+                    table.name.span(),
+                    &job_name,
+                    format_args!("declared twice (first at line {line})"),
+                ));
+            }
+            let create = format!(
+                "CREATE TABLE {} ({})",
+                quote(&table_name),
+                table.columns.get_ref().join(", ")
+            );
+            scratch.execute_batch(&create).map_err(|error| {
+                self.error(
+                    table.columns.span(),
+                    &job_name,
+                    format_args!("SQLite refuses its schema: {error}"),
+                )
+            })?;
+            // The schema as SQLite keeps it, to compare with on disk.
+            let sql: String = scratch
+                .query_row(
+                    "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                    [&table_name],
+                    |row| row.get(0),
+                )
+                .map_err(|error| self.error(table.name.span(), &job_name, error))?;
+            let job_path = path.clone();
+            let job_table = table_name.clone();
+            let id = self.add(
+                job_name,
+                table.name.span(),
+                vec![db_id],
+                table.deps,
+                Box::new(move |needs| {
+                    dojobber::dep(Table {
+                        database: job_path,
+                        name: job_table,
+                        sql,
+                        needs,
+                    })
+                }),
+            )?;
+            tables.insert(table_name, id);
+        }
+        for seed in database.seed {
+            let table_name = seed.table.get_ref().clone();
+            let job_name = format!("seed {table_name}");
+            let Some(&table_id) = tables.get(&table_name) else {
+                return Err(self.error(
+                    seed.table.span(),
+                    &job_name,
+                    format_args!("no table named {table_name:?} is declared in the database"),
+                ));
+            };
+            let rows = seed.rows.get_ref();
+            if rows.is_empty() {
+                return Err(self.error(seed.rows.span(), &job_name, "has no rows"));
+            }
+            for (i, row) in rows.iter().enumerate() {
+                if row.is_empty() {
+                    return Err(self.error(
+                        seed.rows.span(),
+                        &job_name,
+                        format_args!("row {} has no columns", i + 1),
+                    ));
+                }
+                super::db::insert(&scratch, &table_name, row).map_err(|error| {
+                    self.error(
+                        seed.rows.span(),
+                        &job_name,
+                        format_args!("SQLite refuses row {}: {error}", i + 1),
+                    )
+                })?;
+            }
+            let job_path = path.clone();
+            let rows = seed.rows.into_inner();
+            self.add(
+                job_name,
+                seed.table.span(),
+                vec![table_id],
+                seed.deps,
+                Box::new(move |needs| {
+                    dojobber::dep(Seed {
+                        database: job_path,
+                        table: table_name,
+                        rows,
+                        needs,
+                    })
+                }),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Every path entry needs the nearest declared directory above it (or
+    /// the target), and nothing may be declared inside a non-directory.
+    fn check_nesting(&mut self) -> Result<(), ConfigError> {
+        let mut needs = Vec::new();
+        for (path, &(id, _)) in &self.paths {
+            let parent = path
+                .ancestors()
+                .find_map(|ancestor| self.paths.get(&ancestor).map(|&found| (ancestor, found)));
+            match parent {
+                None => needs.push((id, 0)),
+                Some((_, (parent, true))) => needs.push((id, parent)),
+                Some((ancestor, (parent, false))) => {
+                    let entry = &self.pending[id];
+                    return Err(self.error(
+                        entry.span.clone(),
+                        &entry.name,
+                        format_args!(
+                            "is inside {ancestor}, which is declared as {}, not as a directory",
+                            self.pending[parent].name
+                        ),
+                    ));
+                }
+            }
+        }
+        for (id, parent) in needs {
+            self.pending[id].needs.insert(0, parent);
+        }
+        Ok(())
+    }
+
+    fn resolve_extra_deps(&mut self) -> Result<(), ConfigError> {
+        for id in 0..self.pending.len() {
+            let extra = std::mem::take(&mut self.pending[id].extra);
+            for wanted in extra {
+                match self.by_name.get(wanted.get_ref()) {
+                    Some(&dep) => self.pending[id].needs.push(dep),
+                    None => {
+                        let entry = &self.pending[id];
+                        return Err(self.error(
+                            wanted.span(),
+                            &entry.name,
+                            format_args!(
+                                "deps: no entry is named {:?}{}",
+                                wanted.get_ref(),
+                                self.suggest(wanted.get_ref())
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn suggest(&self, wanted: &str) -> String {
+        let wanted = wanted.to_lowercase();
+        let best = self
+            .pending
+            .iter()
+            .map(|entry| {
+                let score = strsim::jaro_winkler(&wanted, &entry.name.to_lowercase());
+                (score, entry.name.as_str())
+            })
+            .filter(|&(score, _)| score >= 0.8)
+            .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(a.1)));
+        match best {
+            Some((_, name)) => format!("; did you mean {name}?"),
+            None => String::new(),
+        }
+    }
+}
+
+/// The jobs that no other job needs, in order; then any job they do not
+/// lead to, which can only be in (or under) a cycle of deps, so that
+/// discovery finds and reports it.
+fn tops(needs: &[Vec<usize>]) -> Vec<usize> {
+    let mut needed = vec![false; needs.len()];
+    for &dep in needs.iter().flatten() {
+        needed[dep] = true;
+    }
+    let mut tops: Vec<usize> = (0..needs.len()).filter(|&id| !needed[id]).collect();
+    let mut reached = vec![false; needs.len()];
+    let mut stack = tops.clone();
+    while let Some(id) = stack.pop() {
+        if !std::mem::replace(&mut reached[id], true) {
+            stack.extend(&needs[id]);
+        }
+    }
+    tops.extend((0..needs.len()).filter(|&id| !reached[id]));
+    tops
+}
+
+/// An SQL identifier in double quotes, inner quotes doubled.
+pub(super) fn quote(identifier: &str) -> String {
+    format!("\"{}\"", identifier.replace('"', "\"\""))
+}
