@@ -3,8 +3,6 @@
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender};
-
 /// Stops a run when cancelled: no new phase starts, phases in flight finish
 /// (the async driver cancels them), cleanups run, and the report is
 /// complete, with the jobs never reached blocked for the reason
@@ -35,13 +33,30 @@ pub struct CancelHandle {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug, Default)]
+/// Wakes a driver that waits on something other than the handle.
+type Waker = Box<dyn Fn() + Send + Sync>;
+
+#[derive(Default)]
 struct Inner {
     cancelled: Mutex<bool>,
     changed: Condvar,
-    /// Drivers waiting on channels, woken by a message, by subscription number.
-    wakers: Mutex<Vec<(u64, Sender<()>)>>,
+    /// Drivers waiting on channels, by subscription number.
+    wakers: Mutex<Vec<(u64, Waker)>>,
     next_subscription: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CancelHandle")
+            .field(
+                "cancelled",
+                &*self
+                    .cancelled
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl CancelHandle {
@@ -59,8 +74,8 @@ impl CancelHandle {
             .wakers
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        for (_, waker) in wakers.iter() {
-            let _ = waker.try_send(());
+        for (_, wake) in wakers.iter() {
+            wake();
         }
     }
 
@@ -81,28 +96,26 @@ impl CancelHandle {
         *flag
     }
 
-    /// A channel that receives a message when the handle is cancelled,
-    /// for as long as the subscription lives.
-    pub(crate) fn subscribe(&self) -> Subscription {
-        let (sender, receiver) = crossbeam_channel::bounded(1);
+    /// Calls `wake` when the handle is cancelled (at once if it already
+    /// is), for as long as the subscription lives.
+    pub(crate) fn subscribe(&self, wake: impl Fn() + Send + Sync + 'static) -> Subscription {
         let id = self
             .inner
             .next_subscription
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let wake: Waker = Box::new(wake);
+        if self.is_cancelled() {
+            wake();
+        }
         let mut wakers = self
             .inner
             .wakers
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        wakers.push((id, sender.clone()));
-        drop(wakers);
-        if self.is_cancelled() {
-            let _ = sender.try_send(());
-        }
+        wakers.push((id, wake));
         Subscription {
             handle: self.clone(),
             id,
-            receiver,
         }
     }
 
@@ -114,11 +127,10 @@ impl CancelHandle {
     }
 }
 
-/// A driver's wake-up channel for a cancel; unsubscribes when dropped.
+/// A driver's wake-up call for a cancel; unsubscribes when dropped.
 pub(crate) struct Subscription {
     handle: CancelHandle,
     id: u64,
-    pub(crate) receiver: Receiver<()>,
 }
 
 impl Drop for Subscription {

@@ -40,15 +40,13 @@
 //! an unknown `--only` job, bad flags) or a file asked for could not be
 //! written; the message is on stderr.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::rc::Rc;
-use std::sync::{Mutex, Once, PoisonError};
+use std::sync::{Arc, Mutex, Once, PoisonError};
 use std::time::Duration;
 
 use console::Style;
@@ -287,9 +285,9 @@ impl RunArgs {
             }
         }
 
-        let failures = Rc::new(RefCell::new(Vec::new()));
+        let failures = Arc::new(Mutex::new(Vec::new()));
         if let Some(path) = &self.events_json {
-            match EventStream::create(path, Rc::clone(&failures)) {
+            match EventStream::create(path, Arc::clone(&failures)) {
                 Ok(stream) => runner = runner.observe(stream),
                 Err(error) => {
                     return cannot_start(format!("cannot write {}: {error}", path.display()));
@@ -319,7 +317,8 @@ impl RunArgs {
             });
             if let Err(error) = written {
                 failures
-                    .borrow_mut()
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
                     .push(format!("cannot write {}: {error}", path.display()));
             }
         }
@@ -327,13 +326,14 @@ impl RunArgs {
             && let Err(error) = draw(path, finished.plan(), Some(&report))
         {
             failures
-                .borrow_mut()
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
                 .push(format!("cannot draw {}: {error}", path.display()));
         }
         if !self.quiet {
             print!("{}", summary(&report, color));
         }
-        let failures = failures.borrow();
+        let failures = failures.lock().unwrap_or_else(PoisonError::into_inner);
         for failure in failures.iter() {
             eprintln!("error: {failure}");
         }
@@ -537,11 +537,11 @@ struct EventStream {
     out: BufWriter<File>,
     path: PathBuf,
     broken: bool,
-    failures: Rc<RefCell<Vec<String>>>,
+    failures: Arc<Mutex<Vec<String>>>,
 }
 
 impl EventStream {
-    fn create(path: &Path, failures: Rc<RefCell<Vec<String>>>) -> io::Result<EventStream> {
+    fn create(path: &Path, failures: Arc<Mutex<Vec<String>>>) -> io::Result<EventStream> {
         Ok(EventStream {
             out: BufWriter::new(File::create(path)?),
             path: path.to_owned(),
@@ -563,7 +563,8 @@ impl Observer for EventStream {
         if let Err(error) = written {
             self.broken = true;
             self.failures
-                .borrow_mut()
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
                 .push(format!("cannot write {}: {error}", self.path.display()));
         }
     }

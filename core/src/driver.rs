@@ -10,6 +10,7 @@
 //!   the driver waits for it to return before the job may be retried.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, select};
@@ -25,9 +26,10 @@ use crate::storage::{GlobalStorage, LocalStorage};
 /// A run in progress: the machine and everything the jobs touch.
 pub(crate) struct Session<A> {
     pub(crate) machine: Machine,
-    pub(crate) jobs: JobTable<A>,
-    pub(crate) args: A,
-    pub(crate) global: GlobalStorage,
+    /// Shared, so async tasks can hold them.
+    pub(crate) jobs: Arc<JobTable<A>>,
+    pub(crate) args: Arc<A>,
+    pub(crate) global: Arc<GlobalStorage>,
     /// Per job: the try its local storage belongs to, and the storage.
     pub(crate) locals: Vec<(u32, LocalStorage)>,
     pub(crate) observers: Vec<Box<dyn Observer>>,
@@ -99,8 +101,11 @@ impl<A: Sync + 'static> Session<A> {
             clock,
             cancel,
         } = self;
-        let (jobs, args, global, clock) = (&*jobs, &*args, &*global, &*clock);
-        let cancelled = cancel.subscribe();
+        let (jobs, args, global, clock) = (&**jobs, &**args, &**global, &*clock);
+        let (wake, cancelled) = crossbeam_channel::bounded(1);
+        let _subscription = cancel.subscribe(move || {
+            let _ = wake.try_send(());
+        });
         std::thread::scope(|scope| {
             let (work_sender, work) = crossbeam_channel::unbounded::<Work>();
             let (done_sender, done) = crossbeam_channel::unbounded::<Done>();
@@ -142,12 +147,10 @@ impl<A: Sync + 'static> Session<A> {
                     // A thread cannot be interrupted: the phase goes on and
                     // reports when it returns; the machine ignores its outcome.
                     Step::Abandon(_) => None,
-                    Step::Wait(deadline) => wait_for(
-                        &done,
-                        &cancelled.receiver,
-                        Some(deadline.saturating_sub(now)),
-                    ),
-                    Step::Idle => wait_for(&done, &cancelled.receiver, None),
+                    Step::Wait(deadline) => {
+                        wait_for(&done, &cancelled, Some(deadline.saturating_sub(now)))
+                    }
+                    Step::Idle => wait_for(&done, &cancelled, None),
                     Step::Done => break,
                 };
                 if let Some(done) = finished {
@@ -169,7 +172,7 @@ impl<A: Sync + 'static> Session<A> {
 }
 
 /// Takes a job's local storage for a phase, emptied if the phase starts a new try.
-fn lend_local(locals: &mut [(u32, LocalStorage)], task: Task) -> LocalStorage {
+pub(crate) fn lend_local(locals: &mut [(u32, LocalStorage)], task: Task) -> LocalStorage {
     let (attempt, local) = &mut locals[task.job.index()];
     if *attempt != task.attempt {
         *attempt = task.attempt;
@@ -195,7 +198,7 @@ fn wait_for(
     }
 }
 
-fn publish(machine: &mut Machine, observers: &mut [Box<dyn Observer>]) {
+pub(crate) fn publish(machine: &mut Machine, observers: &mut [Box<dyn Observer>]) {
     while let Some(event) = machine.poll_event() {
         for observer in observers.iter_mut() {
             observer.on_event(&event, machine.plan());
@@ -204,7 +207,7 @@ fn publish(machine: &mut Machine, observers: &mut [Box<dyn Observer>]) {
 }
 
 /// Calls the user code of one phase; a panic becomes its failure.
-fn perform<A: 'static>(
+pub(crate) fn perform<A: 'static>(
     job: &dyn Job<A>,
     args: &A,
     global: &GlobalStorage,

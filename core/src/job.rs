@@ -197,6 +197,13 @@ pub trait Job<A = ()>: Any + Send + Sync {
         Ok(())
     }
 
+    /// The async face of a job made with [`async_dep`](crate::async_dep),
+    /// for the async driver. Not meant to be overridden.
+    #[cfg(feature = "tokio")]
+    fn as_async(&self) -> Option<&dyn crate::AsyncJob<A>> {
+        None
+    }
+
     /// The full type name, used to tell two different jobs that claim the
     /// same name apart in error messages. Not meant to be overridden.
     fn type_name(&self) -> &'static str {

@@ -43,6 +43,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "tokio")]
+mod asynchronous;
 mod cancel;
 #[cfg(feature = "cli")]
 pub mod cli;
@@ -58,6 +60,8 @@ mod runner;
 mod storage;
 
 pub use anyhow::{self, bail};
+#[cfg(feature = "tokio")]
+pub use asynchronous::{AsyncJob, PhaseFuture, async_dep};
 pub use cancel::CancelHandle;
 pub use event::{Event, EventRecord, Failure, Outcome};
 pub use graph::JobGraph;

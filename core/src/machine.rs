@@ -565,11 +565,25 @@ impl Machine {
             return;
         }
         self.stopped = Some(reason);
-        // Failed jobs waiting for a retry will not get it.
+        // Failed jobs waiting for a retry will not get it: those queued for
+        // the next round or for their delay, and those already back in
+        // line (a new round, or held by their group).
+        let queued_again = self
+            .ready
+            .drain()
+            .map(|Reverse(job)| job)
+            .chain(
+                self.groups
+                    .iter_mut()
+                    .flat_map(|group| group.held.drain(..)),
+            )
+            .filter(|job| self.jobs[job.index()].state == State::Failed)
+            .collect::<Vec<_>>();
         let waiting: Vec<JobId> = self
             .retry_next_round
             .drain(..)
             .chain(self.retry_at.drain().map(|Reverse((_, job))| job))
+            .chain(queued_again)
             .collect();
         for job in waiting {
             self.retry_denied(job);

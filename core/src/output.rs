@@ -22,7 +22,7 @@ use crate::plan::Plan;
 ///     }
 /// }
 /// ```
-pub trait Observer {
+pub trait Observer: Send {
     /// Takes one event; `plan` names the jobs it mentions.
     fn on_event(&mut self, event: &Event, plan: &Plan);
 }
@@ -89,7 +89,7 @@ impl<W: Write> Printer<W> {
     }
 }
 
-impl<W: Write> Observer for Printer<W> {
+impl<W: Write + Send> Observer for Printer<W> {
     fn on_event(&mut self, event: &Event, plan: &Plan) {
         // Output is best effort: a closed stderr must not stop the run.
         match event {

@@ -6,6 +6,7 @@
 //! no scheduling decision of its own.
 
 use std::io::Write;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::cancel::CancelHandle;
@@ -46,7 +47,7 @@ pub struct Runner<A> {
     defaults: Defaults,
     config: MachineConfig,
     verbosity: Verbosity,
-    output: Box<dyn Write>,
+    output: Box<dyn Write + Send>,
     observers: Vec<Box<dyn Observer>>,
     pub(crate) cancel: CancelHandle,
     group_limits: Vec<(String, usize)>,
@@ -57,7 +58,7 @@ impl<A: 'static> Runner<A> {
     /// Defaults: 3 tries, 1 s retry delay, acting, cleanup on, quiet, output
     /// on stderr.
     pub fn new(root: impl Job<A>, args: A) -> Self {
-        Self::from_ref(std::sync::Arc::new(root), args)
+        Self::from_ref(Arc::new(root), args)
     }
 
     /// Like [`new`](Self::new), for a root already behind a [`JobRef`].
@@ -143,7 +144,7 @@ impl<A: 'static> Runner<A> {
     }
 
     /// Where the built-in printer writes (stderr by default).
-    pub fn output(mut self, out: impl Write + 'static) -> Self {
+    pub fn output(mut self, out: impl Write + Send + 'static) -> Self {
         self.output = Box::new(out);
         self
     }
@@ -186,6 +187,16 @@ impl<A: 'static> Runner<A> {
     where
         A: Sync,
     {
+        let mut session = self.start()?;
+        match session.machine.config().max_in_flight {
+            1 => session.drive_sequential(),
+            workers => session.drive_threads(workers),
+        }
+        Ok(Finished { session })
+    }
+
+    /// Checks the configuration, discovers the graph and sets up the run.
+    pub(crate) fn start(self) -> Result<Session<A>, SetupError> {
         if self.config.max_in_flight == 0 {
             return Err(SetupError::BadConfig(
                 "jobs(0): at least one worker is needed".into(),
@@ -205,9 +216,9 @@ impl<A: 'static> Runner<A> {
                 .map(|_| (0, LocalStorage::default()))
                 .collect(),
             machine: Machine::new(plan, self.config),
-            jobs,
-            args: self.args,
-            global: GlobalStorage::default(),
+            jobs: Arc::new(jobs),
+            args: Arc::new(self.args),
+            global: Arc::new(GlobalStorage::default()),
             observers,
             clock: Instant::now(),
             cancel: self.cancel,
@@ -215,17 +226,13 @@ impl<A: 'static> Runner<A> {
         for (group, limit) in &self.group_limits {
             session.machine.limit_group(group, *limit);
         }
-        match session.machine.config().max_in_flight {
-            1 => session.drive_sequential(),
-            workers => session.drive_threads(workers),
-        }
-        Ok(Finished { session })
+        Ok(session)
     }
 }
 
 /// A run that has ended: its report, and its cleanups if they were put off.
 pub struct Finished<A> {
-    session: Session<A>,
+    pub(crate) session: Session<A>,
 }
 
 impl<A: Sync + 'static> Finished<A> {

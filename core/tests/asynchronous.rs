@@ -1,0 +1,268 @@
+//! The async driver: the same final statuses as the sequential driver,
+//! async and blocking jobs in one suite, cancelled over-time phases,
+//! cancellation, and a thousand phases at once. Tokio's clock is paused,
+//! so sleeps inside jobs take no real time.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use dojobber::{
+    AsyncJob, CancelHandle, Context, Group, Job, JobResult, PhaseFuture, Runner, Status, async_dep,
+    bail, dep,
+};
+use dojobber_testkit::Suite;
+use dojobber_testkit::strategy::{ScriptShape, SuiteShape, quiet_scripted_panics, suites};
+use proptest::prelude::*;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
+
+/// `(name, status, tries)` per job.
+fn outcome(report: dojobber::Report) -> Vec<(String, Status, u32)> {
+    report
+        .jobs
+        .into_iter()
+        .map(|job| (job.name, job.status, job.tries))
+        .collect()
+}
+
+fn fresh_runner(suite: &Suite, workers: usize) -> Runner<()> {
+    // A fresh suite: mocks count their own runs in the suite's call log.
+    let suite = Suite::new(suite.mocks().to_vec());
+    Runner::from_ref(suite.root_job(), ())
+        .retry_delay(Duration::ZERO)
+        .jobs(workers)
+        .output(std::io::sink())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn final_statuses_are_those_of_the_sequential_driver(
+        suite in suites(SuiteShape { script: ScriptShape::without_time(), ..SuiteShape::default() })
+    ) {
+        quiet_scripted_panics();
+        let sequential = outcome(fresh_runner(&suite, 1).run().unwrap().into_report());
+        for workers in [1, 4, 16] {
+            let report = runtime()
+                .block_on(fresh_runner(&suite, workers).run_async())
+                .unwrap()
+                .into_report();
+            prop_assert_eq!(&outcome(report), &sequential, "with {} tasks", workers);
+        }
+    }
+}
+
+/// Waits on the network, as async jobs do; counts how many wait at once.
+struct Fetch {
+    n: usize,
+    waiting: Arc<AtomicUsize>,
+    most: Arc<AtomicUsize>,
+}
+
+impl AsyncJob for Fetch {
+    fn name(&self) -> String {
+        format!("fetch {}", self.n)
+    }
+    fn check<'a>(&'a self, _cx: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
+        Box::pin(async move {
+            let now = self.waiting.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            Ok(())
+        })
+    }
+}
+
+#[test]
+fn a_thousand_async_phases_wait_at_once() {
+    let (waiting, most) = (Arc::default(), Arc::new(AtomicUsize::new(0)));
+    let fetches = (0..1000).map(|n| {
+        async_dep(Fetch {
+            n,
+            waiting: Arc::clone(&waiting),
+            most: Arc::clone(&most),
+        })
+    });
+    let rt = runtime();
+    let started = rt.block_on(async { tokio::time::Instant::now() });
+    let root = Group::new("all").with_deps(fetches);
+    let report = rt
+        .block_on(Runner::new(root, ()).jobs(1000).run_async())
+        .unwrap()
+        .into_report();
+    assert!(report.success());
+    assert_eq!(most.load(Ordering::SeqCst), 1000);
+    // In virtual time, all of them took the 2 s of one.
+    let elapsed = rt.block_on(async move { started.elapsed() });
+    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+}
+
+/// Never answers within its limit.
+struct Hangs;
+impl AsyncJob for Hangs {
+    fn tries(&self) -> Option<u32> {
+        Some(2)
+    }
+    fn time_limit(&self) -> Option<Duration> {
+        Some(Duration::from_secs(5))
+    }
+    fn check<'a>(&'a self, _cx: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
+        Box::pin(async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok(())
+        })
+    }
+}
+
+#[test]
+fn an_over_time_async_phase_is_cancelled_and_fails_its_try() {
+    let rt = runtime();
+    let started = rt.block_on(async { tokio::time::Instant::now() });
+    let report = rt
+        .block_on(
+            Runner::from_ref(async_dep(Hangs), ())
+                .jobs(2)
+                .retry_delay(Duration::from_secs(1))
+                .run_async(),
+        )
+        .unwrap()
+        .into_report();
+    let hangs = report.job("Hangs").unwrap();
+    assert_eq!((hangs.status, hangs.tries), (Status::Failed, 2));
+    let error = hangs.last_error.as_ref().unwrap();
+    assert_eq!(error.message, "timed out after 5s");
+    // Two tries of 5 s and a 1 s delay; not the hour the check asked for.
+    let elapsed = rt.block_on(async move { started.elapsed() });
+    assert!(elapsed < Duration::from_secs(12), "{elapsed:?}");
+}
+
+/// A blocking job: plain `Job`, run on tokio's blocking threads.
+struct Blocking;
+impl Job for Blocking {
+    fn check(&self, cx: &mut Context<'_, ()>) -> JobResult {
+        if cx.is_recheck() {
+            Ok(())
+        } else {
+            bail!("not yet")
+        }
+    }
+}
+
+/// An async job that needs the blocking one.
+struct AfterBlocking;
+impl AsyncJob for AfterBlocking {
+    fn deps(&self, _: &()) -> Vec<dojobber::JobRef> {
+        vec![dep(Blocking)]
+    }
+    fn check<'a>(&'a self, cx: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
+        Box::pin(async move {
+            if cx.is_recheck() {
+                return Ok(());
+            }
+            tokio::task::yield_now().await;
+            bail!("not yet either")
+        })
+    }
+}
+
+#[test]
+fn blocking_and_async_jobs_share_a_suite() {
+    let report = runtime()
+        .block_on(
+            Runner::from_ref(async_dep(AfterBlocking), ())
+                .jobs(4)
+                .run_async(),
+        )
+        .unwrap()
+        .into_report();
+    assert_eq!(report.job("Blocking").unwrap().status, Status::Fixed);
+    assert_eq!(report.job("AfterBlocking").unwrap().status, Status::Fixed);
+}
+
+#[test]
+fn an_async_job_runs_under_the_sequential_driver_too() {
+    let report = Runner::from_ref(async_dep(AfterBlocking), ())
+        .run()
+        .unwrap()
+        .into_report();
+    assert!(report.success(), "{report:?}");
+}
+
+/// Cancels the run, then waits on, like its sibling.
+struct PullsThePlug;
+impl AsyncJob<CancelHandle> for PullsThePlug {
+    fn check<'a>(&'a self, cx: &'a mut Context<'_, CancelHandle>) -> PhaseFuture<'a> {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            cx.args().cancel();
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok(())
+        })
+    }
+}
+
+struct Waits;
+impl AsyncJob<CancelHandle> for Waits {
+    fn check<'a>(&'a self, _cx: &'a mut Context<'_, CancelHandle>) -> PhaseFuture<'a> {
+        Box::pin(async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok(())
+        })
+    }
+}
+
+/// Never gets a worker: both are busy until the cancel.
+struct Queued;
+impl Job<CancelHandle> for Queued {
+    fn check(&self, _: &mut Context<'_, CancelHandle>) -> JobResult {
+        Ok(())
+    }
+}
+
+#[test]
+fn cancelling_cancels_async_phases_in_flight() {
+    let cancel = CancelHandle::new();
+    let root = Group::new("Root")
+        .with_dep(async_dep(Waits))
+        .with_dep(async_dep(PullsThePlug))
+        .with_dep(dep(Queued));
+    let rt = runtime();
+    let started = rt.block_on(async { tokio::time::Instant::now() });
+    let report = rt
+        .block_on(
+            Runner::new(root, cancel.clone())
+                .jobs(2)
+                .cancel_handle(cancel)
+                .run_async(),
+        )
+        .unwrap()
+        .into_report();
+    assert_eq!(report.stopped.as_deref(), Some("cancelled"));
+    for name in ["Waits", "PullsThePlug"] {
+        let job = report.job(name).unwrap();
+        assert_eq!(job.status, Status::Failed, "{name}");
+        assert_eq!(
+            job.last_error.as_ref().unwrap().message,
+            "cancelled during its try"
+        );
+    }
+    let queued = report.job("Queued").unwrap();
+    assert_eq!(
+        (queued.status, queued.blocked_reason.as_deref()),
+        (Status::Blocked, Some("cancelled"))
+    );
+    let elapsed = rt.block_on(async move { started.elapsed() });
+    assert!(
+        elapsed < Duration::from_secs(60),
+        "the waits were cut short: {elapsed:?}"
+    );
+}
