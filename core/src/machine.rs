@@ -793,15 +793,7 @@ impl Machine {
             "a job is tried only while it is not done"
         );
         if let Some(message) = self.plan.broken(job) {
-            let failure = Failure::new(message);
-            state.state = State::Failed;
-            state.last_error = Some(Box::new(failure));
-            let tries = state.tries_used;
-            self.events.push_back(Event::JobFinished {
-                job,
-                status: Status::Failed,
-                tries,
-            });
+            self.fail_for_good(job, Some(Failure::new(message)));
             self.after_final_failure();
             return;
         }
@@ -893,11 +885,7 @@ impl Machine {
         let tries = state.tries_used;
         let retry = !self.config.no_act && tries < self.plan.tries(job) && self.stopped.is_none();
         if !retry {
-            self.events.push_back(Event::JobFinished {
-                job,
-                status: Status::Failed,
-                tries,
-            });
+            self.fail_for_good(job, None);
             self.after_final_failure();
         } else if state.abandoned {
             state.retry_when_back = true;
@@ -909,16 +897,8 @@ impl Machine {
     /// A try cut short by a stop before its next phase: the job fails, for good.
     fn try_interrupted(&mut self, job: JobId, reason: StopReason) {
         self.try_ended(job);
-        let state = &mut self.jobs[job.index()];
-        state.state = State::Failed;
         let failure = Failure::new(format!("{} during its try", reason.as_str()));
-        state.last_error = Some(Box::new(failure));
-        let tries = state.tries_used;
-        self.events.push_back(Event::JobFinished {
-            job,
-            status: Status::Failed,
-            tries,
-        });
+        self.fail_for_good(job, Some(failure));
     }
 
     fn queue_retry(&mut self, job: JobId) {
@@ -934,7 +914,18 @@ impl Machine {
 
     /// A failed job that was owed a retry will not get it: the run stopped.
     fn retry_denied(&mut self, job: JobId) {
-        let tries = self.jobs[job.index()].tries_used;
+        self.fail_for_good(job, None);
+    }
+
+    /// The job has failed with no try to come: keeps why (when given, else
+    /// its last try's error stands) and tells observers.
+    fn fail_for_good(&mut self, job: JobId, failure: Option<Failure>) {
+        let state = &mut self.jobs[job.index()];
+        state.state = State::Failed;
+        if let Some(failure) = failure {
+            state.last_error = Some(Box::new(failure));
+        }
+        let tries = state.tries_used;
         self.events.push_back(Event::JobFinished {
             job,
             status: Status::Failed,
