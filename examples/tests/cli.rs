@@ -1,56 +1,17 @@
 //! The watch_movie binary as a user runs it: exit codes, the JSON report,
 //! the event stream, `--list` and the summary.
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
-/// Builds the example once (cargo releases its lock while tests run) and
-/// returns the path of its executable, as cargo reports it.
-fn watch_movie() -> &'static PathBuf {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let output = Command::new(cargo)
-            .args([
-                "build",
-                "--quiet",
-                "--message-format=json",
-                "-p",
-                "dojobber-examples",
-            ])
-            .args(["--example", "watch_movie"])
-            .output()
-            .expect("cargo runs");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout)
-            .unwrap()
-            .lines()
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .filter(|message| message["target"]["name"] == "watch_movie")
-            .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-            .expect("cargo names the example's executable")
-    })
-}
+mod support;
+use support::{example, stderr, stdout};
 
 fn run(args: &[&str]) -> Output {
-    Command::new(watch_movie())
+    Command::new(example("watch_movie"))
         .args(args)
         .env_remove("RUST_LOG")
         .output()
         .expect("the example runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 #[test]

@@ -11,12 +11,14 @@ use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use dojobber::{Report, Status};
 use dojobber_examples::provision::{self, ConfigError, Desired, SAMPLE_CONFIG};
 use rusqlite::Connection;
+
+mod support;
+use support::{example, stderr, stdout};
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -152,53 +154,12 @@ fn sample_jobs() -> BTreeSet<String> {
     set(&SAMPLE_JOBS)
 }
 
-/// Builds the example once (cargo releases its lock while tests run) and
-/// returns the path of its executable, as cargo reports it.
-fn binary() -> &'static PathBuf {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let output = Command::new(cargo)
-            .args([
-                "build",
-                "--quiet",
-                "--message-format=json",
-                "-p",
-                "dojobber-examples",
-                "--example",
-                "provision",
-            ])
-            .output()
-            .expect("cargo runs");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout)
-            .unwrap()
-            .lines()
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .filter(|message| message["target"]["name"] == "provision")
-            .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-            .expect("cargo names the example's executable")
-    })
-}
-
 fn run(args: &[&str]) -> Output {
-    Command::new(binary())
+    Command::new(example("provision"))
         .args(args)
         .args(["--color", "never", "--progress", "never"])
         .output()
         .expect("the example runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 fn path_str(path: &Path) -> &str {
