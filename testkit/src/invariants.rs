@@ -40,8 +40,19 @@ pub enum Invariant {
     /// passed, and a failed job with tries left is tried again in the next
     /// round; a round starts only for such retries.
     ReferenceOrderInRounds,
-    /// Time never goes backwards; a phase ends after it starts.
+    /// Time never goes backwards (several phases at a time: for each
+    /// job); a phase ends after it starts.
     Time,
+    /// At most `max_in_flight` phases at once; at most a concurrency
+    /// group's limit of its jobs in a try at once.
+    Concurrency,
+    /// A phase that takes longer than its job's time limit fails its try,
+    /// "timed out", and none fails so before its limit.
+    TimeLimit,
+    /// Once the run stops (fail-fast after a job failed for good, the
+    /// deadline, a cancellation), no new try starts, and no new phase
+    /// either unless the stop is fail-fast; jobs left untried are blocked.
+    Stop,
 }
 
 impl Invariant {
@@ -69,6 +80,11 @@ impl Invariant {
                 "each round tries jobs in the depth-first post-order of the reference, each once"
             }
             Invariant::Time => "time never goes backwards",
+            Invariant::Concurrency => {
+                "at most max_in_flight phases, and a group's limit of its jobs, at once"
+            }
+            Invariant::TimeLimit => "a phase over its time limit, and only such a phase, times out",
+            Invariant::Stop => "after a stop, no new try starts",
         }
     }
 }
@@ -169,6 +185,12 @@ struct Track {
     retry_due: Option<u32>,
     /// How many cleanups it got.
     cleanups: u32,
+    /// Whether one of its phases timed out (and may have run on).
+    timed_out: bool,
+    /// Whether its try under way counts against its concurrency group.
+    in_group_try: bool,
+    /// The time of its latest event.
+    last_time: Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -197,6 +219,22 @@ struct Checker<'a> {
     expected_cleanups: Vec<JobId>,
     cleanups: Vec<(JobId, bool)>,
     run_finished: bool,
+    /// Several phases at once: no rounds, ready jobs go as slots free up.
+    parallel: bool,
+    /// Why the run stopped, as the report says.
+    stopped: Option<&'a str>,
+    /// Whether the stop cuts tries short (a deadline, a cancellation).
+    interrupts: bool,
+    /// A job failed for good (what stops a fail-fast run).
+    final_failure_seen: bool,
+    /// Phases handed out and not finished, by the events.
+    in_flight: usize,
+    /// Per concurrency group of the plan: its limit and the jobs in a try.
+    groups: Vec<(Option<usize>, usize)>,
+    /// Whether a phase timed out: its time ran on after its event.
+    any_timed_out: bool,
+    /// When the last phase of the main run ended.
+    last_main_phase_end: Duration,
 }
 
 impl<'a> Checker<'a> {
@@ -228,6 +266,56 @@ impl<'a> Checker<'a> {
             expected_cleanups: Vec::new(),
             cleanups: Vec::new(),
             run_finished: false,
+            parallel: run.config.machine.max_in_flight > 1,
+            stopped: run.report.stopped.as_deref(),
+            interrupts: run
+                .report
+                .stopped
+                .as_deref()
+                .is_some_and(|reason| !reason.starts_with("fail-fast")),
+            final_failure_seen: false,
+            in_flight: 0,
+            groups: plan
+                .group_names()
+                .iter()
+                .map(|name| {
+                    let limit = run
+                        .config
+                        .group_limits
+                        .iter()
+                        .filter(|(group, _)| group == name)
+                        .map(|&(_, limit)| limit)
+                        .min();
+                    (limit, 0)
+                })
+                .collect(),
+            any_timed_out: false,
+            last_main_phase_end: Duration::ZERO,
+        }
+    }
+
+    /// Whether the run may have stopped by now: its deadline or its
+    /// cancellation has passed, or (fail-fast) a job failed for good.
+    fn stop_passed(&self) -> Option<&'static str> {
+        let machine = &self.run.config.machine;
+        if machine.fail_fast && self.final_failure_seen {
+            Some("a job failed for good in a fail-fast run")
+        } else if machine.deadline.is_some_and(|at| self.now >= at) {
+            Some("the deadline passed")
+        } else if self.run.config.cancel_at.is_some_and(|at| self.now >= at) {
+            Some("the run was cancelled")
+        } else {
+            None
+        }
+    }
+
+    /// The try under way of `job` is over: it leaves its group.
+    fn end_try(&mut self, job: JobId) {
+        let track = &mut self.jobs[job.index()];
+        if std::mem::take(&mut track.in_group_try)
+            && let Some(group) = self.plan.group(job)
+        {
+            self.groups[group].1 -= 1;
         }
     }
 
@@ -257,15 +345,26 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// One phase at a time, event times never go backwards. Several at a
+    /// time, a driver may report a phase with the time it really ended,
+    /// after events of other jobs with later times: then only each job's
+    /// own times never go backwards.
     fn time(&mut self, at: Duration, job: Option<JobId>) -> Result<(), Violation> {
-        if at < self.now {
+        let since = match job {
+            Some(job) if self.parallel => self.jobs[job.index()].last_time,
+            _ => self.now,
+        };
+        if at < since {
             return Err(self.fail(
                 Invariant::Time,
                 job,
-                format!("an event at {at:?} after one at {:?}", self.now),
+                format!("an event at {at:?} after one at {since:?}"),
             ));
         }
-        self.now = at;
+        if let Some(job) = job {
+            self.jobs[job.index()].last_time = at;
+        }
+        self.now = self.now.max(at);
         Ok(())
     }
 
@@ -275,8 +374,20 @@ impl<'a> Checker<'a> {
             Event::TryStarted { job, attempt } => self.try_started(*job, *attempt),
             Event::PhaseStarted { task, at } => {
                 self.time(*at, Some(task.job))?;
+                self.in_flight += 1;
+                let max = self.run.config.machine.max_in_flight;
+                if self.in_flight > max {
+                    return Err(self.fail(
+                        Invariant::Concurrency,
+                        Some(task.job),
+                        format!(
+                            "its {} made {} phases at once, over {max}",
+                            task.phase, self.in_flight
+                        ),
+                    ));
+                }
                 if task.phase == Phase::Cleanup {
-                    self.cleanup_started(task.job, task.attempt)
+                    self.cleanup_started(task.job, task.attempt, *at)
                 } else {
                     self.phase_started(task.job, task.phase, task.attempt, *at)?;
                     let track = &mut self.jobs[task.job.index()];
@@ -294,6 +405,8 @@ impl<'a> Checker<'a> {
                 self.time(*at, Some(task.job))?;
                 let job = task.job;
                 if *performed {
+                    self.in_flight = self.in_flight.saturating_sub(1);
+                    self.time_limit(job, task.phase, outcome, *at)?;
                     let track = &mut self.jobs[job.index()];
                     let in_flight = track.in_flight.take();
                     track.busy += at.saturating_sub(track.phase_started);
@@ -317,6 +430,7 @@ impl<'a> Checker<'a> {
                     self.cleanups.push((job, outcome.passed()));
                     return Ok(());
                 }
+                self.last_main_phase_end = *at;
                 self.phase_finished(job, task.phase, outcome, *performed, *at)
             }
             Event::JobFinished { job, status, tries } => self.job_finished(*job, *status, *tries),
@@ -351,8 +465,15 @@ impl<'a> Checker<'a> {
                 format!("round {round} follows round {}", self.round),
             ));
         }
+        if self.parallel && round > 1 {
+            return Err(self.fail(
+                invariant,
+                None,
+                format!("round {round} with several phases at once"),
+            ));
+        }
         if self.round >= 1 {
-            if self.tries_in_round == 0 && self.round > 1 {
+            if self.tries_in_round == 0 && self.round > 1 && self.stopped.is_none() {
                 return Err(self.fail(
                     invariant,
                     None,
@@ -461,33 +582,45 @@ impl<'a> Checker<'a> {
             || "a job that could not be described was tried".into(),
         )?;
         self.deps_passed(job)?;
-        // The round it is due in.
-        let due_round = if attempt == 1 {
-            track.ready_round
-        } else {
-            track.retry_due
-        };
-        self.check(
-            due_round == Some(self.round),
-            Invariant::ReferenceOrderInRounds,
-            job,
-            || match due_round {
-                Some(due) => format!("try {attempt} in round {}, due in round {due}", self.round),
-                None => format!("try {attempt} in round {} was not due", self.round),
-            },
-        )?;
-        // The order within the round.
-        let position = self.position[job.index()];
-        if let Some(last) = self.last_position
-            && position <= last
-        {
-            let before = self
-                .plan
-                .ids()
-                .find(|other| self.position[other.index()] == last)
-                .map(|other| self.name(other))
-                .unwrap_or_default();
+        if let Some(stop) = self.stop_passed() {
             return Err(self.fail(
+                Invariant::Stop,
+                Some(job),
+                format!("try {attempt} began after {stop}"),
+            ));
+        }
+        let position = self.position[job.index()];
+        if self.parallel {
+            self.ready_in_order(job, attempt)?;
+        } else {
+            // The round it is due in.
+            let due_round = if attempt == 1 {
+                track.ready_round
+            } else {
+                track.retry_due
+            };
+            self.check(
+                due_round == Some(self.round),
+                Invariant::ReferenceOrderInRounds,
+                job,
+                || match due_round {
+                    Some(due) => {
+                        format!("try {attempt} in round {}, due in round {due}", self.round)
+                    }
+                    None => format!("try {attempt} in round {} was not due", self.round),
+                },
+            )?;
+            // The order within the round.
+            if let Some(last) = self.last_position
+                && position <= last
+            {
+                let before = self
+                    .plan
+                    .ids()
+                    .find(|other| self.position[other.index()] == last)
+                    .map(|other| self.name(other))
+                    .unwrap_or_default();
+                return Err(self.fail(
                 Invariant::ReferenceOrderInRounds,
                 Some(job),
                 format!(
@@ -500,6 +633,23 @@ impl<'a> Checker<'a> {
                     }
                 ),
             ));
+            }
+        }
+        // Its concurrency group has room.
+        if let Some(group) = self.plan.group(job) {
+            let (limit, trying) = self.groups[group];
+            if limit.is_some_and(|limit| trying >= limit) {
+                return Err(self.fail(
+                    Invariant::Concurrency,
+                    Some(job),
+                    format!(
+                        "try {attempt} began with {trying} jobs of group {} in a try, its limit",
+                        self.plan.group_names()[group]
+                    ),
+                ));
+            }
+            self.groups[group].1 += 1;
+            self.jobs[job.index()].in_group_try = true;
         }
         let track = &mut self.jobs[job.index()];
         track.tries = attempt;
@@ -510,6 +660,39 @@ impl<'a> Checker<'a> {
         self.last_position = Some(position);
         self.tries_in_round += 1;
         Ok(())
+    }
+
+    /// Several at a time: a job's first try starts only when no job before
+    /// it in the reference order is ready and untried (unless that job's
+    /// group is full).
+    fn ready_in_order(&self, job: JobId, attempt: u32) -> Result<(), Violation> {
+        if attempt > 1 {
+            return Ok(());
+        }
+        let position = self.position[job.index()];
+        let passed_over = self.plan.ids().find(|&other| {
+            let track = &self.jobs[other.index()];
+            let group_full = self.plan.group(other).is_some_and(|group| {
+                let (limit, trying) = self.groups[group];
+                limit.is_some_and(|limit| trying >= limit)
+            });
+            self.position[other.index()] < position
+                && track.tries == 0
+                && track.finished.is_none()
+                && track.unpassed_deps == 0
+                && !group_full
+        });
+        match passed_over {
+            Some(other) => Err(self.fail(
+                Invariant::ReferenceOrderInRounds,
+                Some(job),
+                format!(
+                    "tried while {} was ready and untried, though it comes before it",
+                    self.name(other)
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 
     fn deps_passed(&self, job: JobId) -> Result<(), Violation> {
@@ -554,6 +737,25 @@ impl<'a> Checker<'a> {
         self.check(track.tries > 0, Invariant::PhaseOrder, job, || {
             format!("{phase} before its first try")
         })?;
+        // No phase starts at or after the deadline or the cancellation
+        // (a run-only job's recheck is only its run's outcome).
+        if !(phase == Phase::Recheck && self.plan.kind(job) == JobKind::RunOnly) {
+            let machine = &self.run.config.machine;
+            let stop = if machine.deadline.is_some_and(|deadline| at >= deadline) {
+                Some("the deadline")
+            } else if self.run.config.cancel_at.is_some_and(|cancel| at >= cancel) {
+                Some("the cancellation")
+            } else {
+                None
+            };
+            if let Some(stop) = stop {
+                return Err(self.fail(
+                    Invariant::Stop,
+                    Some(job),
+                    format!("its {phase} began at {at:?}, after {stop}"),
+                ));
+            }
+        }
         self.check(attempt == track.tries, Invariant::PhaseOrder, job, || {
             format!("{phase} of try {attempt} during try {}", track.tries)
         })?;
@@ -611,6 +813,54 @@ impl<'a> Checker<'a> {
         })
     }
 
+    /// Whether `outcome` is the machine's "timed out" for a job with a limit.
+    fn timed_out(&self, job: JobId, phase: Phase, outcome: &Outcome) -> bool {
+        phase != Phase::Cleanup
+            && self.plan.time_limit(job).is_some()
+            && matches!(outcome, Outcome::Fail(f) if f.message.starts_with("timed out after "))
+    }
+
+    /// A performed phase over its job's time limit timed out, and one
+    /// that timed out was over it.
+    fn time_limit(
+        &mut self,
+        job: JobId,
+        phase: Phase,
+        outcome: &Outcome,
+        at: Duration,
+    ) -> Result<(), Violation> {
+        let Some(limit) = self
+            .plan
+            .time_limit(job)
+            .filter(|_| phase != Phase::Cleanup)
+        else {
+            return Ok(());
+        };
+        let took = at.saturating_sub(self.jobs[job.index()].phase_started);
+        let timed_out = self.timed_out(job, phase, outcome);
+        if took > limit && !timed_out {
+            return Err(self.fail(
+                Invariant::TimeLimit,
+                Some(job),
+                format!(
+                    "its {phase} took {took:?}, over its limit of {limit:?}, yet did not time out"
+                ),
+            ));
+        }
+        if timed_out && took < limit {
+            return Err(self.fail(
+                Invariant::TimeLimit,
+                Some(job),
+                format!("its {phase} timed out after {took:?}, under its limit of {limit:?}"),
+            ));
+        }
+        if timed_out {
+            self.jobs[job.index()].timed_out = true;
+            self.any_timed_out = true;
+        }
+        Ok(())
+    }
+
     fn phase_finished(
         &mut self,
         job: JobId,
@@ -642,26 +892,32 @@ impl<'a> Checker<'a> {
         if let Outcome::Fail(failure) = outcome {
             self.jobs[job.index()].last_error = Some(failure.message.clone());
         }
-        if phase == Phase::Run {
+        // A phase that timed out fails its try, whatever the phase; its
+        // outcome, a run's included, no longer counts.
+        let timed_out = performed && self.timed_out(job, phase, outcome);
+        let ran = phase == Phase::Run && !timed_out;
+        if ran {
             self.runs.push(job);
         }
         let no_act = self.no_act;
         let track = &mut self.jobs[job.index()];
-        if phase == Phase::Run {
+        if ran {
             track.ran = true;
         }
         track.phases.push((phase, passed));
-        let over = match phase {
-            Phase::Check => passed || no_act,
-            Phase::Run => false,
-            Phase::Recheck | Phase::Cleanup => true,
-        };
+        let over = timed_out
+            || match phase {
+                Phase::Check => passed || no_act,
+                Phase::Run => false,
+                Phase::Recheck | Phase::Cleanup => true,
+            };
         if over {
             track.try_result = Some(passed);
             track.try_end = Some(at);
             if !passed && !no_act && track.tries < self.plan.tries(job) {
                 track.retry_due = Some(self.round + 1);
             }
+            self.end_try(job);
         }
         Ok(())
     }
@@ -683,16 +939,21 @@ impl<'a> Checker<'a> {
                 format!("finished {status} without a try")
             })?;
             Status::Failed
-        } else {
-            self.check(track.try_result.is_some(), invariant, job, || {
+        } else if track.try_result.is_none() {
+            // Only a stop that cuts tries short ends one in the middle.
+            self.check(self.interrupts, invariant, job, || {
                 format!("finished {status} in the middle of a try")
             })?;
+            Status::Failed
+        } else {
             match (track.try_result == Some(true), track.ran) {
                 (true, false) => Status::Passed,
                 (true, true) => Status::Fixed,
                 (false, _) => {
                     self.check(
-                        self.no_act || track.tries == self.plan.tries(job),
+                        self.no_act
+                            || self.stopped.is_some()
+                            || track.tries == self.plan.tries(job),
                         Invariant::AtMostTries,
                         job,
                         || {
@@ -710,6 +971,15 @@ impl<'a> Checker<'a> {
         self.check(status == expected, invariant, job, || {
             format!("finished {status}, but the trace says {expected}")
         })?;
+        if track.tries > 0 && track.try_result.is_none() {
+            self.end_try(job);
+            self.jobs[job.index()].last_error = self
+                .stopped
+                .map(|reason| format!("{reason} during its try"));
+        }
+        if status == Status::Failed {
+            self.final_failure_seen = true;
+        }
         let track = &mut self.jobs[job.index()];
         track.finished = Some(status);
         track.retry_due = None;
@@ -735,6 +1005,20 @@ impl<'a> Checker<'a> {
         self.check(track.tries == 0, invariant, job, || {
             format!("blocked after {} tries", track.tries)
         })?;
+        if let Some(&dep) = self.plan.deps(job).iter().find(|dep| {
+            let dep = &self.jobs[dep.index()];
+            dep.finished.is_none() && dep.try_result == Some(false)
+        }) {
+            return Err(self.fail(
+                Invariant::StatusAgreesWithTrace,
+                Some(dep),
+                format!(
+                    "its try {} failed and it never finished, yet {} was blocked",
+                    self.jobs[dep.index()].tries,
+                    self.name(job)
+                ),
+            ));
+        }
         let first_unpassed = self.plan.deps(job).iter().copied().find(|dep| {
             matches!(
                 self.jobs[dep.index()].finished,
@@ -748,6 +1032,11 @@ impl<'a> Checker<'a> {
                 first_unpassed.map_or("none".into(), |dep| self.name(dep))
             )
         })?;
+        if by.is_none() {
+            self.check(self.stopped.is_some(), invariant, job, || {
+                "blocked by no dep, though the run did not stop".into()
+            })?;
+        }
         let track = &mut self.jobs[job.index()];
         track.finished = Some(Status::Blocked);
         track.blocked_by = by;
@@ -763,7 +1052,7 @@ impl<'a> Checker<'a> {
             ));
         }
         self.run_finished = true;
-        if self.round > 1 && self.tries_in_round == 0 {
+        if self.round > 1 && self.tries_in_round == 0 && self.stopped.is_none() {
             return Err(self.fail(
                 Invariant::ReferenceOrderInRounds,
                 None,
@@ -782,6 +1071,16 @@ impl<'a> Checker<'a> {
                     "every dep passed, yet it was never tried".into(),
                 ));
             }
+            if track.retry_due.is_some() && self.stopped.is_some() {
+                return Err(self.fail(
+                    Invariant::StatusAgreesWithTrace,
+                    Some(job),
+                    format!(
+                        "the run stopped with its try {} failed, yet it never finished",
+                        track.tries
+                    ),
+                ));
+            }
             if track.retry_due.is_some() {
                 return Err(self.fail(
                     Invariant::ReferenceOrderInRounds,
@@ -798,13 +1097,41 @@ impl<'a> Checker<'a> {
                 "the run ended without a status for it".into(),
             ));
         }
-        if self.round != self.run.report.rounds {
+        // A stop at a deadline or cancellation ends the run then, or when
+        // the phases in flight then come back.
+        let machine = &self.run.config.machine;
+        let stop_at = [machine.deadline, self.run.config.cancel_at]
+            .into_iter()
+            .flatten()
+            .min();
+        if let Some(stop_at) = stop_at
+            && !self.any_timed_out
+            && self.now > stop_at
+            && self.now > self.last_main_phase_end
+        {
+            return Err(self.fail(
+                Invariant::Stop,
+                None,
+                format!(
+                    "the run went on until {:?}, past its stop at {stop_at:?}, with nothing in flight after {:?}",
+                    self.now, self.last_main_phase_end
+                ),
+            ));
+        }
+        // Several at a time, there are no rounds: the report counts the
+        // most tries any job used.
+        let rounds = if self.parallel {
+            self.jobs.iter().map(|job| job.tries).max().unwrap_or(0)
+        } else {
+            self.round
+        };
+        if rounds != self.run.report.rounds {
             return Err(self.fail(
                 Invariant::StatusAgreesWithTrace,
                 None,
                 format!(
-                    "the report says {} rounds, the events {}",
-                    self.run.report.rounds, self.round
+                    "the report says {} rounds, the events {rounds}",
+                    self.run.report.rounds
                 ),
             ));
         }
@@ -821,7 +1148,7 @@ impl<'a> Checker<'a> {
         Ok(())
     }
 
-    fn cleanup_started(&mut self, job: JobId, attempt: u32) -> Result<(), Violation> {
+    fn cleanup_started(&mut self, job: JobId, attempt: u32, at: Duration) -> Result<(), Violation> {
         let invariant = Invariant::CleanupOrder;
         if self.no_act {
             return Err(self.fail(
@@ -865,7 +1192,7 @@ impl<'a> Checker<'a> {
         let track = &mut self.jobs[job.index()];
         track.cleanups += 1;
         track.in_flight = Some(Phase::Cleanup);
-        track.phase_started = self.now;
+        track.phase_started = at;
         Ok(())
     }
 
@@ -945,7 +1272,14 @@ impl<'a> Checker<'a> {
                     format!("reported error {reported_error:?}, the trace's is {last_error:?}")
                 })?;
             }
-            check(reported.time == track.busy, &|| {
+            // A phase that timed out may run on, and its time counts when
+            // it comes back.
+            let time_agrees = if track.timed_out {
+                reported.time >= track.busy
+            } else {
+                reported.time == track.busy
+            };
+            check(time_agrees, &|| {
                 format!(
                     "reported {:?} spent in its phases, the trace {:?}",
                     reported.time, track.busy
@@ -962,7 +1296,20 @@ impl<'a> Checker<'a> {
             })?;
             // A job whose deps all passed was tried; one with a dep that did
             // not pass was blocked.
-            if track.unpassed_deps == 0 && self.plan.broken(job).is_none() {
+            let blocked_reason = (status == Status::Blocked && track.blocked_by.is_none())
+                .then_some(self.stopped)
+                .flatten();
+            check(
+                reported.blocked_reason.as_deref() == blocked_reason,
+                &|| {
+                    format!(
+                        "reported blocked for {:?}, the trace says {blocked_reason:?}",
+                        reported.blocked_reason
+                    )
+                },
+            )?;
+            if track.unpassed_deps == 0 && self.plan.broken(job).is_none() && self.stopped.is_none()
+            {
                 self.check(track.tries > 0, Invariant::ReadyJobsAreTried, job, || {
                     "every dep passed, yet it was never tried".into()
                 })?;
@@ -981,7 +1328,9 @@ impl<'a> Checker<'a> {
             }
             latest = latest.max(track.try_end.unwrap_or_default());
         }
-        if report.elapsed != latest {
+        // A driver may poll after the last event (a phase that timed out
+        // may even come back then), so the run may end after it.
+        if report.elapsed < latest {
             return Err(self.fail(
                 invariant,
                 None,

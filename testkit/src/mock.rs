@@ -97,6 +97,8 @@ pub struct Mock {
     takes: Duration,
     /// Per phase (check, run, recheck, cleanup), a time that overrides `takes`.
     phase_takes: [Option<Duration>; 4],
+    group: Option<String>,
+    time_limit: Option<Duration>,
 }
 
 impl Mock {
@@ -114,6 +116,8 @@ impl Mock {
             cleanup: Rule::Always(Act::Pass),
             takes: Duration::ZERO,
             phase_takes: [None; 4],
+            group: None,
+            time_limit: None,
         }
     }
 
@@ -228,6 +232,31 @@ impl Mock {
     /// Its deps, by name, in declaration order.
     pub fn dep_names(&self) -> &[String] {
         &self.deps
+    }
+
+    /// Its concurrency group: with a limit on the group (see
+    /// [`SimConfig::limit_group`](crate::SimConfig::limit_group)), at most
+    /// that many of its jobs are in a try at once.
+    pub fn group(mut self, group: impl Into<String>) -> Mock {
+        self.group = Some(group.into());
+        self
+    }
+
+    /// The longest (simulated) time one of its phases may take; a phase
+    /// over it fails its try with "timed out after ...".
+    pub fn time_limit(mut self, limit: Duration) -> Mock {
+        self.time_limit = Some(limit);
+        self
+    }
+
+    /// Its concurrency group, if it has one.
+    pub fn group_name(&self) -> Option<&str> {
+        self.group.as_deref()
+    }
+
+    /// Its time limit per phase, if it has one.
+    pub fn phase_time_limit(&self) -> Option<Duration> {
+        self.time_limit
     }
 
     /// Its kind.
@@ -403,6 +432,8 @@ impl Suite {
                     tries: mock.tries,
                     retry_delay: mock.retry_delay,
                     deps,
+                    group: mock.group.clone(),
+                    time_limit: mock.time_limit,
                     ..JobSpec::new(mock.name.clone())
                 })
             })
@@ -493,6 +524,12 @@ impl Job for MockJob {
     }
     fn retry_delay(&self) -> Option<Duration> {
         self.mock().retry_delay
+    }
+    fn time_limit(&self) -> Option<Duration> {
+        self.mock().time_limit
+    }
+    fn concurrency_group(&self) -> Option<String> {
+        self.mock().group.clone()
     }
     fn check(&self, cx: &mut Context<'_, ()>) -> JobResult {
         self.act(cx.phase(), cx.attempt())

@@ -5,23 +5,33 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
 use dojobber::{
     Defaults, Event, Failure, Machine, MachineConfig, Outcome, Phase, Plan, Report, Step,
+    StopReason, Task,
 };
 
 use crate::mock::{Act, Suite};
 
 /// How to run a simulation.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SimConfig {
     /// Tries and retry delay for mocks without their own.
     pub defaults: Defaults,
-    /// No-act and cleanup.
+    /// No-act, cleanup, phases in flight at once, fail-fast, run deadline.
     pub machine: MachineConfig,
+    /// Limits on concurrency groups: at most this many jobs of the group
+    /// in a try at once (see [`Mock::group`](crate::Mock::group)).
+    pub group_limits: Vec<(String, usize)>,
+    /// Cancel the run at this (virtual) time, as a
+    /// [`CancelHandle`](dojobber::CancelHandle) would.
+    pub cancel_at: Option<Duration>,
 }
 
 impl SimConfig {
-    /// Default tries and delay, acting, with cleanup.
+    /// Default tries and delay, acting, with cleanup, one phase at a time.
     pub fn new() -> SimConfig {
         SimConfig::default()
     }
@@ -41,6 +51,36 @@ impl SimConfig {
     /// The same, with the cleanups at the end of the run on or off.
     pub fn cleanup(mut self, cleanup: bool) -> SimConfig {
         self.machine.cleanup = cleanup;
+        self
+    }
+
+    /// The same, with up to `workers` phases in flight at once (at least 1).
+    pub fn workers(mut self, workers: usize) -> SimConfig {
+        self.machine.max_in_flight = workers.max(1);
+        self
+    }
+
+    /// The same, starting no new try after the first job that failed for good.
+    pub fn fail_fast(mut self) -> SimConfig {
+        self.machine.fail_fast = true;
+        self
+    }
+
+    /// The same, starting no phase at or after `deadline` (virtual time).
+    pub fn deadline(mut self, deadline: Duration) -> SimConfig {
+        self.machine.deadline = Some(deadline);
+        self
+    }
+
+    /// The same, with at most `limit` jobs of `group` in a try at once.
+    pub fn limit_group(mut self, group: impl Into<String>, limit: usize) -> SimConfig {
+        self.group_limits.push((group.into(), limit.max(1)));
+        self
+    }
+
+    /// The same, cancelled at `at` (virtual time).
+    pub fn cancel_at(mut self, at: Duration) -> SimConfig {
+        self.cancel_at = Some(at);
         self
     }
 }
@@ -214,7 +254,11 @@ pub struct Simulation {
 }
 
 /// Runs `suite` on the machine with a virtual clock: each phase takes its
-/// mock's simulated time, and a wait jumps straight to its deadline.
+/// mock's simulated time, and the clock jumps straight to the next event
+/// (a phase's end, a retry's delay, a time limit, the deadline, the
+/// cancellation). With several workers, phases overlap. A phase abandoned
+/// for its time limit runs on to its end, as on a thread, and is reported
+/// then.
 ///
 /// ```
 /// use std::time::Duration;
@@ -227,16 +271,48 @@ pub struct Simulation {
 /// let sim = simulate(&suite, SimConfig::new());
 /// assert_eq!(sim.report.jobs[0].status, Status::Fixed);
 /// assert_eq!(sim.trace.entries.last().unwrap().at, Duration::from_secs(120));
+///
+/// // Two workers: the two slow jobs overlap.
+/// let suite = Suite::new([
+///     Mock::new("Root").deps(["Left", "Right"]),
+///     Mock::new("Left").takes(Duration::from_secs(5)),
+///     Mock::new("Right").takes(Duration::from_secs(5)),
+/// ]);
+/// let sim = simulate(&suite, SimConfig::new().workers(2));
+/// assert_eq!(sim.report.elapsed, Duration::from_secs(5));
+/// assert_eq!(simulate(&suite, SimConfig::new()).report.elapsed, Duration::from_secs(10));
 /// ```
 pub fn simulate(suite: &Suite, config: SimConfig) -> Simulation {
     let plan = suite.plan(config.defaults);
     let mut machine = Machine::new(plan.clone(), config.machine);
+    for (group, limit) in &config.group_limits {
+        machine.limit_group(group, *limit);
+    }
     let mut events = Vec::new();
     let mut runs = vec![0u32; plan.len()];
+    // Phases in flight, earliest end first; outcomes by sequence number.
+    let mut flying: BinaryHeap<Reverse<(Duration, u64)>> = BinaryHeap::new();
+    let mut outcomes: HashMap<u64, (Task, Outcome)> = HashMap::new();
+    let mut sequence = 0u64;
+    let mut cancel_at = config.cancel_at;
     let mut now = Duration::ZERO;
     loop {
+        if cancel_at.is_some_and(|at| now >= at) {
+            machine.stop(StopReason::Cancelled);
+            cancel_at = None;
+        }
         let step = machine.poll(now);
         events.extend(std::iter::from_fn(|| machine.poll_event()));
+        // The next thing that happens without the machine: a phase ends,
+        // or the run is cancelled.
+        let next_landing = flying.peek().map(|Reverse((end, _))| *end);
+        let until = |limit: Option<Duration>| {
+            [limit, next_landing, cancel_at]
+                .into_iter()
+                .flatten()
+                .min()
+                .expect("something is in flight or due")
+        };
         match step {
             Step::Perform(task) => {
                 let mock = suite
@@ -253,20 +329,35 @@ pub fn simulate(suite: &Suite, config: SimConfig) -> Simulation {
                         Outcome::Fail(Failure::new(format!("panicked: {message}")))
                     }
                 };
-                now += mock.duration_of(task.phase);
-                machine
-                    .report(task.job, task.phase, outcome, now)
-                    .expect("the simulation reports what it was handed");
-                events.extend(std::iter::from_fn(|| machine.poll_event()));
+                sequence += 1;
+                flying.push(Reverse((now + mock.duration_of(task.phase), sequence)));
+                outcomes.insert(sequence, (task, outcome));
+                continue;
             }
+            // The phase runs on; the machine ignores its report.
+            Step::Abandon(_) => continue,
             Step::Wait(deadline) => {
-                assert!(deadline > now, "a wait is for a later time");
-                now = deadline;
+                let next = until(Some(deadline));
+                assert!(
+                    next > now || next_landing.is_some_and(|end| end <= now),
+                    "the machine waits for {deadline:?} at {now:?}, with nothing to wait for"
+                );
+                now = next.max(now);
             }
-            Step::Idle | Step::Abandon(_) => {
-                unreachable!("one phase at a time: nothing is in flight when polled")
-            }
+            Step::Idle => now = until(None).max(now),
             Step::Done => break,
+        }
+        // Land every phase that has ended by now, earliest first.
+        while let Some(&Reverse((end, id))) = flying.peek() {
+            if end > now {
+                break;
+            }
+            flying.pop();
+            let (task, outcome) = outcomes.remove(&id).expect("each phase lands once");
+            machine
+                .report(task.job, task.phase, outcome, end)
+                .expect("the simulation reports what it was handed");
+            events.extend(std::iter::from_fn(|| machine.poll_event()));
         }
     }
     Simulation {

@@ -75,11 +75,19 @@ pub struct ScriptShape {
     pub kinds: bool,
     /// Whether cleanups may fail.
     pub failing_cleanups: bool,
+    /// Whether jobs may have a time limit per phase (from 1 ms to
+    /// `max_takes`), so that some phases time out.
+    pub time_limits: bool,
+    /// Whether jobs may belong to the concurrency groups [`GROUPS`].
+    pub groups: bool,
 }
+
+/// The concurrency groups random jobs may belong to.
+pub const GROUPS: [&str; 2] = ["g0", "g1"];
 
 impl Default for ScriptShape {
     /// Up to 4 tries, delays up to 5 s, phases up to 2 s, panics, every
-    /// kind, failing cleanups.
+    /// kind, failing cleanups, time limits, groups.
     fn default() -> Self {
         ScriptShape {
             max_tries: 4,
@@ -88,29 +96,107 @@ impl Default for ScriptShape {
             panics: true,
             kinds: true,
             failing_cleanups: true,
+            time_limits: true,
+            groups: true,
         }
     }
 }
 
 impl ScriptShape {
     /// Scripts a real run can replay as a simulation does: no retry delay
-    /// (so no sleeping) and no simulated time.
+    /// (so no sleeping), no simulated time, no time limit.
     pub fn without_time() -> ScriptShape {
         ScriptShape {
             max_retry_delay: Duration::ZERO,
             max_takes: Duration::ZERO,
+            time_limits: false,
             ..ScriptShape::default()
         }
     }
 }
 
-/// The shape of random suites: a graph and its scripts.
+/// The shape of random run configurations (see [`run_configs`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunShape {
+    /// Default tries, from 1 to this.
+    pub max_tries: u32,
+    /// Default retry delay, from zero to this, in whole milliseconds.
+    pub max_retry_delay: Duration,
+    /// Whether runs may be no-act (one time in five).
+    pub no_act: bool,
+    /// Whether runs may put off their cleanups (one time in ten).
+    pub cleanup_off: bool,
+    /// Phases in flight at once, from 1 to this (half the runs use 1).
+    pub max_workers: usize,
+    /// Whether runs may be fail-fast (one time in five).
+    pub fail_fast: bool,
+    /// Whether runs may have a deadline, up to this (one time in five).
+    pub max_deadline: Option<Duration>,
+    /// Whether runs may be cancelled, up to this time (one time in five).
+    pub max_cancel_at: Option<Duration>,
+    /// Whether runs may limit the concurrency groups [`GROUPS`] (to 1 or 2).
+    pub group_limits: bool,
+}
+
+impl Default for RunShape {
+    /// The sequential runs of the reference: up to 4 tries, delays up to
+    /// 5 s, no-act and put-off cleanups allowed; one phase at a time, no
+    /// fail-fast, deadline, cancellation or group limit.
+    fn default() -> Self {
+        RunShape {
+            max_tries: 4,
+            max_retry_delay: Duration::from_secs(5),
+            no_act: true,
+            cleanup_off: true,
+            max_workers: 1,
+            fail_fast: false,
+            max_deadline: None,
+            max_cancel_at: None,
+            group_limits: false,
+        }
+    }
+}
+
+impl RunShape {
+    /// Every option the machine has: up to 4 workers, fail-fast,
+    /// deadlines and cancellations within 30 s, group limits.
+    pub fn everything() -> RunShape {
+        RunShape {
+            max_workers: 4,
+            fail_fast: true,
+            max_deadline: Some(Duration::from_secs(30)),
+            max_cancel_at: Some(Duration::from_secs(30)),
+            group_limits: true,
+            ..RunShape::default()
+        }
+    }
+}
+
+/// The shape of random suites, and of the runs to run them with.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SuiteShape {
     /// The graph.
     pub graph: GraphShape,
     /// The scripts.
     pub script: ScriptShape,
+    /// The runs, for [`scenarios`].
+    pub run: RunShape,
+}
+
+impl SuiteShape {
+    /// Default graphs, with scripts and runs a real sequential run
+    /// replays exactly as a simulation does: no time (no delay, no
+    /// simulated time, no time limit), one phase at a time.
+    pub fn without_time() -> SuiteShape {
+        SuiteShape {
+            graph: GraphShape::default(),
+            script: ScriptShape::without_time(),
+            run: RunShape {
+                max_retry_delay: Duration::ZERO,
+                ..RunShape::default()
+            },
+        }
+    }
 }
 
 /// Random suites of mocks named `J0` (the root), `J1`, ..., whose graph
@@ -120,7 +206,7 @@ pub struct SuiteShape {
 /// Every job is reachable from the root; deps are in random declaration
 /// order; shared deps (diamonds) are common.
 pub fn suites(shape: SuiteShape) -> BoxedStrategy<Suite> {
-    let SuiteShape { graph, script } = shape;
+    let SuiteShape { graph, script, .. } = shape;
     let max_deps = graph.max_deps;
     let max_depth = graph.max_depth;
     let jobs = (*graph.jobs.start()).max(1)..=(*graph.jobs.end()).max(1);
@@ -253,14 +339,28 @@ pub fn mocks(shape: ScriptShape) -> BoxedStrategy<Mock> {
     let check = rules(shape.panics, shape.max_tries);
     let recheck = proptest::option::of(rules(shape.panics, shape.max_tries));
     let run = vec(acts(shape.panics), 1..=shape.max_tries.max(1) as usize).prop_map(Rule::PerTry);
+    let time_limit = if shape.time_limits && !shape.max_takes.is_zero() {
+        let max = u64::try_from(shape.max_takes.as_millis()).unwrap_or(u64::MAX);
+        proptest::option::weighted(0.2, (1..=max).prop_map(Duration::from_millis)).boxed()
+    } else {
+        Just(None).boxed()
+    };
+    let group = if shape.groups {
+        proptest::option::weighted(0.3, proptest::sample::select(GROUPS.to_vec())).boxed()
+    } else {
+        Just(None).boxed()
+    };
     let cleanup = if shape.failing_cleanups {
         prop_oneof![5 => Just(Act::Pass), 1 => Just(Act::fail(SCRIPTED_FAILURE))].boxed()
     } else {
         Just(Act::Pass).boxed()
     };
-    (kind, tries, delay, takes, check, recheck, run, cleanup)
+    let limits = (time_limit, group);
+    (
+        kind, tries, delay, takes, check, recheck, run, cleanup, limits,
+    )
         .prop_map(
-            |(kind, tries, delay, takes, check, recheck, run, cleanup)| {
+            |(kind, tries, delay, takes, check, recheck, run, cleanup, (time_limit, group))| {
                 let mut mock = Mock::new("Job")
                     .kind(kind)
                     .check_rule(check)
@@ -274,6 +374,12 @@ pub fn mocks(shape: ScriptShape) -> BoxedStrategy<Mock> {
                 }
                 if let Some(recheck) = recheck {
                     mock = mock.recheck_rule(recheck);
+                }
+                if let Some(limit) = time_limit {
+                    mock = mock.time_limit(limit);
+                }
+                if let Some(group) = group {
+                    mock = mock.group(group);
                 }
                 let phases = [
                     dojobber::Phase::Check,
@@ -290,31 +396,97 @@ pub fn mocks(shape: ScriptShape) -> BoxedStrategy<Mock> {
         .boxed()
 }
 
-/// Random run configurations: default tries from 1 to `max_tries`, a
-/// default retry delay up to `max_retry_delay` (whole milliseconds),
-/// no-act one time in five, cleanup off one time in ten.
+/// Random sequential run configurations: default tries from 1 to
+/// `max_tries`, a default retry delay up to `max_retry_delay` (whole
+/// milliseconds), no-act one time in five, cleanup off one time in ten.
+/// The same as [`run_configs`] with a [`RunShape::default`] of those limits.
 pub fn sim_configs(max_tries: u32, max_retry_delay: Duration) -> BoxedStrategy<SimConfig> {
+    run_configs(RunShape {
+        max_tries,
+        max_retry_delay,
+        ..RunShape::default()
+    })
+}
+
+fn sometimes<T: std::fmt::Debug + Clone + 'static>(
+    allowed: bool,
+    value: impl Strategy<Value = T> + 'static,
+) -> BoxedStrategy<Option<T>> {
+    if allowed {
+        proptest::option::weighted(0.2, value).boxed()
+    } else {
+        Just(None).boxed()
+    }
+}
+
+/// Random run configurations of the given shape.
+pub fn run_configs(shape: RunShape) -> BoxedStrategy<SimConfig> {
+    let workers = if shape.max_workers > 1 {
+        prop_oneof![Just(1), 2..=shape.max_workers].boxed()
+    } else {
+        Just(1).boxed()
+    };
+    let limits = if shape.group_limits {
+        vec(proptest::option::of(1..=2usize), GROUPS.len()).boxed()
+    } else {
+        Just(vec![None; GROUPS.len()]).boxed()
+    };
     (
-        1..=max_tries.max(1),
-        millis_up_to(max_retry_delay),
-        proptest::bool::weighted(0.2),
-        proptest::bool::weighted(0.9),
+        (
+            1..=shape.max_tries.max(1),
+            millis_up_to(shape.max_retry_delay),
+        ),
+        proptest::bool::weighted(if shape.no_act { 0.2 } else { 0.0 }),
+        proptest::bool::weighted(if shape.cleanup_off { 0.9 } else { 1.0 }),
+        workers,
+        proptest::bool::weighted(if shape.fail_fast { 0.2 } else { 0.0 }),
+        sometimes(
+            shape.max_deadline.is_some(),
+            millis_up_to(shape.max_deadline.unwrap_or_default()),
+        ),
+        sometimes(
+            shape.max_cancel_at.is_some(),
+            millis_up_to(shape.max_cancel_at.unwrap_or_default()),
+        ),
+        limits,
     )
-        .prop_map(|(tries, retry_delay, no_act, cleanup)| SimConfig {
-            defaults: Defaults { tries, retry_delay },
-            machine: MachineConfig {
+        .prop_map(
+            |(
+                (tries, retry_delay),
                 no_act,
                 cleanup,
-                ..MachineConfig::default()
+                workers,
+                fail_fast,
+                deadline,
+                cancel_at,
+                limits,
+            )| {
+                SimConfig {
+                    defaults: Defaults { tries, retry_delay },
+                    machine: MachineConfig {
+                        no_act,
+                        cleanup,
+                        max_in_flight: workers,
+                        fail_fast,
+                        deadline,
+                        ..MachineConfig::default()
+                    },
+                    group_limits: GROUPS
+                        .iter()
+                        .zip(limits)
+                        .filter_map(|(group, limit)| Some(((*group).to_owned(), limit?)))
+                        .collect(),
+                    cancel_at,
+                }
             },
-        })
+        )
         .boxed()
 }
 
-/// A random suite of `shape` and a random configuration to run it with
-/// (tries and delays within the shape's script limits).
+/// A random suite of `shape` and a random configuration of `shape.run`
+/// to run it with.
 pub fn scenarios(shape: SuiteShape) -> BoxedStrategy<(Suite, SimConfig)> {
-    let configs = sim_configs(shape.script.max_tries, shape.script.max_retry_delay);
+    let configs = run_configs(shape.run.clone());
     (suites(shape), configs).boxed()
 }
 

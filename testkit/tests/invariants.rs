@@ -410,3 +410,133 @@ fn the_checker_reads_real_runs_too() {
         .collect();
     assert_eq!(calls.len(), 9, "{calls:?}");
 }
+
+#[test]
+fn more_phases_at_once_than_workers() {
+    let suite = Suite::new([
+        Mock::new("Root").deps(["Left", "Right"]),
+        Mock::new("Left").takes(Duration::from_secs(2)),
+        Mock::new("Right").takes(Duration::from_secs(2)),
+    ]);
+    let mut sim = run(&suite, zero_delay().workers(2));
+    sim.config = sim.config.workers(1);
+    expect_violation(&sim, Invariant::Concurrency, "Right");
+}
+
+#[test]
+fn more_jobs_of_a_group_at_once_than_its_limit() {
+    let suite = Suite::new([
+        Mock::new("Root").deps(["Left", "Right"]),
+        Mock::new("Left").group("db").takes(Duration::from_secs(2)),
+        Mock::new("Right").group("db").takes(Duration::from_secs(2)),
+    ]);
+    let mut sim = run(&suite, zero_delay().workers(2));
+    sim.config = sim.config.limit_group("db", 1);
+    let violation = expect_violation(&sim, Invariant::Concurrency, "Right");
+    assert!(violation.detail.contains("group db"), "{violation}");
+}
+
+#[test]
+fn a_group_limit_holds_jobs_back_in_the_reference_order() {
+    let suite = Suite::new([
+        Mock::new("Root").deps(["A", "B", "C"]),
+        Mock::new("A").group("db").takes(Duration::from_secs(2)),
+        Mock::new("B").group("db").takes(Duration::from_secs(2)),
+        Mock::new("C").takes(Duration::from_secs(2)),
+    ]);
+    let sim = run(&suite, zero_delay().workers(3).limit_group("db", 1));
+    let starts: Vec<(String, u64)> = sim
+        .trace
+        .entries
+        .iter()
+        .map(|e| (e.job.clone(), e.at.as_secs()))
+        .collect();
+    // B waits for A's slot in the group; C, in no group, goes at once.
+    assert_eq!(
+        starts,
+        [
+            ("A".to_owned(), 0),
+            ("C".to_owned(), 0),
+            ("B".to_owned(), 2),
+            ("Root".to_owned(), 4)
+        ]
+    );
+}
+
+#[test]
+fn a_phase_over_its_limit_that_did_not_time_out() {
+    let slow = |limit: Option<Duration>| {
+        let mock = Mock::new("Slow").takes(Duration::from_secs(3));
+        Suite::new([match limit {
+            Some(limit) => mock.time_limit(limit),
+            None => mock,
+        }])
+    };
+    let mut sim = run(&slow(None), zero_delay());
+    sim.plan = slow(Some(Duration::from_secs(1))).plan(Defaults {
+        tries: 3,
+        retry_delay: Duration::ZERO,
+    });
+    expect_violation(&sim, Invariant::TimeLimit, "Slow");
+}
+
+#[test]
+fn a_phase_that_timed_out_before_its_limit() {
+    let slow = |limit: u64| {
+        Suite::new([Mock::new("Slow")
+            .tries(1)
+            .takes(Duration::from_secs(3))
+            .time_limit(Duration::from_secs(limit))])
+    };
+    let mut sim = run(&slow(1), zero_delay());
+    assert_eq!(
+        sim.trace.render(),
+        "t=+0.000s Slow.check: fail \"timed out after 1s\"\n"
+    );
+    sim.plan = slow(2).plan(Defaults::default());
+    let violation = expect_violation(&sim, Invariant::TimeLimit, "Slow");
+    assert!(violation.detail.contains("under its limit"), "{violation}");
+}
+
+#[test]
+fn a_try_after_a_fail_fast_stop() {
+    let suite = Suite::new([
+        Mock::new("Root").deps(["Doomed", "Later"]),
+        Mock::new("Doomed").tries(1).check(Act::fail("no")),
+        Mock::new("Later"),
+    ]);
+    let mut sim = run(&suite, zero_delay());
+    sim.config = sim.config.fail_fast();
+    expect_violation(&sim, Invariant::Stop, "Later");
+}
+
+#[test]
+fn a_phase_after_the_deadline() {
+    let suite = Suite::new([
+        Mock::new("Root").deps(["Early", "Late"]),
+        Mock::new("Early").takes(Duration::from_secs(5)),
+        Mock::new("Late"),
+    ]);
+    let mut sim = run(&suite, zero_delay());
+    sim.config = sim.config.deadline(Duration::from_secs(5));
+    let violation = expect_violation(&sim, Invariant::Stop, "Late");
+    assert!(
+        violation.detail.contains("after the deadline"),
+        "{violation}"
+    );
+}
+
+#[test]
+fn a_run_that_goes_on_past_its_cancellation() {
+    let suite = Suite::new([Mock::new("Flaky")
+        .retry_delay(Duration::from_secs(10))
+        .check_fails_until_runs(2, "not yet")]);
+    let mut sim = run(&suite, zero_delay().cancel_at(Duration::from_secs(20)));
+    // The retry at 10 s came before the cancellation; claim it came after.
+    sim.config.cancel_at = Some(Duration::from_secs(5));
+    let violation = expect_violation(&sim, Invariant::Stop, "Flaky");
+    assert!(
+        violation.detail.contains("after the cancellation"),
+        "{violation}"
+    );
+}
