@@ -100,7 +100,9 @@ pub struct Report {
     pub version: u32,
     /// Whether this was a no-act run.
     pub no_act: bool,
-    /// How many rounds of tries the run took.
+    /// How many rounds of tries the run took, one phase at a time; with
+    /// several phases at once there are no rounds, and this is the most
+    /// tries any job used.
     pub rounds: u32,
     /// Time from the run's start to its last phase.
     #[serde(with = "seconds", rename = "elapsed_secs")]
