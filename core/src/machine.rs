@@ -410,7 +410,7 @@ impl Machine {
             if not_before > now {
                 // One at a time, the reference order waits in place.
                 debug_assert!(self.in_rounds());
-                return Some(Step::Wait(not_before));
+                return Some(self.wait_until(not_before));
             }
             self.ready.pop();
             if self.group_is_full(job) {
@@ -425,7 +425,7 @@ impl Machine {
             return Some(self.until_something_changes(now, true));
         }
         if let Some(&Reverse((at, _))) = self.retry_at.peek() {
-            return Some(Step::Wait(at));
+            return Some(self.wait_until(at));
         }
         if !self.retry_next_round.is_empty() {
             self.round += 1;
@@ -437,6 +437,11 @@ impl Machine {
         }
         self.end_main();
         None
+    }
+
+    /// `Wait` until `at`, or until the run's deadline if that comes first.
+    fn wait_until(&self, at: Duration) -> Step {
+        Step::Wait(self.config.deadline.map_or(at, |deadline| deadline.min(at)))
     }
 
     /// `Wait` until the earliest time something can change without a

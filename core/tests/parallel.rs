@@ -535,3 +535,26 @@ fn one_worker_keeps_the_reference_order_and_rounds() {
     );
     assert_eq!(run.report.rounds, 2);
 }
+
+#[test]
+fn the_run_deadline_cuts_a_wait_for_a_retry_short() {
+    let specs = [
+        job("Root").deps(&["Flaky"]),
+        job("Flaky").needs_runs(2).retry_delay(secs(3600)),
+    ];
+    for workers in [1, 2] {
+        let config = MachineConfig {
+            deadline: Some(secs(10)),
+            ..parallel(workers)
+        };
+        let run = simulate(&specs, config, &[], OnAbandon::Stops, None);
+        assert_eq!(run.report.stopped.as_deref(), Some("run deadline passed"));
+        assert_eq!(
+            run.report.elapsed,
+            secs(10),
+            "{workers} workers: woke at the deadline"
+        );
+        let flaky = run.report.job("Flaky").unwrap();
+        assert_eq!((flaky.status, flaky.tries), (Status::Failed, 1));
+    }
+}
