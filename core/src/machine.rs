@@ -734,13 +734,15 @@ impl Machine {
         }
     }
 
-    /// An abandoned phase reported: its job may now be retried.
+    /// An abandoned phase reported: its job may now be retried. The error
+    /// says when the phase really ended: at the limit if the driver could
+    /// cancel it, later if it ran on.
     fn came_back(&mut self, job: JobId, now: Duration) {
         let state = &mut self.jobs[job.index()];
         if let Some(error) = &mut state.last_error {
             let overrun = now.saturating_sub(state.phase_started);
             error.causes.push(format!(
-                "the phase could not be stopped and returned {:.3}s after it started",
+                "the phase ended {:.3}s after it started",
                 overrun.as_secs_f64()
             ));
         }
