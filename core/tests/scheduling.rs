@@ -196,7 +196,6 @@ fn a_stop_while_a_retry_waits_finishes_the_job() {
 /// With one phase at a time, a wait for a retry's delay must end at the
 /// run's deadline, where the run stops, not at the retry.
 #[test]
-#[ignore = "core: in rounds, the wait for a retry's delay outlasts the run's deadline"]
 fn a_wait_for_a_retry_does_not_outlast_the_deadline() {
     let suite = Suite::new([
         Mock::new("Root").deps(["Slow"]),
