@@ -24,17 +24,6 @@ fn keeps_the_invariants(sim: &Simulation) -> Result<(), TestCaseError> {
     check_invariants(sim).map_err(|v| TestCaseError::fail(explain(sim, &v.to_string())))
 }
 
-/// Every option of the machine but a run deadline: with one phase at a
-/// time, a wait for a retry's delay outlasts the deadline (see the ignored
-/// `a_wait_for_a_retry_does_not_outlast_the_deadline` in
-/// core/tests/scheduling.rs). Use `RunShape::everything()` once fixed.
-fn every_option_but_deadlines() -> RunShape {
-    RunShape {
-        max_deadline: None,
-        ..RunShape::everything()
-    }
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -43,31 +32,23 @@ proptest! {
         keeps_the_invariants(&simulate(&suite, config))?;
     }
 
-    /// Several workers, fail-fast, cancellations, group limits and time
-    /// limits, in any combination.
+    /// Several workers, fail-fast, deadlines, cancellations, group limits
+    /// and time limits, in any combination.
     #[test]
     fn runs_with_every_option_keep_every_invariant(
-        (suite, config) in scenarios(SuiteShape { run: every_option_but_deadlines(), ..SuiteShape::default() })
-    ) {
-        keeps_the_invariants(&simulate(&suite, config))?;
-    }
-
-    /// Run deadlines too; ignored until a wait for a retry stops at the
-    /// deadline.
-    #[test]
-    #[ignore = "core: in rounds, the wait for a retry's delay outlasts the run's deadline"]
-    fn runs_with_a_deadline_keep_every_invariant(
         (suite, config) in scenarios(SuiteShape { run: RunShape::everything(), ..SuiteShape::default() })
     ) {
         keeps_the_invariants(&simulate(&suite, config))?;
     }
+
+
 
     #[test]
     fn larger_graphs_keep_every_invariant(
         (suite, config) in scenarios(SuiteShape {
             graph: GraphShape { jobs: 10..=40, max_deps: 6, max_depth: 12 },
             script: ScriptShape { max_tries: 3, ..ScriptShape::default() },
-            run: every_option_but_deadlines(),
+            run: RunShape::everything(),
         })
     ) {
         keeps_the_invariants(&simulate(&suite, config))?;

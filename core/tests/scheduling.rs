@@ -235,3 +235,119 @@ fn a_fail_fast_stop_finishes_the_jobs_queued_for_a_retry() {
     assert_eq!(sim.report.job("Second").unwrap().tries, 1);
     check_invariants(&sim).unwrap();
 }
+
+/// A phase over its job's time limit fails its try, and the failure says
+/// the limit as people write it.
+#[test]
+fn time_limits_are_named_as_people_write_them() {
+    let cases = [
+        (Duration::from_millis(250), "250ms"),
+        (Duration::from_millis(999), "999ms"),
+        (Duration::from_secs(1), "1s"),
+        (Duration::from_millis(1500), "1.5s"),
+        (Duration::from_secs(59), "59s"),
+        (Duration::from_secs(60), "1m 0s"),
+        (Duration::from_secs(125), "2m 5s"),
+    ];
+    for (limit, said) in cases {
+        let suite = Suite::new([Mock::new("Slow")
+            .tries(1)
+            .time_limit(limit)
+            .takes(limit + Duration::from_millis(1))]);
+        let sim = simulate(&suite, SimConfig::new());
+        check_invariants(&sim).unwrap();
+        let error = sim.report.jobs[0].last_error.clone().unwrap();
+        assert_eq!(error.message, format!("timed out after {said}"));
+    }
+    // A phase that takes exactly its limit is in time.
+    let suite = Suite::new([Mock::new("Punctual")
+        .time_limit(Duration::from_secs(1))
+        .takes(Duration::from_secs(1))]);
+    let sim = simulate(&suite, SimConfig::new());
+    assert_eq!(sim.report.jobs[0].status, Status::Passed);
+    let sim = simulate(&suite, SimConfig::new().workers(2));
+    assert_eq!(sim.report.jobs[0].status, Status::Passed);
+}
+
+/// The machine's own account of a stop and of the phases in flight.
+#[test]
+fn stopped_and_in_flight_say_where_the_run_is() {
+    let suite = Suite::new([
+        Mock::new("Root").deps(["A", "B"]),
+        Mock::new("A"),
+        Mock::new("B"),
+    ]);
+    let config = MachineConfig {
+        max_in_flight: 2,
+        ..MachineConfig::default()
+    };
+    let mut machine = machine(&suite, config);
+    assert_eq!((machine.stopped(), machine.in_flight()), (None, 0));
+    let Step::Perform(a) = machine.poll(Duration::ZERO) else {
+        panic!("A first");
+    };
+    assert_eq!(machine.in_flight(), 1);
+    let Step::Perform(b) = machine.poll(Duration::ZERO) else {
+        panic!("B beside A");
+    };
+    assert_eq!(machine.in_flight(), 2);
+    machine.stop(dojobber::StopReason::Cancelled);
+    assert_eq!(machine.stopped(), Some(dojobber::StopReason::Cancelled));
+    // A second stop changes nothing.
+    machine.stop(dojobber::StopReason::FailFast);
+    assert_eq!(machine.stopped(), Some(dojobber::StopReason::Cancelled));
+    for task in [a, b] {
+        machine
+            .report(task.job, task.phase, Outcome::Pass, Duration::ZERO)
+            .unwrap();
+    }
+    assert_eq!(machine.in_flight(), 0);
+    while let Step::Perform(task) = machine.poll(Duration::ZERO) {
+        assert_eq!(
+            task.phase,
+            Phase::Cleanup,
+            "nothing but cleanups after a stop"
+        );
+        machine
+            .report(task.job, task.phase, Outcome::Pass, Duration::ZERO)
+            .unwrap();
+    }
+    let report = machine.report_card();
+    assert_eq!(report.stopped.as_deref(), Some("cancelled"));
+    assert_eq!(report.job("Root").unwrap().status, Status::Blocked);
+    assert_eq!(
+        report.job("Root").unwrap().blocked_reason.as_deref(),
+        Some("cancelled")
+    );
+}
+
+/// With phases in flight, the machine asks to be woken at the run's
+/// deadline, where the run stops, rather than only when a phase reports.
+#[test]
+fn a_run_in_flight_wakes_at_its_deadline() {
+    let suite = Suite::new([Mock::new("Root").deps(["A"]), Mock::new("A")]);
+    let config = MachineConfig {
+        max_in_flight: 2,
+        deadline: Some(Duration::from_secs(5)),
+        ..MachineConfig::default()
+    };
+    let mut machine = machine(&suite, config);
+    let Step::Perform(a) = machine.poll(Duration::ZERO) else {
+        panic!("A first");
+    };
+    assert_eq!(
+        machine.poll(Duration::from_secs(1)),
+        Step::Wait(Duration::from_secs(5))
+    );
+    // At the deadline the run stops; A's phase goes on, and then nothing.
+    assert_eq!(machine.poll(Duration::from_secs(5)), Step::Idle);
+    assert_eq!(machine.stopped(), Some(dojobber::StopReason::Deadline));
+    machine
+        .report(a.job, a.phase, Outcome::Pass, Duration::from_secs(6))
+        .unwrap();
+    assert_eq!(machine.poll(Duration::from_secs(6)), Step::Done);
+    assert_eq!(
+        machine.report_card().job("Root").unwrap().status,
+        Status::Blocked
+    );
+}

@@ -235,6 +235,10 @@ struct Checker<'a> {
     any_timed_out: bool,
     /// When the last phase of the main run ended.
     last_main_phase_end: Duration,
+    /// When the first job failed for good (by the latest event then).
+    first_final_failure_at: Duration,
+    /// When the main run finished.
+    run_finished_at: Duration,
 }
 
 impl<'a> Checker<'a> {
@@ -291,6 +295,8 @@ impl<'a> Checker<'a> {
                 .collect(),
             any_timed_out: false,
             last_main_phase_end: Duration::ZERO,
+            first_final_failure_at: Duration::ZERO,
+            run_finished_at: Duration::ZERO,
         }
     }
 
@@ -737,9 +743,14 @@ impl<'a> Checker<'a> {
         self.check(track.tries > 0, Invariant::PhaseOrder, job, || {
             format!("{phase} before its first try")
         })?;
-        // No phase starts at or after the deadline or the cancellation
-        // (a run-only job's recheck is only its run's outcome).
-        if !(phase == Phase::Recheck && self.plan.kind(job) == JobKind::RunOnly) {
+        // No phase starts at or after the deadline or the cancellation (a
+        // run-only job's recheck is only its run's outcome), unless the run
+        // had already stopped fail-fast, which lets tries under way finish.
+        let fail_fast_stop = self
+            .stopped
+            .is_some_and(|reason| reason.starts_with("fail-fast"));
+        let run_only_recheck = phase == Phase::Recheck && self.plan.kind(job) == JobKind::RunOnly;
+        if !(fail_fast_stop || run_only_recheck) {
             let machine = &self.run.config.machine;
             let stop = if machine.deadline.is_some_and(|deadline| at >= deadline) {
                 Some("the deadline")
@@ -925,6 +936,9 @@ impl<'a> Checker<'a> {
     fn job_finished(&mut self, job: JobId, status: Status, tries: u32) -> Result<(), Violation> {
         let track = &self.jobs[job.index()];
         let invariant = Invariant::StatusAgreesWithTrace;
+        self.check(self.stage == Stage::Main, invariant, job, || {
+            format!("finished {status} after the run was over")
+        })?;
         self.check(track.finished.is_none(), invariant, job, || {
             format!("finished twice, as {:?} then {status}", track.finished)
         })?;
@@ -971,14 +985,21 @@ impl<'a> Checker<'a> {
         self.check(status == expected, invariant, job, || {
             format!("finished {status}, but the trace says {expected}")
         })?;
+        // A job out of tries (or one that could not be described) fails
+        // for good and stops a fail-fast run; one denied its retry or cut
+        // short fails because the run stopped.
+        let out_of_tries = track.tries == 0
+            || track.try_result == Some(false)
+                && (self.no_act || track.tries == self.plan.tries(job));
         if track.tries > 0 && track.try_result.is_none() {
             self.end_try(job);
             self.jobs[job.index()].last_error = self
                 .stopped
                 .map(|reason| format!("{reason} during its try"));
         }
-        if status == Status::Failed {
+        if status == Status::Failed && out_of_tries && !self.final_failure_seen {
             self.final_failure_seen = true;
+            self.first_final_failure_at = self.now;
         }
         let track = &mut self.jobs[job.index()];
         track.finished = Some(status);
@@ -1052,6 +1073,18 @@ impl<'a> Checker<'a> {
             ));
         }
         self.run_finished = true;
+        self.run_finished_at = self.now;
+        if self.in_flight > 0 {
+            let job = self
+                .plan
+                .ids()
+                .find(|job| self.jobs[job.index()].in_flight.is_some());
+            return Err(self.fail(
+                Invariant::PhaseOrder,
+                job,
+                format!("the run finished with {} phases in flight", self.in_flight),
+            ));
+        }
         if self.round > 1 && self.tries_in_round == 0 && self.stopped.is_none() {
             return Err(self.fail(
                 Invariant::ReferenceOrderInRounds,
@@ -1160,6 +1193,13 @@ impl<'a> Checker<'a> {
         self.check(self.stage == Stage::Cleanup, invariant, job, || {
             "cleanup before the run was over, or after the cleanups".into()
         })?;
+        if self.in_flight > 1 {
+            return Err(self.fail(
+                invariant,
+                Some(job),
+                "its cleanup began while another phase was under way".into(),
+            ));
+        }
         let index = self.cleanups.len();
         if let Some(&(failed, _)) = self.cleanups.iter().find(|(_, passed)| !passed) {
             return Err(self.fail(
@@ -1340,7 +1380,53 @@ impl<'a> Checker<'a> {
                 ),
             ));
         }
+        self.finish_stop()?;
         self.finish_cleanups()
+    }
+
+    /// The run stopped when, and why, its options say it must have.
+    fn finish_stop(&self) -> Result<(), Violation> {
+        let machine = &self.run.config.machine;
+        let ended = self.run_finished_at;
+        let fail_fast = machine.fail_fast && self.final_failure_seen;
+        let fail_fast_at = fail_fast.then_some(self.first_final_failure_at);
+        let deadline = machine.deadline.filter(|&at| at <= ended);
+        let cancel = self.run.config.cancel_at.filter(|&at| at <= ended);
+        let must_stop = fail_fast || deadline.is_some() || cancel.is_some();
+        let unknown_cancel = self.run.config.cancel_at.is_none();
+        let fail = |detail: String| Err(self.fail(Invariant::Stop, None, detail));
+        match self.stopped {
+            None if must_stop => fail(format!(
+                "the run did not stop, though {}",
+                if fail_fast {
+                    "a job failed for good in a fail-fast run"
+                } else if deadline.is_some() {
+                    "it went on past its deadline"
+                } else {
+                    "it was cancelled before it ended"
+                }
+            )),
+            // A recorded run's cancellation time is unknown.
+            Some(reason) if !(must_stop || reason == "cancelled" && unknown_cancel) => {
+                fail(format!("the run stopped ({reason}) with no cause"))
+            }
+            Some(reason) => {
+                // A fail-fast stop before any deadline or cancellation is
+                // the one reported.
+                let first_cause = [deadline, cancel].into_iter().flatten().min();
+                let fail_fast_first =
+                    fail_fast_at.is_some_and(|at| first_cause.is_none_or(|other| at < other));
+                if fail_fast_first && !reason.starts_with("fail-fast") {
+                    fail(format!(
+                        "a job failed for good at {:?} in a fail-fast run, yet the run reports it stopped: {reason}",
+                        self.first_final_failure_at
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            None => Ok(()),
+        }
     }
 
     fn finish_cleanups(&self) -> Result<(), Violation> {

@@ -256,9 +256,13 @@ pub struct Simulation {
 /// Runs `suite` on the machine with a virtual clock: each phase takes its
 /// mock's simulated time, and the clock jumps straight to the next event
 /// (a phase's end, a retry's delay, a time limit, the deadline, the
-/// cancellation). With several workers, phases overlap. A phase abandoned
-/// for its time limit runs on to its end, as on a thread, and is reported
-/// then.
+/// cancellation).
+///
+/// With one worker, it drives the machine as the sequential runner does:
+/// a phase blocks the driver, which reports it when it ends, so a phase
+/// over its time limit fails then. With several, as the thread pool does:
+/// phases overlap, and one over its time limit is abandoned at the limit
+/// and runs on to its end, when it is reported and ignored.
 ///
 /// ```
 /// use std::time::Duration;
@@ -329,9 +333,21 @@ pub fn simulate(suite: &Suite, config: SimConfig) -> Simulation {
                         Outcome::Fail(Failure::new(format!("panicked: {message}")))
                     }
                 };
-                sequence += 1;
-                flying.push(Reverse((now + mock.duration_of(task.phase), sequence)));
-                outcomes.insert(sequence, (task, outcome));
+                let end = now + mock.duration_of(task.phase);
+                if config.machine.max_in_flight == 1 {
+                    // As the sequential runner does: the phase blocks the
+                    // driver, which reports it when it ends (late, if it
+                    // ran over its time limit).
+                    now = end;
+                    machine
+                        .report(task.job, task.phase, outcome, now)
+                        .expect("the simulation reports what it was handed");
+                    events.extend(std::iter::from_fn(|| machine.poll_event()));
+                } else {
+                    sequence += 1;
+                    flying.push(Reverse((end, sequence)));
+                    outcomes.insert(sequence, (task, outcome));
+                }
                 continue;
             }
             // The phase runs on; the machine ignores its report.

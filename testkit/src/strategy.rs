@@ -21,7 +21,7 @@
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use dojobber::{Defaults, JobKind, MachineConfig};
+use dojobber::JobKind;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -461,23 +461,30 @@ pub fn run_configs(shape: RunShape) -> BoxedStrategy<SimConfig> {
                 cancel_at,
                 limits,
             )| {
-                SimConfig {
-                    defaults: Defaults { tries, retry_delay },
-                    machine: MachineConfig {
-                        no_act,
-                        cleanup,
-                        max_in_flight: workers,
-                        fail_fast,
-                        deadline,
-                        ..MachineConfig::default()
-                    },
-                    group_limits: GROUPS
-                        .iter()
-                        .zip(limits)
-                        .filter_map(|(group, limit)| Some(((*group).to_owned(), limit?)))
-                        .collect(),
-                    cancel_at,
+                // Through the builders, so options the machine gains keep
+                // their defaults.
+                let mut config = SimConfig::new()
+                    .defaults(tries, retry_delay)
+                    .cleanup(cleanup)
+                    .workers(workers);
+                if no_act {
+                    config = config.no_act();
                 }
+                if fail_fast {
+                    config = config.fail_fast();
+                }
+                if let Some(deadline) = deadline {
+                    config = config.deadline(deadline);
+                }
+                if let Some(at) = cancel_at {
+                    config = config.cancel_at(at);
+                }
+                for (group, limit) in GROUPS.iter().zip(limits) {
+                    if let Some(limit) = limit {
+                        config = config.limit_group(*group, limit);
+                    }
+                }
+                config
             },
         )
         .boxed()

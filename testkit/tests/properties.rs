@@ -34,17 +34,6 @@ fn depth(plan: &Plan) -> usize {
     depth_of.into_iter().max().unwrap_or(0)
 }
 
-/// Every option of the machine but a run deadline: with one phase at a
-/// time, a wait for a retry's delay outlasts the deadline (see the ignored
-/// `a_wait_for_a_retry_does_not_outlast_the_deadline` in
-/// core/tests/scheduling.rs). Use `RunShape::everything()` once fixed.
-fn every_option_but_deadlines() -> RunShape {
-    RunShape {
-        max_deadline: None,
-        ..RunShape::everything()
-    }
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -56,11 +45,11 @@ proptest! {
         }
     }
 
-    /// Several workers, fail-fast, cancellations, group limits and time
-    /// limits, in any combination.
+    /// Several workers, fail-fast, deadlines, cancellations, group limits
+    /// and time limits, in any combination.
     #[test]
     fn runs_with_every_option_keep_every_invariant(
-        (suite, config) in scenarios(SuiteShape { run: every_option_but_deadlines(), ..SuiteShape::default() })
+        (suite, config) in scenarios(SuiteShape { run: RunShape::everything(), ..SuiteShape::default() })
     ) {
         let sim = simulate(&suite, config);
         if let Err(violation) = check_invariants(&sim) {
@@ -68,12 +57,13 @@ proptest! {
         }
     }
 
+
     #[test]
     fn deep_and_wide_graphs_keep_every_invariant(
         (suite, config) in scenarios(SuiteShape {
             graph: GraphShape { jobs: 10..=40, max_deps: 6, max_depth: 12 },
             script: ScriptShape { max_tries: 3, ..ScriptShape::default() },
-            run: every_option_but_deadlines(),
+            run: RunShape::everything(),
         })
     ) {
         let sim = simulate(&suite, config);
