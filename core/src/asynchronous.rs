@@ -117,7 +117,9 @@ pub trait AsyncJob<A = ()>: Any + Send + Sync {
 /// Wraps an async job into a [`JobRef`], for lists of deps and roots.
 ///
 /// Outside the async driver (with [`Runner::run`]), each of its phases runs
-/// to completion on a small tokio runtime of its own.
+/// to completion on a small tokio runtime of its own; tokio forbids that on
+/// a runtime's own threads, where such a phase fails with tokio's message:
+/// inside a runtime, use [`Runner::run_async`].
 pub fn async_dep<A: 'static, J: AsyncJob<A>>(job: J) -> JobRef<A> {
     Arc::new(AsyncAdapter(job))
 }
