@@ -1,0 +1,298 @@
+//! dojobber against the published DAG runners dagx (0.3) and dagrs (0.9),
+//! in the same run, on the workloads of dagx's own comparison benchmarks:
+//!
+//! - `independent_10k`: 10,000 no-op tasks with no deps (dojobber: a
+//!   `Group` of 10,000 no-op jobs);
+//! - `chain_100`: 100 no-op tasks, each needing the one before (dojobber:
+//!   the last job is the root);
+//! - `fanout_100`: 100 no-op tasks needing one source task (dojobber: the
+//!   100 jobs under a `Group`).
+//!
+//! Every iteration builds the graph and runs it; what it returns (the
+//! finished graph or run) is dropped after the timing, on both sides. The
+//! async runners run in `block_on` on one multi-thread tokio runtime (one
+//! worker per core), built once; dojobber's sync drivers run on the bench
+//! thread. A dojobber no-op job is a check that passes; a dagx task returns
+//! a `u32`; a dagrs action returns an empty output. dojobber runs with the
+//! sequential driver, the thread driver (`jobs(4)`), and the async driver
+//! (`jobs(64)`) called from `block_on` (as `#[tokio::main]` does) or inside
+//! a task.
+//!
+//! Run with `cargo bench -p dojobber --bench compare --features tokio`.
+
+mod common;
+
+use std::sync::{Arc, LazyLock};
+
+use common::Shape;
+use divan::Bencher;
+use dojobber::{AsyncJob, Context, Group, Job, JobRef, JobResult, PhaseFuture, Runner, async_dep};
+
+const WORKLOADS: [&str; 3] = ["independent_10k", "chain_100", "fanout_100"];
+
+static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+});
+
+fn main() {
+    divan::main();
+}
+
+/// A workload as dojobber jobs: the jobs' deps, and whether a `Group` over
+/// every job nothing depends on is the root (else the last job is).
+struct Workload {
+    shape: Arc<Shape>,
+    grouped: bool,
+}
+
+fn workload(name: &str) -> Workload {
+    let (deps, grouped) = match name {
+        "independent_10k" => (vec![Vec::new(); 10_000], true),
+        "chain_100" => (
+            (0..100u32)
+                .map(|i| if i == 0 { Vec::new() } else { vec![i - 1] })
+                .collect(),
+            false,
+        ),
+        "fanout_100" => (
+            (0..=100u32)
+                .map(|i| if i == 0 { Vec::new() } else { vec![0] })
+                .collect(),
+            true,
+        ),
+        other => panic!("no workload {other}"),
+    };
+    Workload {
+        shape: Arc::new(Shape { deps }),
+        grouped,
+    }
+}
+
+impl Workload {
+    /// The root job, with `node` making each job of the shape.
+    fn root(&self, node: impl Fn(u32, &Arc<Shape>) -> JobRef) -> JobRef {
+        let shape = &self.shape;
+        if !self.grouped {
+            return node(shape.root(), shape);
+        }
+        let mut needed = vec![false; shape.len()];
+        for dep in shape.deps.iter().flatten() {
+            needed[*dep as usize] = true;
+        }
+        let tops = (0..shape.len() as u32).filter(|&id| !needed[id as usize]);
+        Arc::new(Group::new("all").with_deps(tops.map(|id| node(id, shape))))
+    }
+}
+
+/// A no-op job whose check passes.
+struct NoOp {
+    id: u32,
+    shape: Arc<Shape>,
+}
+
+fn no_op(id: u32, shape: &Arc<Shape>) -> JobRef {
+    Arc::new(NoOp {
+        id,
+        shape: Arc::clone(shape),
+    })
+}
+
+impl Job for NoOp {
+    fn name(&self) -> String {
+        format!("t{}", self.id)
+    }
+    fn deps(&self, _: &()) -> Vec<JobRef> {
+        let deps = &self.shape.deps[self.id as usize];
+        deps.iter().map(|&id| no_op(id, &self.shape)).collect()
+    }
+    fn check(&self, _: &mut Context<'_, ()>) -> JobResult {
+        Ok(())
+    }
+}
+
+/// The same, as an async job.
+struct AsyncNoOp {
+    id: u32,
+    shape: Arc<Shape>,
+}
+
+fn async_no_op(id: u32, shape: &Arc<Shape>) -> JobRef {
+    async_dep(AsyncNoOp {
+        id,
+        shape: Arc::clone(shape),
+    })
+}
+
+impl AsyncJob for AsyncNoOp {
+    fn name(&self) -> String {
+        format!("t{}", self.id)
+    }
+    fn deps(&self, _: &()) -> Vec<JobRef> {
+        let deps = &self.shape.deps[self.id as usize];
+        deps.iter()
+            .map(|&id| async_no_op(id, &self.shape))
+            .collect()
+    }
+    fn check<'a>(&'a self, _: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// Benches a dojobber run of a workload made of `node`s, after checking
+/// once, outside the timing, that every job passes.
+fn bench_dojobber(
+    bencher: Bencher,
+    name: &str,
+    node: fn(u32, &Arc<Shape>) -> JobRef,
+    run: impl Fn(Runner<()>) -> dojobber::Finished<()>,
+) {
+    let workload = workload(name);
+    let runner = || Runner::from_ref(workload.root(node), ()).output(std::io::sink());
+    let report = run(runner()).into_report();
+    let jobs = workload.shape.len() + usize::from(workload.grouped);
+    assert!(report.success() && report.jobs.len() == jobs);
+    bencher.bench_local(|| run(runner()));
+}
+
+#[divan::bench(args = WORKLOADS, sample_count = 20, max_time = 5)]
+fn dojobber_sequential(bencher: Bencher, name: &str) {
+    bench_dojobber(bencher, name, no_op, |runner| runner.run().expect("a DAG"));
+}
+
+#[divan::bench(args = WORKLOADS, sample_count = 20, max_time = 5)]
+fn dojobber_threads_4(bencher: Bencher, name: &str) {
+    bench_dojobber(bencher, name, no_op, |runner| {
+        runner.jobs(4).run().expect("a DAG")
+    });
+}
+
+#[divan::bench(args = WORKLOADS, sample_count = 20, max_time = 5)]
+fn dojobber_async_64(bencher: Bencher, name: &str) {
+    bench_dojobber(bencher, name, async_no_op, |runner| {
+        RUNTIME
+            .block_on(runner.jobs(64).run_async())
+            .expect("a DAG")
+    });
+}
+
+/// The async driver inside a task, on a worker thread, rather than on the
+/// thread that called `block_on`.
+#[divan::bench(args = WORKLOADS, sample_count = 20, max_time = 5)]
+fn dojobber_async_64_in_task(bencher: Bencher, name: &str) {
+    bench_dojobber(bencher, name, async_no_op, |runner| {
+        let run = RUNTIME.spawn(runner.jobs(64).run_async());
+        let finished = RUNTIME.block_on(run).expect("the task ends");
+        finished.expect("a DAG")
+    });
+}
+
+mod dagx_tasks {
+    use dagx::{Task, task};
+
+    /// A task with no input.
+    pub struct Source;
+
+    #[task]
+    impl Source {
+        async fn run(&self) -> u32 {
+            0
+        }
+    }
+
+    /// A task with one input.
+    pub struct Link;
+
+    #[task]
+    impl Link {
+        async fn run(&self, input: &u32) -> u32 {
+            *input
+        }
+    }
+}
+
+#[divan::bench(args = WORKLOADS, sample_count = 20, max_time = 5)]
+fn dagx(bencher: Bencher, name: &str) {
+    use dagx_tasks::{Link, Source};
+    bencher.bench_local(|| {
+        RUNTIME.block_on(async {
+            let dag = dagx::DagRunner::new();
+            match name {
+                "independent_10k" => {
+                    for _ in 0..10_000 {
+                        dag.add_task(Source);
+                    }
+                }
+                "chain_100" => {
+                    let first = dag.add_task(Source);
+                    let mut last = dag.add_task(Link).depends_on(&first);
+                    for _ in 2..100 {
+                        last = dag.add_task(Link).depends_on(last);
+                    }
+                }
+                "fanout_100" => {
+                    let source = dag.add_task(Source);
+                    for _ in 0..100 {
+                        dag.add_task(Link).depends_on(&source);
+                    }
+                }
+                other => panic!("no workload {other}"),
+            }
+            dag.run(|future| {
+                tokio::spawn(future);
+            })
+            .await
+            .expect("the DAG runs");
+            dag
+        })
+    });
+}
+
+/// A dagrs action that does nothing.
+struct DagrsNoOp;
+
+#[dagrs::async_trait::async_trait]
+impl dagrs::Action for DagrsNoOp {
+    async fn run(
+        &self,
+        _: &mut dagrs::InChannels,
+        _: &mut dagrs::OutChannels,
+        _: Arc<dagrs::EnvVar>,
+    ) -> dagrs::Output {
+        dagrs::Output::empty()
+    }
+}
+
+#[divan::bench(args = WORKLOADS, sample_count = 20, max_time = 5)]
+fn dagrs(bencher: Bencher, name: &str) {
+    let shape = workload(name).shape;
+    let mut dependents = vec![Vec::new(); shape.len()];
+    for (to, deps) in shape.deps.iter().enumerate() {
+        for &from in deps {
+            dependents[from as usize].push(to);
+        }
+    }
+    bencher.bench_local(|| {
+        RUNTIME.block_on(async {
+            let mut table = dagrs::NodeTable::new();
+            let mut graph = dagrs::Graph::new();
+            let ids: Vec<dagrs::NodeId> = (0..shape.len())
+                .map(|i| {
+                    let node =
+                        dagrs::DefaultNode::with_action(format!("t{i}"), DagrsNoOp, &mut table);
+                    graph.add_node(node).expect("a new node")
+                })
+                .collect();
+            for (from, to) in dependents.iter().enumerate() {
+                if !to.is_empty() {
+                    let to = to.iter().map(|&to| ids[to]);
+                    graph.add_edge(ids[from], to).expect("known nodes");
+                }
+            }
+            graph.async_start().await.expect("the graph runs");
+            graph
+        })
+    });
+}
