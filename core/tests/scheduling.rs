@@ -351,3 +351,25 @@ fn a_run_in_flight_wakes_at_its_deadline() {
         Status::Blocked
     );
 }
+
+/// Once a run has stopped, its deadline is no reason to wake: only the
+/// phases in flight are awaited.
+#[test]
+fn a_stopped_run_waits_only_for_its_phases_in_flight() {
+    let suite = Suite::new([Mock::new("Root").deps(["A"]), Mock::new("A")]);
+    let config = MachineConfig {
+        max_in_flight: 2,
+        deadline: Some(Duration::from_secs(5)),
+        ..MachineConfig::default()
+    };
+    let mut machine = machine(&suite, config);
+    let Step::Perform(a) = machine.poll(Duration::ZERO) else {
+        panic!("A first");
+    };
+    machine.stop(dojobber::StopReason::Cancelled);
+    assert_eq!(machine.poll(Duration::from_secs(1)), Step::Idle);
+    machine
+        .report(a.job, a.phase, Outcome::Pass, Duration::from_secs(2))
+        .unwrap();
+    assert_eq!(machine.poll(Duration::from_secs(2)), Step::Done);
+}
