@@ -205,8 +205,13 @@ pub struct Machine {
     plan: Plan,
     config: MachineConfig,
     jobs: Vec<JobState>,
-    /// Jobs ready to be tried, smallest id (reference order) first.
-    ready: BinaryHeap<Reverse<JobId>>,
+    /// Jobs ready to be tried, most urgent first, then smallest id
+    /// (reference order).
+    ready: BinaryHeap<Reverse<(u32, JobId)>>,
+    /// Per job, with several phases at once: `u32::MAX` less the longest
+    /// chain of jobs that wait on it, so what holds up the most goes first.
+    /// Empty one at a time, where the reference order alone decides.
+    urgency: Vec<u32>,
     /// One at a time: jobs whose try failed in this round, for the next.
     retry_next_round: Vec<JobId>,
     /// Several at a time: failed jobs waiting for their retry delay.
@@ -270,14 +275,20 @@ impl Machine {
                 blocked_reason: None,
             })
             .collect();
+        let urgency = if config.max_in_flight > 1 {
+            chain_urgency(&plan)
+        } else {
+            Vec::new()
+        };
         let ready = plan
             .ids()
             .filter(|id| jobs[id.index()].unpassed_deps == 0)
-            .map(Reverse)
+            .map(|id| Reverse((urgency.get(id.index()).copied().unwrap_or(0), id)))
             .collect();
         Machine {
             plan,
             config,
+            urgency,
             jobs,
             ready,
             retry_next_round: Vec::new(),
@@ -403,9 +414,9 @@ impl Machine {
                 break;
             }
             self.retry_at.pop();
-            self.ready.push(Reverse(job));
+            self.make_ready(job);
         }
-        if let Some(&Reverse(job)) = self.ready.peek() {
+        if let Some(&Reverse((_, job))) = self.ready.peek() {
             let not_before = self.jobs[job.index()].not_before;
             if not_before > now {
                 // One at a time, the reference order waits in place.
@@ -431,8 +442,9 @@ impl Machine {
             self.round += 1;
             self.events
                 .push_back(Event::RoundStarted { round: self.round });
-            self.ready
-                .extend(self.retry_next_round.drain(..).map(Reverse));
+            for job in std::mem::take(&mut self.retry_next_round) {
+                self.make_ready(job);
+            }
             return None;
         }
         self.end_main();
@@ -576,7 +588,7 @@ impl Machine {
         let queued_again = self
             .ready
             .drain()
-            .map(|Reverse(job)| job)
+            .map(|Reverse((_, job))| job)
             .chain(
                 self.groups
                     .iter_mut()
@@ -847,12 +859,20 @@ impl Machine {
         }
     }
 
+    /// Puts a job whose deps have passed in line for a try.
+    fn make_ready(&mut self, job: JobId) {
+        let urgency = self.urgency.get(job.index()).copied().unwrap_or(0);
+        self.ready.push(Reverse((urgency, job)));
+    }
+
     /// A try is over: its job leaves its concurrency group.
     fn try_ended(&mut self, job: JobId) {
         if let Some(group) = self.plan.group(job) {
             let group = &mut self.groups[group];
             group.trying -= 1;
-            self.ready.extend(group.held.drain(..).map(Reverse));
+            for job in std::mem::take(&mut group.held) {
+                self.make_ready(job);
+            }
         }
     }
 
@@ -878,7 +898,8 @@ impl Machine {
             if *waiting == 0 {
                 // Dependents come later in the reference order, so this
                 // round still reaches them.
-                self.ready.push(Reverse(dependent));
+                let urgency = self.urgency.get(dependent.index()).copied().unwrap_or(0);
+                self.ready.push(Reverse((urgency, dependent)));
             }
         }
     }
@@ -989,6 +1010,18 @@ impl Machine {
         most_recent_first.reverse();
         most_recent_first
     }
+}
+
+/// Per job, `u32::MAX` less the longest chain of jobs (itself included)
+/// from it up through its dependents: the smaller, the sooner to start.
+/// One pass, dependents first, since they have the larger ids.
+fn chain_urgency(plan: &Plan) -> Vec<u32> {
+    let mut chain = vec![0u32; plan.len()];
+    for id in plan.ids().rev() {
+        let above = plan.dependents(id).iter().map(|d| chain[d.index()]).max();
+        chain[id.index()] = 1 + above.unwrap_or(0);
+    }
+    chain.into_iter().map(|length| u32::MAX - length).collect()
 }
 
 fn timed_out(limit: Duration) -> Failure {

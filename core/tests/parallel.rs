@@ -547,3 +547,29 @@ fn the_run_deadline_cuts_a_wait_for_a_retry_short() {
         assert_eq!((flaky.status, flaky.tries), (Status::Failed, 1));
     }
 }
+
+#[test]
+fn several_at_a_time_the_job_holding_up_the_longest_chain_starts_first() {
+    let specs = [
+        job("Root").deps(&["Short1", "Short2", "Short3", "Top"]),
+        job("Short1"),
+        job("Short2"),
+        job("Short3"),
+        job("Top").deps(&["Middle"]),
+        job("Middle").deps(&["Bottom"]),
+        job("Bottom"),
+    ];
+    let run = simulate(&specs, parallel(2), &[], OnAbandon::RunsOn, None);
+    let started: Vec<(&str, Duration)> = run
+        .spans
+        .iter()
+        .map(|s| (s.job.as_str(), s.start))
+        .collect();
+    // Bottom comes after the short jobs in the reference order, but three
+    // jobs wait on it: it starts at once, beside the first short job.
+    assert!(started.contains(&("Bottom", secs(0))), "{started:?}");
+    assert!(started.contains(&("Short1", secs(0))), "{started:?}");
+    // The chain and the short jobs then share the workers: 4 s in all,
+    // where the reference order would take 5 s (the chain would start late).
+    assert_eq!(run.spans.iter().map(|s| s.end).max(), Some(secs(4)));
+}

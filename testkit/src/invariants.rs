@@ -38,7 +38,10 @@ pub enum Invariant {
     /// depth-first post-order from the root, deps in declaration order),
     /// each at most once; a job is first tried in the round its last dep
     /// passed, and a failed job with tries left is tried again in the next
-    /// round; a round starts only for such retries.
+    /// round; a round starts only for such retries. Several at a time, a
+    /// first try starts only when no ready, untried job comes before it:
+    /// one with a longer chain of jobs waiting on it, or as long a chain
+    /// and earlier in the reference order.
     ReferenceOrderInRounds,
     /// Time never goes backwards (several phases at a time: for each
     /// job); a phase ends after it starts.
@@ -207,6 +210,9 @@ struct Checker<'a> {
     jobs: Vec<Track>,
     /// Position of each job in the reference order, computed from the deps.
     position: Vec<usize>,
+    /// Per job, the longest chain of jobs from it up through its
+    /// dependents, itself included: several at a time, longer goes first.
+    chain: Vec<usize>,
     round: u32,
     /// Position of the last job tried in this round.
     last_position: Option<usize>,
@@ -261,6 +267,7 @@ impl<'a> Checker<'a> {
             no_act: run.config.machine.no_act,
             jobs,
             position: reference_positions(plan),
+            chain: dependent_chains(plan),
             round: 0,
             last_position: None,
             tries_in_round: 0,
@@ -668,21 +675,27 @@ impl<'a> Checker<'a> {
         Ok(())
     }
 
-    /// Several at a time: a job's first try starts only when no job before
-    /// it in the reference order is ready and untried (unless that job's
-    /// group is full).
+    /// Several at a time: a job's first try starts only when no job that
+    /// comes before it is ready and untried (unless that job's group is
+    /// full): none with a longer chain of dependents, none with as long a
+    /// chain and earlier in the reference order.
     fn ready_in_order(&self, job: JobId, attempt: u32) -> Result<(), Violation> {
         if attempt > 1 {
             return Ok(());
         }
         let position = self.position[job.index()];
+        let chain = self.chain[job.index()];
+        let comes_before = |other: JobId| {
+            let other_chain = self.chain[other.index()];
+            other_chain > chain || other_chain == chain && self.position[other.index()] < position
+        };
         let passed_over = self.plan.ids().find(|&other| {
             let track = &self.jobs[other.index()];
             let group_full = self.plan.group(other).is_some_and(|group| {
                 let (limit, trying) = self.groups[group];
                 limit.is_some_and(|limit| trying >= limit)
             });
-            self.position[other.index()] < position
+            comes_before(other)
                 && track.tries == 0
                 && track.finished.is_none()
                 && track.unpassed_deps == 0
@@ -1475,6 +1488,43 @@ impl<'a> Checker<'a> {
         }
         Ok(())
     }
+}
+
+/// Per job, the longest chain of jobs from it up through its dependents,
+/// itself included, computed from the deps alone (longest first, memoised,
+/// without recursion).
+fn dependent_chains(plan: &Plan) -> Vec<usize> {
+    let mut dependents = vec![Vec::new(); plan.len()];
+    for job in plan.ids() {
+        for dep in plan.deps(job) {
+            dependents[dep.index()].push(job);
+        }
+    }
+    let mut chain = vec![0usize; plan.len()];
+    for job in plan.ids() {
+        if chain[job.index()] > 0 {
+            continue;
+        }
+        // (job, index of its next dependent to visit)
+        let mut stack = vec![(job, 0usize)];
+        while let Some((at, next)) = stack.pop() {
+            match dependents[at.index()].get(next) {
+                Some(&up) if chain[up.index()] == 0 => {
+                    stack.push((at, next));
+                    stack.push((up, 0));
+                }
+                Some(_) => stack.push((at, next + 1)),
+                None => {
+                    let above = dependents[at.index()]
+                        .iter()
+                        .map(|up| chain[up.index()])
+                        .max();
+                    chain[at.index()] = 1 + above.unwrap_or(0);
+                }
+            }
+        }
+    }
+    chain
 }
 
 /// Each job's place in the reference order, computed from the deps alone:
