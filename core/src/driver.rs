@@ -137,6 +137,20 @@ impl<A: Sync + 'static> Session<A> {
                 let step = machine.poll(now);
                 tracing::trace!(?step, "machine step");
                 let finished = match step {
+                    // One cleanup at a time with nothing else in flight:
+                    // done here, without a round trip to a worker.
+                    Step::Perform(task) if task.phase == Phase::Cleanup => {
+                        let local = lend_local(locals, task);
+                        let job = &*jobs[task.job.index()];
+                        let (outcome, local) = perform(job, args, global, task, local);
+                        let at = clock.elapsed();
+                        Some(Done {
+                            task,
+                            local,
+                            outcome,
+                            at,
+                        })
+                    }
                     Step::Perform(task) => {
                         let local = lend_local(locals, task);
                         work_sender
