@@ -181,8 +181,18 @@ impl<A: Send + Sync + 'static> Runner<A> {
     /// semantics are those of [`run`](Runner::run).
     pub async fn run_async(self) -> Result<Finished<A>, SetupError> {
         let mut session = self.start()?;
-        session.drive_async().await;
-        Ok(Finished { session })
+        // The driver runs as a task of its own: woken by a runtime worker
+        // rather than by the caller's thread, each phase costs one wake-up
+        // less (tens of microseconds under `block_on`).
+        let driving = tokio::spawn(async move {
+            session.drive_async().await;
+            session
+        });
+        match driving.await {
+            Ok(session) => Ok(Finished { session }),
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(error) => panic!("the runtime dropped the run's task: {error}"),
+        }
     }
 }
 
