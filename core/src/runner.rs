@@ -1,9 +1,6 @@
-//! The [`Runner`]: configures a run, discovers the graph, and drives the
-//! machine with the sequential driver.
-//!
-//! The driver owns the job values, the arguments, the storages and the
-//! clock; it performs what the machine hands out and reports back. It makes
-//! no scheduling decision of its own.
+//! The [`Runner`]: configures a run, discovers the graph, and hands the
+//! run to a driver (see `driver.rs`): the sequential one for `jobs(1)`,
+//! the thread pool for more, the async one for `run_async`.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -178,8 +175,9 @@ impl<A: 'static> Runner<A> {
         JobGraph::discover(JobRef::clone(&self.root), &self.args, self.defaults)
     }
 
-    /// Runs the suite to the end, one phase at a time in the reference
-    /// order, then the cleanups (unless turned off).
+    /// Runs the suite to the end, then the cleanups (unless turned off):
+    /// one phase at a time in the reference order, or with `jobs(n)`, up to
+    /// n at once on as many threads. Blocks the calling thread.
     ///
     /// Fails only when the suite cannot start (see [`SetupError`]); failing
     /// jobs are in the report.
