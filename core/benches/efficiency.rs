@@ -49,8 +49,8 @@ use std::time::{Duration, Instant};
 
 use common::{Shape, Spread, human, time_runs};
 use dojobber::{
-    AsyncJob, Context, Defaults, Event, Failure, Job, JobRef, JobResult, JobSpec, Machine,
-    MachineConfig, Observer, Outcome, Phase, PhaseFuture, Plan, Runner, Step, async_dep,
+    AsyncJob, Context, Event, Failure, Job, JobRef, JobResult, Machine, MachineConfig, Observer,
+    Outcome, Phase, PhaseFuture, Plan, Runner, Step, async_dep,
 };
 
 /// How long every phase waits.
@@ -100,7 +100,7 @@ fn main() {
     );
     for jobs in SIZES {
         let shape = Arc::new(Shape::random_dag(jobs));
-        let plan = plan_of(&shape);
+        let plan = shape.plan();
         let path = shape.longest_path();
         let rows = THREAD_WORKERS
             .iter()
@@ -337,22 +337,6 @@ async fn measure_tokio_sleep() -> Duration {
     })
     .await
     .expect("the task ends")
-}
-
-fn plan_of(shape: &Shape) -> Plan {
-    let specs = shape
-        .deps
-        .iter()
-        .enumerate()
-        .map(|(job, deps)| {
-            let mut spec = JobSpec::new(format!("j{job}"));
-            spec.deps = deps.iter().map(|&d| d as usize).collect();
-            spec
-        })
-        .collect();
-    Plan::new(specs, shape.root() as usize, Defaults::default())
-        .expect("a DAG")
-        .0
 }
 
 /// Drives the real machine in virtual time, every phase taking exactly

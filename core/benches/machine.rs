@@ -13,84 +13,19 @@ use std::time::Duration;
 use divan::Bencher;
 use divan::counter::ItemsCount;
 use dojobber::{
-    Context, Defaults, Failure, Job, JobKind, JobRef, JobResult, JobSpec, Machine, MachineConfig,
-    Outcome, Phase, Plan, Runner, Step,
+    Context, Failure, Job, JobKind, JobRef, JobResult, Machine, MachineConfig, Outcome, Phase,
+    Runner, Step,
 };
+
+mod common;
+
+use common::Shape;
 
 fn main() {
     divan::main();
 }
 
 const SIZES: [usize; 3] = [10_000, 100_000, 1_000_000];
-
-/// Deps per job: a random DAG (1 to 3 deps on earlier jobs, then a root
-/// over every job nothing depends on) or a chain.
-struct Shape {
-    deps: Vec<Vec<u32>>,
-}
-
-impl Shape {
-    fn random_dag(jobs: usize) -> Shape {
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move |below: usize| {
-            // xorshift64*: a fixed, dependency-free stream.
-            seed ^= seed >> 12;
-            seed ^= seed << 25;
-            seed ^= seed >> 27;
-            (seed.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % below
-        };
-        let mut deps = vec![Vec::new()];
-        let mut has_dependent = vec![false; jobs];
-        for job in 1..jobs - 1 {
-            let count = 1 + next(3);
-            let mut mine: Vec<u32> = (0..count).map(|_| next(job) as u32).collect();
-            mine.sort_unstable();
-            mine.dedup();
-            for &dep in &mine {
-                has_dependent[dep as usize] = true;
-            }
-            deps.push(mine);
-        }
-        let sinks = (0..jobs - 1)
-            .filter(|&j| !has_dependent[j])
-            .map(|j| j as u32);
-        deps.push(sinks.collect());
-        Shape { deps }
-    }
-
-    fn chain(jobs: usize) -> Shape {
-        let deps = (0..jobs)
-            .map(|job| {
-                if job == 0 {
-                    Vec::new()
-                } else {
-                    vec![job as u32 - 1]
-                }
-            })
-            .collect();
-        Shape { deps }
-    }
-
-    fn root(&self) -> usize {
-        self.deps.len() - 1
-    }
-
-    fn plan(&self) -> Plan {
-        let specs = self
-            .deps
-            .iter()
-            .enumerate()
-            .map(|(job, deps)| {
-                let mut spec = JobSpec::new(format!("j{job}"));
-                spec.deps = deps.iter().map(|&d| d as usize).collect();
-                spec
-            })
-            .collect();
-        Plan::new(specs, self.root(), Defaults::default())
-            .expect("a DAG")
-            .0
-    }
-}
 
 /// Drives the machine as a driver of no-op jobs would: every check fails,
 /// every run and recheck passes.
@@ -166,7 +101,7 @@ impl Job for NoOp {
 
 fn run_all(shape: &Arc<Shape>) -> dojobber::Finished<()> {
     let root = NoOp {
-        id: shape.root() as u32,
+        id: shape.root(),
         shape: Arc::clone(shape),
     };
     Runner::new(root, ()).run().expect("a DAG")

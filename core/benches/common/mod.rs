@@ -1,8 +1,10 @@
-//! What the `efficiency`, `overhead` and `compare` benchmarks share: graph
-//! shapes as plain data. Each benchmark uses part of it.
+//! What the benchmarks share: graph shapes as plain data, and timing
+//! helpers. Each benchmark uses part of it.
 #![allow(dead_code)]
 
 use std::time::{Duration, Instant};
+
+use dojobber::{Defaults, JobSpec, Plan};
 
 /// Deps per job, by id; every dep has a smaller id than its dependent, and
 /// the last job is the root.
@@ -11,7 +13,7 @@ pub struct Shape {
 }
 
 impl Shape {
-    /// A random DAG (as in `benches/machine.rs`): each job but the first has
+    /// A random DAG: each job but the first has
     /// 1 to 3 deps on earlier jobs; the root depends on every job nothing
     /// else depends on. The same `jobs` always gives the same graph.
     pub fn random_dag(jobs: usize) -> Shape {
@@ -40,6 +42,34 @@ impl Shape {
             .map(|j| j as u32);
         deps.push(sinks.collect());
         Shape { deps }
+    }
+
+    /// A chain: job i depends on job i - 1; the last is the root.
+    pub fn chain(jobs: usize) -> Shape {
+        let deps = (0..jobs)
+            .map(|job| match job {
+                0 => Vec::new(),
+                _ => vec![job as u32 - 1],
+            })
+            .collect();
+        Shape { deps }
+    }
+
+    /// The shape as a plan, jobs named `j<id>`, default tries and delay.
+    pub fn plan(&self) -> Plan {
+        let specs = self
+            .deps
+            .iter()
+            .enumerate()
+            .map(|(job, deps)| {
+                let mut spec = JobSpec::new(format!("j{job}"));
+                spec.deps = deps.iter().map(|&d| d as usize).collect();
+                spec
+            })
+            .collect();
+        Plan::new(specs, self.root() as usize, Defaults::default())
+            .expect("a DAG")
+            .0
     }
 
     pub fn len(&self) -> usize {
