@@ -105,8 +105,7 @@ impl Job for NoOp {
         format!("t{}", self.id)
     }
     fn deps(&self, _: &()) -> Vec<JobRef> {
-        let deps = &self.shape.deps[self.id as usize];
-        deps.iter().map(|&id| no_op(id, &self.shape)).collect()
+        self.shape.deps_of(self.id, |id| no_op(id, &self.shape))
     }
     fn check(&self, _: &mut Context<'_, ()>) -> JobResult {
         Ok(())
@@ -131,10 +130,8 @@ impl AsyncJob for AsyncNoOp {
         format!("t{}", self.id)
     }
     fn deps(&self, _: &()) -> Vec<JobRef> {
-        let deps = &self.shape.deps[self.id as usize];
-        deps.iter()
-            .map(|&id| async_no_op(id, &self.shape))
-            .collect()
+        self.shape
+            .deps_of(self.id, |id| async_no_op(id, &self.shape))
     }
     fn check<'a>(&'a self, _: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
         Box::pin(async { Ok(()) })

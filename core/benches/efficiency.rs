@@ -189,19 +189,16 @@ struct Sleeper {
 
 impl Job for Sleeper {
     fn name(&self) -> String {
-        format!("j{}", self.id)
+        Shape::name(self.id)
     }
     fn deps(&self, _: &()) -> Vec<JobRef> {
-        self.shape.deps[self.id as usize]
-            .iter()
-            .map(|&id| {
-                let job: JobRef = Arc::new(Sleeper {
-                    id,
-                    shape: Arc::clone(&self.shape),
-                });
-                job
+        let shape = &self.shape;
+        shape.deps_of(self.id, |id| {
+            Arc::new(Sleeper {
+                id,
+                shape: Arc::clone(shape),
             })
-            .collect()
+        })
     }
     fn check(&self, cx: &mut Context<'_, ()>) -> JobResult {
         std::thread::sleep(PHASE);
@@ -225,18 +222,16 @@ struct AsyncSleeper {
 
 impl AsyncJob for AsyncSleeper {
     fn name(&self) -> String {
-        format!("j{}", self.id)
+        Shape::name(self.id)
     }
     fn deps(&self, _: &()) -> Vec<JobRef> {
-        self.shape.deps[self.id as usize]
-            .iter()
-            .map(|&id| {
-                async_dep(AsyncSleeper {
-                    id,
-                    shape: Arc::clone(&self.shape),
-                })
+        let shape = &self.shape;
+        shape.deps_of(self.id, |id| {
+            async_dep(AsyncSleeper {
+                id,
+                shape: Arc::clone(shape),
             })
-            .collect()
+        })
     }
     fn check<'a>(&'a self, cx: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
         let recheck = cx.is_recheck();

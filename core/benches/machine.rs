@@ -13,8 +13,7 @@ use std::time::Duration;
 use divan::Bencher;
 use divan::counter::ItemsCount;
 use dojobber::{
-    Context, Failure, Job, JobKind, JobRef, JobResult, Machine, MachineConfig, Outcome, Phase,
-    Runner, Step,
+    Context, Failure, Job, JobRef, JobResult, Machine, MachineConfig, Outcome, Phase, Runner, Step,
 };
 
 mod common;
@@ -73,22 +72,16 @@ struct NoOp {
 
 impl Job for NoOp {
     fn name(&self) -> String {
-        format!("j{}", self.id)
+        Shape::name(self.id)
     }
     fn deps(&self, _: &()) -> Vec<JobRef> {
-        self.shape.deps[self.id as usize]
-            .iter()
-            .map(|&id| {
-                let job: JobRef = Arc::new(NoOp {
-                    id,
-                    shape: Arc::clone(&self.shape),
-                });
-                job
+        let shape = &self.shape;
+        shape.deps_of(self.id, |id| {
+            Arc::new(NoOp {
+                id,
+                shape: Arc::clone(shape),
             })
-            .collect()
-    }
-    fn kind(&self) -> JobKind {
-        JobKind::Normal
+        })
     }
     fn check(&self, cx: &mut Context<'_, ()>) -> JobResult {
         if cx.is_recheck() {

@@ -56,19 +56,16 @@ struct NoOp {
 
 impl Job for NoOp {
     fn name(&self) -> String {
-        format!("j{}", self.id)
+        Shape::name(self.id)
     }
     fn deps(&self, _: &()) -> Vec<JobRef> {
-        self.shape.deps[self.id as usize]
-            .iter()
-            .map(|&id| {
-                let job: JobRef = Arc::new(NoOp {
-                    id,
-                    shape: Arc::clone(&self.shape),
-                });
-                job
+        let shape = &self.shape;
+        shape.deps_of(self.id, |id| {
+            Arc::new(NoOp {
+                id,
+                shape: Arc::clone(shape),
             })
-            .collect()
+        })
     }
     fn check(&self, _: &mut Context<'_, ()>) -> JobResult {
         Ok(())
@@ -83,18 +80,16 @@ struct AsyncNoOp {
 
 impl AsyncJob for AsyncNoOp {
     fn name(&self) -> String {
-        format!("j{}", self.id)
+        Shape::name(self.id)
     }
     fn deps(&self, _: &()) -> Vec<JobRef> {
-        self.shape.deps[self.id as usize]
-            .iter()
-            .map(|&id| {
-                async_dep(AsyncNoOp {
-                    id,
-                    shape: Arc::clone(&self.shape),
-                })
+        let shape = &self.shape;
+        shape.deps_of(self.id, |id| {
+            async_dep(AsyncNoOp {
+                id,
+                shape: Arc::clone(shape),
             })
-            .collect()
+        })
     }
     fn check<'a>(&'a self, _: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
         Box::pin(async { Ok(()) })

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use dojobber::{Defaults, JobSpec, Plan};
+use dojobber::{Defaults, JobRef, JobSpec, Plan};
 
 /// Deps per job, by id; every dep has a smaller id than its dependent, and
 /// the last job is the root.
@@ -62,7 +62,7 @@ impl Shape {
             .iter()
             .enumerate()
             .map(|(job, deps)| {
-                let mut spec = JobSpec::new(format!("j{job}"));
+                let mut spec = JobSpec::new(Shape::name(job as u32));
                 spec.deps = deps.iter().map(|&d| d as usize).collect();
                 spec
             })
@@ -70,6 +70,19 @@ impl Shape {
         Plan::new(specs, self.root() as usize, Defaults::default())
             .expect("a DAG")
             .0
+    }
+
+    /// The name of job `id`, the same in plans and in job values: `j<id>`.
+    pub fn name(id: u32) -> String {
+        format!("j{id}")
+    }
+
+    /// The deps of job `id`, each made into a job value by `make`.
+    pub fn deps_of(&self, id: u32, make: impl Fn(u32) -> JobRef) -> Vec<JobRef> {
+        self.deps[id as usize]
+            .iter()
+            .map(|&dep| make(dep))
+            .collect()
     }
 
     pub fn len(&self) -> usize {
