@@ -391,16 +391,21 @@ fn fail_fast_starts_no_new_try_after_a_final_failure() {
     );
 }
 
-#[test]
-fn an_over_time_phase_fails_its_try_and_the_job_waits_for_it_to_return() {
-    let specs = [
+/// A job whose phases take 5 s against a 2 s limit, with 2 tries 1 s apart.
+fn hangs_past_its_limit() -> [Spec; 2] {
+    [
         job("Root").deps(&["Hangs"]),
         job("Hangs")
             .takes(secs(5))
             .time_limit(secs(2))
             .tries(2)
             .retry_delay(secs(1)),
-    ];
+    ]
+}
+
+#[test]
+fn an_over_time_phase_fails_its_try_and_the_job_waits_for_it_to_return() {
+    let specs = hangs_past_its_limit();
     let run = simulate(&specs, parallel(4), &[], OnAbandon::RunsOn, None);
     assert_eq!(
         run.abandoned,
@@ -411,21 +416,15 @@ fn an_over_time_phase_fails_its_try_and_the_job_waits_for_it_to_return() {
     let error = hangs.last_error.as_ref().unwrap();
     assert_eq!(error.message, "timed out after 2s");
     assert_eq!(error.causes, ["the phase ended 5.000s after it started"]);
-    // The retry waited for the first check to return (5 s), then its delay.
+    // Its delay ran out at 3 s, but the retry waited for the first check
+    // to return, at 5 s.
     let second = run.spans.iter().find(|s| s.attempt == 2).unwrap();
     assert_eq!(second.start, secs(5));
 }
 
 #[test]
 fn a_cancellable_over_time_phase_is_abandoned_at_its_limit() {
-    let specs = [
-        job("Root").deps(&["Hangs"]),
-        job("Hangs")
-            .takes(secs(5))
-            .time_limit(secs(2))
-            .tries(2)
-            .retry_delay(secs(1)),
-    ];
+    let specs = hangs_past_its_limit();
     let run = simulate(&specs, parallel(4), &[], OnAbandon::Stops, None);
     assert_eq!(
         run.abandoned,
