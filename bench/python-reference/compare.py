@@ -1,0 +1,62 @@
+"""Time the original Python DoJobber and dojobber on the same suites.
+
+Each workload is run as a whole process, the way a user waits for it:
+`suite.py` under the virtualenv's Python with DoJobber from PyPI, and
+dojobber's `scale` example built in release. Prints a table of the median
+wall time per job and the ratio. Use `./run` beside this file, which makes
+the virtualenv and builds the example first.
+"""
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+WORKLOADS = [
+    ("chain", 1_000, "fix"),
+    ("chain", 3_000, "fix"),
+    ("random", 10_000, "fix"),
+]
+
+
+def wall_time(command):
+    """Seconds the command took from start to exit; fails loudly if it failed."""
+    start = time.perf_counter()
+    done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(map(str, command))} exited {done.returncode}:\n{done.stdout}{done.stderr}")
+    return elapsed
+
+
+def median_time(command, repeats):
+    return statistics.median(wall_time(command) for _ in range(repeats))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--python", required=True, help="the virtualenv's python, with dojobber installed")
+    parser.add_argument("--scale", required=True, help="the release build of the scale example")
+    parser.add_argument("--python-repeats", type=int, default=3)
+    parser.add_argument("--rust-repeats", type=int, default=11)
+    args = parser.parse_args()
+
+    print(f"{'workload':<22} {'Python µs/job':>14} {'dojobber µs/job':>16} {'ratio':>9}")
+    ratios = []
+    for shape, jobs, mode in WORKLOADS:
+        flags = ["--shape", shape, "--jobs", str(jobs), "--mode", mode]
+        python = median_time([args.python, HERE / "suite.py", *flags], args.python_repeats)
+        rust = median_time([args.scale, *flags], args.rust_repeats)
+        per_job = lambda seconds: seconds / (jobs + 1) * 1e6  # the root group is a job too
+        ratio = python / rust
+        ratios.append(ratio)
+        print(f"{f'{shape} {jobs:,} {mode}':<22} {per_job(python):>14.1f} {per_job(rust):>16.2f} {ratio:>8.0f}×")
+    print(f"smallest ratio: {min(ratios):.0f}×")
+
+
+if __name__ == "__main__":
+    main()
