@@ -64,12 +64,13 @@ use dojobber::{Group, Runner};
 
 mod config;
 mod db;
+pub mod fault;
 mod jobs;
 mod paths;
 
 pub use config::{ConfigError, Desired, Invalid, Scalar, TARGET_JOB};
 pub use db::{Database, Seed, Table};
-pub use jobs::{Absent, Directory, File, Symlink, Target};
+pub use jobs::{Absent, Directory, File, Symlink, TEMP_PREFIX, Target};
 pub use paths::RelPath;
 
 /// The sample desired-state file, the command line's default.

@@ -1,0 +1,58 @@
+//! Fault injection for the crash tests, off unless asked for:
+//! `PROVISION_KILL_AT=KIND:N` (`KIND` is `tree` or `database`, `N` counts
+//! from 1) makes the process `SIGKILL` itself at the `N`th point of that
+//! kind it passes, in the middle of a write. The fault suite
+//! (`tests/provision_faults.rs`) crashes a run exactly where it chooses,
+//! with no timing luck, then checks that the next run converges.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The environment variable that arms a kill.
+pub const KILL_AT: &str = "PROVISION_KILL_AT";
+
+/// Where a run can be killed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Within a change of the tree: between writing a temporary file and
+    /// renaming it, between making a directory and setting its mode, ...
+    Tree,
+    /// Within a database write: inside a transaction, before its commit.
+    Database,
+}
+
+impl Kind {
+    fn parse(text: &str) -> Option<Kind> {
+        match text {
+            "tree" => Some(Kind::Tree),
+            "database" => Some(Kind::Database),
+            _ => None,
+        }
+    }
+}
+
+/// The armed kill, read once: `None` when the variable is unset or not
+/// `KIND:N`.
+fn armed() -> Option<(Kind, usize)> {
+    static ARMED: OnceLock<Option<(Kind, usize)>> = OnceLock::new();
+    *ARMED.get_or_init(|| {
+        let text = std::env::var(KILL_AT).ok()?;
+        let (kind, nth) = text.split_once(':')?;
+        Some((Kind::parse(kind)?, nth.parse().ok()?))
+    })
+}
+
+/// A point where a crash would leave a write half done: the process kills
+/// itself here if this is the armed point.
+pub(super) fn point(kind: Kind) {
+    static PASSED: AtomicUsize = AtomicUsize::new(0);
+    if let Some((armed, nth)) = armed()
+        && armed == kind
+        && PASSED.fetch_add(1, Ordering::SeqCst) + 1 == nth
+    {
+        // SAFETY: kill(2) with our own pid; it does not return.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+}
