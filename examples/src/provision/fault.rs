@@ -42,6 +42,15 @@ fn armed() -> Option<(Kind, usize)> {
     })
 }
 
+/// Whether a kill is armed at a database point. Then the database is
+/// written with `synchronous = OFF`: SQLite marks a rollback journal hot
+/// only once it syncs it, in the commit, so a kill inside a transaction
+/// leaves the hot journal that a kill inside a commit leaves (the window
+/// a `kill -9` at a random moment hits) instead of a cold one.
+pub(super) fn database_armed() -> bool {
+    matches!(armed(), Some((Kind::Database, _)))
+}
+
 /// A point where a crash would leave a write half done: the process kills
 /// itself here if this is the armed point.
 pub(super) fn point(kind: Kind) {
