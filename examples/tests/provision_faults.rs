@@ -13,10 +13,12 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::SystemTime;
 
 use dojobber_examples::provision::{ConfigError, Desired, SAMPLE_CONFIG, TEMP_PREFIX, fault};
@@ -72,7 +74,8 @@ impl Site {
             .arg(self.target())
             .args(["--color", "never", "--progress", "never"])
             .args(args)
-            .env_remove(fault::KILL_AT);
+            .env_remove(fault::KILL_AT)
+            .env_remove(fault::HOLD_AT);
         if let Some((kind, nth)) = kill_at {
             command.env(fault::KILL_AT, format!("{kind}:{nth}"));
         }
@@ -80,9 +83,18 @@ impl Site {
     }
 }
 
-/// What a file tree holds: kind, mode, content and modification time of
-/// every entry, by relative path.
-fn snapshot(root: &Path) -> BTreeMap<PathBuf, (u32, Option<Vec<u8>>, SystemTime)> {
+/// One entry of a [`snapshot`]: mode, (length, checksum) of the content
+/// or link target (none for a directory), modification time.
+type Entry = (u32, Option<(usize, u64)>, SystemTime);
+
+/// What a file tree holds: mode, length and checksum of the content (or
+/// link target) and modification time of every entry, by relative path.
+fn snapshot(root: &Path) -> BTreeMap<PathBuf, Entry> {
+    let checksum = |bytes: Vec<u8>| {
+        let mut hasher = DefaultHasher::new();
+        bytes.hash(&mut hasher);
+        (bytes.len(), hasher.finish())
+    };
     let mut nodes = BTreeMap::new();
     let mut pending = vec![root.to_path_buf()];
     while let Some(dir) = pending.pop() {
@@ -93,14 +105,10 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, (u32, Option<Vec<u8>>, SystemTime)
                 pending.push(path.clone());
                 None
             } else if meta.is_symlink() {
-                Some(
-                    fs::read_link(&path)
-                        .unwrap()
-                        .into_os_string()
-                        .into_encoded_bytes(),
-                )
+                let target = fs::read_link(&path).unwrap();
+                Some(checksum(target.into_os_string().into_encoded_bytes()))
             } else {
-                Some(fs::read(&path).unwrap())
+                Some(checksum(fs::read(&path).unwrap()))
             };
             let key = path.strip_prefix(root).unwrap().to_path_buf();
             nodes.insert(
@@ -443,8 +451,8 @@ fn two_runs_on_one_target_at_once_both_converge() {
                 .arg(site.target())
                 .args(["--color", "never", "--progress", "never", "-j", workers])
                 .env_remove(fault::KILL_AT)
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
                 .spawn()
                 .expect("the example runs")
         };
@@ -461,6 +469,71 @@ fn two_runs_on_one_target_at_once_both_converge() {
         }
         assert_converged(&site, &format!("pair {pair}"));
     }
+}
+
+/// Reads lines of a child's stderr until one contains `wanted`; all it
+/// read, and whether it was found (not: the child closed stderr first).
+fn read_until(stderr: &mut impl BufRead, wanted: &str) -> (String, bool) {
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            return (seen, false);
+        }
+        seen.push_str(&line);
+        if line.contains(wanted) {
+            return (seen, true);
+        }
+    }
+}
+
+#[test]
+fn a_run_that_meets_another_in_the_middle_of_a_database_write_waits_for_it() {
+    let site = Site::new();
+    let spawn = |hold: bool| {
+        let mut command = Command::new(example("provision"));
+        command
+            .args(["--config", SAMPLE_CONFIG, "--target"])
+            .arg(site.target())
+            .args(["--color", "never", "--progress", "never"])
+            .env_remove(fault::KILL_AT)
+            .env_remove(fault::HOLD_AT)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if hold {
+            // Inside the transaction of `seed users`, after its first row.
+            command.env(fault::HOLD_AT, "database:5");
+        }
+        command.spawn().expect("the example runs")
+    };
+    let mut first = spawn(true);
+    let mut first_err = BufReader::new(first.stderr.take().unwrap());
+    let (said, held) = read_until(&mut first_err, "provision: held");
+    assert!(held, "the first run did not reach its hold: {said}");
+
+    let mut second = spawn(false);
+    let mut second_err = BufReader::new(second.stderr.take().unwrap());
+    let (said, waits) = read_until(&mut second_err, "waiting for it to finish");
+    if !waits {
+        let output = second.wait_with_output().unwrap();
+        panic!(
+            "the second run did not wait for the first: {said}{}",
+            stdout(&output)
+        );
+    }
+
+    drop(first.stdin.take());
+    for (name, mut child, mut stderr) in
+        [("first", first, first_err), ("second", second, second_err)]
+    {
+        let mut rest = String::new();
+        stderr.read_to_string(&mut rest).unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "the {name} run: {rest}");
+        assert!(!rest.contains("locked"), "the {name} run: {rest}");
+    }
+    assert_converged(&site, "after two runs met");
 }
 
 // ---------------------------------------------------------------------------

@@ -4,12 +4,26 @@
 //! kind it passes, in the middle of a write. The fault suite
 //! (`tests/provision_faults.rs`) crashes a run exactly where it chooses,
 //! with no timing luck, then checks that the next run converges.
+//!
+//! `PROVISION_HOLD_AT=KIND:N` instead stops there, in the middle of the
+//! write, prints `provision: held` on stderr and waits for a line (or the
+//! end) on stdin: a test makes a second run meet this one mid-write.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The environment variable that arms a kill.
 pub const KILL_AT: &str = "PROVISION_KILL_AT";
+
+/// The environment variable that arms a hold.
+pub const HOLD_AT: &str = "PROVISION_HOLD_AT";
+
+/// What happens at the armed point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Action {
+    Kill,
+    Hold,
+}
 
 /// Where a run can be killed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,14 +45,17 @@ impl Kind {
     }
 }
 
-/// The armed kill, read once: `None` when the variable is unset or not
+/// The armed point, read once: `None` when neither variable is set to
 /// `KIND:N`.
-fn armed() -> Option<(Kind, usize)> {
-    static ARMED: OnceLock<Option<(Kind, usize)>> = OnceLock::new();
+fn armed() -> Option<(Action, Kind, usize)> {
+    static ARMED: OnceLock<Option<(Action, Kind, usize)>> = OnceLock::new();
     *ARMED.get_or_init(|| {
-        let text = std::env::var(KILL_AT).ok()?;
-        let (kind, nth) = text.split_once(':')?;
-        Some((Kind::parse(kind)?, nth.parse().ok()?))
+        let parse = |variable, action| {
+            let text = std::env::var(variable).ok()?;
+            let (kind, nth) = text.split_once(':')?;
+            Some((action, Kind::parse(kind)?, nth.parse().ok()?))
+        };
+        parse(KILL_AT, Action::Kill).or_else(|| parse(HOLD_AT, Action::Hold))
     })
 }
 
@@ -48,20 +65,27 @@ fn armed() -> Option<(Kind, usize)> {
 /// leaves the hot journal that a kill inside a commit leaves (the window
 /// a `kill -9` at a random moment hits) instead of a cold one.
 pub(super) fn database_armed() -> bool {
-    matches!(armed(), Some((Kind::Database, _)))
+    matches!(armed(), Some((Action::Kill, Kind::Database, _)))
 }
 
 /// A point where a crash would leave a write half done: the process kills
-/// itself here if this is the armed point.
+/// itself (or holds) here if this is the armed point.
 pub(super) fn point(kind: Kind) {
     static PASSED: AtomicUsize = AtomicUsize::new(0);
-    if let Some((armed, nth)) = armed()
-        && armed == kind
-        && PASSED.fetch_add(1, Ordering::SeqCst) + 1 == nth
-    {
+    let Some((action, armed, nth)) = armed() else {
+        return;
+    };
+    if armed != kind || PASSED.fetch_add(1, Ordering::SeqCst) + 1 != nth {
+        return;
+    }
+    match action {
         // SAFETY: kill(2) with our own pid; it does not return.
-        unsafe {
+        Action::Kill => unsafe {
             libc::kill(libc::getpid(), libc::SIGKILL);
+        },
+        Action::Hold => {
+            eprintln!("provision: held");
+            let _ = std::io::stdin().read_line(&mut String::new());
         }
     }
 }
