@@ -445,13 +445,13 @@ impl<'a> Builder<'a> {
             paths: BTreeMap::new(),
             staging: BTreeSet::new(),
         };
-        // Made last (`build`), once the staging directories are known.
+        // `build` replaces `make` once the staging directories are known.
         builder.pending.push(Pending {
             name: TARGET_JOB.to_owned(),
             span: 0..0,
             needs: Vec::new(),
             extra: Vec::new(),
-            make: Box::new(|_| unreachable!("the target job is made by `build`")),
+            make: Box::new(|needs| dojobber::dep(Target::new(needs, Vec::new()))),
         });
         builder.by_name.insert(TARGET_JOB.to_owned(), 0);
         builder
@@ -561,13 +561,7 @@ impl<'a> Builder<'a> {
         self.check_nesting()?;
         self.resolve_extra_deps()?;
         let staging = std::mem::take(&mut self.staging).into_iter().collect();
-        self.pending[0].make = Box::new(move |needs| {
-            dojobber::dep(Target {
-                needs,
-                staging,
-                lock: std::sync::Mutex::new(None),
-            })
-        });
+        self.pending[0].make = Box::new(move |needs| dojobber::dep(Target::new(needs, staging)));
 
         let mut jobs = Vec::with_capacity(self.pending.len());
         let mut names = Vec::with_capacity(self.pending.len());

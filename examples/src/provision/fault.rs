@@ -27,7 +27,7 @@ enum Action {
 
 /// Where a run can be killed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub(super) enum Kind {
     /// Within a change of the tree: between writing a temporary file and
     /// renaming it, between making a directory and setting its mode, ...
     Tree,

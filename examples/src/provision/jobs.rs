@@ -137,16 +137,23 @@ pub(super) fn make_parent(path: &Path) -> JobResult {
 /// an interrupted run left; its run removes them.
 #[derive(Debug)]
 pub struct Target {
-    pub(super) needs: Needs,
+    needs: Needs,
     /// Where writes make temporary files: the directories of the file and
     /// symlink entries (`None`: the target itself).
-    pub(super) staging: Vec<Option<RelPath>>,
+    staging: Vec<Option<RelPath>>,
     /// The target directory, open and locked (`flock`) until the run ends:
     /// two runs on one target take turns.
-    pub(super) lock: Mutex<Option<fs::File>>,
+    lock: Mutex<Option<fs::File>>,
 }
 
 impl Target {
+    pub(super) fn new(needs: Needs, staging: Vec<Option<RelPath>>) -> Target {
+        Target {
+            needs,
+            staging,
+            lock: Mutex::new(None),
+        }
+    }
     fn label(&self) -> String {
         super::TARGET_JOB.to_owned()
     }
