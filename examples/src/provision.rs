@@ -52,6 +52,20 @@
 //!
 //! Every entry also takes `deps`, a list of job names.
 //!
+//! Checking the file runs none of it: a table's `columns` must make one
+//! `CREATE TABLE` of that table, as SQLite's compiler sees it (an
+//! authorizer refuses anything else, `ATTACH` and `PRAGMA` included, and
+//! nothing is compiled against a database on disk). `-n` and `--list`
+//! change nothing.
+//!
+//! Crashes and company: an interrupted run never stops the next one. New
+//! file contents and symlinks are written under a `.provision-tmp-` name
+//! and renamed into place; the `target` job removes the ones a crash
+//! left. A database write cut short leaves a hot journal, which the
+//! database job rolls back. Two runs on one target take turns: the
+//! `target` job locks the target directory (`flock`) until its run ends.
+//! `PROVISION_KILL_AT` injects crashes for the tests ([`fault`]).
+//!
 //! Unix only: modes and symlinks are Unix's.
 
 #![cfg(unix)]
@@ -64,12 +78,13 @@ use dojobber::{Group, Runner};
 
 mod config;
 mod db;
+pub mod fault;
 mod jobs;
 mod paths;
 
 pub use config::{ConfigError, Desired, Invalid, Scalar, TARGET_JOB};
 pub use db::{Database, Seed, Table};
-pub use jobs::{Absent, Directory, File, Symlink, Target};
+pub use jobs::{Absent, Directory, File, Symlink, TEMP_PREFIX, Target};
 pub use paths::RelPath;
 
 /// The sample desired-state file, the command line's default.

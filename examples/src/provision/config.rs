@@ -2,7 +2,7 @@
 //! [`Desired`]: every mistake is found here, before any job exists, with
 //! the line and column of the entry at fault.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -12,7 +12,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::Provision;
-use super::db::{Database, Seed, Table};
+use super::db::{Database, Refused, Seed, Table};
 use super::jobs::{Absent, Directory, File, Needs, Symlink, Target};
 use super::paths::RelPath;
 
@@ -428,6 +428,9 @@ struct Builder<'a> {
     by_name: HashMap<String, usize>,
     /// Path entries: path -> (entry, whether it is a directory).
     paths: BTreeMap<RelPath, (usize, bool)>,
+    /// Where writes make temporary files: the directories of the file and
+    /// symlink entries, `None` for the target itself.
+    staging: BTreeSet<Option<RelPath>>,
 }
 
 const DEFAULT_DIR_MODE: u32 = 0o755;
@@ -440,13 +443,15 @@ impl<'a> Builder<'a> {
             pending: Vec::new(),
             by_name: HashMap::new(),
             paths: BTreeMap::new(),
+            staging: BTreeSet::new(),
         };
+        // `build` replaces `make` once the staging directories are known.
         builder.pending.push(Pending {
             name: TARGET_JOB.to_owned(),
             span: 0..0,
             needs: Vec::new(),
             extra: Vec::new(),
-            make: Box::new(|needs| dojobber::dep(Target { needs })),
+            make: Box::new(|needs| dojobber::dep(Target::new(needs, Vec::new()))),
         });
         builder.by_name.insert(TARGET_JOB.to_owned(), 0);
         builder
@@ -498,6 +503,7 @@ impl<'a> Builder<'a> {
                     ));
                 }
             };
+            self.staging.insert(path.parent());
             let job_path = path.clone();
             self.add_path("file", path, false, &file.path, file.deps, move |needs| {
                 dojobber::dep(File {
@@ -514,6 +520,7 @@ impl<'a> Builder<'a> {
             if let Err(why) = path.check_link(&target) {
                 return Err(self.error(link.target.span(), &format!("symlink {path}"), why));
             }
+            self.staging.insert(path.parent());
             let job_path = path.clone();
             self.add_path(
                 "symlink",
@@ -553,6 +560,8 @@ impl<'a> Builder<'a> {
 
         self.check_nesting()?;
         self.resolve_extra_deps()?;
+        let staging = std::mem::take(&mut self.staging).into_iter().collect();
+        self.pending[0].make = Box::new(move |needs| dojobber::dep(Target::new(needs, staging)));
 
         let mut jobs = Vec::with_capacity(self.pending.len());
         let mut names = Vec::with_capacity(self.pending.len());
@@ -683,16 +692,10 @@ impl<'a> Builder<'a> {
         )?;
 
         // Every table and seed goes through SQLite once, in memory, so bad
-        // SQL is refused before anything runs.
-        // Foreign keys are off there: which rows a seed refers to is a
-        // matter of order, which deps decide at run time.
-        let scratch = rusqlite::Connection::open_in_memory()
-            .and_then(|scratch| {
-                scratch
-                    .execute_batch("PRAGMA foreign_keys = OFF")
-                    .map(|()| scratch)
-            })
-            .map_err(|error| self.error(database.path.span(), &name, error))?;
+        // SQL is refused before anything runs; nothing in the file can
+        // reach a database on disk from there.
+        let scratch =
+            super::db::scratch().map_err(|error| self.error(database.path.span(), &name, error))?;
         let mut tables: HashMap<String, usize> = HashMap::new();
         for table in database.table {
             let table_name = table.name.get_ref().clone();
@@ -716,12 +719,14 @@ impl<'a> Builder<'a> {
                 quote(&table_name),
                 table.columns.get_ref().join(", ")
             );
-            scratch.execute_batch(&create).map_err(|error| {
-                self.error(
-                    table.columns.span(),
-                    &job_name,
-                    format_args!("SQLite refuses its schema: {error}"),
-                )
+            super::db::create_in_scratch(&scratch, &table_name, &create).map_err(|refused| {
+                let message = match refused {
+                    Refused::NotCreateTable(action) => format!(
+                        "columns must only define columns: they make SQLite do {action}, not just create table {table_name:?}"
+                    ),
+                    Refused::Sql(error) => format!("SQLite refuses its schema: {error}"),
+                };
+                self.error(table.columns.span(), &job_name, message)
             })?;
             // The schema as SQLite keeps it, to compare with on disk.
             let sql: String = scratch

@@ -4,39 +4,62 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use dojobber::{JobResult, bail};
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+use rusqlite::limits::Limit;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::config::{Scalar, quote};
+use super::fault::{self, Kind};
 use super::jobs::{Needs, check_mode, entry_job, make_parent, os, set_mode};
 use super::paths::{RelPath, describe, inspect};
+
+/// How long a connection waits for another one's lock before giving up:
+/// jobs of one run may write one database at once (`-j`).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Opens the database at `path` under `root` to look at it: read-only,
 /// never creating it.
 fn open_to_read(path: &RelPath, root: &Path) -> anyhow::Result<Connection> {
-    let at = path.locate(root)?;
-    Connection::open_with_flags(
-        at,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|error| anyhow::anyhow!("cannot open database {path}: {error}"))
+    open(path, root, OpenFlags::SQLITE_OPEN_READ_ONLY)
 }
 
 /// Opens the database to change it; it must exist already (the database
-/// job makes it).
+/// job makes it). Its first read rolls back a hot journal.
 fn open_to_write(path: &RelPath, root: &Path) -> anyhow::Result<Connection> {
+    open(path, root, OpenFlags::SQLITE_OPEN_READ_WRITE)
+}
+
+fn open(path: &RelPath, root: &Path, flags: OpenFlags) -> anyhow::Result<Connection> {
     let at = path.locate(root)?;
-    Connection::open_with_flags(
-        at,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|error| anyhow::anyhow!("cannot open database {path}: {error}"))
+    let cannot_open = |error| anyhow::anyhow!("cannot open database {path}: {error}");
+    let connection = Connection::open_with_flags(at, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(cannot_open)?;
+    connection.busy_timeout(BUSY_TIMEOUT).map_err(cannot_open)?;
+    if fault::database_armed() {
+        connection
+            .pragma_update(None, "synchronous", "OFF")
+            .map_err(cannot_open)?;
+    }
+    Ok(connection)
 }
 
 /// Whether SQLite can read the file as a database: it reads the schema.
 fn readable(connection: &Connection) -> rusqlite::Result<()> {
     connection.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+}
+
+/// Whether a read-only connection failed because a write was interrupted
+/// (`kill -9`, a power cut) and left a hot journal, which only a
+/// read-write connection can roll back.
+fn hot_journal(error: &rusqlite::Error) -> bool {
+    error.sqlite_error().is_some_and(|error| {
+        error.extended_code == rusqlite::ffi::SQLITE_READONLY_ROLLBACK
+            || error.extended_code == rusqlite::ffi::SQLITE_READONLY_RECOVERY
+    })
 }
 
 /// The SQLite database file, with a mode.
@@ -61,8 +84,13 @@ impl Database {
             Some(meta) => meta,
         };
         let connection = open_to_read(&self.path, root)?;
-        if let Err(error) = readable(&connection) {
-            bail!("{} is not a SQLite database: {error}", self.path);
+        match readable(&connection) {
+            Ok(()) => {}
+            Err(error) if hot_journal(&error) => bail!(
+                "{} has a hot journal: a write was interrupted, and the run rolls it back",
+                self.path
+            ),
+            Err(error) => bail!("{} is not a SQLite database: {error}", self.path),
         }
         check_mode(&self.path, &meta, self.mode)
     }
@@ -74,6 +102,7 @@ impl Database {
                 let connection = Connection::open(&at).map_err(|error| {
                     anyhow::anyhow!("cannot create database {}: {error}", self.path)
                 })?;
+                fault::point(Kind::Database);
                 // SQLite writes the file only when there is something to
                 // write: its header, with the schema version.
                 connection
@@ -81,6 +110,7 @@ impl Database {
                     .map_err(|error| {
                         anyhow::anyhow!("cannot create database {}: {error}", self.path)
                     })?;
+                fault::point(Kind::Database);
             }
             Some(meta) if !meta.is_file() => bail!(
                 "{} is {}: not replacing it with a database",
@@ -88,7 +118,8 @@ impl Database {
                 describe(&meta)
             ),
             Some(_) => {
-                let connection = open_to_read(&self.path, root)?;
+                // Read-write, so that SQLite rolls back a hot journal.
+                let connection = open_to_write(&self.path, root)?;
                 if let Err(error) = readable(&connection) {
                     bail!(
                         "{} exists and is not a SQLite database ({error}): not replacing it",
@@ -140,11 +171,18 @@ impl Table {
         }
     }
     fn converge(&self, root: &Path) -> JobResult {
-        let connection = open_to_write(&self.database, root)?;
+        let mut connection = open_to_write(&self.database, root)?;
         match self.schema(&connection)? {
-            None => connection
-                .execute_batch(&self.sql)
-                .map_err(|error| anyhow::anyhow!("cannot create table {}: {error}", self.name)),
+            None => {
+                let cannot_create =
+                    |error| anyhow::anyhow!("cannot create table {}: {error}", self.name);
+                let transaction = connection.transaction().map_err(cannot_create)?;
+                // One statement: the file's check made sure `sql` is one
+                // `CREATE TABLE` of this table and nothing else.
+                transaction.execute(&self.sql, []).map_err(cannot_create)?;
+                fault::point(Kind::Database);
+                transaction.commit().map_err(cannot_create)
+            }
             Some(sql) if sql != self.sql => bail!(
                 "table {} exists with another schema ({sql}): not dropping its rows; migrate it by hand",
                 self.name
@@ -208,6 +246,7 @@ impl Seed {
             insert(&transaction, &self.table, &self.rows[i]).map_err(|error| {
                 anyhow::anyhow!("cannot insert row {} into {}: {error}", i + 1, self.table)
             })?;
+            fault::point(Kind::Database);
         }
         transaction
             .commit()
@@ -262,4 +301,116 @@ pub(super) fn insert(
     );
     connection.execute(&sql, rusqlite::params_from_iter(row.values()))?;
     Ok(())
+}
+
+/// An in-memory database to try the file's SQL on while the file is
+/// checked. It can attach no other database.
+pub(super) fn scratch() -> rusqlite::Result<Connection> {
+    let scratch = Connection::open_in_memory()?;
+    scratch.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)?;
+    // Which rows a seed refers to is a matter of order, which deps decide
+    // at run time.
+    scratch.execute_batch("PRAGMA foreign_keys = OFF")?;
+    Ok(scratch)
+}
+
+/// Why a table's SQL was refused.
+#[derive(Debug)]
+pub(super) enum Refused {
+    /// It is (or contains) something other than creating the table.
+    NotCreateTable(String),
+    /// SQLite's compiler refuses it.
+    Sql(rusqlite::Error),
+}
+
+/// Creates the table in the scratch database, if `sql` is exactly one
+/// `CREATE TABLE` of `table` in the main database. SQLite's own compiler
+/// is the judge: while the statement is prepared, an authorizer denies
+/// every action but creating that table (and writing its row of the
+/// schema), so whatever the columns hide (a second statement, `ATTACH`,
+/// `PRAGMA`, a temp table, a `SELECT`) fails to compile and never runs.
+pub(super) fn create_in_scratch(
+    scratch: &Connection,
+    table: &str,
+    sql: &str,
+) -> Result<(), Refused> {
+    let denied: Arc<Mutex<Option<String>>> = Arc::default();
+    let first_denied = Arc::clone(&denied);
+    let table = table.to_owned();
+    let allow_only_create = move |cx: AuthContext<'_>| {
+        let main = cx.database_name == Some("main");
+        let allowed = match cx.action {
+            AuthAction::CreateTable { table_name } => main && table_name == table,
+            // The index of a UNIQUE or PRIMARY KEY constraint.
+            AuthAction::CreateIndex { table_name, .. } => main && table_name == table,
+            // Its row of the schema; a CHECK constraint reads its columns.
+            AuthAction::Insert { table_name } | AuthAction::Update { table_name, .. } => {
+                main && table_name == "sqlite_master"
+            }
+            AuthAction::Read { table_name, .. } => {
+                main && (table_name == "sqlite_master" || table_name == table)
+            }
+            // SQLite's own functions in CHECK and DEFAULT: the scratch
+            // database has no others, and cannot load any.
+            AuthAction::Function { .. } => true,
+            _ => false,
+        };
+        if allowed {
+            return Authorization::Allow;
+        }
+        if let Ok(mut denied) = first_denied.lock() {
+            denied.get_or_insert_with(|| action_text(&cx));
+        }
+        Authorization::Deny
+    };
+    scratch
+        .authorizer(Some(allow_only_create))
+        .map_err(Refused::Sql)?;
+    let compiled = scratch.prepare(sql).map_err(Refused::Sql);
+    let denied = denied
+        .lock()
+        .map(|denied| denied.clone())
+        .unwrap_or_default();
+    let result = match (compiled, denied) {
+        (_, Some(action)) => Err(Refused::NotCreateTable(action)),
+        (Err(error), None) => Err(error),
+        (Ok(mut statement), None) => statement.execute([]).map(drop).map_err(Refused::Sql),
+    };
+    scratch
+        .authorizer(None::<fn(AuthContext<'_>) -> Authorization>)
+        .map_err(Refused::Sql)?;
+    result
+}
+
+/// What SQLite was asked to do, for the error: `ATTACH "../outside.db"`.
+fn action_text(cx: &AuthContext<'_>) -> String {
+    let in_db = cx
+        .database_name
+        .map(|name| format!(" in database {name:?}"))
+        .unwrap_or_default();
+    match cx.action {
+        AuthAction::Attach { filename } => format!("ATTACH {filename:?}"),
+        AuthAction::Detach { database_name } => format!("DETACH {database_name:?}"),
+        AuthAction::Pragma {
+            pragma_name,
+            pragma_value,
+        } => match pragma_value {
+            Some(value) => format!("PRAGMA {pragma_name} = {value}"),
+            None => format!("PRAGMA {pragma_name}"),
+        },
+        AuthAction::Delete { table_name } => format!("DELETE FROM {table_name:?}{in_db}"),
+        AuthAction::Insert { table_name } => format!("INSERT INTO {table_name:?}{in_db}"),
+        AuthAction::Update {
+            table_name,
+            column_name,
+        } => format!("UPDATE {table_name:?} SET {column_name:?}{in_db}"),
+        AuthAction::Read { table_name, .. } => format!("a read of {table_name:?}{in_db}"),
+        AuthAction::Select => "a SELECT".to_owned(),
+        AuthAction::CreateTable { table_name } => {
+            format!("CREATE TABLE {table_name:?}{in_db}")
+        }
+        AuthAction::CreateTempTable { table_name } => format!("CREATE TEMP TABLE {table_name:?}"),
+        AuthAction::Function { function_name } => format!("a call of {function_name}()"),
+        ref other => format!("{other:?}{in_db}"),
+    }
 }

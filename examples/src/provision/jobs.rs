@@ -7,11 +7,18 @@ use std::fs;
 use std::io::Write as _;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use dojobber::{Context, JobRef, JobResult, bail};
 
 use super::Provision;
+use super::fault::{self, Kind};
 use super::paths::{RelPath, describe, inspect};
+
+/// How the temporary files of a write start (the new content of a file,
+/// a new symlink, before they are renamed into place), so that the next
+/// run finds and removes the ones a crash left.
+pub const TEMP_PREFIX: &str = ".provision-tmp-";
 
 /// The jobs an entry needs, as positions in the desired state: the entry
 /// it is inside, then the deps the file names.
@@ -125,29 +132,119 @@ pub(super) fn make_parent(path: &Path) -> JobResult {
     Ok(())
 }
 
-/// The target directory itself: everything else is inside it.
+/// The target directory itself: everything else is inside it. Its check
+/// also takes the run's lock on the target and looks for temporary files
+/// an interrupted run left; its run removes them.
 #[derive(Debug)]
 pub struct Target {
-    pub(super) needs: Needs,
+    needs: Needs,
+    /// Where writes make temporary files: the directories of the file and
+    /// symlink entries (`None`: the target itself).
+    staging: Vec<Option<RelPath>>,
+    /// The target directory, open and locked (`flock`) until the run ends:
+    /// two runs on one target take turns.
+    lock: Mutex<Option<fs::File>>,
 }
 
 impl Target {
+    pub(super) fn new(needs: Needs, staging: Vec<Option<RelPath>>) -> Target {
+        Target {
+            needs,
+            staging,
+            lock: Mutex::new(None),
+        }
+    }
     fn label(&self) -> String {
         super::TARGET_JOB.to_owned()
     }
     fn inspect(&self, root: &Path) -> JobResult {
         match inspect(root) {
-            Ok(Some(meta)) if meta.is_dir() => Ok(()),
-            Ok(Some(meta)) if meta.is_symlink() && root.is_dir() => Ok(()),
+            Ok(Some(meta)) if meta.is_dir() => {}
+            Ok(Some(meta)) if meta.is_symlink() && root.is_dir() => {}
             Ok(Some(meta)) => bail!("{} is {}, not a directory", root.display(), describe(&meta)),
             Ok(None) => bail!("{} is missing", root.display()),
             Err(error) => bail!("cannot inspect {}: {error}", root.display()),
+        }
+        self.take_lock(root)?;
+        match self.leftovers(root)?.as_slice() {
+            [] => Ok(()),
+            [one] => bail!("a temporary file left by an interrupted run: {one}"),
+            [first, more @ ..] => bail!(
+                "{} temporary files left by an interrupted run: {first} and more",
+                more.len() + 1
+            ),
         }
     }
     fn converge(&self, root: &Path) -> JobResult {
         os(fs::create_dir_all(root), || {
             format!("cannot create {}", root.display())
-        })
+        })?;
+        self.take_lock(root)?;
+        for leftover in self.leftovers(root)? {
+            let at = leftover.locate(root)?;
+            os(fs::remove_file(at), || format!("cannot remove {leftover}"))?;
+        }
+        Ok(())
+    }
+
+    /// Waits until no other run holds the target, then holds it until
+    /// this run ends (the lock goes with the open directory, so also when
+    /// the process is killed). Taking it changes nothing on disk.
+    fn take_lock(&self, root: &Path) -> JobResult {
+        let mut held = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        if held.is_some() {
+            return Ok(());
+        }
+        let cannot_lock = || format!("cannot lock {}", root.display());
+        let dir = os(fs::File::open(root), cannot_lock)?;
+        match dir.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                eprintln!(
+                    "provision: another run is converging {}: waiting for it to finish",
+                    root.display()
+                );
+                os(dir.lock(), cannot_lock)?;
+            }
+            Err(fs::TryLockError::Error(error)) => os(Err(error), cannot_lock)?,
+        }
+        *held = Some(dir);
+        Ok(())
+    }
+
+    /// The temporary files in the staging directories, by their path.
+    fn leftovers(&self, root: &Path) -> anyhow::Result<Vec<RelPath>> {
+        let mut found = Vec::new();
+        for dir in &self.staging {
+            let at = match dir {
+                Some(dir) => dir.locate(root)?,
+                None => root.to_path_buf(),
+            };
+            let shown = || match dir {
+                Some(dir) => format!("cannot list {dir}"),
+                None => format!("cannot list {}", root.display()),
+            };
+            // Only a real directory: a symlink here is its entry's business.
+            match os(inspect(&at), shown)? {
+                Some(meta) if meta.is_dir() => {}
+                _ => continue,
+            }
+            for entry in os(fs::read_dir(&at), shown)? {
+                let entry = os(entry, shown)?;
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else { continue };
+                let is_dir = os(entry.file_type(), shown)?.is_dir();
+                if name.starts_with(TEMP_PREFIX) && !is_dir {
+                    let path = match dir {
+                        Some(dir) => format!("{dir}/{name}"),
+                        None => name.to_owned(),
+                    };
+                    found.push(RelPath::parse(&path).map_err(anyhow::Error::msg)?);
+                }
+            }
+        }
+        found.sort();
+        Ok(found)
     }
 }
 entry_job!(Target);
@@ -188,6 +285,7 @@ impl Directory {
                 os(fs::create_dir(&at), || {
                     format!("cannot create directory {}", self.path)
                 })?;
+                fault::point(Kind::Tree);
             }
             Some(meta) if !meta.is_dir() => bail!(
                 "{} is {}: not replacing it with a directory",
@@ -253,16 +351,20 @@ impl File {
         let cannot_write = || format!("cannot write {}", self.path);
         let mut temp = os(
             tempfile::Builder::new()
-                .prefix(".provision-")
+                .prefix(TEMP_PREFIX)
                 .tempfile_in(dir),
             cannot_write,
         )?;
+        let (head, tail) = self.content.as_bytes().split_at(self.content.len() / 2);
+        os(temp.write_all(head), cannot_write)?;
+        fault::point(Kind::Tree);
         os(
-            temp.write_all(self.content.as_bytes())
+            temp.write_all(tail)
                 .and_then(|()| temp.as_file().sync_all()),
             cannot_write,
         )?;
         set_mode(temp.path(), self.mode)?;
+        fault::point(Kind::Tree);
         os(temp.persist(&at).map_err(|error| error.error), cannot_write)?;
         Ok(())
     }
@@ -318,10 +420,11 @@ impl Symlink {
         // Made under a free name, then renamed over the old link.
         let temp = os(
             tempfile::Builder::new()
-                .prefix(".provision-")
+                .prefix(TEMP_PREFIX)
                 .make_in(dir, |temp| symlink(&self.target, temp)),
             cannot_create,
         )?;
+        fault::point(Kind::Tree);
         os(
             temp.persist(&at).map_err(|error| error.error),
             cannot_create,
@@ -351,6 +454,7 @@ impl Absent {
     }
     fn converge(&self, root: &Path) -> JobResult {
         let cannot_remove = || format!("cannot remove {}", self.path);
+        fault::point(Kind::Tree);
         match look(&self.path, root)? {
             (_, None) => Ok(()),
             (at, Some(meta)) if meta.is_dir() => os(fs::remove_dir_all(at), cannot_remove),
