@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 
 use graphviz_rust::dot_structures::{
-    Attribute, Edge, EdgeTy, Graph, GraphAttributes, Id, Node, NodeId, Stmt, Vertex,
+    Attribute, Edge, EdgeTy, Graph, GraphAttributes, Id, Node, NodeId, Stmt, Subgraph, Vertex,
 };
 use graphviz_rust::printer::{DotPrinter, PrinterContext};
 
@@ -20,8 +20,9 @@ use crate::source::{self, Job};
 const GRAPHVIZ_FONT: &str = "Helvetica,Arial,sans-serif";
 
 pub(crate) fn graph(jobs: &[Job], options: &Options) -> Graph {
+    let style = &options.style;
     let ids = node_ids(jobs);
-    let mut stmts = Vec::with_capacity(2 + jobs.len() * 2);
+    let mut stmts = Vec::with_capacity(3 + jobs.len() * 2);
     stmts.push(Stmt::GAttribute(GraphAttributes::Node(vec![
         attr("shape", plain("box")),
         attr("style", quoted("rounded")),
@@ -32,19 +33,19 @@ pub(crate) fn graph(jobs: &[Job], options: &Options) -> Graph {
         quoted("#333333"),
     )])));
     for (job, id) in jobs.iter().zip(&ids) {
-        let mut label = job.name.clone();
-        if options.details
-            && let Some((tries, time)) = job.outcome
-        {
+        let (name, second) = source::label(job, style, options.details);
+        let mut label = name;
+        if let Some(second) = second {
             label.push('\n');
-            label.push_str(&source::details(job.status, tries, time));
+            label.push_str(&second);
         }
         let mut attributes = vec![attr("label", Id::Escaped(escape_label(&label)))];
-        if let Some((fill, text)) = source::colours(job.status) {
-            attributes.push(attr("style", quoted("rounded,filled")));
-            attributes.push(attr("fillcolor", plain(fill)));
-            attributes.push(attr("fontcolor", plain(text)));
+        if let Some(full) = source::tooltip(job, style) {
+            let full = Id::Escaped(escape_label(&full));
+            attributes.push(attr("tooltip", full.clone()));
+            attributes.push(attr("comment", full));
         }
+        attributes.extend(look(job.status, job.dummy, job.members.is_some()));
         stmts.push(Stmt::Node(Node::new(
             NodeId(Id::Plain(id.clone()), None),
             attributes,
@@ -61,9 +62,59 @@ pub(crate) fn graph(jobs: &[Job], options: &Options) -> Graph {
             }));
         }
     }
+    if style.legend {
+        stmts.push(Stmt::Subgraph(legend(jobs)));
+    }
     Graph::DiGraph {
         id: Id::Plain("dojobber".to_owned()),
         strict: false,
+        stmts,
+    }
+}
+
+/// How a box looks beyond the defaults: filled by status, dashed for a
+/// dummy job, a double outline for a collapsed box.
+fn look(status: Option<dojobber::Status>, dummy: bool, collapsed: bool) -> Vec<Attribute> {
+    let mut attributes = Vec::new();
+    let colours = source::colours(status);
+    let mut styles = vec!["rounded"];
+    if colours.is_some() {
+        styles.push("filled");
+    }
+    if dummy {
+        styles.push("dashed");
+    }
+    if styles.len() > 1 {
+        attributes.push(attr("style", quoted(&styles.join(","))));
+    }
+    if let Some((fill, text)) = colours {
+        attributes.push(attr("fillcolor", plain(fill)));
+        attributes.push(attr("fontcolor", plain(text)));
+    }
+    if collapsed {
+        attributes.push(attr("peripheries", plain("2")));
+    }
+    attributes
+}
+
+/// The legend as a cluster of sample boxes. Their ids are quoted and hold
+/// a `:`, which no job's id does, and [`labels`] skips them.
+fn legend(jobs: &[Job]) -> Subgraph {
+    let mut stmts = vec![
+        Stmt::Attribute(attr("label", quoted("Legend"))),
+        Stmt::Attribute(attr("fontname", quoted(GRAPHVIZ_FONT))),
+        Stmt::Attribute(attr("color", quoted("#999999"))),
+    ];
+    for (i, entry) in source::legend(jobs).iter().enumerate() {
+        let mut attributes = vec![attr("label", quoted(entry.text))];
+        attributes.extend(look(entry.status, entry.dummy, entry.collapsed));
+        stmts.push(Stmt::Node(Node::new(
+            NodeId(quoted(&format!("legend:{i}")), None),
+            attributes,
+        )));
+    }
+    Subgraph {
+        id: plain("cluster_legend"),
         stmts,
     }
 }
@@ -91,9 +142,12 @@ fn quoted(value: &str) -> Id {
 /// DOT's keywords, which cannot be plain ids (matched without case).
 const KEYWORDS: [&str; 6] = ["node", "edge", "graph", "digraph", "subgraph", "strict"];
 
+/// The longest node id made from a name, before a clash's suffix.
+const MAX_ID_CHARS: usize = 48;
+
 /// One plain, unique identifier per job, readable in the DOT text:
-/// letters, digits and `_` of the name, `job` when nothing is left, a
-/// `_2`, `_3`, ... suffix for a clash.
+/// letters, digits and `_` of the name (its first [`MAX_ID_CHARS`]),
+/// `job` when nothing is left, a `_2`, `_3`, ... suffix for a clash.
 fn node_ids(jobs: &[Job]) -> Vec<String> {
     let mut used = HashSet::with_capacity(jobs.len());
     jobs.iter()
@@ -103,6 +157,10 @@ fn node_ids(jobs: &[Job]) -> Vec<String> {
                 .chars()
                 .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
                 .collect();
+            // A 10 KB name keeps its label's comment, not a 10 KB id.
+            if let Some((cut, _)) = base.char_indices().nth(MAX_ID_CHARS) {
+                base.truncate(cut);
+            }
             if base.trim_matches('_').is_empty() {
                 base = "job".to_owned();
             }
@@ -124,7 +182,8 @@ fn node_ids(jobs: &[Job]) -> Vec<String> {
 
 /// The label as a quoted DOT string (quotes included). Inside it Graphviz
 /// reads `\\` as a backslash and `\n` as a line break, and DOT's parser
-/// reads `\"` as a quote; nothing else needs escaping.
+/// reads `\"` as a quote; nothing else needs escaping once control
+/// characters are made printable ([`crate::names::printable`]).
 fn escape_label(label: &str) -> String {
     let mut out = String::with_capacity(label.len() + 2);
     out.push('"');
@@ -192,12 +251,7 @@ mod tests {
     use super::*;
 
     fn job(name: &str) -> Job {
-        Job {
-            name: name.to_owned(),
-            deps: Vec::new(),
-            status: None,
-            outcome: None,
-        }
+        Job::single(name.to_owned(), None)
     }
 
     #[test]

@@ -36,10 +36,16 @@ struct Route {
     reversed: bool,
 }
 
-pub(crate) fn layout(jobs: &[Job], labels: Vec<Label>) -> Scene {
+/// Lays out `jobs` drawn as `labels` (one each); with `wrap_width`, a
+/// layer of jobs wider than that is spread over several rows.
+pub(crate) fn layout(jobs: &[Job], labels: Vec<Label>, wrap_width: Option<f32>) -> Scene {
     let n = jobs.len();
     let (upper_lower, reversed) = orient_edges(jobs);
-    let layer = assign_layers(n, &upper_lower);
+    let mut layer = assign_layers(n, &upper_lower);
+    if let Some(max_width) = wrap_width {
+        let widths: Vec<f32> = labels.iter().map(|label| label.width).collect();
+        layer = wrap(&layer, &widths, &upper_lower, max_width);
+    }
     let layer_count = layer.iter().max().map_or(0, |&l| l + 1);
 
     // Slots: the jobs first, then the virtual points.
@@ -166,7 +172,38 @@ pub(crate) fn layout(jobs: &[Job], labels: Vec<Label>) -> Scene {
         height,
         nodes,
         edges,
+        legend: Vec::new(),
     }
+}
+
+/// Graphviz's `unflatten` idea: a layer whose jobs side by side would be
+/// wider than `max_width` is spread over as many rows as it takes, the
+/// layers below moving down to make room, so every dep stays below its
+/// dependents. Jobs without deps take the upper rows and jobs with deps
+/// the lowest, next to their deps; each row keeps the reference order.
+fn wrap(layer: &[usize], widths: &[f32], edges: &[(usize, usize)], max_width: f32) -> Vec<usize> {
+    let layer_count = layer.iter().max().map_or(0, |&l| l + 1);
+    let mut has_lower = vec![false; layer.len()];
+    for &(upper, _) in edges {
+        has_lower[upper] = true;
+    }
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); layer_count];
+    for (job, &l) in layer.iter().enumerate() {
+        members[l].push(job);
+    }
+    let mut wrapped = vec![0; layer.len()];
+    let mut extra = 0;
+    for (l, jobs) in members.iter_mut().enumerate() {
+        let total: f32 = jobs.iter().map(|&j| widths[j] + NODE_GAP).sum::<f32>() - NODE_GAP;
+        let rows = ((total / max_width.max(1.0)).ceil() as usize).clamp(1, jobs.len().max(1));
+        jobs.sort_by_key(|&j| (has_lower[j], j));
+        let per_row = jobs.len().div_ceil(rows).max(1);
+        for (i, &j) in jobs.iter().enumerate() {
+            wrapped[j] = l + extra + i / per_row;
+        }
+        extra += jobs.len().div_ceil(per_row).max(1) - 1;
+    }
+    wrapped
 }
 
 /// Every edge as (upper, lower): from a job to its dep, except that an
@@ -684,6 +721,21 @@ mod tests {
         let pos = vec![0, 1, 1, 0];
         assert_eq!(layers[1], [3, 2]);
         assert_eq!(crossings(&slots, &layers, &pos), 0);
+    }
+
+    #[test]
+    fn wide_layers_wrap_and_deps_stay_below() {
+        // 0 -> 1..=6, 6 -> 7: six boxes of 100 px in a 250 px picture.
+        let mut edges: Vec<(usize, usize)> = (1..=6).map(|d| (0, d)).collect();
+        edges.push((6, 7));
+        let layer = assign_layers(8, &edges);
+        assert_eq!(layer, [0, 1, 1, 1, 1, 1, 1, 2]);
+        let wrapped = wrap(&layer, &[100.0; 8], &edges, 250.0);
+        assert_eq!(wrapped, [0, 1, 1, 2, 2, 3, 3, 4]);
+        for &(upper, lower) in &edges {
+            assert!(wrapped[upper] < wrapped[lower]);
+        }
+        assert_eq!(wrap(&layer, &[100.0; 8], &edges, 10_000.0), layer);
     }
 
     #[test]

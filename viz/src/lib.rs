@@ -34,18 +34,22 @@
 
 #![warn(missing_docs)]
 
+mod collapse;
 mod dot;
 mod font;
 mod graphviz;
 mod layered;
+mod names;
 mod raster;
 mod scene;
 mod source;
+mod style;
 
 use std::path::{Path, PathBuf};
 
 pub use graphviz_rust::{self, dot_structures};
 pub use source::GraphSource;
+pub use style::Style;
 
 /// Who draws SVG and PNG pictures.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -109,6 +113,8 @@ pub struct Options {
     pub details: bool,
     /// Who draws SVG and PNG; DOT is always printed by graphviz-rust.
     pub renderer: Renderer,
+    /// Legend, collapsed fan-outs, label length, wrapped ranks.
+    pub style: Style,
 }
 
 /// Why a picture could not be made.
@@ -171,7 +177,7 @@ pub enum VizError {
 /// let report = Runner::new(Done, ()).output(std::io::sink()).run()?.into_report();
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("run.svg");
-/// let options = Options { details: true, renderer: Renderer::PureRust };
+/// let options = Options { details: true, renderer: Renderer::PureRust, ..Options::default() };
 /// write_graph(&path, &report, &options)?;
 /// assert!(std::fs::read_to_string(&path)?.contains("Done"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -235,6 +241,10 @@ pub fn render<'a>(
     if format == Format::Dot {
         return Ok(dot::print(&dot::graph(&jobs, options)).into_bytes());
     }
+    let jobs = match options.style.collapse_over {
+        Some(over) => collapse::collapse(jobs, over),
+        None => jobs,
+    };
     if options.renderer != Renderer::PureRust {
         match graphviz::render(dot::graph(&jobs, options), format) {
             Ok(bytes) => return Ok(bytes),
@@ -251,11 +261,16 @@ pub fn render<'a>(
 }
 
 fn pure_svg(jobs: &[source::Job], options: &Options) -> String {
+    let style = &options.style;
     let labels = jobs
         .iter()
-        .map(|job| scene::Label::new(job, options.details))
+        .map(|job| scene::Label::new(job, style, options.details))
         .collect();
-    layered::layout(jobs, labels).to_svg()
+    let mut scene = layered::layout(jobs, labels, style.wrap_width.map(|w| w as f32));
+    if style.legend {
+        scene.add_legend(&source::legend(jobs));
+    }
+    scene.to_svg()
 }
 
 /// The graph in graphviz-rust's DOT model: `digraph dojobber`, one node
