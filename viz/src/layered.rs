@@ -7,6 +7,8 @@
 //! Complexity: O((V + D) log(V + D)) per sweep for V jobs and D virtual
 //! points, with a fixed number of sweeps.
 
+use std::collections::{HashMap, HashSet};
+
 use crate::scene::{Label, NodeBox, Point, Scene, Segment};
 use crate::source::Job;
 
@@ -17,6 +19,8 @@ const MARGIN: f32 = 12.0;
 const ORDER_SWEEPS: usize = 16;
 const ORDER_PATIENCE: usize = 3;
 const PLACE_ROUNDS: usize = 8;
+/// The fewest long edges at one end that run as a bundle.
+const BUNDLE_MIN: usize = 3;
 
 /// One node of the layered graph: a job or a virtual point of a long edge.
 struct Slot {
@@ -42,9 +46,10 @@ pub(crate) fn layout(jobs: &[Job], labels: Vec<Label>, wrap_width: Option<f32>) 
     let n = jobs.len();
     let (upper_lower, reversed) = orient_edges(jobs);
     let mut layer = assign_layers(n, &upper_lower);
+    let mut wrapped_rows = Vec::new();
     if let Some(max_width) = wrap_width {
         let widths: Vec<f32> = labels.iter().map(|label| label.width).collect();
-        layer = wrap(&layer, &widths, &upper_lower, max_width);
+        (layer, wrapped_rows) = wrap(&layer, &widths, &upper_lower, max_width);
     }
     let layer_count = layer.iter().max().map_or(0, |&l| l + 1);
 
@@ -60,29 +65,63 @@ pub(crate) fn layout(jobs: &[Job], labels: Vec<Label>, wrap_width: Option<f32>) 
             is_job: true,
         })
         .collect();
+    // Long edges that share an end share their virtual points (Graphviz's
+    // `concentrate`): each runs in the bundle of whichever end has more
+    // long edges (at least BUNDLE_MIN), so a fan-out over wrapped rows is
+    // one trunk, not fifty.
+    let mut long_out = vec![0usize; n];
+    let mut long_in = vec![0usize; n];
+    for &(upper, lower) in &upper_lower {
+        if layer[lower] > layer[upper] + 1 {
+            long_out[upper] += 1;
+            long_in[lower] += 1;
+        }
+    }
+    let mut bundles: HashMap<(usize, bool, usize), usize> = HashMap::new();
+    let mut linked: HashSet<(usize, usize)> = HashSet::new();
     let mut routes = Vec::with_capacity(upper_lower.len());
     for (&(upper, lower), &reversed) in upper_lower.iter().zip(&reversed) {
+        let bundle = if long_out[upper] >= BUNDLE_MIN && long_out[upper] >= long_in[lower] {
+            Some((upper, true))
+        } else if long_in[lower] >= BUNDLE_MIN {
+            Some((lower, false))
+        } else {
+            None
+        };
         let mut chain = vec![upper];
         for l in layer[upper] + 1..layer[lower] {
-            slots.push(Slot {
-                width: 0.0,
-                layer: l,
-                up: Vec::new(),
-                down: Vec::new(),
-                is_job: false,
+            let mut new_slot = || {
+                slots.push(Slot {
+                    width: 0.0,
+                    layer: l,
+                    up: Vec::new(),
+                    down: Vec::new(),
+                    is_job: false,
+                });
+                slots.len() - 1
+            };
+            chain.push(match bundle {
+                Some((end, from_top)) => {
+                    *bundles.entry((end, from_top, l)).or_insert_with(new_slot)
+                }
+                None => new_slot(),
             });
-            chain.push(slots.len() - 1);
         }
         chain.push(lower);
         for pair in chain.windows(2) {
-            slots[pair[0]].down.push(pair[1]);
-            slots[pair[1]].up.push(pair[0]);
+            if linked.insert((pair[0], pair[1])) {
+                slots[pair[0]].down.push(pair[1]);
+                slots[pair[1]].up.push(pair[0]);
+            }
         }
         routes.push(Route { chain, reversed });
     }
 
     let mut layers = initial_order(&slots, layer_count, jobs.len());
     reduce_crossings(&slots, &mut layers);
+    for &l in &wrapped_rows {
+        centre_passing_edges(&slots, &mut layers[l]);
+    }
     let mut x = place(&slots, &layers);
     straighten(&slots, &layers, &routes, &mut x);
 
@@ -181,7 +220,13 @@ pub(crate) fn layout(jobs: &[Job], labels: Vec<Label>, wrap_width: Option<f32>) 
 /// layers below moving down to make room, so every dep stays below its
 /// dependents. Jobs without deps take the upper rows and jobs with deps
 /// the lowest, next to their deps; each row keeps the reference order.
-fn wrap(layer: &[usize], widths: &[f32], edges: &[(usize, usize)], max_width: f32) -> Vec<usize> {
+/// Returns the new layers and the rows that came from wrapping.
+fn wrap(
+    layer: &[usize],
+    widths: &[f32],
+    edges: &[(usize, usize)],
+    max_width: f32,
+) -> (Vec<usize>, Vec<usize>) {
     let layer_count = layer.iter().max().map_or(0, |&l| l + 1);
     let mut has_lower = vec![false; layer.len()];
     for &(upper, _) in edges {
@@ -192,6 +237,7 @@ fn wrap(layer: &[usize], widths: &[f32], edges: &[(usize, usize)], max_width: f3
         members[l].push(job);
     }
     let mut wrapped = vec![0; layer.len()];
+    let mut rows_made = Vec::new();
     let mut extra = 0;
     for (l, jobs) in members.iter_mut().enumerate() {
         let total: f32 = jobs.iter().map(|&j| widths[j] + NODE_GAP).sum::<f32>() - NODE_GAP;
@@ -201,9 +247,26 @@ fn wrap(layer: &[usize], widths: &[f32], edges: &[(usize, usize)], max_width: f3
         for (i, &j) in jobs.iter().enumerate() {
             wrapped[j] = l + extra + i / per_row;
         }
-        extra += jobs.len().div_ceil(per_row).max(1) - 1;
+        let rows = jobs.len().div_ceil(per_row).max(1);
+        if rows > 1 {
+            rows_made.extend(l + extra..l + extra + rows);
+        }
+        extra += rows - 1;
     }
-    wrapped
+    (wrapped, rows_made)
+}
+
+/// In a wrapped row, puts the points of edges passing through in the
+/// middle, between the two halves of the row's jobs: the trunk of a fan-out
+/// then drops straight down the middle of every row instead of drifting
+/// sideways from row to row.
+fn centre_passing_edges(slots: &[Slot], layer: &mut [usize]) {
+    let (jobs, passing): (Vec<usize>, Vec<usize>) = layer.iter().partition(|&&s| slots[s].is_job);
+    let half = jobs.len() / 2;
+    let order = jobs[..half].iter().chain(&passing).chain(&jobs[half..]);
+    for (place, &s) in layer.iter_mut().zip(order.collect::<Vec<_>>()) {
+        *place = s;
+    }
 }
 
 /// Every edge as (upper, lower): from a job to its dep, except that an
@@ -730,12 +793,13 @@ mod tests {
         edges.push((6, 7));
         let layer = assign_layers(8, &edges);
         assert_eq!(layer, [0, 1, 1, 1, 1, 1, 1, 2]);
-        let wrapped = wrap(&layer, &[100.0; 8], &edges, 250.0);
+        let (wrapped, rows) = wrap(&layer, &[100.0; 8], &edges, 250.0);
         assert_eq!(wrapped, [0, 1, 1, 2, 2, 3, 3, 4]);
+        assert_eq!(rows, [1, 2, 3]);
         for &(upper, lower) in &edges {
             assert!(wrapped[upper] < wrapped[lower]);
         }
-        assert_eq!(wrap(&layer, &[100.0; 8], &edges, 10_000.0), layer);
+        assert_eq!(wrap(&layer, &[100.0; 8], &edges, 10_000.0), (layer, vec![]));
     }
 
     #[test]

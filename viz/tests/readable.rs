@@ -29,13 +29,15 @@ fn png_size(png: &[u8]) -> (u32, u32) {
 
 /// The SVG's width attribute, in pixels.
 fn svg_width(svg: &str) -> f32 {
+    svg_size(svg).0
+}
+
+/// The SVG's width and height attributes, in pixels.
+fn svg_size(svg: &str) -> (f32, f32) {
     let document = Document::parse(svg).unwrap();
-    document
-        .root_element()
-        .attribute("width")
-        .unwrap()
-        .parse()
-        .unwrap()
+    let root = document.root_element();
+    let read = |name| root.attribute(name).unwrap().parse().unwrap();
+    (read("width"), read("height"))
 }
 
 /// The `<g>` groups of a class, and the texts of each.
