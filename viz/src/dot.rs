@@ -20,6 +20,15 @@ use crate::source::{self, Job};
 const GRAPHVIZ_FONT: &str = "Helvetica,Arial,sans-serif";
 
 pub(crate) fn graph(jobs: &[Job], options: &Options) -> Graph {
+    graph_with_rows(jobs, options, &[])
+}
+
+/// [`graph`], with wrapped ranks told to Graphviz: `rows[j]` says how many
+/// of its layer's rows are above and below job `j`, and an edge from `a`
+/// to `b` is made at least `1 + below(a) + above(b)` ranks long
+/// (`minlen`), which holds each job in its own row. An empty `rows` adds
+/// nothing.
+pub(crate) fn graph_with_rows(jobs: &[Job], options: &Options, rows: &[(usize, usize)]) -> Graph {
     let style = &options.style;
     let ids = node_ids(jobs);
     let mut stmts = Vec::with_capacity(3 + jobs.len() * 2);
@@ -51,14 +60,21 @@ pub(crate) fn graph(jobs: &[Job], options: &Options) -> Graph {
             attributes,
         )));
     }
-    for (job, id) in jobs.iter().zip(&ids) {
+    for (index, (job, id)) in jobs.iter().zip(&ids).enumerate() {
         for &dep in &job.deps {
+            let below = rows.get(index).map_or(0, |&(_, below)| below);
+            let above = rows.get(dep).map_or(0, |&(above, _)| above);
+            let attributes = if below + above > 0 {
+                vec![attr("minlen", plain(&(1 + below + above).to_string()))]
+            } else {
+                Vec::new()
+            };
             stmts.push(Stmt::Edge(Edge {
                 ty: EdgeTy::Pair(
                     Vertex::N(NodeId(Id::Plain(id.clone()), None)),
                     Vertex::N(NodeId(Id::Plain(ids[dep].clone()), None)),
                 ),
-                attributes: Vec::new(),
+                attributes,
             }));
         }
     }
@@ -97,25 +113,35 @@ fn look(status: Option<dojobber::Status>, dummy: bool, collapsed: bool) -> Vec<A
     attributes
 }
 
-/// The legend as a cluster of sample boxes. Their ids are quoted and hold
-/// a `:`, which no job's id does, and [`labels`] skips them.
+/// The legend as a cluster of sample boxes in one row, in order (a
+/// `rank=same` subgraph chained by invisible edges). Their ids are quoted
+/// and hold a `:`, which no job's id does, and [`labels`] skips them.
 fn legend(jobs: &[Job]) -> Subgraph {
-    let mut stmts = vec![
-        Stmt::Attribute(attr("label", quoted("Legend"))),
-        Stmt::Attribute(attr("fontname", quoted(GRAPHVIZ_FONT))),
-        Stmt::Attribute(attr("color", quoted("#999999"))),
-    ];
-    for (i, entry) in source::legend(jobs).iter().enumerate() {
+    let mut row = vec![Stmt::Attribute(attr("rank", plain("same")))];
+    let entries = source::legend(jobs);
+    let id = |i: usize| NodeId(quoted(&format!("legend:{i}")), None);
+    for (i, entry) in entries.iter().enumerate() {
         let mut attributes = vec![attr("label", quoted(entry.text))];
         attributes.extend(look(entry.status, entry.dummy, entry.collapsed));
-        stmts.push(Stmt::Node(Node::new(
-            NodeId(quoted(&format!("legend:{i}")), None),
-            attributes,
-        )));
+        row.push(Stmt::Node(Node::new(id(i), attributes)));
+    }
+    for i in 1..entries.len() {
+        row.push(Stmt::Edge(Edge {
+            ty: EdgeTy::Pair(Vertex::N(id(i - 1)), Vertex::N(id(i))),
+            attributes: vec![attr("style", plain("invis"))],
+        }));
     }
     Subgraph {
         id: plain("cluster_legend"),
-        stmts,
+        stmts: vec![
+            Stmt::Attribute(attr("label", quoted("Legend"))),
+            Stmt::Attribute(attr("fontname", quoted(GRAPHVIZ_FONT))),
+            Stmt::Attribute(attr("color", quoted("#999999"))),
+            Stmt::Subgraph(Subgraph {
+                id: plain("legend_row"),
+                stmts: row,
+            }),
+        ],
     }
 }
 
@@ -252,6 +278,30 @@ mod tests {
 
     fn job(name: &str) -> Job {
         Job::single(name.to_owned(), None)
+    }
+
+    #[test]
+    fn wrapped_rows_reach_graphviz_as_minlen() {
+        // Root -> A1..A4, each -> Leaf; two rows of two.
+        let mut jobs: Vec<Job> = ["Root", "A1", "A2", "A3", "A4", "Leaf"]
+            .into_iter()
+            .map(job)
+            .collect();
+        jobs[0].deps = vec![1, 2, 3, 4];
+        for a in &mut jobs[1..=4] {
+            a.deps = vec![5];
+        }
+        let rows = crate::layered::wrap_rows(&jobs, &[100.0; 6], 250.0);
+        assert_eq!(rows, [(0, 0), (0, 1), (0, 1), (1, 0), (1, 0), (0, 0)]);
+        let text = print(&graph_with_rows(&jobs, &Options::default(), &rows));
+        for edge in [
+            "Root -> A1\n",
+            "Root -> A3 [minlen=2]",
+            "A1 -> Leaf [minlen=2]",
+            "A3 -> Leaf\n",
+        ] {
+            assert!(text.contains(edge), "{edge:?} in\n{text}");
+        }
     }
 
     #[test]

@@ -256,6 +256,26 @@ fn wrap(
     (wrapped, rows_made)
 }
 
+/// Where wrapping at `max_width` puts each job among the rows its layer
+/// became: (rows above it, rows below it). Graphviz, which cannot wrap by
+/// itself, is told this as `minlen` on edges, as `unflatten` does.
+pub(crate) fn wrap_rows(jobs: &[Job], widths: &[f32], max_width: f32) -> Vec<(usize, usize)> {
+    let (upper_lower, _) = orient_edges(jobs);
+    let layer = assign_layers(jobs.len(), &upper_lower);
+    let (wrapped, _) = wrap(&layer, widths, &upper_lower, max_width);
+    let mut first_row = vec![usize::MAX; layer.len()];
+    let mut last_row = vec![0; layer.len()];
+    for (&l, &w) in layer.iter().zip(&wrapped) {
+        first_row[l] = first_row[l].min(w);
+        last_row[l] = last_row[l].max(w);
+    }
+    layer
+        .iter()
+        .zip(&wrapped)
+        .map(|(&l, &w)| (w - first_row[l], last_row[l] - w))
+        .collect()
+}
+
 /// In a wrapped row, puts the points of edges passing through in the
 /// middle, between the two halves of the row's jobs: the trunk of a fan-out
 /// then drops straight down the middle of every row instead of drifting

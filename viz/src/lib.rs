@@ -246,7 +246,7 @@ pub fn render<'a>(
         None => jobs,
     };
     if options.renderer != Renderer::PureRust {
-        match graphviz::render(dot::graph(&jobs, options), format) {
+        match graphviz::render(&jobs, options, format) {
             Ok(bytes) => return Ok(bytes),
             Err(error) if options.renderer == Renderer::Graphviz => return Err(error),
             Err(error) => tracing::debug!(%error, "drawing without Graphviz"),

@@ -31,8 +31,9 @@ pub struct Style {
     pub label_chars: usize,
     /// A rank (row of jobs) wider than this many pixels is wrapped into
     /// several rows, like Graphviz's `unflatten`, so the picture's aspect
-    /// stays near a screen's. `None` keeps every rank on one row. Only the
-    /// pure-Rust renderer wraps.
+    /// stays near a screen's. `None` keeps every rank on one row. Graphviz
+    /// is given the same rows as `minlen` on edges; it staggers the rank
+    /// but packs it less tightly than the pure-Rust renderer.
     pub wrap_width: Option<u32>,
 }
 
