@@ -3,7 +3,10 @@
 //!
 //! Every job is a box labelled with its name, with an arrow from each job
 //! to each of its deps. After a run the boxes are filled by status: passed
-//! green, fixed dark green, failed red, blocked (and pending) unfilled.
+//! green, fixed dark green, failed red, blocked grey, not run unfilled;
+//! dummy jobs are dashed, and every picture has a legend. [`Style`] keeps
+//! large graphs readable: fan-outs collapsed, long names shortened, wide
+//! ranks wrapped.
 //!
 //! - **DOT** is built with graphviz-rust's DOT model and printed by it; any
 //!   job name, quotes, backslashes, newlines and all, comes out as valid
@@ -154,8 +157,10 @@ pub enum VizError {
 /// names: `.dot` (or `.gv`), `.svg` or `.png`.
 ///
 /// Arguments: `path`, the file to write (replaced if it exists; its folder
-/// must exist); `source`, a `&Plan` (before a run) or a `&Report` (after
-/// one); `options`, whether to show tries and time and who draws.
+/// must exist); `source`, a `&Plan` (before a run), a `&Report` (after
+/// one) or `(&plan, &report)` (after one, dummy jobs told apart);
+/// `options`, whether to show tries and time, who draws, and the [`Style`].
+/// DOT keeps every job; pictures collapse fan-outs as the style says.
 ///
 /// Returns an error for an unknown extension (before anything is drawn),
 /// for `dot` missing or failing when [`Renderer::Graphviz`] is forced, or
@@ -274,8 +279,10 @@ fn pure_svg(jobs: &[source::Job], options: &Options) -> String {
 }
 
 /// The graph in graphviz-rust's DOT model: `digraph dojobber`, one node
-/// per job with its name as `label`, one edge per dep, and after a run a
-/// fill colour per status. Print it with graphviz-rust's printer, or use
+/// per job with its name as `label` (shortened and escaped as
+/// [`Style::label_chars`] says, then whole in `tooltip` and `comment`),
+/// one edge per dep, after a run a fill colour per status, and a legend
+/// cluster when [`Style::legend`] is on. Print it with graphviz-rust's printer, or use
 /// [`dot_string`].
 ///
 /// ```
@@ -309,7 +316,8 @@ pub fn dot_string<'a>(source: impl Into<GraphSource<'a>>, options: &Options) -> 
 }
 
 /// The job names of a graph made by [`to_dot`], read back from its node
-/// labels, in order: what Graphviz shows in each box. Works on a graph
+/// labels, in order: what Graphviz shows in each box (a long name
+/// shortened, control characters escaped, the legend left out). Works on a graph
 /// parsed from DOT text too ([`graphviz_rust::parse`]); a label with tries
 /// and time ([`Options::details`]) reads back with them on a second line.
 pub fn job_names(graph: &dot_structures::Graph) -> Vec<String> {
