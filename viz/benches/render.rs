@@ -6,7 +6,7 @@
 //! half anywhere, which gives both local structure and long edges.
 
 use dojobber::{Defaults, JobSpec, Plan};
-use dojobber_viz::{Format, Options, Renderer, render};
+use dojobber_viz::{Format, Options, Renderer, Style, render};
 
 fn main() {
     divan::main();
@@ -41,6 +41,7 @@ fn random_plan(n: usize) -> Plan {
 const PURE: Options = Options {
     details: false,
     renderer: Renderer::PureRust,
+    style: Style::PLAIN,
 };
 
 #[divan::bench(args = [100, 1_000, 10_000], sample_count = 10, sample_size = 1)]

@@ -7,6 +7,8 @@
 //! Complexity: O((V + D) log(V + D)) per sweep for V jobs and D virtual
 //! points, with a fixed number of sweeps.
 
+use std::collections::{HashMap, HashSet};
+
 use crate::scene::{Label, NodeBox, Point, Scene, Segment};
 use crate::source::Job;
 
@@ -17,6 +19,8 @@ const MARGIN: f32 = 12.0;
 const ORDER_SWEEPS: usize = 16;
 const ORDER_PATIENCE: usize = 3;
 const PLACE_ROUNDS: usize = 8;
+/// The fewest long edges at one end that run as a bundle.
+const BUNDLE_MIN: usize = 3;
 
 /// One node of the layered graph: a job or a virtual point of a long edge.
 struct Slot {
@@ -36,10 +40,17 @@ struct Route {
     reversed: bool,
 }
 
-pub(crate) fn layout(jobs: &[Job], labels: Vec<Label>) -> Scene {
+/// Lays out `jobs` drawn as `labels` (one each); with `wrap_width`, a
+/// layer of jobs wider than that is spread over several rows.
+pub(crate) fn layout(jobs: &[Job], labels: Vec<Label>, wrap_width: Option<f32>) -> Scene {
     let n = jobs.len();
     let (upper_lower, reversed) = orient_edges(jobs);
-    let layer = assign_layers(n, &upper_lower);
+    let mut layer = assign_layers(n, &upper_lower);
+    let mut wrapped_rows = Vec::new();
+    if let Some(max_width) = wrap_width {
+        let widths: Vec<f32> = labels.iter().map(|label| label.width).collect();
+        (layer, wrapped_rows) = wrap(&layer, &widths, &upper_lower, max_width);
+    }
     let layer_count = layer.iter().max().map_or(0, |&l| l + 1);
 
     // Slots: the jobs first, then the virtual points.
@@ -54,29 +65,63 @@ pub(crate) fn layout(jobs: &[Job], labels: Vec<Label>) -> Scene {
             is_job: true,
         })
         .collect();
+    // Long edges that share an end share their virtual points (Graphviz's
+    // `concentrate`): each runs in the bundle of whichever end has more
+    // long edges (at least BUNDLE_MIN), so a fan-out over wrapped rows is
+    // one trunk, not fifty.
+    let mut long_out = vec![0usize; n];
+    let mut long_in = vec![0usize; n];
+    for &(upper, lower) in &upper_lower {
+        if layer[lower] > layer[upper] + 1 {
+            long_out[upper] += 1;
+            long_in[lower] += 1;
+        }
+    }
+    let mut bundles: HashMap<(usize, bool, usize), usize> = HashMap::new();
+    let mut linked: HashSet<(usize, usize)> = HashSet::new();
     let mut routes = Vec::with_capacity(upper_lower.len());
     for (&(upper, lower), &reversed) in upper_lower.iter().zip(&reversed) {
+        let bundle = if long_out[upper] >= BUNDLE_MIN && long_out[upper] >= long_in[lower] {
+            Some((upper, true))
+        } else if long_in[lower] >= BUNDLE_MIN {
+            Some((lower, false))
+        } else {
+            None
+        };
         let mut chain = vec![upper];
         for l in layer[upper] + 1..layer[lower] {
-            slots.push(Slot {
-                width: 0.0,
-                layer: l,
-                up: Vec::new(),
-                down: Vec::new(),
-                is_job: false,
+            let mut new_slot = || {
+                slots.push(Slot {
+                    width: 0.0,
+                    layer: l,
+                    up: Vec::new(),
+                    down: Vec::new(),
+                    is_job: false,
+                });
+                slots.len() - 1
+            };
+            chain.push(match bundle {
+                Some((end, from_top)) => {
+                    *bundles.entry((end, from_top, l)).or_insert_with(new_slot)
+                }
+                None => new_slot(),
             });
-            chain.push(slots.len() - 1);
         }
         chain.push(lower);
         for pair in chain.windows(2) {
-            slots[pair[0]].down.push(pair[1]);
-            slots[pair[1]].up.push(pair[0]);
+            if linked.insert((pair[0], pair[1])) {
+                slots[pair[0]].down.push(pair[1]);
+                slots[pair[1]].up.push(pair[0]);
+            }
         }
         routes.push(Route { chain, reversed });
     }
 
     let mut layers = initial_order(&slots, layer_count, jobs.len());
     reduce_crossings(&slots, &mut layers);
+    for &l in &wrapped_rows {
+        centre_passing_edges(&slots, &mut layers[l]);
+    }
     let mut x = place(&slots, &layers);
     straighten(&slots, &layers, &routes, &mut x);
 
@@ -166,6 +211,81 @@ pub(crate) fn layout(jobs: &[Job], labels: Vec<Label>) -> Scene {
         height,
         nodes,
         edges,
+        legend: Vec::new(),
+    }
+}
+
+/// Graphviz's `unflatten` idea: a layer whose jobs side by side would be
+/// wider than `max_width` is spread over as many rows as it takes, the
+/// layers below moving down to make room, so every dep stays below its
+/// dependents. Jobs without deps take the upper rows and jobs with deps
+/// the lowest, next to their deps; each row keeps the reference order.
+/// Returns the new layers and the rows that came from wrapping.
+fn wrap(
+    layer: &[usize],
+    widths: &[f32],
+    edges: &[(usize, usize)],
+    max_width: f32,
+) -> (Vec<usize>, Vec<usize>) {
+    let layer_count = layer.iter().max().map_or(0, |&l| l + 1);
+    let mut has_lower = vec![false; layer.len()];
+    for &(upper, _) in edges {
+        has_lower[upper] = true;
+    }
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); layer_count];
+    for (job, &l) in layer.iter().enumerate() {
+        members[l].push(job);
+    }
+    let mut wrapped = vec![0; layer.len()];
+    let mut rows_made = Vec::new();
+    let mut extra = 0;
+    for (l, jobs) in members.iter_mut().enumerate() {
+        let total: f32 = jobs.iter().map(|&j| widths[j] + NODE_GAP).sum::<f32>() - NODE_GAP;
+        let rows = ((total / max_width.max(1.0)).ceil() as usize).clamp(1, jobs.len().max(1));
+        jobs.sort_by_key(|&j| (has_lower[j], j));
+        let per_row = jobs.len().div_ceil(rows).max(1);
+        for (i, &j) in jobs.iter().enumerate() {
+            wrapped[j] = l + extra + i / per_row;
+        }
+        let rows = jobs.len().div_ceil(per_row).max(1);
+        if rows > 1 {
+            rows_made.extend(l + extra..l + extra + rows);
+        }
+        extra += rows - 1;
+    }
+    (wrapped, rows_made)
+}
+
+/// Where wrapping at `max_width` puts each job among the rows its layer
+/// became: (rows above it, rows below it). Graphviz, which cannot wrap by
+/// itself, is told this as `minlen` on edges, as `unflatten` does.
+pub(crate) fn wrap_rows(jobs: &[Job], widths: &[f32], max_width: f32) -> Vec<(usize, usize)> {
+    let (upper_lower, _) = orient_edges(jobs);
+    let layer = assign_layers(jobs.len(), &upper_lower);
+    let (wrapped, _) = wrap(&layer, widths, &upper_lower, max_width);
+    let mut first_row = vec![usize::MAX; layer.len()];
+    let mut last_row = vec![0; layer.len()];
+    for (&l, &w) in layer.iter().zip(&wrapped) {
+        first_row[l] = first_row[l].min(w);
+        last_row[l] = last_row[l].max(w);
+    }
+    layer
+        .iter()
+        .zip(&wrapped)
+        .map(|(&l, &w)| (w - first_row[l], last_row[l] - w))
+        .collect()
+}
+
+/// In a wrapped row, puts the points of edges passing through in the
+/// middle, between the two halves of the row's jobs: the trunk of a fan-out
+/// then drops straight down the middle of every row instead of drifting
+/// sideways from row to row.
+fn centre_passing_edges(slots: &[Slot], layer: &mut [usize]) {
+    let (jobs, passing): (Vec<usize>, Vec<usize>) = layer.iter().partition(|&&s| slots[s].is_job);
+    let half = jobs.len() / 2;
+    let order = jobs[..half].iter().chain(&passing).chain(&jobs[half..]);
+    for (place, &s) in layer.iter_mut().zip(order.collect::<Vec<_>>()) {
+        *place = s;
     }
 }
 
@@ -684,6 +804,22 @@ mod tests {
         let pos = vec![0, 1, 1, 0];
         assert_eq!(layers[1], [3, 2]);
         assert_eq!(crossings(&slots, &layers, &pos), 0);
+    }
+
+    #[test]
+    fn wide_layers_wrap_and_deps_stay_below() {
+        // 0 -> 1..=6, 6 -> 7: six boxes of 100 px in a 250 px picture.
+        let mut edges: Vec<(usize, usize)> = (1..=6).map(|d| (0, d)).collect();
+        edges.push((6, 7));
+        let layer = assign_layers(8, &edges);
+        assert_eq!(layer, [0, 1, 1, 1, 1, 1, 1, 2]);
+        let (wrapped, rows) = wrap(&layer, &[100.0; 8], &edges, 250.0);
+        assert_eq!(wrapped, [0, 1, 1, 2, 2, 3, 3, 4]);
+        assert_eq!(rows, [1, 2, 3]);
+        for &(upper, lower) in &edges {
+            assert!(wrapped[upper] < wrapped[lower]);
+        }
+        assert_eq!(wrap(&layer, &[100.0; 8], &edges, 10_000.0), (layer, vec![]));
     }
 
     #[test]

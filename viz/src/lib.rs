@@ -3,7 +3,10 @@
 //!
 //! Every job is a box labelled with its name, with an arrow from each job
 //! to each of its deps. After a run the boxes are filled by status: passed
-//! green, fixed dark green, failed red, blocked (and pending) unfilled.
+//! green, fixed dark green, failed red, blocked grey, not run unfilled;
+//! dummy jobs are dashed, and every picture has a legend. [`Style`] keeps
+//! large graphs readable: fan-outs collapsed, long names shortened, wide
+//! ranks wrapped.
 //!
 //! - **DOT** is built with graphviz-rust's DOT model and printed by it; any
 //!   job name, quotes, backslashes, newlines and all, comes out as valid
@@ -34,18 +37,22 @@
 
 #![warn(missing_docs)]
 
+mod collapse;
 mod dot;
 mod font;
 mod graphviz;
 mod layered;
+mod names;
 mod raster;
 mod scene;
 mod source;
+mod style;
 
 use std::path::{Path, PathBuf};
 
 pub use graphviz_rust::{self, dot_structures};
 pub use source::GraphSource;
+pub use style::Style;
 
 /// Who draws SVG and PNG pictures.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -109,6 +116,8 @@ pub struct Options {
     pub details: bool,
     /// Who draws SVG and PNG; DOT is always printed by graphviz-rust.
     pub renderer: Renderer,
+    /// Legend, collapsed fan-outs, label length, wrapped ranks.
+    pub style: Style,
 }
 
 /// Why a picture could not be made.
@@ -148,8 +157,10 @@ pub enum VizError {
 /// names: `.dot` (or `.gv`), `.svg` or `.png`.
 ///
 /// Arguments: `path`, the file to write (replaced if it exists; its folder
-/// must exist); `source`, a `&Plan` (before a run) or a `&Report` (after
-/// one); `options`, whether to show tries and time and who draws.
+/// must exist); `source`, a `&Plan` (before a run), a `&Report` (after
+/// one) or `(&plan, &report)` (after one, dummy jobs told apart);
+/// `options`, whether to show tries and time, who draws, and the [`Style`].
+/// DOT keeps every job; pictures collapse fan-outs as the style says.
 ///
 /// Returns an error for an unknown extension (before anything is drawn),
 /// for `dot` missing or failing when [`Renderer::Graphviz`] is forced, or
@@ -171,7 +182,7 @@ pub enum VizError {
 /// let report = Runner::new(Done, ()).output(std::io::sink()).run()?.into_report();
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("run.svg");
-/// let options = Options { details: true, renderer: Renderer::PureRust };
+/// let options = Options { details: true, renderer: Renderer::PureRust, ..Options::default() };
 /// write_graph(&path, &report, &options)?;
 /// assert!(std::fs::read_to_string(&path)?.contains("Done"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -235,8 +246,12 @@ pub fn render<'a>(
     if format == Format::Dot {
         return Ok(dot::print(&dot::graph(&jobs, options)).into_bytes());
     }
+    let jobs = match options.style.collapse_over {
+        Some(over) => collapse::collapse(jobs, over),
+        None => jobs,
+    };
     if options.renderer != Renderer::PureRust {
-        match graphviz::render(dot::graph(&jobs, options), format) {
+        match graphviz::render(&jobs, options, format) {
             Ok(bytes) => return Ok(bytes),
             Err(error) if options.renderer == Renderer::Graphviz => return Err(error),
             Err(error) => tracing::debug!(%error, "drawing without Graphviz"),
@@ -251,16 +266,23 @@ pub fn render<'a>(
 }
 
 fn pure_svg(jobs: &[source::Job], options: &Options) -> String {
+    let style = &options.style;
     let labels = jobs
         .iter()
-        .map(|job| scene::Label::new(job, options.details))
+        .map(|job| scene::Label::new(job, style, options.details))
         .collect();
-    layered::layout(jobs, labels).to_svg()
+    let mut scene = layered::layout(jobs, labels, style.wrap_width.map(|w| w as f32));
+    if style.legend {
+        scene.add_legend(&source::legend(jobs));
+    }
+    scene.to_svg()
 }
 
 /// The graph in graphviz-rust's DOT model: `digraph dojobber`, one node
-/// per job with its name as `label`, one edge per dep, and after a run a
-/// fill colour per status. Print it with graphviz-rust's printer, or use
+/// per job with its name as `label` (shortened and escaped as
+/// [`Style::label_chars`] says, then whole in `tooltip` and `comment`),
+/// one edge per dep, after a run a fill colour per status, and a legend
+/// cluster when [`Style::legend`] is on. Print it with graphviz-rust's printer, or use
 /// [`dot_string`].
 ///
 /// ```
@@ -294,7 +316,8 @@ pub fn dot_string<'a>(source: impl Into<GraphSource<'a>>, options: &Options) -> 
 }
 
 /// The job names of a graph made by [`to_dot`], read back from its node
-/// labels, in order: what Graphviz shows in each box. Works on a graph
+/// labels, in order: what Graphviz shows in each box (a long name
+/// shortened, control characters escaped, the legend left out). Works on a graph
 /// parsed from DOT text too ([`graphviz_rust::parse`]); a label with tries
 /// and time ([`Options::details`]) reads back with them on a second line.
 pub fn job_names(graph: &dot_structures::Graph) -> Vec<String> {

@@ -4,19 +4,25 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use dojobber::{Plan, Report, Status};
+use dojobber::{JobKind, Plan, Report, Status};
+
+use crate::Style;
+use crate::names;
 
 /// The graph to draw: the plan before a run (every node unfilled) or the
-/// report after one (nodes filled by status).
+/// report after one (nodes filled by status), or both, which also tells
+/// dummy jobs apart (a report alone does not record kinds).
 ///
-/// Both convert with `From`, so the drawing functions take `&plan` or
-/// `&report` directly.
+/// All convert with `From`, so the drawing functions take `&plan`,
+/// `&report` or `(&plan, &report)` directly.
 #[derive(Clone, Copy, Debug)]
 pub enum GraphSource<'a> {
     /// The jobs and their deps before anything ran: `runner.graph()?.plan()`.
     Plan(&'a Plan),
     /// The outcome of a run: statuses, tries used and time per job.
     Report(&'a Report),
+    /// The outcome of a run and the plan it ran, for the kinds of job.
+    Run(&'a Plan, &'a Report),
 }
 
 impl<'a> From<&'a Plan> for GraphSource<'a> {
@@ -31,6 +37,12 @@ impl<'a> From<&'a Report> for GraphSource<'a> {
     }
 }
 
+impl<'a> From<(&'a Plan, &'a Report)> for GraphSource<'a> {
+    fn from((plan, report): (&'a Plan, &'a Report)) -> Self {
+        GraphSource::Run(plan, report)
+    }
+}
+
 /// One job as drawn.
 #[derive(Clone, Debug)]
 pub(crate) struct Job {
@@ -41,6 +53,33 @@ pub(crate) struct Job {
     pub status: Option<Status>,
     /// Tries used and time spent, after a run.
     pub outcome: Option<(u32, Duration)>,
+    /// A dummy job (it only groups its deps), when the plan is known.
+    pub dummy: bool,
+    /// For a box standing for several jobs of one kind: who they are.
+    pub members: Option<Members>,
+}
+
+/// The jobs a collapsed box stands for.
+#[derive(Clone, Debug)]
+pub(crate) struct Members {
+    /// Their names, in the reference order.
+    pub names: Vec<String>,
+    /// Their statuses (`None` before a run).
+    pub statuses: Vec<Option<Status>>,
+}
+
+impl Job {
+    /// A job of the plan or the report, not (yet) collapsed.
+    pub(crate) fn single(name: String, status: Option<Status>) -> Job {
+        Job {
+            name,
+            deps: Vec::new(),
+            status,
+            outcome: None,
+            dummy: false,
+            members: None,
+        }
+    }
 }
 
 /// The jobs of a source, in the reference order (deps before dependents).
@@ -49,12 +88,20 @@ pub(crate) fn jobs(source: GraphSource<'_>) -> Vec<Job> {
         GraphSource::Plan(plan) => plan
             .ids()
             .map(|id| Job {
-                name: plan.name(id).to_owned(),
                 deps: plan.deps(id).iter().map(|dep| dep.index()).collect(),
-                status: None,
-                outcome: None,
+                dummy: plan.kind(id) == JobKind::Dummy,
+                ..Job::single(plan.name(id).to_owned(), None)
             })
             .collect(),
+        GraphSource::Run(plan, report) => {
+            let mut jobs = jobs(GraphSource::Report(report));
+            for job in &mut jobs {
+                job.dummy = plan
+                    .find(&job.name)
+                    .is_some_and(|id| plan.kind(id) == JobKind::Dummy);
+            }
+            jobs
+        }
         GraphSource::Report(report) => {
             let mut index: HashMap<&str, usize> = report
                 .jobs
@@ -66,10 +113,9 @@ pub(crate) fn jobs(source: GraphSource<'_>) -> Vec<Job> {
                 .jobs
                 .iter()
                 .map(|job| Job {
-                    name: job.name.clone(),
                     deps: Vec::with_capacity(job.deps.len()),
-                    status: Some(job.status),
                     outcome: Some((job.tries, job.time)),
+                    ..Job::single(job.name.clone(), Some(job.status))
                 })
                 .collect();
             // A report read from JSON may name a dep it has no entry for:
@@ -79,12 +125,7 @@ pub(crate) fn jobs(source: GraphSource<'_>) -> Vec<Job> {
                     let next = jobs.len();
                     let dep_index = *index.entry(dep.as_str()).or_insert(next);
                     if dep_index == next {
-                        jobs.push(Job {
-                            name: dep.clone(),
-                            deps: Vec::new(),
-                            status: None,
-                            outcome: None,
-                        });
+                        jobs.push(Job::single(dep.clone(), None));
                     }
                     jobs[i].deps.push(dep_index);
                 }
@@ -134,14 +175,16 @@ pub(crate) fn human_duration(time: Duration) -> String {
 }
 
 /// Fill and text colours for a status, as Graphviz colour names: passed
-/// green, fixed darkgreen, failed red; blocked, pending and "before a run"
-/// unfilled. White text on dark green, black elsewhere, for contrast.
+/// green, fixed darkgreen, failed red, blocked lightgrey; pending and
+/// "before a run" unfilled. White text on dark green, black elsewhere, for
+/// contrast.
 pub(crate) fn colours(status: Option<Status>) -> Option<(&'static str, &'static str)> {
     match status? {
         Status::Passed => Some(("green", "black")),
         Status::Fixed => Some(("darkgreen", "white")),
         Status::Failed => Some(("red", "black")),
-        Status::Blocked | Status::Pending => None,
+        Status::Blocked => Some(("lightgrey", "black")),
+        Status::Pending => None,
     }
 }
 
@@ -152,9 +195,137 @@ pub(crate) fn web_colour(name: &str) -> &'static str {
         "green" => "#00ff00",
         "darkgreen" => "#006400",
         "red" => "#ff0000",
+        "lightgrey" => "#d3d3d3",
         "white" => "#ffffff",
         _ => "#000000",
     }
+}
+
+/// What a status is called in legends and counts; `None` is a job that
+/// did not run (before a run, or never reached).
+pub(crate) fn status_word(status: Option<Status>) -> &'static str {
+    match status {
+        Some(Status::Pending) | None => "not run",
+        Some(status) => status.as_str(),
+    }
+}
+
+/// Statuses in the order legends and counts list them.
+pub(crate) const STATUS_ORDER: [Option<Status>; 5] = [
+    Some(Status::Passed),
+    Some(Status::Fixed),
+    Some(Status::Failed),
+    Some(Status::Blocked),
+    None,
+];
+
+fn same_word(a: Option<Status>, b: Option<Status>) -> bool {
+    status_word(a) == status_word(b)
+}
+
+/// The text in a job's box, one entry per line: the name, shortened and
+/// escaped, then the status counts of a collapsed box, then tries and
+/// time when `details` asks and the run gave them. The second part is
+/// drawn smaller.
+pub(crate) fn label(job: &Job, style: &Style, details: bool) -> (String, Option<String>) {
+    let name = names::shortened(&job.name, style.label_chars);
+    let second = if let Some(members) = &job.members {
+        members.statuses.iter().any(Option::is_some).then(|| {
+            STATUS_ORDER
+                .iter()
+                .filter_map(|&status| {
+                    let n = members
+                        .statuses
+                        .iter()
+                        .filter(|&&s| same_word(s, status))
+                        .count();
+                    (n > 0).then(|| format!("{n} {}", status_word(status)))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+    } else if details {
+        job.outcome
+            .map(|(tries, time)| self::details(job.status, tries, time))
+    } else {
+        None
+    };
+    (name, second)
+}
+
+/// Names listed in a collapsed box's tooltip before `… and N more`.
+const TOOLTIP_MEMBERS: usize = 40;
+
+/// The tooltip a box needs beyond its label: every member of a collapsed
+/// box (with its status), or the full name of a shortened one.
+pub(crate) fn tooltip(job: &Job, style: &Style) -> Option<String> {
+    if let Some(members) = &job.members {
+        let mut lines: Vec<String> = members
+            .names
+            .iter()
+            .zip(&members.statuses)
+            .take(TOOLTIP_MEMBERS)
+            .map(|(name, &status)| {
+                let name = names::shortened(name, style.label_chars).replace('\n', " ");
+                match status {
+                    Some(_) => format!("{name}: {}", status_word(status)),
+                    None => name,
+                }
+            })
+            .collect();
+        if members.names.len() > TOOLTIP_MEMBERS {
+            lines.push(format!(
+                "… and {} more",
+                members.names.len() - TOOLTIP_MEMBERS
+            ));
+        }
+        return Some(lines.join("\n"));
+    }
+    let printable = names::printable(&job.name);
+    (names::shortened(&job.name, style.label_chars) != printable).then_some(printable)
+}
+
+/// One entry of a legend: how a kind of box looks and what it means.
+#[derive(Clone, Debug)]
+pub(crate) struct LegendEntry {
+    pub text: &'static str,
+    pub status: Option<Status>,
+    pub dummy: bool,
+    pub collapsed: bool,
+}
+
+/// The legend for a picture of `jobs`: each status after a run (only "not
+/// run" before one), then dummy jobs and collapsed boxes when the picture
+/// has any (a report alone does not say which jobs are dummies).
+pub(crate) fn legend(jobs: &[Job]) -> Vec<LegendEntry> {
+    let after_run = jobs.iter().any(|job| job.outcome.is_some());
+    let entry = |text, status| LegendEntry {
+        text,
+        status,
+        dummy: false,
+        collapsed: false,
+    };
+    let mut entries: Vec<LegendEntry> = if after_run {
+        STATUS_ORDER
+            .iter()
+            .map(|&status| entry(status_word(status), status))
+            .collect()
+    } else {
+        vec![entry("not run", None)]
+    };
+    if jobs.iter().any(|job| job.dummy) {
+        entries.push(LegendEntry {
+            dummy: true,
+            ..entry("dummy (groups its deps)", None)
+        });
+    }
+    if jobs.iter().any(|job| job.members.is_some()) {
+        entries.push(LegendEntry {
+            collapsed: true,
+            ..entry("n × kind: jobs of one kind", None)
+        });
+    }
+    entries
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use dojobber::{Defaults, JobSpec, Plan, Report};
 use dojobber_examples::movie::{self, MovieArgs};
-use dojobber_viz::{Format, Options, Renderer, VizError, render, write_graph};
+use dojobber_viz::{Format, Options, Renderer, Style, VizError, render, write_graph};
 
 fn movie_report() -> Report {
     movie::runner(MovieArgs::default())
@@ -18,6 +18,13 @@ fn movie_report() -> Report {
 const PURE: Options = Options {
     details: false,
     renderer: Renderer::PureRust,
+    style: Style::DEFAULT,
+};
+
+/// No legend, no collapse, no wrapping: one box per job and nothing else.
+const PLAIN: Options = Options {
+    style: Style::PLAIN,
+    ..PURE
 };
 
 /// A decoded PNG: width, height, and RGBA pixels.
@@ -107,8 +114,8 @@ fn ink_inside_the_box(png: &[u8]) -> usize {
 fn labels_are_drawn_with_the_embedded_font() {
     // The text is drawn whatever fonts the machine has (or lacks): the
     // middle of a box labelled HHHH has ink, one labelled with spaces none.
-    let letters = render(&plan_of(&["HHHH"]), Format::Png, &PURE).unwrap();
-    let blanks = render(&plan_of(&["    "]), Format::Png, &PURE).unwrap();
+    let letters = render(&plan_of(&["HHHH"]), Format::Png, &PLAIN).unwrap();
+    let blanks = render(&plan_of(&["    "]), Format::Png, &PLAIN).unwrap();
     let ink = ink_inside_the_box(&letters);
     assert!(ink > 150, "HHHH left {ink} dark pixels");
     assert_eq!(ink_inside_the_box(&blanks), 0);
@@ -255,8 +262,8 @@ fn is_executable(path: &Path) -> bool {
 fn renderer_follows_path() {
     let plan = plan_of(&["Root", "Dep"]);
     let forced = Options {
-        details: false,
         renderer: Renderer::Graphviz,
+        ..Options::default()
     };
     let auto = Options::default();
     // Set by the tests below for the child process they start.
@@ -406,6 +413,7 @@ proptest::proptest! {
         let titles = document
             .descendants()
             .filter(|node| node.has_tag_name("title"))
+            .filter(|title| title.parent().and_then(|g| g.attribute("class")) == Some("job"))
             .count();
         proptest::prop_assert_eq!(titles, names.len());
     }

@@ -1,0 +1,3 @@
+//! Shapes shared by the tests.
+
+pub mod sitekit;
