@@ -37,6 +37,7 @@
 mod dot;
 mod font;
 mod graphviz;
+pub mod html;
 mod layered;
 mod raster;
 mod scene;

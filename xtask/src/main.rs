@@ -4,10 +4,15 @@
 //! - `cargo xtask viz`: draws the watch_movie example's job graph before
 //!   and after a default run into `docs/` (SVG and PNG), the pictures the
 //!   README shows.
+//! - `cargo xtask html REPORT.json [--events EVENTS.jsonl] -o run.html`:
+//!   the HTML page of a run from its JSON report and, for the timeline,
+//!   its `--events-json` stream.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use dojobber::Report;
+use dojobber_viz::html::{self, RunView};
 use clap::{Parser, Subcommand, ValueEnum};
 use dojobber_examples::movie::{self, MovieArgs};
 use dojobber_viz::{Options, Renderer};
@@ -32,6 +37,19 @@ enum Task {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Write the HTML page of a run from its JSON report (`--report-json`)
+    /// and, for the timeline and concurrency chart, its event stream
+    /// (`--events-json`).
+    Html {
+        /// The run's JSON report.
+        report: PathBuf,
+        /// The run's event stream, one JSON object a line.
+        #[arg(long)]
+        events: Option<PathBuf>,
+        /// The page to write.
+        #[arg(short, long, default_value = "run.html")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -55,6 +73,11 @@ fn main() -> anyhow::Result<()> {
             let out = out.unwrap_or_else(|| workspace_root().join("docs"));
             viz(&out, renderer)
         }
+        Task::Html {
+            report,
+            events,
+            out,
+        } => html(&report, events.as_deref(), &out),
     }
 }
 
@@ -89,5 +112,32 @@ fn viz(out: &Path, renderer: Renderer) -> anyhow::Result<()> {
     for path in written {
         println!("wrote {}", path.display());
     }
+    Ok(())
+}
+
+/// Writes the page of a run from its report and, if given, its events.
+/// Nothing is written when either file cannot be read.
+fn html(report_path: &Path, events: Option<&Path>, out: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(report_path)
+        .with_context(|| format!("reading the report {}", report_path.display()))?;
+    let report: Report = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a dojobber JSON report", report_path.display()))?;
+    if report.version != Report::VERSION {
+        anyhow::bail!(
+            "{} is a report of format version {}; this build reads version {}",
+            report_path.display(),
+            report.version,
+            Report::VERSION
+        );
+    }
+    let mut view = RunView::from_report(&report);
+    if let Some(events) = events {
+        let file = std::fs::File::open(events)
+            .with_context(|| format!("reading the events {}", events.display()))?;
+        view.add_events_json(std::io::BufReader::new(file))
+            .with_context(|| format!("in {}", events.display()))?;
+    }
+    html::write_page(out, &view)?;
+    println!("wrote {}", out.display());
     Ok(())
 }
