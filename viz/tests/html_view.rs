@@ -128,7 +128,8 @@ fn a_bad_event_line_is_named_and_changes_nothing() {
     assert!(error.to_string().contains(&format!("line {line}")));
     assert_eq!(view, before);
 
-    let stranger = r#"{"event":"phase_started","job":"Stranger","phase":"check","attempt":1,"at_secs":0.1}"#;
+    let stranger =
+        r#"{"event":"phase_started","job":"Stranger","phase":"check","attempt":1,"at_secs":0.1}"#;
     let error = view.add_events_json(stranger.as_bytes()).unwrap_err();
     assert!(matches!(&error, ViewError::UnknownJob { job, line: 1 } if job == "Stranger"));
     assert!(error.to_string().contains("\"Stranger\""));
@@ -140,7 +141,8 @@ fn kinds_of_event_the_page_does_not_use_are_skipped() {
     let (report, _, _) = movie_run();
     let mut view = RunView::from_report(&report);
     let before = view.clone();
-    let stream = "{\"event\":\"round_started\",\"round\":1}\n\n{\"event\":\"some_future_event\",\"x\":1}\n";
+    let stream =
+        "{\"event\":\"round_started\",\"round\":1}\n\n{\"event\":\"some_future_event\",\"x\":1}\n";
     view.add_events_json(stream.as_bytes()).unwrap();
     assert_eq!(view, before);
 }

@@ -11,10 +11,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use dojobber::Report;
-use dojobber_viz::html::{self, RunView};
 use clap::{Parser, Subcommand, ValueEnum};
+use dojobber::Report;
 use dojobber_examples::movie::{self, MovieArgs};
+use dojobber_viz::html::{self, RunView};
 use dojobber_viz::{Options, Renderer};
 
 #[derive(Parser)]

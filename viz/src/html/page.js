@@ -199,58 +199,13 @@
       if (sa === null || sb === null) return (sa === null) - (sb === null) || a - b;
       return sa - sb || a - b;
     });
-    const rowHeight = 20, labelWidth = 230, top = 24;
-    const width = Math.max(640, Math.floor(available));
-    const plot = width - labelWidth - 16;
-    const x = (t) => labelWidth + (t / end) * plot;
-    const height = top + rows.length * rowHeight + 6;
-    const svg = svgEl("svg", { width: width, height: height, class: "timeline" });
-    for (const t of niceTicks(end, 8)) {
-      svg.append(svgEl("line", { x1: x(t), x2: x(t), y1: top - 4, y2: height, stroke: "#e4e4e4" }));
-      svg.append(svgEl("text", { x: x(t), y: 14, "font-size": 11, "text-anchor": "middle", fill: "#555", text: duration(t) }));
-    }
-    rows.forEach((i, row) => {
-      const job = jobs[i];
-      const y = top + row * rowHeight;
-      const band = svgEl("rect", { x: 0, y: y, width: width, height: rowHeight, fill: row % 2 ? "#ffffff" : "#f6f6f6", class: "row-band", "data-job": i });
-      svg.append(band);
-      const label = svgEl("text", { x: 4, y: y + 14, "font-size": 12, class: "row-label", "data-job": i, text: shorten(job.name, 32) });
-      label.append(svgEl("title", { text: job.name }));
-      svg.append(label);
-      if (job.phases.length === 0) {
-        svg.append(svgEl("text", { x: labelWidth + 4, y: y + 14, "font-size": 11, fill: "#777",
-          text: statusOf(job) + (job.blocked_by !== null ? " by " + job.blocked_by : job.blocked_reason !== null ? " (" + job.blocked_reason + ")" : "") }));
-        return;
-      }
-      const start = firstStart(job);
-      if (job.ready_secs !== null && start !== null && start > job.ready_secs) {
-        svg.append(svgEl("rect", { class: "wait", x: x(job.ready_secs), y: y + 6, width: Math.max(1, x(start) - x(job.ready_secs)), height: rowHeight - 12, "data-job": i, "data-wait": "1" }));
-      }
-      // The gaps between tries: from a try's last phase to the next try's first.
-      const tries = new Map();
-      for (const p of job.phases) {
-        if (p.phase === "cleanup") continue;
-        const s = p.start_secs !== null ? p.start_secs : p.end_secs;
-        const t = tries.get(p.attempt) || { first: s, last: p.end_secs };
-        t.first = Math.min(t.first, s);
-        t.last = Math.max(t.last, p.end_secs);
-        tries.set(p.attempt, t);
-      }
-      for (const [attempt, t] of tries) {
-        const before = tries.get(attempt - 1);
-        if (before && t.first > before.last) {
-          svg.append(svgEl("line", { class: "retry", x1: x(before.last), x2: x(t.first), y1: y + rowHeight / 2, y2: y + rowHeight / 2 }));
-        }
-      }
-      job.phases.forEach((p, k) => {
-        const s = p.start_secs !== null ? p.start_secs : p.end_secs;
-        const classes = ["phase", p.phase];
-        if (!p.passed) classes.push("failed");
-        if (!p.performed) classes.push("decided");
-        svg.append(svgEl("rect", { class: classes.join(" "), x: x(s), y: y + 3, width: Math.max(2, x(p.end_secs) - x(s)), height: rowHeight - 6, "data-job": i, "data-phase": k }));
-      });
-    });
-    svg.addEventListener("mousemove", (event) => {
+    const holder = el("div", { class: "chart" });
+    const zoom = el("select", { title: "stretch the time axis; the chart scrolls sideways" });
+    for (const factor of [1, 2, 4, 8, 16, 32]) zoom.append(el("option", { value: String(factor), text: factor + "\u00d7" }));
+    zoom.addEventListener("change", () => { holder.replaceChildren(draw(Number(zoom.value))); notify(); });
+    section.append(el("div", { class: "graph-tools" }, el("label", {}, "time zoom ", zoom)), holder);
+    holder.append(draw(1));
+    holder.addEventListener("mousemove", (event) => {
       const target = event.target;
       const i = target.getAttribute("data-job");
       if (i === null) { hideTip(); return; }
@@ -260,18 +215,72 @@
       else if (target.getAttribute("data-wait") !== null) showTip(event, job.name + "\nready at " + duration(job.ready_secs) + ", waited " + duration(waited(job)) + " for a worker");
       else showTip(event, job.name + " (" + statusOf(job) + ")");
     });
-    svg.addEventListener("mouseleave", hideTip);
-    svg.addEventListener("click", (event) => {
+    holder.addEventListener("mouseleave", hideTip);
+    holder.addEventListener("click", (event) => {
       const i = event.target.getAttribute("data-job");
       if (i !== null) select(Number(i));
     });
     selectListeners.push((selected) => {
-      for (const node of svg.querySelectorAll(".row-band, .row-label")) {
+      for (const node of holder.querySelectorAll(".row-band, .row-label")) {
         node.classList.toggle("selected", Number(node.getAttribute("data-job")) === selected);
       }
     });
-    section.append(el("div", { class: "chart" }, svg));
     return section;
+
+    function draw(factor) {
+      const rowHeight = 20, labelWidth = 230, top = 24;
+      const width = Math.max(640, Math.floor(available));
+      const plot = (width - labelWidth - 16) * factor;
+      const x = (t) => labelWidth + (t / end) * plot;
+      const height = top + rows.length * rowHeight + 6;
+      const svg = svgEl("svg", { width: labelWidth + plot + 16, height: height, class: "timeline" });
+      for (const t of niceTicks(end, 8 * factor)) {
+        svg.append(svgEl("line", { x1: x(t), x2: x(t), y1: top - 4, y2: height, stroke: "#e4e4e4" }));
+        svg.append(svgEl("text", { x: x(t), y: 14, "font-size": 11, "text-anchor": "middle", fill: "#555", text: duration(t) }));
+      }
+      rows.forEach((i, row) => {
+        const job = jobs[i];
+        const y = top + row * rowHeight;
+        const band = svgEl("rect", { x: 0, y: y, width: labelWidth + plot + 16, height: rowHeight, fill: row % 2 ? "#ffffff" : "#f6f6f6", class: "row-band", "data-job": i });
+        svg.append(band);
+        const label = svgEl("text", { x: 4, y: y + 14, "font-size": 12, class: "row-label", "data-job": i, text: shorten(job.name, 32) });
+        label.append(svgEl("title", { text: job.name }));
+        svg.append(label);
+        if (job.phases.length === 0) {
+          svg.append(svgEl("text", { x: labelWidth + 4, y: y + 14, "font-size": 11, fill: "#777",
+            text: statusOf(job) + (job.blocked_by !== null ? " by " + job.blocked_by : job.blocked_reason !== null ? " (" + job.blocked_reason + ")" : "") }));
+          return;
+        }
+        const start = firstStart(job);
+        if (job.ready_secs !== null && start !== null && start > job.ready_secs) {
+          svg.append(svgEl("rect", { class: "wait", x: x(job.ready_secs), y: y + 6, width: Math.max(1, x(start) - x(job.ready_secs)), height: rowHeight - 12, "data-job": i, "data-wait": "1" }));
+        }
+        // The gaps between tries: from a try's last phase to the next try's first.
+        const tries = new Map();
+        for (const p of job.phases) {
+          if (p.phase === "cleanup") continue;
+          const s = p.start_secs !== null ? p.start_secs : p.end_secs;
+          const t = tries.get(p.attempt) || { first: s, last: p.end_secs };
+          t.first = Math.min(t.first, s);
+          t.last = Math.max(t.last, p.end_secs);
+          tries.set(p.attempt, t);
+        }
+        for (const [attempt, t] of tries) {
+          const before = tries.get(attempt - 1);
+          if (before && t.first > before.last) {
+            svg.append(svgEl("line", { class: "retry", x1: x(before.last), x2: x(t.first), y1: y + rowHeight / 2, y2: y + rowHeight / 2 }));
+          }
+        }
+        job.phases.forEach((p, k) => {
+          const s = p.start_secs !== null ? p.start_secs : p.end_secs;
+          const classes = ["phase", p.phase];
+          if (!p.passed) classes.push("failed");
+          if (!p.performed) classes.push("decided");
+          svg.append(svgEl("rect", { class: classes.join(" "), x: x(s), y: y + 3, width: Math.max(2, x(p.end_secs) - x(s)), height: rowHeight - 6, "data-job": i, "data-phase": k }));
+        });
+      });
+      return svg;
+    }
   }
 
   // ---- concurrency ----------------------------------------------------
@@ -513,9 +522,14 @@
     return section;
   }
 
+  let selectedJob = null;
+  function notify() {
+    if (selectedJob !== null) for (const listener of selectListeners) listener(selectedJob);
+  }
   function select(i) {
+    selectedJob = i;
     showDetails(i);
-    for (const listener of selectListeners) listener(i);
+    notify();
   }
 
   page.replaceChildren();

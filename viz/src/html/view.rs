@@ -230,6 +230,9 @@ impl RunView {
                 jobs[i].deps.push(dep_index);
             }
         }
+        // Options this page does not set keep their defaults, whatever
+        // drawing options the crate grows.
+        #[allow(clippy::needless_update)]
         let options = Options {
             details: true,
             renderer: Renderer::PureRust,
@@ -315,10 +318,13 @@ impl RunView {
         // Phases handed out and not finished yet, by job, phase and try.
         let mut started: HashMap<(usize, Phase, u32), f64> = HashMap::new();
         let find = |job: &str, line: usize| {
-            index.get(job).copied().ok_or_else(|| ViewError::UnknownJob {
-                line,
-                job: job.to_owned(),
-            })
+            index
+                .get(job)
+                .copied()
+                .ok_or_else(|| ViewError::UnknownJob {
+                    line,
+                    job: job.to_owned(),
+                })
         };
         for (number, event) in lines.into_iter().enumerate() {
             let line = number + 1;
