@@ -544,4 +544,11 @@
   const available = timelineSection.getBoundingClientRect().width - 30;
   timelineSection.replaceWith(timeline(available));
   concurrencySection.replaceWith(concurrencyChart(available));
+  // A link can open the page on a job: run.html#job=NAME.
+  const wanted = /^#job=(.*)$/.exec(window.location.hash);
+  if (wanted) {
+    let name = null;
+    try { name = decodeURIComponent(wanted[1]); } catch (error) { name = null; }
+    if (name !== null && index.has(name)) select(index.get(name));
+  }
 }());
