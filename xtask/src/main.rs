@@ -141,3 +141,66 @@ fn html(report_path: &Path, events: Option<&Path>, out: &Path) -> anyhow::Result
     println!("wrote {}", out.display());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A default movie run's report as `--report-json` writes it.
+    fn report_file(dir: &Path) -> PathBuf {
+        let report = movie::runner(MovieArgs::default())
+            .output(std::io::sink())
+            .run()
+            .unwrap()
+            .into_report();
+        let path = dir.join("r.json");
+        std::fs::write(&path, serde_json::to_string(&report).unwrap()).unwrap();
+        path
+    }
+
+    #[test]
+    fn html_writes_the_page_from_the_report_and_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = report_file(dir.path());
+        let events = dir.path().join("e.jsonl");
+        let line = r#"{"event":"phase_finished","job":"TurnOnTV","phase":"check","attempt":1,"at_secs":0.001,"outcome":"fail","error":{"message":"Remote batteries are dead."},"performed":true}"#;
+        std::fs::write(&events, format!("{line}\n")).unwrap();
+        let out = dir.path().join("run.html");
+        html(&report, Some(&events), &out).unwrap();
+        let page = std::fs::read_to_string(&out).unwrap();
+        assert!(
+            page.contains("\"end_secs\":0.001"),
+            "the event is in the page"
+        );
+        assert!(page.contains("Remote batteries are dead."));
+    }
+
+    #[test]
+    fn bad_input_is_named_and_nothing_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = report_file(dir.path());
+        let out = dir.path().join("run.html");
+
+        let events = dir.path().join("e.jsonl");
+        std::fs::write(
+            &events,
+            "{\"event\":\"round_started\",\"round\":1}\nnot json\n",
+        )
+        .unwrap();
+        let error = format!("{:#}", html(&report, Some(&events), &out).unwrap_err());
+        assert!(
+            error.contains("e.jsonl") && error.contains("line 2"),
+            "{error}"
+        );
+
+        let old = dir.path().join("old.json");
+        let text = std::fs::read_to_string(&report).unwrap();
+        std::fs::write(&old, text.replacen("\"version\":1", "\"version\":99", 1)).unwrap();
+        let error = format!("{:#}", html(&old, None, &out).unwrap_err());
+        assert!(error.contains("version 99"), "{error}");
+
+        let error = format!("{:#}", html(&events, None, &out).unwrap_err());
+        assert!(error.contains("is not a dojobber JSON report"), "{error}");
+        assert!(!out.exists());
+    }
+}
