@@ -56,6 +56,7 @@
     return el("span", {
       class: "job-link", text: jobs[index].name, role: "link", tabindex: "0",
       "data-job": String(index), onclick: () => select(index),
+      onkeydown: (event) => { if (event.key === "Enter" || event.key === " ") { event.preventDefault(); select(index); } },
     });
   }
   function firstStart(job) {
@@ -485,10 +486,10 @@
       { name: "status", key: (job) => STATUSES.indexOf(statusOf(job)), cell: (job) => el("td", {}, swatch(statusOf(job)), statusOf(job)) },
       { name: "tries", num: true, key: (job) => job.tries, cell: (job) => el("td", { class: "num", text: String(job.tries) }) },
       { name: "time", num: true, key: (job) => job.time_secs, cell: (job) => el("td", { class: "num", text: duration(job.time_secs) }) },
-      { name: "started", num: true, key: (job) => firstStart(job), cell: (job) => el("td", { class: "num", text: duration(firstStart(job)) }) },
-      { name: "waited", num: true, key: (job) => waited(job), cell: (job) => el("td", { class: "num", text: duration(waited(job)) }) },
+      { name: "started", num: true, timed: true, key: (job) => firstStart(job), cell: (job) => el("td", { class: "num", text: duration(firstStart(job)) }) },
+      { name: "waited", num: true, timed: true, key: (job) => waited(job), cell: (job) => el("td", { class: "num", text: duration(waited(job)) }) },
       { name: "last error", key: (job) => (job.last_error ? job.last_error.message : ""), cell: (job) => el("td", { class: "error", text: job.last_error ? job.last_error.message : "" }) },
-    ];
+    ].filter((column) => timed || !column.timed);
     const head = el("tr");
     const body = el("tbody");
     const rows = jobs.map((job, i) => {
