@@ -185,7 +185,9 @@ impl Line {
 
 impl RunView {
     /// The view of a report: everything but the phases' times, which only
-    /// the events have.
+    /// the events have. (When the report holds per-phase records, they
+    /// will fill [`JobView::phases`] here, and a page from the report
+    /// alone will have its timeline too.)
     pub fn from_report(report: &Report) -> RunView {
         let mut index: HashMap<&str, usize> = HashMap::new();
         for (i, job) in report.jobs.iter().enumerate() {
