@@ -41,6 +41,7 @@ mod collapse;
 mod dot;
 mod font;
 mod graphviz;
+pub mod html;
 mod layered;
 mod names;
 mod raster;

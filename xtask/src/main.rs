@@ -5,12 +5,17 @@
 //!   and after a default run into `docs/` (SVG and PNG), the pictures the
 //!   README shows, and the 62-job "sitekit" shape with its 50-page fan-out
 //!   collapsed (the default) and, with `--expanded`, drawn in full.
+//! - `cargo xtask html REPORT.json [--events EVENTS.jsonl] -o run.html`:
+//!   the HTML page of a run from its JSON report and, for the timeline,
+//!   its `--events-json` stream.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
+use dojobber::Report;
 use dojobber_examples::movie::{self, MovieArgs};
+use dojobber_viz::html::{self, RunView};
 use dojobber_viz::{Options, Renderer, Style};
 
 /// The sitekit shape, shared with viz's tests.
@@ -37,6 +42,19 @@ enum Task {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Write the HTML page of a run from its JSON report (`--report-json`)
+    /// and, for the timeline and concurrency chart, its event stream
+    /// (`--events-json`).
+    Html {
+        /// The run's JSON report.
+        report: PathBuf,
+        /// The run's event stream, one JSON object a line.
+        #[arg(long)]
+        events: Option<PathBuf>,
+        /// The page to write.
+        #[arg(short, long, default_value = "run.html")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -60,6 +78,11 @@ fn main() -> anyhow::Result<()> {
             let out = out.unwrap_or_else(|| workspace_root().join("docs"));
             viz(&out, renderer)
         }
+        Task::Html {
+            report,
+            events,
+            out,
+        } => html(&report, events.as_deref(), &out),
     }
 }
 
@@ -111,4 +134,94 @@ fn viz(out: &Path, renderer: Renderer) -> anyhow::Result<()> {
         println!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// Writes the page of a run from its report and, if given, its events.
+/// Nothing is written when either file cannot be read.
+fn html(report_path: &Path, events: Option<&Path>, out: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(report_path)
+        .with_context(|| format!("reading the report {}", report_path.display()))?;
+    let report: Report = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a dojobber JSON report", report_path.display()))?;
+    if report.version != Report::VERSION {
+        anyhow::bail!(
+            "{} is a report of format version {}; this build reads version {}",
+            report_path.display(),
+            report.version,
+            Report::VERSION
+        );
+    }
+    let mut view = RunView::from_report(&report);
+    if let Some(events) = events {
+        let file = std::fs::File::open(events)
+            .with_context(|| format!("reading the events {}", events.display()))?;
+        view.add_events_json(std::io::BufReader::new(file))
+            .with_context(|| format!("in {}", events.display()))?;
+    }
+    html::write_page(out, &view)?;
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A default movie run's report as `--report-json` writes it.
+    fn report_file(dir: &Path) -> PathBuf {
+        let report = movie::runner(MovieArgs::default())
+            .output(std::io::sink())
+            .run()
+            .unwrap()
+            .into_report();
+        let path = dir.join("r.json");
+        std::fs::write(&path, serde_json::to_string(&report).unwrap()).unwrap();
+        path
+    }
+
+    #[test]
+    fn html_writes_the_page_from_the_report_and_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = report_file(dir.path());
+        let events = dir.path().join("e.jsonl");
+        let line = r#"{"event":"phase_finished","job":"TurnOnTV","phase":"check","attempt":1,"at_secs":0.001,"outcome":"fail","error":{"message":"Remote batteries are dead."},"performed":true}"#;
+        std::fs::write(&events, format!("{line}\n")).unwrap();
+        let out = dir.path().join("run.html");
+        html(&report, Some(&events), &out).unwrap();
+        let page = std::fs::read_to_string(&out).unwrap();
+        assert!(
+            page.contains("\"end_secs\":0.001"),
+            "the event is in the page"
+        );
+        assert!(page.contains("Remote batteries are dead."));
+    }
+
+    #[test]
+    fn bad_input_is_named_and_nothing_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = report_file(dir.path());
+        let out = dir.path().join("run.html");
+
+        let events = dir.path().join("e.jsonl");
+        std::fs::write(
+            &events,
+            "{\"event\":\"round_started\",\"round\":1}\nnot json\n",
+        )
+        .unwrap();
+        let error = format!("{:#}", html(&report, Some(&events), &out).unwrap_err());
+        assert!(
+            error.contains("e.jsonl") && error.contains("line 2"),
+            "{error}"
+        );
+
+        let old = dir.path().join("old.json");
+        let text = std::fs::read_to_string(&report).unwrap();
+        std::fs::write(&old, text.replacen("\"version\":1", "\"version\":99", 1)).unwrap();
+        let error = format!("{:#}", html(&old, None, &out).unwrap_err());
+        assert!(error.contains("version 99"), "{error}");
+
+        let error = format!("{:#}", html(&events, None, &out).unwrap_err());
+        assert!(error.contains("is not a dojobber JSON report"), "{error}");
+        assert!(!out.exists());
+    }
 }

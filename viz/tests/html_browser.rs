@@ -1,0 +1,373 @@
+//! The HTML run page in a real browser: headless Chromium (Debian's
+//! `chromium` package) opens it from a file, with no network, and the
+//! page is checked as a user would look at it.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dojobber::{Event, Failure, JobReport, Observer, Plan, Report, Status};
+use dojobber_examples::movie::{self, MovieArgs};
+use dojobber_viz::html::{RunView, write_page};
+use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
+use headless_chrome::protocol::cdp::types::Event as CdpEvent;
+use headless_chrome::{Browser, LaunchOptions, Tab};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Keeps every event of a run.
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<Event>>>);
+
+impl Observer for Recorder {
+    fn on_event(&mut self, event: &Event, _plan: &Plan) {
+        self.0.lock().unwrap().push(event.clone());
+    }
+}
+
+/// A headless Chromium with a fresh profile, as root allows it.
+struct Chromium {
+    browser: Browser,
+    _profile: tempfile::TempDir,
+}
+
+impl Chromium {
+    fn launch(height: u32) -> Chromium {
+        let path = Path::new(CHROMIUM);
+        assert!(
+            path.exists(),
+            "{CHROMIUM} is missing: these tests need Debian's chromium package \
+             (apt-get update && apt-get install -y chromium; .ci/run does it)"
+        );
+        let profile = tempfile::tempdir().unwrap();
+        let data_dir = format!("--user-data-dir={}", profile.path().display());
+        let flags = [
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            data_dir.as_str(),
+        ];
+        let args: Vec<&std::ffi::OsStr> = flags.iter().map(std::ffi::OsStr::new).collect();
+        let options = LaunchOptions::default_builder()
+            .path(Some(path.to_owned()))
+            .headless(true)
+            .sandbox(false)
+            .window_size(Some((1400, height)))
+            .args(args)
+            .idle_browser_timeout(Duration::from_secs(120))
+            .build()
+            .unwrap();
+        let browser = Browser::new(options).expect("Chromium starts");
+        Chromium {
+            browser,
+            _profile: profile,
+        }
+    }
+
+    /// Opens a page and returns the tab with the errors its console and
+    /// scripts report, as they come.
+    fn open(&self, page: &Path) -> (Arc<Tab>, Arc<Mutex<Vec<String>>>) {
+        let tab = self.browser.new_tab().unwrap();
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&errors);
+        tab.enable_log().unwrap().enable_runtime().unwrap();
+        tab.add_event_listener(Arc::new(move |event: &CdpEvent| {
+            let error = match event {
+                CdpEvent::RuntimeExceptionThrown(thrown) => Some(format!("{thrown:?}")),
+                CdpEvent::RuntimeConsoleAPICalled(call)
+                    if format!("{:?}", call.params.Type) == "Error" =>
+                {
+                    Some(format!("{call:?}"))
+                }
+                CdpEvent::LogEntryAdded(entry)
+                    if format!("{:?}", entry.params.entry.level) == "Error" =>
+                {
+                    Some(format!("{entry:?}"))
+                }
+                _ => None,
+            };
+            if let Some(error) = error {
+                seen.lock().unwrap().push(error);
+            }
+        }))
+        .unwrap();
+        let url = format!("file://{}", page.display());
+        tab.navigate_to(&url)
+            .unwrap()
+            .wait_until_navigated()
+            .unwrap();
+        tab.wait_for_element("#jobs table").unwrap();
+        (tab, errors)
+    }
+}
+
+/// The value of a JavaScript expression as JSON.
+fn eval(tab: &Tab, expression: &str) -> serde_json::Value {
+    let result = tab
+        .evaluate(expression, false)
+        .unwrap_or_else(|error| panic!("{expression}: {error}"));
+    result.value.unwrap_or(serde_json::Value::Null)
+}
+
+fn count(tab: &Tab, selector: &str) -> usize {
+    let expression = format!("document.querySelectorAll({selector:?}).length");
+    eval(tab, &expression).as_u64().unwrap() as usize
+}
+
+fn text(tab: &Tab, selector: &str) -> String {
+    let expression = format!("document.querySelector({selector:?}).textContent");
+    eval(tab, &expression).as_str().unwrap().to_owned()
+}
+
+/// Clicks the graph's box of the job called `name`.
+fn click_graph_job(tab: &Tab, view: &RunView, name: &str) {
+    let index = view.jobs.iter().position(|job| job.name == name).unwrap();
+    let selector = format!("#graph-view g.job[data-job=\"{index}\"]");
+    tab.find_element(&selector).unwrap().click().unwrap();
+}
+
+fn assert_no_errors(errors: &Mutex<Vec<String>>) {
+    let errors = errors.lock().unwrap();
+    assert!(errors.is_empty(), "the page reported errors: {errors:#?}");
+}
+
+/// The movie example run with four workers, as `--events-json` sees it.
+fn movie_view() -> (RunView, usize) {
+    let recorder = Recorder::default();
+    let runner = movie::runner(MovieArgs::default())
+        .output(std::io::sink())
+        .jobs(4)
+        .observe(recorder.clone());
+    let plan = runner.graph().unwrap().plan().clone();
+    let report = runner.run().unwrap().into_report();
+    let events = recorder.0.lock().unwrap();
+    let phases = events
+        .iter()
+        .filter(|event| matches!(event, Event::PhaseFinished { .. }))
+        .count();
+    let mut view = RunView::from_report(&report).setting("workers", "4");
+    view.add_events(events.iter(), &plan).unwrap();
+    (view, phases)
+}
+
+/// Where screenshots go, for people to look at.
+fn screenshot_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join(name)
+}
+
+/// Decodes a PNG and checks that it shows a page: mostly not one colour,
+/// and with the graph's fills for passed, fixed and failed jobs.
+fn assert_shows_the_run(png_bytes: &[u8]) {
+    let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    let channels = info.color_type.samples();
+    assert!(info.width >= 1000 && info.height >= 1000, "{info:?}");
+    let rgb: Vec<[u8; 3]> = pixels[..info.buffer_size()]
+        .chunks(channels)
+        .map(|p| [p[0], p[1], p[2]])
+        .collect();
+    let inked = rgb.iter().filter(|p| p.iter().any(|&c| c < 200)).count();
+    assert!(
+        inked * 50 > rgb.len(),
+        "only {inked} of {} pixels are not near white",
+        rgb.len()
+    );
+    for (name, colour) in [
+        ("passed", [0, 255, 0]),
+        ("fixed", [0, 100, 0]),
+        ("failed", [255, 0, 0]),
+    ] {
+        let found = rgb.iter().filter(|&&p| p == colour).count();
+        assert!(found > 100, "{found} pixels of the {name} colour");
+    }
+}
+
+#[test]
+fn the_movie_run_page_works_in_chromium() -> TestResult {
+    let (view, phases) = movie_view();
+    let dir = tempfile::tempdir()?;
+    let page = dir.path().join("run.html");
+    write_page(&page, &view)?;
+
+    let chromium = Chromium::launch(2700);
+    let (tab, errors) = chromium.open(&page);
+    assert_eq!(count(&tab, "#timeline rect.phase"), phases);
+    assert_eq!(count(&tab, "#graph-view g.job"), view.jobs.len());
+    assert_eq!(count(&tab, "#graph-view g.job[data-job]"), view.jobs.len());
+    assert_eq!(count(&tab, "#jobs tbody tr"), view.jobs.len());
+    assert!(count(&tab, "#concurrency path.in-flight") == 1);
+    assert!(text(&tab, "#summary").contains("workers4"));
+    let failures = text(&tab, "#failures");
+    assert!(
+        failures.contains("TurnOnTV failed after 3 tries"),
+        "{failures}"
+    );
+    assert!(
+        failures.contains("try 3, recheck: No space on couch."),
+        "{failures}"
+    );
+
+    click_graph_job(&tab, &view, "TurnOnTV");
+    let details = text(&tab, "#details");
+    assert!(details.starts_with("TurnOnTV"), "{details}");
+    assert!(details.contains("Remote batteries are dead."), "{details}");
+    let tv = view.jobs.iter().find(|job| job.name == "TurnOnTV").unwrap();
+    assert_eq!(
+        count(&tab, "#details table.phases tbody tr"),
+        tv.phases.len()
+    );
+    assert_eq!(count(&tab, "#graph-view g.job.selected"), 1);
+
+    // Hovering a phase tells its job, phase and try.
+    let tip = eval(
+        &tab,
+        "(() => { const bar = document.querySelector('#timeline rect.phase.failed');
+           bar.dispatchEvent(new MouseEvent('mousemove', { bubbles: true, clientX: 5, clientY: 5 }));
+           return document.getElementById('tooltip').textContent; })()",
+    );
+    assert!(tip.as_str().unwrap().contains(", try "), "{tip}");
+    eval(
+        &tab,
+        "document.querySelector('#timeline .chart').dispatchEvent(new MouseEvent('mouseleave'))",
+    );
+    assert_eq!(
+        eval(&tab, "document.getElementById('tooltip').style.display"),
+        "none"
+    );
+    // Stretching the time axis redraws every bar, wider.
+    let width = "document.querySelector('#timeline svg').getAttribute('width')";
+    let before: f64 = eval(&tab, width).as_str().unwrap().parse()?;
+    eval(
+        &tab,
+        "(() => { const zoom = document.querySelector('#timeline select');
+           zoom.value = '4'; zoom.dispatchEvent(new Event('change')); })()",
+    );
+    let after: f64 = eval(&tab, width).as_str().unwrap().parse()?;
+    assert!(after > 3.0 * before, "{before} -> {after}");
+    assert_eq!(count(&tab, "#timeline rect.phase"), phases);
+    assert_eq!(count(&tab, "#timeline .row-label.selected"), 1);
+    // Zooming the graph narrows its view box.
+    let view_box = "document.querySelector('#graph-view svg').getAttribute('viewBox')";
+    let before = eval(&tab, view_box);
+    tab.find_element("#graph button[title=\"zoom in\"]")?
+        .click()?;
+    assert_ne!(eval(&tab, view_box), before);
+    tab.find_element("#graph button[title=\"show the whole graph\"]")?
+        .click()?;
+    assert_eq!(eval(&tab, view_box), before);
+    eval(
+        &tab,
+        "(() => { const zoom = document.querySelector('#timeline select');
+           zoom.value = '1'; zoom.dispatchEvent(new Event('change')); })()",
+    );
+
+    // Sorting by tries puts the most tried job last.
+    tab.find_element("#jobs th:nth-child(3)")?.click()?;
+    let last = text(&tab, "#jobs tbody tr:last-child td:first-child");
+    let most = view.jobs.iter().map(|job| job.tries).max().unwrap();
+    assert_eq!(
+        view.jobs.iter().find(|j| j.name == last).unwrap().tries,
+        most
+    );
+    click_graph_job(&tab, &view, "WatchMovie");
+    assert!(text(&tab, "#details").contains("blocked byStartMovie"));
+
+    let screenshot =
+        tab.capture_screenshot(CaptureScreenshotFormatOption::Png, None, None, true)?;
+    std::fs::write(screenshot_path("html-movie.png"), &screenshot)?;
+    assert_shows_the_run(&screenshot);
+    assert_no_errors(&errors);
+    Ok(())
+}
+
+#[test]
+fn a_page_from_the_report_alone_says_the_timeline_needs_the_events() -> TestResult {
+    let (mut view, _) = movie_view();
+    for job in &mut view.jobs {
+        job.phases.clear();
+        job.ready_secs = None;
+    }
+    let dir = tempfile::tempdir()?;
+    let page = dir.path().join("report-only.html");
+    write_page(&page, &view)?;
+
+    let chromium = Chromium::launch(1000);
+    let (tab, errors) = chromium.open(&page);
+    assert_eq!(count(&tab, "#timeline rect.phase"), 0);
+    assert!(text(&tab, "#timeline").contains("needs the run's events"));
+    assert!(text(&tab, "#concurrency").contains("needs the run's events"));
+    assert_eq!(count(&tab, "#graph-view g.job"), view.jobs.len());
+    click_graph_job(&tab, &view, "SitOnCouch");
+    let details = text(&tab, "#details");
+    assert!(details.contains("No space on couch."), "{details}");
+    assert!(details.contains("made without"), "{details}");
+    assert_no_errors(&errors);
+    Ok(())
+}
+
+#[test]
+fn names_and_errors_are_shown_as_text_never_as_markup() -> TestResult {
+    let hostile = [
+        "</script><script>window.pwned = 1</script>",
+        "<img src=x onerror=\"window.pwned = 2\">",
+        "Tom & \"Jerry\" <b>bold</b>\nsecond line \u{7}",
+    ];
+    let job = |name: &str, status, deps: Vec<String>| JobReport {
+        name: name.to_owned(),
+        status,
+        tries: u32::from(status != Status::Blocked),
+        last_error: (status == Status::Failed)
+            .then(|| Failure::new(format!("<i>{name}</i> failed </script>"))),
+        blocked_by: (status == Status::Blocked).then(|| hostile[1].to_owned()),
+        blocked_reason: None,
+        time: Duration::from_millis(3),
+        deps,
+    };
+    let report = Report {
+        version: Report::VERSION,
+        no_act: false,
+        rounds: 1,
+        elapsed: Duration::from_millis(5),
+        stopped: Some("<script>window.pwned = 3</script>".to_owned()),
+        cleanup_failure: None,
+        jobs: vec![
+            job(hostile[0], Status::Passed, vec![]),
+            job(hostile[1], Status::Failed, vec![hostile[0].to_owned()]),
+            job(hostile[2], Status::Blocked, vec![hostile[1].to_owned()]),
+        ],
+    };
+    let view = RunView::from_report(&report);
+    let dir = tempfile::tempdir()?;
+    let page = dir.path().join("hostile.html");
+    write_page(&page, &view)?;
+
+    let chromium = Chromium::launch(1000);
+    let (tab, errors) = chromium.open(&page);
+    assert_eq!(eval(&tab, "typeof window.pwned"), "undefined");
+    assert_eq!(count(&tab, "img"), 0);
+    let names: Vec<String> = (1..=3)
+        .map(|row| {
+            text(
+                &tab,
+                &format!("#jobs tbody tr:nth-child({row}) td:first-child"),
+            )
+        })
+        .collect();
+    assert_eq!(names, hostile);
+    assert_eq!(count(&tab, "#graph-view g.job"), 3);
+    click_graph_job(&tab, &view, hostile[1]);
+    let details = text(&tab, "#details");
+    assert!(
+        details.contains(&format!("<i>{}</i> failed </script>", hostile[1])),
+        "{details}"
+    );
+    assert!(text(&tab, "#summary").contains("<script>window.pwned = 3</script>"));
+    assert_no_errors(&errors);
+    Ok(())
+}
