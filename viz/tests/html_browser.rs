@@ -260,7 +260,8 @@ fn the_movie_run_page_works_in_chromium() -> TestResult {
     assert_ne!(eval(&tab, view_box), before);
     tab.find_element("#graph button[title=\"show the whole graph\"]")?
         .click()?;
-    assert_eq!(eval(&tab, view_box), before);
+    let whole = "document.querySelector('#graph-view svg').getAttribute('data-whole')";
+    assert_eq!(eval(&tab, view_box), eval(&tab, whole));
     eval(
         &tab,
         "(() => { const zoom = document.querySelector('#timeline select');
@@ -368,6 +369,70 @@ fn names_and_errors_are_shown_as_text_never_as_markup() -> TestResult {
         "{details}"
     );
     assert!(text(&tab, "#summary").contains("<script>window.pwned = 3</script>"));
+    assert_no_errors(&errors);
+    Ok(())
+}
+
+#[test]
+fn a_wide_graph_starts_readable_and_shows_the_chosen_job() -> TestResult {
+    let page_job = |i: usize| JobReport {
+        name: format!("RenderPage(site/pages/section-{i:02}/index.html)"),
+        status: Status::Fixed,
+        tries: 1,
+        last_error: None,
+        blocked_by: None,
+        blocked_reason: None,
+        time: Duration::from_millis(2),
+        deps: vec![],
+    };
+    let mut jobs: Vec<JobReport> = (0..50).map(page_job).collect();
+    let mut site = page_job(99);
+    site.name = "Site".to_owned();
+    site.deps = jobs.iter().map(|job| job.name.clone()).collect();
+    jobs.push(site);
+    let report = Report {
+        version: Report::VERSION,
+        no_act: false,
+        rounds: 1,
+        elapsed: Duration::from_millis(100),
+        stopped: None,
+        cleanup_failure: None,
+        jobs,
+    };
+    let view = RunView::from_report(&report);
+    let dir = tempfile::tempdir()?;
+    let page = dir.path().join("wide.html");
+    write_page(&page, &view)?;
+
+    let chromium = Chromium::launch(1000);
+    let (tab, errors) = chromium.open(&page);
+    let width_of = |attribute: &str| -> f64 {
+        let expression =
+            format!("document.querySelector('#graph-view svg').getAttribute('{attribute}')");
+        let text = eval(&tab, &expression);
+        text.as_str()
+            .unwrap()
+            .split(' ')
+            .nth(2)
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(width_of("viewBox") < width_of("data-whole") / 4.0);
+    // The last page is far to one side; choosing it in the table brings
+    // it into the graph's view.
+    let in_view = "(() => { const svg = document.querySelector('#graph-view svg');
+           const [x, y, w, h] = svg.getAttribute('viewBox').split(' ').map(Number);
+           const b = svg.querySelector('g.job[data-job=\"49\"]').getBBox();
+           return b.x >= x && b.y >= y && b.x + b.width <= x + w && b.y + b.height <= y + h; })()";
+    assert_eq!(eval(&tab, in_view), false);
+    tab.find_element("#jobs tbody tr:nth-child(50)")?.click()?;
+    assert_eq!(
+        count(&tab, "#graph-view g.job.selected[data-job=\"49\"]"),
+        1
+    );
+    assert_eq!(eval(&tab, in_view), true);
+    assert_eq!(count(&tab, "#graph-view g.job"), 51);
     assert_no_errors(&errors);
     Ok(())
 }

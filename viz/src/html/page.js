@@ -9,6 +9,7 @@
   const STATUSES = ["passed", "fixed", "failed", "blocked", "pending", "unknown"];
   const PHASES = ["check", "run", "recheck", "cleanup"];
   const selectListeners = [];
+  const afterLayout = [];
 
   // ---- helpers -------------------------------------------------------
   function el(tag, attrs, ...children) {
@@ -383,8 +384,21 @@
       const i = name !== null && index.has(name) ? index.get(name) : position;
       if (i < jobs.length) node.setAttribute("data-job", String(i));
     });
+    svg.setAttribute("data-whole", original.join(" "));
     let box = original.slice();
     const apply = () => svg.setAttribute("viewBox", box.join(" "));
+    // A graph too wide (or tall) to read when it all fits starts at a
+    // readable size at its top, where the root is; "fit" shows it all.
+    afterLayout.push(() => {
+      const viewWidth = view.clientWidth, viewHeight = view.clientHeight;
+      if (!viewWidth || !viewHeight) return;
+      const readable = 0.8, tooSmall = 0.5;
+      if (Math.min(viewWidth / original[2], viewHeight / original[3]) >= tooSmall) return;
+      const w = viewWidth / readable, h = viewHeight / readable;
+      const y = original[3] > h ? original[1] : original[1] + (original[3] - h) / 2;
+      box = [original[0] + (original[2] - w) / 2, y, w, h];
+      apply();
+    });
     const zoom = (factor, cx, cy) => {
       const w = box[2] * factor, h = box[3] * factor;
       const limit = Math.max(original[2], original[3]);
@@ -431,6 +445,15 @@
     });
     selectListeners.push((selected) => {
       for (const node of nodes) node.classList.toggle("selected", Number(node.getAttribute("data-job")) === selected);
+      // Bring the chosen job into view when it is outside.
+      const chosen = nodes.find((node) => Number(node.getAttribute("data-job")) === selected);
+      if (!chosen) return;
+      const b = chosen.getBBox();
+      const inside = b.x >= box[0] && b.y >= box[1] && b.x + b.width <= box[0] + box[2] && b.y + b.height <= box[1] + box[3];
+      if (!inside) {
+        box = [b.x + b.width / 2 - box[2] / 2, b.y + b.height / 2 - box[3] / 2, box[2], box[3]];
+        apply();
+      }
     });
     return section;
   }
@@ -446,15 +469,20 @@
     fact("tries", String(job.tries));
     fact("time in phases", duration(job.time_secs));
     if (waited(job) !== null) fact("waited for a worker", duration(waited(job)));
-    if (job.deps.length > 0) {
-      const deps = [];
-      job.deps.forEach((dep, k) => { if (k > 0) deps.push(", "); deps.push(jobLink(dep)); });
-      fact("deps", ...deps);
-    }
+    // Long lists of jobs fold away behind their count.
+    const links = (list, what) => {
+      const parts = [];
+      list.forEach((k, n) => { if (n > 0) parts.push(", "); parts.push(jobLink(k)); });
+      if (list.length <= 12) return parts;
+      return [el("details", {}, el("summary", { text: list.length + " " + what }), ...parts)];
+    };
+    if (job.deps.length > 0) fact("deps", ...links(job.deps, "deps"));
     const dependents = [];
-    jobs.forEach((other, k) => { if (other.deps.includes(i)) { if (dependents.length) dependents.push(", "); dependents.push(jobLink(k)); } });
-    if (dependents.length > 0) fact("needed by", ...dependents);
-    if (job.blocked_by !== null) fact("blocked by", job.blocked_by);
+    jobs.forEach((other, k) => { if (other.deps.includes(i)) dependents.push(k); });
+    if (dependents.length > 0) fact("needed by", ...links(dependents, "jobs"));
+    if (job.blocked_by !== null) {
+      fact("blocked by", index.has(job.blocked_by) ? jobLink(index.get(job.blocked_by)) : job.blocked_by);
+    }
     if (job.blocked_reason !== null) fact("blocked because", job.blocked_reason);
     if (job.last_error) fact("last error", el("span", { class: "error", text: errorText(job.last_error) }));
     details.append(facts);
@@ -545,6 +573,7 @@
   const available = timelineSection.getBoundingClientRect().width - 30;
   timelineSection.replaceWith(timeline(available));
   concurrencySection.replaceWith(concurrencyChart(available));
+  for (const step of afterLayout) step();
   // A link can open the page on a job: run.html#job=NAME.
   const wanted = /^#job=(.*)$/.exec(window.location.hash);
   if (wanted) {
