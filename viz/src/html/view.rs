@@ -7,7 +7,7 @@ use std::io::BufRead;
 
 use dojobber::{CleanupFailure, Event, EventRecord, Failure, Phase, Plan, Report, Status};
 
-use crate::{Format, Options, Renderer};
+use crate::{Format, Options, Renderer, Style};
 
 /// A run as the HTML page shows it: the report's summary and jobs, each
 /// job's phases (from the events; one day from the report itself), and the
@@ -232,13 +232,16 @@ impl RunView {
                 jobs[i].deps.push(dep_index);
             }
         }
-        // Options this page does not set keep their defaults, whatever
-        // drawing options the crate grows.
-        #[allow(clippy::needless_update)]
+        // Every job is its own box, so each can be clicked (no collapsed
+        // fan-outs), and the page draws its own legend.
         let options = Options {
             details: true,
             renderer: Renderer::PureRust,
-            ..Options::default()
+            style: Style {
+                collapse_over: None,
+                legend: false,
+                ..Style::DEFAULT
+            },
         };
         let graph_svg = crate::render(report, Format::Svg, &options)
             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
