@@ -174,6 +174,27 @@ fn graphs_are_drawn_before_and_after_the_run() {
 }
 
 #[test]
+fn provision_draws_its_graph_after_the_run() {
+    let target = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let picture = work.path().join("x.png");
+    let output = Command::new(example("provision"))
+        .args(["--target", target.path().to_str().unwrap()])
+        .args(["-q", "--progress", "never", "--graph"])
+        .arg(&picture)
+        .output()
+        .expect("the example runs");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let png = std::fs::read(&picture).unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG was drawn");
+    assert!(
+        png.len() > 1000,
+        "with something in it: {} bytes",
+        png.len()
+    );
+}
+
+#[test]
 fn eight_workers_end_with_the_statuses_of_one() {
     let dir = tempfile::tempdir().unwrap();
     let statuses = |jobs: &str| {
