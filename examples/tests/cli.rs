@@ -218,3 +218,94 @@ fn eight_workers_end_with_the_statuses_of_one() {
     };
     assert_eq!(statuses("8"), statuses("1"));
 }
+
+/// Runs provision on `target` with `args`, verbose, so that any phase that
+/// ran would print a line.
+fn provision(target: &std::path::Path, args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(example("provision"))
+        .arg("--target")
+        .arg(target)
+        .args(["-v", "--progress", "never", "--color", "never"])
+        .args(args)
+        .output()
+        .expect("the example runs")
+}
+
+#[test]
+fn bad_output_paths_and_formats_stop_the_program_before_any_job_runs() {
+    let work = tempfile::tempdir().unwrap();
+    let a_file = work.path().join("a-file");
+    std::fs::write(&a_file, "").unwrap();
+    let missing = work.path().join("missing/out.json");
+    let under_a_file = a_file.join("out.json");
+    let jpg = work.path().join("x.jpg");
+    let folder = work.path().to_owned();
+    let in_proc = std::path::PathBuf::from("/proc/out.json");
+    let missing_png = missing.with_extension("png");
+    let cases: Vec<(&str, &std::path::Path, &str)> = vec![
+        ("--report-json", &missing, "does not exist"),
+        ("--report-json", &under_a_file, "Not a directory"),
+        ("--report-json", &folder, "is a folder"),
+        ("--report-json", &in_proc, "cannot create a file in /proc"),
+        ("--events-json", &missing, "does not exist"),
+        ("--graph", &jpg, "name it .dot, .svg or .png"),
+        ("--graph-before", &jpg, "name it .dot, .svg or .png"),
+        ("--graph", &missing_png, "does not exist"),
+    ];
+    for (flag, path, why) in cases {
+        let target = tempfile::tempdir().unwrap();
+        let output = provision(target.path(), &[flag.as_ref(), path.as_ref()]);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{flag} {path:?}: {err}");
+        let message = err.lines().last().unwrap_or_default();
+        assert!(
+            message.starts_with(&format!("error: {flag} {}: ", path.display()))
+                && message.contains(why),
+            "{flag} {path:?}: {err}"
+        );
+        assert!(!err.contains(".check:"), "no phase ran: {err}");
+        assert_eq!(stdout(&output), "", "no summary");
+        let touched: Vec<_> = std::fs::read_dir(target.path()).unwrap().collect();
+        assert!(
+            touched.is_empty(),
+            "{flag} {path:?}: the target was touched: {touched:?}"
+        );
+        assert!(!jpg.exists() && !missing.parent().unwrap().exists());
+    }
+    let mut left: Vec<_> = std::fs::read_dir(work.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["a-file"], "no temporary file was left");
+}
+
+#[test]
+fn a_report_that_cannot_be_written_after_the_run_keeps_the_runs_exit_code() {
+    // /dev/full opens for writing and refuses every byte.
+    for (args, code) in [
+        (
+            &[
+                "--movie",
+                "MST3K",
+                "--battery-state",
+                "charged",
+                "--couch-space",
+            ][..],
+            0,
+        ),
+        (&[][..], 1),
+    ] {
+        let output = Command::new(example("watch_movie"))
+            .args(args)
+            .args(["-q", "--report-json", "/dev/full"])
+            .output()
+            .expect("the example runs");
+        assert_eq!(output.status.code(), Some(code), "{}", stderr(&output));
+        assert_eq!(
+            stderr(&output),
+            "error: --report-json /dev/full: No space left on device (os error 28); \
+             the exit code is the run's\n"
+        );
+    }
+}
