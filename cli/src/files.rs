@@ -181,12 +181,12 @@ enum Opened {
 }
 
 fn open(path: &Path) -> Result<Opened, String> {
-    let (resolved, magic) = follow_links(path).map_err(|e| e.to_string())?;
+    let (resolved, in_proc) = follow_links(path).map_err(|e| e.to_string())?;
     match fs::metadata(&resolved) {
         Ok(meta) if meta.is_dir() => Err("is a folder".to_owned()),
         // `/dev/stdout` names whatever stdout is through `/proc`: never
         // replace that, add to it.
-        Ok(meta) if !meta.is_file() || magic => OpenOptions::new()
+        Ok(meta) if !meta.is_file() || in_proc => OpenOptions::new()
             .append(true)
             .open(&resolved)
             .map(Opened::Plain)
@@ -204,20 +204,23 @@ fn open(path: &Path) -> Result<Opened, String> {
     }
 }
 
-/// `path` with each symbolic link replaced by its target, and whether the
-/// way went through `/proc` (whose links name open files, not paths).
+/// `path` with each symbolic link replaced by its target, up to a link in
+/// `/proc` (`/dev/stdout` leads to `/proc/self/fd/1`), whose target names
+/// an open file (`pipe:[1234]`), not a path: that one is returned as it
+/// is, with `true`.
 fn follow_links(path: &Path) -> io::Result<(PathBuf, bool)> {
     let mut path = path.to_owned();
-    let mut magic = false;
     for _ in 0..40 {
         match fs::symlink_metadata(&path) {
             Ok(meta) if meta.file_type().is_symlink() => {
-                magic |= path.starts_with("/proc");
+                if path.starts_with("/proc") {
+                    return Ok((path, true));
+                }
                 let target = fs::read_link(&path)?;
                 path = folder_of(&path).join(target);
             }
-            Ok(_) => return Ok((path, magic)),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok((path, magic)),
+            Ok(_) => return Ok((path, false)),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok((path, false)),
             Err(error) => return Err(error),
         }
     }
