@@ -61,6 +61,10 @@ pub struct RunArgs {
     /// Draw the plan, before anything runs, to this file (.dot, .svg or .png).
     #[arg(long, value_name = "PATH")]
     pub graph_before: Option<PathBuf>,
+    /// Open the picture (--graph, else --graph-before) in the system's
+    /// viewer once it is written.
+    #[arg(long)]
+    pub open: bool,
     /// Show a progress display on stderr.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = When::Auto)]
     pub progress: When,
@@ -89,6 +93,7 @@ impl Default for RunArgs {
             events_json: None,
             graph: None,
             graph_before: None,
+            open: false,
             progress: When::Auto,
             color: When::Auto,
         }
@@ -219,6 +224,7 @@ mod tests {
             "g.png",
             "--graph-before",
             "plan.svg",
+            "--open",
             "--progress",
             "never",
             "--color",
@@ -237,6 +243,7 @@ mod tests {
         assert_eq!(args.events_json, Some(PathBuf::from("e.jsonl")));
         assert_eq!(args.graph, Some(PathBuf::from("g.png")));
         assert_eq!(args.graph_before, Some(PathBuf::from("plan.svg")));
+        assert!(args.open);
         assert_eq!((args.progress, args.color), (When::Never, When::Always));
         assert_eq!(args.verbosity(), Verbosity::Debug);
     }

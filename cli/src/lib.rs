@@ -3,7 +3,8 @@
 //! Flatten [`RunArgs`] into your own clap parser and hand your runner to
 //! [`RunArgs::execute`]: it applies the flags, shows progress, prints the
 //! summary, writes the report, the event stream and the pictures
-//! (`--graph`, drawn by dojobber-viz) and returns the exit code.
+//! (`--graph`, drawn by dojobber-viz, shown with `--open`) and returns the
+//! exit code.
 //!
 //! ```no_run
 //! use clap::Parser;
@@ -128,18 +129,24 @@ impl RunArgs {
                 Err(error) => cannot_start(error),
             };
         }
+        if self.open && self.graph.is_none() && self.graph_before.is_none() {
+            return cannot_start("--open: nothing to open: add --graph or --graph-before");
+        }
         let outputs = match self.open_outputs() {
             Ok(outputs) => outputs,
             Err(error) => return cannot_start(error),
         };
+        let mut drawn = None;
         if let Some((file, format)) = outputs.graph_before {
-            let drawn = runner
+            let path = file.path().to_owned();
+            let written = runner
                 .graph()
                 .map_err(|error| error.to_string())
                 .and_then(|graph| draw(file, format, graph.plan()).map_err(|e| e.to_string()));
-            if let Err(error) = drawn {
+            if let Err(error) = written {
                 return cannot_start(error);
             }
+            drawn = Some(path);
         }
 
         let failures = Arc::new(Mutex::new(Vec::new()));
@@ -173,7 +180,17 @@ impl RunArgs {
             failures.extend(written.err().map(|e| e.to_string()));
         }
         if let Some((file, format)) = outputs.graph {
-            failures.extend(draw(file, format, &report).err().map(|e| e.to_string()));
+            let path = file.path().to_owned();
+            match draw(file, format, &report) {
+                Ok(()) => drawn = Some(path),
+                Err(error) => failures.push(error.to_string()),
+            }
+        }
+        if self.open
+            && let Some(path) = drawn
+            && let Err(error) = open_in_viewer(&path)
+        {
+            failures.push(error);
         }
         if !self.quiet {
             print_stdout(&summary(&report, color));
@@ -250,6 +267,19 @@ fn draw<'a>(
         Err(error) => return Err(flag_error(&file, error)),
     };
     file.write(|out| out.write_all(&bytes))
+}
+
+/// `--open`: shows `path` in the system's viewer (xdg-open and the like,
+/// through the `open` crate), and returns when the launcher does.
+fn open_in_viewer(path: &Path) -> Result<(), String> {
+    open::that(path).map_err(|error| {
+        let why = if error.kind() == io::ErrorKind::NotFound {
+            "no viewer found (xdg-open, gio, gnome-open or kde-open): open it yourself".to_owned()
+        } else {
+            format!("the viewer failed: {error}")
+        };
+        format!("--open {}: {why}", path.display())
+    })
 }
 
 /// Prints on stdout; a reader that went away (`--list | head -1`) ends

@@ -309,3 +309,83 @@ fn a_report_that_cannot_be_written_after_the_run_keeps_the_runs_exit_code() {
         );
     }
 }
+
+/// Runs watch_movie with `--graph` and `--open` and PATH set to `path`
+/// only, so no real viewer can start.
+fn open_with_path(path: &std::path::Path, picture: &std::path::Path) -> Output {
+    Command::new(example("watch_movie"))
+        .env("PATH", path)
+        .args(["-q", "--open", "--graph"])
+        .arg(picture)
+        .output()
+        .expect("the example runs")
+}
+
+#[cfg(unix)]
+fn fake_viewer(dir: &std::path::Path, script: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("xdg-open");
+    std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn open_without_a_viewer_says_so_and_keeps_the_picture_and_the_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("bin");
+    std::fs::create_dir(&empty).unwrap();
+    let picture = dir.path().join("run.svg");
+    let output = open_with_path(&empty, &picture);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "error: --open {}: no viewer found (xdg-open, gio, gnome-open or kde-open): \
+             open it yourself; the exit code is the run's\n",
+            picture.display()
+        )
+    );
+    assert!(std::fs::read_to_string(&picture).unwrap().contains("<svg"));
+}
+
+#[cfg(unix)]
+#[test]
+fn open_hands_the_written_picture_to_the_viewer() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let asked = dir.path().join("asked");
+    fake_viewer(&bin, &format!("printf '%s' \"$1\" > '{}'", asked.display()));
+    let picture = dir.path().join("run.png");
+    let output = open_with_path(&bin, &picture);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(stderr(&output), "");
+    assert_eq!(
+        std::fs::read_to_string(&asked).unwrap(),
+        picture.to_str().unwrap()
+    );
+    assert!(std::fs::read(&picture).unwrap().starts_with(b"\x89PNG"));
+
+    fake_viewer(&bin, "exit 3");
+    let failed = open_with_path(&bin, &picture);
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(
+        stderr(&failed).starts_with(&format!(
+            "error: --open {}: the viewer failed: ",
+            picture.display()
+        )),
+        "{}",
+        stderr(&failed)
+    );
+}
+
+#[test]
+fn open_with_no_picture_to_open_stops_before_any_job_runs() {
+    let output = run(&["-v", "--open"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output),
+        "error: --open: nothing to open: add --graph or --graph-before\n"
+    );
+    assert_eq!(stdout(&output), "");
+}
