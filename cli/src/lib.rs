@@ -107,7 +107,16 @@ struct Outputs {
 impl RunArgs {
     /// Runs `runner` as the flags say and returns the exit code: the one
     /// call a program makes.
+    ///
+    /// With `RUST_BACKTRACE` set, a failing check (an expected result here)
+    /// would capture a backtrace in every `anyhow::Error` it makes, which
+    /// nothing shows: unless `-d` is given or `RUST_LIB_BACKTRACE` is set,
+    /// it sets `RUST_LIB_BACKTRACE=0` first (see [`skip_error_backtraces`]).
+    /// Panics keep their backtraces.
     pub fn execute<A: Sync + 'static>(&self, runner: Runner<A>) -> ExitCode {
+        if !self.debug {
+            skip_error_backtraces();
+        }
         self.run(runner).into()
     }
 
@@ -267,6 +276,39 @@ fn draw<'a>(
         Err(error) => return Err(flag_error(&file, error)),
     };
     file.write(|out| out.write_all(&bytes))
+}
+
+/// Sets `RUST_LIB_BACKTRACE=0` when `RUST_BACKTRACE` asks for backtraces
+/// and `RUST_LIB_BACKTRACE` says nothing, so that errors (`anyhow`,
+/// `std::backtrace::Backtrace::capture`) skip the capture while panics,
+/// which read only `RUST_BACKTRACE`, keep theirs. Returns whether it did.
+///
+/// Changing the environment is sound only while no other thread can read
+/// it, so this does it only when the process has one thread (counted in
+/// `/proc/self/task`; elsewhere it does nothing). Call it at the start of
+/// `main`; [`RunArgs::execute`] calls it too. It changes nothing for
+/// errors made before it, as std reads the setting once.
+///
+/// ```no_run
+/// fn main() {
+///     // First, before any thread exists.
+///     dojobber_cli::skip_error_backtraces();
+///     // ... parse the flags, build the runner, execute.
+/// }
+/// ```
+pub fn skip_error_backtraces() -> bool {
+    let asks = std::env::var_os("RUST_BACKTRACE").is_some_and(|value| value != "0");
+    if !asks || std::env::var_os("RUST_LIB_BACKTRACE").is_some() || !single_threaded() {
+        return false;
+    }
+    // SAFETY: this process has one thread, this one: nothing else reads or
+    // writes the environment while it changes.
+    unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+    true
+}
+
+fn single_threaded() -> bool {
+    std::fs::read_dir("/proc/self/task").is_ok_and(|tasks| tasks.count() == 1)
 }
 
 /// `--open`: shows `path` in the system's viewer (xdg-open and the like,
