@@ -290,11 +290,9 @@ fn draw<'a>(
 /// errors made before it, as std reads the setting once.
 ///
 /// ```no_run
-/// fn main() {
-///     // First, before any thread exists.
-///     dojobber_cli::skip_error_backtraces();
-///     // ... parse the flags, build the runner, execute.
-/// }
+/// // First thing in `main`, before any thread exists:
+/// dojobber_cli::skip_error_backtraces();
+/// // ... then parse the flags, build the runner, execute.
 /// ```
 pub fn skip_error_backtraces() -> bool {
     let asks = std::env::var_os("RUST_BACKTRACE").is_some_and(|value| value != "0");
