@@ -280,32 +280,37 @@ fn bad_output_paths_and_formats_stop_the_program_before_any_job_runs() {
     assert_eq!(left, ["a-file"], "no temporary file was left");
 }
 
+#[cfg(unix)]
 #[test]
 fn a_report_that_cannot_be_written_after_the_run_keeps_the_runs_exit_code() {
-    // /dev/full opens for writing and refuses every byte.
-    for (args, code) in [
-        (
-            &[
-                "--movie",
-                "MST3K",
-                "--battery-state",
-                "charged",
-                "--couch-space",
-            ][..],
-            0,
-        ),
-        (&[][..], 1),
-    ] {
+    // /dev/full opens for writing and refuses every byte. The program is
+    // given a link to it, so that a regression that renames a file over
+    // the path replaces the link, not the machine's /dev/full.
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full");
+    std::os::unix::fs::symlink("/dev/full", &full).unwrap();
+    let passing = [
+        "--movie",
+        "MST3K",
+        "--battery-state",
+        "charged",
+        "--couch-space",
+    ];
+    for (args, code) in [(&passing[..], 0), (&[][..], 1)] {
         let output = Command::new(example("watch_movie"))
             .args(args)
-            .args(["-q", "--report-json", "/dev/full"])
+            .args(["-q", "--report-json"])
+            .arg(&full)
             .output()
             .expect("the example runs");
         assert_eq!(output.status.code(), Some(code), "{}", stderr(&output));
         assert_eq!(
             stderr(&output),
-            "error: --report-json /dev/full: No space left on device (os error 28); \
-             the exit code is the run's\n"
+            format!(
+                "error: --report-json {}: No space left on device (os error 28); \
+                 the exit code is the run's\n",
+                full.display()
+            )
         );
     }
 }

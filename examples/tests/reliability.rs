@@ -85,10 +85,22 @@ fn a_symbolic_link_at_the_report_path_is_written_through() {
     assert_eq!(names(&dir.path().join("reports")), ["latest.json"]);
 }
 
+/// A symbolic link in a temporary folder to `device`: what a test hands
+/// the program instead of the device itself, so that a regression (a file
+/// renamed over the path) replaces the link, never the machine's `/dev`.
+fn link_to(dir: &Path, device: &str) -> std::path::PathBuf {
+    let link = dir.join(device.trim_start_matches("/dev/"));
+    std::os::unix::fs::symlink(device, &link).unwrap();
+    link
+}
+
 #[test]
 fn a_report_to_dev_stdout_goes_down_the_pipe() {
+    let dir = tempfile::tempdir().unwrap();
     let output = watch_movie()
-        .args(["-q", "--report-json", "/dev/stdout"])
+        .arg("-q")
+        .arg("--report-json")
+        .arg(link_to(dir.path(), "/dev/stdout"))
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
