@@ -40,14 +40,16 @@
 //! The layers, from the inside out: [`Plan`] (the graph as data),
 //! [`Machine`] (the scheduler: no I/O, no clock, no user code), and the
 //! [`Runner`]'s sequential driver, which calls the jobs.
+//!
+//! The command line a program gets for free (`-v`, `-n`, `--report-json`,
+//! `--graph`, ...) is the `dojobber-cli` crate; this one has no argument
+//! parser or terminal code.
 
 #![warn(missing_docs)]
 
 #[cfg(feature = "tokio")]
 mod asynchronous;
 mod cancel;
-#[cfg(feature = "cli")]
-pub mod cli;
 mod driver;
 mod event;
 mod graph;
@@ -72,8 +74,3 @@ pub use plan::{Defaults, JobId, JobSpec, Plan, SetupError};
 pub use report::{CleanupFailure, JobReport, Report, Status};
 pub use runner::{CleanupError, Finished, Runner};
 pub use storage::{GlobalStorage, LocalStorage, WrongType};
-
-/// The README's examples, compiled and run as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;

@@ -140,6 +140,19 @@ impl<A: 'static> Runner<A> {
         self
     }
 
+    /// The handle that stops this run (a clone): what a command line wires
+    /// to Ctrl-C without replacing a handle the program set.
+    ///
+    /// ```
+    /// let runner = dojobber::Runner::new(dojobber::Group::<()>::new("Nothing"), ());
+    /// runner.current_cancel_handle().cancel();
+    /// assert!(runner.run()?.report().stopped.is_some());
+    /// # Ok::<(), dojobber::SetupError>(())
+    /// ```
+    pub fn current_cancel_handle(&self) -> CancelHandle {
+        self.cancel.clone()
+    }
+
     /// Where the built-in printer writes (stderr by default).
     pub fn output(mut self, out: impl Write + Send + 'static) -> Self {
         self.output = Box::new(out);

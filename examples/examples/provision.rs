@@ -5,7 +5,7 @@
 //! `examples/provision.toml`); `--target DIR` the directory to converge
 //! (default: a new one under the system temp dir, printed at start). The
 //! run flags (`-n`, `-v`, `--report-json`, `--list`, ...) come from
-//! `dojobber::cli::RunArgs`. Exit status: 0 when every job passed, 1 when
+//! `dojobber_cli::RunArgs`. Exit status: 0 when every job passed, 1 when
 //! some job failed or is blocked, 2 when the file is invalid (nothing is
 //! touched then), the suite cannot start or the flags are wrong.
 
@@ -14,7 +14,7 @@ fn main() -> std::process::ExitCode {
     use std::path::PathBuf;
 
     use clap::Parser;
-    use dojobber::cli::{Exit, RunArgs};
+    use dojobber_cli::{Exit, RunArgs};
     use dojobber_examples::provision::{self, Desired};
 
     /// Converge a directory tree and a SQLite database to the state a TOML

@@ -2,14 +2,14 @@
 //!
 //! Its own flags describe the evening; the run flags (`-n`, `-v`, `-d`,
 //! `-j`, `--report-json`, `--list`, `--graph`, ...) come from
-//! `dojobber::cli::RunArgs`, and dojobber-viz draws the graphs.
+//! `dojobber_cli::RunArgs`, which draws the graphs with dojobber-viz.
 //! Exit status: 0 when every job passed, 1 when some job failed or is
 //! blocked, 2 when the suite cannot start or the flags are wrong.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use dojobber::cli::RunArgs;
+use dojobber_cli::RunArgs;
 use dojobber_examples::movie::{self, MovieArgs};
 
 /// Invite friends over to watch a movie, one small idempotent job at a time.
@@ -60,6 +60,5 @@ fn main() -> ExitCode {
         bowl_success_try: cli.bowl_success_try,
         pizza_success_try: cli.pizza_success_try,
     };
-    cli.run
-        .execute_with_graph(movie::runner(args), &dojobber_viz::write_for_cli)
+    cli.run.execute(movie::runner(args))
 }

@@ -174,6 +174,27 @@ fn graphs_are_drawn_before_and_after_the_run() {
 }
 
 #[test]
+fn provision_draws_its_graph_after_the_run() {
+    let target = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let picture = work.path().join("x.png");
+    let output = Command::new(example("provision"))
+        .args(["--target", target.path().to_str().unwrap()])
+        .args(["-q", "--progress", "never", "--graph"])
+        .arg(&picture)
+        .output()
+        .expect("the example runs");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let png = std::fs::read(&picture).unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG was drawn");
+    assert!(
+        png.len() > 1000,
+        "with something in it: {} bytes",
+        png.len()
+    );
+}
+
+#[test]
 fn eight_workers_end_with_the_statuses_of_one() {
     let dir = tempfile::tempdir().unwrap();
     let statuses = |jobs: &str| {
@@ -196,4 +217,180 @@ fn eight_workers_end_with_the_statuses_of_one() {
             .collect::<Vec<_>>()
     };
     assert_eq!(statuses("8"), statuses("1"));
+}
+
+/// Runs provision on `target` with `args`, verbose, so that any phase that
+/// ran would print a line.
+fn provision(target: &std::path::Path, args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(example("provision"))
+        .arg("--target")
+        .arg(target)
+        .args(["-v", "--progress", "never", "--color", "never"])
+        .args(args)
+        .output()
+        .expect("the example runs")
+}
+
+#[test]
+fn bad_output_paths_and_formats_stop_the_program_before_any_job_runs() {
+    let work = tempfile::tempdir().unwrap();
+    let a_file = work.path().join("a-file");
+    std::fs::write(&a_file, "").unwrap();
+    let missing = work.path().join("missing/out.json");
+    let under_a_file = a_file.join("out.json");
+    let jpg = work.path().join("x.jpg");
+    let folder = work.path().to_owned();
+    let in_proc = std::path::PathBuf::from("/proc/out.json");
+    let missing_png = missing.with_extension("png");
+    let cases: Vec<(&str, &std::path::Path, &str)> = vec![
+        ("--report-json", &missing, "does not exist"),
+        ("--report-json", &under_a_file, "Not a directory"),
+        ("--report-json", &folder, "is a folder"),
+        ("--report-json", &in_proc, "cannot create a file in /proc"),
+        ("--events-json", &missing, "does not exist"),
+        ("--graph", &jpg, "name it .dot, .svg or .png"),
+        ("--graph-before", &jpg, "name it .dot, .svg or .png"),
+        ("--graph", &missing_png, "does not exist"),
+    ];
+    for (flag, path, why) in cases {
+        let target = tempfile::tempdir().unwrap();
+        let output = provision(target.path(), &[flag.as_ref(), path.as_ref()]);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{flag} {path:?}: {err}");
+        let message = err.lines().last().unwrap_or_default();
+        assert!(
+            message.starts_with(&format!("error: {flag} {}: ", path.display()))
+                && message.contains(why),
+            "{flag} {path:?}: {err}"
+        );
+        assert!(!err.contains(".check:"), "no phase ran: {err}");
+        assert_eq!(stdout(&output), "", "no summary");
+        let touched: Vec<_> = std::fs::read_dir(target.path()).unwrap().collect();
+        assert!(
+            touched.is_empty(),
+            "{flag} {path:?}: the target was touched: {touched:?}"
+        );
+        assert!(!jpg.exists() && !missing.parent().unwrap().exists());
+    }
+    let mut left: Vec<_> = std::fs::read_dir(work.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["a-file"], "no temporary file was left");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_report_that_cannot_be_written_after_the_run_keeps_the_runs_exit_code() {
+    // /dev/full opens for writing and refuses every byte. The program is
+    // given a link to it, so that a regression that renames a file over
+    // the path replaces the link, not the machine's /dev/full.
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full");
+    std::os::unix::fs::symlink("/dev/full", &full).unwrap();
+    let passing = [
+        "--movie",
+        "MST3K",
+        "--battery-state",
+        "charged",
+        "--couch-space",
+    ];
+    for (args, code) in [(&passing[..], 0), (&[][..], 1)] {
+        let output = Command::new(example("watch_movie"))
+            .args(args)
+            .args(["-q", "--report-json"])
+            .arg(&full)
+            .output()
+            .expect("the example runs");
+        assert_eq!(output.status.code(), Some(code), "{}", stderr(&output));
+        assert_eq!(
+            stderr(&output),
+            format!(
+                "error: --report-json {}: No space left on device (os error 28); \
+                 the exit code is the run's\n",
+                full.display()
+            )
+        );
+    }
+}
+
+/// Runs watch_movie with `--graph` and `--open` and PATH set to `path`
+/// only, so no real viewer can start.
+fn open_with_path(path: &std::path::Path, picture: &std::path::Path) -> Output {
+    Command::new(example("watch_movie"))
+        .env("PATH", path)
+        .args(["-q", "--open", "--graph"])
+        .arg(picture)
+        .output()
+        .expect("the example runs")
+}
+
+#[cfg(unix)]
+fn fake_viewer(dir: &std::path::Path, script: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("xdg-open");
+    std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn open_without_a_viewer_says_so_and_keeps_the_picture_and_the_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("bin");
+    std::fs::create_dir(&empty).unwrap();
+    let picture = dir.path().join("run.svg");
+    let output = open_with_path(&empty, &picture);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "error: --open {}: no viewer found (xdg-open, gio, gnome-open or kde-open): \
+             open it yourself; the exit code is the run's\n",
+            picture.display()
+        )
+    );
+    assert!(std::fs::read_to_string(&picture).unwrap().contains("<svg"));
+}
+
+#[cfg(unix)]
+#[test]
+fn open_hands_the_written_picture_to_the_viewer() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let asked = dir.path().join("asked");
+    fake_viewer(&bin, &format!("printf '%s' \"$1\" > '{}'", asked.display()));
+    let picture = dir.path().join("run.png");
+    let output = open_with_path(&bin, &picture);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(stderr(&output), "");
+    assert_eq!(
+        std::fs::read_to_string(&asked).unwrap(),
+        picture.to_str().unwrap()
+    );
+    assert!(std::fs::read(&picture).unwrap().starts_with(b"\x89PNG"));
+
+    fake_viewer(&bin, "exit 3");
+    let failed = open_with_path(&bin, &picture);
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(
+        stderr(&failed).starts_with(&format!(
+            "error: --open {}: the viewer failed: ",
+            picture.display()
+        )),
+        "{}",
+        stderr(&failed)
+    );
+}
+
+#[test]
+fn open_with_no_picture_to_open_stops_before_any_job_runs() {
+    let output = run(&["-v", "--open"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output),
+        "error: --open: nothing to open: add --graph or --graph-before\n"
+    );
+    assert_eq!(stdout(&output), "");
 }

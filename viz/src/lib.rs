@@ -201,28 +201,6 @@ pub fn write_graph<'a>(
     })
 }
 
-/// [`write_graph`] with default options, in the shape the command line of
-/// every dojobber program takes for `--graph` and `--graph-before`
-/// ([`dojobber::cli::GraphWriter`]): the report when there is one, else
-/// the plan.
-///
-/// ```no_run
-/// # let (runner, run_args): (dojobber::Runner<()>, dojobber::cli::RunArgs) = todo!();
-/// run_args.execute_with_graph(runner, &dojobber_viz::write_for_cli);
-/// ```
-pub fn write_for_cli(
-    path: &Path,
-    plan: &dojobber::Plan,
-    report: Option<&dojobber::Report>,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let options = Options::default();
-    match report {
-        Some(report) => write_graph(path, report, &options)?,
-        None => write_graph(path, plan, &options)?,
-    }
-    Ok(())
-}
-
 /// Draws a plan or a report in memory: DOT or SVG text as UTF-8, or PNG
 /// bytes. See [`write_graph`] for the arguments and errors.
 ///

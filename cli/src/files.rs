@@ -1,0 +1,381 @@
+//! The files a run writes: the JSON report and the pictures at its end,
+//! the event stream as it goes. Each is opened before the first phase, so
+//! a path that cannot be written stops the program before it changes
+//! anything.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Why a file named on the command line cannot be written: the flag, the
+/// path as given, and the cause.
+#[derive(Debug)]
+pub struct OutputError {
+    flag: &'static str,
+    path: PathBuf,
+    cause: String,
+}
+
+impl OutputError {
+    pub(crate) fn new(flag: &'static str, path: &Path, cause: impl fmt::Display) -> OutputError {
+        OutputError {
+            flag,
+            path: path.to_owned(),
+            cause: cause.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for OutputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.flag, self.path.display(), self.cause)
+    }
+}
+
+impl std::error::Error for OutputError {}
+
+/// A file written once, at the end of the run, and opened at its start.
+///
+/// A regular file (or a name not taken yet) is written to a temporary
+/// file beside it, which then replaces it: readers see the old content or
+/// the new, never half. The temporary file is named
+/// `.NAME.PID.N.dojobber-tmp`; one left behind by a killed process is
+/// removed by the next run that writes `NAME`. A symbolic link is followed
+/// and its target replaced. A pipe, a terminal or a device
+/// (`/dev/stdout`) is written in place. Files are created with the mode
+/// the umask leaves.
+pub struct OutputFile {
+    flag: &'static str,
+    path: PathBuf,
+    target: Target,
+}
+
+enum Target {
+    /// Written to `temp`, renamed over `path` when complete.
+    Atomic {
+        temp: File,
+        temp_path: PathBuf,
+        path: PathBuf,
+        done: bool,
+    },
+    /// Written as it is: a pipe, a terminal, a device.
+    Plain(File),
+}
+
+const TEMP_SUFFIX: &str = ".dojobber-tmp";
+
+impl OutputFile {
+    /// Opens the file `path` that the flag `flag` names, or says why it
+    /// cannot be written.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use dojobber_cli::OutputFile;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("report.json");
+    /// let file = OutputFile::prepare("--report-json", &path)?;
+    /// file.write(|out| out.write_all(b"{}\n"))?;
+    /// assert_eq!(std::fs::read_to_string(&path)?, "{}\n");
+    ///
+    /// let missing = dir.path().join("no/such/folder/report.json");
+    /// let error = OutputFile::prepare("--report-json", &missing).err().unwrap();
+    /// assert!(error.to_string().starts_with("--report-json "));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn prepare(flag: &'static str, path: &Path) -> Result<OutputFile, OutputError> {
+        let error = |cause| OutputError::new(flag, path, cause);
+        let target = match open(path).map_err(error)? {
+            Opened::Plain(file) => Target::Plain(file),
+            Opened::Regular(resolved) => {
+                let (temp, temp_path) = create_temp(&resolved).map_err(error)?;
+                Target::Atomic {
+                    temp,
+                    temp_path,
+                    path: resolved,
+                    done: false,
+                }
+            }
+        };
+        Ok(OutputFile {
+            flag,
+            path: path.to_owned(),
+            target,
+        })
+    }
+
+    /// Writes the whole content with `fill`, then puts it in place.
+    /// When `fill` or the write fails, a regular file keeps its old content.
+    pub fn write(
+        mut self,
+        fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    ) -> Result<(), OutputError> {
+        let written = match &mut self.target {
+            Target::Plain(file) => {
+                let mut out = BufWriter::new(&*file);
+                fill(&mut out).and_then(|()| out.flush())
+            }
+            Target::Atomic {
+                temp,
+                temp_path,
+                path,
+                done,
+            } => {
+                let mut out = BufWriter::new(&*temp);
+                fill(&mut out)
+                    .and_then(|()| out.flush())
+                    .and_then(|()| {
+                        drop(out);
+                        temp.sync_all()
+                    })
+                    .and_then(|()| fs::rename(&*temp_path, &*path))
+                    .map(|()| *done = true)
+            }
+        };
+        written.map_err(|cause| OutputError::new(self.flag, &self.path, cause))
+    }
+}
+
+impl OutputFile {
+    pub(crate) fn flag(&self) -> &'static str {
+        self.flag
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for OutputFile {
+    fn drop(&mut self) {
+        if let Target::Atomic {
+            temp_path,
+            done: false,
+            ..
+        } = &self.target
+        {
+            let _ = fs::remove_file(temp_path);
+        }
+    }
+}
+
+/// Opens the event stream at `path`: created or truncated (a pipe or a
+/// device written in place), through symbolic links, with the umask's mode.
+pub(crate) fn open_stream(flag: &'static str, path: &Path) -> Result<File, OutputError> {
+    let error = |cause: String| OutputError::new(flag, path, cause);
+    match open(path).map_err(error)? {
+        Opened::Plain(file) => Ok(file),
+        Opened::Regular(resolved) => File::create(resolved).map_err(|e| error(e.to_string())),
+    }
+}
+
+enum Opened {
+    /// A pipe, a terminal or a device, open for writing.
+    Plain(File),
+    /// A regular file, or a name not taken yet: the path with every
+    /// symbolic link followed.
+    Regular(PathBuf),
+}
+
+fn open(path: &Path) -> Result<Opened, String> {
+    let (resolved, in_proc) = follow_links(path).map_err(|e| e.to_string())?;
+    match fs::metadata(&resolved) {
+        Ok(meta) if meta.is_dir() => Err("is a folder".to_owned()),
+        // `/dev/stdout` names whatever stdout is through `/proc`: never
+        // replace that, add to it.
+        Ok(meta) if !meta.is_file() || in_proc => OpenOptions::new()
+            .append(true)
+            .open(&resolved)
+            .map(Opened::Plain)
+            .map_err(|e| e.to_string()),
+        Ok(_) => Ok(Opened::Regular(resolved)),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            let dir = folder_of(&resolved);
+            if dir.is_dir() {
+                Ok(Opened::Regular(resolved))
+            } else {
+                Err(format!("the folder {} does not exist", dir.display()))
+            }
+        }
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// `path` with each symbolic link replaced by its target, up to a link in
+/// `/proc` (`/dev/stdout` leads to `/proc/self/fd/1`), whose target names
+/// an open file (`pipe:[1234]`), not a path: that one is returned as it
+/// is, with `true`.
+fn follow_links(path: &Path) -> io::Result<(PathBuf, bool)> {
+    let mut path = path.to_owned();
+    for _ in 0..40 {
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                if path.starts_with("/proc") {
+                    return Ok((path, true));
+                }
+                let target = fs::read_link(&path)?;
+                path = folder_of(&path).join(target);
+            }
+            Ok(_) => return Ok((path, false)),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok((path, false)),
+            Err(error) => return Err(error),
+        }
+    }
+    Err(io::Error::other("too many levels of symbolic links"))
+}
+
+fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+/// Removes what killed runs left beside `path`, then creates this run's
+/// temporary file there.
+fn create_temp(path: &Path) -> Result<(File, PathBuf), String> {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let dir = folder_of(path);
+    let name = path.file_name().ok_or_else(|| "names no file".to_owned())?;
+    remove_leftovers(dir, name);
+    let mut temp_name = OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(format!(
+        ".{}.{}{TEMP_SUFFIX}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let temp_path = dir.join(temp_name);
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&temp_path)
+        .map_err(|e| format!("cannot create a file in {}: {e}", dir.display()))?;
+    Ok((file, temp_path))
+}
+
+/// Removes `.NAME.PID.N.dojobber-tmp` files in `dir` whose process is gone.
+fn remove_leftovers(dir: &Path, name: &std::ffi::OsStr) {
+    let Some(name) = name.to_str() else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(rest) = file_name
+            .to_str()
+            .and_then(|f| f.strip_prefix(&prefix))
+            .and_then(|f| f.strip_suffix(TEMP_SUFFIX))
+        else {
+            continue;
+        };
+        let pid = rest
+            .split('.')
+            .next()
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && !process_alive(pid)
+        {
+            tracing::debug!(file = ?entry.path(), "removing what a killed run left");
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+#[cfg(unix)]
+fn process_alive(pid: u32) -> bool {
+    use nix::errno::Errno;
+    use nix::sys::signal::kill;
+    use nix::unistd::Pid;
+    let Ok(pid) = i32::try_from(pid) else {
+        return true;
+    };
+    // Signal 0 asks whether the process exists; EPERM means it does.
+    !matches!(kill(Pid::from_raw(pid), None), Err(Errno::ESRCH))
+}
+
+#[cfg(not(unix))]
+fn process_alive(_pid: u32) -> bool {
+    // Without a way to ask, a leftover is kept rather than a live run's file removed.
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_old_file_and_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.json");
+        fs::write(&path, "old\n").unwrap();
+        let file = OutputFile::prepare("--report-json", &path).unwrap();
+        let interrupted = file.write(|out| {
+            out.write_all(b"{\"half\": ")?;
+            Err(io::Error::other("interrupted"))
+        });
+        assert_eq!(
+            interrupted.unwrap_err().to_string(),
+            format!("--report-json {}: interrupted", path.display())
+        );
+        assert_eq!(fs::read_to_string(&path).unwrap(), "old\n");
+        assert_eq!(names(dir.path()), ["report.json"], "the temporary is gone");
+        let file = OutputFile::prepare("--report-json", &path).unwrap();
+        file.write(|out| out.write_all(b"new\n")).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "new\n");
+        assert_eq!(names(dir.path()), ["report.json"]);
+    }
+
+    #[test]
+    fn leftovers_of_dead_processes_go_and_others_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.json");
+        // No process has this pid (Linux caps them at 2^22).
+        let dead = ".report.json.2147483647.0.dojobber-tmp";
+        let alive = format!(".report.json.{}.99.dojobber-tmp", std::process::id());
+        let other = ".other.json.2147483647.0.dojobber-tmp";
+        for name in [dead, &alive, other] {
+            fs::write(dir.path().join(name), "half").unwrap();
+        }
+        let file = OutputFile::prepare("--report-json", &path).unwrap();
+        file.write(|out| out.write_all(b"{}\n")).unwrap();
+        let mut expected = vec![alive, other.to_owned(), "report.json".to_owned()];
+        expected.sort();
+        assert_eq!(names(dir.path()), expected);
+    }
+
+    #[test]
+    fn a_folder_or_a_missing_folder_is_refused_and_names_the_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = OutputFile::prepare("--graph", dir.path()).err().unwrap();
+        assert_eq!(
+            folder.to_string(),
+            format!("--graph {}: is a folder", dir.path().display())
+        );
+        let missing = dir.path().join("nowhere/g.png");
+        let error = OutputFile::prepare("--graph", &missing).err().unwrap();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "--graph {}: the folder {} does not exist",
+                missing.display(),
+                dir.path().join("nowhere").display()
+            )
+        );
+        assert!(names(dir.path()).is_empty(), "nothing was created");
+    }
+}

@@ -1,0 +1,416 @@
+//! The command line every dojobber program gets for free.
+//!
+//! Flatten [`RunArgs`] into your own clap parser and hand your runner to
+//! [`RunArgs::execute`]: it applies the flags, shows progress, prints the
+//! summary, writes the report, the event stream and the pictures
+//! (`--graph`, drawn by dojobber-viz, shown with `--open`) and returns the
+//! exit code.
+//!
+//! ```no_run
+//! use clap::Parser;
+//! use dojobber::{Context, Job, JobResult, Runner};
+//! use dojobber_cli::RunArgs;
+//!
+//! struct Hello;
+//! impl Job<String> for Hello {
+//!     fn check(&self, cx: &mut Context<'_, String>) -> JobResult {
+//!         println!("hello, {}", cx.args());
+//!         Ok(())
+//!     }
+//! }
+//!
+//! #[derive(Parser)]
+//! struct Cli {
+//!     /// Whom to greet.
+//!     #[arg(long, default_value = "world")]
+//!     name: String,
+//!     #[command(flatten)]
+//!     run: RunArgs,
+//! }
+//!
+//! fn main() -> std::process::ExitCode {
+//!     let cli = Cli::parse();
+//!     cli.run.execute(Runner::new(Hello, cli.name))
+//! }
+//! ```
+//!
+//! Every file the flags name is opened, and every picture format checked,
+//! before the first phase: a path that cannot be written stops the program
+//! (exit 2) before any job runs. The report is written atomically (see
+//! [`OutputFile`]).
+//!
+//! Ctrl-C, SIGTERM or SIGHUP cancels the run: phases under way finish,
+//! cleanups run, the report is complete (jobs not reached are blocked,
+//! `cancelled`); a second one exits at once with status 130.
+//!
+//! Exit codes: 0 when every job passed, 1 when some job failed or is
+//! blocked, 2 when the suite could not start (a cycle, a duplicate job name,
+//! an unknown `--only` job, bad flags, a file that cannot be written); the
+//! message is on stderr. A file that still cannot be written after the run
+//! is named on stderr and leaves the run's exit code as it is.
+
+#![warn(missing_docs)]
+
+mod args;
+mod files;
+mod progress;
+mod summary;
+
+use std::io::{self, IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex, Once, PoisonError};
+
+use dojobber::{CancelHandle, Event, Observer, Plan, Runner};
+use dojobber_viz::{Format, GraphSource, Options};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+pub use args::{RunArgs, When};
+pub use files::{OutputError, OutputFile};
+pub use summary::{list, summary};
+
+use progress::{BarWriter, Progress};
+
+/// How a dojobber program exits.
+///
+/// ```
+/// use dojobber_cli::Exit;
+///
+/// let code: std::process::ExitCode = Exit::CannotStart.into();
+/// assert_eq!(code, std::process::ExitCode::from(2));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: every job passed.
+    Success = 0,
+    /// 1: some job failed or is blocked.
+    JobsFailed = 1,
+    /// 2: the suite could not start: bad flags, a file that cannot be
+    /// written, a cycle, an unknown job.
+    CannotStart = 2,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> ExitCode {
+        ExitCode::from(exit as u8)
+    }
+}
+
+/// The files the flags ask for, opened before the run.
+struct Outputs {
+    report: Option<OutputFile>,
+    graph: Option<(OutputFile, Format)>,
+    graph_before: Option<(OutputFile, Format)>,
+    events: Option<EventStream>,
+}
+
+impl RunArgs {
+    /// Runs `runner` as the flags say and returns the exit code: the one
+    /// call a program makes.
+    ///
+    /// With `RUST_BACKTRACE` set, a failing check (an expected result here)
+    /// would capture a backtrace in every `anyhow::Error` it makes, which
+    /// nothing shows: unless `-d` is given or `RUST_LIB_BACKTRACE` is set,
+    /// it sets `RUST_LIB_BACKTRACE=0` first (see [`skip_error_backtraces`]).
+    /// Panics keep their backtraces.
+    pub fn execute<A: Sync + 'static>(&self, runner: Runner<A>) -> ExitCode {
+        if !self.debug {
+            skip_error_backtraces();
+        }
+        self.run(runner).into()
+    }
+
+    fn run<A: Sync + 'static>(&self, runner: Runner<A>) -> Exit {
+        let color = self.color.enabled(io::stdout().is_terminal());
+        let mut runner = self.configure(runner);
+        if let Some(only) = &self.only {
+            runner = match runner.only(only) {
+                Ok(runner) => runner,
+                Err(error) => return cannot_start(error),
+            };
+        }
+        if self.list {
+            return match runner.graph() {
+                Ok(graph) => {
+                    print_stdout(&list(graph.plan()));
+                    Exit::Success
+                }
+                Err(error) => cannot_start(error),
+            };
+        }
+        if self.open && self.graph.is_none() && self.graph_before.is_none() {
+            return cannot_start("--open: nothing to open: add --graph or --graph-before");
+        }
+        let outputs = match self.open_outputs() {
+            Ok(outputs) => outputs,
+            Err(error) => return cannot_start(error),
+        };
+        let mut drawn = None;
+        if let Some((file, format)) = outputs.graph_before {
+            let path = file.path().to_owned();
+            let written = runner
+                .graph()
+                .map_err(|error| error.to_string())
+                .and_then(|graph| draw(file, format, graph.plan()).map_err(|e| e.to_string()));
+            if let Err(error) = written {
+                return cannot_start(error);
+            }
+            drawn = Some(path);
+        }
+
+        let failures = Arc::new(Mutex::new(Vec::new()));
+        if let Some(mut stream) = outputs.events {
+            stream.failures = Some(Arc::clone(&failures));
+            runner = runner.observe(stream);
+        }
+        cancel_on_signals(runner.current_cancel_handle());
+        let bar = self.progress_bar();
+        if let Some(bar) = &bar {
+            runner = runner
+                .output(BarWriter::new(bar.clone()))
+                .observe(Progress::new(bar.clone()));
+        }
+
+        let finished = match runner.run() {
+            Ok(finished) => finished,
+            Err(error) => return cannot_start(error),
+        };
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        let report = finished.report();
+        let mut failures =
+            std::mem::take(&mut *failures.lock().unwrap_or_else(PoisonError::into_inner));
+        if let Some(file) = outputs.report {
+            let written = file.write(|out| {
+                serde_json::to_writer_pretty(&mut *out, &report)?;
+                out.write_all(b"\n")
+            });
+            failures.extend(written.err().map(|e| e.to_string()));
+        }
+        if let Some((file, format)) = outputs.graph {
+            let path = file.path().to_owned();
+            match draw(file, format, &report) {
+                Ok(()) => drawn = Some(path),
+                Err(error) => failures.push(error.to_string()),
+            }
+        }
+        if self.open
+            && let Some(path) = drawn
+            && let Err(error) = open_in_viewer(&path)
+        {
+            failures.push(error);
+        }
+        if !self.quiet {
+            print_stdout(&summary(&report, color));
+        }
+        for failure in &failures {
+            eprintln!("error: {failure}; the exit code is the run's");
+        }
+        if report.success() {
+            Exit::Success
+        } else {
+            Exit::JobsFailed
+        }
+    }
+
+    /// Opens every file the flags name and checks every picture format,
+    /// before anything runs. The event stream comes last: it is the one
+    /// file opening truncates.
+    fn open_outputs(&self) -> Result<Outputs, OutputError> {
+        let picture = |flag, path: &Path| {
+            let format =
+                Format::from_path(path).map_err(|error| OutputError::new(flag, path, error))?;
+            Ok::<_, OutputError>((OutputFile::prepare(flag, path)?, format))
+        };
+        let report = self
+            .report_json
+            .as_deref()
+            .map(|path| OutputFile::prepare("--report-json", path))
+            .transpose()?;
+        let graph = self
+            .graph
+            .as_deref()
+            .map(|path| picture("--graph", path))
+            .transpose()?;
+        let graph_before = self
+            .graph_before
+            .as_deref()
+            .map(|path| picture("--graph-before", path))
+            .transpose()?;
+        let events = self
+            .events_json
+            .as_deref()
+            .map(|path| EventStream::open("--events-json", path))
+            .transpose()?;
+        Ok(Outputs {
+            report,
+            graph,
+            graph_before,
+            events,
+        })
+    }
+
+    fn progress_bar(&self) -> Option<ProgressBar> {
+        if !self.progress.enabled(io::stderr().is_terminal()) {
+            return None;
+        }
+        let target = ProgressDrawTarget::term_like(Box::new(console::Term::stderr()));
+        let bar = ProgressBar::with_draw_target(Some(0), target);
+        let style = ProgressStyle::with_template("{bar:30} {pos}/{len} jobs  {msg}")
+            .expect("the template is valid");
+        bar.set_style(style);
+        Some(bar)
+    }
+}
+
+/// Draws the plan or the report into `file`, with the default options.
+fn draw<'a>(
+    file: OutputFile,
+    format: Format,
+    source: impl Into<GraphSource<'a>>,
+) -> Result<(), OutputError> {
+    let flag_error = |file: &OutputFile, error| OutputError::new(file.flag(), file.path(), error);
+    let bytes = match dojobber_viz::render(source, format, &Options::default()) {
+        Ok(bytes) => bytes,
+        Err(error) => return Err(flag_error(&file, error)),
+    };
+    file.write(|out| out.write_all(&bytes))
+}
+
+/// Sets `RUST_LIB_BACKTRACE=0` when `RUST_BACKTRACE` asks for backtraces
+/// and `RUST_LIB_BACKTRACE` says nothing, so that errors (`anyhow`,
+/// `std::backtrace::Backtrace::capture`) skip the capture while panics,
+/// which read only `RUST_BACKTRACE`, keep theirs. Returns whether it did.
+///
+/// Changing the environment is sound only while no other thread can read
+/// it, so this does it only when the process has one thread (counted in
+/// `/proc/self/task`; elsewhere it does nothing). Call it at the start of
+/// `main`; [`RunArgs::execute`] calls it too. It changes nothing for
+/// errors made before it, as std reads the setting once.
+///
+/// ```no_run
+/// // First thing in `main`, before any thread exists:
+/// dojobber_cli::skip_error_backtraces();
+/// // ... then parse the flags, build the runner, execute.
+/// ```
+pub fn skip_error_backtraces() -> bool {
+    let asks = std::env::var_os("RUST_BACKTRACE").is_some_and(|value| value != "0");
+    if !asks || std::env::var_os("RUST_LIB_BACKTRACE").is_some() || !single_threaded() {
+        return false;
+    }
+    // SAFETY: this process has one thread, this one: nothing else reads or
+    // writes the environment while it changes.
+    unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+    true
+}
+
+fn single_threaded() -> bool {
+    std::fs::read_dir("/proc/self/task").is_ok_and(|tasks| tasks.count() == 1)
+}
+
+/// `--open`: shows `path` in the system's viewer (xdg-open and the like,
+/// through the `open` crate), and returns when the launcher does.
+fn open_in_viewer(path: &Path) -> Result<(), String> {
+    open::that(path).map_err(|error| {
+        let why = if error.kind() == io::ErrorKind::NotFound {
+            "no viewer found (xdg-open, gio, gnome-open or kde-open): open it yourself".to_owned()
+        } else {
+            format!("the viewer failed: {error}")
+        };
+        format!("--open {}: {why}", path.display())
+    })
+}
+
+/// Prints on stdout; a reader that went away (`--list | head -1`) ends
+/// the output quietly.
+fn print_stdout(text: &str) {
+    let mut out = io::stdout().lock();
+    let written = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    match written {
+        Err(error) if error.kind() != io::ErrorKind::BrokenPipe => {
+            eprintln!("error: cannot write to stdout: {error}");
+        }
+        _ => {}
+    }
+}
+
+/// Makes the first Ctrl-C, SIGTERM or SIGHUP cancel `handle`; a second
+/// one exits at once with status 130. The process-wide handler is
+/// installed once; the handle of the latest call is the one it cancels.
+fn cancel_on_signals(handle: CancelHandle) {
+    static CURRENT: Mutex<Option<CancelHandle>> = Mutex::new(None);
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let installed = ctrlc::set_handler(|| {
+            let current = CURRENT.lock().unwrap_or_else(PoisonError::into_inner);
+            match current.as_ref() {
+                Some(handle) if !handle.is_cancelled() => {
+                    eprintln!(
+                        "cancelling: phases under way finish, then cleanups run (Ctrl-C again to quit now)"
+                    );
+                    handle.cancel();
+                }
+                _ => std::process::exit(130),
+            }
+        });
+        if let Err(error) = installed {
+            tracing::debug!(%error, "signals stay with the program's own handler");
+        }
+    });
+    *CURRENT.lock().unwrap_or_else(PoisonError::into_inner) = Some(handle);
+}
+
+fn cannot_start(error: impl std::fmt::Display) -> Exit {
+    eprintln!("error: {error}");
+    Exit::CannotStart
+}
+
+/// `--events-json`: one JSON object per event, flushed as it happens.
+struct EventStream {
+    out: io::BufWriter<std::fs::File>,
+    broken: bool,
+    flag: &'static str,
+    path: std::path::PathBuf,
+    failures: Option<Arc<Mutex<Vec<String>>>>,
+}
+
+impl EventStream {
+    fn open(flag: &'static str, path: &Path) -> Result<EventStream, OutputError> {
+        Ok(EventStream {
+            out: io::BufWriter::new(files::open_stream(flag, path)?),
+            broken: false,
+            flag,
+            path: path.to_owned(),
+            failures: None,
+        })
+    }
+}
+
+impl Observer for EventStream {
+    fn on_event(&mut self, event: &Event, plan: &Plan) {
+        if self.broken {
+            return;
+        }
+        let written = serde_json::to_writer(&mut self.out, &event.record(plan))
+            .map_err(io::Error::from)
+            .and_then(|()| self.out.write_all(b"\n"))
+            .and_then(|()| self.out.flush());
+        if let Err(error) = written {
+            let error = OutputError::new(self.flag, &self.path, error);
+            if let Some(failures) = &self.failures {
+                failures
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(error.to_string());
+            }
+            self.broken = true;
+        }
+    }
+}
+
+/// The README's examples, compiled and run as doctests here, where both the
+/// engine and the command line are in reach.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

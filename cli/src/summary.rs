@@ -1,0 +1,138 @@
+//! What a run prints on stdout: `--list` and the end-of-run summary.
+
+use std::fmt::Write as _;
+
+use console::Style;
+use dojobber::{JobKind, Plan, Report, Status};
+
+/// The jobs in the order they are tried, one per line, with their kind
+/// when not normal and their deps: `DetermineDetails (dummy) <- ValidateMovie, PickTimeAndDate`.
+///
+/// ```
+/// use dojobber::{dep, Group, Runner};
+///
+/// let root = Group::new("Evening").with_dep(dep(Group::new("Snacks")));
+/// let graph = Runner::new(root, ()).graph()?;
+/// assert_eq!(dojobber_cli::list(graph.plan()), "Snacks (dummy)\nEvening (dummy) <- Snacks\n");
+/// # Ok::<(), dojobber::SetupError>(())
+/// ```
+pub fn list(plan: &Plan) -> String {
+    let mut text = String::new();
+    for id in plan.ids() {
+        text.push_str(plan.name(id));
+        match plan.kind(id) {
+            JobKind::Normal => {}
+            JobKind::Dummy => text.push_str(" (dummy)"),
+            JobKind::RunOnly => text.push_str(" (run-only)"),
+        }
+        let deps = plan.deps(id);
+        if !deps.is_empty() {
+            let names: Vec<&str> = deps.iter().map(|&dep| plan.name(dep)).collect();
+            let _ = write!(text, " <- {}", names.join(", "));
+        }
+        text.push('\n');
+    }
+    text
+}
+
+/// The end-of-run summary: counts by status and time taken, then each
+/// failed job with its tries and last error, each blocked job with the dep
+/// that blocked it. After a no-act run it is a plan: what would run.
+///
+/// ```
+/// use dojobber::{Group, Runner};
+///
+/// let runner = Runner::new(Group::<()>::new("Nothing"), ()).output(std::io::sink());
+/// let report = runner.run()?.into_report();
+/// let text = dojobber_cli::summary(&report, false);
+/// assert!(text.starts_with("1 jobs in "), "{text}");
+/// assert!(text.ends_with(": 1 passed, 0 fixed, 0 failed, 0 blocked\n"), "{text}");
+/// # Ok::<(), dojobber::SetupError>(())
+/// ```
+pub fn summary(report: &Report, color: bool) -> String {
+    let paint = |style: Style, text: &str| style.force_styling(color).apply_to(text).to_string();
+    let count = |status| {
+        report
+            .jobs
+            .iter()
+            .filter(|job| job.status == status)
+            .count()
+    };
+    let mut text = String::new();
+    if report.no_act {
+        let _ = writeln!(
+            text,
+            "no-act: {} jobs: {} pass as they are, {} would run, {} wait for them",
+            report.jobs.len(),
+            count(Status::Passed),
+            count(Status::Failed),
+            count(Status::Blocked),
+        );
+        let would_run: Vec<_> = report
+            .jobs
+            .iter()
+            .filter(|job| job.status == Status::Failed)
+            .collect();
+        if !would_run.is_empty() {
+            let _ = writeln!(text, "{}", paint(Style::new().yellow(), "would run:"));
+            for job in would_run {
+                let why = job.last_error.as_ref().map_or("", |e| e.message.as_str());
+                let _ = writeln!(text, "  {}: {why}", job.name);
+            }
+        }
+        return text;
+    }
+    let _ = writeln!(
+        text,
+        "{} jobs in {:.2}s: {} passed, {} fixed, {} failed, {} blocked",
+        report.jobs.len(),
+        report.elapsed.as_secs_f64(),
+        paint(Style::new().green(), &count(Status::Passed).to_string()),
+        paint(Style::new().green(), &count(Status::Fixed).to_string()),
+        paint(Style::new().red(), &count(Status::Failed).to_string()),
+        paint(Style::new().yellow(), &count(Status::Blocked).to_string()),
+    );
+    for job in report
+        .jobs
+        .iter()
+        .filter(|job| job.status == Status::Failed)
+    {
+        let why = job.last_error.as_ref().map_or("", |e| e.message.as_str());
+        let _ = writeln!(
+            text,
+            "{} {} after {} {}: {why}",
+            paint(Style::new().red().bold(), "failed"),
+            job.name,
+            job.tries,
+            if job.tries == 1 { "try" } else { "tries" },
+        );
+    }
+    for job in report
+        .jobs
+        .iter()
+        .filter(|job| job.status == Status::Blocked)
+    {
+        let by = job.blocked_by.as_deref().unwrap_or("?");
+        let _ = writeln!(
+            text,
+            "{} {} by {by}",
+            paint(Style::new().yellow(), "blocked"),
+            job.name
+        );
+    }
+    if let Some(failure) = &report.cleanup_failure {
+        let _ = writeln!(
+            text,
+            "{} {failure}",
+            paint(Style::new().red().bold(), "error")
+        );
+    }
+    if let Some(reason) = &report.stopped {
+        let _ = writeln!(
+            text,
+            "{} early: {reason}",
+            paint(Style::new().yellow(), "stopped")
+        );
+    }
+    text
+}
