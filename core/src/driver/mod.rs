@@ -315,7 +315,7 @@ impl Run {
     fn finish(&mut self, done: Done) {
         self.locals[done.task.job.index()].1 = done.local;
         self.machine
-            .report(done.task.job, done.task.phase, done.outcome, done.at)
+            .handle_outcome(done.task, done.outcome, done.at)
             .expect("the driver reports exactly the phases it was handed");
     }
 
