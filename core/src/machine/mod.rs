@@ -269,6 +269,8 @@ pub struct Machine {
     stage: Stage,
     stopped: Option<StopReason>,
     last_seen: Duration,
+    /// When the latest phase came back.
+    last_landing: Duration,
     events: VecDeque<Event>,
 }
 
@@ -314,6 +316,7 @@ impl Machine {
             stage: Stage::Main,
             stopped: None,
             last_seen: Duration::ZERO,
+            last_landing: Duration::ZERO,
             events: VecDeque::from([Event::RoundStarted { round: 1 }]),
         }
     }
@@ -557,6 +560,7 @@ impl Machine {
             });
         }
         self.last_seen = self.last_seen.max(now);
+        self.last_landing = self.last_landing.max(now);
         let flight = std::mem::replace(&mut state.flight, Flight::Landed);
         let (Flight::Flying { since, .. } | Flight::Abandoned { since, .. }) = flight else {
             unreachable!("a phase in flight is flying or abandoned")
@@ -1023,6 +1027,16 @@ impl Machine {
         }
     }
 
+    /// When the main run ended: at its deadline, or when the last phase
+    /// in flight then came back, if it stopped there (a driver polls a
+    /// little after the deadline; nothing ran meanwhile); else now.
+    fn main_ended_at(&self) -> Duration {
+        match (self.stopped, self.config.deadline) {
+            (Some(StopReason::Deadline), Some(deadline)) => deadline.max(self.last_landing),
+            _ => self.last_seen,
+        }
+    }
+
     /// Marks every job never tried as blocked, then moves on to cleanup.
     fn end_main(&mut self) {
         for id in self.plan.ids() {
@@ -1045,8 +1059,9 @@ impl Machine {
             self.jobs[id.index()].progress = Progress::Blocked { by, reason };
             self.events.push_back(Event::JobBlocked { job: id, by });
         }
-        self.events
-            .push_back(Event::RunFinished { at: self.last_seen });
+        self.events.push_back(Event::RunFinished {
+            at: self.main_ended_at(),
+        });
         self.stage = if self.config.cleanup && !self.config.no_act {
             self.cleanups.start(self.plan.len());
             Stage::Cleanup
