@@ -271,6 +271,9 @@ pub struct Machine {
     last_seen: Duration,
     /// When the latest phase came back.
     last_landing: Duration,
+    /// When the run stopped, if it did for a reason the machine saw arise
+    /// (the deadline, a final failure); a cancel is known only when told.
+    stopped_at: Option<Duration>,
     events: VecDeque<Event>,
 }
 
@@ -317,6 +320,7 @@ impl Machine {
             stopped: None,
             last_seen: Duration::ZERO,
             last_landing: Duration::ZERO,
+            stopped_at: None,
             events: VecDeque::from([Event::RoundStarted { round: 1 }]),
         }
     }
@@ -414,7 +418,8 @@ impl Machine {
     pub fn poll(&mut self, now: Duration) -> Step {
         self.last_seen = self.last_seen.max(now);
         if self.timers.deadline_passed(now) {
-            self.stop(StopReason::Deadline);
+            let deadline = self.timers.deadline().expect("a deadline passed");
+            self.stop_at(StopReason::Deadline, Some(deadline));
         }
         self.expire_phases(now);
         while let Some(task) = self.to_abandon.pop_front() {
@@ -641,10 +646,16 @@ impl Machine {
     /// report it failed). Cleanups still run. Jobs never tried are reported
     /// blocked with the reason. Stopping a stopped run changes nothing.
     pub fn stop(&mut self, reason: StopReason) {
+        self.stop_at(reason, None);
+    }
+
+    /// [`stop`](Self::stop), for a reason that arose at time `at`.
+    fn stop_at(&mut self, reason: StopReason, at: Option<Duration>) {
         if self.stopped.is_some() || self.stage != Stage::Main {
             return;
         }
         self.stopped = Some(reason);
+        self.stopped_at = at;
         // Failed jobs waiting for a retry will not get it: those queued for
         // the next round or for their delay, and those already back in
         // line (a new round, or held by their group).
@@ -882,7 +893,7 @@ impl Machine {
         );
         if let Some(message) = self.plan.broken(job) {
             self.fail_for_good(job, Some(Failure::new(message)));
-            self.after_final_failure();
+            self.after_final_failure(self.last_seen);
             return;
         }
         state.progress = Progress::Trying;
@@ -974,7 +985,7 @@ impl Machine {
         let retry = !self.config.no_act && tries < self.plan.tries(job) && self.stopped.is_none();
         if !retry {
             self.fail_for_good(job, None);
-            self.after_final_failure();
+            self.after_final_failure(now);
         } else if let Flight::Abandoned { retry_owed, .. } = &mut state.flight {
             *retry_owed = true;
         } else {
@@ -1021,19 +1032,19 @@ impl Machine {
         });
     }
 
-    fn after_final_failure(&mut self) {
+    fn after_final_failure(&mut self, now: Duration) {
         if self.config.fail_fast {
-            self.stop(StopReason::FailFast);
+            self.stop_at(StopReason::FailFast, Some(now));
         }
     }
 
-    /// When the main run ended: at its deadline, or when the last phase
-    /// in flight then came back, if it stopped there (a driver polls a
-    /// little after the deadline; nothing ran meanwhile); else now.
+    /// When the main run ended: after a stop, at the stop or when the last
+    /// phase in flight then came back (a driver polls a little later;
+    /// nothing ran meanwhile); else now.
     fn main_ended_at(&self) -> Duration {
-        match (self.stopped, self.config.deadline) {
-            (Some(StopReason::Deadline), Some(deadline)) => deadline.max(self.last_landing),
-            _ => self.last_seen,
+        match self.stopped_at {
+            Some(at) => at.max(self.last_landing),
+            None => self.last_seen,
         }
     }
 
