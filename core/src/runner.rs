@@ -184,6 +184,13 @@ impl<A: 'static> Runner<A> {
     /// Fails only when the suite cannot start (see [`SetupError`]; a
     /// worker thread the system refuses is one); failing jobs are in the
     /// report.
+    ///
+    /// A panic in a job's phase fails that job's try; a panic in the `Drop`
+    /// of a job value, of a value in local storage, or of a panic's payload
+    /// is caught too (a payload that panics again when dropped is leaked).
+    /// Not catchable: a `Drop` that panics while a phase's panic unwinds
+    /// aborts the process, as Rust does, and so does any panic under
+    /// `panic = "abort"`.
     pub fn run(self) -> Result<Finished<A>, SetupError>
     where
         A: Sync,
