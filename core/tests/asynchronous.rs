@@ -300,3 +300,27 @@ fn put_off_async_cleanups_run_as_futures_on_the_runtime() {
         assert!(finished.cleanup_async().await.is_err(), "only once");
     });
 }
+
+/// An observer with a bug.
+struct Clumsy;
+impl dojobber::Observer for Clumsy {
+    fn on_event(&mut self, event: &dojobber::Event, _: &dojobber::Plan) {
+        if matches!(event, dojobber::Event::JobFinished { .. }) {
+            panic!("the observer tripped");
+        }
+    }
+}
+
+#[test]
+fn a_panicking_observer_ends_an_async_run_with_its_panic() {
+    let suite = Suite::new(
+        std::iter::once(dojobber_testkit::Mock::new("Root").deps((1..20).map(|n| format!("J{n}"))))
+            .chain((1..20).map(|n| dojobber_testkit::Mock::new(format!("J{n}")))),
+    );
+    let rt = runtime();
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(fresh_runner(&suite, 8).observe(Clumsy).run_async())
+    }));
+    let panic = run.err().expect("the observer's panic reaches the caller");
+    assert_eq!(panic.downcast_ref::<&str>(), Some(&"the observer tripped"));
+}
