@@ -10,7 +10,7 @@ use std::time::Duration;
 use dojobber::{JobResult, bail};
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::limits::Limit;
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 
 use super::config::{Scalar, quote};
 use super::fault::{self, Kind};
@@ -45,6 +45,15 @@ fn open(path: &RelPath, root: &Path, flags: OpenFlags) -> anyhow::Result<Connect
             .map_err(cannot_open)?;
     }
     Ok(connection)
+}
+
+/// A transaction that takes the write lock at its start. A deferred one
+/// would read first and then ask for the write lock, and SQLite answers
+/// "database is locked" at once, without the busy timeout, when another
+/// connection (a job of the same run under `-j`) is writing: two readers
+/// that both want to write would wait on each other for ever.
+fn write_transaction(connection: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
+    connection.transaction_with_behavior(TransactionBehavior::Immediate)
 }
 
 /// Whether SQLite can read the file as a database: it reads the schema.
@@ -176,7 +185,7 @@ impl Table {
             None => {
                 let cannot_create =
                     |error| anyhow::anyhow!("cannot create table {}: {error}", self.name);
-                let transaction = connection.transaction().map_err(cannot_create)?;
+                let transaction = write_transaction(&mut connection).map_err(cannot_create)?;
                 // One statement: the file's check made sure `sql` is one
                 // `CREATE TABLE` of this table and nothing else.
                 transaction.execute(&self.sql, []).map_err(cannot_create)?;
@@ -239,8 +248,7 @@ impl Seed {
     }
     fn converge(&self, root: &Path) -> JobResult {
         let mut connection = open_to_write(&self.database, root)?;
-        let transaction = connection
-            .transaction()
+        let transaction = write_transaction(&mut connection)
             .map_err(|error| anyhow::anyhow!("cannot write table {}: {error}", self.table))?;
         for i in self.missing(&transaction)? {
             insert(&transaction, &self.table, &self.rows[i]).map_err(|error| {
