@@ -1,0 +1,34 @@
+//! A suite spread over workers with labels, against a real nats-server.
+
+mod common;
+
+use common::{NatsServer, coordinate, made_by, worker};
+use dojobber::Status;
+
+const JOBS: &str = r#"[
+    {"name": "table", "label": "db"},
+    {"name": "app", "label": "app", "deps": ["table"]},
+    {"name": "motd"}
+]"#;
+
+#[test]
+fn each_job_runs_on_a_worker_with_its_label_and_a_second_run_changes_nothing() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let _db = worker(&server, "labels", "db-host", "db", &[]);
+    let _app = worker(&server, "labels", "app-host", "app,eu", &[]);
+
+    let first = coordinate(&server, "labels", dir.path(), JOBS, &[]).finish();
+    assert!(first.status.success(), "{}\n{}", first.stdout, first.stderr);
+    for job in ["table", "app", "motd"] {
+        assert_eq!(first.status(job), Status::Fixed, "{job}");
+    }
+    assert_eq!(made_by(&dir.path().join("table.done")), "db-host");
+    assert_eq!(made_by(&dir.path().join("app.done")), "app-host");
+
+    let second = coordinate(&server, "labels", dir.path(), JOBS, &[]).finish();
+    assert!(second.status.success(), "{}", second.stderr);
+    for job in ["table", "app", "motd"] {
+        assert_eq!(second.status(job), Status::Passed, "{job}");
+    }
+}
