@@ -349,11 +349,13 @@ struct Remote {
     attempt: u32,
     /// The phase the machine handed out and waits for.
     wanted: Option<Phase>,
-    /// Outcomes not yet asked for; `None` for "whatever phase comes next"
-    /// (a refusal or a loss ends the try at any phase).
-    pending: VecDeque<(Option<Phase>, Outcome)>,
+    /// Outcomes not yet asked for.
+    pending: VecDeque<(Phase, Outcome)>,
     /// Refused, lost or given up: later reports are dropped.
     over: bool,
+    /// Why the try ended early (refused, lost, never sent): the outcome of
+    /// every phase the machine still asks for in this try.
+    ended: Option<Outcome>,
 }
 
 /// The run in progress.
@@ -377,10 +379,24 @@ struct Drive {
 
 impl Drive {
     async fn drive(&mut self) -> Result<(), Error> {
+        let mut stop_seen = false;
         loop {
             let now = self.clock.elapsed();
             let step = self.machine.poll(now);
             tracing::trace!(?step, "machine step");
+            if !stop_seen && self.machine.stopped().is_some() {
+                // Until the machine abandons the phases a stop cuts (as
+                // planned for the driver seam), the tries no worker took
+                // are given up here, else a label with no worker would
+                // hold the stopped run for ever.
+                stop_seen = true;
+                self.give_up_waiting_tries().await;
+                if matches!(step, Step::Idle | Step::Wait(_)) {
+                    // What was given up may have changed that: ask again.
+                    self.publish_events();
+                    continue;
+                }
+            }
             match step {
                 Step::Perform(task) => self.perform(task).await,
                 Step::Abandon(task) => self.abandon(task).await,
@@ -432,11 +448,12 @@ impl Drive {
                     wanted: Some(task.phase),
                     pending: VecDeque::new(),
                     over: false,
+                    ended: None,
                 },
             );
             if let Err(error) = self.send_try(task).await {
                 let failure = format!("cannot send the try to the work queue: {error}");
-                self.give(task.job, None, fail(failure));
+                self.end(task.job, fail(failure));
             }
         } else if let Some(remote) = self.remote.get_mut(&task.job) {
             remote.wanted = Some(task.phase);
@@ -467,6 +484,24 @@ impl Drive {
         ack.await.map(drop).map_err(|e| e.to_string())
     }
 
+    async fn give_up_waiting_tries(&mut self) {
+        let waiting: Vec<Task> = self
+            .remote
+            .iter()
+            .filter(|(_, remote)| !remote.over)
+            .filter_map(|(&job, remote)| {
+                remote.wanted.map(|phase| Task {
+                    job,
+                    phase,
+                    attempt: remote.attempt,
+                })
+            })
+            .collect();
+        for task in waiting {
+            self.abandon(task).await;
+        }
+    }
+
     /// A phase over its time limit or cut by a stop: a try no worker took
     /// yet is given up (claimed by the coordinator, so no worker will run
     /// it) and reported failed now; a try a worker took reports when it
@@ -492,18 +527,15 @@ impl Drive {
             let label = self.labels[task.job.index()].as_deref().unwrap_or("(any)");
             let failure = format!("no worker with label {label} took the try");
             tracing::warn!(job = self.machine.plan().name(task.job), "{failure}");
-            self.give(task.job, None, fail(failure));
-            if let Some(remote) = self.remote.get_mut(&task.job) {
-                remote.over = true;
-            }
+            self.end(task.job, fail(failure));
         }
     }
 
     fn cleanup(&mut self, task: Task) {
         let Some((worker, attempt)) = self.ran_on.get(&task.job).cloned() else {
-            let name = self.machine.plan().name(task.job);
-            let failure = fail(format!("no worker is known to have run {name}"));
-            self.report(task, failure);
+            // The machine counts a run that a refused or lost try never
+            // began: nothing ran, nothing to clean.
+            self.report(task, Outcome::Pass);
             return;
         };
         let request = CleanupRequest {
@@ -570,12 +602,12 @@ impl Drive {
                     self.ran_on
                         .insert(job, (report.worker.clone(), report.attempt));
                 }
-                self.give(job, Some(phase), outcome.into());
+                if let Some(remote) = self.remote.get_mut(&job) {
+                    remote.pending.push_back((phase, outcome.into()));
+                }
+                self.deliver(job);
             }
-            News::Refused { reason } => {
-                self.give(job, None, fail(reason));
-                self.end_remote(job);
-            }
+            News::Refused { reason } => self.end(job, fail(reason)),
             News::Lost { holder } => {
                 let ack_wait = self.transport.settings.ack_wait;
                 let failure = format!(
@@ -583,26 +615,22 @@ impl Drive {
                      lost (JetStream handed it to worker {}, which gave it back)",
                     report.worker
                 );
-                self.give(job, None, fail(failure));
-                self.end_remote(job);
+                self.end(job, fail(failure));
             }
         }
     }
 
-    fn end_remote(&mut self, job: JobId) {
+    /// Ends a remote try early: every phase the machine still asks for
+    /// in it fails with `outcome`; later reports of it are dropped.
+    fn end(&mut self, job: JobId, outcome: Outcome) {
         if let Some(remote) = self.remote.get_mut(&job) {
             remote.over = true;
-        }
-    }
-
-    /// Queues an outcome of a remote try and reports what the machine waits for.
-    fn give(&mut self, job: JobId, phase: Option<Phase>, outcome: Outcome) {
-        if let Some(remote) = self.remote.get_mut(&job) {
-            remote.pending.push_back((phase, outcome));
+            remote.ended = Some(outcome);
         }
         self.deliver(job);
     }
 
+    /// Reports the outcome of the phase the machine waits for, if it came.
     fn deliver(&mut self, job: JobId) {
         let Some(remote) = self.remote.get_mut(&job) else {
             return;
@@ -610,19 +638,18 @@ impl Drive {
         let Some(wanted) = remote.wanted else { return };
         // Outcomes of phases the machine will not ask for (a stop cut the
         // try) are dropped.
-        while let Some((phase, _)) = remote.pending.front() {
-            if phase.is_none_or(|phase| phase >= wanted) {
-                break;
-            }
+        while remote
+            .pending
+            .front()
+            .is_some_and(|(phase, _)| *phase < wanted)
+        {
             remote.pending.pop_front();
         }
-        let Some((phase, outcome)) = remote.pending.pop_front() else {
-            return;
+        let outcome = match remote.pending.front() {
+            Some((phase, _)) if *phase == wanted => remote.pending.pop_front().map(|(_, o)| o),
+            _ => remote.ended.clone(),
         };
-        if phase.is_some_and(|phase| phase != wanted) {
-            remote.pending.push_front((phase, outcome));
-            return;
-        }
+        let Some(outcome) = outcome else { return };
         remote.wanted = None;
         let task = Task {
             job,

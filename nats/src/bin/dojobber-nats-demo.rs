@@ -26,7 +26,10 @@ use dojobber_nats::{Coordinator, Settings, Worker};
 use serde::{Deserialize, Serialize};
 
 #[derive(Parser)]
-#[command(about = "A data-driven dojobber suite over NATS JetStream")]
+#[command(
+    about = "A data-driven dojobber suite over NATS JetStream",
+    args_override_self = true
+)]
 struct Cli {
     /// The NATS server.
     #[arg(long, global = true, default_value = "nats://127.0.0.1:4222")]
@@ -51,7 +54,7 @@ enum Mode {
         /// Where the jobs make their files.
         #[arg(long)]
         dir: PathBuf,
-        /// The jobs, as JSON: `[{"name", "label"?, "deps"?, "gate"?}]`.
+        /// The jobs, as JSON: `[{"name", "label"?, "deps"?, "gate"?, "time_limit_ms"?}]`.
         #[arg(long)]
         jobs: String,
         /// Tries per job.
@@ -98,6 +101,8 @@ struct Spec {
     deps: Vec<String>,
     #[serde(default)]
     gate: bool,
+    #[serde(default)]
+    time_limit_ms: Option<u64>,
 }
 
 /// The worker's name, written into the files its jobs make.
@@ -128,6 +133,9 @@ impl Job<Args> for FileJob {
     }
     fn runs_on(&self) -> Option<String> {
         self.spec.label.clone()
+    }
+    fn time_limit(&self) -> Option<Duration> {
+        self.spec.time_limit_ms.map(Duration::from_millis)
     }
     fn check(&self, cx: &mut Context<'_, Args>) -> JobResult {
         if !self.done(&cx.args().dir).exists() {
@@ -166,6 +174,7 @@ fn root(args: &Args, other_version: bool) -> JobRef<Args> {
             label: None,
             deps: Vec::new(),
             gate: false,
+            time_limit_ms: None,
         });
     }
     let all = Arc::new(specs);

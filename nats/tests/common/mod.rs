@@ -94,7 +94,7 @@ pub fn demo(server: &NatsServer, suite: &str, extra: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_dojobber-nats-demo"));
     command
         .args(["--nats", &server.url(), "--suite", suite])
-        .args(["--ack-wait-ms", "1500", "--lease-ttl-ms", "1500"])
+        .args(["--ack-wait-ms", "1500", "--lease-ttl-ms", "10000"])
         .args(extra)
         .stdin(Stdio::null());
     command
