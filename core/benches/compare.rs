@@ -6,7 +6,11 @@
 //! - `chain_100`: 100 no-op tasks, each needing the one before (dojobber:
 //!   the last job is the root);
 //! - `fanout_100`: 100 no-op tasks needing one source task (dojobber: the
-//!   100 jobs under a `Group`).
+//!   100 jobs under a `Group`);
+//! - `chain_10k`: the chain, 10,000 long;
+//! - `random_100k`: the benchmarks' random DAG of 100,000 tasks (0 to 3
+//!   deps each); dojobber's root is a no-op job on every task nothing else
+//!   needs, which dagx and dagrs leave out (their tasks take fixed inputs).
 //!
 //! Every iteration builds the graph and runs it; what it returns (the
 //! finished graph or run) is dropped after the timing, on both sides. The
@@ -14,7 +18,7 @@
 //! worker per core), built once; dojobber's sync drivers run on the bench
 //! thread. A dojobber no-op job is a check that passes; a dagx task returns
 //! a `u32`; a dagrs action returns an empty output. dojobber runs with the
-//! sequential driver, the thread driver (`jobs(4)`), and the async driver
+//! sequential driver, the thread driver (`jobs(2)`), and the async driver
 //! (`jobs(64)`) called from `block_on` (as `#[tokio::main]` does) or inside
 //! a task.
 //!
@@ -28,7 +32,13 @@ use common::Shape;
 use divan::Bencher;
 use dojobber::{AsyncJob, Context, Group, Job, JobRef, JobResult, PhaseFuture, Runner, async_dep};
 
-const WORKLOADS: [&str; 3] = ["independent_10k", "chain_100", "fanout_100"];
+const WORKLOADS: [&str; 5] = [
+    "independent_10k",
+    "chain_100",
+    "fanout_100",
+    "chain_10k",
+    "random_100k",
+];
 
 static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
     tokio::runtime::Builder::new_multi_thread()
@@ -63,6 +73,8 @@ fn workload(name: &str) -> Workload {
                 .collect(),
             true,
         ),
+        "chain_10k" => (Shape::chain(10_000).deps, false),
+        "random_100k" => (Shape::random_dag(100_000).deps, false),
         other => panic!("no workload {other}"),
     };
     Workload {
@@ -160,9 +172,9 @@ fn dojobber_sequential(bencher: Bencher, name: &str) {
 }
 
 #[divan::bench(args = WORKLOADS, sample_count = 20, max_time = 5)]
-fn dojobber_threads_4(bencher: Bencher, name: &str) {
+fn dojobber_threads_2(bencher: Bencher, name: &str) {
     bench_dojobber(bencher, name, no_op, |runner| {
-        runner.jobs(4).run().expect("a DAG")
+        runner.jobs(2).run().expect("a DAG")
     });
 }
 
@@ -208,11 +220,32 @@ mod dagx_tasks {
             *input
         }
     }
+
+    /// A task with two inputs.
+    pub struct Join2;
+
+    #[task]
+    impl Join2 {
+        async fn run(&self, a: &u32, b: &u32) -> u32 {
+            a + b
+        }
+    }
+
+    /// A task with three inputs.
+    pub struct Join3;
+
+    #[task]
+    impl Join3 {
+        async fn run(&self, a: &u32, b: &u32, c: &u32) -> u32 {
+            a + b + c
+        }
+    }
 }
 
 #[divan::bench(args = WORKLOADS, sample_count = 20, max_time = 5)]
 fn dagx(bencher: Bencher, name: &str) {
-    use dagx_tasks::{Link, Source};
+    use dagx_tasks::{Join2, Join3, Link, Source};
+    let shape = workload(name).shape;
     bencher.bench_local(|| {
         RUNTIME.block_on(async {
             let dag = dagx::DagRunner::new();
@@ -235,6 +268,19 @@ fn dagx(bencher: Bencher, name: &str) {
                         dag.add_task(Link).depends_on(&source);
                     }
                 }
+                "chain_10k" | "random_100k" => {
+                    let mut tasks = Vec::with_capacity(shape.len());
+                    for deps in &shape.deps[..without_root(name, &shape)] {
+                        let dep = |i: usize| &tasks[deps[i] as usize];
+                        let task = match deps.len() {
+                            0 => dag.add_task(Source).into(),
+                            1 => dag.add_task(Link).depends_on(dep(0)),
+                            2 => dag.add_task(Join2).depends_on((dep(0), dep(1))),
+                            _ => dag.add_task(Join3).depends_on((dep(0), dep(1), dep(2))),
+                        };
+                        tasks.push(task);
+                    }
+                }
                 other => panic!("no workload {other}"),
             }
             dag.run(|future| {
@@ -245,6 +291,15 @@ fn dagx(bencher: Bencher, name: &str) {
             dag
         })
     });
+}
+
+/// How many tasks of the shape dagx and dagrs run: all but the random
+/// DAG's root, which joins too many tasks for a task of fixed inputs.
+fn without_root(name: &str, shape: &Shape) -> usize {
+    match name {
+        "random_100k" => shape.len() - 1,
+        _ => shape.len(),
+    }
 }
 
 /// A dagrs action that does nothing.
@@ -265,8 +320,9 @@ impl dagrs::Action for DagrsNoOp {
 #[divan::bench(args = WORKLOADS, sample_count = 20, max_time = 5)]
 fn dagrs(bencher: Bencher, name: &str) {
     let shape = workload(name).shape;
-    let mut dependents = vec![Vec::new(); shape.len()];
-    for (to, deps) in shape.deps.iter().enumerate() {
+    let tasks = without_root(name, &shape);
+    let mut dependents = vec![Vec::new(); tasks];
+    for (to, deps) in shape.deps[..tasks].iter().enumerate() {
         for &from in deps {
             dependents[from as usize].push(to);
         }
@@ -275,7 +331,7 @@ fn dagrs(bencher: Bencher, name: &str) {
         RUNTIME.block_on(async {
             let mut table = dagrs::NodeTable::new();
             let mut graph = dagrs::Graph::new();
-            let ids: Vec<dagrs::NodeId> = (0..shape.len())
+            let ids: Vec<dagrs::NodeId> = (0..tasks)
                 .map(|i| {
                     let node =
                         dagrs::DefaultNode::with_action(format!("t{i}"), DagrsNoOp, &mut table);

@@ -36,24 +36,15 @@
 //! ```
 
 use std::any::Any;
-use std::collections::HashMap;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::FutureExt;
-use tokio::sync::{Notify, mpsc};
-use tokio::task::AbortHandle;
-
-use crate::driver::{Session, lend_local, perform, publish};
-use crate::event::{Failure, Outcome};
+use crate::driver::tokio_tasks;
 use crate::job::{Context, Job, JobKind, JobRef, JobResult, Phase, short_type_name};
-use crate::machine::{Step, StopReason, Task};
-use crate::plan::{JobId, SetupError};
+use crate::plan::SetupError;
 use crate::runner::{Finished, Runner};
-use crate::storage::LocalStorage;
 
 /// What an async phase returns: a boxed future of its result.
 pub type PhaseFuture<'a> = Pin<Box<dyn Future<Output = JobResult> + Send + 'a>>;
@@ -180,190 +171,26 @@ impl<A: Send + Sync + 'static> Runner<A> {
     /// async jobs as tasks, the others on tokio's blocking threads. The
     /// semantics are those of [`run`](Runner::run).
     pub async fn run_async(self) -> Result<Finished<A>, SetupError> {
-        let mut session = self.start()?;
-        // The driver runs as a task of its own: woken by a runtime worker
-        // rather than by the caller's thread, each phase costs one wake-up
-        // less (tens of microseconds under `block_on`).
+        let session = Arc::new(self.start()?);
+        // The watcher runs as a task of its own: woken by a runtime worker
+        // rather than by the caller's thread (tens of microseconds less per
+        // wake-up under `block_on`).
         let driving = tokio::spawn(async move {
-            session.drive_async().await;
+            tokio_tasks::drive(&session).await;
             session
         });
-        match driving.await {
-            Ok(session) => Ok(Finished { session }),
+        let session = match driving.await {
+            Ok(session) => session,
             Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
             Err(error) => panic!("the runtime dropped the run's task: {error}"),
-        }
-    }
-}
-
-/// A phase in flight in the async driver.
-struct Flying {
-    task: Task,
-    /// For async phases, which can be cancelled.
-    abort: Option<AbortHandle>,
-}
-
-/// A phase done, as its task reports it.
-struct Landed {
-    task: Task,
-    local: LocalStorage,
-    outcome: Outcome,
-    at: Duration,
-}
-
-impl<A: Send + Sync + 'static> Session<A> {
-    async fn drive_async(&mut self) {
-        // Tokio's clock, so that tests with paused time run in virtual time.
-        let start = tokio::time::Instant::now();
-        let (landed_sender, mut landed) = mpsc::unbounded_channel::<Landed>();
-        let cancelled = Arc::new(Notify::new());
-        let _subscription = self.cancel.subscribe({
-            let cancelled = Arc::clone(&cancelled);
-            move || cancelled.notify_one()
-        });
-        let mut flying: HashMap<JobId, Flying> = HashMap::new();
-        let mut stopped = false;
-        loop {
-            let now = start.elapsed();
-            if !stopped && self.cancel.is_cancelled() {
-                stopped = true;
-                self.machine.stop(StopReason::Cancelled);
-                let cancellable: Vec<JobId> = flying
-                    .iter()
-                    .filter(|(_, phase)| phase.abort.is_some())
-                    .map(|(&job, _)| job)
-                    .collect();
-                for job in cancellable {
-                    self.cancel_phase(&mut flying, job, "cancelled", now);
-                }
-            }
-            let step = self.machine.poll(now);
-            tracing::trace!(?step, "machine step");
-            let landing = match step {
-                Step::Perform(task) => {
-                    let abort = self.spawn(task, &landed_sender, start);
-                    flying.insert(task.job, Flying { task, abort });
-                    None
-                }
-                Step::Abandon(task) => {
-                    if flying
-                        .get(&task.job)
-                        .is_some_and(|phase| phase.abort.is_some())
-                    {
-                        self.cancel_phase(&mut flying, task.job, "over its time limit", now);
-                    }
-                    None
-                }
-                Step::Wait(deadline) => {
-                    let sleep = tokio::time::sleep(deadline.saturating_sub(now));
-                    tokio::select! {
-                        biased; // work that is done counts before a cancel
-                        landing = landed.recv() => landing,
-                        () = sleep => None,
-                        () = cancelled.notified() => None,
-                    }
-                }
-                Step::Idle => tokio::select! {
-                    biased;
-                    landing = landed.recv() => landing,
-                    () = cancelled.notified() => None,
-                },
-                Step::Done => break,
-            };
-            if let Some(landing) = landing {
-                // A cancelled phase may land anyway: it was already reported.
-                let current = flying
-                    .get(&landing.task.job)
-                    .is_some_and(|phase| phase.task == landing.task);
-                if current {
-                    flying.remove(&landing.task.job);
-                    self.locals[landing.task.job.index()].1 = landing.local;
-                    self.machine
-                        .report(
-                            landing.task.job,
-                            landing.task.phase,
-                            landing.outcome,
-                            landing.at,
-                        )
-                        .expect("the driver reports exactly the phases it was handed");
-                }
-            }
-            publish(&mut self.machine, &mut self.observers);
-        }
-        publish(&mut self.machine, &mut self.observers);
-    }
-
-    /// Aborts an async phase in flight and reports it failed.
-    fn cancel_phase(
-        &mut self,
-        flying: &mut HashMap<JobId, Flying>,
-        job: JobId,
-        why: &str,
-        now: Duration,
-    ) {
-        let phase = flying.remove(&job).expect("the phase is in flight");
-        if let Some(abort) = phase.abort {
-            abort.abort();
-        }
-        let outcome = Outcome::Fail(Failure::new(format!("{why}: the phase was cancelled")));
-        self.machine
-            .report(job, phase.task.phase, outcome, now)
-            .expect("the phase was in flight");
-    }
-
-    /// Starts a phase: an async job's as a task, another's on a blocking
-    /// thread. Returns how to cancel it, if it can be.
-    fn spawn(
-        &mut self,
-        task: Task,
-        landed: &mpsc::UnboundedSender<Landed>,
-        start: tokio::time::Instant,
-    ) -> Option<AbortHandle> {
-        let local = lend_local(&mut self.locals, task);
-        let (jobs, args, global) = (
-            Arc::clone(&self.jobs),
-            Arc::clone(&self.args),
-            Arc::clone(&self.global),
-        );
-        let landed = landed.clone();
-        if jobs[task.job.index()].as_async().is_none() {
-            tokio::task::spawn_blocking(move || {
-                let (outcome, local) =
-                    perform(&*jobs[task.job.index()], &args, &global, task, local);
-                let at = start.elapsed();
-                let _ = landed.send(Landed {
-                    task,
-                    local,
-                    outcome,
-                    at,
-                });
-            });
-            return None;
-        }
-        let handle = tokio::spawn(async move {
-            let mut local = local;
-            let outcome = {
-                let job = jobs[task.job.index()].as_async().expect("checked above");
-                let mut cx = Context::new(&*args, &mut local, &global, task.phase, task.attempt);
-                // Polled inside catch_unwind, so a panic while making the
-                // future is caught as well as one while it runs.
-                let phase = async { start_phase(job, &mut cx, task.phase).await };
-                Outcome::from_call(AssertUnwindSafe(phase).catch_unwind().await)
-            };
-            let at = start.elapsed();
-            let _ = landed.send(Landed {
-                task,
-                local,
-                outcome,
-                at,
-            });
-        });
-        Some(handle.abort_handle())
+        };
+        let session = Arc::into_inner(session).expect("every worker has ended with the run");
+        Ok(Finished { session })
     }
 }
 
 /// The future of one phase of an async job.
-fn start_phase<'a, A: 'static>(
+pub(crate) fn start_phase<'a, A: 'static>(
     job: &'a dyn AsyncJob<A>,
     cx: &'a mut Context<'_, A>,
     phase: Phase,

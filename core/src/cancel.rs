@@ -1,7 +1,7 @@
 //! A handle to stop a run from another thread: a signal handler, a UI, a test.
 
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Stops a run when cancelled: no new phase starts, phases in flight finish
 /// (the async driver cancels them), cleanups run, and the report is
@@ -33,14 +33,13 @@ pub struct CancelHandle {
     inner: Arc<Inner>,
 }
 
-/// Wakes a driver that waits on something other than the handle.
+/// Wakes a driver's watcher.
 type Waker = Box<dyn Fn() + Send + Sync>;
 
 #[derive(Default)]
 struct Inner {
-    cancelled: Mutex<bool>,
-    changed: Condvar,
-    /// Drivers waiting on channels, by subscription number.
+    cancelled: AtomicBool,
+    /// Drivers' watchers to wake, by subscription number.
     wakers: Mutex<Vec<(u64, Waker)>>,
     next_subscription: std::sync::atomic::AtomicU64,
 }
@@ -48,13 +47,7 @@ struct Inner {
 impl std::fmt::Debug for Inner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CancelHandle")
-            .field(
-                "cancelled",
-                &*self
-                    .cancelled
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner),
-            )
+            .field("cancelled", &self.cancelled.load(Ordering::SeqCst))
             .finish_non_exhaustive()
     }
 }
@@ -67,8 +60,7 @@ impl CancelHandle {
 
     /// Cancels the run; later calls change nothing.
     pub fn cancel(&self) {
-        *self.lock_flag() = true;
-        self.inner.changed.notify_all();
+        self.inner.cancelled.store(true, Ordering::SeqCst);
         let wakers = self
             .inner
             .wakers
@@ -81,19 +73,7 @@ impl CancelHandle {
 
     /// Whether [`cancel`](Self::cancel) was called.
     pub fn is_cancelled(&self) -> bool {
-        *self.lock_flag()
-    }
-
-    /// Sleeps for `duration`, or less if cancelled meanwhile; tells whether
-    /// the handle is cancelled.
-    pub(crate) fn sleep(&self, duration: Duration) -> bool {
-        let flag = self.lock_flag();
-        let (flag, _) = self
-            .inner
-            .changed
-            .wait_timeout_while(flag, duration, |cancelled| !*cancelled)
-            .unwrap_or_else(PoisonError::into_inner);
-        *flag
+        self.inner.cancelled.load(Ordering::SeqCst)
     }
 
     /// Calls `wake` when the handle is cancelled (at once if it already
@@ -104,26 +84,21 @@ impl CancelHandle {
             .next_subscription
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let wake: Waker = Box::new(wake);
-        if self.is_cancelled() {
-            wake();
-        }
+        // Under the lock, so a cancel now either is seen here or calls it.
         let mut wakers = self
             .inner
             .wakers
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        if self.is_cancelled() {
+            wake();
+        }
         wakers.push((id, wake));
+        drop(wakers);
         Subscription {
             handle: self.clone(),
             id,
         }
-    }
-
-    fn lock_flag(&self) -> std::sync::MutexGuard<'_, bool> {
-        self.inner
-            .cancelled
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 

@@ -26,6 +26,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::event::{Event, Failure, Outcome};
@@ -87,9 +88,11 @@ pub enum Step {
     Wait(Duration),
     /// Phases are in flight and nothing else can start until one reports.
     Idle,
-    /// This phase in flight is over its time limit, or the run was
-    /// stopped: cancel it if you can. Report it either way when it ends;
-    /// its outcome no longer counts.
+    /// Cancel this phase in flight if you can, and report it either way
+    /// when it ends. Either it is over its time limit: its try has failed
+    /// already and its outcome no longer counts; or the run was cancelled or
+    /// its deadline passed: its outcome counts (a cancelled phase reports a
+    /// failure). Drivers that cannot cancel a phase let it run on.
     Abandon(Task),
     /// The run and its cleanups are over; [`Machine::report_card`] tells how it went.
     Done,
@@ -202,7 +205,8 @@ enum Stage {
 /// - jobs never tried because a dep did not pass end up blocked.
 #[derive(Debug)]
 pub struct Machine {
-    plan: Plan,
+    /// Shared, so a finished run can lend it out without its machine.
+    plan: Arc<Plan>,
     config: MachineConfig,
     jobs: Vec<JobState>,
     /// Jobs ready to be tried, most urgent first, then smallest id
@@ -286,7 +290,7 @@ impl Machine {
             .map(|id| Reverse((urgency.get(id.index()).copied().unwrap_or(0), id)))
             .collect();
         Machine {
-            plan,
+            plan: Arc::new(plan),
             config,
             urgency,
             jobs,
@@ -331,6 +335,63 @@ impl Machine {
         &self.plan
     }
 
+    /// The plan being run, to keep after the machine is gone.
+    pub(crate) fn shared_plan(&self) -> Arc<Plan> {
+        Arc::clone(&self.plan)
+    }
+
+    /// The most phases that can ever be in flight at once: `max_in_flight`,
+    /// or fewer when the plan has fewer jobs with phases, or its
+    /// concurrency groups hold them back. Drivers start no more workers.
+    ///
+    /// ```
+    /// use dojobber::{Defaults, JobSpec, Machine, MachineConfig, Plan};
+    ///
+    /// let specs = (0..3).map(|n| JobSpec { group: Some("apt".into()), ..JobSpec::new(format!("pkg{n}")) });
+    /// let (plan, _) = Plan::new(specs.collect(), 2, Defaults::default())?;
+    /// let mut machine = Machine::new(plan, MachineConfig { max_in_flight: 100, ..MachineConfig::default() });
+    /// assert_eq!(machine.most_in_flight(), 3);
+    /// machine.limit_group("apt", 1);
+    /// assert_eq!(machine.most_in_flight(), 1);
+    /// # Ok::<(), dojobber::SetupError>(())
+    /// ```
+    #[must_use]
+    pub fn most_in_flight(&self) -> usize {
+        let mut ungrouped = 0usize;
+        let mut per_group = vec![0usize; self.groups.len()];
+        for id in self.plan.ids() {
+            if self.plan.kind(id) == JobKind::Dummy || self.plan.broken(id).is_some() {
+                continue;
+            }
+            match self.plan.group(id) {
+                Some(group) => per_group[group] += 1,
+                None => ungrouped += 1,
+            }
+        }
+        let grouped: usize = per_group
+            .iter()
+            .zip(&self.groups)
+            .map(|(&members, group)| group.limit.map_or(members, |limit| limit.min(members)))
+            .sum();
+        (ungrouped + grouped).clamp(1, self.config.max_in_flight)
+    }
+
+    /// The earliest time at which [`poll`](Self::poll) may answer
+    /// differently without a report: a retry's delay, a phase's time
+    /// limit, the run's deadline. A driver whose workers are all busy
+    /// keeps one watcher that polls then.
+    #[must_use]
+    pub fn next_timer(&self) -> Option<Duration> {
+        let retry = if self.stopped.is_none() {
+            self.retry_at.peek().map(|Reverse((at, _))| *at)
+        } else {
+            None
+        };
+        let limit = self.phase_deadlines.peek().map(|Reverse((at, ..))| *at);
+        let deadline = self.config.deadline.filter(|_| self.stopped.is_none());
+        [retry, limit, deadline].into_iter().flatten().min()
+    }
+
     /// The configuration the machine was made with.
     pub fn config(&self) -> MachineConfig {
         self.config
@@ -350,8 +411,12 @@ impl Machine {
             self.stop(StopReason::Deadline);
         }
         self.expire_phases(now);
-        if let Some(task) = self.to_abandon.pop_front() {
-            return Step::Abandon(task);
+        while let Some(task) = self.to_abandon.pop_front() {
+            // Skipped if it reported meanwhile.
+            let state = &self.jobs[task.job.index()];
+            if state.in_flight == Some(task.phase) && state.tries_used == task.attempt {
+                return Step::Abandon(task);
+            }
         }
         loop {
             if self.in_flight >= self.config.max_in_flight {
@@ -608,6 +673,19 @@ impl Machine {
         if !reason.lets_tries_finish() {
             for task in std::mem::take(&mut self.continuations) {
                 self.try_interrupted(task.job, reason);
+            }
+            // The phases in flight: the driver cancels those it can. Their
+            // outcome still counts, whether cancelled or not.
+            for (index, state) in self.jobs.iter().enumerate() {
+                if let Some(phase) = state.in_flight
+                    && !state.abandoned
+                {
+                    self.to_abandon.push_back(Task {
+                        job: JobId::from_index(index),
+                        phase,
+                        attempt: state.tries_used,
+                    });
+                }
             }
         }
     }

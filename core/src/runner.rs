@@ -1,20 +1,20 @@
 //! The [`Runner`]: configures a run, discovers the graph, and hands the
-//! run to a driver (see `driver.rs`): the sequential one for `jobs(1)`,
-//! the thread pool for more, the async one for `run_async`.
+//! run to a driver (see `driver/`): the caller's thread alone for
+//! `jobs(1)`, the thread pool for more, tokio tasks for `run_async`.
 
 use std::io::Write;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::cancel::CancelHandle;
-use crate::driver::Session;
+use crate::driver::{Session, threads};
 use crate::graph::JobGraph;
 use crate::job::{Job, JobRef};
 use crate::machine::{Machine, MachineConfig, MachineError};
 use crate::output::{Observer, Printer, Verbosity};
 use crate::plan::{Defaults, Plan, SetupError};
 use crate::report::{CleanupFailure, Report};
-use crate::storage::{GlobalStorage, LocalStorage};
+use crate::storage::GlobalStorage;
 
 /// Configures and starts a run of a suite, from its root job.
 ///
@@ -107,7 +107,9 @@ impl<A: 'static> Runner<A> {
     /// How many phases may run at once, each on its own worker thread.
     /// 1, the default, runs everything on the caller's thread in the
     /// reference order; more runs whatever is ready, and final statuses are
-    /// the same for jobs that behave the same whatever the order.
+    /// the same for jobs that behave the same whatever the order. No more
+    /// threads start than phases can ever run at once (see
+    /// [`Machine::most_in_flight`]).
     pub fn jobs(mut self, workers: usize) -> Self {
         self.config.max_in_flight = workers;
         self
@@ -179,16 +181,18 @@ impl<A: 'static> Runner<A> {
     /// one phase at a time in the reference order, or with `jobs(n)`, up to
     /// n at once on as many threads. Blocks the calling thread.
     ///
-    /// Fails only when the suite cannot start (see [`SetupError`]); failing
-    /// jobs are in the report.
+    /// Fails only when the suite cannot start (see [`SetupError`]; a
+    /// worker thread the system refuses is one); failing jobs are in the
+    /// report.
     pub fn run(self) -> Result<Finished<A>, SetupError>
     where
         A: Sync,
     {
-        let mut session = self.start()?;
-        match session.machine.config().max_in_flight {
-            1 => session.drive_sequential(),
-            workers => session.drive_threads(workers),
+        let session = self.start()?;
+        let workers = session.lock().machine.config().max_in_flight;
+        match workers {
+            1 => threads::drive_alone(&session),
+            workers => threads::drive_pool(&session, workers)?,
         }
         Ok(Finished { session })
     }
@@ -209,22 +213,17 @@ impl<A: 'static> Runner<A> {
         let (plan, jobs) = graph.into_parts();
         let mut observers = self.observers;
         observers.insert(0, Box::new(Printer::new(self.verbosity, self.output)));
-        let mut session = Session {
-            locals: (0..plan.len())
-                .map(|_| (0, LocalStorage::default()))
-                .collect(),
-            machine: Machine::new(plan, self.config),
-            jobs: Arc::new(jobs),
-            args: Arc::new(self.args),
-            global: Arc::new(GlobalStorage::default()),
-            observers,
-            clock: Instant::now(),
-            cancel: self.cancel,
-        };
+        let mut machine = Machine::new(plan, self.config);
         for (group, limit) in &self.group_limits {
-            session.machine.limit_group(group, *limit);
+            machine.limit_group(group, *limit);
         }
-        Ok(session)
+        Ok(Session::new(
+            machine,
+            observers,
+            jobs,
+            self.args,
+            self.cancel,
+        ))
     }
 }
 
@@ -236,7 +235,7 @@ pub struct Finished<A> {
 impl<A: Sync + 'static> Finished<A> {
     /// What happened to every job.
     pub fn report(&self) -> Report {
-        self.session.machine.report_card()
+        self.session.lock().machine.report_card()
     }
 
     /// The report, dropping the job values.
@@ -246,7 +245,7 @@ impl<A: Sync + 'static> Finished<A> {
 
     /// The plan that was run.
     pub fn plan(&self) -> &Plan {
-        self.session.machine.plan()
+        &self.session.plan
     }
 
     /// The global storage as the run left it.
@@ -275,8 +274,8 @@ impl<A: Sync + 'static> Finished<A> {
     /// # Ok::<(), dojobber::SetupError>(())
     /// ```
     pub fn cleanup(&mut self) -> Result<(), CleanupError> {
-        self.session.machine.start_cleanup()?;
-        self.session.drive_sequential();
+        self.session.lock().machine.start_cleanup()?;
+        threads::drive_alone(&self.session);
         match self.report().cleanup_failure {
             Some(failure) => Err(CleanupError::Failed(failure)),
             None => Ok(()),

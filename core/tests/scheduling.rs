@@ -339,7 +339,9 @@ fn a_run_in_flight_wakes_at_its_deadline() {
         machine.poll(Duration::from_secs(1)),
         Step::Wait(Duration::from_secs(5))
     );
-    // At the deadline the run stops; A's phase goes on, and then nothing.
+    // At the deadline the run stops: the machine asks to cancel A's phase;
+    // it goes on here, and then nothing.
+    assert_eq!(machine.poll(Duration::from_secs(5)), Step::Abandon(a));
     assert_eq!(machine.poll(Duration::from_secs(5)), Step::Idle);
     assert_eq!(machine.stopped(), Some(dojobber::StopReason::Deadline));
     machine
@@ -367,6 +369,7 @@ fn a_stopped_run_waits_only_for_its_phases_in_flight() {
         panic!("A first");
     };
     machine.stop(dojobber::StopReason::Cancelled);
+    assert_eq!(machine.poll(Duration::from_secs(1)), Step::Abandon(a));
     assert_eq!(machine.poll(Duration::from_secs(1)), Step::Idle);
     machine
         .report(a.job, a.phase, Outcome::Pass, Duration::from_secs(2))

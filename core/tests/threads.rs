@@ -168,12 +168,18 @@ impl Job<CancelHandle> for Cleaned {
             bail!("dirty")
         }
     }
+    fn run(&self, _: &mut Context<'_, CancelHandle>) -> JobResult {
+        self.0.lock().unwrap().push("run".into());
+        Ok(())
+    }
     fn cleanup(&self, _: &mut Context<'_, CancelHandle>) -> JobResult {
-        self.0.lock().unwrap().push("Cleaned".into());
+        self.0.lock().unwrap().push("cleanup".into());
         Ok(())
     }
 }
 
+/// Tidy is blocked by the cancel in every timing: it waits for
+/// PullsThePlug, which cancels in its recheck before passing.
 #[test]
 fn cancelling_blocks_what_was_not_reached_and_still_cleans_up() {
     for workers in [1, 3] {
@@ -201,7 +207,15 @@ fn cancelling_blocks_what_was_not_reached_and_still_cleans_up() {
             "{report:#?}"
         );
         assert_eq!(report.job("PullsThePlug").unwrap().status, Status::Fixed);
-        assert_eq!(*log.lock().unwrap(), ["Cleaned"], "{workers} workers");
+        // With several workers the cancel may land before, during or after
+        // Cleaned's try; whatever the timing, a job whose run executed is
+        // cleaned up once, after it, and no other is.
+        let log = log.lock().unwrap().clone();
+        match workers {
+            1 => assert_eq!(log, ["run", "cleanup"], "the reference order"),
+            _ if log.is_empty() => {}
+            _ => assert_eq!(log, ["run", "cleanup"], "{workers} workers"),
+        }
     }
 }
 
@@ -247,4 +261,126 @@ fn an_over_time_phase_on_a_thread_fails_its_try_and_is_waited_for() {
     let error = job.last_error.as_ref().unwrap();
     assert_eq!(error.message, "timed out after 20ms");
     assert!(error.causes[0].starts_with("the phase ended"), "{error:?}");
+}
+
+/// Notes the name of the thread each check runs on.
+struct Where(usize, Arc<Mutex<std::collections::HashSet<String>>>);
+impl Job for Where {
+    fn name(&self) -> String {
+        format!("where {}", self.0)
+    }
+    fn check(&self, _: &mut Context<'_, ()>) -> JobResult {
+        let thread = std::thread::current();
+        let name = thread.name().unwrap_or("unnamed").to_owned();
+        self.1.lock().unwrap().insert(name);
+        Ok(())
+    }
+}
+
+#[test]
+fn far_more_workers_than_jobs_start_no_more_threads_than_jobs() {
+    let threads = Arc::new(Mutex::new(std::collections::HashSet::new()));
+    let root = Group::new("Root").with_deps((0..50).map(|n| dep(Where(n, Arc::clone(&threads)))));
+    let report = Runner::new(root, ())
+        .jobs(100_000)
+        .run()
+        .expect("as many threads as jobs start")
+        .into_report();
+    assert!(report.success());
+    let threads = threads.lock().unwrap();
+    assert!(
+        (1..=50).contains(&threads.len()),
+        "{} threads ran checks",
+        threads.len()
+    );
+    assert!(
+        threads
+            .iter()
+            .all(|name| name.starts_with("dojobber worker ")),
+        "{threads:?}"
+    );
+}
+
+#[test]
+fn a_concurrency_group_bounds_the_threads_too() {
+    let threads = Arc::new(Mutex::new(std::collections::HashSet::new()));
+    let root =
+        Group::new("Root").with_deps((0..20).map(|n| dep(Grouped(Where(n, Arc::clone(&threads))))));
+    let report = Runner::new(root, ())
+        .jobs(64)
+        .group_limit("one at a time", 1)
+        .run()
+        .unwrap()
+        .into_report();
+    assert!(report.success());
+    assert_eq!(
+        *threads.lock().unwrap(),
+        ["dojobber worker 1".to_owned()].into(),
+        "one group of limit 1: one worker"
+    );
+}
+
+/// [`Where`] in a concurrency group.
+struct Grouped(Where);
+impl Job for Grouped {
+    fn name(&self) -> String {
+        self.0.name()
+    }
+    fn concurrency_group(&self) -> Option<String> {
+        Some("one at a time".into())
+    }
+    fn check(&self, cx: &mut Context<'_, ()>) -> JobResult {
+        self.0.check(cx)
+    }
+}
+
+/// Counts the checks that ran.
+struct Counted(usize, Arc<AtomicUsize>);
+impl Job for Counted {
+    fn name(&self) -> String {
+        format!("counted {}", self.0)
+    }
+    fn check(&self, _: &mut Context<'_, ()>) -> JobResult {
+        self.1.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// The child's side of the test below: 5,000 threads cannot start in 2 GB
+/// of address space (each stack takes 2 MB).
+fn refused_threads_in_a_small_address_space() {
+    let checks = Arc::new(AtomicUsize::new(0));
+    let root =
+        Group::new("Root").with_deps((0..5_000).map(|n| dep(Counted(n, Arc::clone(&checks)))));
+    let error = Runner::new(root, ())
+        .jobs(5_000)
+        .run()
+        .err()
+        .expect("5,000 threads do not fit in 2 GB");
+    assert_eq!(checks.load(Ordering::SeqCst), 0, "nothing ran");
+    println!("refused: {error}");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_thread_the_system_refuses_is_an_error_and_nothing_runs() {
+    const NAME: &str = "a_thread_the_system_refuses_is_an_error_and_nothing_runs";
+    if std::env::var_os("DOJOBBER_SMALL_ADDRESS_SPACE").is_some() {
+        return refused_threads_in_a_small_address_space();
+    }
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"ulimit -v 2000000 && exec "$0" --exact "$1" --nocapture --test-threads 1"#)
+        .arg(std::env::current_exe().unwrap())
+        .arg(NAME)
+        .env("DOJOBBER_SMALL_ADDRESS_SPACE", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("refused: jobs(5000): could not start worker thread "),
+        "{stdout}"
+    );
 }

@@ -1,0 +1,356 @@
+//! The drivers: one core, several executors.
+//!
+//! The core (this file) is everything a driver does but perform a phase:
+//! it asks the machine what to do, lends a job its local storage, reports
+//! outcomes, publishes events, passes a cancel on to the machine and tells
+//! the executor which phases to abandon. It makes no decision: every
+//! answer comes from [`Machine::poll`].
+//!
+//! An executor says how a phase is performed and how its result comes
+//! back. Its workers share the [`Session`] behind one short lock and each
+//! calls [`Session::step`] for itself: a worker that finishes a phase
+//! reports it and takes its next phase in the same lock, with no other
+//! thread woken. A worker wakes a sleeping one only when the machine has
+//! more work than the busy workers can take (it hands the phase over
+//! through `handoff`). One watcher, which performs nothing, sleeps until
+//! the machine's next timer (retry delays, time limits, the deadline) or a
+//! cancel, so timers fire even when every worker is busy.
+//!
+//! - [`threads`]: the caller's thread alone (`jobs(1)`, the reference
+//!   order), or a pool of scoped threads with the caller's thread as the
+//!   watcher.
+//! - `tokio_tasks` (feature `tokio`): workers as tokio tasks; async phases
+//!   run inside the worker and can be cancelled, plain ones go to tokio's
+//!   blocking threads.
+
+pub(crate) mod threads;
+#[cfg(feature = "tokio")]
+pub(crate) mod tokio_tasks;
+
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::cancel::CancelHandle;
+use crate::event::Outcome;
+use crate::graph::JobTable;
+use crate::job::{Context, Job, Phase};
+use crate::machine::{Machine, Step, StopReason, Task};
+use crate::output::Observer;
+use crate::plan::Plan;
+use crate::storage::{GlobalStorage, LocalStorage};
+
+/// A run: what the jobs touch, and the machine behind the workers' lock.
+pub(crate) struct Session<A> {
+    pub(crate) jobs: JobTable<A>,
+    pub(crate) args: A,
+    pub(crate) global: GlobalStorage,
+    pub(crate) cancel: CancelHandle,
+    /// The sync executors' clock (the tokio one reads tokio's).
+    pub(crate) clock: Instant,
+    /// The plan, readable without the lock.
+    pub(crate) plan: Arc<Plan>,
+    pub(crate) run: Mutex<Run>,
+}
+
+/// What the workers share, behind the session's lock.
+pub(crate) struct Run {
+    pub(crate) machine: Machine,
+    /// Per job: the try its local storage belongs to, and the storage.
+    locals: Vec<(u32, LocalStorage)>,
+    observers: Vec<Box<dyn Observer>>,
+    /// Phases the machine handed out for sleeping workers to take.
+    handoff: VecDeque<Work>,
+    /// Workers asleep with nothing to do.
+    idle_workers: usize,
+    /// When the sleeping watcher wakes by itself (`Duration::MAX`: only
+    /// when woken); `None` while it is awake or there is none.
+    watcher_wakes: Option<Duration>,
+    /// A worker panicked outside user code (an observer): everyone stops.
+    broken: bool,
+}
+
+/// A phase for a worker, with the job's local storage lent to it.
+pub(crate) struct Work {
+    pub(crate) task: Task,
+    pub(crate) local: LocalStorage,
+}
+
+/// A phase performed, with the storage back and when it ended.
+pub(crate) struct Done {
+    pub(crate) task: Task,
+    pub(crate) local: LocalStorage,
+    pub(crate) outcome: Outcome,
+    pub(crate) at: Duration,
+}
+
+/// What a worker does in the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Performs phases; sleeps, when there is nothing to do, until woken.
+    Worker,
+    /// Performs nothing: sleeps until the machine's next timer or a
+    /// cancel, then polls, handing any phase over to a worker.
+    Watcher,
+    /// The only one: performs phases and watches the timers (`jobs(1)`).
+    Alone,
+}
+
+/// Why a worker calls [`Session::step`].
+pub(crate) enum Came {
+    /// It has just started.
+    Start,
+    /// It slept and woke (rung, or its time came).
+    Woke,
+    /// It performed a phase.
+    Finished(Done),
+}
+
+/// What a worker does next.
+pub(crate) enum Next {
+    /// Perform this phase, then step with [`Came::Finished`].
+    Perform(Work),
+    /// Sleep until rung, or until this time since the run's start.
+    Sleep(Option<Duration>),
+    /// The run is over: stop.
+    Done,
+}
+
+/// How phases are performed: what differs between drivers. The core calls
+/// these under the session's lock, so they must be quick.
+pub(crate) trait Executor {
+    /// Time since the run started, on the executor's clock.
+    fn now(&self) -> Duration;
+    /// Wakes up to `count` workers sleeping in [`Role::Worker`].
+    fn wake_workers(&self, count: usize);
+    /// Wakes the watcher (or the worker that is alone).
+    fn wake_watcher(&self);
+    /// The machine handed `task` out; called before any worker can see it.
+    fn handed_out(&self, _task: Task) {}
+    /// The machine asks to cancel `task` if possible; its worker reports
+    /// it either way.
+    fn abandon(&self, _task: Task) {}
+}
+
+impl<A> Session<A> {
+    /// A session around a machine, its observers and the jobs' inputs.
+    pub(crate) fn new(
+        machine: Machine,
+        observers: Vec<Box<dyn Observer>>,
+        jobs: JobTable<A>,
+        args: A,
+        cancel: CancelHandle,
+    ) -> Session<A> {
+        let plan = machine.shared_plan();
+        Session {
+            jobs,
+            args,
+            global: GlobalStorage::default(),
+            cancel,
+            clock: Instant::now(),
+            run: Mutex::new(Run {
+                locals: (0..plan.len())
+                    .map(|_| (0, LocalStorage::default()))
+                    .collect(),
+                machine,
+                observers,
+                handoff: VecDeque::new(),
+                idle_workers: 0,
+                watcher_wakes: None,
+                broken: false,
+            }),
+            plan,
+        }
+    }
+
+    /// The run's shared state. A panic under the lock (an observer's)
+    /// stops the run rather than poisoning every worker.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Run> {
+        self.run.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// One turn of a worker: takes in what it brings, then tells it what to
+    /// do next. The whole loop of every driver, under one lock.
+    pub(crate) fn step(
+        &self,
+        run: &mut Run,
+        role: Role,
+        came: Came,
+        executor: &impl Executor,
+    ) -> Next {
+        match came {
+            Came::Start => {}
+            Came::Woke if role == Role::Worker => run.idle_workers -= 1,
+            Came::Woke => run.watcher_wakes = None,
+            Came::Finished(done) => run.finish(done),
+        }
+        if run.broken {
+            return Next::Done;
+        }
+        // Before anything is handed out: a cancel seen now stops the run
+        // before any job it would have blocked can start.
+        if self.cancel.is_cancelled() {
+            run.machine.stop(StopReason::Cancelled);
+        }
+        let mut next = match run.handoff.pop_front() {
+            Some(work) if role != Role::Watcher => Next::Perform(work),
+            handed => {
+                if let Some(work) = handed {
+                    run.handoff.push_front(work);
+                }
+                self.decide(run, role, executor)
+            }
+        };
+        if matches!(next, Next::Perform(_)) {
+            self.feed_idle_workers(run, executor);
+        }
+        match &mut next {
+            Next::Sleep(until) => match role {
+                Role::Worker => {
+                    run.idle_workers += 1;
+                    *until = None;
+                }
+                Role::Watcher => run.watcher_wakes = Some(until.unwrap_or(Duration::MAX)),
+                Role::Alone => {}
+            },
+            Next::Done => {
+                executor.wake_workers(usize::MAX);
+                executor.wake_watcher();
+            }
+            Next::Perform(_) => {}
+        }
+        if role == Role::Worker {
+            run.tell_watcher(executor);
+        }
+        run.publish();
+        next
+    }
+
+    /// Polls the machine until it says what this worker does.
+    fn decide(&self, run: &mut Run, role: Role, executor: &impl Executor) -> Next {
+        let now = executor.now();
+        loop {
+            if self.cancel.is_cancelled() {
+                run.machine.stop(StopReason::Cancelled);
+            }
+            let step = run.machine.poll(now);
+            tracing::trace!(?step, ?role, "machine step");
+            match step {
+                Step::Perform(task) => {
+                    let work = run.lend(task, executor);
+                    if role != Role::Watcher {
+                        return Next::Perform(work);
+                    }
+                    run.handoff.push_back(work);
+                    if run.idle_workers >= run.handoff.len() {
+                        executor.wake_workers(1);
+                    }
+                }
+                Step::Abandon(task) => executor.abandon(task),
+                Step::Wait(at) => return Next::Sleep(Some(at)),
+                Step::Idle => return Next::Sleep(None),
+                Step::Done => return Next::Done,
+            }
+        }
+    }
+
+    /// A worker that has its own phase asks the machine for more while
+    /// others sleep, and wakes one for each phase it gets.
+    fn feed_idle_workers(&self, run: &mut Run, executor: &impl Executor) {
+        let now = executor.now();
+        while run.idle_workers > run.handoff.len() {
+            match run.machine.poll(now) {
+                Step::Perform(task) => {
+                    let work = run.lend(task, executor);
+                    run.handoff.push_back(work);
+                    executor.wake_workers(1);
+                }
+                Step::Abandon(task) => executor.abandon(task),
+                Step::Wait(_) | Step::Idle | Step::Done => return,
+            }
+        }
+    }
+
+    /// Stops every worker after a panic outside user code.
+    pub(crate) fn break_down(&self, executor: &impl Executor) {
+        self.lock().broken = true;
+        executor.wake_workers(usize::MAX);
+        executor.wake_watcher();
+    }
+
+    /// Performs a phase on this thread.
+    pub(crate) fn perform(&self, work: Work, now: impl Fn() -> Duration) -> Done
+    where
+        A: 'static,
+    {
+        let Work { task, local } = work;
+        let job = &*self.jobs[task.job.index()];
+        let (outcome, local) = perform(job, &self.args, &self.global, task, local);
+        Done {
+            task,
+            local,
+            outcome,
+            at: now(),
+        }
+    }
+}
+
+impl Run {
+    /// Takes a job's local storage for a phase, emptied if the phase starts
+    /// a new try.
+    fn lend(&mut self, task: Task, executor: &impl Executor) -> Work {
+        let (attempt, local) = &mut self.locals[task.job.index()];
+        if *attempt != task.attempt {
+            *attempt = task.attempt;
+            *local = LocalStorage::default();
+        }
+        executor.handed_out(task);
+        Work {
+            task,
+            local: std::mem::take(local),
+        }
+    }
+
+    fn finish(&mut self, done: Done) {
+        self.locals[done.task.job.index()].1 = done.local;
+        self.machine
+            .report(done.task.job, done.task.phase, done.outcome, done.at)
+            .expect("the driver reports exactly the phases it was handed");
+    }
+
+    /// Wakes the watcher if the machine now has a timer before its alarm.
+    fn tell_watcher(&mut self, executor: &impl Executor) {
+        if let (Some(wakes), Some(timer)) = (self.watcher_wakes, self.machine.next_timer())
+            && timer < wakes
+        {
+            self.watcher_wakes = Some(timer);
+            executor.wake_watcher();
+        }
+    }
+
+    fn publish(&mut self) {
+        while let Some(event) = self.machine.poll_event() {
+            for observer in &mut self.observers {
+                observer.on_event(&event, self.machine.plan());
+            }
+        }
+    }
+}
+
+/// Calls the user code of one phase; a panic becomes its failure.
+pub(crate) fn perform<A: 'static>(
+    job: &dyn Job<A>,
+    args: &A,
+    global: &GlobalStorage,
+    task: Task,
+    mut local: LocalStorage,
+) -> (Outcome, LocalStorage) {
+    let mut cx = Context::new(args, &mut local, global, task.phase, task.attempt);
+    let outcome = Outcome::from_call(catch_unwind(AssertUnwindSafe(|| match task.phase {
+        Phase::Check | Phase::Recheck => job.check(&mut cx),
+        Phase::Run => job.run(&mut cx),
+        Phase::Cleanup => job.cleanup(&mut cx),
+    })));
+    (outcome, local)
+}
