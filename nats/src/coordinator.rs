@@ -379,24 +379,10 @@ struct Drive {
 
 impl Drive {
     async fn drive(&mut self) -> Result<(), Error> {
-        let mut stop_seen = false;
         loop {
             let now = self.clock.elapsed();
             let step = self.machine.poll(now);
             tracing::trace!(?step, "machine step");
-            if !stop_seen && self.machine.stopped().is_some() {
-                // Until the machine abandons the phases a stop cuts (as
-                // planned for the driver seam), the tries no worker took
-                // are given up here, else a label with no worker would
-                // hold the stopped run for ever.
-                stop_seen = true;
-                self.give_up_waiting_tries().await;
-                if matches!(step, Step::Idle | Step::Wait(_)) {
-                    // What was given up may have changed that: ask again.
-                    self.publish_events();
-                    continue;
-                }
-            }
             match step {
                 Step::Perform(task) => self.perform(task).await,
                 Step::Abandon(task) => self.abandon(task).await,
@@ -482,24 +468,6 @@ impl Drive {
             .await
             .map_err(|e| e.to_string())?;
         ack.await.map(drop).map_err(|e| e.to_string())
-    }
-
-    async fn give_up_waiting_tries(&mut self) {
-        let waiting: Vec<Task> = self
-            .remote
-            .iter()
-            .filter(|(_, remote)| !remote.over)
-            .filter_map(|(&job, remote)| {
-                remote.wanted.map(|phase| Task {
-                    job,
-                    phase,
-                    attempt: remote.attempt,
-                })
-            })
-            .collect();
-        for task in waiting {
-            self.abandon(task).await;
-        }
     }
 
     /// A phase over its time limit or cut by a stop: a try no worker took
