@@ -12,7 +12,7 @@ const JOBS: &str = r#"[
 ]"#;
 
 #[test]
-fn each_job_runs_on_a_worker_with_its_label_and_a_second_run_changes_nothing() {
+fn each_job_runs_and_cleans_up_on_a_worker_with_its_label_and_a_second_run_changes_nothing() {
     let server = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
     let _db = worker(&server, "labels", "db-host", "db", &[]);
@@ -25,6 +25,9 @@ fn each_job_runs_on_a_worker_with_its_label_and_a_second_run_changes_nothing() {
     }
     assert_eq!(made_by(&dir.path().join("table.done")), "db-host");
     assert_eq!(made_by(&dir.path().join("app.done")), "app-host");
+    // Each cleanup ran where its job's run did, with that try's local storage.
+    assert_eq!(made_by(&dir.path().join("table.cleaned")), "db-host");
+    assert_eq!(made_by(&dir.path().join("app.cleaned")), "app-host");
 
     let second = coordinate(&server, "labels", dir.path(), JOBS, &[]).finish();
     assert!(second.status.success(), "{}", second.stderr);

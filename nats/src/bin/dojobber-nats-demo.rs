@@ -3,7 +3,9 @@
 //! come from data (the run's arguments), so one program serves many
 //! shapes: each job makes the file `<dir>/<name>.done` (holding the name
 //! of the worker that ran it), may name a label, and may be a *gate*,
-//! whose run writes `<name>.started` and waits for `<dir>/release`.
+//! whose run writes `<name>.started` and waits for `<dir>/release`. Its
+//! cleanup writes `<name>.cleaned`, with the name its run left in the
+//! try's local storage.
 //!
 //! ```text
 //! dojobber-nats-demo worker --nats nats://127.0.0.1:4222 --suite demo --name w1 --labels db
@@ -154,6 +156,18 @@ impl Job<Args> for FileJob {
             }
         }
         std::fs::write(self.done(dir), worker)?;
+        cx.local_mut().insert("ran by", worker.to_owned());
+        Ok(())
+    }
+    /// Writes `<name>.cleaned`: the worker whose run left its local
+    /// storage, as the cleanup finds it.
+    fn cleanup(&self, cx: &mut Context<'_, Args>) -> JobResult {
+        let ran_by = cx
+            .local()
+            .get::<String>("ran by")
+            .map_or("nobody", String::as_str);
+        let cleaned = cx.args().dir.join(format!("{}.cleaned", self.spec.name));
+        std::fs::write(cleaned, ran_by)?;
         Ok(())
     }
 }
