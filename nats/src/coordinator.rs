@@ -213,6 +213,7 @@ where
                 clock: Instant::now(),
                 remote: HashMap::new(),
                 ran_on: HashMap::new(),
+                silent: HashMap::new(),
                 incoming: reports,
             };
             drive.drive().await?;
@@ -358,6 +359,15 @@ struct Remote {
     ended: Option<Outcome>,
 }
 
+/// An abandoned try a worker holds: the claim's revision when last seen
+/// changing, which the worker refreshes while it lives.
+struct Silence {
+    attempt: u32,
+    holder: String,
+    revision: u64,
+    since: Duration,
+}
+
 /// The run in progress.
 struct Drive {
     fingerprint: String,
@@ -371,6 +381,8 @@ struct Drive {
     remote: HashMap<JobId, Remote>,
     /// Per job whose run executed: the worker and the try, for its cleanup.
     ran_on: HashMap<JobId, (String, u32)>,
+    /// Abandoned tries whose worker may be dead.
+    silent: HashMap<JobId, Silence>,
     incoming: (
         mpsc::UnboundedSender<Incoming>,
         mpsc::UnboundedReceiver<Incoming>,
@@ -386,16 +398,29 @@ impl Drive {
             match step {
                 Step::Perform(task) => self.perform(task).await,
                 Step::Abandon(task) => self.abandon(task).await,
-                Step::Wait(until) => {
-                    let sleep = tokio::time::sleep(until.saturating_sub(now));
-                    tokio::select! {
-                        incoming = self.incoming.1.recv() => self.take(incoming)?,
-                        () = sleep => {}
+                Step::Wait(_) | Step::Idle => {
+                    let machine_timer = match step {
+                        Step::Wait(until) => Some(until),
+                        _ => None,
+                    };
+                    let wake = [machine_timer, self.next_silence_check()]
+                        .into_iter()
+                        .flatten()
+                        .min();
+                    match wake {
+                        Some(wake) => {
+                            let sleep = tokio::time::sleep(wake.saturating_sub(now));
+                            tokio::select! {
+                                incoming = self.incoming.1.recv() => self.take(incoming)?,
+                                () = sleep => {}
+                            }
+                        }
+                        None => {
+                            let incoming = self.incoming.1.recv().await;
+                            self.take(incoming)?;
+                        }
                     }
-                }
-                Step::Idle => {
-                    let incoming = self.incoming.1.recv().await;
-                    self.take(incoming)?;
+                    self.check_silence().await;
                 }
                 Step::Done => break,
             }
@@ -496,6 +521,82 @@ impl Drive {
             let failure = format!("no worker with label {label} took the try");
             tracing::warn!(job = self.machine.plan().name(task.job), "{failure}");
             self.end(task.job, fail(failure));
+            return;
+        }
+        // A worker has it: it reports when the phase ends, unless it died
+        // and no other worker of its label is there to report it lost.
+        let claim = claim_key(&self.run, task.job.index() as u32, task.attempt);
+        if let Ok(Some(entry)) = self.transport.runs.entry(claim).await {
+            let holder = String::from_utf8_lossy(&entry.value).into_owned();
+            if holder != COORDINATOR {
+                let watch = Silence {
+                    attempt: task.attempt,
+                    holder,
+                    revision: entry.revision,
+                    since: self.clock.elapsed(),
+                };
+                self.silent.insert(task.job, watch);
+            }
+        }
+    }
+
+    /// When the next abandoned try's worker has been silent for an ack wait.
+    fn next_silence_check(&self) -> Option<Duration> {
+        let ack_wait = self.transport.settings.ack_wait;
+        self.silent
+            .values()
+            .map(|watch| watch.since + ack_wait)
+            .min()
+    }
+
+    /// Fails the abandoned tries whose worker stopped refreshing its claim
+    /// for an ack wait: it died, and no other worker of the label took
+    /// the try back to report it lost.
+    async fn check_silence(&mut self) {
+        let ack_wait = self.transport.settings.ack_wait;
+        let now = self.clock.elapsed();
+        let due: Vec<JobId> = self
+            .silent
+            .iter()
+            .filter(|(_, watch)| watch.since + ack_wait <= now)
+            .map(|(&job, _)| job)
+            .collect();
+        for job in due {
+            let Some(watch) = self.silent.remove(&job) else {
+                continue;
+            };
+            let live = self
+                .remote
+                .get(&job)
+                .is_some_and(|remote| !remote.over && remote.attempt == watch.attempt);
+            if !live {
+                continue;
+            }
+            let claim = claim_key(&self.run, job.index() as u32, watch.attempt);
+            let revision = match self.transport.runs.entry(claim).await {
+                Ok(Some(entry)) => entry.revision,
+                // The server cannot tell now: look again later.
+                _ => watch.revision + 1,
+            };
+            if revision != watch.revision {
+                let since = self.clock.elapsed();
+                self.silent.insert(
+                    job,
+                    Silence {
+                        revision,
+                        since,
+                        ..watch
+                    },
+                );
+                continue;
+            }
+            let failure = format!(
+                "worker {} went silent for {ack_wait:?} during this try, \
+                 and no other worker of its label took it back",
+                watch.holder
+            );
+            tracing::warn!(job = self.machine.plan().name(job), "{failure}");
+            self.end(job, fail(failure));
         }
     }
 
@@ -566,6 +667,8 @@ impl Drive {
         }
         match report.news {
             News::Phase { phase, outcome, .. } => {
+                // Its worker is alive, and an abandoned phase is now reported.
+                self.silent.remove(&job);
                 if phase == Phase::Run {
                     self.ran_on
                         .insert(job, (report.worker.clone(), report.attempt));

@@ -52,6 +52,20 @@ pub struct WorkerReport {
     pub news: News,
 }
 
+impl WorkerReport {
+    /// An id that is the same when the same report is sent again, for
+    /// JetStream's duplicate detection.
+    pub fn message_id(&self) -> String {
+        let what = match &self.news {
+            News::Phase { phase, .. } => phase.as_str(),
+            News::Refused { .. } => "refused",
+            News::Lost { .. } => "lost",
+        };
+        let (run, job, attempt) = (&self.run, self.job_id, self.attempt);
+        format!("{run}.{job}.{attempt}.{what}.{}", self.worker)
+    }
+}
+
 /// What a worker says about a try.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]

@@ -9,7 +9,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, AckKind};
+use async_nats::jetstream::{self, AckKind, message::PublishMessage};
 use dojobber::{
     Context, Defaults, GlobalStorage, JobGraph, JobKind, JobRef, LocalStorage, Outcome, Phase,
 };
@@ -233,13 +233,16 @@ where
             return;
         }
     }
+    // Tells JetStream (ack) and the coordinator (a new revision of the
+    // claim) that this worker is alive while it performs the try.
     let progress = {
-        let message = message.clone();
+        let (message, runs, name) = (message.clone(), runs.clone(), shared.name.clone());
         let every = shared.transport.settings.ack_wait / 3;
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
                 let _ = message.ack_with(AckKind::Progress).await;
+                let _ = runs.put(&claim, name.clone().into()).await;
             }
         })
     };
@@ -297,14 +300,6 @@ where
         local = back;
         let elapsed = started.elapsed();
         let passed = outcome.passed();
-        let news = News::Phase {
-            phase,
-            outcome: WireOutcome::from(outcome),
-            elapsed,
-        };
-        if !shared.report(request, news).await {
-            return false;
-        }
         let run_only = state.graph.plan().kind(id) == JobKind::RunOnly;
         let next = match phase {
             Phase::Check if passed || request.no_act => None,
@@ -313,17 +308,29 @@ where
             Phase::Run => Some(Phase::Recheck),
             Phase::Recheck | Phase::Cleanup => None,
         };
+        let news = News::Phase {
+            phase,
+            outcome: WireOutcome::from(outcome),
+            elapsed,
+        };
         match next {
-            Some(next) => phase = next,
-            None => break,
+            Some(next) => {
+                if !shared.report(request, news).await {
+                    return false;
+                }
+                phase = next;
+            }
+            None => {
+                // Its run executed: its cleanup gets this try's storage,
+                // kept before the last report, after which it may come.
+                if phase != Phase::Check {
+                    let mut kept = state.kept.lock().unwrap_or_else(PoisonError::into_inner);
+                    kept.insert(request.job_id, (request.attempt, local));
+                }
+                return shared.report(request, news).await;
+            }
         }
     }
-    // Its run executed: its cleanup, if it comes, gets this try's storage.
-    if phase != Phase::Check {
-        let mut kept = state.kept.lock().unwrap_or_else(PoisonError::into_inner);
-        kept.insert(request.job_id, (request.attempt, local));
-    }
-    true
 }
 
 /// Calls one phase of a job; a panic becomes its failure.
@@ -386,12 +393,17 @@ where
         };
         let payload: bytes::Bytes = serde_json::to_vec(&report).expect("serialisable").into();
         let subject = self.transport.names.report_subject(&request.run);
+        // A report sent again after a lost acknowledgement is stored once.
+        let id = report.message_id();
         let give_up = Instant::now() + self.transport.settings.publish_patience;
         loop {
+            let message = PublishMessage::build()
+                .payload(payload.clone())
+                .message_id(&id);
             let sent = match self
                 .transport
                 .js
-                .publish(subject.clone(), payload.clone())
+                .send_publish(subject.clone(), message)
                 .await
             {
                 Ok(ack) => ack.await.map(drop).map_err(|e| e.to_string()),

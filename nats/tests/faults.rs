@@ -43,6 +43,41 @@ fn a_worker_killed_mid_phase_loses_its_try_which_the_next_try_redoes_elsewhere()
 }
 
 #[test]
+fn a_worker_killed_mid_phase_with_no_other_for_its_label_fails_its_job_at_the_time_limit() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut only = worker(&server, "alone", "only", "slow", &[]);
+    // A first run, so the worker is serving before the timed one starts.
+    let warm_up = r#"[{"name": "warm", "label": "slow"}]"#;
+    let warmed = coordinate(&server, "alone", dir.path(), warm_up, &[]).finish();
+    assert!(warmed.status.success(), "{}", warmed.stderr);
+
+    // The gate starts after `free` is over, so the kill cuts only the gate.
+    let jobs = r#"[
+        {"name": "free"},
+        {"name": "gate", "label": "slow", "gate": true, "time_limit_ms": 3000, "deps": ["free"]}
+    ]"#;
+    let coordinator = coordinate(&server, "alone", dir.path(), jobs, &["--tries", "1"]);
+    wait_for_file(&dir.path().join("gate.started"));
+    only.kill();
+    let finished = coordinator.finish();
+    assert_eq!(finished.status.code(), Some(1), "{}", finished.stderr);
+    let report = finished.report();
+    let gate = report.job("gate").unwrap();
+    assert_eq!(gate.status, Status::Failed);
+    let error = gate.last_error.as_ref().unwrap().to_string();
+    assert!(error.contains("timed out after 3s"), "{error}");
+    assert!(
+        finished
+            .stderr
+            .contains("worker only went silent for 1.5s during this try"),
+        "{}",
+        finished.stderr
+    );
+    assert_eq!(finished.status("free"), Status::Fixed);
+}
+
+#[test]
 fn a_label_no_worker_serves_fails_its_jobs_at_their_time_limit_and_the_rest_goes_on() {
     let server = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
