@@ -17,8 +17,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream::{consumer, kv};
 use dojobber::{
-    Defaults, Failure, Job, JobGraph, JobId, JobKind, JobRef, Machine, MachineConfig, Observer,
-    Outcome, Phase, Report, Step, Task,
+    CancelHandle, Defaults, Failure, Job, JobGraph, JobId, JobKind, JobRef, Machine, MachineConfig,
+    Observer, Outcome, Phase, Report, Step, StopReason, Task,
 };
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -31,6 +31,9 @@ use crate::wire::{
     plan_fingerprint, runs_on,
 };
 use crate::worker::COORDINATOR;
+
+/// How often a waiting coordinator looks at its cancel handle.
+const CANCEL_LOOK: Duration = Duration::from_millis(50);
 
 /// The lease key in the suite's lease bucket.
 const LEASE_KEY: &str = "coordinator";
@@ -67,6 +70,7 @@ pub struct Coordinator<A> {
     observers: Vec<Box<dyn Observer>>,
     settings: Settings,
     lease_wait: Duration,
+    cancel: Option<CancelHandle>,
 }
 
 impl<A> Coordinator<A>
@@ -96,6 +100,7 @@ where
             observers: Vec::new(),
             settings: Settings::default(),
             lease_wait: Duration::ZERO,
+            cancel: None,
         }
     }
 
@@ -159,6 +164,14 @@ where
         self
     }
 
+    /// Stops the run when `handle` is cancelled, from any thread: no new
+    /// try starts, tries no worker took are given up, and tries under way
+    /// on workers report when they end.
+    pub fn cancel_handle(mut self, handle: CancelHandle) -> Self {
+        self.cancel = Some(handle);
+        self
+    }
+
     /// When another coordinator holds the suite's lease, wait up to
     /// `wait` for it to be released or to expire instead of refusing at
     /// once.
@@ -214,6 +227,7 @@ where
                 remote: HashMap::new(),
                 ran_on: HashMap::new(),
                 silent: HashMap::new(),
+                cancel: self.cancel,
                 incoming: reports,
             };
             drive.drive().await?;
@@ -383,6 +397,7 @@ struct Drive {
     ran_on: HashMap<JobId, (String, u32)>,
     /// Abandoned tries whose worker may be dead.
     silent: HashMap<JobId, Silence>,
+    cancel: Option<CancelHandle>,
     incoming: (
         mpsc::UnboundedSender<Incoming>,
         mpsc::UnboundedReceiver<Incoming>,
@@ -393,6 +408,10 @@ impl Drive {
     async fn drive(&mut self) -> Result<(), Error> {
         loop {
             let now = self.clock.elapsed();
+            let cancelled = self.cancel.as_ref().map(CancelHandle::is_cancelled);
+            if cancelled == Some(true) {
+                self.machine.stop(StopReason::Cancelled);
+            }
             let step = self.machine.poll(now);
             tracing::trace!(?step, "machine step");
             match step {
@@ -403,7 +422,9 @@ impl Drive {
                         Step::Wait(until) => Some(until),
                         _ => None,
                     };
-                    let wake = [machine_timer, self.next_silence_check()]
+                    // The cancel handle cannot wake a task: look at it often.
+                    let cancel_look = (cancelled == Some(false)).then_some(now + CANCEL_LOOK);
+                    let wake = [machine_timer, self.next_silence_check(), cancel_look]
                         .into_iter()
                         .flatten()
                         .min();
@@ -472,7 +493,7 @@ impl Drive {
         }
     }
 
-    async fn send_try(&self, task: Task) -> Result<(), String> {
+    async fn send_try(&mut self, task: Task) -> Result<(), String> {
         let request = TryRequest {
             run: self.run.clone(),
             job: self.machine.plan().name(task.job).to_owned(),
@@ -486,13 +507,8 @@ impl Drive {
             .transport
             .names
             .try_subject(self.labels[task.job.index()].as_deref());
-        let ack = self
-            .transport
-            .js
-            .publish(subject, payload.into())
-            .await
-            .map_err(|e| e.to_string())?;
-        ack.await.map(drop).map_err(|e| e.to_string())
+        let id = format!("{}.try.{}.{}", self.run, request.job_id, request.attempt);
+        self.transport.publish(subject, payload.into(), &id).await
     }
 
     /// A phase over its time limit or cut by a stop: a try no worker took

@@ -2,9 +2,9 @@
 //! missing by whoever connects first (coordinator or worker), and the
 //! settings both sides must agree on.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, consumer, kv, stream};
+use async_nats::jetstream::{self, consumer, kv, message::PublishMessage, stream};
 
 use crate::error::{Error, nats};
 use crate::wire::Names;
@@ -117,6 +117,35 @@ impl Transport {
             )
             .await
             .map_err(nats("cannot open the consumer of tries"))
+    }
+
+    /// Publishes to a stream, trying again while the server is away, up to
+    /// the publish patience. The message id makes JetStream store a
+    /// message sent again (its first acknowledgement lost) only once.
+    pub(crate) async fn publish(
+        &self,
+        subject: String,
+        payload: bytes::Bytes,
+        id: &str,
+    ) -> Result<(), String> {
+        let give_up = Instant::now() + self.settings.publish_patience;
+        loop {
+            let message = PublishMessage::build()
+                .payload(payload.clone())
+                .message_id(id);
+            let sent = match self.js.send_publish(subject.clone(), message).await {
+                Ok(ack) => ack.await.map(drop).map_err(|e| e.to_string()),
+                Err(error) => Err(error.to_string()),
+            };
+            match sent {
+                Ok(()) => return Ok(()),
+                Err(error) if Instant::now() < give_up => {
+                    tracing::warn!(%error, %subject, "cannot publish; trying again");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
     }
 
     /// The coordinator's lease bucket: keys expire `lease_ttl` after their

@@ -9,7 +9,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, AckKind, message::PublishMessage};
+use async_nats::jetstream::{self, AckKind};
 use dojobber::{
     Context, Defaults, GlobalStorage, JobGraph, JobKind, JobRef, LocalStorage, Outcome, Phase,
 };
@@ -393,32 +393,15 @@ where
         };
         let payload: bytes::Bytes = serde_json::to_vec(&report).expect("serialisable").into();
         let subject = self.transport.names.report_subject(&request.run);
-        // A report sent again after a lost acknowledgement is stored once.
-        let id = report.message_id();
-        let give_up = Instant::now() + self.transport.settings.publish_patience;
-        loop {
-            let message = PublishMessage::build()
-                .payload(payload.clone())
-                .message_id(&id);
-            let sent = match self
-                .transport
-                .js
-                .send_publish(subject.clone(), message)
-                .await
-            {
-                Ok(ack) => ack.await.map(drop).map_err(|e| e.to_string()),
-                Err(error) => Err(error.to_string()),
-            };
-            match sent {
-                Ok(()) => return true,
-                Err(error) if Instant::now() < give_up => {
-                    tracing::warn!(%error, "cannot publish a report; trying again");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(error) => {
-                    tracing::error!(%error, "cannot publish a report; the try will come back");
-                    return false;
-                }
+        match self
+            .transport
+            .publish(subject, payload, &report.message_id())
+            .await
+        {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::error!(%error, "cannot publish a report; the try will come back");
+                false
             }
         }
     }
