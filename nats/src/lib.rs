@@ -17,12 +17,15 @@
 //! - Connection options (credentials, TLS) are async-nats's own: connect
 //!   the [`async_nats::Client`] as you need and hand it over.
 //!
-//! Global storage is per worker process (not shared across hosts).
+//! Each worker has its own [`GlobalStorage`](dojobber::GlobalStorage) per
+//! run (values of any type, in its process); [`SharedStorage`] is the
+//! run's storage across hosts (serde values in a key-value bucket).
 
 #![warn(missing_docs)]
 
 mod coordinator;
 mod error;
+mod shared;
 mod transport;
 mod wire;
 mod worker;
@@ -30,6 +33,7 @@ mod worker;
 pub use async_nats;
 pub use coordinator::Coordinator;
 pub use error::Error;
+pub use shared::{SharedError, SharedStorage};
 pub use transport::Settings;
 pub use wire::{
     ANY_LABEL, BadName, CleanupRequest, Names, News, TryRequest, WireOutcome, WorkerReport,

@@ -53,6 +53,8 @@ pub(crate) struct Transport {
     pub(crate) reports: stream::Stream,
     /// Run arguments and claims on tries.
     pub(crate) runs: kv::Store,
+    /// The runs' [`SharedStorage`](crate::SharedStorage).
+    pub(crate) shared: kv::Store,
 }
 
 /// How long a run's arguments, claims and reports are kept on the server.
@@ -87,7 +89,9 @@ impl Transport {
             .await
             .map_err(nats("cannot open the stream of reports"))?;
         let runs = bucket(&js, &names.runs_bucket(), KEEP_RUNS).await?;
+        let shared = bucket(&js, &names.shared_bucket(), KEEP_RUNS).await?;
         Ok(Transport {
+            shared,
             js,
             names,
             settings,

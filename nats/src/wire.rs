@@ -200,6 +200,11 @@ impl Names {
         format!("dojobber_lease_{}", self.suite)
     }
 
+    /// The key-value bucket of the runs' shared storage.
+    pub fn shared_bucket(&self) -> String {
+        format!("dojobber_shared_{}", self.suite)
+    }
+
     /// The key-value bucket of the runs: arguments and claims.
     pub fn runs_bucket(&self) -> String {
         format!("dojobber_runs_{}", self.suite)

@@ -17,6 +17,7 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, nats};
+use crate::shared::SharedStorage;
 use crate::transport::{Settings, Transport};
 use crate::wire::{
     self, CleanupRequest, News, TryRequest, WireOutcome, WorkerReport, args_key, check_token,
@@ -444,11 +445,14 @@ where
         };
         let graph = JobGraph::discover(root, &args, Defaults::default())
             .map_err(|error| format!("worker {} cannot build the graph: {error}", self.name))?;
+        let global = GlobalStorage::default();
+        let runtime = tokio::runtime::Handle::current();
+        SharedStorage::new(self.transport.shared.clone(), run, runtime).lend_to(&global);
         Ok(RunState {
             fingerprint: plan_fingerprint(&graph),
             graph,
             args,
-            global: GlobalStorage::default(),
+            global,
             kept: Mutex::new(HashMap::new()),
         })
     }

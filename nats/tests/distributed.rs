@@ -35,3 +35,19 @@ fn each_job_runs_and_cleans_up_on_a_worker_with_its_label_and_a_second_run_chang
         assert_eq!(second.status(job), Status::Passed, "{job}");
     }
 }
+
+#[test]
+fn a_value_one_host_shares_is_what_another_host_reads() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let _db = worker(&server, "shared", "db-host", "db", &[]);
+    let _app = worker(&server, "shared", "app-host", "app", &[]);
+    let jobs = r#"[
+        {"name": "schema", "label": "db", "shares": "schema version"},
+        {"name": "app", "label": "app", "needs": "schema version", "deps": ["schema"]}
+    ]"#;
+    let finished = coordinate(&server, "shared", dir.path(), jobs, &["--tries", "1"]).finish();
+    assert!(finished.status.success(), "{}", finished.stderr);
+    assert_eq!(made_by(&dir.path().join("app.got")), "db-host");
+    assert_eq!(made_by(&dir.path().join("app.done")), "app-host");
+}

@@ -5,7 +5,9 @@
 //! of the worker that ran it), may name a label, and may be a *gate*,
 //! whose run writes `<name>.started` and waits for `<dir>/release`. Its
 //! cleanup writes `<name>.cleaned`, with the name its run left in the
-//! try's local storage.
+//! try's local storage. A job that `shares` a key puts its worker's name
+//! there in the run's shared storage; one that `needs` a key writes what
+//! it finds there to `<name>.got`.
 //!
 //! ```text
 //! dojobber-nats-demo worker --nats nats://127.0.0.1:4222 --suite demo --name w1 --labels db
@@ -24,7 +26,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use dojobber::{Context, Event, Group, Job, JobRef, JobResult, Observer, Outcome, Plan, bail};
-use dojobber_nats::{Coordinator, Settings, Worker};
+use dojobber_nats::{Coordinator, Settings, SharedStorage, Worker};
 use serde::{Deserialize, Serialize};
 
 #[derive(Parser)]
@@ -56,7 +58,8 @@ enum Mode {
         /// Where the jobs make their files.
         #[arg(long)]
         dir: PathBuf,
-        /// The jobs, as JSON: `[{"name", "label"?, "deps"?, "gate"?, "time_limit_ms"?}]`.
+        /// The jobs, as JSON: `[{"name", "label"?, "deps"?, "gate"?,
+        /// "time_limit_ms"?, "shares"?, "needs"?}]`.
         #[arg(long)]
         jobs: String,
         /// Tries per job.
@@ -105,6 +108,12 @@ struct Spec {
     gate: bool,
     #[serde(default)]
     time_limit_ms: Option<u64>,
+    /// A key its run puts into the run's shared storage (the worker's name).
+    #[serde(default)]
+    shares: Option<String>,
+    /// A key its run reads from the shared storage into `<name>.got`.
+    #[serde(default)]
+    needs: Option<String>,
 }
 
 /// The worker's name, written into the files its jobs make.
@@ -155,6 +164,15 @@ impl Job<Args> for FileJob {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
+        if let Some(key) = &self.spec.shares {
+            shared(cx)?.insert(key, &worker)?;
+        }
+        if let Some(key) = &self.spec.needs {
+            let Some(value) = shared(cx)?.get::<String>(key)? else {
+                bail!("the shared storage has no {key:?}");
+            };
+            std::fs::write(dir.join(format!("{}.got", self.spec.name)), value)?;
+        }
         std::fs::write(self.done(dir), worker)?;
         cx.local_mut().insert("ran by", worker.to_owned());
         Ok(())
@@ -170,6 +188,10 @@ impl Job<Args> for FileJob {
         std::fs::write(cleaned, ran_by)?;
         Ok(())
     }
+}
+
+fn shared(cx: &Context<'_, Args>) -> anyhow::Result<SharedStorage> {
+    SharedStorage::of(cx).ok_or_else(|| anyhow::anyhow!("not run by a worker"))
 }
 
 fn job(spec: &Spec, all: &Arc<Vec<Spec>>) -> JobRef<Args> {
@@ -189,6 +211,8 @@ fn root(args: &Args, other_version: bool) -> JobRef<Args> {
             deps: Vec::new(),
             gate: false,
             time_limit_ms: None,
+            shares: None,
+            needs: None,
         });
     }
     let all = Arc::new(specs);
