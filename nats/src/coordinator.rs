@@ -25,7 +25,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::error::{Error, nats};
-use crate::transport::{Settings, Transport};
+use crate::transport::{LEASE_KEY, Settings, Transport};
 use crate::wire::{
     self, CleanupRequest, News, TryRequest, WireOutcome, WorkerReport, args_key, claim_key,
     plan_fingerprint, runs_on,
@@ -34,9 +34,6 @@ use crate::worker::COORDINATOR;
 
 /// How often a waiting coordinator looks at its cancel handle.
 const CANCEL_LOOK: Duration = Duration::from_millis(50);
-
-/// The lease key in the suite's lease bucket.
-const LEASE_KEY: &str = "coordinator";
 
 /// A distributed run of a suite, configured like a
 /// [`Runner`](dojobber::Runner).
@@ -313,16 +310,7 @@ enum Incoming {
 
 /// Reads the run's reports (an ordered consumer, which survives
 /// reconnections) into a channel.
-async fn listen(
-    transport: &Transport,
-    run: &str,
-) -> Result<
-    (
-        mpsc::UnboundedSender<Incoming>,
-        mpsc::UnboundedReceiver<Incoming>,
-    ),
-    Error,
-> {
+async fn listen(transport: &Transport, run: &str) -> Result<Reports, Error> {
     let consumer = transport
         .reports
         .create_consumer(consumer::pull::OrderedConfig {
@@ -337,7 +325,7 @@ async fn listen(
         .map_err(nats("cannot read the run's reports"))?;
     let (sender, receiver) = mpsc::unbounded_channel();
     let forward = sender.clone();
-    tokio::spawn(async move {
+    let reader = tokio::spawn(async move {
         while let Some(message) = messages.next().await {
             let message = match message {
                 Ok(message) => message,
@@ -356,7 +344,25 @@ async fn listen(
             }
         }
     });
-    Ok((sender, receiver))
+    Ok(Reports {
+        sender,
+        receiver,
+        reader,
+    })
+}
+
+/// What comes back, in one channel: the reports the reader forwards and
+/// the cleanups' answers.
+struct Reports {
+    sender: mpsc::UnboundedSender<Incoming>,
+    receiver: mpsc::UnboundedReceiver<Incoming>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Reports {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
 }
 
 /// One try on the workers, as the coordinator follows it.
@@ -398,10 +404,7 @@ struct Drive {
     /// Abandoned tries whose worker may be dead.
     silent: HashMap<JobId, Silence>,
     cancel: Option<CancelHandle>,
-    incoming: (
-        mpsc::UnboundedSender<Incoming>,
-        mpsc::UnboundedReceiver<Incoming>,
-    ),
+    incoming: Reports,
 }
 
 impl Drive {
@@ -432,12 +435,12 @@ impl Drive {
                         Some(wake) => {
                             let sleep = tokio::time::sleep(wake.saturating_sub(now));
                             tokio::select! {
-                                incoming = self.incoming.1.recv() => self.take(incoming)?,
+                                incoming = self.incoming.receiver.recv() => self.take(incoming)?,
                                 () = sleep => {}
                             }
                         }
                         None => {
-                            let incoming = self.incoming.1.recv().await;
+                            let incoming = self.incoming.receiver.recv().await;
                             self.take(incoming)?;
                         }
                     }
@@ -630,7 +633,7 @@ impl Drive {
         };
         let payload = serde_json::to_vec(&request).expect("serialisable");
         let subject = self.transport.names.cleanup_subject(&worker);
-        let (client, sender) = (self.client.clone(), self.incoming.0.clone());
+        let (client, sender) = (self.client.clone(), self.incoming.sender.clone());
         let timeout = self.transport.settings.cleanup_timeout;
         tokio::spawn(async move {
             let answer = tokio::time::timeout(timeout, client.request(subject, payload.into()));

@@ -21,7 +21,9 @@ pub struct Settings {
     /// How often the server delivers a try at most.
     pub max_deliver: i64,
     /// How long the coordinator's lease outlives its last refresh: a
-    /// coordinator killed blocks a new one for at most this long.
+    /// coordinator killed blocks a new one for at most this long. The
+    /// suite's first coordinator on a server makes the lease bucket with
+    /// it; later ones use the bucket as it is.
     pub lease_ttl: Duration,
     /// How long the coordinator waits for a worker to answer a cleanup.
     pub cleanup_timeout: Duration,
@@ -56,6 +58,10 @@ pub(crate) struct Transport {
     /// The runs' [`SharedStorage`](crate::SharedStorage).
     pub(crate) shared: kv::Store,
 }
+
+/// The lease key in the suite's lease bucket: the run id of the
+/// coordinator that holds it.
+pub(crate) const LEASE_KEY: &str = "coordinator";
 
 /// How long a run's arguments, claims and reports are kept on the server.
 const KEEP_RUNS: Duration = Duration::from_secs(24 * 3600);
@@ -173,13 +179,22 @@ async fn bucket(
     if let Ok(store) = js.get_key_value(name).await {
         return Ok(store);
     }
-    js.create_key_value(kv::Config {
-        bucket: name.to_owned(),
-        history: 1,
-        max_age,
-        storage: stream::StorageType::File,
-        ..Default::default()
-    })
-    .await
-    .map_err(nats("cannot open a key-value bucket"))
+    let created = js
+        .create_key_value(kv::Config {
+            bucket: name.to_owned(),
+            history: 1,
+            max_age,
+            storage: stream::StorageType::File,
+            ..Default::default()
+        })
+        .await;
+    match created {
+        Ok(store) => Ok(store),
+        // Made meanwhile by another coordinator or worker (perhaps with
+        // other settings): theirs is used.
+        Err(error) => js
+            .get_key_value(name)
+            .await
+            .map_err(|_| nats("cannot open a key-value bucket")(error)),
+    }
 }

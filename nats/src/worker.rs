@@ -9,7 +9,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, AckKind};
+use async_nats::jetstream::{self, AckKind, kv};
 use dojobber::{
     Context, Defaults, GlobalStorage, JobGraph, JobKind, JobRef, LocalStorage, Outcome, Phase,
 };
@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, nats};
 use crate::shared::SharedStorage;
-use crate::transport::{Settings, Transport};
+use crate::transport::{LEASE_KEY, Settings, Transport};
 use crate::wire::{
     self, CleanupRequest, News, TryRequest, WireOutcome, WorkerReport, args_key, check_token,
     claim_key, plan_fingerprint,
@@ -70,6 +70,9 @@ const KEEP_RUNS: usize = 8;
 
 struct Shared<A> {
     transport: Transport,
+    /// The coordinator's lease: a try runs only while its run holds it.
+    /// Made by the first coordinator (its TTL is theirs), found on first use.
+    lease: tokio::sync::OnceCell<kv::Store>,
     name: String,
     root: RootFn<A>,
     /// Per run id, its state, or why the run's arguments cannot be used.
@@ -130,6 +133,7 @@ where
         let transport = Transport::open(self.client.clone(), names, self.settings).await?;
         let shared = Arc::new(Shared {
             transport,
+            lease: tokio::sync::OnceCell::new(),
             name: self.name.clone(),
             root: self.root,
             runs: Mutex::new(Vec::new()),
@@ -206,6 +210,26 @@ where
             return;
         }
     };
+    match shared.lease_holder().await {
+        Ok(Some(holder)) if holder == request.run.as_bytes() => {}
+        Ok(_) => {
+            // Its coordinator is gone (or done): the next run must not
+            // find this try running beside its own. Said on the run's
+            // subject, in case its coordinator lives but lost the lease.
+            let reason = format!(
+                "run {} no longer holds the suite's lease: its tries are not run",
+                request.run
+            );
+            if shared.report(&request, News::Refused { reason }).await {
+                let _ = message.ack().await;
+            }
+            return;
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the lease");
+            return;
+        }
+    }
     let runs = &shared.transport.runs;
     let claim = claim_key(&request.run, request.job_id, request.attempt);
     match runs.create(&claim, shared.name.clone().into()).await {
@@ -405,6 +429,19 @@ where
                 false
             }
         }
+    }
+
+    /// The run id that holds the suite's lease, if any.
+    async fn lease_holder(&self) -> Result<Option<bytes::Bytes>, String> {
+        let js = &self.transport.js;
+        let bucket = self.transport.names.lease_bucket();
+        let lease = self
+            .lease
+            .get_or_try_init(|| js.get_key_value(bucket))
+            .await;
+        // The coordinator made it before it sent any try.
+        let lease = lease.map_err(|e| e.to_string())?;
+        lease.get(LEASE_KEY).await.map_err(|e| e.to_string())
     }
 
     /// The state of run `run`: built on its first try here, from the

@@ -153,6 +153,40 @@ fn a_new_coordinator_converges_after_one_was_killed_and_ignores_its_reports() {
 }
 
 #[test]
+fn tries_a_killed_coordinator_left_in_the_queue_are_not_run_for_the_next_run() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let _worker = worker(&server, "stale", "steady", "slow", &[]);
+    let dead_jobs = r#"[
+        {"name": "gate", "label": "slow", "gate": true},
+        {"name": "stale", "label": "later"}
+    ]"#;
+    let short_lease = ["--lease-ttl-ms", "1500"];
+    let mut dead = coordinate(&server, "stale", dir.path(), dead_jobs, &short_lease);
+    wait_for_file(&dir.path().join("gate.started"));
+    dead.kill();
+    std::fs::write(dir.path().join("release"), "").unwrap();
+
+    let next_jobs = r#"[
+        {"name": "marker"},
+        {"name": "fresh", "label": "later", "deps": ["marker"]}
+    ]"#;
+    let wait = ["--lease-ttl-ms", "1500", "--wait-for-lease-ms", "30000"];
+    let next = coordinate(&server, "stale", dir.path(), next_jobs, &wait);
+    // The next run holds the lease once it has made the marker.
+    wait_for_file(&dir.path().join("marker.done"));
+    // Its queue holds the dead run's try first, then the next run's.
+    let _late = worker(&server, "stale", "late", "later", &[]);
+    let next = next.finish();
+    assert!(next.status.success(), "{}", next.stderr);
+    assert_eq!(made_by(&dir.path().join("fresh.done")), "late");
+    assert!(
+        !dir.path().join("stale.done").exists(),
+        "the dead run's try ran"
+    );
+}
+
+#[test]
 fn a_second_coordinator_on_the_same_suite_refuses() {
     let server = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
