@@ -348,15 +348,17 @@ fn machine_makespan(plan: &Plan, in_flight: usize) -> Duration {
     let mut now = Duration::ZERO;
     loop {
         match machine.poll(now) {
-            Step::Perform(task) => flying.push(Reverse((now + PHASE, task.job, task.phase))),
+            Step::Perform(task) => flying.push(Reverse((now + PHASE, task))),
             Step::Idle => {
-                let Reverse((at, job, phase)) = flying.pop().expect("a phase in flight");
+                let Reverse((at, task)) = flying.pop().expect("a phase in flight");
                 now = at;
-                let outcome = match phase {
+                let outcome = match task.phase {
                     Phase::Check => Outcome::Fail(Failure::new("not yet")),
                     _ => Outcome::Pass,
                 };
-                machine.report(job, phase, outcome, now).expect("in flight");
+                machine
+                    .handle_outcome(task, outcome, now)
+                    .expect("in flight");
             }
             Step::Done => return now,
             other => panic!("unexpected step {other:?}"),

@@ -37,7 +37,7 @@ fn drive(mut machine: Machine) -> Machine {
                     Phase::Check => Outcome::Fail(Failure::new("not yet")),
                     _ => Outcome::Pass,
                 };
-                machine.report(task.job, task.phase, outcome, now).unwrap();
+                machine.handle_outcome(task, outcome, now).unwrap();
                 while machine.poll_event().is_some() {}
             }
             Step::Done => return machine,

@@ -44,7 +44,7 @@ use std::time::Duration;
 use crate::driver::tokio_tasks;
 use crate::job::{Context, Job, JobKind, JobRef, JobResult, Phase, short_type_name};
 use crate::plan::SetupError;
-use crate::runner::{Finished, Runner};
+use crate::runner::{CleanupError, Finished, Runner};
 
 /// What an async phase returns: a boxed future of its result.
 pub type PhaseFuture<'a> = Pin<Box<dyn Future<Output = JobResult> + Send + 'a>>;
@@ -184,8 +184,47 @@ impl<A: Send + Sync + 'static> Runner<A> {
             Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
             Err(error) => panic!("the runtime dropped the run's task: {error}"),
         };
-        let session = Arc::into_inner(session).expect("every worker has ended with the run");
         Ok(Finished { session })
+    }
+}
+
+impl<A: Send + Sync + 'static> Finished<A> {
+    /// [`Finished::cleanup`] for a run made with
+    /// [`run_async`](Runner::run_async): the cleanups run on the caller's
+    /// runtime, async ones as futures.
+    ///
+    /// ```
+    /// use dojobber::{AsyncJob, Context, PhaseFuture, Runner, async_dep};
+    ///
+    /// struct Tunnel;
+    /// impl AsyncJob for Tunnel {
+    ///     fn check<'a>(&'a self, cx: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
+    ///         let open = cx.is_recheck();
+    ///         Box::pin(async move { if open { Ok(()) } else { dojobber::bail!("closed") } })
+    ///     }
+    ///     fn cleanup<'a>(&'a self, cx: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
+    ///         Box::pin(async move {
+    ///             tokio::task::yield_now().await; // closing takes a round trip
+    ///             cx.global().insert("closed", true);
+    ///             Ok(())
+    ///         })
+    ///     }
+    /// }
+    /// # let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    /// # runtime.block_on(async {
+    /// let mut finished = Runner::from_ref(async_dep(Tunnel), ()).cleanup(false).run_async().await?;
+    /// finished.cleanup_async().await.expect("the tunnel closes");
+    /// assert_eq!(finished.global().get::<bool>("closed"), Some(true));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn cleanup_async(&mut self) -> Result<(), CleanupError> {
+        self.session.lock().machine.start_cleanup()?;
+        tokio_tasks::drive(&self.session).await;
+        match self.report().cleanup_failure {
+            Some(failure) => Err(CleanupError::Failed(failure)),
+            None => Ok(()),
+        }
     }
 }
 

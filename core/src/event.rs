@@ -95,13 +95,29 @@ impl Outcome {
         match call {
             Ok(Ok(())) => Outcome::Pass,
             Ok(Err(error)) => Outcome::Fail(Failure::from_error(&error)),
-            Err(payload) => Outcome::Fail(Failure::from_panic(&*payload)),
+            Err(payload) => {
+                let failure = Failure::from_panic(&*payload);
+                drop_caught(payload);
+                Outcome::Fail(failure)
+            }
         }
     }
 
     /// Whether the phase passed.
     pub fn passed(&self) -> bool {
         matches!(self, Outcome::Pass)
+    }
+}
+
+/// Drops `value`, catching a panic in its `Drop` (user code: a job, a
+/// stored value, a panic's payload). A panic payload that panics again
+/// when dropped is leaked: nothing could drop it.
+pub(crate) fn drop_caught<T>(value: T) {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(value)))
+        && let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload)))
+    {
+        std::mem::forget(again);
     }
 }
 

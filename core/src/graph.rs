@@ -31,8 +31,11 @@ impl<A> std::ops::Deref for JobTable<A> {
 
 impl<A> Drop for JobTable<A> {
     fn drop(&mut self) {
-        // Dependents have larger ids than their deps.
-        while self.0.pop().is_some() {}
+        // Dependents have larger ids than their deps. A job whose `Drop`
+        // panics does not stop the others from being dropped.
+        while let Some(job) = self.0.pop() {
+            crate::event::drop_caught(job);
+        }
     }
 }
 

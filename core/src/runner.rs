@@ -184,6 +184,13 @@ impl<A: 'static> Runner<A> {
     /// Fails only when the suite cannot start (see [`SetupError`]; a
     /// worker thread the system refuses is one); failing jobs are in the
     /// report.
+    ///
+    /// A panic in a job's phase fails that job's try; a panic in the `Drop`
+    /// of a job value, of a value in local storage, or of a panic's payload
+    /// is caught too (a payload that panics again when dropped is leaked).
+    /// Not catchable: a `Drop` that panics while a phase's panic unwinds
+    /// aborts the process, as Rust does, and so does any panic under
+    /// `panic = "abort"`.
     pub fn run(self) -> Result<Finished<A>, SetupError>
     where
         A: Sync,
@@ -194,7 +201,9 @@ impl<A: 'static> Runner<A> {
             1 => threads::drive_alone(&session),
             workers => threads::drive_pool(&session, workers)?,
         }
-        Ok(Finished { session })
+        Ok(Finished {
+            session: Arc::new(session),
+        })
     }
 
     /// Checks the configuration, discovers the graph and sets up the run.
@@ -229,7 +238,8 @@ impl<A: 'static> Runner<A> {
 
 /// A run that has ended: its report, and its cleanups if they were put off.
 pub struct Finished<A> {
-    pub(crate) session: Session<A>,
+    /// Shared with the async driver's tasks while cleanups run.
+    pub(crate) session: Arc<Session<A>>,
 }
 
 impl<A: Sync + 'static> Finished<A> {
@@ -254,8 +264,10 @@ impl<A: Sync + 'static> Finished<A> {
     }
 
     /// Runs the cleanups of a run made with `cleanup(false)`: each job whose
-    /// run executed, most recent first. Stops at the first failing cleanup
-    /// and returns it.
+    /// run executed, most recent first, on this thread. Stops at the first
+    /// failing cleanup and returns it. After [`Runner::run_async`], use
+    /// `cleanup_async` (feature `tokio`): an async job's cleanup cannot
+    /// block on a runtime's own thread.
     ///
     /// ```
     /// use dojobber::{Context, Job, JobResult, Runner};

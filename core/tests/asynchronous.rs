@@ -266,3 +266,61 @@ fn cancelling_cancels_async_phases_in_flight() {
         "the waits were cut short: {elapsed:?}"
     );
 }
+
+/// Opens on its run; its cleanup closes it after a (virtual) minute.
+struct Valve(Arc<AtomicUsize>);
+impl AsyncJob for Valve {
+    fn check<'a>(&'a self, cx: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
+        let open = cx.is_recheck();
+        Box::pin(async move { if open { Ok(()) } else { bail!("shut") } })
+    }
+    fn cleanup<'a>(&'a self, _cx: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        })
+    }
+}
+
+#[test]
+fn put_off_async_cleanups_run_as_futures_on_the_runtime() {
+    let closed = Arc::new(AtomicUsize::new(0));
+    let rt = runtime();
+    rt.block_on(async {
+        let mut finished = Runner::from_ref(async_dep(Valve(Arc::clone(&closed))), ())
+            .cleanup(false)
+            .jobs(4)
+            .run_async()
+            .await
+            .unwrap();
+        assert_eq!(closed.load(Ordering::SeqCst), 0, "put off");
+        finished.cleanup_async().await.unwrap();
+        assert_eq!(closed.load(Ordering::SeqCst), 1);
+        assert!(finished.cleanup_async().await.is_err(), "only once");
+    });
+}
+
+/// An observer with a bug.
+struct Clumsy;
+impl dojobber::Observer for Clumsy {
+    fn on_event(&mut self, event: &dojobber::Event, _: &dojobber::Plan) {
+        if matches!(event, dojobber::Event::JobFinished { .. }) {
+            panic!("the observer tripped");
+        }
+    }
+}
+
+#[test]
+fn a_panicking_observer_ends_an_async_run_with_its_panic() {
+    let suite = Suite::new(
+        std::iter::once(dojobber_testkit::Mock::new("Root").deps((1..20).map(|n| format!("J{n}"))))
+            .chain((1..20).map(|n| dojobber_testkit::Mock::new(format!("J{n}")))),
+    );
+    let rt = runtime();
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(fresh_runner(&suite, 8).observe(Clumsy).run_async())
+    }));
+    let panic = run.err().expect("the observer's panic reaches the caller");
+    assert_eq!(panic.downcast_ref::<&str>(), Some(&"the observer tripped"));
+}

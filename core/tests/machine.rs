@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use dojobber::{
     Defaults, Event, JobKind, JobSpec, Machine, MachineConfig, MachineError, Outcome, Phase, Plan,
-    Status, Step,
+    Status, Step, Task,
 };
 use dojobber_testkit::{Act, Mock, SimConfig, Suite, simulate};
 
@@ -271,8 +271,13 @@ fn reports_the_machine_did_not_ask_for_are_errors_that_change_nothing() {
     let (plan, _) = Plan::new(vec![JobSpec::new("Only")], 0, Defaults::default()).unwrap();
     let mut machine = Machine::new(plan, MachineConfig::default());
     let only = machine.plan().root();
+    let check = Task {
+        job: only,
+        phase: Phase::Check,
+        attempt: 1,
+    };
     let err = machine
-        .report(only, Phase::Check, Outcome::Pass, Duration::ZERO)
+        .handle_outcome(check, Outcome::Pass, Duration::ZERO)
         .unwrap_err();
     assert_eq!(
         err,
@@ -288,20 +293,29 @@ fn reports_the_machine_did_not_ask_for_are_errors_that_change_nothing() {
     let Step::Perform(task) = machine.poll(Duration::ZERO) else {
         panic!("the job is still to be checked");
     };
-    assert_eq!(
-        (task.job, task.phase, task.attempt),
-        (only, Phase::Check, 1)
-    );
-    let wrong_phase = machine.report(only, Phase::Run, Outcome::Pass, Duration::ZERO);
-    assert!(wrong_phase.is_err());
-    let unknown = dojobber::JobId::from_index(7);
-    assert!(
-        machine
-            .report(unknown, Phase::Check, Outcome::Pass, Duration::ZERO)
-            .is_err()
-    );
+    assert_eq!(task, check);
+    let wrong_phase = Task {
+        phase: Phase::Run,
+        ..check
+    };
+    let wrong_try = Task {
+        attempt: 2,
+        ..check
+    };
+    let unknown = Task {
+        job: dojobber::JobId::from_index(7),
+        ..check
+    };
+    for wrong in [wrong_phase, wrong_try, unknown] {
+        assert!(
+            machine
+                .handle_outcome(wrong, Outcome::Pass, Duration::ZERO)
+                .is_err(),
+            "{wrong:?}"
+        );
+    }
     machine
-        .report(only, Phase::Check, Outcome::Pass, Duration::ZERO)
+        .handle_outcome(check, Outcome::Pass, Duration::ZERO)
         .unwrap();
     assert_eq!(machine.poll(Duration::ZERO), Step::Done);
 }
@@ -325,8 +339,9 @@ fn cleanup_put_off_runs_when_started_by_hand_and_only_once() {
                     Phase::Check => Outcome::Fail(dojobber::Failure::new("dusty")),
                     _ => Outcome::Pass,
                 };
+                assert_eq!(task.job, dust);
                 machine
-                    .report(dust, task.phase, outcome, Duration::ZERO)
+                    .handle_outcome(task, outcome, Duration::ZERO)
                     .unwrap();
             }
             Step::Done => break,
@@ -360,7 +375,7 @@ fn drive_passing(mut machine: Machine) -> dojobber::Report {
     loop {
         match machine.poll(Duration::ZERO) {
             Step::Perform(task) => machine
-                .report(task.job, task.phase, Outcome::Pass, Duration::ZERO)
+                .handle_outcome(task, Outcome::Pass, Duration::ZERO)
                 .unwrap(),
             Step::Done => return machine.report_card(),
             other => panic!("unexpected {other:?}"),

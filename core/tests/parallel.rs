@@ -171,7 +171,12 @@ fn simulate(
             } else {
                 Outcome::Fail(Failure::new("not yet"))
             };
-            machine.report(job, phase, outcome, end).unwrap();
+            let task = Task {
+                job,
+                phase,
+                attempt,
+            };
+            machine.handle_outcome(task, outcome, end).unwrap();
             spans.push(Span {
                 job: machine.plan().name(job).to_owned(),
                 phase,
@@ -209,9 +214,7 @@ fn simulate(
                     let mut rest = BinaryHeap::new();
                     for Reverse(entry) in flying.drain() {
                         if entry.1 as usize == task.job.index() && entry.2 == task.phase {
-                            machine
-                                .report(task.job, task.phase, Outcome::Pass, now)
-                                .unwrap();
+                            machine.handle_outcome(task, Outcome::Pass, now).unwrap();
                         } else {
                             rest.push(Reverse(entry));
                         }

@@ -8,7 +8,9 @@ use dojobber::Runner;
 use dojobber_testkit::strategy::{
     GraphShape, RunShape, ScriptShape, SuiteShape, quiet_scripted_panics, scenarios,
 };
-use dojobber_testkit::{Simulation, check_invariants, record, render_plan, simulate};
+use dojobber_testkit::{
+    Simulation, TraceRecorder, check_invariants, record, render_plan, runner_for, simulate,
+};
 use proptest::prelude::*;
 
 fn explain(sim: &Simulation, what: &str) -> String {
@@ -73,5 +75,55 @@ proptest! {
             run.report.jobs.iter().map(|j| (j.name.clone(), j.status, j.tries)).collect()
         };
         prop_assert_eq!(statuses(&real), statuses(&sim));
+    }
+}
+
+/// Real runs with several workers: scripts without time (a real run
+/// cannot replay virtual time), and every option a real run can take
+/// but a cancel: workers, fail-fast, group limits and a deadline of a
+/// few milliseconds of real time.
+fn real_scenarios() -> impl Strategy<Value = (dojobber_testkit::Suite, dojobber_testkit::SimConfig)>
+{
+    scenarios(SuiteShape {
+        script: ScriptShape::without_time(),
+        run: RunShape {
+            max_retry_delay: Duration::ZERO,
+            max_cancel_at: None,
+            max_deadline: Some(Duration::from_millis(3)),
+            ..RunShape::everything()
+        },
+        ..SuiteShape::default()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn real_thread_runs_keep_every_invariant((suite, config) in real_scenarios()) {
+        quiet_scripted_panics();
+        let recorder = TraceRecorder::default();
+        let finished = runner_for(&suite, &config)
+            .observe(recorder.clone())
+            .run()
+            .expect("the suite is valid");
+        let real = recorder.simulation_with(finished.report(), &config).expect("a run has events");
+        keeps_the_invariants(&real)?;
+    }
+
+    #[test]
+    fn real_async_runs_keep_every_invariant((suite, config) in real_scenarios()) {
+        quiet_scripted_panics();
+        let recorder = TraceRecorder::default();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let finished = runtime
+            .block_on(runner_for(&suite, &config).observe(recorder.clone()).run_async())
+            .expect("the suite is valid");
+        let real = recorder.simulation_with(finished.report(), &config).expect("a run has events");
+        keeps_the_invariants(&real)?;
     }
 }

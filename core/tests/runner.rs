@@ -1,6 +1,7 @@
 //! The runner and its sequential driver with real job values: graph
 //! errors, panics, storage, cleanup, output, and deep graphs.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -475,4 +476,90 @@ fn report_round_trips_through_json() {
     assert_eq!(value["version"], 1);
     assert_eq!(value["jobs"][0]["status"], "fixed");
     assert!(value["jobs"][0]["time_secs"].is_f64());
+}
+
+/// A panic payload that panics again when dropped.
+struct Bomb;
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        panic!("the payload went off");
+    }
+}
+
+struct ThrowsABomb;
+impl Job for ThrowsABomb {
+    fn tries(&self) -> Option<u32> {
+        Some(2)
+    }
+    fn check(&self, _: &mut Context<'_, ()>) -> JobResult {
+        std::panic::panic_any(Bomb)
+    }
+}
+
+#[test]
+fn a_panic_payload_whose_drop_panics_fails_its_job_only() {
+    for workers in [1, 2] {
+        let root = Group::new("Root")
+            .with_dep(dep(ThrowsABomb))
+            .with_dep(named("Leaf"));
+        let report = Runner::new(root, ())
+            .retry_delay(Duration::ZERO)
+            .jobs(workers)
+            .output(std::io::sink())
+            .run()
+            .unwrap()
+            .into_report();
+        let bomb = report.job("ThrowsABomb").unwrap();
+        assert_eq!(
+            (bomb.status, bomb.tries),
+            (Status::Failed, 2),
+            "{workers} workers"
+        );
+        assert_eq!(
+            bomb.last_error.as_ref().unwrap().message,
+            "panicked: (a payload that is not a string)"
+        );
+        assert_eq!(report.job("Leaf").unwrap().status, Status::Passed);
+    }
+}
+
+/// A job whose `Drop` panics, after noting that it ran.
+struct BadDrop(Arc<AtomicBool>);
+impl Job for BadDrop {
+    fn check(&self, _: &mut Context<'_, ()>) -> JobResult {
+        Ok(())
+    }
+}
+impl Drop for BadDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+        panic!("dropped badly");
+    }
+}
+
+#[test]
+fn a_panic_in_a_jobs_drop_is_caught_and_the_other_jobs_are_dropped() {
+    let (bad, other) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    struct Flags(Arc<AtomicBool>);
+    impl Job for Flags {
+        fn check(&self, _: &mut Context<'_, ()>) -> JobResult {
+            Ok(())
+        }
+    }
+    impl Drop for Flags {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let root = Group::new("Root")
+        .with_dep(dep(Flags(Arc::clone(&other))))
+        .with_dep(dep(BadDrop(Arc::clone(&bad))));
+    let finished = Runner::new(root, ()).output(std::io::sink()).run().unwrap();
+    assert!(finished.report().success());
+    drop(finished);
+    assert!(bad.load(Ordering::SeqCst), "the bad job was dropped");
+    assert!(other.load(Ordering::SeqCst), "and so was the other");
 }

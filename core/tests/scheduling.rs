@@ -25,7 +25,7 @@ fn step(machine: &mut Machine, suite: &Suite, runs: &mut [u32]) -> Option<(Phase
                 runs[task.job.index()] += 1;
             }
             machine
-                .report(task.job, task.phase, outcome, Duration::ZERO)
+                .handle_outcome(task, outcome, Duration::ZERO)
                 .expect("the phase handed out");
             Some((task.phase, over))
         }
@@ -139,7 +139,7 @@ fn an_acting_run_with_cleanup_off_hands_out_no_cleanup_until_asked() {
             Outcome::Pass
         };
         machine
-            .report(task.job, task.phase, outcome, Duration::ZERO)
+            .handle_outcome(task, outcome, Duration::ZERO)
             .unwrap();
     }
     assert_eq!(phases, [Phase::Check, Phase::Run, Phase::Recheck]);
@@ -161,7 +161,7 @@ fn nothing_else_is_handed_out_while_a_phase_is_in_flight() {
     assert_eq!(machine.poll(Duration::ZERO), Step::Idle);
     assert_eq!(machine.poll(Duration::from_secs(60)), Step::Idle);
     machine
-        .report(task.job, task.phase, Outcome::Pass, Duration::ZERO)
+        .handle_outcome(task, Outcome::Pass, Duration::ZERO)
         .unwrap();
     let Step::Perform(next) = machine.poll(Duration::ZERO) else {
         panic!("Root's check is next");
@@ -298,7 +298,7 @@ fn stopped_and_in_flight_say_where_the_run_is() {
     assert_eq!(machine.stopped(), Some(dojobber::StopReason::Cancelled));
     for task in [a, b] {
         machine
-            .report(task.job, task.phase, Outcome::Pass, Duration::ZERO)
+            .handle_outcome(task, Outcome::Pass, Duration::ZERO)
             .unwrap();
     }
     assert_eq!(machine.in_flight(), 0);
@@ -309,7 +309,7 @@ fn stopped_and_in_flight_say_where_the_run_is() {
             "nothing but cleanups after a stop"
         );
         machine
-            .report(task.job, task.phase, Outcome::Pass, Duration::ZERO)
+            .handle_outcome(task, Outcome::Pass, Duration::ZERO)
             .unwrap();
     }
     let report = machine.report_card();
@@ -345,7 +345,7 @@ fn a_run_in_flight_wakes_at_its_deadline() {
     assert_eq!(machine.poll(Duration::from_secs(5)), Step::Idle);
     assert_eq!(machine.stopped(), Some(dojobber::StopReason::Deadline));
     machine
-        .report(a.job, a.phase, Outcome::Pass, Duration::from_secs(6))
+        .handle_outcome(a, Outcome::Pass, Duration::from_secs(6))
         .unwrap();
     assert_eq!(machine.poll(Duration::from_secs(6)), Step::Done);
     assert_eq!(
@@ -372,7 +372,7 @@ fn a_stopped_run_waits_only_for_its_phases_in_flight() {
     assert_eq!(machine.poll(Duration::from_secs(1)), Step::Abandon(a));
     assert_eq!(machine.poll(Duration::from_secs(1)), Step::Idle);
     machine
-        .report(a.job, a.phase, Outcome::Pass, Duration::from_secs(2))
+        .handle_outcome(a, Outcome::Pass, Duration::from_secs(2))
         .unwrap();
     assert_eq!(machine.poll(Duration::from_secs(2)), Step::Done);
 }

@@ -384,3 +384,33 @@ fn a_thread_the_system_refuses_is_an_error_and_nothing_runs() {
         "{stdout}"
     );
 }
+
+/// An observer with a bug.
+struct Clumsy;
+impl Observer for Clumsy {
+    fn on_event(&mut self, event: &Event, _: &Plan) {
+        if matches!(event, Event::JobFinished { .. }) {
+            panic!("the observer tripped");
+        }
+    }
+}
+
+#[test]
+fn a_panicking_observer_ends_the_run_with_its_panic_on_every_driver() {
+    for workers in [1, 2, 8] {
+        let root = Group::new("Root").with_deps((0..20).map(|n| dep(Calm(n))));
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Runner::new(root, ())
+                .jobs(workers)
+                .observe(Clumsy)
+                .output(std::io::sink())
+                .run()
+        }));
+        let panic = run.err().expect("the observer's panic reaches the caller");
+        assert_eq!(
+            panic.downcast_ref::<&str>(),
+            Some(&"the observer tripped"),
+            "{workers} workers"
+        );
+    }
+}

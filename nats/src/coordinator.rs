@@ -751,7 +751,7 @@ impl Drive {
 
     fn report(&mut self, task: Task, outcome: Outcome) {
         let now = self.clock.elapsed();
-        if let Err(error) = self.machine.report(task.job, task.phase, outcome, now) {
+        if let Err(error) = self.machine.handle_outcome(task, outcome, now) {
             tracing::error!(%error, "a report the machine did not ask for; ignored");
         }
     }

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use dojobber::{Event, Finished, Observer, Plan, Report, Runner, SetupError};
 
+use crate::mock::Suite;
 use crate::sim::{SimConfig, Simulation, Trace};
 
 /// An [`Observer`] that records every event of a run, with the plan.
@@ -66,10 +67,17 @@ impl TraceRecorder {
     /// the recorder cannot see the run's (every job's own tries and delay
     /// are in the plan, which is all the checker reads).
     pub fn simulation(&self, report: Report) -> Option<Simulation> {
+        self.simulation_with(report, &SimConfig::new())
+    }
+
+    /// The same, for a run made with `config`'s settings (see
+    /// [`runner_for`]), so the checker holds the run to its workers, group
+    /// limits, fail-fast and deadline.
+    pub fn simulation_with(&self, report: Report, config: &SimConfig) -> Option<Simulation> {
         let recording = self.lock();
         let plan = recording.plan.clone()?;
         let events = recording.events.clone();
-        let mut config = SimConfig::new();
+        let mut config = config.clone();
         config.machine.no_act = report.no_act;
         config.machine.cleanup = events
             .iter()
@@ -137,4 +145,39 @@ pub fn record<A: Sync + 'static>(runner: Runner<A>) -> Result<Recorded<A>, Setup
         .simulation(finished.report())
         .expect("every run emits at least its first round's event");
     Ok(Recorded { finished, run })
+}
+
+/// A real run of a fresh copy of `suite` with `config`'s settings:
+/// default tries and retry delay, no-act, cleanup, workers (threads with
+/// [`Runner::run`], tasks with `run_async`), fail-fast, the deadline (in
+/// real time) and group limits. `config.cancel_at` is not applied: a real
+/// run is cancelled through a [`CancelHandle`](dojobber::CancelHandle).
+///
+/// ```
+/// use dojobber_testkit::{Mock, SimConfig, Suite, check_invariants, runner_for, TraceRecorder};
+///
+/// let suite = Suite::new([Mock::new("Root").deps(["A", "B"]), Mock::new("A"), Mock::new("B")]);
+/// let config = SimConfig::new().workers(2).limit_group("apt", 1);
+/// let recorder = TraceRecorder::default();
+/// let finished = runner_for(&suite, &config).observe(recorder.clone()).run()?;
+/// check_invariants(&recorder.simulation_with(finished.report(), &config).unwrap())?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn runner_for(suite: &Suite, config: &SimConfig) -> Runner<()> {
+    let machine = &config.machine;
+    let mut runner = Runner::from_ref(suite.fresh().root_job(), ())
+        .tries(config.defaults.tries)
+        .retry_delay(config.defaults.retry_delay)
+        .no_act(machine.no_act)
+        .cleanup(machine.cleanup)
+        .jobs(machine.max_in_flight)
+        .fail_fast(machine.fail_fast)
+        .output(std::io::sink());
+    if let Some(deadline) = machine.deadline {
+        runner = runner.deadline(deadline);
+    }
+    for (group, limit) in &config.group_limits {
+        runner = runner.group_limit(group.clone(), *limit);
+    }
+    runner
 }

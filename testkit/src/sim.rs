@@ -340,7 +340,7 @@ pub fn simulate(suite: &Suite, config: SimConfig) -> Simulation {
                     // ran over its time limit).
                     now = end;
                     machine
-                        .report(task.job, task.phase, outcome, now)
+                        .handle_outcome(task, outcome, now)
                         .expect("the simulation reports what it was handed");
                     events.extend(std::iter::from_fn(|| machine.poll_event()));
                 } else {
@@ -371,7 +371,7 @@ pub fn simulate(suite: &Suite, config: SimConfig) -> Simulation {
             flying.pop();
             let (task, outcome) = outcomes.remove(&id).expect("each phase lands once");
             machine
-                .report(task.job, task.phase, outcome, end)
+                .handle_outcome(task, outcome, end)
                 .expect("the simulation reports what it was handed");
             events.extend(std::iter::from_fn(|| machine.poll_event()));
         }

@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::cancel::CancelHandle;
-use crate::event::Outcome;
+use crate::event::{Outcome, drop_caught};
 use crate::graph::JobTable;
 use crate::job::{Context, Job, Phase};
 use crate::machine::{Machine, Step, StopReason, Task};
@@ -303,7 +303,8 @@ impl Run {
         let (attempt, local) = &mut self.locals[task.job.index()];
         if *attempt != task.attempt {
             *attempt = task.attempt;
-            *local = LocalStorage::default();
+            // The last try's values: user code, whose `Drop` may panic.
+            drop_caught(std::mem::take(local));
         }
         executor.handed_out(task);
         Work {
@@ -315,7 +316,7 @@ impl Run {
     fn finish(&mut self, done: Done) {
         self.locals[done.task.job.index()].1 = done.local;
         self.machine
-            .report(done.task.job, done.task.phase, done.outcome, done.at)
+            .handle_outcome(done.task, done.outcome, done.at)
             .expect("the driver reports exactly the phases it was handed");
     }
 

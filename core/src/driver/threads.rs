@@ -128,24 +128,34 @@ pub(crate) fn drive_pool<A: Sync + 'static>(
     let threads = Threads::new(session.clock, wanted);
     let gate = Gate::default();
     std::thread::scope(|scope| {
+        let mut started = Vec::with_capacity(wanted);
         for number in 1..=wanted {
-            let started = std::thread::Builder::new()
+            let spawned = std::thread::Builder::new()
                 .name(format!("dojobber worker {number}"))
                 .spawn_scoped(scope, || {
                     if gate.wait_open() {
                         threads.work_or_break_down(session, Role::Worker);
                     }
                 });
-            if let Err(error) = started {
-                gate.set(false);
-                return Err(SetupError::BadConfig(format!(
-                    "jobs({workers}): could not start worker thread {number} of {wanted}: {error}"
-                )));
+            match spawned {
+                Ok(worker) => started.push(worker),
+                Err(error) => {
+                    gate.set(false);
+                    return Err(SetupError::BadConfig(format!(
+                        "jobs({workers}): could not start worker thread {number} of {wanted}: {error}"
+                    )));
+                }
             }
         }
         gate.set(true);
         let _subscription = session.cancel.subscribe(wake_watcher_of(&threads));
         threads.work_or_break_down(session, Role::Watcher);
+        // A worker's panic (an observer's) reaches the caller as it was.
+        for worker in started {
+            if let Err(panic) = worker.join() {
+                resume_unwind(panic);
+            }
+        }
         Ok(())
     })
 }

@@ -15,7 +15,7 @@
 //! let now = Duration::ZERO;
 //! loop {
 //!     match machine.poll(now) {
-//!         Step::Perform(task) => machine.report(task.job, task.phase, Outcome::Pass, now)?,
+//!         Step::Perform(task) => machine.handle_outcome(task, Outcome::Pass, now)?,
 //!         Step::Wait(_) | Step::Idle | Step::Abandon(_) => unreachable!("nothing waits here"),
 //!         Step::Done => break,
 //!     }
@@ -23,9 +23,18 @@
 //! assert_eq!(machine.report_card().jobs[0].status, Status::Passed);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! Its parts, each with its own tests: the ready queue (`ready.rs`), the
+//! timers (`timers.rs`: retry delays, phase limits, the deadline), the
+//! concurrency groups (`groups.rs`) and the cleanup stage (`cleanup.rs`).
+//! This file holds each job's state and the rules that move it.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+mod cleanup;
+mod groups;
+mod ready;
+mod timers;
+
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,6 +42,11 @@ use crate::event::{Event, Failure, Outcome};
 use crate::job::{JobKind, Phase};
 use crate::plan::{JobId, Plan};
 use crate::report::{CleanupFailure, JobReport, Report, Status};
+
+use cleanup::Cleanups;
+use groups::Groups;
+use ready::ReadyQueue;
+use timers::Timers;
 
 /// How the machine runs a suite.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,7 +81,7 @@ impl Default for MachineConfig {
 }
 
 /// One phase of one job for the driver to perform.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Task {
     /// Whose user code to call.
     pub job: JobId,
@@ -80,8 +94,10 @@ pub struct Task {
 
 /// What the driver should do next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
 pub enum Step {
-    /// Call this phase of the job, then [`Machine::report`] its outcome.
+    /// Call this phase of the job, then hand its outcome to
+    /// [`Machine::handle_outcome`].
     Perform(Task),
     /// Nothing can start before this time (since the run's start): poll
     /// again then, or as soon as a phase in flight reports.
@@ -142,8 +158,9 @@ pub enum MachineError {
     CleanupNotAllowed(&'static str),
 }
 
+/// Where a job stands in the run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
+enum Progress {
     /// Not tried yet, or waiting for deps.
     Waiting,
     /// A try is under way.
@@ -152,12 +169,42 @@ enum State {
     Failed,
     Passed,
     Fixed,
-    Blocked,
+    /// Never tried: by the dep that did not pass, or else the stop.
+    Blocked {
+        by: Option<JobId>,
+        reason: Option<StopReason>,
+    },
+}
+
+/// A job's phase handed to the driver and not reported yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flight {
+    /// None.
+    Landed,
+    /// Handed out at `since`.
+    Flying { phase: Phase, since: Duration },
+    /// Given up on (over its time limit): its report will not count, and
+    /// a retry may be owed once it comes back.
+    Abandoned {
+        phase: Phase,
+        since: Duration,
+        retry_owed: bool,
+    },
+}
+
+impl Flight {
+    fn phase(self) -> Option<Phase> {
+        match self {
+            Flight::Landed => None,
+            Flight::Flying { phase, .. } | Flight::Abandoned { phase, .. } => Some(phase),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
 struct JobState {
-    state: State,
+    progress: Progress,
+    flight: Flight,
     tries_used: u32,
     /// Deps that have not passed yet; the job is ready at 0.
     unpassed_deps: u32,
@@ -165,26 +212,24 @@ struct JobState {
     not_before: Duration,
     /// Time spent in phases so far.
     busy: Duration,
-    /// When the phase in flight was handed out.
-    phase_started: Duration,
-    /// The phase handed out and not reported yet.
-    in_flight: Option<Phase>,
-    /// The phase in flight was given up on: its report will not count.
-    abandoned: bool,
-    /// A retry is owed once the abandoned phase reports.
-    retry_when_back: bool,
+    /// Its run has executed (in any try): a pass is a fix.
     ran: bool,
     last_error: Option<Box<Failure>>,
-    blocked_by: Option<JobId>,
-    blocked_reason: Option<StopReason>,
 }
 
-#[derive(Debug)]
+impl JobState {
+    /// Whether `task` is this job's phase in flight.
+    fn is_flying(&self, task: Task) -> bool {
+        self.flight.phase() == Some(task.phase) && self.tries_used == task.attempt
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
 enum Stage {
     /// Checking, running, retrying.
     Main,
     /// Handing out cleanups, most recent run first.
-    Cleanup(Vec<JobId>),
+    Cleanup,
     /// Over; cleanup may still be started by hand.
     Over,
 }
@@ -209,43 +254,27 @@ pub struct Machine {
     plan: Arc<Plan>,
     config: MachineConfig,
     jobs: Vec<JobState>,
-    /// Jobs ready to be tried, most urgent first, then smallest id
-    /// (reference order).
-    ready: BinaryHeap<Reverse<(u32, JobId)>>,
-    /// Per job, with several phases at once: `u32::MAX` less the longest
-    /// chain of jobs that wait on it, so what holds up the most goes first.
-    /// Empty one at a time, where the reference order alone decides.
-    urgency: Vec<u32>,
+    ready: ReadyQueue,
+    timers: Timers,
+    groups: Groups,
+    cleanups: Cleanups,
     /// One at a time: jobs whose try failed in this round, for the next.
     retry_next_round: Vec<JobId>,
-    /// Several at a time: failed jobs waiting for their retry delay.
-    retry_at: BinaryHeap<Reverse<(Duration, JobId)>>,
     /// Next phases of tries under way, handed out before any new try.
     continuations: VecDeque<Task>,
-    /// When each phase in flight runs out of time, earliest first; entries
-    /// whose phase has reported are skipped when they come up.
-    phase_deadlines: BinaryHeap<Reverse<(Duration, JobId, u32, Phase)>>,
     /// Phases to abandon, to tell the driver.
     to_abandon: VecDeque<Task>,
     in_flight: usize,
-    /// Per group: its limit, the jobs in a try, and ready jobs held back.
-    groups: Vec<GroupState>,
     round: u32,
-    /// Every executed run, in order; cleanup walks it backwards.
-    runs: Vec<JobId>,
     stage: Stage,
     stopped: Option<StopReason>,
-    cleanup_done: bool,
-    cleanup_failure: Option<CleanupFailure>,
     last_seen: Duration,
+    /// When the latest phase came back.
+    last_landing: Duration,
+    /// When the run stopped, if it did for a reason the machine saw arise
+    /// (the deadline, a final failure); a cancel is known only when told.
+    stopped_at: Option<Duration>,
     events: VecDeque<Event>,
-}
-
-#[derive(Debug, Default)]
-struct GroupState {
-    limit: Option<usize>,
-    trying: usize,
-    held: Vec<JobId>,
 }
 
 impl Machine {
@@ -254,61 +283,44 @@ impl Machine {
     /// # Panics
     /// If `config.max_in_flight` is 0: drivers check their own input
     /// before building a machine.
+    #[must_use]
     pub fn new(plan: Plan, config: MachineConfig) -> Machine {
         assert!(config.max_in_flight > 0, "max_in_flight must be at least 1");
-        let groups = plan
-            .group_names()
-            .iter()
-            .map(|_| GroupState::default())
-            .collect();
         let jobs: Vec<JobState> = plan
             .ids()
             .map(|id| JobState {
-                state: State::Waiting,
+                progress: Progress::Waiting,
+                flight: Flight::Landed,
                 tries_used: 0,
                 unpassed_deps: u32::try_from(plan.deps(id).len()).expect("too many deps"),
                 not_before: Duration::ZERO,
                 busy: Duration::ZERO,
-                phase_started: Duration::ZERO,
-                in_flight: None,
-                abandoned: false,
-                retry_when_back: false,
                 ran: false,
                 last_error: None,
-                blocked_by: None,
-                blocked_reason: None,
             })
             .collect();
-        let urgency = if config.max_in_flight > 1 {
-            chain_urgency(&plan)
-        } else {
-            Vec::new()
-        };
-        let ready = plan
-            .ids()
-            .filter(|id| jobs[id.index()].unpassed_deps == 0)
-            .map(|id| Reverse((urgency.get(id.index()).copied().unwrap_or(0), id)))
-            .collect();
+        let mut ready = ReadyQueue::new(&plan, config.max_in_flight > 1);
+        for id in plan.ids().filter(|id| jobs[id.index()].unpassed_deps == 0) {
+            ready.push(id);
+        }
         Machine {
+            groups: Groups::new(plan.group_names().len()),
             plan: Arc::new(plan),
+            timers: Timers::new(config.deadline),
             config,
-            urgency,
             jobs,
             ready,
+            cleanups: Cleanups::default(),
             retry_next_round: Vec::new(),
-            retry_at: BinaryHeap::new(),
             continuations: VecDeque::new(),
-            phase_deadlines: BinaryHeap::new(),
             to_abandon: VecDeque::new(),
             in_flight: 0,
-            groups,
             round: 1,
-            runs: Vec::new(),
             stage: Stage::Main,
             stopped: None,
-            cleanup_done: false,
-            cleanup_failure: None,
             last_seen: Duration::ZERO,
+            last_landing: Duration::ZERO,
+            stopped_at: None,
             events: VecDeque::from([Event::RoundStarted { round: 1 }]),
         }
     }
@@ -326,7 +338,7 @@ impl Machine {
             .iter()
             .position(|known| known == group)
         {
-            self.groups[index].limit = Some(limit);
+            self.groups.limit(index, limit);
         }
     }
 
@@ -345,10 +357,14 @@ impl Machine {
     /// concurrency groups hold them back. Drivers start no more workers.
     ///
     /// ```
-    /// use dojobber::{Defaults, JobSpec, Machine, MachineConfig, Plan};
+    /// use dojobber::{Defaults, JobKind, JobSpec, Machine, MachineConfig, Plan};
     ///
-    /// let specs = (0..3).map(|n| JobSpec { group: Some("apt".into()), ..JobSpec::new(format!("pkg{n}")) });
-    /// let (plan, _) = Plan::new(specs.collect(), 2, Defaults::default())?;
+    /// let mut specs: Vec<JobSpec> = (0..3)
+    ///     .map(|n| JobSpec { group: Some("apt".into()), ..JobSpec::new(format!("pkg{n}")) })
+    ///     .collect();
+    /// // A dummy root, which has no phases to perform.
+    /// specs.push(JobSpec { deps: vec![0, 1, 2], kind: JobKind::Dummy, ..JobSpec::new("all") });
+    /// let (plan, _) = Plan::new(specs, 3, Defaults::default())?;
     /// let mut machine = Machine::new(plan, MachineConfig { max_in_flight: 100, ..MachineConfig::default() });
     /// assert_eq!(machine.most_in_flight(), 3);
     /// machine.limit_group("apt", 1);
@@ -358,7 +374,7 @@ impl Machine {
     #[must_use]
     pub fn most_in_flight(&self) -> usize {
         let mut ungrouped = 0usize;
-        let mut per_group = vec![0usize; self.groups.len()];
+        let mut per_group = vec![0usize; self.plan.group_names().len()];
         for id in self.plan.ids() {
             if self.plan.kind(id) == JobKind::Dummy || self.plan.broken(id).is_some() {
                 continue;
@@ -370,8 +386,8 @@ impl Machine {
         }
         let grouped: usize = per_group
             .iter()
-            .zip(&self.groups)
-            .map(|(&members, group)| group.limit.map_or(members, |limit| limit.min(members)))
+            .enumerate()
+            .map(|(group, &members)| self.groups.room(group, members))
             .sum();
         (ungrouped + grouped).clamp(1, self.config.max_in_flight)
     }
@@ -382,14 +398,8 @@ impl Machine {
     /// keeps one watcher that polls then.
     #[must_use]
     pub fn next_timer(&self) -> Option<Duration> {
-        let retry = if self.stopped.is_none() {
-            self.retry_at.peek().map(|Reverse((at, _))| *at)
-        } else {
-            None
-        };
-        let limit = self.phase_deadlines.peek().map(|Reverse((at, ..))| *at);
-        let deadline = self.config.deadline.filter(|_| self.stopped.is_none());
-        [retry, limit, deadline].into_iter().flatten().min()
+        let running = self.stopped.is_none();
+        self.timers.earliest(running, running)
     }
 
     /// The configuration the machine was made with.
@@ -407,14 +417,14 @@ impl Machine {
     /// reference order, up to `max_in_flight` phases at once.
     pub fn poll(&mut self, now: Duration) -> Step {
         self.last_seen = self.last_seen.max(now);
-        if self.config.deadline.is_some_and(|deadline| now >= deadline) {
-            self.stop(StopReason::Deadline);
+        if self.timers.deadline_passed(now) {
+            let deadline = self.timers.deadline().expect("a deadline passed");
+            self.stop_at(StopReason::Deadline, Some(deadline));
         }
         self.expire_phases(now);
         while let Some(task) = self.to_abandon.pop_front() {
             // Skipped if it reported meanwhile.
-            let state = &self.jobs[task.job.index()];
-            if state.in_flight == Some(task.phase) && state.tries_used == task.attempt {
+            if self.jobs[task.job.index()].is_flying(task) {
                 return Step::Abandon(task);
             }
         }
@@ -425,17 +435,17 @@ impl Machine {
             if let Some(task) = self.continuations.pop_front() {
                 return self.hand_out(task, now);
             }
-            match &mut self.stage {
+            match self.stage {
                 Stage::Main => {
                     if let Some(step) = self.next_in_main(now) {
                         return step;
                     }
                 }
-                Stage::Cleanup(queue) => {
+                Stage::Cleanup => {
                     if self.in_flight > 0 {
                         return Step::Idle;
                     }
-                    match queue.pop() {
+                    match self.cleanups.next() {
                         Some(job) => {
                             let attempt = self.jobs[job.index()].tries_used;
                             let task = Task {
@@ -446,7 +456,6 @@ impl Machine {
                             return self.hand_out(task, now);
                         }
                         None => {
-                            self.cleanup_done = true;
                             self.stage = Stage::Over;
                             self.events.push_back(Event::CleanupFinished);
                         }
@@ -474,14 +483,10 @@ impl Machine {
             self.end_main();
             return None;
         }
-        while let Some(&Reverse((at, job))) = self.retry_at.peek() {
-            if at > now {
-                break;
-            }
-            self.retry_at.pop();
-            self.make_ready(job);
+        while let Some(job) = self.timers.pop_due_retry(now) {
+            self.ready.push(job);
         }
-        if let Some(&Reverse((_, job))) = self.ready.peek() {
+        if let Some(job) = self.ready.peek() {
             let not_before = self.jobs[job.index()].not_before;
             if not_before > now {
                 // One at a time, the reference order waits in place.
@@ -489,18 +494,16 @@ impl Machine {
                 return Some(self.wait_until(not_before));
             }
             self.ready.pop();
-            if self.group_is_full(job) {
-                let group = self.plan.group(job).expect("a full group exists");
-                self.groups[group].held.push(job);
-            } else {
-                self.start_try(job);
+            match self.plan.group(job) {
+                Some(group) if self.groups.is_full(group) => self.groups.hold(group, job),
+                _ => self.start_try(job),
             }
             return None;
         }
         if self.in_flight > 0 {
             return Some(self.until_something_changes(now, true));
         }
-        if let Some(&Reverse((at, _))) = self.retry_at.peek() {
+        if let Some(at) = self.timers.next_retry() {
             return Some(self.wait_until(at));
         }
         if !self.retry_next_round.is_empty() {
@@ -508,7 +511,7 @@ impl Machine {
             self.events
                 .push_back(Event::RoundStarted { round: self.round });
             for job in std::mem::take(&mut self.retry_next_round) {
-                self.make_ready(job);
+                self.ready.push(job);
             }
             return None;
         }
@@ -518,63 +521,65 @@ impl Machine {
 
     /// `Wait` until `at`, or until the run's deadline if that comes first.
     fn wait_until(&self, at: Duration) -> Step {
-        Step::Wait(self.config.deadline.map_or(at, |deadline| deadline.min(at)))
+        Step::Wait(
+            self.timers
+                .deadline()
+                .map_or(at, |deadline| deadline.min(at)),
+        )
     }
 
     /// `Wait` until the earliest time something can change without a
     /// report (a retry's delay if a slot is free, a phase's time limit, the
     /// run's deadline), or `Idle` when only a report can change anything.
     fn until_something_changes(&self, now: Duration, slot_free: bool) -> Step {
-        let retry = if slot_free && self.stopped.is_none() {
-            self.retry_at.peek().map(|Reverse((at, _))| *at)
-        } else {
-            None
-        };
-        let limit = self.phase_deadlines.peek().map(|Reverse((at, ..))| *at);
-        let deadline = self
-            .config
-            .deadline
-            .filter(|&at| at > now && self.stopped.is_none());
-        match [retry, limit, deadline].into_iter().flatten().min() {
+        let running = self.stopped.is_none();
+        // A passed deadline has already stopped the run.
+        let deadline = running && !self.timers.deadline_passed(now);
+        match self.timers.earliest(slot_free && running, deadline) {
             Some(at) => Step::Wait(at.max(now)),
             None => Step::Idle,
         }
     }
 
-    /// Tells the machine how a phase it handed out went, at time `now`.
+    /// Tells the machine how a phase it handed out (`task`) went, at time
+    /// `now`.
     ///
-    /// Fails, changing nothing, when that phase of that job is not in flight.
-    pub fn report(
+    /// Fails, changing nothing, when that task is not in flight.
+    pub fn handle_outcome(
         &mut self,
-        job: JobId,
-        phase: Phase,
+        task: Task,
         outcome: Outcome,
         now: Duration,
     ) -> Result<(), MachineError> {
+        let Task { job, phase, .. } = task;
         let Some(state) = self.jobs.get_mut(job.index()) else {
             return Err(MachineError::UnexpectedReport {
                 job: job.to_string(),
                 phase,
             });
         };
-        if state.in_flight != Some(phase) {
+        if !state.is_flying(task) {
             return Err(MachineError::UnexpectedReport {
                 job: self.plan.name(job).to_owned(),
                 phase,
             });
         }
         self.last_seen = self.last_seen.max(now);
-        state.in_flight = None;
-        state.busy += now.saturating_sub(state.phase_started);
+        self.last_landing = self.last_landing.max(now);
+        let flight = std::mem::replace(&mut state.flight, Flight::Landed);
+        let (Flight::Flying { since, .. } | Flight::Abandoned { since, .. }) = flight else {
+            unreachable!("a phase in flight is flying or abandoned")
+        };
+        state.busy += now.saturating_sub(since);
         let attempt = state.tries_used;
         self.in_flight -= 1;
-        if std::mem::take(&mut state.abandoned) {
-            self.came_back(job, now);
+        if let Flight::Abandoned { retry_owed, .. } = flight {
+            self.came_back(job, since, retry_owed, now);
             return Ok(());
         }
         if phase != Phase::Cleanup
             && let Some(limit) = self.plan.time_limit(job)
-            && now.saturating_sub(state.phase_started) > limit
+            && now.saturating_sub(since) > limit
         {
             // Drivers that cannot interrupt a phase report it late.
             let failure = timed_out(limit);
@@ -596,7 +601,7 @@ impl Machine {
             }
             (Phase::Run, outcome) => {
                 self.jobs[job.index()].ran = true;
-                self.runs.push(job);
+                self.cleanups.ran(job);
                 if self.plan.kind(job) == JobKind::RunOnly {
                     // A run-only job has no check: its run's outcome is the recheck's.
                     self.events.push_back(Event::PhaseFinished {
@@ -620,19 +625,17 @@ impl Machine {
             (Phase::Recheck, Outcome::Fail(failure)) => self.try_failed(job, failure, now),
             (Phase::Cleanup, Outcome::Pass) => {}
             (Phase::Cleanup, Outcome::Fail(failure)) => {
-                self.cleanup_failure = Some(CleanupFailure {
+                self.cleanups.failed(CleanupFailure {
                     job: self.plan.name(job).to_owned(),
                     error: failure,
                 });
-                if let Stage::Cleanup(queue) = &mut self.stage {
-                    queue.clear();
-                }
             }
         }
         Ok(())
     }
 
     /// The next event not yet taken, oldest first.
+    #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
@@ -643,28 +646,29 @@ impl Machine {
     /// report it failed). Cleanups still run. Jobs never tried are reported
     /// blocked with the reason. Stopping a stopped run changes nothing.
     pub fn stop(&mut self, reason: StopReason) {
-        if self.stopped.is_some() || !matches!(self.stage, Stage::Main) {
+        self.stop_at(reason, None);
+    }
+
+    /// [`stop`](Self::stop), for a reason that arose at time `at`.
+    fn stop_at(&mut self, reason: StopReason, at: Option<Duration>) {
+        if self.stopped.is_some() || self.stage != Stage::Main {
             return;
         }
         self.stopped = Some(reason);
+        self.stopped_at = at;
         // Failed jobs waiting for a retry will not get it: those queued for
         // the next round or for their delay, and those already back in
         // line (a new round, or held by their group).
         let queued_again = self
             .ready
             .drain()
-            .map(|Reverse((_, job))| job)
-            .chain(
-                self.groups
-                    .iter_mut()
-                    .flat_map(|group| group.held.drain(..)),
-            )
-            .filter(|job| self.jobs[job.index()].state == State::Failed)
+            .chain(self.groups.drain_held())
+            .filter(|job| self.jobs[job.index()].progress == Progress::Failed)
             .collect::<Vec<_>>();
         let waiting: Vec<JobId> = self
             .retry_next_round
             .drain(..)
-            .chain(self.retry_at.drain().map(|Reverse((_, job))| job))
+            .chain(self.timers.drain_retries())
             .chain(queued_again)
             .collect();
         for job in waiting {
@@ -677,9 +681,7 @@ impl Machine {
             // The phases in flight: the driver cancels those it can. Their
             // outcome still counts, whether cancelled or not.
             for (index, state) in self.jobs.iter().enumerate() {
-                if let Some(phase) = state.in_flight
-                    && !state.abandoned
-                {
+                if let Flight::Flying { phase, .. } = state.flight {
                     self.to_abandon.push_back(Task {
                         job: JobId::from_index(index),
                         phase,
@@ -698,10 +700,10 @@ impl Machine {
     /// Starts the cleanups after a run made with `cleanup: false`;
     /// [`poll`](Self::poll) then hands them out.
     pub fn start_cleanup(&mut self) -> Result<(), MachineError> {
-        if !matches!(self.stage, Stage::Over) {
+        if self.stage != Stage::Over {
             return Err(MachineError::CleanupNotAllowed("the run is not over"));
         }
-        if self.cleanup_done {
+        if self.cleanups.is_done() {
             return Err(MachineError::CleanupNotAllowed("it has already run"));
         }
         if self.config.no_act {
@@ -709,13 +711,14 @@ impl Machine {
                 "no-act runs have nothing to clean",
             ));
         }
-        self.stage = Stage::Cleanup(self.cleanup_queue());
+        self.cleanups.start(self.plan.len());
+        self.stage = Stage::Cleanup;
         Ok(())
     }
 
     /// Whether the main run is over (every job has its final status).
     pub fn is_run_over(&self) -> bool {
-        !matches!(self.stage, Stage::Main)
+        self.stage != Stage::Main
     }
 
     /// The round under way (or the last one), from 1.
@@ -729,25 +732,27 @@ impl Machine {
     }
 
     /// Where every job stands now; final once [`poll`](Self::poll) said `Done`.
+    #[must_use]
     pub fn report_card(&self) -> Report {
         let jobs = self
             .plan
             .ids()
             .map(|id| {
                 let state = &self.jobs[id.index()];
+                let (status, blocked_by, blocked_reason) = match state.progress {
+                    Progress::Passed => (Status::Passed, None, None),
+                    Progress::Fixed => (Status::Fixed, None, None),
+                    Progress::Failed => (Status::Failed, None, None),
+                    Progress::Blocked { by, reason } => (Status::Blocked, by, reason),
+                    Progress::Waiting | Progress::Trying => (Status::Pending, None, None),
+                };
                 JobReport {
                     name: self.plan.name(id).to_owned(),
-                    status: match state.state {
-                        State::Passed => Status::Passed,
-                        State::Fixed => Status::Fixed,
-                        State::Failed => Status::Failed,
-                        State::Blocked => Status::Blocked,
-                        State::Waiting | State::Trying => Status::Pending,
-                    },
+                    status,
                     tries: state.tries_used,
                     last_error: state.last_error.as_deref().cloned(),
-                    blocked_by: state.blocked_by.map(|dep| self.plan.name(dep).to_owned()),
-                    blocked_reason: state.blocked_reason.map(|r| r.as_str().to_owned()),
+                    blocked_by: blocked_by.map(|dep| self.plan.name(dep).to_owned()),
+                    blocked_reason: blocked_reason.map(|r| r.as_str().to_owned()),
                     time: state.busy,
                     deps: self
                         .plan
@@ -773,22 +778,23 @@ impl Machine {
             rounds,
             elapsed: self.last_seen,
             stopped: self.stopped.map(|reason| reason.as_str().to_owned()),
-            cleanup_failure: self.cleanup_failure.clone(),
+            cleanup_failure: self.cleanups.failure().cloned(),
             jobs,
         }
     }
 
     fn hand_out(&mut self, task: Task, now: Duration) -> Step {
         let state = &mut self.jobs[task.job.index()];
-        debug_assert!(state.in_flight.is_none());
-        state.in_flight = Some(task.phase);
-        state.phase_started = now;
+        debug_assert_eq!(state.flight, Flight::Landed);
+        state.flight = Flight::Flying {
+            phase: task.phase,
+            since: now,
+        };
         self.in_flight += 1;
         if task.phase != Phase::Cleanup
             && let Some(limit) = self.plan.time_limit(task.job)
         {
-            let entry = (now + limit, task.job, task.attempt, task.phase);
-            self.phase_deadlines.push(Reverse(entry));
+            self.timers.limit_phase(task, now + limit);
         }
         self.events.push_back(Event::PhaseStarted { task, at: now });
         Step::Perform(task)
@@ -797,46 +803,49 @@ impl Machine {
     /// Gives up on phases in flight past their time limit: their try fails
     /// now, and the driver is told to abandon them.
     fn expire_phases(&mut self, now: Duration) {
-        while let Some(&Reverse((at, job, attempt, phase))) = self.phase_deadlines.peek() {
-            let state = &self.jobs[job.index()];
-            let still_running =
-                state.in_flight == Some(phase) && state.tries_used == attempt && !state.abandoned;
-            if still_running && at > now {
-                break;
-            }
-            self.phase_deadlines.pop();
-            if !still_running {
-                continue;
-            }
+        loop {
+            let jobs = &self.jobs;
+            let flying = |task: Task| {
+                let state = &jobs[task.job.index()];
+                state.is_flying(task) && matches!(state.flight, Flight::Flying { .. })
+            };
+            let Some(task) = self.timers.pop_expired_phase(now, flying) else {
+                return;
+            };
             let limit = self
                 .plan
-                .time_limit(job)
+                .time_limit(task.job)
                 .expect("only limited phases have deadlines");
             let failure = timed_out(limit);
-            self.jobs[job.index()].abandoned = true;
-            self.to_abandon.push_back(Task {
-                job,
+            let state = &mut self.jobs[task.job.index()];
+            let Flight::Flying { phase, since } = state.flight else {
+                unreachable!("only flying phases expire")
+            };
+            state.flight = Flight::Abandoned {
                 phase,
-                attempt,
-            });
-            self.finish_phase(job, phase, attempt, Outcome::Fail(failure.clone()), now);
-            self.try_failed(job, failure, now);
+                since,
+                retry_owed: false,
+            };
+            self.to_abandon.push_back(task);
+            let outcome = Outcome::Fail(failure.clone());
+            self.finish_phase(task.job, phase, task.attempt, outcome, now);
+            self.try_failed(task.job, failure, now);
         }
     }
 
     /// An abandoned phase reported: its job may now be retried. The error
     /// says when the phase really ended: at the limit if the driver could
     /// cancel it, later if it ran on.
-    fn came_back(&mut self, job: JobId, now: Duration) {
+    fn came_back(&mut self, job: JobId, since: Duration, retry_owed: bool, now: Duration) {
         let state = &mut self.jobs[job.index()];
         if let Some(error) = &mut state.last_error {
-            let overrun = now.saturating_sub(state.phase_started);
+            let overrun = now.saturating_sub(since);
             error.causes.push(format!(
                 "the phase ended {:.3}s after it started",
                 overrun.as_secs_f64()
             ));
         }
-        if std::mem::take(&mut state.retry_when_back) {
+        if retry_owed {
             self.queue_retry(job);
         }
     }
@@ -876,29 +885,22 @@ impl Machine {
         });
     }
 
-    fn group_is_full(&self, job: JobId) -> bool {
-        self.plan.group(job).is_some_and(|group| {
-            let group = &self.groups[group];
-            group.limit.is_some_and(|limit| group.trying >= limit)
-        })
-    }
-
     fn start_try(&mut self, job: JobId) {
         let state = &mut self.jobs[job.index()];
         assert!(
-            matches!(state.state, State::Waiting | State::Failed),
+            matches!(state.progress, Progress::Waiting | Progress::Failed),
             "a job is tried only while it is not done"
         );
         if let Some(message) = self.plan.broken(job) {
             self.fail_for_good(job, Some(Failure::new(message)));
-            self.after_final_failure();
+            self.after_final_failure(self.last_seen);
             return;
         }
-        state.state = State::Trying;
+        state.progress = Progress::Trying;
         state.tries_used += 1;
         let attempt = state.tries_used;
         if let Some(group) = self.plan.group(job) {
-            self.groups[group].trying += 1;
+            self.groups.enter(group);
         }
         self.events.push_back(Event::TryStarted { job, attempt });
         let engine_decides = |phase, outcome| Event::PhaseFinished {
@@ -937,19 +939,11 @@ impl Machine {
         }
     }
 
-    /// Puts a job whose deps have passed in line for a try.
-    fn make_ready(&mut self, job: JobId) {
-        let urgency = self.urgency.get(job.index()).copied().unwrap_or(0);
-        self.ready.push(Reverse((urgency, job)));
-    }
-
     /// A try is over: its job leaves its concurrency group.
     fn try_ended(&mut self, job: JobId) {
         if let Some(group) = self.plan.group(job) {
-            let group = &mut self.groups[group];
-            group.trying -= 1;
-            for job in std::mem::take(&mut group.held) {
-                self.make_ready(job);
+            for held in self.groups.leave(group) {
+                self.ready.push(held);
             }
         }
     }
@@ -957,10 +951,10 @@ impl Machine {
     fn job_passed(&mut self, job: JobId) {
         self.try_ended(job);
         let state = &mut self.jobs[job.index()];
-        state.state = if state.ran {
-            State::Fixed
+        state.progress = if state.ran {
+            Progress::Fixed
         } else {
-            State::Passed
+            Progress::Passed
         };
         let status = if state.ran {
             Status::Fixed
@@ -976,8 +970,7 @@ impl Machine {
             if *waiting == 0 {
                 // Dependents come later in the reference order, so this
                 // round still reaches them.
-                let urgency = self.urgency.get(dependent.index()).copied().unwrap_or(0);
-                self.ready.push(Reverse((urgency, dependent)));
+                self.ready.push(dependent);
             }
         }
     }
@@ -985,16 +978,16 @@ impl Machine {
     fn try_failed(&mut self, job: JobId, failure: Failure, now: Duration) {
         self.try_ended(job);
         let state = &mut self.jobs[job.index()];
-        state.state = State::Failed;
+        state.progress = Progress::Failed;
         state.last_error = Some(Box::new(failure));
         state.not_before = now + self.plan.retry_delay(job);
         let tries = state.tries_used;
         let retry = !self.config.no_act && tries < self.plan.tries(job) && self.stopped.is_none();
         if !retry {
             self.fail_for_good(job, None);
-            self.after_final_failure();
-        } else if state.abandoned {
-            state.retry_when_back = true;
+            self.after_final_failure(now);
+        } else if let Flight::Abandoned { retry_owed, .. } = &mut state.flight {
+            *retry_owed = true;
         } else {
             self.queue_retry(job);
         }
@@ -1014,7 +1007,7 @@ impl Machine {
             self.retry_next_round.push(job);
         } else {
             let at = self.jobs[job.index()].not_before;
-            self.retry_at.push(Reverse((at, job)));
+            self.timers.retry_at(job, at);
         }
     }
 
@@ -1027,7 +1020,7 @@ impl Machine {
     /// its last try's error stands) and tells observers.
     fn fail_for_good(&mut self, job: JobId, failure: Option<Failure>) {
         let state = &mut self.jobs[job.index()];
-        state.state = State::Failed;
+        state.progress = Progress::Failed;
         if let Some(failure) = failure {
             state.last_error = Some(Box::new(failure));
         }
@@ -1039,67 +1032,54 @@ impl Machine {
         });
     }
 
-    fn after_final_failure(&mut self) {
+    fn after_final_failure(&mut self, now: Duration) {
         if self.config.fail_fast {
-            self.stop(StopReason::FailFast);
+            self.stop_at(StopReason::FailFast, Some(now));
+        }
+    }
+
+    /// When the main run ended: after a stop, at the stop or when the last
+    /// phase in flight then came back (a driver polls a little later;
+    /// nothing ran meanwhile); else now.
+    fn main_ended_at(&self) -> Duration {
+        match self.stopped_at {
+            Some(at) => at.max(self.last_landing),
+            None => self.last_seen,
         }
     }
 
     /// Marks every job never tried as blocked, then moves on to cleanup.
     fn end_main(&mut self) {
         for id in self.plan.ids() {
-            if self.jobs[id.index()].state != State::Waiting {
+            if self.jobs[id.index()].progress != Progress::Waiting {
                 continue;
             }
-            let by =
-                self.plan.deps(id).iter().copied().find(|dep| {
-                    matches!(self.jobs[dep.index()].state, State::Failed | State::Blocked)
-                });
-            let state = &mut self.jobs[id.index()];
-            state.state = State::Blocked;
-            state.blocked_by = by;
-            if by.is_none() {
-                state.blocked_reason = Some(
+            let by = self.plan.deps(id).iter().copied().find(|dep| {
+                matches!(
+                    self.jobs[dep.index()].progress,
+                    Progress::Failed | Progress::Blocked { .. }
+                )
+            });
+            let reason = match by {
+                Some(_) => None,
+                None => Some(
                     self.stopped
                         .expect("a ready job is left untried only by a stop"),
-                );
-            }
+                ),
+            };
+            self.jobs[id.index()].progress = Progress::Blocked { by, reason };
             self.events.push_back(Event::JobBlocked { job: id, by });
         }
-        self.events
-            .push_back(Event::RunFinished { at: self.last_seen });
+        self.events.push_back(Event::RunFinished {
+            at: self.main_ended_at(),
+        });
         self.stage = if self.config.cleanup && !self.config.no_act {
-            Stage::Cleanup(self.cleanup_queue())
+            self.cleanups.start(self.plan.len());
+            Stage::Cleanup
         } else {
             Stage::Over
         };
     }
-
-    /// Jobs whose run executed, as a stack whose top is the most recent run.
-    fn cleanup_queue(&self) -> Vec<JobId> {
-        let mut seen = vec![false; self.plan.len()];
-        let mut most_recent_first: Vec<JobId> = self
-            .runs
-            .iter()
-            .rev()
-            .filter(|job| !std::mem::replace(&mut seen[job.index()], true))
-            .copied()
-            .collect();
-        most_recent_first.reverse();
-        most_recent_first
-    }
-}
-
-/// Per job, `u32::MAX` less the longest chain of jobs (itself included)
-/// from it up through its dependents: the smaller, the sooner to start.
-/// One pass, dependents first, since they have the larger ids.
-fn chain_urgency(plan: &Plan) -> Vec<u32> {
-    let mut chain = vec![0u32; plan.len()];
-    for id in plan.ids().rev() {
-        let above = plan.dependents(id).iter().map(|d| chain[d.index()]).max();
-        chain[id.index()] = 1 + above.unwrap_or(0);
-    }
-    chain.into_iter().map(|length| u32::MAX - length).collect()
 }
 
 fn timed_out(limit: Duration) -> Failure {
