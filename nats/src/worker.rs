@@ -1,7 +1,7 @@
 //! A worker: the suite's own program in worker mode. It serves the tries
-//! of its labels (and of jobs with no label), one try per label at a
-//! time, with the job values of its own graph, rebuilt from the root and
-//! the run's arguments. It runs only job types compiled into it: a try
+//! of its labels (and of jobs with no label), up to `slots` tries per
+//! label at a time, with the job values of its own graph, rebuilt from
+//! the root and the run's arguments. It runs only job types compiled into it: a try
 //! names a job, never code.
 
 use std::collections::HashMap;
@@ -51,6 +51,7 @@ pub struct Worker<A> {
     labels: Vec<String>,
     root: RootFn<A>,
     settings: Settings,
+    slots: usize,
 }
 
 /// What a worker keeps of one run: its graph and storages.
@@ -104,6 +105,7 @@ where
             labels: Vec::new(),
             root: Arc::new(root),
             settings: Settings::default(),
+            slots: 1,
         })
     }
 
@@ -119,6 +121,13 @@ where
             self.labels.push(label);
         }
         Ok(self)
+    }
+
+    /// How many tries of each label it performs at once (at least 1, the
+    /// default), each on a thread of tokio's blocking pool.
+    pub fn slots(mut self, slots: usize) -> Self {
+        self.slots = slots.max(1);
+        self
     }
 
     /// The transport's timings (the same as the coordinator's).
@@ -152,7 +161,9 @@ where
         let labels = self.labels.iter().map(|l| Some(l.clone())).chain([None]);
         for label in labels {
             let consumer = shared.transport.consumer(label.as_deref()).await?;
-            tasks.spawn(serve_label(Arc::clone(&shared), consumer));
+            for _ in 0..self.slots {
+                tasks.spawn(serve_label(Arc::clone(&shared), consumer.clone()));
+            }
         }
         tracing::info!(worker = %self.name, labels = ?self.labels, "worker serving");
         while let Some(ended) = tasks.join_next().await {
@@ -164,7 +175,7 @@ where
     }
 }
 
-/// Takes one try of a label at a time, for ever.
+/// Takes one try of a label at a time, for ever (one slot).
 async fn serve_label<A>(
     shared: Arc<Shared<A>>,
     consumer: jetstream::consumer::PullConsumer,

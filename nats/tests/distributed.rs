@@ -51,3 +51,21 @@ fn a_value_one_host_shares_is_what_another_host_reads() {
     assert_eq!(made_by(&dir.path().join("app.got")), "db-host");
     assert_eq!(made_by(&dir.path().join("app.done")), "app-host");
 }
+
+#[test]
+fn a_worker_with_two_slots_performs_two_tries_of_a_label_at_once() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let _both = worker(&server, "slots", "both", "slow", &["--slots", "2"]);
+    let jobs = r#"[
+        {"name": "one", "label": "slow", "gate": true},
+        {"name": "two", "label": "slow", "gate": true}
+    ]"#;
+    let coordinator = coordinate(&server, "slots", dir.path(), jobs, &[]);
+    // Each gate waits for the release: both started means both at once.
+    common::wait_for_file(&dir.path().join("one.started"));
+    common::wait_for_file(&dir.path().join("two.started"));
+    std::fs::write(dir.path().join("release"), "").unwrap();
+    let finished = coordinator.finish();
+    assert!(finished.status.success(), "{}", finished.stderr);
+}

@@ -86,6 +86,9 @@ enum Mode {
         /// Behave as another version of the suite: one more job.
         #[arg(long)]
         other_version: bool,
+        /// Tries of each label performed at once.
+        #[arg(long, default_value_t = 1)]
+        slots: usize,
     },
 }
 
@@ -270,12 +273,14 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             name,
             labels,
             other_version,
+            slots,
         } => {
             WORKER.get_or_init(|| name.clone());
             Worker::new(client, &cli.suite, &name, move |args: &Args| {
                 root(args, other_version)
             })?
             .labels(labels)?
+            .slots(slots)
             .settings(settings)
             .serve()
             .await?;
