@@ -69,3 +69,22 @@ fn a_worker_with_two_slots_performs_two_tries_of_a_label_at_once() {
     let finished = coordinator.finish();
     assert!(finished.status.success(), "{}", finished.stderr);
 }
+
+#[test]
+fn a_no_act_run_only_checks_on_the_workers() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let _db = worker(&server, "noact", "db-host", "db", &[]);
+    let jobs = r#"[{"name": "table", "label": "db"}]"#;
+    let finished = coordinate(&server, "noact", dir.path(), jobs, &["--no-act"]).finish();
+    assert_eq!(finished.status.code(), Some(1), "{}", finished.stderr);
+    assert_eq!(finished.status("table"), Status::Failed);
+    assert_eq!(
+        finished.stderr.trim(),
+        "failed: table check try 1: table is not done"
+    );
+    assert!(
+        !dir.path().join("table.done").exists(),
+        "a no-act run ran table"
+    );
+}

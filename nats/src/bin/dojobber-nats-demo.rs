@@ -74,6 +74,9 @@ enum Mode {
         /// Wait this long (milliseconds) for another coordinator's lease.
         #[arg(long, default_value_t = 0)]
         wait_for_lease_ms: u64,
+        /// Only check: no run, no retry, no cleanup.
+        #[arg(short = 'n', long)]
+        no_act: bool,
     },
     /// Serve tries.
     Worker {
@@ -293,6 +296,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             retry_delay_ms,
             deadline_ms,
             wait_for_lease_ms,
+            no_act,
         } => {
             let args = Args {
                 dir,
@@ -302,6 +306,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 Coordinator::from_ref(client, &cli.suite, root(&args, false), args)
                     .tries(tries)
                     .retry_delay(Duration::from_millis(retry_delay_ms))
+                    .no_act(no_act)
                     .settings(settings)
                     .wait_for_lease(Duration::from_millis(wait_for_lease_ms))
                     .observe(Failures);
