@@ -306,6 +306,8 @@ impl Lease {
 enum Incoming {
     Worker(WorkerReport),
     Cleanup(JobId, Outcome),
+    /// A try the server did not take, and why.
+    NotSent(Task, String),
 }
 
 /// Reads the run's reports (an ordered consumer, which survives
@@ -486,17 +488,16 @@ impl Drive {
                     ended: None,
                 },
             );
-            if let Err(error) = self.send_try(task).await {
-                let failure = format!("cannot send the try to the work queue: {error}");
-                self.end(task.job, fail(failure));
-            }
+            self.send_try(task);
         } else if let Some(remote) = self.remote.get_mut(&task.job) {
             remote.wanted = Some(task.phase);
             self.deliver(task.job);
         }
     }
 
-    async fn send_try(&mut self, task: Task) -> Result<(), String> {
+    /// Publishes a try without waiting for the server's acknowledgement
+    /// (so tries go out back to back); a try the server never took fails.
+    fn send_try(&mut self, task: Task) {
         let request = TryRequest {
             run: self.run.clone(),
             job: self.machine.plan().name(task.job).to_owned(),
@@ -511,7 +512,12 @@ impl Drive {
             .names
             .try_subject(self.labels[task.job.index()].as_deref());
         let id = format!("{}.try.{}.{}", self.run, request.job_id, request.attempt);
-        self.transport.publish(subject, payload.into(), &id).await
+        let (transport, sender) = (self.transport.clone(), self.incoming.sender.clone());
+        tokio::spawn(async move {
+            if let Err(error) = transport.publish(subject, payload.into(), &id).await {
+                let _ = sender.send(Incoming::NotSent(task, error));
+            }
+        });
     }
 
     /// A phase over its time limit or cut by a stop: a try no worker took
@@ -664,6 +670,17 @@ impl Drive {
                     attempt,
                 };
                 self.report(task, outcome);
+                Ok(())
+            }
+            Some(Incoming::NotSent(task, error)) => {
+                let live = self
+                    .remote
+                    .get(&task.job)
+                    .is_some_and(|remote| remote.attempt == task.attempt);
+                if live {
+                    let failure = format!("cannot send the try to the work queue: {error}");
+                    self.end(task.job, fail(failure));
+                }
                 Ok(())
             }
             Some(Incoming::Worker(report)) => {
