@@ -73,7 +73,9 @@ struct Shared<A> {
     transport: Transport,
     /// The coordinator's lease: a try runs only while its run holds it.
     /// Made by the first coordinator (its TTL is theirs), found on first use.
-    lease: tokio::sync::OnceCell<kv::Store>,
+    lease: tokio::sync::OnceCell<(kv::Store, Duration)>,
+    /// The last run seen holding the lease, and when it was read.
+    lease_seen: Mutex<Option<(String, Instant)>>,
     name: String,
     root: RootFn<A>,
     /// Per run id, its state, or why the run's arguments cannot be used.
@@ -143,6 +145,7 @@ where
         let shared = Arc::new(Shared {
             transport,
             lease: tokio::sync::OnceCell::new(),
+            lease_seen: Mutex::new(None),
             name: self.name.clone(),
             root: self.root,
             runs: Mutex::new(Vec::new()),
@@ -221,9 +224,9 @@ where
             return;
         }
     };
-    match shared.lease_holder().await {
-        Ok(Some(holder)) if holder == request.run.as_bytes() => {}
-        Ok(_) => {
+    match shared.holds_lease(&request.run).await {
+        Ok(true) => {}
+        Ok(false) => {
             // Its coordinator is gone (or done): the next run must not
             // find this try running beside its own. Said on the run's
             // subject, in case its coordinator lives but lost the lease.
@@ -442,17 +445,43 @@ where
         }
     }
 
-    /// The run id that holds the suite's lease, if any.
-    async fn lease_holder(&self) -> Result<Option<bytes::Bytes>, String> {
-        let js = &self.transport.js;
-        let bucket = self.transport.names.lease_bucket();
-        let lease = self
+    /// Whether run `run` holds the suite's lease. A run seen holding it
+    /// less than half the lease's TTL ago is taken at its word: another
+    /// run can take the lease only after it expires (or is released at
+    /// the end of a run, which leaves no try to run).
+    async fn holds_lease(&self, run: &str) -> Result<bool, String> {
+        let (js, bucket) = (&self.transport.js, self.transport.names.lease_bucket());
+        let (lease, ttl) = self
             .lease
-            .get_or_try_init(|| js.get_key_value(bucket))
-            .await;
-        // The coordinator made it before it sent any try.
-        let lease = lease.map_err(|e| e.to_string())?;
-        lease.get(LEASE_KEY).await.map_err(|e| e.to_string())
+            .get_or_try_init(|| async {
+                // The coordinator made it before it sent any try.
+                let store = js.get_key_value(bucket).await.map_err(|e| e.to_string())?;
+                let status = store.status().await.map_err(|e| e.to_string())?;
+                Ok::<_, String>((store, status.max_age()))
+            })
+            .await?;
+        let seen = self
+            .lease_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some((holder, at)) = seen
+            && holder == run
+            && at.elapsed() < *ttl / 2
+        {
+            return Ok(true);
+        }
+        let read_at = Instant::now();
+        let holder = lease.get(LEASE_KEY).await.map_err(|e| e.to_string())?;
+        let holds = holder.as_deref() == Some(run.as_bytes());
+        if holds {
+            let mut seen = self
+                .lease_seen
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            *seen = Some((run.to_owned(), read_at));
+        }
+        Ok(holds)
     }
 
     /// The state of run `run`: built on its first try here, from the
