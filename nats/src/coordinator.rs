@@ -7,9 +7,13 @@
 //! A try is one message: the worker that takes it performs check → run →
 //! recheck as the machine would hand them out (it knows the job's kind
 //! and whether the run is no-act), so a try's local storage stays on one
-//! host. A stop (deadline, fail-fast) takes effect between tries: the
-//! phases of a try already taken by a worker go on there, and their
-//! reports are dropped once the machine no longer wants them.
+//! host. The machine's stops and time limits reach a try only on this
+//! side: a try no worker took yet is given up (claimed, so none will run
+//! it); the phases of a try a worker took go on there, report when they
+//! end (as a thread's phase does), and the reports the machine no longer
+//! wants are dropped. A worker that dies holding an abandoned try, with
+//! no other worker of its label to report it lost, is noticed when it
+//! stops refreshing its claim for an ack wait.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
