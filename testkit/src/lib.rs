@@ -70,7 +70,7 @@ pub use checks::{
 pub use invariants::{Invariant, Violation, check_invariants};
 pub use mock::{Act, Call, CallLog, Mock, Rule, Suite, SuiteError, UnknownDep};
 pub use record::{Recorded, TraceRecorder, record, runner_for};
-pub use sim::{SimConfig, Simulation, Trace, TraceEntry, simulate};
+pub use sim::{Abandoned, SimConfig, Simulation, Trace, TraceEntry, simulate};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

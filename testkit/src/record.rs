@@ -88,6 +88,8 @@ impl TraceRecorder {
             report,
             plan,
             config,
+            performed: Vec::new(),
+            abandoned: Vec::new(),
         })
     }
 

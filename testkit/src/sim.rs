@@ -28,6 +28,19 @@ pub struct SimConfig {
     /// Cancel the run at this (virtual) time, as a
     /// [`CancelHandle`](dojobber::CancelHandle) would.
     pub cancel_at: Option<Duration>,
+    /// What a phase the machine abandons does (several workers only).
+    pub abandoned: Abandoned,
+}
+
+/// What the simulated driver does with a phase the machine abandons
+/// ([`Step::Abandon`]): a time limit passed, or the run stopped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Abandoned {
+    /// It runs on to its end, as on a thread.
+    #[default]
+    RunsOn,
+    /// It stops at once and reports a failure, as a cancelled async task.
+    Stops,
 }
 
 impl SimConfig {
@@ -81,6 +94,13 @@ impl SimConfig {
     /// The same, cancelled at `at` (virtual time).
     pub fn cancel_at(mut self, at: Duration) -> SimConfig {
         self.cancel_at = Some(at);
+        self
+    }
+
+    /// The same, with abandoned phases stopping at once (as async tasks
+    /// do) rather than running on (as threads do).
+    pub fn abandoned_phases_stop(mut self) -> SimConfig {
+        self.abandoned = Abandoned::Stops;
         self
     }
 }
@@ -251,6 +271,12 @@ pub struct Simulation {
     /// has every job's tries and delay), `no_act` is the report's, and
     /// `cleanup` is whether the cleanups happened.
     pub config: SimConfig,
+    /// Simulated runs only: every phase the driver performed, as the
+    /// driver saw it, in the order they ended (an abandoned phase ends
+    /// when it really does, not at its limit).
+    pub performed: Vec<TraceEntry>,
+    /// Simulated runs only: the phases the machine abandoned, with when.
+    pub abandoned: Vec<(Task, Duration)>,
 }
 
 /// Runs `suite` on the machine with a virtual clock: each phase takes its
@@ -296,8 +322,22 @@ pub fn simulate(suite: &Suite, config: SimConfig) -> Simulation {
     let mut runs = vec![0u32; plan.len()];
     // Phases in flight, earliest end first; outcomes by sequence number.
     let mut flying: BinaryHeap<Reverse<(Duration, u64)>> = BinaryHeap::new();
-    let mut outcomes: HashMap<u64, (Task, Outcome)> = HashMap::new();
+    let mut outcomes: HashMap<u64, (Task, Outcome, Duration)> = HashMap::new();
     let mut sequence = 0u64;
+    let mut performed = Vec::new();
+    let mut abandoned = Vec::new();
+    // What the driver saw of a phase it performed.
+    let entry =
+        |task: Task, outcome: &Outcome, start: Duration, end: Duration, round: u32| TraceEntry {
+            at: start,
+            end,
+            job: plan.name(task.job).to_owned(),
+            phase: task.phase,
+            attempt: task.attempt,
+            round,
+            outcome: outcome.clone(),
+            performed: true,
+        };
     let mut cancel_at = config.cancel_at;
     let mut now = Duration::ZERO;
     loop {
@@ -338,6 +378,7 @@ pub fn simulate(suite: &Suite, config: SimConfig) -> Simulation {
                     // As the sequential runner does: the phase blocks the
                     // driver, which reports it when it ends (late, if it
                     // ran over its time limit).
+                    performed.push(entry(task, &outcome, now, end, machine.round()));
                     now = end;
                     machine
                         .handle_outcome(task, outcome, now)
@@ -346,12 +387,31 @@ pub fn simulate(suite: &Suite, config: SimConfig) -> Simulation {
                 } else {
                     sequence += 1;
                     flying.push(Reverse((end, sequence)));
-                    outcomes.insert(sequence, (task, outcome));
+                    outcomes.insert(sequence, (task, outcome, now));
                 }
                 continue;
             }
-            // The phase runs on; the machine ignores its report.
-            Step::Abandon(_) => continue,
+            Step::Abandon(task) => {
+                abandoned.push((task, now));
+                if config.abandoned == Abandoned::Stops {
+                    // Cancelled at once: it lands now, failed.
+                    let id = outcomes
+                        .iter()
+                        .find(|(_, (flying, ..))| *flying == task)
+                        .map(|(&id, _)| id)
+                        .expect("an abandoned phase is in flight");
+                    let (_, _, start) = outcomes.remove(&id).expect("found above");
+                    flying.retain(|&Reverse((_, other))| other != id);
+                    let outcome = Outcome::Fail(Failure::new("the phase was cancelled"));
+                    performed.push(entry(task, &outcome, start, now, machine.round()));
+                    machine
+                        .handle_outcome(task, outcome, now)
+                        .expect("the simulation reports what it was handed");
+                    events.extend(std::iter::from_fn(|| machine.poll_event()));
+                }
+                // Otherwise it runs on to its end, as on a thread.
+                continue;
+            }
             Step::Wait(deadline) => {
                 let next = until(Some(deadline));
                 assert!(
@@ -369,7 +429,8 @@ pub fn simulate(suite: &Suite, config: SimConfig) -> Simulation {
                 break;
             }
             flying.pop();
-            let (task, outcome) = outcomes.remove(&id).expect("each phase lands once");
+            let (task, outcome, start) = outcomes.remove(&id).expect("each phase lands once");
+            performed.push(entry(task, &outcome, start, end, machine.round()));
             machine
                 .handle_outcome(task, outcome, end)
                 .expect("the simulation reports what it was handed");
@@ -382,5 +443,7 @@ pub fn simulate(suite: &Suite, config: SimConfig) -> Simulation {
         report: machine.report_card(),
         plan,
         config,
+        performed,
+        abandoned,
     }
 }

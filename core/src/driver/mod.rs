@@ -131,6 +131,13 @@ pub(crate) trait Executor {
     /// The machine asks to cancel `task` if possible; its worker reports
     /// it either way.
     fn abandon(&self, _task: Task) {}
+    /// Whether [`add_worker`](Self::add_worker) may start one more worker
+    /// (executors that start their workers lazily).
+    fn can_add_worker(&self) -> bool {
+        false
+    }
+    /// Starts one more worker, which steps in with [`Came::Start`].
+    fn add_worker(&self) {}
 }
 
 impl<A> Session<A> {
@@ -245,6 +252,8 @@ impl<A> Session<A> {
                     run.handoff.push_back(work);
                     if run.idle_workers >= run.handoff.len() {
                         executor.wake_workers(1);
+                    } else if executor.can_add_worker() {
+                        executor.add_worker();
                     }
                 }
                 Step::Abandon(task) => executor.abandon(task),
@@ -256,15 +265,24 @@ impl<A> Session<A> {
     }
 
     /// A worker that has its own phase asks the machine for more while
-    /// others sleep, and wakes one for each phase it gets.
+    /// others sleep (or more can start), and wakes (or starts) one for each
+    /// phase it gets.
     fn feed_idle_workers(&self, run: &mut Run, executor: &impl Executor) {
         let now = executor.now();
-        while run.idle_workers > run.handoff.len() {
+        loop {
+            let sleeper = run.idle_workers > run.handoff.len();
+            if !sleeper && !executor.can_add_worker() {
+                return;
+            }
             match run.machine.poll(now) {
                 Step::Perform(task) => {
                     let work = run.lend(task, executor);
                     run.handoff.push_back(work);
-                    executor.wake_workers(1);
+                    if sleeper {
+                        executor.wake_workers(1);
+                    } else {
+                        executor.add_worker();
+                    }
                 }
                 Step::Abandon(task) => executor.abandon(task),
                 Step::Wait(_) | Step::Idle | Step::Done => return,

@@ -7,8 +7,10 @@
 //! like a thread's, runs on when abandoned. The clock is tokio's, so tests
 //! with paused time run in virtual time.
 
+use std::any::Any;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -26,9 +28,22 @@ use crate::machine::Task;
 /// worker takes it.
 type Cancel = (AbortHandle, Option<AbortRegistration>);
 
-struct Tasks {
+struct Tasks<A> {
+    session: Arc<Session<A>>,
+    /// Itself, for the workers it starts.
+    me: Weak<Tasks<A>>,
     start: Instant,
+    /// The most workers the run can use.
     workers: usize,
+    /// Workers started so far: one more each time the machine has a phase
+    /// and no worker sleeps, up to `workers` (changed under the session's
+    /// lock).
+    started: AtomicUsize,
+    /// Workers that have ended, and a call for the watcher when the last does.
+    ended: AtomicUsize,
+    all_ended: Notify,
+    /// The first panic of a worker (an observer's), for the caller.
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
     worker_bell: Semaphore,
     /// Shared with the cancel handle's wake-up call.
     watcher_bell: Arc<Notify>,
@@ -36,7 +51,7 @@ struct Tasks {
     aborts: Mutex<Vec<Option<Cancel>>>,
 }
 
-impl Executor for Tasks {
+impl<A: Send + Sync + 'static> Executor for Tasks<A> {
     fn now(&self) -> Duration {
         self.start.elapsed()
     }
@@ -55,14 +70,56 @@ impl Executor for Tasks {
             handle.abort();
         }
     }
+    fn can_add_worker(&self) -> bool {
+        self.started.load(Ordering::SeqCst) < self.workers
+    }
+    fn add_worker(&self) {
+        self.started.fetch_add(1, Ordering::SeqCst);
+        let tasks = self
+            .me
+            .upgrade()
+            .expect("the executor outlives its workers");
+        tokio::spawn(async move { tasks.worker().await });
+    }
 }
 
-impl Tasks {
+impl<A: Send + Sync + 'static> Tasks<A> {
+    /// A worker's whole life; a panic stops the run and is kept for the
+    /// caller.
+    async fn worker(&self) {
+        let work = AssertUnwindSafe(self.work(&self.session, Role::Worker));
+        if let Err(panic) = work.catch_unwind().await {
+            self.session.break_down(self);
+            self.panic
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get_or_insert(panic);
+        }
+        self.ended.fetch_add(1, Ordering::SeqCst);
+        self.all_ended.notify_one();
+    }
+
+    /// Waits for every worker started to end.
+    async fn all_workers_ended(&self) {
+        loop {
+            let notified = self.all_ended.notified();
+            // Under the lock: no worker starts meanwhile.
+            let started = {
+                let _run = self.session.lock();
+                self.started.load(Ordering::SeqCst)
+            };
+            if self.ended.load(Ordering::SeqCst) == started {
+                return;
+            }
+            notified.await;
+        }
+    }
+
     fn aborts(&self) -> MutexGuard<'_, Vec<Option<Cancel>>> {
         self.aborts.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    async fn work<A: Send + Sync + 'static>(&self, session: &Arc<Session<A>>, role: Role) {
+    async fn work(&self, session: &Arc<Session<A>>, role: Role) {
         let mut came = Came::Start;
         loop {
             let next = session.step(&mut session.lock(), role, came, self);
@@ -91,11 +148,7 @@ impl Tasks {
 
     /// Performs a phase: an async job's here, cancellable; a plain job's on
     /// a blocking thread.
-    async fn perform<A: Send + Sync + 'static>(
-        &self,
-        session: &Arc<Session<A>>,
-        work: Work,
-    ) -> Done {
+    async fn perform(&self, session: &Arc<Session<A>>, work: Work) -> Done {
         let Work { task, mut local } = work;
         let registration = self.aborts()[task.job.index()]
             .as_mut()
@@ -151,15 +204,22 @@ impl Tasks {
 }
 
 /// Runs the session on tokio tasks: up to `workers` workers (no more than
-/// can ever be busy at once), this task watching the timers.
+/// can ever be busy at once, and started only as work comes), this task
+/// watching the timers.
 pub(crate) async fn drive<A: Send + Sync + 'static>(session: &Arc<Session<A>>) {
     let (workers, jobs) = {
         let run = session.lock();
         (run.machine.most_in_flight(), run.machine.plan().len())
     };
-    let tasks = Arc::new(Tasks {
+    let tasks = Arc::new_cyclic(|me| Tasks {
+        session: Arc::clone(session),
+        me: me.clone(),
         start: Instant::now(),
         workers,
+        started: AtomicUsize::new(0),
+        ended: AtomicUsize::new(0),
+        all_ended: Notify::new(),
+        panic: Mutex::new(None),
         worker_bell: Semaphore::new(0),
         watcher_bell: Arc::new(Notify::new()),
         aborts: Mutex::new((0..jobs).map(|_| None).collect()),
@@ -168,17 +228,6 @@ pub(crate) async fn drive<A: Send + Sync + 'static>(session: &Arc<Session<A>>) {
         let bell = Arc::clone(&tasks.watcher_bell);
         move || bell.notify_one()
     });
-    let mut running = tokio::task::JoinSet::new();
-    for _ in 0..workers {
-        let (tasks, session) = (Arc::clone(&tasks), Arc::clone(session));
-        running.spawn(async move {
-            let work = AssertUnwindSafe(tasks.work(&session, Role::Worker));
-            if let Err(panic) = work.catch_unwind().await {
-                session.break_down(&*tasks);
-                std::panic::resume_unwind(panic);
-            }
-        });
-    }
     let watching = AssertUnwindSafe(tasks.work(session, Role::Watcher))
         .catch_unwind()
         .await;
@@ -186,11 +235,13 @@ pub(crate) async fn drive<A: Send + Sync + 'static>(session: &Arc<Session<A>>) {
         session.break_down(&*tasks);
         std::panic::resume_unwind(panic);
     }
-    while let Some(ended) = running.join_next().await {
-        if let Err(error) = ended
-            && error.is_panic()
-        {
-            std::panic::resume_unwind(error.into_panic());
-        }
+    tasks.all_workers_ended().await;
+    let panic = tasks
+        .panic
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    if let Some(panic) = panic {
+        std::panic::resume_unwind(panic);
     }
 }
