@@ -106,6 +106,32 @@ fn a_label_no_worker_serves_fails_its_jobs_at_their_time_limit_and_the_rest_goes
 }
 
 #[test]
+fn a_label_no_worker_serves_fails_its_jobs_at_the_run_deadline() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let _any = worker(&server, "deadline", "anyone", "", &[]);
+    let jobs = r#"[
+        {"name": "free"},
+        {"name": "ghostly", "label": "ghost"},
+        {"name": "haunted", "deps": ["ghostly"]}
+    ]"#;
+    let deadline = ["--deadline-ms", "1500"];
+    let finished = coordinate(&server, "deadline", dir.path(), jobs, &deadline).finish();
+    assert_eq!(finished.status.code(), Some(1), "{}", finished.stderr);
+    let report = finished.report();
+    assert_eq!(report.stopped.as_deref(), Some("run deadline passed"));
+    assert_eq!(finished.status("ghostly"), Status::Failed);
+    assert!(
+        finished
+            .stderr
+            .contains("failed: ghostly check try 1: no worker with label ghost took the try"),
+        "{}",
+        finished.stderr
+    );
+    assert_eq!(finished.status("haunted"), Status::Blocked);
+}
+
+#[test]
 fn a_server_restarted_mid_run_leaves_a_run_that_completes() {
     let mut server = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
