@@ -385,12 +385,12 @@ struct Remote {
     ended: Option<Outcome>,
 }
 
-/// An abandoned try a worker holds: the claim's revision when last seen
-/// changing, which the worker refreshes while it lives.
+/// An abandoned try being watched: the claim's revision when last seen
+/// changing (a worker refreshes it while it lives); `None` when there was
+/// no claim to read.
 struct Silence {
     attempt: u32,
-    holder: String,
-    revision: u64,
+    revision: Option<u64>,
     since: Duration,
 }
 
@@ -424,7 +424,7 @@ impl Drive {
             let step = self.machine.poll(now);
             tracing::trace!(?step, "machine step");
             match step {
-                Step::Perform(task) => self.perform(task).await,
+                Step::Perform(task) => self.perform(task),
                 Step::Abandon(task) => self.abandon(task).await,
                 Step::Wait(_) | Step::Idle => {
                     let machine_timer = match step {
@@ -468,7 +468,7 @@ impl Drive {
         }
     }
 
-    async fn perform(&mut self, task: Task) {
+    fn perform(&mut self, task: Task) {
         if task.phase == Phase::Cleanup {
             return self.cleanup(task);
         }
@@ -527,49 +527,76 @@ impl Drive {
     /// A phase over its time limit or cut by a stop: a try no worker took
     /// yet is given up (claimed by the coordinator, so no worker will run
     /// it) and reported failed now; a try a worker took reports when it
-    /// ends, as a thread's phase does.
+    /// ends, as a thread's phase does, and is watched in case its worker
+    /// died (see [`check_silence`](Self::check_silence)).
     async fn abandon(&mut self, task: Task) {
         if task.phase == Phase::Cleanup {
             return;
         }
-        let Some(remote) = self.remote.get(&task.job) else {
-            return;
-        };
-        if remote.over || remote.attempt != task.attempt {
-            return;
-        }
-        let claim = claim_key(&self.run, task.job.index() as u32, task.attempt);
-        let given_up = self
-            .transport
-            .runs
-            .create(claim, COORDINATOR.into())
-            .await
-            .is_ok();
-        if given_up {
-            let label = self.labels[task.job.index()].as_deref().unwrap_or("(any)");
-            let failure = format!("no worker with label {label} took the try");
-            tracing::warn!(job = self.machine.plan().name(task.job), "{failure}");
-            self.end(task.job, fail(failure));
-            return;
-        }
-        // A worker has it: it reports when the phase ends, unless it died
-        // and no other worker of its label is there to report it lost.
-        let claim = claim_key(&self.run, task.job.index() as u32, task.attempt);
-        if let Ok(Some(entry)) = self.transport.runs.entry(claim).await {
-            let holder = String::from_utf8_lossy(&entry.value).into_owned();
-            if holder != COORDINATOR {
-                let watch = Silence {
-                    attempt: task.attempt,
-                    holder,
-                    revision: entry.revision,
-                    since: self.clock.elapsed(),
-                };
-                self.silent.insert(task.job, watch);
-            }
+        let live = self
+            .remote
+            .get(&task.job)
+            .is_some_and(|remote| !remote.over && remote.attempt == task.attempt);
+        if live {
+            self.give_up_or_watch(task.job, task.attempt, None).await;
         }
     }
 
-    /// When the next abandoned try's worker has been silent for an ack wait.
+    /// Claims the try for the coordinator if no worker has, and fails it;
+    /// else watches its claim. `last`: the claim as last seen.
+    async fn give_up_or_watch(&mut self, job: JobId, attempt: u32, last: Option<Silence>) {
+        let runs = &self.transport.runs;
+        let claim = claim_key(&self.run, job.index() as u32, attempt);
+        let entry = match runs.entry(claim.clone()).await {
+            Ok(None) => match runs.create(&claim, COORDINATOR.into()).await {
+                Ok(_) => {
+                    let label = self.labels[job.index()].as_deref().unwrap_or("(any)");
+                    let failure = format!("no worker with label {label} took the try");
+                    tracing::warn!(job = self.machine.plan().name(job), "{failure}");
+                    self.end(job, fail(failure));
+                    return;
+                }
+                // A worker claimed it just now: read its claim next time.
+                Err(_) => None,
+            },
+            Ok(Some(entry)) => Some(entry),
+            // The server cannot tell now: look again later.
+            Err(_) => None,
+        };
+        let since = self.clock.elapsed();
+        let seen = entry.map(|entry| {
+            (
+                String::from_utf8_lossy(&entry.value).into_owned(),
+                entry.revision,
+            )
+        });
+        let watch = match (seen, last) {
+            (Some((holder, _)), _) if holder == COORDINATOR => return,
+            (Some((holder, revision)), Some(last)) if Some(revision) == last.revision => {
+                let ack_wait = self.transport.settings.ack_wait;
+                let failure = format!(
+                    "worker {holder} went silent for {ack_wait:?} during this try, \
+                     and no other worker of its label took it back"
+                );
+                tracing::warn!(job = self.machine.plan().name(job), "{failure}");
+                self.end(job, fail(failure));
+                return;
+            }
+            (Some((_, revision)), _) => Silence {
+                attempt,
+                revision: Some(revision),
+                since,
+            },
+            (None, last) => Silence {
+                attempt,
+                revision: last.and_then(|last| last.revision),
+                since,
+            },
+        };
+        self.silent.insert(job, watch);
+    }
+
+    /// When the next watched try is due for a look.
     fn next_silence_check(&self) -> Option<Duration> {
         let ack_wait = self.transport.settings.ack_wait;
         self.silent
@@ -578,9 +605,10 @@ impl Drive {
             .min()
     }
 
-    /// Fails the abandoned tries whose worker stopped refreshing its claim
-    /// for an ack wait: it died, and no other worker of the label took
-    /// the try back to report it lost.
+    /// Looks again at the abandoned tries watched for an ack wait: a try
+    /// whose worker stopped refreshing its claim fails (it died, and no
+    /// other worker of the label took the try back to report it lost); a
+    /// try still unclaimed is given up.
     async fn check_silence(&mut self) {
         let ack_wait = self.transport.settings.ack_wait;
         let now = self.clock.elapsed();
@@ -598,34 +626,9 @@ impl Drive {
                 .remote
                 .get(&job)
                 .is_some_and(|remote| !remote.over && remote.attempt == watch.attempt);
-            if !live {
-                continue;
+            if live {
+                self.give_up_or_watch(job, watch.attempt, Some(watch)).await;
             }
-            let claim = claim_key(&self.run, job.index() as u32, watch.attempt);
-            let revision = match self.transport.runs.entry(claim).await {
-                Ok(Some(entry)) => entry.revision,
-                // The server cannot tell now: look again later.
-                _ => watch.revision + 1,
-            };
-            if revision != watch.revision {
-                let since = self.clock.elapsed();
-                self.silent.insert(
-                    job,
-                    Silence {
-                        revision,
-                        since,
-                        ..watch
-                    },
-                );
-                continue;
-            }
-            let failure = format!(
-                "worker {} went silent for {ack_wait:?} during this try, \
-                 and no other worker of its label took it back",
-                watch.holder
-            );
-            tracing::warn!(job = self.machine.plan().name(job), "{failure}");
-            self.end(job, fail(failure));
         }
     }
 
