@@ -177,6 +177,23 @@ pub trait Job<A = ()>: Any + Send + Sync {
         None
     }
 
+    /// Where the job must run when a suite is spread over several hosts
+    /// (crate `dojobber-nats`): a label that a worker must carry, e.g.
+    /// `"db"`. `None`, the default: any worker. Local runs ignore it.
+    ///
+    /// ```
+    /// use dojobber::Job;
+    ///
+    /// struct CreateTable;
+    /// impl Job for CreateTable {
+    ///     fn runs_on(&self) -> Option<String> { Some("db".into()) }
+    /// }
+    /// assert_eq!(CreateTable.runs_on().as_deref(), Some("db"));
+    /// ```
+    fn runs_on(&self) -> Option<String> {
+        None
+    }
+
     /// Verify the desired state. `Ok` means the job is done.
     ///
     /// The default fails, so a job that forgets to write one never passes

@@ -1,0 +1,325 @@
+//! A suite run over NATS, as a user's program would be: the same binary
+//! is the coordinator (`coordinate`) and the workers (`worker`). Its jobs
+//! come from data (the run's arguments), so one program serves many
+//! shapes: each job makes the file `<dir>/<name>.done` (holding the name
+//! of the worker that ran it), may name a label, and may be a *gate*,
+//! whose run writes `<name>.started` and waits for `<dir>/release`. Its
+//! cleanup writes `<name>.cleaned`, with the name its run left in the
+//! try's local storage. A job that `shares` a key puts its worker's name
+//! there in the run's shared storage; one that `needs` a key writes what
+//! it finds there to `<name>.got`.
+//!
+//! ```text
+//! dojobber-nats-demo worker --nats nats://127.0.0.1:4222 --suite demo --name w1 --labels db
+//! dojobber-nats-demo coordinate --nats nats://127.0.0.1:4222 --suite demo --dir /tmp/d \
+//!     --jobs '[{"name":"table","label":"db"},{"name":"app","deps":["table"]}]'
+//! ```
+//!
+//! The coordinator prints the report as JSON on stdout and each failed
+//! phase on stderr; exit 0 when every job passed, 1 when some failed, 2
+//! when the run could not happen.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use dojobber::{Context, Event, Group, Job, JobRef, JobResult, Observer, Outcome, Plan, bail};
+use dojobber_nats::{Coordinator, Settings, SharedStorage, Worker};
+use serde::{Deserialize, Serialize};
+
+#[derive(Parser)]
+#[command(
+    about = "A data-driven dojobber suite over NATS JetStream",
+    args_override_self = true
+)]
+struct Cli {
+    /// The NATS server.
+    #[arg(long, global = true, default_value = "nats://127.0.0.1:4222")]
+    nats: String,
+    /// The suite's name on the server.
+    #[arg(long, global = true, default_value = "demo")]
+    suite: String,
+    /// The ack wait, in milliseconds: how long a silent worker keeps a try.
+    #[arg(long, global = true, default_value_t = 30_000)]
+    ack_wait_ms: u64,
+    /// How long the coordinator's lease outlives it, in milliseconds.
+    #[arg(long, global = true, default_value_t = 15_000)]
+    lease_ttl_ms: u64,
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Run the suite: send its tries to the workers.
+    Coordinate {
+        /// Where the jobs make their files.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The jobs, as JSON: `[{"name", "label"?, "deps"?, "gate"?,
+        /// "time_limit_ms"?, "shares"?, "needs"?}]`.
+        #[arg(long)]
+        jobs: String,
+        /// Tries per job.
+        #[arg(long, default_value_t = 3)]
+        tries: u32,
+        /// Delay between tries, in milliseconds.
+        #[arg(long, default_value_t = 0)]
+        retry_delay_ms: u64,
+        /// The run's deadline, in milliseconds.
+        #[arg(long)]
+        deadline_ms: Option<u64>,
+        /// Wait this long (milliseconds) for another coordinator's lease.
+        #[arg(long, default_value_t = 0)]
+        wait_for_lease_ms: u64,
+        /// Only check: no run, no retry, no cleanup.
+        #[arg(short = 'n', long)]
+        no_act: bool,
+    },
+    /// Serve tries.
+    Worker {
+        /// This worker's name, unique in the suite.
+        #[arg(long)]
+        name: String,
+        /// The labels it carries, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        labels: Vec<String>,
+        /// Behave as another version of the suite: one more job.
+        #[arg(long)]
+        other_version: bool,
+        /// Tries of each label performed at once.
+        #[arg(long, default_value_t = 1)]
+        slots: usize,
+    },
+}
+
+/// The run's arguments: what every worker rebuilds the graph from.
+#[derive(Clone, Serialize, Deserialize)]
+struct Args {
+    dir: PathBuf,
+    jobs: Vec<Spec>,
+}
+
+/// One job, as data.
+#[derive(Clone, Serialize, Deserialize)]
+struct Spec {
+    name: String,
+    #[serde(default)]
+    label: Option<String>,
+    #[serde(default)]
+    deps: Vec<String>,
+    #[serde(default)]
+    gate: bool,
+    #[serde(default)]
+    time_limit_ms: Option<u64>,
+    /// A key its run puts into the run's shared storage (the worker's name).
+    #[serde(default)]
+    shares: Option<String>,
+    /// A key its run reads from the shared storage into `<name>.got`.
+    #[serde(default)]
+    needs: Option<String>,
+}
+
+/// The worker's name, written into the files its jobs make.
+static WORKER: OnceLock<String> = OnceLock::new();
+
+struct FileJob {
+    spec: Spec,
+    all: Arc<Vec<Spec>>,
+}
+
+impl FileJob {
+    fn done(&self, dir: &Path) -> PathBuf {
+        dir.join(format!("{}.done", self.spec.name))
+    }
+}
+
+impl Job<Args> for FileJob {
+    fn name(&self) -> String {
+        self.spec.name.clone()
+    }
+    fn deps(&self, _args: &Args) -> Vec<JobRef<Args>> {
+        self.spec
+            .deps
+            .iter()
+            .filter_map(|dep| self.all.iter().find(|spec| &spec.name == dep))
+            .map(|spec| job(spec, &self.all))
+            .collect()
+    }
+    fn runs_on(&self) -> Option<String> {
+        self.spec.label.clone()
+    }
+    fn time_limit(&self) -> Option<Duration> {
+        self.spec.time_limit_ms.map(Duration::from_millis)
+    }
+    fn check(&self, cx: &mut Context<'_, Args>) -> JobResult {
+        if !self.done(&cx.args().dir).exists() {
+            bail!("{} is not done", self.spec.name);
+        }
+        Ok(())
+    }
+    fn run(&self, cx: &mut Context<'_, Args>) -> JobResult {
+        let dir = &cx.args().dir;
+        let worker = WORKER.get().map_or("?", String::as_str);
+        if self.spec.gate {
+            std::fs::write(dir.join(format!("{}.started", self.spec.name)), worker)?;
+            // Waits on an event the test makes: the release file.
+            while !dir.join("release").exists() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        if let Some(key) = &self.spec.shares {
+            shared(cx)?.insert(key, &worker)?;
+        }
+        if let Some(key) = &self.spec.needs {
+            let Some(value) = shared(cx)?.get::<String>(key)? else {
+                bail!("the shared storage has no {key:?}");
+            };
+            std::fs::write(dir.join(format!("{}.got", self.spec.name)), value)?;
+        }
+        std::fs::write(self.done(dir), worker)?;
+        cx.local_mut().insert("ran by", worker.to_owned());
+        Ok(())
+    }
+    /// Writes `<name>.cleaned`: the worker whose run left its local
+    /// storage, as the cleanup finds it.
+    fn cleanup(&self, cx: &mut Context<'_, Args>) -> JobResult {
+        let ran_by = cx
+            .local()
+            .get::<String>("ran by")
+            .map_or("nobody", String::as_str);
+        let cleaned = cx.args().dir.join(format!("{}.cleaned", self.spec.name));
+        std::fs::write(cleaned, ran_by)?;
+        Ok(())
+    }
+}
+
+fn shared(cx: &Context<'_, Args>) -> anyhow::Result<SharedStorage> {
+    SharedStorage::of(cx).ok_or_else(|| anyhow::anyhow!("not run by a worker"))
+}
+
+fn job(spec: &Spec, all: &Arc<Vec<Spec>>) -> JobRef<Args> {
+    Arc::new(FileJob {
+        spec: spec.clone(),
+        all: Arc::clone(all),
+    })
+}
+
+/// The root: a group of every job (plus one, for another version).
+fn root(args: &Args, other_version: bool) -> JobRef<Args> {
+    let mut specs = args.jobs.clone();
+    if other_version {
+        specs.push(Spec {
+            name: "added-in-v2".into(),
+            label: None,
+            deps: Vec::new(),
+            gate: false,
+            time_limit_ms: None,
+            shares: None,
+            needs: None,
+        });
+    }
+    let all = Arc::new(specs);
+    Arc::new(Group::new("all").with_deps(all.iter().map(|spec| job(spec, &all))))
+}
+
+/// Prints each failed phase on stderr: `failed: <job> <phase> try <n>: <error>`.
+struct Failures;
+
+impl Observer for Failures {
+    fn on_event(&mut self, event: &Event, plan: &Plan) {
+        if let Event::PhaseFinished {
+            task,
+            outcome: Outcome::Fail(failure),
+            ..
+        } = event
+        {
+            let name = plan.name(task.job);
+            eprintln!(
+                "failed: {name} {} try {}: {failure}",
+                task.phase, task.attempt
+            );
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::WARN)
+        .init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let settings = Settings {
+        ack_wait: Duration::from_millis(cli.ack_wait_ms),
+        lease_ttl: Duration::from_millis(cli.lease_ttl_ms),
+        ..Settings::default()
+    };
+    let client = dojobber_nats::async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .connect(&cli.nats)
+        .await?;
+    match cli.mode {
+        Mode::Worker {
+            name,
+            labels,
+            other_version,
+            slots,
+        } => {
+            WORKER.get_or_init(|| name.clone());
+            Worker::new(client, &cli.suite, &name, move |args: &Args| {
+                root(args, other_version)
+            })?
+            .labels(labels)?
+            .slots(slots)
+            .settings(settings)
+            .serve()
+            .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Mode::Coordinate {
+            dir,
+            jobs,
+            tries,
+            retry_delay_ms,
+            deadline_ms,
+            wait_for_lease_ms,
+            no_act,
+        } => {
+            let args = Args {
+                dir,
+                jobs: serde_json::from_str(&jobs)?,
+            };
+            let mut coordinator =
+                Coordinator::from_ref(client, &cli.suite, root(&args, false), args)
+                    .tries(tries)
+                    .retry_delay(Duration::from_millis(retry_delay_ms))
+                    .no_act(no_act)
+                    .settings(settings)
+                    .wait_for_lease(Duration::from_millis(wait_for_lease_ms))
+                    .observe(Failures);
+            if let Some(deadline) = deadline_ms {
+                coordinator = coordinator.deadline(Duration::from_millis(deadline));
+            }
+            let report = coordinator.run().await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(if report.success() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}

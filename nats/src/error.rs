@@ -1,0 +1,46 @@
+//! Why a coordinator or a worker could not do its part.
+
+use dojobber::SetupError;
+
+use crate::wire::BadName;
+
+/// A distributed run or a worker could not start or go on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The suite cannot run: the same errors as a local run's.
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    /// A suite, label or worker name that cannot be used on the server.
+    #[error(transparent)]
+    BadName(#[from] BadName),
+    /// Another coordinator holds the suite's lease.
+    #[error(
+        "suite {suite:?} is already being run by coordinator run {holder}: \
+         one coordinator per suite at a time (its lease expires if it dies)"
+    )]
+    LeaseHeld {
+        /// The suite.
+        suite: String,
+        /// The run id of the coordinator that holds the lease.
+        holder: String,
+    },
+    /// The run's arguments cannot be sent.
+    #[error("cannot serialise the run's arguments: {0}")]
+    Args(String),
+    /// The server refused or could not be reached.
+    #[error("{context}: {error}")]
+    Nats {
+        /// What was being done.
+        context: &'static str,
+        /// The client's error.
+        error: String,
+    },
+}
+
+/// Wraps an async-nats error with what was being done.
+pub(crate) fn nats<E: std::fmt::Display>(context: &'static str) -> impl FnOnce(E) -> Error {
+    move |error| Error::Nats {
+        context,
+        error: error.to_string(),
+    }
+}

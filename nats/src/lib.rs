@@ -1,0 +1,42 @@
+//! dojobber beyond one machine: a [`Coordinator`] runs the machine exactly
+//! as a local run does and sends each try of a job to a NATS JetStream
+//! work queue; [`Worker`]s (the suite's own program in worker mode) take
+//! the tries of their labels, perform them with their own job values, and
+//! report each phase back.
+//!
+//! - A job names where it must run with
+//!   [`Job::runs_on`](dojobber::Job::runs_on); jobs that name nothing go
+//!   to any worker.
+//! - The run's arguments travel once (serde, in a key-value bucket); each
+//!   worker rebuilds the graph from them and refuses a try when its graph
+//!   differs from the coordinator's ([`plan_fingerprint`]).
+//! - At-least-once delivery, the ack wait and redelivery are JetStream's:
+//!   a try whose worker goes silent comes back to another worker, which
+//!   reports it lost, and the machine retries it as any failed try.
+//! - One coordinator per suite at a time: a lease in a key-value bucket.
+//! - Connection options (credentials, TLS) are async-nats's own: connect
+//!   the [`async_nats::Client`] as you need and hand it over.
+//!
+//! Each worker has its own [`GlobalStorage`](dojobber::GlobalStorage) per
+//! run (values of any type, in its process); [`SharedStorage`] is the
+//! run's storage across hosts (serde values in a key-value bucket).
+
+#![warn(missing_docs)]
+
+mod coordinator;
+mod error;
+mod shared;
+mod transport;
+mod wire;
+mod worker;
+
+pub use async_nats;
+pub use coordinator::Coordinator;
+pub use error::Error;
+pub use shared::{SharedError, SharedStorage};
+pub use transport::Settings;
+pub use wire::{
+    ANY_LABEL, BadName, CleanupRequest, Names, News, TryRequest, WireOutcome, WorkerReport,
+    check_token, plan_fingerprint,
+};
+pub use worker::{RootFn, Worker};

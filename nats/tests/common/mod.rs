@@ -1,0 +1,159 @@
+//! What the distributed tests share: a real server, and the demo program
+//! started as workers and coordinators, as a user would start them.
+
+#![allow(dead_code)] // each test file uses its own part
+
+pub mod server;
+
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+pub use server::NatsServer;
+
+/// The longest any process of these tests may take; past it, the test
+/// fails as hung.
+pub const HANG: Duration = Duration::from_secs(60);
+
+/// A child process, killed when dropped.
+pub struct Proc {
+    pub child: Child,
+    pub what: String,
+}
+
+impl Proc {
+    /// SIGKILL, and wait for it to be gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits for the process to end, failing the test if it takes longer
+    /// than [`HANG`]; returns its status, stdout and stderr.
+    pub fn finish(mut self) -> Finished {
+        let until = Instant::now() + HANG;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if Instant::now() > until {
+                self.kill();
+                panic!("{} did not end within {HANG:?}: hung", self.what);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let read = |pipe: Option<&mut dyn std::io::Read>| {
+            let mut text = String::new();
+            if let Some(pipe) = pipe {
+                pipe.read_to_string(&mut text).expect("read a pipe");
+            }
+            text
+        };
+        let stdout = read(self.child.stdout.as_mut().map(|p| p as _));
+        let stderr = read(self.child.stderr.as_mut().map(|p| p as _));
+        Finished {
+            status,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// How a coordinator ended.
+pub struct Finished {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Finished {
+    /// The JSON report it printed.
+    pub fn report(&self) -> dojobber::Report {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("no report ({e}):\n{}\n{}", self.stdout, self.stderr))
+    }
+
+    /// The status of job `name` in the report.
+    pub fn status(&self, name: &str) -> dojobber::Status {
+        let report = self.report();
+        report
+            .job(name)
+            .unwrap_or_else(|| panic!("no job {name} in the report"))
+            .status
+    }
+}
+
+/// The demo program with the server, suite and timings of a test.
+pub fn demo(server: &NatsServer, suite: &str, extra: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dojobber-nats-demo"));
+    command
+        .args(["--nats", &server.url(), "--suite", suite])
+        .args(["--ack-wait-ms", "1500", "--lease-ttl-ms", "10000"])
+        .args(extra)
+        .stdin(Stdio::null());
+    command
+}
+
+/// Starts a worker.
+pub fn worker(server: &NatsServer, suite: &str, name: &str, labels: &str, extra: &[&str]) -> Proc {
+    let mut command = demo(server, suite, &[]);
+    command.args(["worker", "--name", name]);
+    if !labels.is_empty() {
+        command.args(["--labels", labels]);
+    }
+    let child = command
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start a worker");
+    Proc {
+        child,
+        what: format!("worker {name}"),
+    }
+}
+
+/// Starts a coordinator of `jobs` (JSON) in `dir`.
+pub fn coordinate(
+    server: &NatsServer,
+    suite: &str,
+    dir: &Path,
+    jobs: &str,
+    extra: &[&str],
+) -> Proc {
+    let mut command = demo(server, suite, &[]);
+    let child = command
+        .args(["coordinate", "--dir"])
+        .arg(dir)
+        .args(["--jobs", jobs])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start a coordinator");
+    Proc {
+        child,
+        what: "the coordinator".into(),
+    }
+}
+
+/// Waits until `path` exists (an event a job makes), failing the test as
+/// hung after [`HANG`].
+pub fn wait_for_file(path: &Path) {
+    let until = Instant::now() + HANG;
+    while !path.exists() {
+        assert!(Instant::now() < until, "{} never appeared", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The content of a file a job made: the worker that ran it.
+pub fn made_by(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
