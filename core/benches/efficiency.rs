@@ -48,9 +48,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{Shape, Spread, human, time_runs};
+use dojobber::engine::{Machine, MachineConfig, Plan, Step};
 use dojobber::{
-    AsyncJob, Context, Event, Failure, Job, JobRef, JobResult, Machine, MachineConfig, Observer,
-    Outcome, Phase, PhaseFuture, Plan, Runner, Step, async_dep,
+    AsyncJob, Context, Event, Failure, Job, JobRef, JobResult, Observer, Outcome, Phase,
+    PhaseFuture, Runner, async_dep,
 };
 
 /// How long every phase waits.

@@ -122,7 +122,7 @@ pub(crate) fn drop_caught<T>(value: T) {
 }
 
 /// One transition of the machine, for observers: printers, progress
-/// displays, trace recorders. Events name jobs by id; the [`Plan`](crate::Plan)
+/// displays, trace recorders. Events name jobs by id; the [`Plan`](crate::engine::Plan)
 /// has their names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
@@ -188,7 +188,8 @@ pub enum Event {
 /// one JSON object per event, tagged by `"event"`.
 ///
 /// ```
-/// use dojobber::{Defaults, Event, JobSpec, Plan};
+/// use dojobber::Event;
+/// use dojobber::engine::{Defaults, JobSpec, Plan};
 /// let (plan, _) = Plan::new(vec![JobSpec::new("Food")], 0, Defaults::default())?;
 /// let event = Event::JobBlocked { job: plan.root(), by: Some(plan.root()) };
 /// let json = serde_json::to_string(&event.record(&plan))?;

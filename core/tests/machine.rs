@@ -3,10 +3,8 @@
 
 use std::time::Duration;
 
-use dojobber::{
-    Defaults, Event, JobKind, JobSpec, Machine, MachineConfig, MachineError, Outcome, Phase, Plan,
-    Status, Step, Task,
-};
+use dojobber::engine::{Defaults, JobSpec, Machine, MachineConfig, MachineError, Plan, Step, Task};
+use dojobber::{Event, JobKind, Outcome, Phase, Status};
 use dojobber_testkit::{Act, Mock, SimConfig, Suite, simulate};
 
 fn secs(s: u64) -> Duration {
@@ -303,7 +301,7 @@ fn reports_the_machine_did_not_ask_for_are_errors_that_change_nothing() {
         ..check
     };
     let unknown = Task {
-        job: dojobber::JobId::from_index(7),
+        job: dojobber::engine::JobId::from_index(7),
         ..check
     };
     for wrong in [wrong_phase, wrong_try, unknown] {

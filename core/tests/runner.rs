@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dojobber::{
-    Context, Group, Job, JobKind, JobRef, JobResult, Runner, SetupError, SharedBuffer, Status,
-    Verbosity, bail, dep,
+    Context, Group, Job, JobKind, JobRef, JobResult, Runner, SetupError, Status, Verbosity, bail,
+    dep,
 };
+use dojobber_testkit::SharedBuffer;
 
 /// A job that depends on the jobs named, by name, and whose check passes.
 struct Named {

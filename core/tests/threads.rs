@@ -6,9 +6,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use dojobber::engine::Plan;
 use dojobber::{
-    CancelHandle, Context, Event, Group, Job, JobRef, JobResult, Observer, Plan, Runner, Status,
-    bail, dep,
+    CancelHandle, Context, Event, Group, Job, JobRef, JobResult, Observer, Runner, Status, bail,
+    dep,
 };
 use dojobber_testkit::Suite;
 use dojobber_testkit::strategy::{ScriptShape, SuiteShape, quiet_scripted_panics, suites};

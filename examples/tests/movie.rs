@@ -1,8 +1,9 @@
 //! The movie example's outcomes for every flag combination the reference
 //! documents, and its verbose output, line by line.
 
-use dojobber::{Report, SharedBuffer, Status, Verbosity};
+use dojobber::{Report, Status, Verbosity};
 use dojobber_examples::movie::{self, MovieArgs};
+use dojobber_testkit::SharedBuffer;
 
 fn run(args: MovieArgs, no_act: bool) -> (Report, String) {
     let lines = SharedBuffer::default();

@@ -4,7 +4,8 @@
 use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
-use dojobber::{Job, JobKind, JobRef, Phase, Plan, Report, Runner, SetupError, Status};
+use dojobber::engine::Plan;
+use dojobber::{Job, JobKind, JobRef, Phase, Report, Runner, SetupError, Status};
 
 use crate::record::record;
 use crate::sim::Simulation;

@@ -3,7 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use dojobber::{Event, JobId, JobKind, Outcome, Phase, Plan, Status};
+use dojobber::engine::{JobId, Plan};
+use dojobber::{Event, JobKind, Outcome, Phase, Status};
 
 use crate::sim::Simulation;
 

@@ -57,6 +57,7 @@
 
 #![warn(missing_docs)]
 
+mod buffer;
 mod checks;
 mod invariants;
 mod mock;
@@ -64,6 +65,7 @@ mod record;
 mod sim;
 pub mod strategy;
 
+pub use buffer::SharedBuffer;
 pub use checks::{
     IdempotenceError, Offender, assert_idempotent, check_idempotent, dry_run_text, render_plan,
 };

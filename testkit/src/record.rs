@@ -4,7 +4,8 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use dojobber::{Event, Finished, Observer, Plan, Report, Runner, SetupError};
+use dojobber::engine::Plan;
+use dojobber::{Event, Finished, Observer, Report, Runner, SetupError};
 
 use crate::mock::Suite;
 use crate::sim::{SimConfig, Simulation, Trace};

@@ -8,10 +8,8 @@ use std::time::Duration;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-use dojobber::{
-    Defaults, Event, Failure, Machine, MachineConfig, Outcome, Phase, Plan, Report, Step,
-    StopReason, Task,
-};
+use dojobber::engine::{Defaults, Machine, MachineConfig, Plan, Step, StopReason, Task};
+use dojobber::{Event, Failure, Outcome, Phase, Report};
 
 use crate::mock::{Act, Suite};
 

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use dojobber::{Defaults, Event, JobId, Phase, Status};
+use dojobber::engine::{Defaults, JobId};
+use dojobber::{Event, Phase, Status};
 use dojobber_testkit::{
     Act, Invariant, Mock, SimConfig, Simulation, Suite, Violation, check_invariants, simulate,
 };

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use dojobber::{Defaults, JobId, Plan, Runner};
+use dojobber::Runner;
+use dojobber::engine::{Defaults, JobId, Plan};
 use dojobber_testkit::strategy::{
     GraphShape, RunShape, ScriptShape, SuiteShape, quiet_scripted_panics, scenarios, sim_configs,
     suites,

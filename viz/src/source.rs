@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use dojobber::{JobKind, Plan, Report, Status};
+use dojobber::engine::Plan;
+use dojobber::{JobKind, Report, Status};
 
 use crate::Style;
 use crate::names;

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dojobber::{Event, Failure, JobReport, Observer, Plan, Report, Status};
+use dojobber::engine::Plan;
+use dojobber::{Event, Failure, JobReport, Observer, Report, Status};
 use dojobber_examples::movie::{self, MovieArgs};
 use dojobber_viz::html::{RunView, write_page};
 use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;

@@ -3,7 +3,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use dojobber::{Event, Observer, Phase, Plan, Report, Status};
+use dojobber::engine::Plan;
+use dojobber::{Event, Observer, Phase, Report, Status};
 use dojobber_examples::movie::{self, MovieArgs};
 use dojobber_viz::html::{RunView, ViewError, page};
 

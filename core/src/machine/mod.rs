@@ -8,7 +8,8 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use dojobber::{Defaults, JobSpec, Machine, MachineConfig, Outcome, Plan, Status, Step};
+//! use dojobber::{Outcome, Status};
+//! use dojobber::engine::{Defaults, JobSpec, Machine, MachineConfig, Plan, Step};
 //!
 //! let (plan, _) = Plan::new(vec![JobSpec::new("Only")], 0, Defaults::default())?;
 //! let mut machine = Machine::new(plan, MachineConfig::default());
@@ -234,7 +235,7 @@ enum Stage {
     Over,
 }
 
-/// The scheduler of one run: see the [module docs](self).
+/// The scheduler of one run: see the [engine docs](crate::engine).
 ///
 /// Semantics, which every driver reproduces:
 /// - a job is tried only when all its deps have passed; a try is check,
@@ -357,7 +358,8 @@ impl Machine {
     /// concurrency groups hold them back. Drivers start no more workers.
     ///
     /// ```
-    /// use dojobber::{Defaults, JobKind, JobSpec, Machine, MachineConfig, Plan};
+    /// use dojobber::JobKind;
+    /// use dojobber::engine::{Defaults, JobSpec, Machine, MachineConfig, Plan};
     ///
     /// let mut specs: Vec<JobSpec> = (0..3)
     ///     .map(|n| JobSpec { group: Some("apt".into()), ..JobSpec::new(format!("pkg{n}")) })

@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 use std::io::BufRead;
 
-use dojobber::{CleanupFailure, Event, EventRecord, Failure, Phase, Plan, Report, Status};
+use dojobber::engine::Plan;
+use dojobber::{CleanupFailure, Event, EventRecord, Failure, Phase, Report, Status};
 
 use crate::{Format, Options, Renderer, Style};
 
