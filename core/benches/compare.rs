@@ -95,7 +95,7 @@ impl Workload {
             needed[*dep as usize] = true;
         }
         let tops = (0..shape.len() as u32).filter(|&id| !needed[id as usize]);
-        Arc::new(Group::new("all").with_deps(tops.map(|id| node(id, shape))))
+        dojobber::dep(Group::new("all").with_deps(tops.map(|id| node(id, shape))))
     }
 }
 
@@ -106,7 +106,7 @@ struct NoOp {
 }
 
 fn no_op(id: u32, shape: &Arc<Shape>) -> JobRef {
-    Arc::new(NoOp {
+    dojobber::dep(NoOp {
         id,
         shape: Arc::clone(shape),
     })
@@ -137,7 +137,7 @@ fn async_no_op(id: u32, shape: &Arc<Shape>) -> JobRef {
     })
 }
 
-impl AsyncJob for AsyncNoOp {
+impl Job for AsyncNoOp {
     fn name(&self) -> String {
         format!("t{}", self.id)
     }
@@ -145,6 +145,8 @@ impl AsyncJob for AsyncNoOp {
         self.shape
             .deps_of(self.id, |id| async_no_op(id, &self.shape))
     }
+}
+impl AsyncJob for AsyncNoOp {
     fn check<'a>(&'a self, _: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
         Box::pin(async { Ok(()) })
     }

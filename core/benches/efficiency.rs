@@ -195,7 +195,7 @@ impl Job for Sleeper {
     fn deps(&self, _: &()) -> Vec<JobRef> {
         let shape = &self.shape;
         shape.deps_of(self.id, |id| {
-            Arc::new(Sleeper {
+            dojobber::dep(Sleeper {
                 id,
                 shape: Arc::clone(shape),
             })
@@ -221,7 +221,7 @@ struct AsyncSleeper {
     shape: Arc<Shape>,
 }
 
-impl AsyncJob for AsyncSleeper {
+impl Job for AsyncSleeper {
     fn name(&self) -> String {
         Shape::name(self.id)
     }
@@ -234,6 +234,8 @@ impl AsyncJob for AsyncSleeper {
             })
         })
     }
+}
+impl AsyncJob for AsyncSleeper {
     fn check<'a>(&'a self, cx: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
         let recheck = cx.is_recheck();
         Box::pin(async move {

@@ -76,7 +76,7 @@ impl Job for NoOp {
     fn deps(&self, _: &()) -> Vec<JobRef> {
         let shape = &self.shape;
         shape.deps_of(self.id, |id| {
-            Arc::new(NoOp {
+            dojobber::dep(NoOp {
                 id,
                 shape: Arc::clone(shape),
             })

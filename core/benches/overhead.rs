@@ -61,7 +61,7 @@ impl Job for NoOp {
     fn deps(&self, _: &()) -> Vec<JobRef> {
         let shape = &self.shape;
         shape.deps_of(self.id, |id| {
-            Arc::new(NoOp {
+            dojobber::dep(NoOp {
                 id,
                 shape: Arc::clone(shape),
             })
@@ -78,7 +78,7 @@ struct AsyncNoOp {
     shape: Arc<Shape>,
 }
 
-impl AsyncJob for AsyncNoOp {
+impl Job for AsyncNoOp {
     fn name(&self) -> String {
         Shape::name(self.id)
     }
@@ -91,6 +91,8 @@ impl AsyncJob for AsyncNoOp {
             })
         })
     }
+}
+impl AsyncJob for AsyncNoOp {
     fn check<'a>(&'a self, _: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
         Box::pin(async { Ok(()) })
     }

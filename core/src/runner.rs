@@ -55,7 +55,7 @@ impl<A: 'static> Runner<A> {
     /// Defaults: 3 tries, 1 s retry delay, acting, cleanup on, quiet, output
     /// on stderr.
     pub fn new(root: impl Job<A>, args: A) -> Self {
-        Self::from_ref(Arc::new(root), args)
+        Self::from_ref(crate::job::dep(root), args)
     }
 
     /// Like [`new`](Self::new), for a root already behind a [`JobRef`].

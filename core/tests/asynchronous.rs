@@ -67,10 +67,12 @@ struct Fetch {
     most: Arc<AtomicUsize>,
 }
 
-impl AsyncJob for Fetch {
+impl Job for Fetch {
     fn name(&self) -> String {
         format!("fetch {}", self.n)
     }
+}
+impl AsyncJob for Fetch {
     fn check<'a>(&'a self, _cx: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
         Box::pin(async move {
             let now = self.waiting.fetch_add(1, Ordering::SeqCst) + 1;
@@ -108,13 +110,15 @@ fn a_thousand_async_phases_wait_at_once() {
 
 /// Never answers within its limit.
 struct Hangs;
-impl AsyncJob for Hangs {
+impl Job for Hangs {
     fn tries(&self) -> Option<u32> {
         Some(2)
     }
     fn time_limit(&self) -> Option<Duration> {
         Some(Duration::from_secs(5))
     }
+}
+impl AsyncJob for Hangs {
     fn check<'a>(&'a self, _cx: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
         Box::pin(async {
             tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -159,10 +163,12 @@ impl Job for Blocking {
 
 /// An async job that needs the blocking one.
 struct AfterBlocking;
-impl AsyncJob for AfterBlocking {
+impl Job for AfterBlocking {
     fn deps(&self, _: &()) -> Vec<dojobber::JobRef> {
         vec![dep(Blocking)]
     }
+}
+impl AsyncJob for AfterBlocking {
     fn check<'a>(&'a self, cx: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
         Box::pin(async move {
             if cx.is_recheck() {
@@ -199,6 +205,7 @@ fn an_async_job_runs_under_the_sequential_driver_too() {
 
 /// Cancels the run, then waits on, like its sibling.
 struct PullsThePlug;
+impl Job<CancelHandle> for PullsThePlug {}
 impl AsyncJob<CancelHandle> for PullsThePlug {
     fn check<'a>(&'a self, cx: &'a mut Context<'_, CancelHandle>) -> PhaseFuture<'a> {
         Box::pin(async move {
@@ -211,6 +218,7 @@ impl AsyncJob<CancelHandle> for PullsThePlug {
 }
 
 struct Waits;
+impl Job<CancelHandle> for Waits {}
 impl AsyncJob<CancelHandle> for Waits {
     fn check<'a>(&'a self, _cx: &'a mut Context<'_, CancelHandle>) -> PhaseFuture<'a> {
         Box::pin(async {
@@ -269,6 +277,7 @@ fn cancelling_cancels_async_phases_in_flight() {
 
 /// Opens on its run; its cleanup closes it after a (virtual) minute.
 struct Valve(Arc<AtomicUsize>);
+impl Job for Valve {}
 impl AsyncJob for Valve {
     fn check<'a>(&'a self, cx: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
         let open = cx.is_recheck();

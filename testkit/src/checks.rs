@@ -2,7 +2,6 @@
 //! do, what is its plan.
 
 use std::fmt::{self, Write as _};
-use std::sync::Arc;
 
 use dojobber::engine::Plan;
 use dojobber::{Job, JobKind, JobRef, Phase, Report, Runner, SetupError, Status};
@@ -185,7 +184,7 @@ fn offenders(run: &Simulation) -> Vec<Offender> {
 /// ```
 #[track_caller]
 pub fn assert_idempotent<A: Clone + Sync + 'static>(root: impl Job<A>, args: A) {
-    let root: JobRef<A> = Arc::new(root);
+    let root: JobRef<A> = dojobber::dep(root);
     if let Err(error) = check_idempotent(|| Runner::from_ref(JobRef::clone(&root), args.clone())) {
         panic!("{error}");
     }

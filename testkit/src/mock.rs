@@ -461,7 +461,7 @@ impl Suite {
     }
 
     fn job_ref(&self, index: usize) -> JobRef<()> {
-        Arc::new(MockJob {
+        dojobber::dep(MockJob {
             suite: self.clone(),
             index,
         })
