@@ -208,7 +208,7 @@ impl RunArgs {
         for failure in &failures {
             eprintln!("error: {failure}; the exit code is the run's");
         }
-        if report.success() {
+        if report.is_success() {
             Exit::Success
         } else {
             Exit::JobsFailed

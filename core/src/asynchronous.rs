@@ -1,5 +1,5 @@
 //! The async driver (feature `tokio`): [`Runner::run_async`] runs up to
-//! `jobs(n)` phases at once as tasks on the caller's tokio runtime.
+//! `workers(n)` phases at once as tasks on the caller's tokio runtime.
 //!
 //! Jobs whose phases are futures implement [`AsyncJob`] and join a graph
 //! through [`async_dep`]; plain [`Job`]s sit in the same suite and run on
@@ -29,7 +29,7 @@
 //! # let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
 //! # runtime.block_on(async {
 //! let hosts = Group::new("pings").with_deps(["a", "b", "c"].map(|h| async_dep(Ping(h))));
-//! let report = Runner::new(hosts, ()).jobs(3).run_async().await?.into_report();
+//! let report = Runner::new(hosts, ()).workers(3).run_async().await?.into_report();
 //! assert_eq!(report.job("ping b").unwrap().status, Status::Passed);
 //! # Ok::<(), dojobber::SetupError>(())
 //! # })?;
@@ -136,7 +136,7 @@ fn block_on(future: PhaseFuture<'_>) -> JobResult {
 
 impl<A: Send + Sync + 'static> Runner<A> {
     /// Runs the suite on the caller's tokio runtime (which needs its time
-    /// driver: `#[tokio::main]` has it), up to `jobs(n)` phases at once:
+    /// driver: `#[tokio::main]` has it), up to `workers(n)` phases at once:
     /// async jobs as tasks, the others on tokio's blocking threads. The
     /// semantics are those of [`run`](Runner::run).
     pub async fn run_async(self) -> Result<Finished<A>, SetupError> {

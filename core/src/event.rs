@@ -104,7 +104,7 @@ impl Outcome {
     }
 
     /// Whether the phase passed.
-    pub fn passed(&self) -> bool {
+    pub fn is_pass(&self) -> bool {
         matches!(self, Outcome::Pass)
     }
 }
@@ -290,7 +290,7 @@ impl Event {
                 phase: task.phase,
                 attempt: task.attempt,
                 at_secs: at.as_secs_f64(),
-                outcome: if outcome.passed() { "pass" } else { "fail" },
+                outcome: if outcome.is_pass() { "pass" } else { "fail" },
                 error: match outcome {
                     Outcome::Pass => None,
                     Outcome::Fail(failure) => Some(failure),

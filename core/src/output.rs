@@ -101,7 +101,7 @@ impl<W: Write + Send> Observer for Printer<W> {
             Event::PhaseFinished { task, outcome, .. } => {
                 let name = plan.name(task.job);
                 let phase = task.phase;
-                let shown = phase == Phase::Cleanup && !outcome.passed()
+                let shown = phase == Phase::Cleanup && !outcome.is_pass()
                     || self.verbosity >= Verbosity::Debug
                     || self.verbosity >= Verbosity::Verbose && phase != Phase::Cleanup;
                 if !shown {

@@ -1,6 +1,6 @@
 //! The [`Runner`]: configures a run, discovers the graph, and hands the
 //! run to a driver (see `driver/`): the caller's thread alone for
-//! `jobs(1)`, the thread pool for more, tokio tasks for `run_async`.
+//! `workers(1)`, the thread pool for more, tokio tasks for `run_async`.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -109,9 +109,9 @@ impl<A: 'static> Runner<A> {
     /// reference order; more runs whatever is ready, and final statuses are
     /// the same for jobs that behave the same whatever the order. No more
     /// threads start than phases can ever run at once (see
-    /// [`Machine::most_in_flight`]).
-    pub fn jobs(mut self, workers: usize) -> Self {
-        self.config.max_in_flight = workers;
+    /// [`Machine::most_in_flight`](crate::engine::Machine::most_in_flight)).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.config.workers = workers;
         self
     }
 
@@ -191,7 +191,7 @@ impl<A: 'static> Runner<A> {
     }
 
     /// Runs the suite to the end, then the cleanups (unless turned off):
-    /// one phase at a time in the reference order, or with `jobs(n)`, up to
+    /// one phase at a time in the reference order, or with `workers(n)`, up to
     /// n at once on as many threads. Blocks the calling thread.
     ///
     /// Fails only when the suite cannot start (see [`SetupError`]; a
@@ -209,7 +209,7 @@ impl<A: 'static> Runner<A> {
         A: Sync,
     {
         let session = self.start()?;
-        let workers = session.lock().machine.config().max_in_flight;
+        let workers = session.lock().machine.config().workers;
         match workers {
             1 => threads::drive_alone(&session),
             workers => threads::drive_pool(&session, workers)?,
@@ -221,7 +221,7 @@ impl<A: 'static> Runner<A> {
 
     /// Checks the configuration, discovers the graph and sets up the run.
     pub(crate) fn start(self) -> Result<Session<A>, SetupError> {
-        if self.config.max_in_flight == 0 {
+        if self.config.workers == 0 {
             return Err(SetupError::BadConfig(
                 "jobs(0): at least one worker is needed".into(),
             ));

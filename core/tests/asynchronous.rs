@@ -37,7 +37,7 @@ fn fresh_runner(suite: &Suite, workers: usize) -> Runner<()> {
     let suite = Suite::new(suite.mocks().to_vec());
     Runner::from_ref(suite.root_job(), ())
         .retry_delay(Duration::ZERO)
-        .jobs(workers)
+        .workers(workers)
         .output(std::io::sink())
 }
 
@@ -98,10 +98,10 @@ fn a_thousand_async_phases_wait_at_once() {
     let started = rt.block_on(async { tokio::time::Instant::now() });
     let root = Group::new("all").with_deps(fetches);
     let report = rt
-        .block_on(Runner::new(root, ()).jobs(1000).run_async())
+        .block_on(Runner::new(root, ()).workers(1000).run_async())
         .unwrap()
         .into_report();
-    assert!(report.success());
+    assert!(report.is_success());
     assert_eq!(most.load(Ordering::SeqCst), 1000);
     // In virtual time, all of them took the 2 s of one.
     let elapsed = rt.block_on(async move { started.elapsed() });
@@ -134,7 +134,7 @@ fn an_over_time_async_phase_is_cancelled_and_fails_its_try() {
     let report = rt
         .block_on(
             Runner::from_ref(async_dep(Hangs), ())
-                .jobs(2)
+                .workers(2)
                 .retry_delay(Duration::from_secs(1))
                 .run_async(),
         )
@@ -185,7 +185,7 @@ fn blocking_and_async_jobs_share_a_suite() {
     let report = runtime()
         .block_on(
             Runner::from_ref(async_dep(AfterBlocking), ())
-                .jobs(4)
+                .workers(4)
                 .run_async(),
         )
         .unwrap()
@@ -200,7 +200,7 @@ fn an_async_job_runs_under_the_sequential_driver_too() {
         .run()
         .unwrap()
         .into_report();
-    assert!(report.success(), "{report:?}");
+    assert!(report.is_success(), "{report:?}");
 }
 
 /// Cancels the run, then waits on, like its sibling.
@@ -248,7 +248,7 @@ fn cancelling_cancels_async_phases_in_flight() {
     let report = rt
         .block_on(
             Runner::new(root, cancel.clone())
-                .jobs(2)
+                .workers(2)
                 .cancel_handle(cancel)
                 .run_async(),
         )
@@ -299,7 +299,7 @@ fn put_off_async_cleanups_run_as_futures_on_the_runtime() {
     rt.block_on(async {
         let mut finished = Runner::from_ref(async_dep(Valve(Arc::clone(&closed))), ())
             .cleanup(false)
-            .jobs(4)
+            .workers(4)
             .run_async()
             .await
             .unwrap();

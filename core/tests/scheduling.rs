@@ -277,7 +277,7 @@ fn stopped_and_in_flight_say_where_the_run_is() {
         Mock::new("B"),
     ]);
     let config = MachineConfig {
-        max_in_flight: 2,
+        workers: 2,
         ..MachineConfig::default()
     };
     let mut machine = machine(&suite, config);
@@ -332,7 +332,7 @@ fn stopped_and_in_flight_say_where_the_run_is() {
 fn a_run_in_flight_wakes_at_its_deadline() {
     let suite = Suite::new([Mock::new("Root").deps(["A"]), Mock::new("A")]);
     let config = MachineConfig {
-        max_in_flight: 2,
+        workers: 2,
         deadline: Some(Duration::from_secs(5)),
         ..MachineConfig::default()
     };
@@ -368,7 +368,7 @@ fn a_run_in_flight_wakes_at_its_deadline() {
 fn a_stopped_run_waits_only_for_its_phases_in_flight() {
     let suite = Suite::new([Mock::new("Root").deps(["A"]), Mock::new("A")]);
     let config = MachineConfig {
-        max_in_flight: 2,
+        workers: 2,
         deadline: Some(Duration::from_secs(5)),
         ..MachineConfig::default()
     };

@@ -173,7 +173,7 @@ pub fn runner_for(suite: &Suite, config: &SimConfig) -> Runner<()> {
         .retry_delay(config.defaults.retry_delay)
         .no_act(machine.no_act)
         .cleanup(machine.cleanup)
-        .jobs(machine.max_in_flight)
+        .workers(machine.workers)
         .fail_fast(machine.fail_fast)
         .output(std::io::sink());
     if let Some(deadline) = machine.deadline {

@@ -57,7 +57,7 @@ fn default_flags() {
 #[test]
 fn mst3k_charged_batteries_and_couch_space() {
     let run = run(mst3k_charged_couch_space(), false);
-    assert!(run.report.success());
+    assert!(run.report.is_success());
     insta::assert_snapshot!("mst3k_charged_couch_space", snapshot_text(&run));
 }
 

@@ -178,7 +178,7 @@ proptest! {
             .retry_delay(Duration::ZERO)
             .no_act(config.machine.no_act)
             .cleanup(config.machine.cleanup)
-            .jobs(config.machine.max_in_flight)
+            .workers(config.machine.workers)
             .fail_fast(config.machine.fail_fast)
             .output(std::io::sink());
         for (group, limit) in &config.group_limits {
@@ -186,7 +186,7 @@ proptest! {
         }
         let mut real = record(runner).expect("the suite is valid").run;
         // What the recorder cannot see: the run's options.
-        real.config.machine.max_in_flight = config.machine.max_in_flight;
+        real.config.machine.workers = config.machine.workers;
         real.config.machine.fail_fast = config.machine.fail_fast;
         real.config.group_limits = config.group_limits.clone();
         if let Err(violation) = check_invariants(&real) {

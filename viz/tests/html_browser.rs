@@ -141,7 +141,7 @@ fn movie_view() -> (RunView, usize) {
     let recorder = Recorder::default();
     let runner = movie::runner(MovieArgs::default())
         .output(std::io::sink())
-        .jobs(4)
+        .workers(4)
         .observe(recorder.clone());
     let plan = runner.graph().unwrap().plan().clone();
     let report = runner.run().unwrap().into_report();
