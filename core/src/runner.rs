@@ -136,6 +136,20 @@ impl<A: 'static> Runner<A> {
         self
     }
 
+    /// What this runner was set to: default tries and retry delay,
+    /// no-act, cleanup, workers, fail-fast, deadline, group limits. For
+    /// tools that record a run and must know how it was made (the
+    /// testkit's `record` holds the run to these settings).
+    ///
+    /// ```
+    /// let runner = dojobber::Runner::new(dojobber::Group::<()>::new("Tea"), ()).workers(4);
+    /// let (defaults, config, group_limits) = runner.settings();
+    /// assert_eq!((defaults.tries, config.workers, group_limits.len()), (3, 4, 0));
+    /// ```
+    pub fn settings(&self) -> (Defaults, MachineConfig, &[(String, usize)]) {
+        (self.defaults, self.config, &self.group_limits)
+    }
+
     /// Stops the run when `handle` is cancelled, from any thread.
     pub fn cancel_handle(mut self, handle: CancelHandle) -> Self {
         self.cancel = handle;
@@ -223,7 +237,7 @@ impl<A: 'static> Runner<A> {
     pub(crate) fn start(self) -> Result<Session<A>, SetupError> {
         if self.config.workers == 0 {
             return Err(SetupError::BadConfig(
-                "jobs(0): at least one worker is needed".into(),
+                "workers(0): at least one worker is needed".into(),
             ));
         }
         if let Some((group, _)) = self.group_limits.iter().find(|(_, limit)| *limit == 0) {

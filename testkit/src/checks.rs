@@ -105,14 +105,14 @@ pub fn check_idempotent<A: Sync + 'static>(
 ) -> Result<(), IdempotenceError> {
     let first = record(make_runner())?;
     let second = record(make_runner())?;
-    let offenders = offenders(&second.run);
+    let offenders = offenders(&second.record);
     if offenders.is_empty() {
         Ok(())
     } else {
         Err(IdempotenceError::NotIdempotent {
             offenders,
-            first_run: Box::new(first.run.report),
-            second_run: Box::new(second.run.report),
+            first_run: Box::new(first.record.report),
+            second_run: Box::new(second.record.report),
         })
     }
 }
@@ -225,7 +225,7 @@ pub fn assert_idempotent<A: Clone + Sync + 'static>(root: impl Job<A>, args: A) 
 /// ```
 pub fn dry_run_text<A: Sync + 'static>(runner: Runner<A>) -> Result<String, SetupError> {
     let recorded = record(runner.no_act(true))?;
-    let run = &recorded.run;
+    let run = &recorded.record;
     let plan = &run.plan;
     let mut text = String::new();
     for id in plan.ids() {

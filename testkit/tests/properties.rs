@@ -137,7 +137,7 @@ proptest! {
             .no_act(config.machine.no_act)
             .cleanup(config.machine.cleanup)
             .output(std::io::sink());
-        let real = record(runner).expect("the suite is valid").run;
+        let real = record(runner).expect("the suite is valid").record;
         prop_assert_eq!(render_plan(&real.plan), render_plan(&sim.plan));
         prop_assert_eq!(
             real.trace.render_untimed(),
@@ -184,11 +184,8 @@ proptest! {
         for (group, limit) in &config.group_limits {
             runner = runner.group_limit(group.clone(), *limit);
         }
-        let mut real = record(runner).expect("the suite is valid").run;
-        // What the recorder cannot see: the run's options.
-        real.config.machine.workers = config.machine.workers;
-        real.config.machine.fail_fast = config.machine.fail_fast;
-        real.config.group_limits = config.group_limits.clone();
+        // The record carries the runner's settings: workers, fail-fast, group limits.
+        let real = record(runner).expect("the suite is valid").record;
         if let Err(violation) = check_invariants(&real) {
             return Err(TestCaseError::fail(explain(&real, &violation.to_string())));
         }
