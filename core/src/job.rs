@@ -205,7 +205,10 @@ pub trait Job<A = ()>: Any + Send + Sync {
     }
 
     /// The jobs this one needs, in declaration order; that order decides the
-    /// traversal order. Called once, when the graph is discovered.
+    /// traversal order. Called when the graph is discovered, before the
+    /// run, and again whenever it is rediscovered (`Runner::only`,
+    /// `Runner::graph`, and so `--only`, `--list`, `--graph-before`): it
+    /// should only describe, never change the world.
     fn deps(&self, _args: &A) -> Vec<JobRef<A>> {
         Vec::new()
     }

@@ -62,9 +62,10 @@ pub enum SetupError {
     DuplicateName {
         /// The name both claim.
         name: String,
-        /// The type of the job found first.
+        /// The job found first: its Rust type when discovery found it,
+        /// `job spec N` (its index) in the specs given to [`Plan::new`].
         first: String,
-        /// The type of the job found second.
+        /// The job found second, in the same form.
         second: String,
     },
     /// A job (or the run's default) asks for zero tries.

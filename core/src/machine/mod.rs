@@ -69,7 +69,7 @@ pub struct MachineConfig {
 
 impl Default for MachineConfig {
     /// Acting, with cleanup, one phase at a time, keep going after failures,
-    /// no deadline, no group limits.
+    /// no deadline.
     fn default() -> Self {
         MachineConfig {
             no_act: false,
