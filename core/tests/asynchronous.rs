@@ -333,3 +333,51 @@ fn a_panicking_observer_ends_an_async_run_with_its_panic() {
     let panic = run.err().expect("the observer's panic reaches the caller");
     assert_eq!(panic.downcast_ref::<&str>(), Some(&"the observer tripped"));
 }
+
+/// An async job and a plain one that claim one name are two different jobs:
+/// the error names both Rust types, the async one's own (not an adapter's).
+#[test]
+fn an_async_job_and_a_plain_one_under_one_name_is_an_error_naming_both_types() {
+    struct Twin;
+    impl Job for Twin {}
+    impl AsyncJob for Twin {}
+    struct PlainTwin;
+    impl Job for PlainTwin {
+        fn name(&self) -> String {
+            "Twin".into()
+        }
+    }
+    let root = Group::new("Both").with_deps([async_dep(Twin), dep(PlainTwin)]);
+    let error = Runner::new(root, ())
+        .run()
+        .err()
+        .expect("two jobs named Twin");
+    let text = error.to_string();
+    assert!(
+        text.starts_with("two different jobs are named \"Twin\": "),
+        "{text}"
+    );
+    assert!(
+        text.contains("::Twin and ") && text.ends_with("::PlainTwin"),
+        "{text}"
+    );
+}
+
+/// An async job's sync face (the sequential driver) runs its async phases,
+/// never the `Job` impl's default check.
+#[test]
+fn the_sequential_driver_runs_an_async_jobs_own_phases() {
+    struct Light;
+    impl Job for Light {}
+    impl AsyncJob for Light {
+        fn check<'a>(&'a self, cx: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
+            let on = cx.is_recheck();
+            Box::pin(async move { if on { Ok(()) } else { bail!("off") } })
+        }
+    }
+    let report = Runner::from_ref(async_dep(Light), ())
+        .run()
+        .unwrap()
+        .into_report();
+    assert_eq!(report.job("Light").unwrap().status, Status::Fixed);
+}
