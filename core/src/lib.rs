@@ -9,7 +9,7 @@
 //! what failed and what was blocked.
 //!
 //! ```
-//! use dojobber::{bail, dep, Context, Job, JobRef, JobResult, Runner, Status};
+//! use dojobber::prelude::*;
 //!
 //! struct BoilWater;
 //! impl Job for BoilWater {

@@ -22,7 +22,7 @@ pub enum Status {
 
 impl Status {
     /// Whether the job is done: passed or fixed.
-    pub fn succeeded(self) -> bool {
+    pub fn is_success(self) -> bool {
         matches!(self, Status::Passed | Status::Fixed)
     }
 
@@ -123,13 +123,13 @@ impl Report {
 
     /// Whether every job passed or was fixed.
     pub fn is_success(&self) -> bool {
-        self.jobs.iter().all(|job| job.status.succeeded())
+        self.jobs.iter().all(|job| job.status.is_success())
     }
 
     /// Whether at least one job passed or was fixed: the run made progress,
     /// or found things already done.
     pub fn is_partial_success(&self) -> bool {
-        self.jobs.iter().any(|job| job.status.succeeded())
+        self.jobs.iter().any(|job| job.status.is_success())
     }
 
     /// The job called `name`.

@@ -1018,7 +1018,7 @@ impl<'a> Checker<'a> {
         let track = &mut self.jobs[job.index()];
         track.finished = Some(status);
         track.retry_due = None;
-        if status.succeeded() {
+        if status.is_success() {
             track.passed = true;
             for &dependent in self.plan.dependents(job) {
                 let track = &mut self.jobs[dependent.index()];
