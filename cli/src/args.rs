@@ -22,11 +22,11 @@ pub struct RunArgs {
     /// Print no summary at the end.
     #[arg(short = 'q', long)]
     pub quiet: bool,
-    /// Run up to N phases at once, on N threads (1: one at a time, in the
-    /// reference order).
-    #[arg(short = 'j', long, value_name = "N", default_value_t = 1,
+    /// Run up to N phases at once, on N worker threads (1: one at a time,
+    /// in the reference order). `--jobs` is the same, as in make and cargo.
+    #[arg(short = 'j', long, visible_alias = "jobs", value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u16).range(1..))]
-    pub jobs: u16,
+    pub workers: u16,
     /// Stop starting new jobs after the first one that failed for good.
     #[arg(long)]
     pub fail_fast: bool,
@@ -81,7 +81,7 @@ impl Default for RunArgs {
             verbose: false,
             debug: false,
             quiet: false,
-            jobs: 1,
+            workers: 1,
             fail_fast: false,
             deadline: None,
             tries: None,
@@ -172,7 +172,7 @@ impl RunArgs {
             runner = runner.deadline(deadline);
         }
         runner
-            .jobs(usize::from(self.jobs))
+            .workers(usize::from(self.workers))
             .fail_fast(self.fail_fast)
             .no_act(self.no_act)
             .cleanup(!self.no_cleanup)
@@ -235,7 +235,7 @@ mod tests {
             args.no_act && args.verbose && args.debug && args.quiet && args.no_cleanup && args.list
         );
         assert_eq!(args.tries, Some(4));
-        assert_eq!((args.jobs, args.fail_fast), (8, true));
+        assert_eq!((args.workers, args.fail_fast), (8, true));
         assert_eq!(args.deadline, Some(Duration::from_secs(600)));
         assert_eq!(args.retry_delay, Some(Duration::from_secs(90)));
         assert_eq!(args.only.as_deref(), Some("Food"));
@@ -276,7 +276,8 @@ mod tests {
         for (args, flag) in [
             (&["--tries", "0"][..], "--tries"),
             (&["--tries", "many"][..], "--tries"),
-            (&["-j", "0"][..], "--jobs"),
+            (&["-j", "0"][..], "--workers"),
+            (&["--jobs", "0"][..], "--workers"),
             (&["--deadline", "whenever"][..], "--deadline"),
             (&["--retry-delay", "soon"][..], "--retry-delay"),
             (&["--retry-delay=-1"][..], "--retry-delay"),

@@ -61,7 +61,8 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, Once, PoisonError};
 
-use dojobber::{CancelHandle, Event, Observer, Plan, Runner};
+use dojobber::engine::Plan;
+use dojobber::{CancelHandle, Event, Observer, Runner};
 use dojobber_viz::{Format, GraphSource, Options};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -207,7 +208,7 @@ impl RunArgs {
         for failure in &failures {
             eprintln!("error: {failure}; the exit code is the run's");
         }
-        if report.success() {
+        if report.is_success() {
             Exit::Success
         } else {
             Exit::JobsFailed

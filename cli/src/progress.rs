@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use dojobber::{Event, JobId, Observer, Phase, Plan, Status};
+use dojobber::engine::{JobId, Plan};
+use dojobber::{Event, Observer, Phase, Status};
 use indicatif::ProgressBar;
 
 /// The progress display: jobs done of all, failures so far, and the jobs

@@ -3,7 +3,8 @@
 use std::fmt::Write as _;
 
 use console::Style;
-use dojobber::{JobKind, Plan, Report, Status};
+use dojobber::engine::Plan;
+use dojobber::{JobKind, Report, Status};
 
 /// The jobs in the order they are tried, one per line, with their kind
 /// when not normal and their deps: `DetermineDetails (dummy) <- ValidateMovie, PickTimeAndDate`.

@@ -18,7 +18,7 @@
 //! worker per core), built once; dojobber's sync drivers run on the bench
 //! thread. A dojobber no-op job is a check that passes; a dagx task returns
 //! a `u32`; a dagrs action returns an empty output. dojobber runs with the
-//! sequential driver, the thread driver (`jobs(2)`), and the async driver
+//! sequential driver, the thread driver (`workers(2)`), and the async driver
 //! (`jobs(64)`) called from `block_on` (as `#[tokio::main]` does) or inside
 //! a task.
 //!
@@ -95,7 +95,7 @@ impl Workload {
             needed[*dep as usize] = true;
         }
         let tops = (0..shape.len() as u32).filter(|&id| !needed[id as usize]);
-        Arc::new(Group::new("all").with_deps(tops.map(|id| node(id, shape))))
+        dojobber::dep(Group::new("all").with_deps(tops.map(|id| node(id, shape))))
     }
 }
 
@@ -106,7 +106,7 @@ struct NoOp {
 }
 
 fn no_op(id: u32, shape: &Arc<Shape>) -> JobRef {
-    Arc::new(NoOp {
+    dojobber::dep(NoOp {
         id,
         shape: Arc::clone(shape),
     })
@@ -137,7 +137,7 @@ fn async_no_op(id: u32, shape: &Arc<Shape>) -> JobRef {
     })
 }
 
-impl AsyncJob for AsyncNoOp {
+impl Job for AsyncNoOp {
     fn name(&self) -> String {
         format!("t{}", self.id)
     }
@@ -145,6 +145,8 @@ impl AsyncJob for AsyncNoOp {
         self.shape
             .deps_of(self.id, |id| async_no_op(id, &self.shape))
     }
+}
+impl AsyncJob for AsyncNoOp {
     fn check<'a>(&'a self, _: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
         Box::pin(async { Ok(()) })
     }
@@ -162,7 +164,7 @@ fn bench_dojobber(
     let runner = || Runner::from_ref(workload.root(node), ()).output(std::io::sink());
     let report = run(runner()).into_report();
     let jobs = workload.shape.len() + usize::from(workload.grouped);
-    assert!(report.success() && report.jobs.len() == jobs);
+    assert!(report.is_success() && report.jobs.len() == jobs);
     bencher.bench_local(|| run(runner()));
 }
 
@@ -174,7 +176,7 @@ fn dojobber_sequential(bencher: Bencher, name: &str) {
 #[divan::bench(args = WORKLOADS, sample_count = 20, max_time = 5)]
 fn dojobber_threads_2(bencher: Bencher, name: &str) {
     bench_dojobber(bencher, name, no_op, |runner| {
-        runner.jobs(2).run().expect("a DAG")
+        runner.workers(2).run().expect("a DAG")
     });
 }
 
@@ -182,7 +184,7 @@ fn dojobber_threads_2(bencher: Bencher, name: &str) {
 fn dojobber_async_64(bencher: Bencher, name: &str) {
     bench_dojobber(bencher, name, async_no_op, |runner| {
         RUNTIME
-            .block_on(runner.jobs(64).run_async())
+            .block_on(runner.workers(64).run_async())
             .expect("a DAG")
     });
 }
@@ -192,7 +194,7 @@ fn dojobber_async_64(bencher: Bencher, name: &str) {
 #[divan::bench(args = WORKLOADS, sample_count = 20, max_time = 5)]
 fn dojobber_async_64_in_task(bencher: Bencher, name: &str) {
     bench_dojobber(bencher, name, async_no_op, |runner| {
-        let run = RUNTIME.spawn(runner.jobs(64).run_async());
+        let run = RUNTIME.spawn(runner.workers(64).run_async());
         let finished = RUNTIME.block_on(run).expect("the task ends");
         finished.expect("a DAG")
     });

@@ -6,8 +6,8 @@
 //! random DAGs of 200 and 2,000 jobs (1 to 3 deps on earlier jobs, and a
 //! root over every job nothing depends on). Drivers:
 //!
-//! - `threads`: `jobs(n)`, jobs sleeping with `std::thread::sleep`;
-//! - `async`: `run_async` with `jobs(n)` on a multi-thread tokio runtime,
+//! - `threads`: `workers(n)`, jobs sleeping with `std::thread::sleep`;
+//! - `async`: `run_async` with `workers(n)` on a multi-thread tokio runtime,
 //!   [`AsyncJob`]s sleeping with `tokio::time::sleep`;
 //! - `async-task`: the same, with the driver itself in a task
 //!   (`tokio::spawn(runner.run_async())`) rather than on the thread that
@@ -48,9 +48,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{Shape, Spread, human, time_runs};
+use dojobber::engine::{Machine, MachineConfig, Plan, Step};
 use dojobber::{
-    AsyncJob, Context, Event, Failure, Job, JobRef, JobResult, Machine, MachineConfig, Observer,
-    Outcome, Phase, PhaseFuture, Plan, Runner, Step, async_dep,
+    AsyncJob, Context, Event, Failure, Job, JobRef, JobResult, Observer, Outcome, Phase,
+    PhaseFuture, Runner, async_dep,
 };
 
 /// How long every phase waits.
@@ -136,7 +137,7 @@ fn main() {
                     }
                     _ => runtime.block_on(run_async_blocking(&shape, n, marker)),
                 };
-                assert!(report.success(), "every job passes");
+                assert!(report.is_success(), "every job passes");
                 let end = end.lock().unwrap().expect("the main run ended");
                 main_ends.push(end - start);
                 tails.push(end.elapsed());
@@ -194,7 +195,7 @@ impl Job for Sleeper {
     fn deps(&self, _: &()) -> Vec<JobRef> {
         let shape = &self.shape;
         shape.deps_of(self.id, |id| {
-            Arc::new(Sleeper {
+            dojobber::dep(Sleeper {
                 id,
                 shape: Arc::clone(shape),
             })
@@ -220,7 +221,7 @@ struct AsyncSleeper {
     shape: Arc<Shape>,
 }
 
-impl AsyncJob for AsyncSleeper {
+impl Job for AsyncSleeper {
     fn name(&self) -> String {
         Shape::name(self.id)
     }
@@ -233,6 +234,8 @@ impl AsyncJob for AsyncSleeper {
             })
         })
     }
+}
+impl AsyncJob for AsyncSleeper {
     fn check<'a>(&'a self, cx: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
         let recheck = cx.is_recheck();
         Box::pin(async move {
@@ -270,7 +273,7 @@ fn run_threads(shape: &Arc<Shape>, workers: usize, marker: EndOfMain) -> dojobbe
         shape: Arc::clone(shape),
     };
     Runner::new(root, ())
-        .jobs(workers)
+        .workers(workers)
         .output(std::io::sink())
         .observe(marker)
         .run()
@@ -284,7 +287,7 @@ async fn run_async(shape: Arc<Shape>, in_flight: usize, marker: EndOfMain) -> do
         shape,
     });
     Runner::from_ref(root, ())
-        .jobs(in_flight)
+        .workers(in_flight)
         .output(std::io::sink())
         .observe(marker)
         .run_async()
@@ -303,7 +306,7 @@ async fn run_async_blocking(
         shape: Arc::clone(shape),
     };
     Runner::new(root, ())
-        .jobs(in_flight)
+        .workers(in_flight)
         .output(std::io::sink())
         .observe(marker)
         .run_async()
@@ -338,7 +341,7 @@ async fn measure_tokio_sleep() -> Duration {
 /// [`PHASE`] and no overhead: the makespan of its own decisions.
 fn machine_makespan(plan: &Plan, in_flight: usize) -> Duration {
     let config = MachineConfig {
-        max_in_flight: in_flight,
+        workers: in_flight,
         // Cleanups are no-ops, and are timed apart.
         cleanup: false,
         ..MachineConfig::default()

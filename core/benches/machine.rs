@@ -12,9 +12,8 @@ use std::time::Duration;
 
 use divan::Bencher;
 use divan::counter::ItemsCount;
-use dojobber::{
-    Context, Failure, Job, JobRef, JobResult, Machine, MachineConfig, Outcome, Phase, Runner, Step,
-};
+use dojobber::engine::{Machine, MachineConfig, Step};
+use dojobber::{Context, Failure, Job, JobRef, JobResult, Outcome, Phase, Runner};
 
 mod common;
 
@@ -77,7 +76,7 @@ impl Job for NoOp {
     fn deps(&self, _: &()) -> Vec<JobRef> {
         let shape = &self.shape;
         shape.deps_of(self.id, |id| {
-            Arc::new(NoOp {
+            dojobber::dep(NoOp {
                 id,
                 shape: Arc::clone(shape),
             })

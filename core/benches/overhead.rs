@@ -9,16 +9,16 @@
 //! is about 0.2 µs per job (`user_code_only_random_dag` in
 //! `benches/machine.rs`).
 //!
-//! - `sequential`: `jobs(1)`, on the caller's thread;
-//! - `threads_4`: `jobs(4)`, four worker threads;
-//! - `async_n/4`, `async_n/64`: `run_async` with `jobs(n)`, [`AsyncJob`]s,
+//! - `sequential`: `workers(1)`, on the caller's thread;
+//! - `threads_4`: `workers(4)`, four worker threads;
+//! - `async_n/4`, `async_n/64`: `run_async` with `workers(n)`, [`AsyncJob`]s,
 //!   on a multi-thread tokio runtime (one worker per core), called from
 //!   `block_on` as `#[tokio::main]` does: the driver runs on the calling
 //!   thread and every phase on a worker;
 //! - `async_in_task/n`: the same, with the driver itself in a task
 //!   (`tokio::spawn(runner.run_async())`), on a worker;
 //! - `async_current_thread/n`: the same on a current-thread runtime;
-//! - `async_blocking_4`: `run_async` with `jobs(4)` and plain [`Job`]s,
+//! - `async_blocking_4`: `run_async` with `workers(4)` and plain [`Job`]s,
 //!   each phase on tokio's blocking threads.
 //!
 //! Run with `cargo bench -p dojobber --bench overhead --features tokio`;
@@ -61,7 +61,7 @@ impl Job for NoOp {
     fn deps(&self, _: &()) -> Vec<JobRef> {
         let shape = &self.shape;
         shape.deps_of(self.id, |id| {
-            Arc::new(NoOp {
+            dojobber::dep(NoOp {
                 id,
                 shape: Arc::clone(shape),
             })
@@ -78,7 +78,7 @@ struct AsyncNoOp {
     shape: Arc<Shape>,
 }
 
-impl AsyncJob for AsyncNoOp {
+impl Job for AsyncNoOp {
     fn name(&self) -> String {
         Shape::name(self.id)
     }
@@ -91,6 +91,8 @@ impl AsyncJob for AsyncNoOp {
             })
         })
     }
+}
+impl AsyncJob for AsyncNoOp {
     fn check<'a>(&'a self, _: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
         Box::pin(async { Ok(()) })
     }
@@ -101,7 +103,9 @@ fn sync_runner(workers: usize) -> Runner<()> {
         id: SHAPE.root(),
         shape: Arc::clone(&SHAPE),
     };
-    Runner::new(root, ()).jobs(workers).output(std::io::sink())
+    Runner::new(root, ())
+        .workers(workers)
+        .output(std::io::sink())
 }
 
 fn async_runner(in_flight: usize) -> Runner<()> {
@@ -110,14 +114,14 @@ fn async_runner(in_flight: usize) -> Runner<()> {
         shape: Arc::clone(&SHAPE),
     });
     Runner::from_ref(root, ())
-        .jobs(in_flight)
+        .workers(in_flight)
         .output(std::io::sink())
 }
 
 /// One run outside the timing, to check that every job passed.
 fn check(finished: dojobber::Finished<()>) {
     let report = finished.into_report();
-    assert!(report.success() && report.jobs.len() == JOBS);
+    assert!(report.is_success() && report.jobs.len() == JOBS);
 }
 
 // The timed closures return the finished run, so that divan drops the job

@@ -1,5 +1,5 @@
 //! The async driver (feature `tokio`): [`Runner::run_async`] runs up to
-//! `jobs(n)` phases at once as tasks on the caller's tokio runtime.
+//! `workers(n)` phases at once as tasks on the caller's tokio runtime.
 //!
 //! Jobs whose phases are futures implement [`AsyncJob`] and join a graph
 //! through [`async_dep`]; plain [`Job`]s sit in the same suite and run on
@@ -10,11 +10,13 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use dojobber::{async_dep, AsyncJob, Context, Group, PhaseFuture, Runner, Status};
+//! use dojobber::{async_dep, AsyncJob, Context, Group, Job, PhaseFuture, Runner, Status};
 //!
 //! struct Ping(&'static str);
-//! impl AsyncJob for Ping {
+//! impl Job for Ping {
 //!     fn name(&self) -> String { format!("ping {}", self.0) }
+//! }
+//! impl AsyncJob for Ping {
 //!     fn check<'a>(&'a self, _cx: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
 //!         Box::pin(async move {
 //!             tokio::time::sleep(Duration::from_millis(10)).await; // a network round trip
@@ -27,7 +29,7 @@
 //! # let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
 //! # runtime.block_on(async {
 //! let hosts = Group::new("pings").with_deps(["a", "b", "c"].map(|h| async_dep(Ping(h))));
-//! let report = Runner::new(hosts, ()).jobs(3).run_async().await?.into_report();
+//! let report = Runner::new(hosts, ()).workers(3).run_async().await?.into_report();
 //! assert_eq!(report.job("ping b").unwrap().status, Status::Passed);
 //! # Ok::<(), dojobber::SetupError>(())
 //! # })?;
@@ -35,59 +37,26 @@
 //! # }
 //! ```
 
-use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::driver::tokio_tasks;
-use crate::job::{Context, Job, JobKind, JobRef, JobResult, Phase, short_type_name};
+use crate::job::{Context, Job, JobKind, JobRef, JobResult, Phase};
 use crate::plan::SetupError;
 use crate::runner::{CleanupError, Finished, Runner};
 
 /// What an async phase returns: a boxed future of its result.
 pub type PhaseFuture<'a> = Pin<Box<dyn Future<Output = JobResult> + Send + 'a>>;
 
-/// A job whose phases are futures, for the async driver. Everything but
-/// the phases means what it means on [`Job`]; wrap it with [`async_dep`]
-/// to put it in a graph.
-pub trait AsyncJob<A = ()>: Any + Send + Sync {
-    /// See [`Job::name`].
-    fn name(&self) -> String {
-        short_type_name(std::any::type_name::<Self>())
-    }
-
-    /// See [`Job::deps`].
-    fn deps(&self, _args: &A) -> Vec<JobRef<A>> {
-        Vec::new()
-    }
-
-    /// See [`Job::kind`].
-    fn kind(&self) -> JobKind {
-        JobKind::Normal
-    }
-
-    /// See [`Job::tries`].
-    fn tries(&self) -> Option<u32> {
-        None
-    }
-
-    /// See [`Job::retry_delay`].
-    fn retry_delay(&self) -> Option<Duration> {
-        None
-    }
-
-    /// See [`Job::time_limit`]; an over-time async phase is cancelled.
-    fn time_limit(&self) -> Option<Duration> {
-        None
-    }
-
-    /// See [`Job::concurrency_group`].
-    fn concurrency_group(&self) -> Option<String> {
-        None
-    }
-
+/// A job whose phases are futures, for the async driver.
+///
+/// What a job is (its name, deps, kind, tries, delays, time limit, group)
+/// is its [`Job`] impl, often empty; this trait gives its phases, which
+/// replace the `Job`'s own. Wrap it with [`async_dep`] to put it in a graph
+/// ([`dep`](crate::dep) would take the `Job`'s synchronous phases).
+pub trait AsyncJob<A = ()>: Job<A> {
     /// See [`Job::check`]. The default fails.
     fn check<'a>(&'a self, _cx: &'a mut Context<'_, A>) -> PhaseFuture<'a> {
         let name = self.name();
@@ -112,15 +81,21 @@ pub trait AsyncJob<A = ()>: Any + Send + Sync {
 /// a runtime's own threads, where such a phase fails with tokio's message:
 /// inside a runtime, use [`Runner::run_async`].
 pub fn async_dep<A: 'static, J: AsyncJob<A>>(job: J) -> JobRef<A> {
-    Arc::new(AsyncAdapter(job))
+    let job = Arc::new(job);
+    JobRef::new_async(
+        Arc::new(AsyncAdapter(Arc::clone(&job))),
+        job,
+        std::any::type_name::<J>(),
+    )
 }
 
-/// An [`AsyncJob`] seen as a [`Job`].
-struct AsyncAdapter<J>(J);
+/// An [`AsyncJob`] seen as a [`Job`] by the synchronous drivers: its own
+/// `Job` impl for what it is, its async phases run to completion.
+struct AsyncAdapter<J>(Arc<J>);
 
 impl<A: 'static, J: AsyncJob<A>> Job<A> for AsyncAdapter<J> {
     fn name(&self) -> String {
-        self.0.name()
+        Job::name(&*self.0)
     }
     fn deps(&self, args: &A) -> Vec<JobRef<A>> {
         self.0.deps(args)
@@ -141,19 +116,13 @@ impl<A: 'static, J: AsyncJob<A>> Job<A> for AsyncAdapter<J> {
         self.0.concurrency_group()
     }
     fn check(&self, cx: &mut Context<'_, A>) -> JobResult {
-        block_on(self.0.check(cx))
+        block_on(AsyncJob::check(&*self.0, cx))
     }
     fn run(&self, cx: &mut Context<'_, A>) -> JobResult {
-        block_on(self.0.run(cx))
+        block_on(AsyncJob::run(&*self.0, cx))
     }
     fn cleanup(&self, cx: &mut Context<'_, A>) -> JobResult {
-        block_on(self.0.cleanup(cx))
-    }
-    fn type_name(&self) -> &'static str {
-        std::any::type_name::<J>()
-    }
-    fn as_async(&self) -> Option<&dyn AsyncJob<A>> {
-        Some(&self.0)
+        block_on(AsyncJob::cleanup(&*self.0, cx))
     }
 }
 
@@ -167,7 +136,7 @@ fn block_on(future: PhaseFuture<'_>) -> JobResult {
 
 impl<A: Send + Sync + 'static> Runner<A> {
     /// Runs the suite on the caller's tokio runtime (which needs its time
-    /// driver: `#[tokio::main]` has it), up to `jobs(n)` phases at once:
+    /// driver: `#[tokio::main]` has it), up to `workers(n)` phases at once:
     /// async jobs as tasks, the others on tokio's blocking threads. The
     /// semantics are those of [`run`](Runner::run).
     pub async fn run_async(self) -> Result<Finished<A>, SetupError> {
@@ -194,9 +163,10 @@ impl<A: Send + Sync + 'static> Finished<A> {
     /// runtime, async ones as futures.
     ///
     /// ```
-    /// use dojobber::{AsyncJob, Context, PhaseFuture, Runner, async_dep};
+    /// use dojobber::{AsyncJob, Context, Job, PhaseFuture, Runner, async_dep};
     ///
     /// struct Tunnel;
+    /// impl Job for Tunnel {}
     /// impl AsyncJob for Tunnel {
     ///     fn check<'a>(&'a self, cx: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
     ///         let open = cx.is_recheck();
@@ -235,8 +205,8 @@ pub(crate) fn start_phase<'a, A: 'static>(
     phase: Phase,
 ) -> PhaseFuture<'a> {
     match phase {
-        Phase::Check | Phase::Recheck => job.check(cx),
-        Phase::Run => job.run(cx),
-        Phase::Cleanup => job.cleanup(cx),
+        Phase::Check | Phase::Recheck => AsyncJob::check(job, cx),
+        Phase::Run => AsyncJob::run(job, cx),
+        Phase::Cleanup => AsyncJob::cleanup(job, cx),
     }
 }

@@ -104,7 +104,7 @@ impl Outcome {
     }
 
     /// Whether the phase passed.
-    pub fn passed(&self) -> bool {
+    pub fn is_pass(&self) -> bool {
         matches!(self, Outcome::Pass)
     }
 }
@@ -122,7 +122,7 @@ pub(crate) fn drop_caught<T>(value: T) {
 }
 
 /// One transition of the machine, for observers: printers, progress
-/// displays, trace recorders. Events name jobs by id; the [`Plan`](crate::Plan)
+/// displays, trace recorders. Events name jobs by id; the [`Plan`](crate::engine::Plan)
 /// has their names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
@@ -188,7 +188,8 @@ pub enum Event {
 /// one JSON object per event, tagged by `"event"`.
 ///
 /// ```
-/// use dojobber::{Defaults, Event, JobSpec, Plan};
+/// use dojobber::Event;
+/// use dojobber::engine::{Defaults, JobSpec, Plan};
 /// let (plan, _) = Plan::new(vec![JobSpec::new("Food")], 0, Defaults::default())?;
 /// let event = Event::JobBlocked { job: plan.root(), by: Some(plan.root()) };
 /// let json = serde_json::to_string(&event.record(&plan))?;
@@ -289,7 +290,7 @@ impl Event {
                 phase: task.phase,
                 attempt: task.attempt,
                 at_secs: at.as_secs_f64(),
-                outcome: if outcome.passed() { "pass" } else { "fail" },
+                outcome: if outcome.is_pass() { "pass" } else { "fail" },
                 error: match outcome {
                     Outcome::Pass => None,
                     Outcome::Fail(failure) => Some(failure),

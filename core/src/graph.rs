@@ -54,7 +54,8 @@ impl<A: 'static> JobGraph<A> {
     /// with no recursion.
     ///
     /// ```
-    /// use dojobber::{dep, Defaults, Job, JobGraph, JobRef};
+    /// use dojobber::{dep, Job, JobRef};
+    /// use dojobber::engine::{Defaults, JobGraph};
     ///
     /// struct Leaf;
     /// impl Job for Leaf {}

@@ -25,8 +25,69 @@ use crate::storage::{GlobalStorage, LocalStorage};
 /// ```
 pub type JobResult = anyhow::Result<()>;
 
-/// A shared handle to a job, as held by the graph and by other jobs' deps.
-pub type JobRef<A = ()> = Arc<dyn Job<A>>;
+/// A shared handle to a job, as held by the graph and by other jobs' deps:
+/// made by [`dep`] (or `async_dep`, feature `tokio`), cheap to clone, and
+/// seen as the [`Job`] it holds.
+pub struct JobRef<A = ()> {
+    job: Arc<dyn Job<A>>,
+    /// The same job's async phases, for the async driver.
+    #[cfg(feature = "tokio")]
+    async_job: Option<Arc<dyn crate::AsyncJob<A>>>,
+    /// The job's full type name, to tell apart two different jobs that
+    /// claim one name.
+    type_name: &'static str,
+}
+
+impl<A> JobRef<A> {
+    /// The job's full Rust type (`my_suite::InstallTool`), which tells two
+    /// different jobs that claim the same name apart in error messages.
+    ///
+    /// ```
+    /// struct Kettle;
+    /// impl dojobber::Job for Kettle {}
+    /// assert!(dojobber::dep(Kettle).type_name().ends_with("::Kettle"));
+    /// ```
+    pub fn type_name(&self) -> &'static str {
+        self.type_name
+    }
+
+    /// The job's async phases, when it was made by `async_dep`.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn as_async(&self) -> Option<&dyn crate::AsyncJob<A>> {
+        self.async_job.as_deref()
+    }
+
+    #[cfg(feature = "tokio")]
+    pub(crate) fn new_async(
+        job: Arc<dyn Job<A>>,
+        async_job: Arc<dyn crate::AsyncJob<A>>,
+        type_name: &'static str,
+    ) -> Self {
+        JobRef {
+            job,
+            async_job: Some(async_job),
+            type_name,
+        }
+    }
+}
+
+impl<A> Clone for JobRef<A> {
+    fn clone(&self) -> Self {
+        JobRef {
+            job: Arc::clone(&self.job),
+            #[cfg(feature = "tokio")]
+            async_job: self.async_job.clone(),
+            type_name: self.type_name,
+        }
+    }
+}
+
+impl<A> std::ops::Deref for JobRef<A> {
+    type Target = dyn Job<A>;
+    fn deref(&self) -> &Self::Target {
+        &*self.job
+    }
+}
 
 /// Wraps a job value into a [`JobRef`], for lists of deps.
 ///
@@ -44,7 +105,12 @@ pub type JobRef<A = ()> = Arc<dyn Job<A>>;
 /// assert_eq!(Tea.deps(&()).len(), 1);
 /// ```
 pub fn dep<A, J: Job<A>>(job: J) -> JobRef<A> {
-    Arc::new(job)
+    JobRef {
+        job: Arc::new(job),
+        #[cfg(feature = "tokio")]
+        async_job: None,
+        type_name: std::any::type_name::<J>(),
+    }
 }
 
 /// How the engine treats a job's phases.
@@ -139,7 +205,10 @@ pub trait Job<A = ()>: Any + Send + Sync {
     }
 
     /// The jobs this one needs, in declaration order; that order decides the
-    /// traversal order. Called once, when the graph is discovered.
+    /// traversal order. Called when the graph is discovered, before the
+    /// run, and again whenever it is rediscovered (`Runner::only`,
+    /// `Runner::graph`, and so `--only`, `--list`, `--graph-before`): it
+    /// should only describe, never change the world.
     fn deps(&self, _args: &A) -> Vec<JobRef<A>> {
         Vec::new()
     }
@@ -212,19 +281,6 @@ pub trait Job<A = ()>: Any + Send + Sync {
     /// if `run` executed at least once.
     fn cleanup(&self, _cx: &mut Context<'_, A>) -> JobResult {
         Ok(())
-    }
-
-    /// The async face of a job made with [`async_dep`](crate::async_dep),
-    /// for the async driver. Not meant to be overridden.
-    #[cfg(feature = "tokio")]
-    fn as_async(&self) -> Option<&dyn crate::AsyncJob<A>> {
-        None
-    }
-
-    /// The full type name, used to tell two different jobs that claim the
-    /// same name apart in error messages. Not meant to be overridden.
-    fn type_name(&self) -> &'static str {
-        std::any::type_name::<Self>()
     }
 }
 

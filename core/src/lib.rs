@@ -9,7 +9,7 @@
 //! what failed and what was blocked.
 //!
 //! ```
-//! use dojobber::{bail, dep, Context, Job, JobRef, JobResult, Runner, Status};
+//! use dojobber::prelude::*;
 //!
 //! struct BoilWater;
 //! impl Job for BoilWater {
@@ -37,9 +37,20 @@
 //! # Ok::<(), dojobber::SetupError>(())
 //! ```
 //!
-//! The layers, from the inside out: [`Plan`] (the graph as data),
-//! [`Machine`] (the scheduler: no I/O, no clock, no user code), and the
-//! [`Runner`]'s sequential driver, which calls the jobs.
+//! # Layers
+//!
+//! - **Writing jobs**: `use dojobber::prelude::*;` brings [`Job`],
+//!   [`Context`], [`dep`], [`Group`], [`JobResult`], [`bail!`], [`Runner`]
+//!   and what a run returns. Everything else a runner's user may touch
+//!   (observers, storage, the report's parts) is at the crate root.
+//! - **Embedding the engine**: [`engine`] holds the layers under the
+//!   [`Runner`], from the inside out: [`engine::Plan`] (the graph as data),
+//!   [`engine::Machine`] (the scheduler: no I/O, no clock, no user code)
+//!   and what it hands out and is told ([`engine::Step`],
+//!   [`engine::Task`]). A driver of your own, a simulator or a viewer
+//!   starts there.
+//! - **Testing a suite**: the `dojobber-testkit` crate (records of real
+//!   runs, invariant checks, random run settings, mock jobs).
 //!
 //! The command line a program gets for free (`-v`, `-n`, `--report-json`,
 //! `--graph`, ...) is the `dojobber-cli` crate; this one has no argument
@@ -54,7 +65,7 @@ mod driver;
 mod event;
 mod graph;
 mod job;
-pub mod machine;
+mod machine;
 mod output;
 mod plan;
 mod report;
@@ -66,11 +77,67 @@ pub use anyhow::{self, bail};
 pub use asynchronous::{AsyncJob, PhaseFuture, async_dep};
 pub use cancel::CancelHandle;
 pub use event::{Event, EventRecord, Failure, Outcome};
-pub use graph::JobGraph;
 pub use job::{Context, Group, Job, JobKind, JobRef, JobResult, Phase, dep};
-pub use machine::{Machine, MachineConfig, MachineError, Step, StopReason, Task};
-pub use output::{Observer, Printer, SharedBuffer, Verbosity};
-pub use plan::{Defaults, JobId, JobSpec, Plan, SetupError};
+pub use output::{Observer, Printer, Verbosity};
+pub use plan::SetupError;
 pub use report::{CleanupFailure, JobReport, Report, Status};
 pub use runner::{CleanupError, Finished, Runner};
 pub use storage::{GlobalStorage, LocalStorage, WrongType};
+
+/// What a job author needs, in one import.
+///
+/// ```
+/// use dojobber::prelude::*;
+///
+/// struct Kettle;
+/// impl Job for Kettle {
+///     fn check(&self, _: &mut Context<'_, ()>) -> JobResult { bail!("cold") }
+/// }
+/// struct Tea;
+/// impl Job for Tea {
+///     fn deps(&self, _: &()) -> Vec<JobRef> { vec![dep(Kettle)] }
+///     fn check(&self, _: &mut Context<'_, ()>) -> JobResult { Ok(()) }
+/// }
+/// let report = Runner::new(Tea, ()).tries(1).run()?.into_report();
+/// assert_eq!(report.job("Tea").map(|job| job.status), Some(Status::Blocked));
+/// # Ok::<(), SetupError>(())
+/// ```
+pub mod prelude {
+    #[cfg(feature = "tokio")]
+    pub use crate::asynchronous::{AsyncJob, PhaseFuture, async_dep};
+    pub use crate::job::{Context, Group, Job, JobKind, JobRef, JobResult, Phase, dep};
+    pub use crate::plan::SetupError;
+    pub use crate::report::{Report, Status};
+    pub use crate::runner::{Finished, Runner};
+    pub use anyhow::bail;
+}
+
+/// The layers under the [`Runner`], for embedding the engine: a driver of
+/// your own, a simulator, a viewer of plans.
+///
+/// Discovery turns a root job into a [`JobGraph`](engine::JobGraph) (the
+/// job values and their [`Plan`](engine::Plan)); the
+/// [`Machine`](engine::Machine) schedules a plan, handing out
+/// [`Task`](engine::Task)s through [`Step`](engine::Step)s and emitting
+/// [`Event`]s. It performs no I/O, reads no clock and calls no user code:
+/// the caller does all three.
+///
+/// ```
+/// use dojobber::engine::{JobSpec, Machine, MachineConfig, Plan, Step};
+/// use dojobber::Outcome;
+/// use std::time::Duration;
+///
+/// let mut root = JobSpec::new("Root");
+/// root.deps = vec![1];
+/// let (plan, _ids) = Plan::new(vec![root, JobSpec::new("Leaf")], 0, Default::default())?;
+/// let mut machine = Machine::new(plan, MachineConfig::default());
+/// let Step::Perform(task) = machine.poll(Duration::ZERO) else { panic!("a check first") };
+/// assert_eq!(machine.plan().name(task.job), "Leaf");
+/// machine.handle_outcome(task, Outcome::Pass, Duration::ZERO)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub mod engine {
+    pub use crate::graph::JobGraph;
+    pub use crate::machine::{Machine, MachineConfig, MachineError, Step, StopReason, Task};
+    pub use crate::plan::{Defaults, JobId, JobSpec, Plan};
+}

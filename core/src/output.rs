@@ -2,7 +2,6 @@
 //! debug output.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::event::{Event, Failure, Outcome};
 use crate::job::Phase;
@@ -12,7 +11,8 @@ use crate::plan::Plan;
 /// display, a recorder. Called on the driver's thread, in event order.
 ///
 /// ```
-/// use dojobber::{Event, Observer, Plan};
+/// use dojobber::{Event, Observer};
+/// use dojobber::engine::Plan;
 ///
 /// #[derive(Default)]
 /// struct CountRounds(u32);
@@ -57,7 +57,7 @@ pub enum Verbosity {
 /// impl Job for TurnOnTv {
 ///     fn check(&self, _: &mut Context<'_, ()>) -> JobResult { bail!("Remote batteries are dead.") }
 /// }
-/// let lines = dojobber::SharedBuffer::default();
+/// let lines = dojobber_testkit::SharedBuffer::default();
 /// Runner::new(TurnOnTv, ()).tries(1)
 ///     .observe(Printer::new(Verbosity::Verbose, lines.clone()))
 ///     .run()?;
@@ -101,7 +101,7 @@ impl<W: Write + Send> Observer for Printer<W> {
             Event::PhaseFinished { task, outcome, .. } => {
                 let name = plan.name(task.job);
                 let phase = task.phase;
-                let shown = phase == Phase::Cleanup && !outcome.passed()
+                let shown = phase == Phase::Cleanup && !outcome.is_pass()
                     || self.verbosity >= Verbosity::Debug
                     || self.verbosity >= Verbosity::Verbose && phase != Phase::Cleanup;
                 if !shown {
@@ -124,38 +124,5 @@ impl<W: Write + Send> Observer for Printer<W> {
             }
             _ => {}
         }
-    }
-}
-
-/// An in-memory writer whose clones share one buffer: give one clone to a
-/// printer, read the text from another.
-///
-/// ```
-/// use std::io::Write;
-/// let buffer = dojobber::SharedBuffer::default();
-/// writeln!(buffer.clone(), "Food.check: pass")?;
-/// assert_eq!(buffer.text(), "Food.check: pass\n");
-/// # Ok::<(), std::io::Error>(())
-/// ```
-#[derive(Clone, Debug, Default)]
-pub struct SharedBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl SharedBuffer {
-    /// Everything written so far, as text (invalid UTF-8 replaced).
-    pub fn text(&self) -> String {
-        let bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
-}
-
-impl Write for SharedBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        bytes.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }

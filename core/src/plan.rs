@@ -33,7 +33,7 @@ impl JobId {
     /// The id of the `index`-th job of the reference order.
     ///
     /// ```
-    /// use dojobber::JobId;
+    /// use dojobber::engine::JobId;
     /// assert_eq!(JobId::from_index(4).index(), 4);
     /// ```
     pub fn from_index(index: usize) -> JobId {
@@ -62,9 +62,10 @@ pub enum SetupError {
     DuplicateName {
         /// The name both claim.
         name: String,
-        /// The type of the job found first.
+        /// The job found first: its Rust type when discovery found it,
+        /// `job spec N` (its index) in the specs given to [`Plan::new`].
         first: String,
-        /// The type of the job found second.
+        /// The job found second, in the same form.
         second: String,
     },
     /// A job (or the run's default) asks for zero tries.
@@ -145,7 +146,8 @@ impl JobSpec {
     /// A normal job with default tries and delay, no deps.
     ///
     /// ```
-    /// use dojobber::{JobKind, JobSpec};
+    /// use dojobber::JobKind;
+    /// use dojobber::engine::JobSpec;
     /// let spec = JobSpec::new("A");
     /// assert_eq!((spec.kind, spec.deps.len()), (JobKind::Normal, 0));
     /// ```
@@ -238,7 +240,7 @@ impl Plan {
     /// Complexity: O(jobs + edges); a cycle costs another O(jobs + edges).
     ///
     /// ```
-    /// use dojobber::{Defaults, JobSpec, Plan};
+    /// use dojobber::engine::{Defaults, JobSpec, Plan};
     ///
     /// let mut a = JobSpec::new("A");
     /// a.deps = vec![1, 2];
@@ -450,7 +452,7 @@ impl Plan {
     /// plan has (at most three, closest first).
     ///
     /// ```
-    /// use dojobber::{Defaults, JobSpec, Plan};
+    /// use dojobber::engine::{Defaults, JobSpec, Plan};
     /// let (plan, _) = Plan::new(vec![JobSpec::new("TurnOnTV")], 0, Defaults::default())?;
     /// let err = plan.find_or_suggest("TurnOnTv").unwrap_err();
     /// assert_eq!(err.to_string(), "no job is named \"TurnOnTv\"; did you mean TurnOnTV?");

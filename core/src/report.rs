@@ -22,7 +22,7 @@ pub enum Status {
 
 impl Status {
     /// Whether the job is done: passed or fixed.
-    pub fn succeeded(self) -> bool {
+    pub fn is_success(self) -> bool {
         matches!(self, Status::Passed | Status::Fixed)
     }
 
@@ -88,7 +88,7 @@ pub struct CleanupFailure {
 ///     fn check(&self, _cx: &mut dojobber::Context<'_, ()>) -> dojobber::JobResult { Ok(()) }
 /// }
 /// let report = Runner::new(Done, ()).run()?.into_report();
-/// assert!(report.success());
+/// assert!(report.is_success());
 /// assert_eq!(report.job("Done").unwrap().status, Status::Passed);
 /// let json = serde_json::to_string(&report)?;
 /// assert!(json.contains(r#""status":"passed""#));
@@ -122,14 +122,14 @@ impl Report {
     pub const VERSION: u32 = 1;
 
     /// Whether every job passed or was fixed.
-    pub fn success(&self) -> bool {
-        self.jobs.iter().all(|job| job.status.succeeded())
+    pub fn is_success(&self) -> bool {
+        self.jobs.iter().all(|job| job.status.is_success())
     }
 
     /// Whether at least one job passed or was fixed: the run made progress,
     /// or found things already done.
-    pub fn partial_success(&self) -> bool {
-        self.jobs.iter().any(|job| job.status.succeeded())
+    pub fn is_partial_success(&self) -> bool {
+        self.jobs.iter().any(|job| job.status.is_success())
     }
 
     /// The job called `name`.

@@ -1,6 +1,6 @@
 //! The [`Runner`]: configures a run, discovers the graph, and hands the
 //! run to a driver (see `driver/`): the caller's thread alone for
-//! `jobs(1)`, the thread pool for more, tokio tasks for `run_async`.
+//! `workers(1)`, the thread pool for more, tokio tasks for `run_async`.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -55,7 +55,7 @@ impl<A: 'static> Runner<A> {
     /// Defaults: 3 tries, 1 s retry delay, acting, cleanup on, quiet, output
     /// on stderr.
     pub fn new(root: impl Job<A>, args: A) -> Self {
-        Self::from_ref(Arc::new(root), args)
+        Self::from_ref(crate::job::dep(root), args)
     }
 
     /// Like [`new`](Self::new), for a root already behind a [`JobRef`].
@@ -109,9 +109,9 @@ impl<A: 'static> Runner<A> {
     /// reference order; more runs whatever is ready, and final statuses are
     /// the same for jobs that behave the same whatever the order. No more
     /// threads start than phases can ever run at once (see
-    /// [`Machine::most_in_flight`]).
-    pub fn jobs(mut self, workers: usize) -> Self {
-        self.config.max_in_flight = workers;
+    /// [`Machine::most_in_flight`](crate::engine::Machine::most_in_flight)).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.config.workers = workers;
         self
     }
 
@@ -134,6 +134,20 @@ impl<A: 'static> Runner<A> {
     pub fn group_limit(mut self, group: impl Into<String>, limit: usize) -> Self {
         self.group_limits.push((group.into(), limit));
         self
+    }
+
+    /// What this runner was set to: default tries and retry delay,
+    /// no-act, cleanup, workers, fail-fast, deadline, group limits. For
+    /// tools that record a run and must know how it was made (the
+    /// testkit's `record` holds the run to these settings).
+    ///
+    /// ```
+    /// let runner = dojobber::Runner::new(dojobber::Group::<()>::new("Tea"), ()).workers(4);
+    /// let (defaults, config, group_limits) = runner.settings();
+    /// assert_eq!((defaults.tries, config.workers, group_limits.len()), (3, 4, 0));
+    /// ```
+    pub fn settings(&self) -> (Defaults, MachineConfig, &[(String, usize)]) {
+        (self.defaults, self.config, &self.group_limits)
     }
 
     /// Stops the run when `handle` is cancelled, from any thread.
@@ -191,7 +205,7 @@ impl<A: 'static> Runner<A> {
     }
 
     /// Runs the suite to the end, then the cleanups (unless turned off):
-    /// one phase at a time in the reference order, or with `jobs(n)`, up to
+    /// one phase at a time in the reference order, or with `workers(n)`, up to
     /// n at once on as many threads. Blocks the calling thread.
     ///
     /// Fails only when the suite cannot start (see [`SetupError`]; a
@@ -209,7 +223,7 @@ impl<A: 'static> Runner<A> {
         A: Sync,
     {
         let session = self.start()?;
-        let workers = session.lock().machine.config().max_in_flight;
+        let workers = session.lock().machine.config().workers;
         match workers {
             1 => threads::drive_alone(&session),
             workers => threads::drive_pool(&session, workers)?,
@@ -221,9 +235,9 @@ impl<A: 'static> Runner<A> {
 
     /// Checks the configuration, discovers the graph and sets up the run.
     pub(crate) fn start(self) -> Result<Session<A>, SetupError> {
-        if self.config.max_in_flight == 0 {
+        if self.config.workers == 0 {
             return Err(SetupError::BadConfig(
-                "jobs(0): at least one worker is needed".into(),
+                "workers(0): at least one worker is needed".into(),
             ));
         }
         if let Some((group, _)) = self.group_limits.iter().find(|(_, limit)| *limit == 0) {

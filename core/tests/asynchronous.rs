@@ -37,7 +37,7 @@ fn fresh_runner(suite: &Suite, workers: usize) -> Runner<()> {
     let suite = Suite::new(suite.mocks().to_vec());
     Runner::from_ref(suite.root_job(), ())
         .retry_delay(Duration::ZERO)
-        .jobs(workers)
+        .workers(workers)
         .output(std::io::sink())
 }
 
@@ -67,10 +67,12 @@ struct Fetch {
     most: Arc<AtomicUsize>,
 }
 
-impl AsyncJob for Fetch {
+impl Job for Fetch {
     fn name(&self) -> String {
         format!("fetch {}", self.n)
     }
+}
+impl AsyncJob for Fetch {
     fn check<'a>(&'a self, _cx: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
         Box::pin(async move {
             let now = self.waiting.fetch_add(1, Ordering::SeqCst) + 1;
@@ -96,10 +98,10 @@ fn a_thousand_async_phases_wait_at_once() {
     let started = rt.block_on(async { tokio::time::Instant::now() });
     let root = Group::new("all").with_deps(fetches);
     let report = rt
-        .block_on(Runner::new(root, ()).jobs(1000).run_async())
+        .block_on(Runner::new(root, ()).workers(1000).run_async())
         .unwrap()
         .into_report();
-    assert!(report.success());
+    assert!(report.is_success());
     assert_eq!(most.load(Ordering::SeqCst), 1000);
     // In virtual time, all of them took the 2 s of one.
     let elapsed = rt.block_on(async move { started.elapsed() });
@@ -108,13 +110,15 @@ fn a_thousand_async_phases_wait_at_once() {
 
 /// Never answers within its limit.
 struct Hangs;
-impl AsyncJob for Hangs {
+impl Job for Hangs {
     fn tries(&self) -> Option<u32> {
         Some(2)
     }
     fn time_limit(&self) -> Option<Duration> {
         Some(Duration::from_secs(5))
     }
+}
+impl AsyncJob for Hangs {
     fn check<'a>(&'a self, _cx: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
         Box::pin(async {
             tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -130,7 +134,7 @@ fn an_over_time_async_phase_is_cancelled_and_fails_its_try() {
     let report = rt
         .block_on(
             Runner::from_ref(async_dep(Hangs), ())
-                .jobs(2)
+                .workers(2)
                 .retry_delay(Duration::from_secs(1))
                 .run_async(),
         )
@@ -159,10 +163,12 @@ impl Job for Blocking {
 
 /// An async job that needs the blocking one.
 struct AfterBlocking;
-impl AsyncJob for AfterBlocking {
+impl Job for AfterBlocking {
     fn deps(&self, _: &()) -> Vec<dojobber::JobRef> {
         vec![dep(Blocking)]
     }
+}
+impl AsyncJob for AfterBlocking {
     fn check<'a>(&'a self, cx: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
         Box::pin(async move {
             if cx.is_recheck() {
@@ -179,7 +185,7 @@ fn blocking_and_async_jobs_share_a_suite() {
     let report = runtime()
         .block_on(
             Runner::from_ref(async_dep(AfterBlocking), ())
-                .jobs(4)
+                .workers(4)
                 .run_async(),
         )
         .unwrap()
@@ -194,11 +200,12 @@ fn an_async_job_runs_under_the_sequential_driver_too() {
         .run()
         .unwrap()
         .into_report();
-    assert!(report.success(), "{report:?}");
+    assert!(report.is_success(), "{report:?}");
 }
 
 /// Cancels the run, then waits on, like its sibling.
 struct PullsThePlug;
+impl Job<CancelHandle> for PullsThePlug {}
 impl AsyncJob<CancelHandle> for PullsThePlug {
     fn check<'a>(&'a self, cx: &'a mut Context<'_, CancelHandle>) -> PhaseFuture<'a> {
         Box::pin(async move {
@@ -211,6 +218,7 @@ impl AsyncJob<CancelHandle> for PullsThePlug {
 }
 
 struct Waits;
+impl Job<CancelHandle> for Waits {}
 impl AsyncJob<CancelHandle> for Waits {
     fn check<'a>(&'a self, _cx: &'a mut Context<'_, CancelHandle>) -> PhaseFuture<'a> {
         Box::pin(async {
@@ -240,7 +248,7 @@ fn cancelling_cancels_async_phases_in_flight() {
     let report = rt
         .block_on(
             Runner::new(root, cancel.clone())
-                .jobs(2)
+                .workers(2)
                 .cancel_handle(cancel)
                 .run_async(),
         )
@@ -269,6 +277,7 @@ fn cancelling_cancels_async_phases_in_flight() {
 
 /// Opens on its run; its cleanup closes it after a (virtual) minute.
 struct Valve(Arc<AtomicUsize>);
+impl Job for Valve {}
 impl AsyncJob for Valve {
     fn check<'a>(&'a self, cx: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
         let open = cx.is_recheck();
@@ -290,7 +299,7 @@ fn put_off_async_cleanups_run_as_futures_on_the_runtime() {
     rt.block_on(async {
         let mut finished = Runner::from_ref(async_dep(Valve(Arc::clone(&closed))), ())
             .cleanup(false)
-            .jobs(4)
+            .workers(4)
             .run_async()
             .await
             .unwrap();
@@ -304,7 +313,7 @@ fn put_off_async_cleanups_run_as_futures_on_the_runtime() {
 /// An observer with a bug.
 struct Clumsy;
 impl dojobber::Observer for Clumsy {
-    fn on_event(&mut self, event: &dojobber::Event, _: &dojobber::Plan) {
+    fn on_event(&mut self, event: &dojobber::Event, _: &dojobber::engine::Plan) {
         if matches!(event, dojobber::Event::JobFinished { .. }) {
             panic!("the observer tripped");
         }
@@ -323,4 +332,52 @@ fn a_panicking_observer_ends_an_async_run_with_its_panic() {
     }));
     let panic = run.err().expect("the observer's panic reaches the caller");
     assert_eq!(panic.downcast_ref::<&str>(), Some(&"the observer tripped"));
+}
+
+/// An async job and a plain one that claim one name are two different jobs:
+/// the error names both Rust types, the async one's own (not an adapter's).
+#[test]
+fn an_async_job_and_a_plain_one_under_one_name_is_an_error_naming_both_types() {
+    struct Twin;
+    impl Job for Twin {}
+    impl AsyncJob for Twin {}
+    struct PlainTwin;
+    impl Job for PlainTwin {
+        fn name(&self) -> String {
+            "Twin".into()
+        }
+    }
+    let root = Group::new("Both").with_deps([async_dep(Twin), dep(PlainTwin)]);
+    let error = Runner::new(root, ())
+        .run()
+        .err()
+        .expect("two jobs named Twin");
+    let text = error.to_string();
+    assert!(
+        text.starts_with("two different jobs are named \"Twin\": "),
+        "{text}"
+    );
+    assert!(
+        text.contains("::Twin and ") && text.ends_with("::PlainTwin"),
+        "{text}"
+    );
+}
+
+/// An async job's sync face (the sequential driver) runs its async phases,
+/// never the `Job` impl's default check.
+#[test]
+fn the_sequential_driver_runs_an_async_jobs_own_phases() {
+    struct Light;
+    impl Job for Light {}
+    impl AsyncJob for Light {
+        fn check<'a>(&'a self, cx: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
+            let on = cx.is_recheck();
+            Box::pin(async move { if on { Ok(()) } else { bail!("off") } })
+        }
+    }
+    let report = Runner::from_ref(async_dep(Light), ())
+        .run()
+        .unwrap()
+        .into_report();
+    assert_eq!(report.job("Light").unwrap().status, Status::Fixed);
 }

@@ -3,10 +3,8 @@
 
 use std::time::Duration;
 
-use dojobber::{
-    Defaults, Event, JobKind, JobSpec, Machine, MachineConfig, MachineError, Outcome, Phase, Plan,
-    Status, Step, Task,
-};
+use dojobber::engine::{Defaults, JobSpec, Machine, MachineConfig, MachineError, Plan, Step, Task};
+use dojobber::{Event, JobKind, Outcome, Phase, Status};
 use dojobber_testkit::{Act, Mock, SimConfig, Suite, simulate};
 
 fn secs(s: u64) -> Duration {
@@ -107,7 +105,7 @@ fn a_job_unblocked_by_a_retry_is_tried_in_the_same_round() {
         .map(|(j, a, r)| (j.to_string(), *a, *r))
         .collect();
     assert_eq!(tried_in_round, expected);
-    assert!(sim.report.success());
+    assert!(sim.report.is_success());
 }
 
 #[test]
@@ -136,7 +134,7 @@ fn a_retry_waits_for_its_delay_after_the_previous_try_ends() {
     let fast_retry = starts("Fast")[3];
     assert_eq!((fast_retry.0, fast_retry.1), (2, Phase::Check));
     assert!(fast_retry.2 >= secs(606), "{fast_retry:?}");
-    assert!(sim.report.success());
+    assert!(sim.report.is_success());
 }
 
 #[test]
@@ -185,7 +183,7 @@ fn a_run_only_job_is_decided_by_its_run() {
         .trace
         .of("Pizza")
         .filter(|e| e.phase != Phase::Cleanup)
-        .map(|e| (e.phase, e.outcome.passed(), e.performed))
+        .map(|e| (e.phase, e.outcome.is_pass(), e.performed))
         .collect();
     assert_eq!(
         pizza,
@@ -236,7 +234,7 @@ fn a_failing_cleanup_stops_the_cleanups_after_it() {
         .entries
         .iter()
         .filter(|e| e.phase == Phase::Cleanup)
-        .map(|e| (e.job.as_str(), e.outcome.passed()))
+        .map(|e| (e.job.as_str(), e.outcome.is_pass()))
         .collect();
     assert_eq!(cleanups, [("Third", true), ("Second", false)]);
     let failure = sim.report.cleanup_failure.expect("the failure is reported");
@@ -303,7 +301,7 @@ fn reports_the_machine_did_not_ask_for_are_errors_that_change_nothing() {
         ..check
     };
     let unknown = Task {
-        job: dojobber::JobId::from_index(7),
+        job: dojobber::engine::JobId::from_index(7),
         ..check
     };
     for wrong in [wrong_phase, wrong_try, unknown] {

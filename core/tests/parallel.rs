@@ -57,7 +57,7 @@ fn most_at_once(spans: &[TraceEntry], filter: impl Fn(&TraceEntry) -> bool) -> u
 fn passed_at(spans: &[TraceEntry], job: &str) -> Duration {
     spans
         .iter()
-        .filter(|s| s.job == job && s.outcome.passed() && s.phase != Phase::Run)
+        .filter(|s| s.job == job && s.outcome.is_pass() && s.phase != Phase::Run)
         .map(|s| s.end)
         .next()
         .unwrap_or_else(|| panic!("{job} never passed"))
@@ -78,7 +78,7 @@ fn independent_jobs_overlap_up_to_the_worker_count_and_deps_are_honoured() {
         job("E").deps(["A", "C"]),
     ];
     let run = run(&specs, parallel(3));
-    assert!(run.report.success(), "{:?}", run.report);
+    assert!(run.report.is_success(), "{:?}", run.report);
     assert_eq!(most_at_once(&run.performed, |_| true), 3);
     for spec in &specs {
         for span in run.performed.iter().filter(|s| s.job == spec.name()) {
@@ -114,7 +114,7 @@ fn a_retry_waiting_for_its_delay_holds_no_worker() {
     // Flaky's first try freed its worker.
     let long2 = run.performed.iter().find(|s| s.job == "Long2").unwrap();
     assert_eq!(long2.at, secs(3));
-    assert!(run.report.success());
+    assert!(run.report.is_success());
 }
 
 #[test]
@@ -126,7 +126,7 @@ fn a_concurrency_group_limits_its_jobs_whatever_the_workers() {
     specs.push(job("other1").takes(secs(3)));
     specs.push(job("other2").takes(secs(3)));
     let run = run(&specs, parallel(8).limit_group("apt", 2));
-    assert!(run.report.success());
+    assert!(run.report.is_success());
     let in_apt = |s: &TraceEntry| s.job.starts_with('a');
     // A try (check, run, recheck) holds its place in the group.
     let tries: Vec<TraceEntry> = ["a1", "a2", "a3", "a4", "a5"]

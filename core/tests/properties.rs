@@ -68,7 +68,7 @@ proptest! {
             .no_act(config.machine.no_act)
             .cleanup(config.machine.cleanup)
             .output(std::io::sink());
-        let real = record(runner).expect("the suite is valid").run;
+        let real = record(runner).expect("the suite is valid").record;
         keeps_the_invariants(&real)?;
         prop_assert_eq!(real.trace.render_untimed(), sim.trace.render_untimed());
         let statuses = |run: &Simulation| -> Vec<_> {

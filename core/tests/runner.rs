@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dojobber::{
-    Context, Group, Job, JobKind, JobRef, JobResult, Runner, SetupError, SharedBuffer, Status,
-    Verbosity, bail, dep,
+    Context, Group, Job, JobKind, JobRef, JobResult, Runner, SetupError, Status, Verbosity, bail,
+    dep,
 };
+use dojobber_testkit::SharedBuffer;
 
 /// A job that depends on the jobs named, by name, and whose check passes.
 struct Named {
@@ -409,7 +410,7 @@ fn a_deep_chain_neither_recurses_when_run_nor_when_dropped() {
         .unwrap()
         .into_report();
     assert_eq!(report.jobs.len(), DEPTH as usize);
-    assert!(report.success());
+    assert!(report.is_success());
     assert_eq!(report.jobs[0].name, "link 0", "the deepest dep goes first");
 }
 
@@ -504,7 +505,7 @@ fn a_panic_payload_whose_drop_panics_fails_its_job_only() {
             .with_dep(named("Leaf"));
         let report = Runner::new(root, ())
             .retry_delay(Duration::ZERO)
-            .jobs(workers)
+            .workers(workers)
             .output(std::io::sink())
             .run()
             .unwrap()
@@ -558,7 +559,7 @@ fn a_panic_in_a_jobs_drop_is_caught_and_the_other_jobs_are_dropped() {
         .with_dep(dep(Flags(Arc::clone(&other))))
         .with_dep(dep(BadDrop(Arc::clone(&bad))));
     let finished = Runner::new(root, ()).output(std::io::sink()).run().unwrap();
-    assert!(finished.report().success());
+    assert!(finished.report().is_success());
     drop(finished);
     assert!(bad.load(Ordering::SeqCst), "the bad job was dropped");
     assert!(other.load(Ordering::SeqCst), "and so was the other");

@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-use dojobber::{
-    Defaults, Event, Failure, Machine, MachineConfig, MachineError, Outcome, Phase, Status, Step,
-};
+use dojobber::engine::{Defaults, Machine, MachineConfig, MachineError, Step};
+use dojobber::{Event, Failure, Outcome, Phase, Status};
 use dojobber_testkit::{Act, Mock, SimConfig, Suite, check_invariants, simulate};
 
 /// Performs one step the way the mocks say, at time zero, returning the
@@ -278,7 +277,7 @@ fn stopped_and_in_flight_say_where_the_run_is() {
         Mock::new("B"),
     ]);
     let config = MachineConfig {
-        max_in_flight: 2,
+        workers: 2,
         ..MachineConfig::default()
     };
     let mut machine = machine(&suite, config);
@@ -291,11 +290,17 @@ fn stopped_and_in_flight_say_where_the_run_is() {
         panic!("B beside A");
     };
     assert_eq!(machine.in_flight(), 2);
-    machine.stop(dojobber::StopReason::Cancelled);
-    assert_eq!(machine.stopped(), Some(dojobber::StopReason::Cancelled));
+    machine.stop(dojobber::engine::StopReason::Cancelled);
+    assert_eq!(
+        machine.stopped(),
+        Some(dojobber::engine::StopReason::Cancelled)
+    );
     // A second stop changes nothing.
-    machine.stop(dojobber::StopReason::FailFast);
-    assert_eq!(machine.stopped(), Some(dojobber::StopReason::Cancelled));
+    machine.stop(dojobber::engine::StopReason::FailFast);
+    assert_eq!(
+        machine.stopped(),
+        Some(dojobber::engine::StopReason::Cancelled)
+    );
     for task in [a, b] {
         machine
             .handle_outcome(task, Outcome::Pass, Duration::ZERO)
@@ -327,7 +332,7 @@ fn stopped_and_in_flight_say_where_the_run_is() {
 fn a_run_in_flight_wakes_at_its_deadline() {
     let suite = Suite::new([Mock::new("Root").deps(["A"]), Mock::new("A")]);
     let config = MachineConfig {
-        max_in_flight: 2,
+        workers: 2,
         deadline: Some(Duration::from_secs(5)),
         ..MachineConfig::default()
     };
@@ -343,7 +348,10 @@ fn a_run_in_flight_wakes_at_its_deadline() {
     // it goes on here, and then nothing.
     assert_eq!(machine.poll(Duration::from_secs(5)), Step::Abandon(a));
     assert_eq!(machine.poll(Duration::from_secs(5)), Step::Idle);
-    assert_eq!(machine.stopped(), Some(dojobber::StopReason::Deadline));
+    assert_eq!(
+        machine.stopped(),
+        Some(dojobber::engine::StopReason::Deadline)
+    );
     machine
         .handle_outcome(a, Outcome::Pass, Duration::from_secs(6))
         .unwrap();
@@ -360,7 +368,7 @@ fn a_run_in_flight_wakes_at_its_deadline() {
 fn a_stopped_run_waits_only_for_its_phases_in_flight() {
     let suite = Suite::new([Mock::new("Root").deps(["A"]), Mock::new("A")]);
     let config = MachineConfig {
-        max_in_flight: 2,
+        workers: 2,
         deadline: Some(Duration::from_secs(5)),
         ..MachineConfig::default()
     };
@@ -368,7 +376,7 @@ fn a_stopped_run_waits_only_for_its_phases_in_flight() {
     let Step::Perform(a) = machine.poll(Duration::ZERO) else {
         panic!("A first");
     };
-    machine.stop(dojobber::StopReason::Cancelled);
+    machine.stop(dojobber::engine::StopReason::Cancelled);
     assert_eq!(machine.poll(Duration::from_secs(1)), Step::Abandon(a));
     assert_eq!(machine.poll(Duration::from_secs(1)), Step::Idle);
     machine

@@ -6,9 +6,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use dojobber::engine::Plan;
 use dojobber::{
-    CancelHandle, Context, Event, Group, Job, JobRef, JobResult, Observer, Plan, Runner, Status,
-    bail, dep,
+    CancelHandle, Context, Event, Group, Job, JobRef, JobResult, Observer, Runner, Status, bail,
+    dep,
 };
 use dojobber_testkit::Suite;
 use dojobber_testkit::strategy::{ScriptShape, SuiteShape, quiet_scripted_panics, suites};
@@ -20,7 +21,7 @@ fn outcome(suite: &Suite, workers: usize) -> Vec<(String, Status, u32)> {
     let suite = Suite::new(suite.mocks().to_vec());
     let report = Runner::from_ref(suite.root_job(), ())
         .retry_delay(Duration::ZERO)
-        .jobs(workers)
+        .workers(workers)
         .output(std::io::sink())
         .run()
         .expect("generated suites are valid")
@@ -89,12 +90,12 @@ fn a_concurrency_group_caps_its_jobs_on_real_threads() {
         })
     });
     let report = Runner::new(Group::new("Root").with_deps(jobs), ())
-        .jobs(8)
+        .workers(8)
         .group_limit("apt", 2)
         .run()
         .unwrap()
         .into_report();
-    assert!(report.success());
+    assert!(report.is_success());
     let most = gauge.most.load(Ordering::SeqCst);
     assert!((1..=2).contains(&most), "{most} jobs of the group at once");
 }
@@ -122,7 +123,7 @@ fn a_panic_on_a_worker_fails_that_job_only() {
         .with_dep(dep(Explodes))
         .with_deps((0..20).map(|n| dep(Calm(n))));
     let report = Runner::new(root, ())
-        .jobs(4)
+        .workers(4)
         .tries(2)
         .retry_delay(Duration::ZERO)
         .run()
@@ -189,7 +190,7 @@ fn cancelling_blocks_what_was_not_reached_and_still_cleans_up() {
             .with_dep(dep(Cleaned(Arc::clone(&log))))
             .with_dep(dep(Tidy));
         let report = Runner::new(root, cancel.clone())
-            .jobs(workers)
+            .workers(workers)
             .cancel_handle(cancel)
             .run()
             .unwrap()
@@ -251,7 +252,7 @@ impl Observer for Release {
 fn an_over_time_phase_on_a_thread_fails_its_try_and_is_waited_for() {
     let (release, stuck) = crossbeam_channel::bounded(1);
     let report = Runner::new(Stuck(stuck), ())
-        .jobs(2)
+        .workers(2)
         .observe(Release(release))
         .run()
         .unwrap()
@@ -282,11 +283,11 @@ fn far_more_workers_than_jobs_start_no_more_threads_than_jobs() {
     let threads = Arc::new(Mutex::new(std::collections::HashSet::new()));
     let root = Group::new("Root").with_deps((0..50).map(|n| dep(Where(n, Arc::clone(&threads)))));
     let report = Runner::new(root, ())
-        .jobs(100_000)
+        .workers(100_000)
         .run()
         .expect("as many threads as jobs start")
         .into_report();
-    assert!(report.success());
+    assert!(report.is_success());
     let threads = threads.lock().unwrap();
     assert!(
         (1..=50).contains(&threads.len()),
@@ -307,12 +308,12 @@ fn a_concurrency_group_bounds_the_threads_too() {
     let root =
         Group::new("Root").with_deps((0..20).map(|n| dep(Grouped(Where(n, Arc::clone(&threads))))));
     let report = Runner::new(root, ())
-        .jobs(64)
+        .workers(64)
         .group_limit("one at a time", 1)
         .run()
         .unwrap()
         .into_report();
-    assert!(report.success());
+    assert!(report.is_success());
     assert_eq!(
         *threads.lock().unwrap(),
         ["dojobber worker 1".to_owned()].into(),
@@ -353,7 +354,7 @@ fn refused_threads_in_a_small_address_space() {
     let root =
         Group::new("Root").with_deps((0..5_000).map(|n| dep(Counted(n, Arc::clone(&checks)))));
     let error = Runner::new(root, ())
-        .jobs(5_000)
+        .workers(5_000)
         .run()
         .err()
         .expect("5,000 threads do not fit in 2 GB");
@@ -401,7 +402,7 @@ fn a_panicking_observer_ends_the_run_with_its_panic_on_every_driver() {
         let root = Group::new("Root").with_deps((0..20).map(|n| dep(Calm(n))));
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             Runner::new(root, ())
-                .jobs(workers)
+                .workers(workers)
                 .observe(Clumsy)
                 .output(std::io::sink())
                 .run()

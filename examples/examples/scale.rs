@@ -157,7 +157,7 @@ fn main() -> ExitCode {
         count(Status::Failed),
         count(Status::Blocked),
     );
-    if report.success() {
+    if report.is_success() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -1,8 +1,9 @@
 //! The movie example's outcomes for every flag combination the reference
 //! documents, and its verbose output, line by line.
 
-use dojobber::{Report, SharedBuffer, Status, Verbosity};
+use dojobber::{Report, Status, Verbosity};
 use dojobber_examples::movie::{self, MovieArgs};
+use dojobber_testkit::SharedBuffer;
 
 fn run(args: MovieArgs, no_act: bool) -> (Report, String) {
     let lines = SharedBuffer::default();
@@ -39,8 +40,8 @@ fn default_flags() {
     assert_eq!(report.jobs.len(), 20);
     let popcorn = report.job("Popcorn").unwrap();
     assert_eq!((popcorn.status, popcorn.tries), (Status::Fixed, 5));
-    assert!(!report.success());
-    assert!(report.partial_success());
+    assert!(!report.is_success());
+    assert!(report.is_partial_success());
     insta::assert_snapshot!("default_statuses", statuses(&report));
     insta::assert_snapshot!("default_verbose", verbose);
 }
@@ -74,7 +75,7 @@ fn everything_passes_with_a_good_movie_charged_batteries_and_couch_space() {
         ..MovieArgs::default()
     };
     let (report, _) = run(args, false);
-    assert!(report.success(), "{}", statuses(&report));
+    assert!(report.is_success(), "{}", statuses(&report));
 }
 
 #[test]

@@ -191,7 +191,7 @@ fn the_first_run_converges_the_tree_and_the_database() {
     let target = tempfile::tempdir().unwrap();
     let target = target.path();
     let report = converge(target);
-    assert!(report.success(), "{report:#?}");
+    assert!(report.is_success(), "{report:#?}");
     let all: BTreeSet<String> = report.jobs.iter().map(|job| job.name.clone()).collect();
     assert_eq!(all, sample_jobs());
     // The target exists already, nothing is at the absent path, and the
@@ -256,7 +256,7 @@ fn the_first_run_converges_the_tree_and_the_database() {
 fn a_second_run_passes_every_job_at_its_first_check_and_changes_nothing() {
     let target = tempfile::tempdir().unwrap();
     let target = target.path();
-    assert!(converge(target).success());
+    assert!(converge(target).is_success());
     let before = tree(target);
     let second = converge(target);
     for job in &second.jobs {
@@ -275,11 +275,11 @@ fn a_second_run_passes_every_job_at_its_first_check_and_changes_nothing() {
 fn a_third_run_fixes_exactly_what_was_broken() {
     let target = tempfile::tempdir().unwrap();
     let target = target.path();
-    assert!(converge(target).success());
+    assert!(converge(target).is_success());
     break_three_things(target);
 
     let third = converge(target);
-    assert!(third.success(), "{third:#?}");
+    assert!(third.is_success(), "{third:#?}");
     // The seed set is gone with its table, so it is put back too.
     let broken = set(&[
         "file etc/motd",
@@ -305,7 +305,7 @@ fn a_third_run_fixes_exactly_what_was_broken() {
 fn every_kind_of_drift_is_found_and_fixed_by_its_own_job() {
     let target = tempfile::tempdir().unwrap();
     let target = target.path();
-    assert!(converge(target).success());
+    assert!(converge(target).is_success());
     fs::write(target.join("etc/guestbook/app.conf"), "debug = true\n").unwrap();
     fs::remove_file(target.join("etc/guestbook/current.conf")).unwrap();
     symlink("../motd", target.join("etc/guestbook/current.conf")).unwrap();
@@ -320,7 +320,7 @@ fn every_kind_of_drift_is_found_and_fixed_by_its_own_job() {
         .unwrap();
 
     let report = converge(target);
-    assert!(report.success(), "{report:#?}");
+    assert!(report.is_success(), "{report:#?}");
     let drifted = set(&[
         "file etc/guestbook/app.conf",
         "symlink etc/guestbook/current.conf",
@@ -353,7 +353,7 @@ fn every_kind_of_drift_is_found_and_fixed_by_its_own_job() {
 fn rows_that_are_not_seeds_are_left_alone() {
     let target = tempfile::tempdir().unwrap();
     let target = target.path();
-    assert!(converge(target).success());
+    assert!(converge(target).is_success());
     database(target)
         .execute_batch("INSERT INTO users VALUES (3, 'Guest', 'guest@example.com')")
         .unwrap();
@@ -372,7 +372,7 @@ fn rows_that_are_not_seeds_are_left_alone() {
 fn no_act_on_a_broken_tree_lists_what_would_run_and_touches_nothing() {
     let target = tempfile::tempdir().unwrap();
     let target = target.path();
-    assert!(converge(target).success());
+    assert!(converge(target).is_success());
     break_three_things(target);
     let before = tree(target);
 
@@ -415,7 +415,7 @@ fn no_act_on_a_broken_tree_lists_what_would_run_and_touches_nothing() {
 fn no_act_from_the_command_line_lists_exactly_the_jobs_that_would_run() {
     let target = tempfile::tempdir().unwrap();
     let target = target.path();
-    assert!(converge(target).success());
+    assert!(converge(target).is_success());
     break_three_things(target);
     let before = tree(target);
 
@@ -610,7 +610,7 @@ fn a_symlink_on_the_way_is_never_followed_out_of_the_target() {
 fn what_it_did_not_expect_is_never_replaced() {
     let target = tempfile::tempdir().unwrap();
     let target = target.path();
-    assert!(converge(target).success());
+    assert!(converge(target).is_success());
     // A directory where a file goes, a table with another schema, and a
     // file that is not a database where the database goes.
     fs::remove_file(target.join("etc/motd")).unwrap();

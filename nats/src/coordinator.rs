@@ -16,13 +16,13 @@
 //! stops refreshing its claim for an ack wait.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream::{consumer, kv};
+use dojobber::engine::{Defaults, JobGraph, JobId, Machine, MachineConfig, Step, StopReason, Task};
 use dojobber::{
-    CancelHandle, Defaults, Failure, Job, JobGraph, JobId, JobKind, JobRef, Machine, MachineConfig,
-    Observer, Outcome, Phase, Report, Step, StopReason, Task,
+    CancelHandle, Failure, Job, JobKind, JobRef, Observer, Outcome, Phase, Report, dep,
 };
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -57,7 +57,7 @@ const CANCEL_LOOK: Duration = Duration::from_millis(50);
 ///     .tries(3)
 ///     .run()
 ///     .await?;
-/// assert!(report.success());
+/// assert!(report.is_success());
 /// # Ok(()) }
 /// ```
 pub struct Coordinator<A> {
@@ -82,7 +82,7 @@ where
     /// which rebuild the graph from them). Defaults as a local run's, but
     /// 16 tries in flight at once.
     pub fn new(client: async_nats::Client, suite: &str, root: impl Job<A>, args: A) -> Self {
-        Self::from_ref(client, suite, Arc::new(root), args)
+        Self::from_ref(client, suite, dep(root), args)
     }
 
     /// Like [`new`](Self::new), for a root already behind a [`JobRef`].
@@ -94,7 +94,7 @@ where
             args,
             defaults: Defaults::default(),
             config: MachineConfig {
-                max_in_flight: 16,
+                workers: 16,
                 ..MachineConfig::default()
             },
             group_limits: Vec::new(),
@@ -129,9 +129,10 @@ where
         self
     }
 
-    /// How many phases may be in flight at once, over all workers.
-    pub fn jobs(mut self, in_flight: usize) -> Self {
-        self.config.max_in_flight = in_flight.max(1);
+    /// How many phases may be in flight at once, over all workers (the
+    /// name a local run's setting has, `Runner::workers`).
+    pub fn workers(mut self, in_flight: usize) -> Self {
+        self.config.workers = in_flight.max(1);
         self
     }
 

@@ -14,7 +14,8 @@
 
 use std::time::Duration;
 
-use dojobber::{Failure, JobGraph, JobId, Outcome, Phase};
+use dojobber::engine::{JobGraph, JobId};
+use dojobber::{Failure, Outcome, Phase};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 

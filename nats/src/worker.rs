@@ -10,9 +10,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, AckKind, kv};
-use dojobber::{
-    Context, Defaults, GlobalStorage, JobGraph, JobKind, JobRef, LocalStorage, Outcome, Phase,
-};
+use dojobber::engine::{Defaults, JobGraph, JobId};
+use dojobber::{Context, GlobalStorage, JobKind, JobRef, LocalStorage, Outcome, Phase};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
@@ -338,7 +337,7 @@ where
         };
         local = back;
         let elapsed = started.elapsed();
-        let passed = outcome.passed();
+        let passed = outcome.is_pass();
         let run_only = state.graph.plan().kind(id) == JobKind::RunOnly;
         let next = match phase {
             Phase::Check if passed || request.no_act => None,
@@ -375,7 +374,7 @@ where
 /// Calls one phase of a job; a panic becomes its failure.
 fn perform<A: 'static>(
     state: &RunState<A>,
-    id: dojobber::JobId,
+    id: JobId,
     phase: Phase,
     attempt: u32,
     mut local: LocalStorage,
@@ -554,7 +553,7 @@ where
             Some((attempt, local)) if attempt == request.attempt => local,
             _ => LocalStorage::default(),
         };
-        let id = dojobber::JobId::from_index(request.job_id as usize);
+        let id = JobId::from_index(request.job_id as usize);
         if id.index() >= state.graph.plan().len() {
             return fail(format!("worker {} has no job {id}", self.name));
         }

@@ -145,7 +145,7 @@ fn a_server_restarted_mid_run_leaves_a_run_that_completes() {
     assert!(finished.status.success(), "{}", finished.stderr);
     // Fixed, or passed when a try lost in the restart was followed by one
     // whose check found the work done.
-    assert!(finished.report().success());
+    assert!(finished.report().is_success());
     assert_eq!(made_by(&dir.path().join("gate.done")), "steady");
 }
 

@@ -2,10 +2,11 @@
 //! do, what is its plan.
 
 use std::fmt::{self, Write as _};
-use std::sync::Arc;
 
-use dojobber::{Job, JobKind, JobRef, Phase, Plan, Report, Runner, SetupError, Status};
+use dojobber::engine::Plan;
+use dojobber::{Job, JobKind, JobRef, Phase, Report, Runner, SetupError, Status};
 
+use crate::invariants::{Violation, check_invariants};
 use crate::record::record;
 use crate::sim::Simulation;
 
@@ -33,6 +34,16 @@ pub enum IdempotenceError {
     /// The suite cannot start.
     #[error("the suite cannot start: {0}")]
     Setup(#[from] SetupError),
+    /// A run broke one of the engine's rules (see
+    /// [`check_invariants`](crate::check_invariants)): a bug in the engine,
+    /// not in the suite.
+    #[error("run {run} broke a rule of the engine: {violation}")]
+    Broken {
+        /// 1 or 2: which run.
+        run: u8,
+        /// The rule, and the job at fault.
+        violation: Violation,
+    },
     /// The second run was not a clean pass.
     #[error("{}", describe(offenders))]
     NotIdempotent {
@@ -66,6 +77,11 @@ fn describe(offenders: &[Offender]) -> String {
 /// first check and no run executes. (A run-only job has no check: it must
 /// pass at its first try; its run is what it does.) The first run may do
 /// anything.
+///
+/// Both runs are recorded with the runner's settings and held to the
+/// engine's rules ([`check_invariants`](crate::check_invariants)), so a
+/// runner with several workers, fail-fast or a deadline is checked as it
+/// really ran.
 ///
 /// Returns the offending jobs otherwise, each with what it did wrong. A
 /// suite keeps its state in the world (files, services), not in the run's
@@ -105,14 +121,18 @@ pub fn check_idempotent<A: Sync + 'static>(
 ) -> Result<(), IdempotenceError> {
     let first = record(make_runner())?;
     let second = record(make_runner())?;
-    let offenders = offenders(&second.run);
+    for (run, recorded) in [(1, &first), (2, &second)] {
+        check_invariants(&recorded.record)
+            .map_err(|violation| IdempotenceError::Broken { run, violation })?;
+    }
+    let offenders = offenders(&second.record);
     if offenders.is_empty() {
         Ok(())
     } else {
         Err(IdempotenceError::NotIdempotent {
             offenders,
-            first_run: Box::new(first.run.report),
-            second_run: Box::new(second.run.report),
+            first_run: Box::new(first.record.report),
+            second_run: Box::new(second.record.report),
         })
     }
 }
@@ -184,7 +204,7 @@ fn offenders(run: &Simulation) -> Vec<Offender> {
 /// ```
 #[track_caller]
 pub fn assert_idempotent<A: Clone + Sync + 'static>(root: impl Job<A>, args: A) {
-    let root: JobRef<A> = Arc::new(root);
+    let root: JobRef<A> = dojobber::dep(root);
     if let Err(error) = check_idempotent(|| Runner::from_ref(JobRef::clone(&root), args.clone())) {
         panic!("{error}");
     }
@@ -225,7 +245,7 @@ pub fn assert_idempotent<A: Clone + Sync + 'static>(root: impl Job<A>, args: A) 
 /// ```
 pub fn dry_run_text<A: Sync + 'static>(runner: Runner<A>) -> Result<String, SetupError> {
     let recorded = record(runner.no_act(true))?;
-    let run = &recorded.run;
+    let run = &recorded.record;
     let plan = &run.plan;
     let mut text = String::new();
     for id in plan.ids() {

@@ -3,7 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use dojobber::{Event, JobId, JobKind, Outcome, Phase, Plan, Status};
+use dojobber::engine::{JobId, Plan};
+use dojobber::{Event, JobKind, Outcome, Phase, Status};
 
 use crate::sim::Simulation;
 
@@ -46,7 +47,7 @@ pub enum Invariant {
     /// Time never goes backwards (several phases at a time: for each
     /// job); a phase ends after it starts.
     Time,
-    /// At most `max_in_flight` phases at once; at most a concurrency
+    /// At most `workers` phases at once; at most a concurrency
     /// group's limit of its jobs in a try at once.
     Concurrency,
     /// A phase that takes longer than its job's time limit fails its try,
@@ -84,7 +85,7 @@ impl Invariant {
             }
             Invariant::Time => "time never goes backwards",
             Invariant::Concurrency => {
-                "at most max_in_flight phases, and a group's limit of its jobs, at once"
+                "at most workers phases, and a group's limit of its jobs, at once"
             }
             Invariant::TimeLimit => "a phase over its time limit, and only such a phase, times out",
             Invariant::Stop => "after a stop, no new try starts",
@@ -277,7 +278,7 @@ impl<'a> Checker<'a> {
             expected_cleanups: Vec::new(),
             cleanups: Vec::new(),
             run_finished: false,
-            parallel: run.config.machine.max_in_flight > 1,
+            parallel: run.config.machine.workers > 1,
             stopped: run.report.stopped.as_deref(),
             interrupts: run
                 .report
@@ -388,7 +389,7 @@ impl<'a> Checker<'a> {
             Event::PhaseStarted { task, at } => {
                 self.time(*at, Some(task.job))?;
                 self.in_flight += 1;
-                let max = self.run.config.machine.max_in_flight;
+                let max = self.run.config.machine.workers;
                 if self.in_flight > max {
                     return Err(self.fail(
                         Invariant::Concurrency,
@@ -440,7 +441,7 @@ impl<'a> Checker<'a> {
                     self.phase_started(job, task.phase, task.attempt, *at)?;
                 }
                 if task.phase == Phase::Cleanup {
-                    self.cleanups.push((job, outcome.passed()));
+                    self.cleanups.push((job, outcome.is_pass()));
                     return Ok(());
                 }
                 self.last_main_phase_end = *at;
@@ -825,10 +826,10 @@ impl<'a> Checker<'a> {
         let kind = self.plan.kind(job);
         let track = &self.jobs[job.index()];
         let ok = match (kind, phase) {
-            (JobKind::Dummy, Phase::Check) => outcome.passed(),
-            (JobKind::RunOnly, Phase::Check) => !outcome.passed(),
+            (JobKind::Dummy, Phase::Check) => outcome.is_pass(),
+            (JobKind::RunOnly, Phase::Check) => !outcome.is_pass(),
             (JobKind::RunOnly, Phase::Recheck) => {
-                matches!(track.phases.last(), Some((Phase::Run, passed)) if *passed == outcome.passed())
+                matches!(track.phases.last(), Some((Phase::Run, passed)) if *passed == outcome.is_pass())
             }
             _ => false,
         };
@@ -912,7 +913,7 @@ impl<'a> Checker<'a> {
                 )
             },
         )?;
-        let passed = outcome.passed();
+        let passed = outcome.is_pass();
         if let Outcome::Fail(failure) = outcome {
             self.jobs[job.index()].last_error = Some(failure.message.clone());
         }
@@ -1017,7 +1018,7 @@ impl<'a> Checker<'a> {
         let track = &mut self.jobs[job.index()];
         track.finished = Some(status);
         track.retry_due = None;
-        if status.succeeded() {
+        if status.is_success() {
             track.passed = true;
             for &dependent in self.plan.dependents(job) {
                 let track = &mut self.jobs[dependent.index()];

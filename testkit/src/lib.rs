@@ -5,6 +5,12 @@
 //!   no-act run finds, [`render_plan`] for the order of the first round,
 //!   [`check_idempotent`] / [`assert_idempotent`] for "a second run
 //!   changes nothing".
+//! - Your own suite under random settings: [`strategy::run_settings`] draws
+//!   [`RunSettings`] (workers, tries, retry delays, no-act, fail-fast) to
+//!   [`apply`](RunSettings::apply) to your real runner; [`record`] keeps the
+//!   runner's settings ([`SimConfig::from_runner`]), so [`check_invariants`]
+//!   holds the run to them. [`Redactions`] makes times and temporary paths
+//!   stable for snapshots. [`SharedBuffer`] collects printed output.
 //! - [`Mock`] and [`Suite`]: jobs with scripted behaviour that record every call.
 //! - [`simulate`]: drives the machine with a virtual clock, so suites with
 //!   long retry delays run in microseconds, and returns a [`Trace`] whose
@@ -46,9 +52,9 @@
 //! let dry = dry_run_text(runner())?;
 //! assert_eq!(dry.lines().next(), Some(r#"Install git: check fails ("git is missing"), would run"#));
 //! let first = record(runner())?;
-//! check_invariants(&first.run)?;
+//! check_invariants(&first.record)?;
 //! assert_eq!(first.finished.report().names_with(dojobber::Status::Fixed), ["Install git", "Install cargo"]);
-//! let phases = first.run.trace.render_untimed();
+//! let phases = first.record.trace.render_untimed();
 //! assert!(phases.starts_with("round 1\n  Install git.check: fail \"git is missing\"\n  Install git.run: pass\n"));
 //! check_idempotent(runner)?; // a second run only checks, and passes
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -57,19 +63,25 @@
 
 #![warn(missing_docs)]
 
+mod buffer;
 mod checks;
 mod invariants;
 mod mock;
 mod record;
+mod redact;
+mod settings;
 mod sim;
 pub mod strategy;
 
+pub use buffer::SharedBuffer;
 pub use checks::{
     IdempotenceError, Offender, assert_idempotent, check_idempotent, dry_run_text, render_plan,
 };
 pub use invariants::{Invariant, Violation, check_invariants};
 pub use mock::{Act, Call, CallLog, Mock, Rule, Suite, SuiteError, UnknownDep};
 pub use record::{Recorded, TraceRecorder, record, runner_for};
+pub use redact::Redactions;
+pub use settings::RunSettings;
 pub use sim::{Abandoned, SimConfig, Simulation, Trace, TraceEntry, simulate};
 
 /// The README's examples, compiled and run as doctests.

@@ -4,9 +4,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use dojobber::{
-    Context, Defaults, Job, JobKind, JobRef, JobResult, JobSpec, Phase, Plan, SetupError,
-};
+use dojobber::engine::{Defaults, JobSpec, Plan};
+use dojobber::{Context, Job, JobKind, JobRef, JobResult, Phase, SetupError};
 
 /// What one phase of a mock job does.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -462,7 +461,7 @@ impl Suite {
     }
 
     fn job_ref(&self, index: usize) -> JobRef<()> {
-        Arc::new(MockJob {
+        dojobber::dep(MockJob {
             suite: self.clone(),
             index,
         })

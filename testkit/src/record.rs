@@ -4,7 +4,8 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use dojobber::{Event, Finished, Observer, Plan, Report, Runner, SetupError};
+use dojobber::engine::Plan;
+use dojobber::{Event, Finished, Observer, Report, Runner, SetupError};
 
 use crate::mock::Suite;
 use crate::sim::{SimConfig, Simulation, Trace};
@@ -112,13 +113,18 @@ impl Observer for TraceRecorder {
 pub struct Recorded<A> {
     /// The run, for its report, global storage or put-off cleanups.
     pub finished: Finished<A>,
-    /// Its events, phases and report, for
+    /// What the run did: its events, phases, report and settings, in the
+    /// shape a simulation has, for
     /// [`check_invariants`](crate::check_invariants) and
     /// [`Trace::render_untimed`].
-    pub run: Simulation,
+    pub record: Simulation,
 }
 
-/// Runs `runner` with a [`TraceRecorder`] and returns the run with its record.
+/// Runs `runner` with a [`TraceRecorder`] and returns the run with its
+/// record, which carries the runner's settings (workers, tries, delays,
+/// no-act, fail-fast, deadline, group limits: see
+/// [`SimConfig::from_runner`]), so the invariant checker holds the run to
+/// them.
 ///
 /// Fails only when the suite cannot start (see [`SetupError`]).
 ///
@@ -133,20 +139,45 @@ pub struct Recorded<A> {
 ///     }
 /// }
 /// let recorded = record(Runner::new(Tea, ()))?;
-/// check_invariants(&recorded.run)?;
+/// check_invariants(&recorded.record)?;
 /// assert_eq!(
-///     recorded.run.trace.render_untimed(),
+///     recorded.record.trace.render_untimed(),
 ///     "round 1\n  Tea.check: fail \"no tea\"\n  Tea.run: pass\n  Tea.recheck: pass\ncleanup\n  Tea.cleanup: pass\n",
 /// );
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn record<A: Sync + 'static>(runner: Runner<A>) -> Result<Recorded<A>, SetupError> {
+    let config = SimConfig::from_runner(&runner);
     let recorder = TraceRecorder::default();
     let finished = runner.observe(recorder.clone()).run()?;
-    let run = recorder
-        .simulation(finished.report())
+    let record = recorder
+        .simulation_with(finished.report(), &config)
         .expect("every run emits at least its first round's event");
-    Ok(Recorded { finished, run })
+    Ok(Recorded { finished, record })
+}
+
+impl SimConfig {
+    /// The settings `runner` will run with, for holding its real run to
+    /// them ([`TraceRecorder::simulation_with`]): default tries and retry
+    /// delay, no-act, cleanup, workers, fail-fast, deadline (in real time)
+    /// and group limits. The inverse of [`runner_for`].
+    ///
+    /// ```
+    /// use dojobber::{Group, Runner};
+    /// use dojobber_testkit::SimConfig;
+    ///
+    /// let runner = Runner::new(Group::<()>::new("Tea"), ()).workers(4).fail_fast(true);
+    /// assert_eq!(SimConfig::from_runner(&runner), SimConfig::new().workers(4).fail_fast());
+    /// ```
+    pub fn from_runner<A: 'static>(runner: &Runner<A>) -> SimConfig {
+        let (defaults, machine, group_limits) = runner.settings();
+        SimConfig {
+            defaults,
+            machine,
+            group_limits: group_limits.to_vec(),
+            ..SimConfig::new()
+        }
+    }
 }
 
 /// A real run of a fresh copy of `suite` with `config`'s settings:
@@ -172,7 +203,7 @@ pub fn runner_for(suite: &Suite, config: &SimConfig) -> Runner<()> {
         .retry_delay(config.defaults.retry_delay)
         .no_act(machine.no_act)
         .cleanup(machine.cleanup)
-        .jobs(machine.max_in_flight)
+        .workers(machine.workers)
         .fail_fast(machine.fail_fast)
         .output(std::io::sink());
     if let Some(deadline) = machine.deadline {

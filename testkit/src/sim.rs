@@ -8,10 +8,8 @@ use std::time::Duration;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-use dojobber::{
-    Defaults, Event, Failure, Machine, MachineConfig, Outcome, Phase, Plan, Report, Step,
-    StopReason, Task,
-};
+use dojobber::engine::{Defaults, Machine, MachineConfig, Plan, Step, StopReason, Task};
+use dojobber::{Event, Failure, Outcome, Phase, Report};
 
 use crate::mock::{Act, Suite};
 
@@ -69,7 +67,7 @@ impl SimConfig {
 
     /// The same, with up to `workers` phases in flight at once (at least 1).
     pub fn workers(mut self, workers: usize) -> SimConfig {
-        self.machine.max_in_flight = workers.max(1);
+        self.machine.workers = workers.max(1);
         self
     }
 
@@ -374,7 +372,7 @@ pub fn simulate(suite: &Suite, config: SimConfig) -> Simulation {
                     }
                 };
                 let end = now + mock.duration_of(task.phase);
-                if config.machine.max_in_flight == 1 {
+                if config.machine.workers == 1 {
                     // As the sequential runner does: the phase blocks the
                     // driver, which reports it when it ends (late, if it
                     // ran over its time limit).

@@ -29,6 +29,8 @@ use proptest::sample::Index;
 use crate::mock::{Act, Mock, Rule, Suite};
 use crate::sim::SimConfig;
 
+pub use crate::settings::run_settings;
+
 /// The message of every panic the strategies script, so a panic hook can
 /// tell them from real ones (see [`quiet_scripted_panics`]).
 pub const SCRIPTED_PANIC: &str = "scripted panic";

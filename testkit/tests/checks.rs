@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use dojobber::{JobKind, Phase, Runner, Status};
-use dojobber_testkit::strategy::{SCRIPTED_PANIC, quiet_scripted_panics};
+use dojobber_testkit::strategy::{SCRIPTED_PANIC, quiet_scripted_panics, run_settings};
 use dojobber_testkit::{
-    Act, IdempotenceError, Mock, Offender, Rule, SimConfig, Suite, assert_idempotent,
-    check_idempotent, check_invariants, dry_run_text, simulate,
+    Act, IdempotenceError, Mock, Offender, Redactions, Rule, SimConfig, Suite, assert_idempotent,
+    check_idempotent, check_invariants, dry_run_text, record, simulate,
 };
 
 fn runner(suite: &Suite) -> Runner<()> {
@@ -221,5 +221,95 @@ fn a_panicking_phase_fails_like_the_real_drivers_say() {
     // The real driver catches the same panic and reports the same failure.
     quiet_scripted_panics();
     let real = dojobber_testkit::record(runner(&suite.fresh())).unwrap();
-    assert_eq!(real.run.trace.render_untimed(), sim.trace.render_untimed());
+    assert_eq!(
+        real.record.trace.render_untimed(),
+        sim.trace.render_untimed()
+    );
+}
+
+/// A fan-out of jobs that each need a run, for runs with several workers.
+fn fan_out() -> Suite {
+    let leaves: Vec<String> = (0..8).map(|n| format!("Leaf{n}")).collect();
+    let mut mocks = vec![Mock::new("Root").deps(leaves.iter().map(String::as_str))];
+    mocks.extend(
+        leaves
+            .iter()
+            .map(|name| Mock::new(name).check_fails_until_runs(1, "not yet")),
+    );
+    Suite::new(mocks)
+}
+
+#[test]
+fn record_holds_a_four_worker_run_to_its_own_settings() {
+    let suite = fan_out();
+    let recorded = record(runner(&suite).workers(4)).unwrap();
+    assert_eq!(recorded.record.config.machine.workers, 4);
+    check_invariants(&recorded.record).unwrap();
+    assert!(recorded.finished.report().is_success());
+}
+
+#[test]
+fn record_carries_every_setting_of_the_runner() {
+    let suite = fan_out();
+    let runner = runner(&suite)
+        .workers(3)
+        .tries(2)
+        .fail_fast(true)
+        .group_limit("g0", 1);
+    let expected = SimConfig::new()
+        .defaults(2, Duration::ZERO)
+        .workers(3)
+        .fail_fast()
+        .limit_group("g0", 1);
+    let recorded = record(runner).unwrap();
+    assert_eq!(recorded.record.config, expected);
+    check_invariants(&recorded.record).unwrap();
+}
+
+#[test]
+fn check_idempotent_with_four_workers() {
+    let suite = fan_out();
+    check_idempotent(|| runner(&suite).workers(4)).unwrap();
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+    /// Random settings applied to a real runner: every run keeps the
+    /// engine's rules, and a suite that converges ends the same (no-act
+    /// aside) whatever the workers, tries and delays.
+    #[test]
+    fn random_settings_on_a_real_runner_keep_every_rule(settings in run_settings()) {
+        let suite = fan_out();
+        let recorded = record(settings.apply(runner(&suite)))?;
+        check_invariants(&recorded.record)?;
+        let report = recorded.finished.report();
+        // Nothing has run yet, so a no-act run cannot pass; an acting one
+        // fixes every leaf, whatever the workers, tries and delays.
+        proptest::prop_assert_eq!(report.is_success(), !settings.no_act);
+        check_idempotent(|| settings.acting().apply(runner(&suite)))?;
+    }
+}
+
+#[test]
+fn redactions_make_times_and_paths_stable() {
+    let redactions = Redactions::new()
+        .path("/tmp/.tmpA1b2/site", "[TARGET]")
+        .path("/tmp/.tmpA1b2", "[TMP]");
+    assert_eq!(
+        redactions.apply(
+            "/tmp/.tmpA1b2/site/db and /tmp/.tmpA1b2/x: 12 jobs in 1.25s (3ms each), at 2026-11-29T01:02:03.5Z"
+        ),
+        "[TARGET]/db and [TMP]/x: 12 jobs in [TIME] ([TIME] each), at [TIMESTAMP]"
+    );
+    // Names and counts are kept; a name with `$` is taken as it is.
+    assert_eq!(
+        Redactions::new()
+            .path("/a", "$HOME")
+            .apply("/a: 3 tries, 2 s3 x"),
+        "$HOME: 3 tries, 2 s3 x"
+    );
+    assert_eq!(
+        Redactions::new().apply(r#"{"time_secs":0.000123,"elapsed_secs": 1e-5}"#),
+        r#"{"time_secs": "[SECS]","elapsed_secs": "[SECS]"}"#
+    );
 }

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use dojobber::{Defaults, Event, JobId, Phase, Status};
+use dojobber::engine::{Defaults, JobId};
+use dojobber::{Event, Phase, Status};
 use dojobber_testkit::{
     Act, Invariant, Mock, SimConfig, Simulation, Suite, Violation, check_invariants, simulate,
 };
@@ -394,9 +395,9 @@ fn the_checker_reads_real_runs_too() {
         .retry_delay(Duration::ZERO)
         .output(std::io::sink());
     let recorded = dojobber_testkit::record(runner).unwrap();
-    check_invariants(&recorded.run).unwrap();
+    check_invariants(&recorded.record).unwrap();
     assert_eq!(
-        recorded.run.trace.render_untimed(),
+        recorded.record.trace.render_untimed(),
         "round 1\n  First.check: fail \"x\"\n  First.run: pass\n  First.recheck: pass\n  \
          Second.check: fail \"x\"\n  Second.run: pass\n  Second.recheck: pass\n  Root.check: pass\n\
          cleanup\n  Second.cleanup: pass\n  First.cleanup: pass\n"

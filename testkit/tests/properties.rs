@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use dojobber::{Defaults, JobId, Plan, Runner};
+use dojobber::Runner;
+use dojobber::engine::{Defaults, JobId, Plan};
 use dojobber_testkit::strategy::{
     GraphShape, RunShape, ScriptShape, SuiteShape, quiet_scripted_panics, scenarios, sim_configs,
     suites,
@@ -136,7 +137,7 @@ proptest! {
             .no_act(config.machine.no_act)
             .cleanup(config.machine.cleanup)
             .output(std::io::sink());
-        let real = record(runner).expect("the suite is valid").run;
+        let real = record(runner).expect("the suite is valid").record;
         prop_assert_eq!(render_plan(&real.plan), render_plan(&sim.plan));
         prop_assert_eq!(
             real.trace.render_untimed(),
@@ -177,17 +178,14 @@ proptest! {
             .retry_delay(Duration::ZERO)
             .no_act(config.machine.no_act)
             .cleanup(config.machine.cleanup)
-            .jobs(config.machine.max_in_flight)
+            .workers(config.machine.workers)
             .fail_fast(config.machine.fail_fast)
             .output(std::io::sink());
         for (group, limit) in &config.group_limits {
             runner = runner.group_limit(group.clone(), *limit);
         }
-        let mut real = record(runner).expect("the suite is valid").run;
-        // What the recorder cannot see: the run's options.
-        real.config.machine.max_in_flight = config.machine.max_in_flight;
-        real.config.machine.fail_fast = config.machine.fail_fast;
-        real.config.group_limits = config.group_limits.clone();
+        // The record carries the runner's settings: workers, fail-fast, group limits.
+        let real = record(runner).expect("the suite is valid").record;
         if let Err(violation) = check_invariants(&real) {
             return Err(TestCaseError::fail(explain(&real, &violation.to_string())));
         }

@@ -5,7 +5,7 @@
 //! up to two more deps among the jobs after it, half of them near it and
 //! half anywhere, which gives both local structure and long edges.
 
-use dojobber::{Defaults, JobSpec, Plan};
+use dojobber::engine::{Defaults, JobSpec, Plan};
 use dojobber_viz::{Format, Options, Renderer, Style, render};
 
 fn main() {

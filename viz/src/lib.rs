@@ -205,7 +205,7 @@ pub fn write_graph<'a>(
 /// bytes. See [`write_graph`] for the arguments and errors.
 ///
 /// ```
-/// use dojobber::{Defaults, JobSpec, Plan};
+/// use dojobber::engine::{Defaults, JobSpec, Plan};
 /// use dojobber_viz::{Format, Options, Renderer, render};
 ///
 /// let mut root = JobSpec::new("Root");
@@ -265,7 +265,7 @@ fn pure_svg(jobs: &[source::Job], options: &Options) -> String {
 /// [`dot_string`].
 ///
 /// ```
-/// use dojobber::{Defaults, JobSpec, Plan};
+/// use dojobber::engine::{Defaults, JobSpec, Plan};
 /// use dojobber_viz::{Options, job_names, to_dot};
 ///
 /// let (plan, _) = Plan::new(vec![JobSpec::new("Say \"hi\"")], 0, Defaults::default())?;
@@ -280,7 +280,7 @@ pub fn to_dot<'a>(source: impl Into<GraphSource<'a>>, options: &Options) -> dot_
 /// The graph as DOT text (see [`to_dot`]), ending with a newline.
 ///
 /// ```
-/// use dojobber::{Defaults, JobSpec, Plan};
+/// use dojobber::engine::{Defaults, JobSpec, Plan};
 /// use dojobber_viz::{Options, dot_string};
 ///
 /// let mut root = JobSpec::new("Watch Movie");

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use dojobber::{JobKind, Plan, Report, Status};
+use dojobber::engine::Plan;
+use dojobber::{JobKind, Report, Status};
 
 use crate::Style;
 use crate::names;
@@ -294,7 +295,7 @@ pub(crate) struct LegendEntry {
     pub collapsed: bool,
 }
 
-/// The legend for a picture of `jobs`: each status after a run (only "not
+/// The legend for a picture of `workers`: each status after a run (only "not
 /// run" before one), then dummy jobs and collapsed boxes when the picture
 /// has any (a report alone does not say which jobs are dummies).
 pub(crate) fn legend(jobs: &[Job]) -> Vec<LegendEntry> {

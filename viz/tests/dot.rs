@@ -4,7 +4,8 @@
 
 mod common;
 
-use dojobber::{Defaults, JobSpec, Plan, Report, Status};
+use dojobber::engine::{Defaults, JobSpec, Plan};
+use dojobber::{Report, Status};
 use dojobber_examples::movie::{self, MovieArgs};
 use dojobber_viz::dot_structures::{Attribute, Graph, Id, Stmt};
 use dojobber_viz::{Options, Style, dot_string, graphviz_rust, job_names, to_dot};

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dojobber::{Event, Failure, JobReport, Observer, Plan, Report, Status};
+use dojobber::engine::Plan;
+use dojobber::{Event, Failure, JobReport, Observer, Report, Status};
 use dojobber_examples::movie::{self, MovieArgs};
 use dojobber_viz::html::{RunView, write_page};
 use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
@@ -140,7 +141,7 @@ fn movie_view() -> (RunView, usize) {
     let recorder = Recorder::default();
     let runner = movie::runner(MovieArgs::default())
         .output(std::io::sink())
-        .jobs(4)
+        .workers(4)
         .observe(recorder.clone());
     let plan = runner.graph().unwrap().plan().clone();
     let report = runner.run().unwrap().into_report();

@@ -3,7 +3,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use dojobber::{Event, Observer, Phase, Plan, Report, Status};
+use dojobber::engine::Plan;
+use dojobber::{Event, Observer, Phase, Report, Status};
 use dojobber_examples::movie::{self, MovieArgs};
 use dojobber_viz::html::{RunView, ViewError, page};
 
@@ -22,7 +23,7 @@ fn movie_run() -> (Report, Vec<Event>, Plan) {
     let recorder = Recorder::default();
     let runner = movie::runner(MovieArgs::default())
         .output(std::io::sink())
-        .jobs(4)
+        .workers(4)
         .observe(recorder.clone());
     let plan = runner.graph().unwrap().plan().clone();
     let report = runner.run().unwrap().into_report();
@@ -47,7 +48,7 @@ fn events_from_memory_and_from_the_json_stream_make_the_same_view() {
         .add_events_json(json_lines(&events, &plan).as_bytes())
         .unwrap();
     assert_eq!(from_memory, from_stream);
-    assert!(from_memory.timed());
+    assert!(from_memory.is_timed());
 }
 
 #[test]
@@ -100,7 +101,7 @@ fn every_finished_phase_is_one_phase_run_of_its_job() {
 fn the_report_alone_has_jobs_and_errors_but_no_times() {
     let (report, _, _) = movie_run();
     let view = RunView::from_report(&report);
-    assert!(!view.timed());
+    assert!(!view.is_timed());
     assert_eq!(view.jobs.len(), report.jobs.len());
     let tv = view.jobs.iter().find(|job| job.name == "TurnOnTV").unwrap();
     assert_eq!(tv.status, Some(Status::Failed));

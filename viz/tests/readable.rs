@@ -4,7 +4,7 @@
 mod common;
 
 use common::sitekit::sitekit;
-use dojobber::{Defaults, JobSpec, Plan};
+use dojobber::engine::{Defaults, JobSpec, Plan};
 use dojobber_examples::movie::{self, MovieArgs};
 use dojobber_viz::{Format, Options, Renderer, Style, render};
 use proptest::prelude::*;

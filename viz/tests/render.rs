@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use dojobber::{Defaults, JobSpec, Plan, Report};
+use dojobber::Report;
+use dojobber::engine::{Defaults, JobSpec, Plan};
 use dojobber_examples::movie::{self, MovieArgs};
 use dojobber_viz::{Format, Options, Renderer, Style, VizError, render, write_graph};
 

@@ -4,7 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use dojobber::{Defaults, JobRef, JobSpec, Plan};
+use dojobber::JobRef;
+use dojobber::engine::{Defaults, JobSpec, Plan};
 
 /// Deps per job, by id; every dep has a smaller id than its dependent, and
 /// the last job is the root.

@@ -16,7 +16,7 @@
 //! the machine's next timer (retry delays, time limits, the deadline) or a
 //! cancel, so timers fire even when every worker is busy.
 //!
-//! - [`threads`]: the caller's thread alone (`jobs(1)`, the reference
+//! - [`threads`]: the caller's thread alone (`workers(1)`, the reference
 //!   order), or a pool of scoped threads with the caller's thread as the
 //!   watcher.
 //! - `tokio_tasks` (feature `tokio`): workers as tokio tasks; async phases
@@ -93,7 +93,7 @@ pub(crate) enum Role {
     /// Performs nothing: sleeps until the machine's next timer or a
     /// cancel, then polls, handing any phase over to a worker.
     Watcher,
-    /// The only one: performs phases and watches the timers (`jobs(1)`).
+    /// The only one: performs phases and watches the timers (`workers(1)`).
     Alone,
 }
 

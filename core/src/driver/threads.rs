@@ -1,4 +1,4 @@
-//! The thread executors: the caller's thread alone (`jobs(1)`), or a pool
+//! The thread executors: the caller's thread alone (`workers(1)`), or a pool
 //! of scoped worker threads with the caller's thread as the watcher.
 //!
 //! A thread cannot be interrupted: an abandoned phase runs on, and its job

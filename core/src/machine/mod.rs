@@ -8,7 +8,8 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use dojobber::{Defaults, JobSpec, Machine, MachineConfig, Outcome, Plan, Status, Step};
+//! use dojobber::{Outcome, Status};
+//! use dojobber::engine::{Defaults, JobSpec, Machine, MachineConfig, Plan, Step};
 //!
 //! let (plan, _) = Plan::new(vec![JobSpec::new("Only")], 0, Defaults::default())?;
 //! let mut machine = Machine::new(plan, MachineConfig::default());
@@ -59,7 +60,7 @@ pub struct MachineConfig {
     /// How many phases may be in flight at once. With 1, jobs go in the
     /// reference order, in rounds; with more, whatever is ready goes, and
     /// a retry waits only for its own delay.
-    pub max_in_flight: usize,
+    pub workers: usize,
     /// After the first job that failed for good, start no new try.
     pub fail_fast: bool,
     /// No new phase starts at or after this time since the run's start.
@@ -68,12 +69,12 @@ pub struct MachineConfig {
 
 impl Default for MachineConfig {
     /// Acting, with cleanup, one phase at a time, keep going after failures,
-    /// no deadline, no group limits.
+    /// no deadline.
     fn default() -> Self {
         MachineConfig {
             no_act: false,
             cleanup: true,
-            max_in_flight: 1,
+            workers: 1,
             fail_fast: false,
             deadline: None,
         }
@@ -234,7 +235,7 @@ enum Stage {
     Over,
 }
 
-/// The scheduler of one run: see the [module docs](self).
+/// The scheduler of one run: see the [engine docs](crate::engine).
 ///
 /// Semantics, which every driver reproduces:
 /// - a job is tried only when all its deps have passed; a try is check,
@@ -281,11 +282,11 @@ impl Machine {
     /// A machine ready to schedule `plan`.
     ///
     /// # Panics
-    /// If `config.max_in_flight` is 0: drivers check their own input
+    /// If `config.workers` is 0: drivers check their own input
     /// before building a machine.
     #[must_use]
     pub fn new(plan: Plan, config: MachineConfig) -> Machine {
-        assert!(config.max_in_flight > 0, "max_in_flight must be at least 1");
+        assert!(config.workers > 0, "workers must be at least 1");
         let jobs: Vec<JobState> = plan
             .ids()
             .map(|id| JobState {
@@ -299,7 +300,7 @@ impl Machine {
                 last_error: None,
             })
             .collect();
-        let mut ready = ReadyQueue::new(&plan, config.max_in_flight > 1);
+        let mut ready = ReadyQueue::new(&plan, config.workers > 1);
         for id in plan.ids().filter(|id| jobs[id.index()].unpassed_deps == 0) {
             ready.push(id);
         }
@@ -352,12 +353,13 @@ impl Machine {
         Arc::clone(&self.plan)
     }
 
-    /// The most phases that can ever be in flight at once: `max_in_flight`,
+    /// The most phases that can ever be in flight at once: `workers`,
     /// or fewer when the plan has fewer jobs with phases, or its
     /// concurrency groups hold them back. Drivers start no more workers.
     ///
     /// ```
-    /// use dojobber::{Defaults, JobKind, JobSpec, Machine, MachineConfig, Plan};
+    /// use dojobber::JobKind;
+    /// use dojobber::engine::{Defaults, JobSpec, Machine, MachineConfig, Plan};
     ///
     /// let mut specs: Vec<JobSpec> = (0..3)
     ///     .map(|n| JobSpec { group: Some("apt".into()), ..JobSpec::new(format!("pkg{n}")) })
@@ -365,7 +367,7 @@ impl Machine {
     /// // A dummy root, which has no phases to perform.
     /// specs.push(JobSpec { deps: vec![0, 1, 2], kind: JobKind::Dummy, ..JobSpec::new("all") });
     /// let (plan, _) = Plan::new(specs, 3, Defaults::default())?;
-    /// let mut machine = Machine::new(plan, MachineConfig { max_in_flight: 100, ..MachineConfig::default() });
+    /// let mut machine = Machine::new(plan, MachineConfig { workers: 100, ..MachineConfig::default() });
     /// assert_eq!(machine.most_in_flight(), 3);
     /// machine.limit_group("apt", 1);
     /// assert_eq!(machine.most_in_flight(), 1);
@@ -389,7 +391,7 @@ impl Machine {
             .enumerate()
             .map(|(group, &members)| self.groups.room(group, members))
             .sum();
-        (ungrouped + grouped).clamp(1, self.config.max_in_flight)
+        (ungrouped + grouped).clamp(1, self.config.workers)
     }
 
     /// The earliest time at which [`poll`](Self::poll) may answer
@@ -408,13 +410,13 @@ impl Machine {
     }
 
     fn in_rounds(&self) -> bool {
-        self.config.max_in_flight == 1
+        self.config.workers == 1
     }
 
     /// Decides what the driver does next, at time `now`.
     ///
     /// Phases of tries under way come first, then new tries in the
-    /// reference order, up to `max_in_flight` phases at once.
+    /// reference order, up to `workers` phases at once.
     pub fn poll(&mut self, now: Duration) -> Step {
         self.last_seen = self.last_seen.max(now);
         if self.timers.deadline_passed(now) {
@@ -429,7 +431,7 @@ impl Machine {
             }
         }
         loop {
-            if self.in_flight >= self.config.max_in_flight {
+            if self.in_flight >= self.config.workers {
                 return self.until_something_changes(now, false);
             }
             if let Some(task) = self.continuations.pop_front() {

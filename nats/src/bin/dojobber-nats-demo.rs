@@ -25,7 +25,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use dojobber::{Context, Event, Group, Job, JobRef, JobResult, Observer, Outcome, Plan, bail};
+use dojobber::engine::Plan;
+use dojobber::{Context, Event, Group, Job, JobRef, JobResult, Observer, Outcome, bail, dep};
 use dojobber_nats::{Coordinator, Settings, SharedStorage, Worker};
 use serde::{Deserialize, Serialize};
 
@@ -201,7 +202,7 @@ fn shared(cx: &Context<'_, Args>) -> anyhow::Result<SharedStorage> {
 }
 
 fn job(spec: &Spec, all: &Arc<Vec<Spec>>) -> JobRef<Args> {
-    Arc::new(FileJob {
+    dep(FileJob {
         spec: spec.clone(),
         all: Arc::clone(all),
     })
@@ -222,7 +223,7 @@ fn root(args: &Args, other_version: bool) -> JobRef<Args> {
         });
     }
     let all = Arc::new(specs);
-    Arc::new(Group::new("all").with_deps(all.iter().map(|spec| job(spec, &all))))
+    dep(Group::new("all").with_deps(all.iter().map(|spec| job(spec, &all))))
 }
 
 /// Prints each failed phase on stderr: `failed: <job> <phase> try <n>: <error>`.
@@ -315,7 +316,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             }
             let report = coordinator.run().await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
-            Ok(if report.success() {
+            Ok(if report.is_success() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)

@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 use std::io::BufRead;
 
-use dojobber::{CleanupFailure, Event, EventRecord, Failure, Phase, Plan, Report, Status};
+use dojobber::engine::Plan;
+use dojobber::{CleanupFailure, Event, EventRecord, Failure, Phase, Report, Status};
 
 use crate::{Format, Options, Renderer, Style};
 
@@ -23,9 +24,9 @@ use crate::{Format, Options, Renderer, Style};
 /// }
 /// let report = Runner::new(Done, ()).output(std::io::sink()).run()?.into_report();
 /// let mut view = RunView::from_report(&report);
-/// assert!(!view.timed(), "the report alone has no phase times");
+/// assert!(!view.is_timed(), "the report alone has no phase times");
 /// view.add_events_json(r#"{"event":"phase_finished","job":"Done","phase":"check","attempt":1,"at_secs":0.5,"outcome":"pass","performed":true}"#.as_bytes())?;
-/// assert!(view.timed());
+/// assert!(view.is_timed());
 /// assert_eq!(view.jobs[0].phases.len(), 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -266,7 +267,7 @@ impl RunView {
 
     /// Whether the phases have times, so that the timeline and the
     /// concurrency chart can be drawn.
-    pub fn timed(&self) -> bool {
+    pub fn is_timed(&self) -> bool {
         self.jobs
             .iter()
             .flat_map(|job| &job.phases)

@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use dojobber::{Defaults, JobKind, JobReport, JobSpec, Plan, Report, Status};
+use dojobber::engine::{Defaults, JobSpec, Plan};
+use dojobber::{JobKind, JobReport, Report, Status};
 
 /// The pages' names: 50 of them, one long enough to be shortened.
 fn page_names() -> Vec<String> {
