@@ -143,13 +143,19 @@ pub(crate) trait Executor {
 impl<A> Session<A> {
     /// A session around a machine, its observers and the jobs' inputs.
     pub(crate) fn new(
-        machine: Machine,
+        mut machine: Machine,
         observers: Vec<Box<dyn Observer>>,
         jobs: JobTable<A>,
         args: A,
         cancel: CancelHandle,
     ) -> Session<A> {
         let plan = machine.shared_plan();
+        if !observers
+            .iter()
+            .any(|observer| observer.reads_main_events())
+        {
+            machine.mute_main_events();
+        }
         Session {
             jobs,
             args,
@@ -186,12 +192,22 @@ impl<A> Session<A> {
         came: Came,
         executor: &impl Executor,
     ) -> Next {
+        // The clock is read once per turn. Alone, a phase that just ended
+        // brings the time it ended: nobody polled since, so that is now as
+        // far as the machine can tell. With several workers, another may
+        // have polled later meanwhile: read it under the lock, so times
+        // never go backwards.
+        let mut landed = None;
         match came {
             Came::Start => {}
             Came::Woke if role == Role::Worker => run.idle_workers -= 1,
             Came::Woke => run.watcher_wakes = None,
-            Came::Finished(done) => run.finish(done),
+            Came::Finished(done) => {
+                landed = Some(done.at).filter(|_| role == Role::Alone);
+                run.finish(done);
+            }
         }
+        let now = landed.unwrap_or_else(|| executor.now());
         if run.broken {
             return Next::Done;
         }
@@ -206,11 +222,11 @@ impl<A> Session<A> {
                 if let Some(work) = handed {
                     run.handoff.push_front(work);
                 }
-                self.decide(run, role, executor)
+                self.decide(run, role, now, executor)
             }
         };
         if matches!(next, Next::Perform(_)) {
-            self.feed_idle_workers(run, executor);
+            self.feed_idle_workers(run, now, executor);
         }
         match &mut next {
             Next::Sleep(until) => match role {
@@ -235,8 +251,7 @@ impl<A> Session<A> {
     }
 
     /// Polls the machine until it says what this worker does.
-    fn decide(&self, run: &mut Run, role: Role, executor: &impl Executor) -> Next {
-        let now = executor.now();
+    fn decide(&self, run: &mut Run, role: Role, now: Duration, executor: &impl Executor) -> Next {
         loop {
             if self.cancel.is_cancelled() {
                 run.machine.stop(StopReason::Cancelled);
@@ -267,8 +282,7 @@ impl<A> Session<A> {
     /// A worker that has its own phase asks the machine for more while
     /// others sleep (or more can start), and wakes (or starts) one for each
     /// phase it gets.
-    fn feed_idle_workers(&self, run: &mut Run, executor: &impl Executor) {
-        let now = executor.now();
+    fn feed_idle_workers(&self, run: &mut Run, now: Duration, executor: &impl Executor) {
         loop {
             let sleeper = run.idle_workers > run.handoff.len();
             if !sleeper && !executor.can_add_worker() {
