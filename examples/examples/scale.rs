@@ -155,7 +155,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let report = finished.report();
+    let report = finished.into_report();
     let count = |status| report.jobs.iter().filter(|j| j.status == status).count();
     println!(
         "{} jobs: {} passed, {} fixed, {} failed, {} blocked",

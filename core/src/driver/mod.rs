@@ -27,7 +27,7 @@ pub(crate) mod threads;
 #[cfg(feature = "tokio")]
 pub(crate) mod tokio_tasks;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -38,7 +38,8 @@ use crate::graph::JobTable;
 use crate::job::{Context, Job, Phase};
 use crate::machine::{Machine, Step, StopReason, Task};
 use crate::output::Observer;
-use crate::plan::Plan;
+use crate::plan::{JobId, Plan};
+use crate::report::Report;
 use crate::storage::{GlobalStorage, LocalStorage};
 
 /// A run: what the jobs touch, and the machine behind the workers' lock.
@@ -57,8 +58,9 @@ pub(crate) struct Session<A> {
 /// What the workers share, behind the session's lock.
 pub(crate) struct Run {
     pub(crate) machine: Machine,
-    /// Per job: the try its local storage belongs to, and the storage.
-    locals: Vec<(u32, LocalStorage)>,
+    /// The local storages that hold something, by job, with the try they
+    /// belong to. Most jobs store nothing: they cost nothing here.
+    locals: HashMap<JobId, (u32, LocalStorage), foldhash::fast::RandomState>,
     observers: Vec<Box<dyn Observer>>,
     /// Phases the machine handed out for sleeping workers to take.
     handoff: VecDeque<Work>,
@@ -163,9 +165,7 @@ impl<A> Session<A> {
             cancel,
             clock: Instant::now(),
             run: Mutex::new(Run {
-                locals: (0..plan.len())
-                    .map(|_| (0, LocalStorage::default()))
-                    .collect(),
+                locals: HashMap::default(),
                 machine,
                 observers,
                 handoff: VecDeque::new(),
@@ -175,6 +175,24 @@ impl<A> Session<A> {
             }),
             plan,
         }
+    }
+
+    /// The report, built once the job values, the arguments and the
+    /// storages are dropped: a large run does not hold them and its report
+    /// at once.
+    pub(crate) fn into_report(self) -> Report {
+        let Session {
+            jobs,
+            args,
+            global,
+            run,
+            ..
+        } = self;
+        drop(jobs);
+        drop((args, global));
+        let run = run.into_inner().unwrap_or_else(PoisonError::into_inner);
+        drop((run.locals, run.observers, run.handoff));
+        run.machine.report_card()
     }
 
     /// The run's shared state. A panic under the lock (an observer's)
@@ -332,21 +350,28 @@ impl Run {
     /// Takes a job's local storage for a phase, emptied if the phase starts
     /// a new try.
     fn lend(&mut self, task: Task, executor: &impl Executor) -> Work {
-        let (attempt, local) = &mut self.locals[task.job.index()];
-        if *attempt != task.attempt {
-            *attempt = task.attempt;
-            // The last try's values: user code, whose `Drop` may panic.
-            drop_caught(std::mem::take(local));
-        }
+        // Looked up only when some job stores something.
+        let kept = (!self.locals.is_empty())
+            .then(|| self.locals.remove(&task.job))
+            .flatten();
+        let local = match kept {
+            Some((attempt, local)) if attempt == task.attempt => local,
+            Some((_, last_try)) => {
+                // The last try's values: user code, whose `Drop` may panic.
+                drop_caught(last_try);
+                LocalStorage::default()
+            }
+            None => LocalStorage::default(),
+        };
         executor.handed_out(task);
-        Work {
-            task,
-            local: std::mem::take(local),
-        }
+        Work { task, local }
     }
 
     fn finish(&mut self, done: Done) {
-        self.locals[done.task.job.index()].1 = done.local;
+        if !done.local.is_empty() {
+            let try_of = (done.task.attempt, done.local);
+            self.locals.insert(done.task.job, try_of);
+        }
         self.machine
             .handle_outcome(done.task, done.outcome, done.at)
             .expect("the driver reports exactly the phases it was handed");
