@@ -25,6 +25,15 @@ use crate::plan::Plan;
 pub trait Observer: Send {
     /// Takes one event; `plan` names the jobs it mentions.
     fn on_event(&mut self, event: &Event, plan: &Plan);
+
+    /// Whether this observer reads the events of the main run (tries,
+    /// phases, statuses, the run's end) or only those of the cleanups.
+    /// When no observer of a run reads them, the machine does not make
+    /// them: a run of a million jobs makes no event per phase. The
+    /// default: it reads them.
+    fn reads_main_events(&self) -> bool {
+        true
+    }
 }
 
 /// How much the printer says.
@@ -90,6 +99,11 @@ impl<W: Write> Printer<W> {
 }
 
 impl<W: Write + Send> Observer for Printer<W> {
+    /// Quiet, it prints only failing cleanups.
+    fn reads_main_events(&self) -> bool {
+        self.verbosity > Verbosity::Quiet
+    }
+
     fn on_event(&mut self, event: &Event, plan: &Plan) {
         // Output is best effort: a closed stderr must not stop the run.
         match event {

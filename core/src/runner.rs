@@ -275,9 +275,13 @@ impl<A: Sync + 'static> Finished<A> {
         self.session.lock().machine.report_card()
     }
 
-    /// The report, dropping the job values.
+    /// The report, dropping the job values (first, so that a large run
+    /// does not hold both).
     pub fn into_report(self) -> Report {
-        self.report()
+        match Arc::try_unwrap(self.session) {
+            Ok(session) => session.into_report(),
+            Err(shared) => shared.lock().machine.report_card(),
+        }
     }
 
     /// The plan that was run.

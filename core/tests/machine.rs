@@ -380,3 +380,71 @@ fn drive_passing(mut machine: Machine) -> dojobber::Report {
         }
     }
 }
+
+/// Every step a machine hands out on a fixed script (a job's first check
+/// fails for every third job, every run and recheck passes, every second
+/// cleanup fails), its events, and its report.
+fn drive_script(mute: bool, max_in_flight: usize) -> (Vec<Step>, Vec<Event>, dojobber::Report) {
+    // Job i needs jobs i + 1 and i + 2: a ladder with the root at 0.
+    let specs: Vec<JobSpec> = (0..12)
+        .map(|i| JobSpec {
+            deps: [i + 1, i + 2].into_iter().filter(|&d| d < 12).collect(),
+            tries: Some(2),
+            ..JobSpec::new(format!("J{i}"))
+        })
+        .collect();
+    let (plan, _) = Plan::new(specs, 0, Defaults::default()).unwrap();
+    let config = MachineConfig {
+        max_in_flight,
+        ..MachineConfig::default()
+    };
+    let mut machine = Machine::new(plan, config);
+    if mute {
+        machine.mute_main_events();
+    }
+    let (mut steps, mut in_flight) = (Vec::new(), Vec::new());
+    let now = Duration::ZERO;
+    loop {
+        let step = machine.poll(now);
+        steps.push(step);
+        match step {
+            Step::Perform(task) => in_flight.push(task),
+            Step::Done => break,
+            Step::Wait(_) | Step::Idle | Step::Abandon(_) => {
+                let task = in_flight.remove(0);
+                let fails = match task.phase {
+                    Phase::Check => task.job.index() % 3 == 0 && task.attempt == 1,
+                    Phase::Cleanup => task.job.index() % 2 == 0,
+                    Phase::Run | Phase::Recheck => false,
+                };
+                let outcome = if fails {
+                    Outcome::Fail(dojobber::Failure::new("scripted"))
+                } else {
+                    Outcome::Pass
+                };
+                machine.handle_outcome(task, outcome, now).unwrap();
+            }
+        }
+    }
+    let events = std::iter::from_fn(|| machine.poll_event()).collect();
+    (steps, events, machine.report_card())
+}
+
+#[test]
+fn muting_the_main_events_changes_no_decision_and_keeps_the_cleanups_events() {
+    for max_in_flight in [1, 3] {
+        let (steps, events, report) = drive_script(false, max_in_flight);
+        let (muted_steps, muted_events, muted_report) = drive_script(true, max_in_flight);
+        assert_eq!(muted_steps, steps);
+        assert_eq!(muted_report, report);
+        assert!(
+            report.cleanup_failure.is_some(),
+            "the script reaches a failing cleanup"
+        );
+        let run_finished = events
+            .iter()
+            .position(|event| matches!(event, Event::RunFinished { .. }))
+            .unwrap();
+        assert_eq!(muted_events, events[run_finished + 1..]);
+    }
+}

@@ -564,3 +564,40 @@ fn a_panic_in_a_jobs_drop_is_caught_and_the_other_jobs_are_dropped() {
     assert!(bad.load(Ordering::SeqCst), "the bad job was dropped");
     assert!(other.load(Ordering::SeqCst), "and so was the other");
 }
+
+#[test]
+fn into_report_drops_the_job_values_and_reports_every_job() {
+    struct Tracked(Arc<AtomicBool>);
+    impl Job for Tracked {
+        fn deps(&self, _: &()) -> Vec<JobRef> {
+            vec![dep(Named {
+                name: "Leaf",
+                deps: &[],
+                tries: None,
+            })]
+        }
+        fn check(&self, _: &mut Context<'_, ()>) -> JobResult {
+            Ok(())
+        }
+    }
+    impl Drop for Tracked {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let dropped = Arc::new(AtomicBool::new(false));
+    let report = Runner::new(Tracked(Arc::clone(&dropped)), ())
+        .run()
+        .unwrap()
+        .into_report();
+    assert!(dropped.load(Ordering::SeqCst));
+    let statuses: Vec<_> = report
+        .jobs
+        .iter()
+        .map(|j| (j.name.as_str(), j.status))
+        .collect();
+    assert_eq!(
+        statuses,
+        [("Leaf", Status::Passed), ("Tracked", Status::Passed)]
+    );
+}

@@ -27,7 +27,7 @@ pub(crate) mod threads;
 #[cfg(feature = "tokio")]
 pub(crate) mod tokio_tasks;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -38,7 +38,8 @@ use crate::graph::JobTable;
 use crate::job::{Context, Job, Phase};
 use crate::machine::{Machine, Step, StopReason, Task};
 use crate::output::Observer;
-use crate::plan::Plan;
+use crate::plan::{JobId, Plan};
+use crate::report::Report;
 use crate::storage::{GlobalStorage, LocalStorage};
 
 /// A run: what the jobs touch, and the machine behind the workers' lock.
@@ -57,8 +58,9 @@ pub(crate) struct Session<A> {
 /// What the workers share, behind the session's lock.
 pub(crate) struct Run {
     pub(crate) machine: Machine,
-    /// Per job: the try its local storage belongs to, and the storage.
-    locals: Vec<(u32, LocalStorage)>,
+    /// The local storages that hold something, by job, with the try they
+    /// belong to. Most jobs store nothing: they cost nothing here.
+    locals: HashMap<JobId, (u32, LocalStorage), foldhash::fast::RandomState>,
     observers: Vec<Box<dyn Observer>>,
     /// Phases the machine handed out for sleeping workers to take.
     handoff: VecDeque<Work>,
@@ -143,13 +145,19 @@ pub(crate) trait Executor {
 impl<A> Session<A> {
     /// A session around a machine, its observers and the jobs' inputs.
     pub(crate) fn new(
-        machine: Machine,
+        mut machine: Machine,
         observers: Vec<Box<dyn Observer>>,
         jobs: JobTable<A>,
         args: A,
         cancel: CancelHandle,
     ) -> Session<A> {
         let plan = machine.shared_plan();
+        if !observers
+            .iter()
+            .any(|observer| observer.reads_main_events())
+        {
+            machine.mute_main_events();
+        }
         Session {
             jobs,
             args,
@@ -157,9 +165,7 @@ impl<A> Session<A> {
             cancel,
             clock: Instant::now(),
             run: Mutex::new(Run {
-                locals: (0..plan.len())
-                    .map(|_| (0, LocalStorage::default()))
-                    .collect(),
+                locals: HashMap::default(),
                 machine,
                 observers,
                 handoff: VecDeque::new(),
@@ -169,6 +175,24 @@ impl<A> Session<A> {
             }),
             plan,
         }
+    }
+
+    /// The report, built once the job values, the arguments and the
+    /// storages are dropped: a large run does not hold them and its report
+    /// at once.
+    pub(crate) fn into_report(self) -> Report {
+        let Session {
+            jobs,
+            args,
+            global,
+            run,
+            ..
+        } = self;
+        drop(jobs);
+        drop((args, global));
+        let run = run.into_inner().unwrap_or_else(PoisonError::into_inner);
+        drop((run.locals, run.observers, run.handoff));
+        run.machine.report_card()
     }
 
     /// The run's shared state. A panic under the lock (an observer's)
@@ -186,12 +210,22 @@ impl<A> Session<A> {
         came: Came,
         executor: &impl Executor,
     ) -> Next {
+        // The clock is read once per turn. Alone, a phase that just ended
+        // brings the time it ended: nobody polled since, so that is now as
+        // far as the machine can tell. With several workers, another may
+        // have polled later meanwhile: read it under the lock, so times
+        // never go backwards.
+        let mut landed = None;
         match came {
             Came::Start => {}
             Came::Woke if role == Role::Worker => run.idle_workers -= 1,
             Came::Woke => run.watcher_wakes = None,
-            Came::Finished(done) => run.finish(done),
+            Came::Finished(done) => {
+                landed = Some(done.at).filter(|_| role == Role::Alone);
+                run.finish(done);
+            }
         }
+        let now = landed.unwrap_or_else(|| executor.now());
         if run.broken {
             return Next::Done;
         }
@@ -206,11 +240,11 @@ impl<A> Session<A> {
                 if let Some(work) = handed {
                     run.handoff.push_front(work);
                 }
-                self.decide(run, role, executor)
+                self.decide(run, role, now, executor)
             }
         };
         if matches!(next, Next::Perform(_)) {
-            self.feed_idle_workers(run, executor);
+            self.feed_idle_workers(run, now, executor);
         }
         match &mut next {
             Next::Sleep(until) => match role {
@@ -235,8 +269,7 @@ impl<A> Session<A> {
     }
 
     /// Polls the machine until it says what this worker does.
-    fn decide(&self, run: &mut Run, role: Role, executor: &impl Executor) -> Next {
-        let now = executor.now();
+    fn decide(&self, run: &mut Run, role: Role, now: Duration, executor: &impl Executor) -> Next {
         loop {
             if self.cancel.is_cancelled() {
                 run.machine.stop(StopReason::Cancelled);
@@ -267,8 +300,7 @@ impl<A> Session<A> {
     /// A worker that has its own phase asks the machine for more while
     /// others sleep (or more can start), and wakes (or starts) one for each
     /// phase it gets.
-    fn feed_idle_workers(&self, run: &mut Run, executor: &impl Executor) {
-        let now = executor.now();
+    fn feed_idle_workers(&self, run: &mut Run, now: Duration, executor: &impl Executor) {
         loop {
             let sleeper = run.idle_workers > run.handoff.len();
             if !sleeper && !executor.can_add_worker() {
@@ -318,21 +350,28 @@ impl Run {
     /// Takes a job's local storage for a phase, emptied if the phase starts
     /// a new try.
     fn lend(&mut self, task: Task, executor: &impl Executor) -> Work {
-        let (attempt, local) = &mut self.locals[task.job.index()];
-        if *attempt != task.attempt {
-            *attempt = task.attempt;
-            // The last try's values: user code, whose `Drop` may panic.
-            drop_caught(std::mem::take(local));
-        }
+        // Looked up only when some job stores something.
+        let kept = (!self.locals.is_empty())
+            .then(|| self.locals.remove(&task.job))
+            .flatten();
+        let local = match kept {
+            Some((attempt, local)) if attempt == task.attempt => local,
+            Some((_, last_try)) => {
+                // The last try's values: user code, whose `Drop` may panic.
+                drop_caught(last_try);
+                LocalStorage::default()
+            }
+            None => LocalStorage::default(),
+        };
         executor.handed_out(task);
-        Work {
-            task,
-            local: std::mem::take(local),
-        }
+        Work { task, local }
     }
 
     fn finish(&mut self, done: Done) {
-        self.locals[done.task.job.index()].1 = done.local;
+        if !done.local.is_empty() {
+            let try_of = (done.task.attempt, done.local);
+            self.locals.insert(done.task.job, try_of);
+        }
         self.machine
             .handle_outcome(done.task, done.outcome, done.at)
             .expect("the driver reports exactly the phases it was handed");

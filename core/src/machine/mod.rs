@@ -276,6 +276,8 @@ pub struct Machine {
     /// (the deadline, a final failure); a cancel is known only when told.
     stopped_at: Option<Duration>,
     events: VecDeque<Event>,
+    /// No events are recorded until the main stage ends: nobody reads them.
+    main_events_muted: bool,
 }
 
 impl Machine {
@@ -323,6 +325,7 @@ impl Machine {
             last_landing: Duration::ZERO,
             stopped_at: None,
             events: VecDeque::from([Event::RoundStarted { round: 1 }]),
+            main_events_muted: false,
         }
     }
 
@@ -459,7 +462,7 @@ impl Machine {
                         }
                         None => {
                             self.stage = Stage::Over;
-                            self.events.push_back(Event::CleanupFinished);
+                            self.emit(Event::CleanupFinished);
                         }
                     }
                 }
@@ -510,8 +513,7 @@ impl Machine {
         }
         if !self.retry_next_round.is_empty() {
             self.round += 1;
-            self.events
-                .push_back(Event::RoundStarted { round: self.round });
+            self.emit(Event::RoundStarted { round: self.round });
             for job in std::mem::take(&mut self.retry_next_round) {
                 self.ready.push(job);
             }
@@ -585,11 +587,11 @@ impl Machine {
         {
             // Drivers that cannot interrupt a phase report it late.
             let failure = timed_out(limit);
-            self.finish_phase(job, phase, attempt, Outcome::Fail(failure.clone()), now);
+            self.finish_phase(job, phase, attempt, || Outcome::Fail(failure.clone()), now);
             self.try_failed(job, failure, now);
             return Ok(());
         }
-        self.finish_phase(job, phase, attempt, outcome.clone(), now);
+        self.finish_phase(job, phase, attempt, || outcome.clone(), now);
         match (phase, outcome) {
             (Phase::Check, Outcome::Pass) | (Phase::Recheck, Outcome::Pass) => {
                 self.job_passed(job);
@@ -606,7 +608,7 @@ impl Machine {
                 self.cleanups.ran(job);
                 if self.plan.kind(job) == JobKind::RunOnly {
                     // A run-only job has no check: its run's outcome is the recheck's.
-                    self.events.push_back(Event::PhaseFinished {
+                    self.emit(Event::PhaseFinished {
                         task: Task {
                             job,
                             phase: Phase::Recheck,
@@ -634,6 +636,35 @@ impl Machine {
             }
         }
         Ok(())
+    }
+
+    /// Records no more events until the main stage is over (every job has
+    /// its status), and drops those of it not yet taken: only the
+    /// cleanups' events follow. For drivers whose
+    /// observers read only those (a quiet printer prints only a failing
+    /// cleanup), so a large run makes no event per phase. Scheduling is
+    /// unchanged.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use dojobber::{Defaults, Event, JobSpec, Machine, MachineConfig, Outcome, Plan, Step};
+    ///
+    /// let (plan, _) = Plan::new(vec![JobSpec::new("Only")], 0, Defaults::default())?;
+    /// let mut machine = Machine::new(plan, MachineConfig::default());
+    /// machine.mute_main_events();
+    /// let Step::Perform(task) = machine.poll(Duration::ZERO) else { unreachable!() };
+    /// machine.handle_outcome(task, Outcome::Pass, Duration::ZERO)?;
+    /// assert!(matches!(machine.poll(Duration::ZERO), Step::Done));
+    /// // Only the cleanup stage's end, with nothing to clean.
+    /// assert_eq!(machine.poll_event(), Some(Event::CleanupFinished));
+    /// assert_eq!(machine.poll_event(), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn mute_main_events(&mut self) {
+        self.main_events_muted = true;
+        if self.stage == Stage::Main {
+            self.events.clear();
+        }
     }
 
     /// The next event not yet taken, oldest first.
@@ -798,7 +829,7 @@ impl Machine {
         {
             self.timers.limit_phase(task, now + limit);
         }
-        self.events.push_back(Event::PhaseStarted { task, at: now });
+        self.emit(Event::PhaseStarted { task, at: now });
         Step::Perform(task)
     }
 
@@ -829,7 +860,7 @@ impl Machine {
                 retry_owed: false,
             };
             self.to_abandon.push_back(task);
-            let outcome = Outcome::Fail(failure.clone());
+            let outcome = || Outcome::Fail(failure.clone());
             self.finish_phase(task.job, phase, task.attempt, outcome, now);
             self.try_failed(task.job, failure, now);
         }
@@ -852,24 +883,43 @@ impl Machine {
         }
     }
 
+    /// Records a performed phase's end; `outcome` is made only if the
+    /// event is recorded (it clones a failure).
     fn finish_phase(
         &mut self,
         job: JobId,
         phase: Phase,
         attempt: u32,
-        outcome: Outcome,
+        outcome: impl FnOnce() -> Outcome,
         at: Duration,
     ) {
-        self.events.push_back(Event::PhaseFinished {
+        if !self.records_events() {
+            return;
+        }
+        self.emit(Event::PhaseFinished {
             task: Task {
                 job,
                 phase,
                 attempt,
             },
-            outcome,
+            outcome: outcome(),
             at,
             performed: true,
         });
+    }
+
+    /// Whether events are recorded now: always, except in the main stage
+    /// after [`mute_main_events`](Self::mute_main_events).
+    fn records_events(&self) -> bool {
+        !self.main_events_muted || self.stage != Stage::Main
+    }
+
+    /// Records `event` for [`poll_event`](Self::poll_event), if events are
+    /// recorded now.
+    fn emit(&mut self, event: Event) {
+        if self.records_events() {
+            self.events.push_back(event);
+        }
     }
 
     fn continue_try(&mut self, job: JobId, phase: Phase) {
@@ -904,7 +954,7 @@ impl Machine {
         if let Some(group) = self.plan.group(job) {
             self.groups.enter(group);
         }
-        self.events.push_back(Event::TryStarted { job, attempt });
+        self.emit(Event::TryStarted { job, attempt });
         let engine_decides = |phase, outcome| Event::PhaseFinished {
             task: Task {
                 job,
@@ -918,8 +968,8 @@ impl Machine {
         match self.plan.kind(job) {
             JobKind::Normal => self.continue_try(job, Phase::Check),
             JobKind::Dummy => {
-                self.events
-                    .push_back(engine_decides(Phase::Check, Outcome::Pass));
+                let passed = engine_decides(Phase::Check, Outcome::Pass);
+                self.emit(passed);
                 self.job_passed(job);
             }
             JobKind::RunOnly => {
@@ -929,8 +979,8 @@ impl Machine {
                     "run-only jobs have no check"
                 };
                 let failure = Failure::new(why);
-                self.events
-                    .push_back(engine_decides(Phase::Check, Outcome::Fail(failure.clone())));
+                let failed = engine_decides(Phase::Check, Outcome::Fail(failure.clone()));
+                self.emit(failed);
                 if self.config.no_act {
                     let now = self.last_seen;
                     self.try_failed(job, failure, now);
@@ -964,8 +1014,7 @@ impl Machine {
             Status::Passed
         };
         let tries = state.tries_used;
-        self.events
-            .push_back(Event::JobFinished { job, status, tries });
+        self.emit(Event::JobFinished { job, status, tries });
         for &dependent in self.plan.dependents(job) {
             let waiting = &mut self.jobs[dependent.index()].unpassed_deps;
             *waiting -= 1;
@@ -1027,7 +1076,7 @@ impl Machine {
             state.last_error = Some(Box::new(failure));
         }
         let tries = state.tries_used;
-        self.events.push_back(Event::JobFinished {
+        self.emit(Event::JobFinished {
             job,
             status: Status::Failed,
             tries,
@@ -1070,9 +1119,9 @@ impl Machine {
                 ),
             };
             self.jobs[id.index()].progress = Progress::Blocked { by, reason };
-            self.events.push_back(Event::JobBlocked { job: id, by });
+            self.emit(Event::JobBlocked { job: id, by });
         }
-        self.events.push_back(Event::RunFinished {
+        self.emit(Event::RunFinished {
             at: self.main_ended_at(),
         });
         self.stage = if self.config.cleanup && !self.config.no_act {
