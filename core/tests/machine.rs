@@ -384,7 +384,7 @@ fn drive_passing(mut machine: Machine) -> dojobber::Report {
 /// Every step a machine hands out on a fixed script (a job's first check
 /// fails for every third job, every run and recheck passes, every second
 /// cleanup fails), its events, and its report.
-fn drive_script(mute: bool, max_in_flight: usize) -> (Vec<Step>, Vec<Event>, dojobber::Report) {
+fn drive_script(mute: bool, workers: usize) -> (Vec<Step>, Vec<Event>, dojobber::Report) {
     // Job i needs jobs i + 1 and i + 2: a ladder with the root at 0.
     let specs: Vec<JobSpec> = (0..12)
         .map(|i| JobSpec {
@@ -395,7 +395,7 @@ fn drive_script(mute: bool, max_in_flight: usize) -> (Vec<Step>, Vec<Event>, doj
         .collect();
     let (plan, _) = Plan::new(specs, 0, Defaults::default()).unwrap();
     let config = MachineConfig {
-        max_in_flight,
+        workers,
         ..MachineConfig::default()
     };
     let mut machine = Machine::new(plan, config);
@@ -432,9 +432,9 @@ fn drive_script(mute: bool, max_in_flight: usize) -> (Vec<Step>, Vec<Event>, doj
 
 #[test]
 fn muting_the_main_events_changes_no_decision_and_keeps_the_cleanups_events() {
-    for max_in_flight in [1, 3] {
-        let (steps, events, report) = drive_script(false, max_in_flight);
-        let (muted_steps, muted_events, muted_report) = drive_script(true, max_in_flight);
+    for workers in [1, 3] {
+        let (steps, events, report) = drive_script(false, workers);
+        let (muted_steps, muted_events, muted_report) = drive_script(true, workers);
         assert_eq!(muted_steps, steps);
         assert_eq!(muted_report, report);
         assert!(
