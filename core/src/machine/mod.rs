@@ -647,7 +647,8 @@ impl Machine {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use dojobber::{Defaults, Event, JobSpec, Machine, MachineConfig, Outcome, Plan, Step};
+    /// use dojobber::engine::{Defaults, JobSpec, Machine, MachineConfig, Plan, Step};
+    /// use dojobber::{Event, Outcome};
     ///
     /// let (plan, _) = Plan::new(vec![JobSpec::new("Only")], 0, Defaults::default())?;
     /// let mut machine = Machine::new(plan, MachineConfig::default());
