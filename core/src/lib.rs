@@ -65,12 +65,14 @@ pub use anyhow::{self, bail};
 #[cfg(feature = "tokio")]
 pub use asynchronous::{AsyncJob, PhaseFuture, async_dep};
 pub use cancel::CancelHandle;
-pub use event::{Event, EventRecord, Failure, Outcome};
+pub use event::{Event, EventRecord, Outcome, Task};
 pub use graph::JobGraph;
 pub use job::{Context, Group, Job, JobKind, JobRef, JobResult, Phase, dep};
-pub use machine::{Machine, MachineConfig, MachineError, Step, StopReason, Task};
+pub use machine::{Machine, MachineConfig, MachineError, Step};
 pub use output::{Observer, Printer, SharedBuffer, Verbosity};
 pub use plan::{Defaults, JobId, JobSpec, Plan, SetupError};
-pub use report::{CleanupFailure, JobReport, Report, Status};
+pub use report::{
+    CleanupFailure, Failure, FailureKind, JobReport, PhaseRecord, Report, Status, StopReason,
+};
 pub use runner::{CleanupError, Finished, Runner};
 pub use storage::{GlobalStorage, LocalStorage, WrongType};

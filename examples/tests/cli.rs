@@ -35,7 +35,7 @@ fn exit_code_is_1_when_jobs_fail_and_the_report_is_still_written() {
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    assert_eq!(report["version"], 1);
+    assert_eq!(report["version"], 2);
     assert_eq!(report["no_act"], false);
     let jobs = report["jobs"].as_array().unwrap();
     assert_eq!(jobs.len(), 20);
@@ -123,6 +123,16 @@ fn summary_of_the_default_run() {
     let output = run(&["--color", "never"]);
     insta::with_settings!({filters => vec![(r"in \d+\.\d+s", "in [time]")]}, {
         insta::assert_snapshot!("summary", stdout(&output));
+    });
+}
+
+#[test]
+fn summary_of_a_run_past_its_deadline_says_why_jobs_are_blocked() {
+    let output = run(&["--color", "never", "--deadline", "0s"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(!stdout(&output).contains('?'), "{}", stdout(&output));
+    insta::with_settings!({filters => vec![(r"in \d+\.\d+s", "in [time]")]}, {
+        insta::assert_snapshot!("deadline_summary", stdout(&output));
     });
 }
 
