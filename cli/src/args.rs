@@ -61,8 +61,16 @@ pub struct RunArgs {
     /// Draw the plan, before anything runs, to this file (.dot, .svg or .png).
     #[arg(long, value_name = "PATH")]
     pub graph_before: Option<PathBuf>,
-    /// Open the picture (--graph, else --graph-before) in the system's
-    /// viewer once it is written.
+    /// Draw every job in --graph and --graph-before pictures: no fan-out
+    /// of many deps of one kind collapsed into one box.
+    #[arg(long)]
+    pub no_collapse: bool,
+    /// Write the run as one self-contained HTML page to this file (.html):
+    /// summary, failures, timeline, concurrency, graph, table of jobs.
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
+    /// Open what was written (--html, else --graph, else --graph-before)
+    /// in the system's viewer.
     #[arg(long)]
     pub open: bool,
     /// Show a progress display on stderr.
@@ -93,6 +101,8 @@ impl Default for RunArgs {
             events_json: None,
             graph: None,
             graph_before: None,
+            no_collapse: false,
+            html: None,
             open: false,
             progress: When::Auto,
             color: When::Auto,
@@ -224,6 +234,9 @@ mod tests {
             "g.png",
             "--graph-before",
             "plan.svg",
+            "--no-collapse",
+            "--html",
+            "run.html",
             "--open",
             "--progress",
             "never",
@@ -243,7 +256,8 @@ mod tests {
         assert_eq!(args.events_json, Some(PathBuf::from("e.jsonl")));
         assert_eq!(args.graph, Some(PathBuf::from("g.png")));
         assert_eq!(args.graph_before, Some(PathBuf::from("plan.svg")));
-        assert!(args.open);
+        assert!(args.open && args.no_collapse);
+        assert_eq!(args.html, Some(PathBuf::from("run.html")));
         assert_eq!((args.progress, args.color), (When::Never, When::Always));
         assert_eq!(args.verbosity(), Verbosity::Debug);
     }

@@ -252,6 +252,7 @@ fn bad_output_paths_and_formats_stop_the_program_before_any_job_runs() {
     let folder = work.path().to_owned();
     let in_proc = std::path::PathBuf::from("/proc/out.json");
     let missing_png = missing.with_extension("png");
+    let missing_html = missing.with_extension("html");
     let cases: Vec<(&str, &std::path::Path, &str)> = vec![
         ("--report-json", &missing, "does not exist"),
         ("--report-json", &under_a_file, "Not a directory"),
@@ -261,6 +262,8 @@ fn bad_output_paths_and_formats_stop_the_program_before_any_job_runs() {
         ("--graph", &jpg, "name it .dot, .svg or .png"),
         ("--graph-before", &jpg, "name it .dot, .svg or .png"),
         ("--graph", &missing_png, "does not exist"),
+        ("--html", &jpg, "name it .html"),
+        ("--html", &missing_html, "does not exist"),
     ];
     for (flag, path, why) in cases {
         let target = tempfile::tempdir().unwrap();
@@ -400,7 +403,7 @@ fn open_with_no_picture_to_open_stops_before_any_job_runs() {
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(
         stderr(&output),
-        "error: --open: nothing to open: add --graph or --graph-before\n"
+        "error: --open: nothing to open: add --html, --graph or --graph-before\n"
     );
     assert_eq!(stdout(&output), "");
 }

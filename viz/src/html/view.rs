@@ -9,7 +9,7 @@ use dojobber::{
     CleanupFailure, Event, EventRecord, Failure, Phase, PhaseRecord, Plan, Report, Status,
 };
 
-use crate::{Format, Options, Renderer, Style};
+use crate::{Format, GraphSource, Options, Renderer, Style};
 
 /// A run as the HTML page shows it: the report's summary and jobs, each
 /// job's phases (from the report, or from the events), and the job graph
@@ -206,6 +206,16 @@ impl RunView {
     /// the report alone has its timeline too (a report of version 1 has no
     /// phases; then only the events can add them).
     pub fn from_report(report: &Report) -> RunView {
+        RunView::from_source(report, GraphSource::Report(report))
+    }
+
+    /// [`from_report`](Self::from_report), with the plan that ran, so the
+    /// graph draws dummy jobs as such.
+    pub fn from_run(plan: &Plan, report: &Report) -> RunView {
+        RunView::from_source(report, GraphSource::Run(plan, report))
+    }
+
+    fn from_source(report: &Report, source: GraphSource<'_>) -> RunView {
         let mut index: HashMap<&str, usize> = HashMap::new();
         for (i, job) in report.jobs.iter().enumerate() {
             index.entry(job.name.as_str()).or_insert(i);
@@ -260,7 +270,7 @@ impl RunView {
                 ..Style::DEFAULT
             },
         };
-        let graph_svg = crate::render(report, Format::Svg, &options)
+        let graph_svg = crate::render(source, Format::Svg, &options)
             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
             .expect("the pure-Rust renderer draws SVG without failing");
         let mut view = RunView {
