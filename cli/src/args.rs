@@ -158,6 +158,24 @@ impl RunArgs {
         }
     }
 
+    /// How `--graph` and `--graph-before` draw: viz's defaults, with every
+    /// job drawn under `--no-collapse`.
+    ///
+    /// ```
+    /// use dojobber_cli::RunArgs;
+    ///
+    /// assert_eq!(RunArgs::default().graph_options().style.collapse_over, Some(8));
+    /// let every_job = RunArgs { no_collapse: true, ..RunArgs::default() };
+    /// assert_eq!(every_job.graph_options().style.collapse_over, None);
+    /// ```
+    pub fn graph_options(&self) -> dojobber_viz::Options {
+        let mut options = dojobber_viz::Options::default();
+        if self.no_collapse {
+            options.style.collapse_over = None;
+        }
+        options
+    }
+
     /// Applies the flags that configure a run: tries, retry delay,
     /// deadline, workers, fail-fast, no-act, cleanup, verbosity.
     /// [`execute`](Self::execute) calls it.

@@ -63,7 +63,7 @@ use std::sync::{Arc, Mutex, Once, PoisonError};
 
 use dojobber::{CancelHandle, Event, Observer, Plan, Runner};
 use dojobber_viz::html::RunView;
-use dojobber_viz::{Format, GraphSource, Options};
+use dojobber_viz::{Format, GraphSource};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 pub use args::{RunArgs, When};
@@ -286,11 +286,7 @@ impl RunArgs {
         format: Format,
         source: impl Into<GraphSource<'a>>,
     ) -> Result<(), OutputError> {
-        let mut options = Options::default();
-        if self.no_collapse {
-            options.style.collapse_over = None;
-        }
-        let bytes = match dojobber_viz::render(source, format, &options) {
+        let bytes = match dojobber_viz::render(source, format, &self.graph_options()) {
             Ok(bytes) => bytes,
             Err(error) => return Err(OutputError::new(file.flag(), file.path(), error)),
         };
