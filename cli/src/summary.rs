@@ -107,9 +107,15 @@ pub fn summary(report: &Report, color: bool) -> String {
             job.tries,
             if job.tries == 1 { "try" } else { "tries" },
         );
-        // The recheck's error alone hides why the run failed.
+        // The recheck's error alone hides why the run failed. (A run-only
+        // job's last error is its run's; a timed-out run's gains a cause.)
+        let is_last = |run: &dojobber::Failure| {
+            job.last_error
+                .as_ref()
+                .is_some_and(|last| last.message == run.message && last.kind == run.kind)
+        };
         if let Some(run) = job.run_error()
-            && job.last_error.as_ref() != Some(run)
+            && !is_last(run)
         {
             let _ = writeln!(text, "  its run failed: {run:#}");
         }
