@@ -12,7 +12,7 @@ use headless_chrome::protocol::cdp::types::Event as CdpEvent;
 use headless_chrome::{Browser, LaunchOptions, Tab};
 
 mod support;
-use support::{example, stderr};
+use support::{example, stderr, stdout};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -137,7 +137,10 @@ fn the_page_html_writes_works_in_chromium() {
         .output()
         .expect("the example runs");
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert_eq!(stderr(&output), "");
+    assert_eq!(
+        (stderr(&output), stdout(&output)),
+        (String::new(), String::new())
+    );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     let jobs = report["jobs"].as_array().unwrap();
