@@ -61,8 +61,16 @@ pub struct RunArgs {
     /// Draw the plan, before anything runs, to this file (.dot, .svg or .png).
     #[arg(long, value_name = "PATH")]
     pub graph_before: Option<PathBuf>,
-    /// Open the picture (--graph, else --graph-before) in the system's
-    /// viewer once it is written.
+    /// Draw every job in --graph and --graph-before pictures: no fan-out
+    /// of many deps of one kind collapsed into one box.
+    #[arg(long)]
+    pub no_collapse: bool,
+    /// Write the run as one self-contained HTML page to this file (.html):
+    /// summary, failures, timeline, concurrency, graph, table of jobs.
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
+    /// Open what was written (--html, else --graph, else --graph-before)
+    /// in the system's viewer.
     #[arg(long)]
     pub open: bool,
     /// Show a progress display on stderr.
@@ -93,6 +101,8 @@ impl Default for RunArgs {
             events_json: None,
             graph: None,
             graph_before: None,
+            no_collapse: false,
+            html: None,
             open: false,
             progress: When::Auto,
             color: When::Auto,
@@ -146,6 +156,24 @@ impl RunArgs {
             (false, true) => Verbosity::Verbose,
             (false, false) => Verbosity::Quiet,
         }
+    }
+
+    /// How `--graph` and `--graph-before` draw: viz's defaults, with every
+    /// job drawn under `--no-collapse`.
+    ///
+    /// ```
+    /// use dojobber_cli::RunArgs;
+    ///
+    /// assert_eq!(RunArgs::default().graph_options().style.collapse_over, Some(8));
+    /// let every_job = RunArgs { no_collapse: true, ..RunArgs::default() };
+    /// assert_eq!(every_job.graph_options().style.collapse_over, None);
+    /// ```
+    pub fn graph_options(&self) -> dojobber_viz::Options {
+        let mut options = dojobber_viz::Options::default();
+        if self.no_collapse {
+            options.style.collapse_over = None;
+        }
+        options
     }
 
     /// Applies the flags that configure a run: tries, retry delay,
@@ -224,6 +252,9 @@ mod tests {
             "g.png",
             "--graph-before",
             "plan.svg",
+            "--no-collapse",
+            "--html",
+            "run.html",
             "--open",
             "--progress",
             "never",
@@ -243,7 +274,8 @@ mod tests {
         assert_eq!(args.events_json, Some(PathBuf::from("e.jsonl")));
         assert_eq!(args.graph, Some(PathBuf::from("g.png")));
         assert_eq!(args.graph_before, Some(PathBuf::from("plan.svg")));
-        assert!(args.open);
+        assert!(args.open && args.no_collapse);
+        assert_eq!(args.html, Some(PathBuf::from("run.html")));
         assert_eq!((args.progress, args.color), (When::Never, When::Always));
         assert_eq!(args.verbosity(), Verbosity::Debug);
     }

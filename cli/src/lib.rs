@@ -2,9 +2,9 @@
 //!
 //! Flatten [`RunArgs`] into your own clap parser and hand your runner to
 //! [`RunArgs::execute`]: it applies the flags, shows progress, prints the
-//! summary, writes the report, the event stream and the pictures
-//! (`--graph`, drawn by dojobber-viz, shown with `--open`) and returns the
-//! exit code.
+//! summary, writes the report, the event stream, the pictures (`--graph`,
+//! drawn by dojobber-viz) and the HTML run page (`--html`), shows one with
+//! `--open`, and returns the exit code.
 //!
 //! ```no_run
 //! use clap::Parser;
@@ -63,7 +63,8 @@ use std::sync::{Arc, Mutex, Once, PoisonError};
 
 use dojobber::engine::Plan;
 use dojobber::{CancelHandle, Event, Observer, Runner};
-use dojobber_viz::{Format, GraphSource, Options};
+use dojobber_viz::html::RunView;
+use dojobber_viz::{Format, GraphSource};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 pub use args::{RunArgs, When};
@@ -100,6 +101,7 @@ impl From<Exit> for ExitCode {
 /// The files the flags ask for, opened before the run.
 struct Outputs {
     report: Option<OutputFile>,
+    html: Option<OutputFile>,
     graph: Option<(OutputFile, Format)>,
     graph_before: Option<(OutputFile, Format)>,
     events: Option<EventStream>,
@@ -139,8 +141,8 @@ impl RunArgs {
                 Err(error) => cannot_start(error),
             };
         }
-        if self.open && self.graph.is_none() && self.graph_before.is_none() {
-            return cannot_start("--open: nothing to open: add --graph or --graph-before");
+        if self.open && self.html.is_none() && self.graph.is_none() && self.graph_before.is_none() {
+            return cannot_start("--open: nothing to open: add --html, --graph or --graph-before");
         }
         let outputs = match self.open_outputs() {
             Ok(outputs) => outputs,
@@ -152,7 +154,10 @@ impl RunArgs {
             let written = runner
                 .graph()
                 .map_err(|error| error.to_string())
-                .and_then(|graph| draw(file, format, graph.plan()).map_err(|e| e.to_string()));
+                .and_then(|graph| {
+                    self.draw(file, format, graph.plan())
+                        .map_err(|e| e.to_string())
+                });
             if let Err(error) = written {
                 return cannot_start(error);
             }
@@ -191,7 +196,16 @@ impl RunArgs {
         }
         if let Some((file, format)) = outputs.graph {
             let path = file.path().to_owned();
-            match draw(file, format, &report) {
+            match self.draw(file, format, (finished.plan(), &report)) {
+                Ok(()) => drawn = Some(path),
+                Err(error) => failures.push(error.to_string()),
+            }
+        }
+        if let Some(file) = outputs.html {
+            let path = file.path().to_owned();
+            let page = dojobber_viz::html::page(&self.run_view(finished.plan(), &report));
+            match file.write(|out| out.write_all(page.as_bytes())) {
+                // The page, when written, is what --open shows.
                 Ok(()) => drawn = Some(path),
                 Err(error) => failures.push(error.to_string()),
             }
@@ -229,6 +243,19 @@ impl RunArgs {
             .as_deref()
             .map(|path| OutputFile::prepare("--report-json", path))
             .transpose()?;
+        let html = self
+            .html
+            .as_deref()
+            .map(|path| {
+                let is_html = path.extension().is_some_and(|ext| {
+                    ext.eq_ignore_ascii_case("html") || ext.eq_ignore_ascii_case("htm")
+                });
+                if !is_html {
+                    return Err(OutputError::new("--html", path, "name it .html"));
+                }
+                OutputFile::prepare("--html", path)
+            })
+            .transpose()?;
         let graph = self
             .graph
             .as_deref()
@@ -246,10 +273,46 @@ impl RunArgs {
             .transpose()?;
         Ok(Outputs {
             report,
+            html,
             graph,
             graph_before,
             events,
         })
+    }
+
+    /// Draws the plan or the run into `file`, in the style the flags ask for.
+    fn draw<'a>(
+        &self,
+        file: OutputFile,
+        format: Format,
+        source: impl Into<GraphSource<'a>>,
+    ) -> Result<(), OutputError> {
+        let bytes = match dojobber_viz::render(source, format, &self.graph_options()) {
+            Ok(bytes) => bytes,
+            Err(error) => return Err(OutputError::new(file.flag(), file.path(), error)),
+        };
+        file.write(|out| out.write_all(&bytes))
+    }
+
+    /// The HTML page's view of the run, with the settings the flags chose.
+    fn run_view(&self, plan: &Plan, report: &dojobber::Report) -> RunView {
+        let mut view = RunView::from_run(plan, report).setting("workers", self.workers.to_string());
+        if let Some(tries) = self.tries {
+            view = view.setting("tries", tries.to_string());
+        }
+        if let Some(delay) = self.retry_delay {
+            view = view.setting("retry delay", humantime::format_duration(delay).to_string());
+        }
+        if let Some(deadline) = self.deadline {
+            view = view.setting("deadline", humantime::format_duration(deadline).to_string());
+        }
+        if self.fail_fast {
+            view = view.setting("fail-fast", "yes");
+        }
+        if let Some(only) = &self.only {
+            view = view.setting("only", only.clone());
+        }
+        view
     }
 
     fn progress_bar(&self) -> Option<ProgressBar> {
@@ -263,20 +326,6 @@ impl RunArgs {
         bar.set_style(style);
         Some(bar)
     }
-}
-
-/// Draws the plan or the report into `file`, with the default options.
-fn draw<'a>(
-    file: OutputFile,
-    format: Format,
-    source: impl Into<GraphSource<'a>>,
-) -> Result<(), OutputError> {
-    let flag_error = |file: &OutputFile, error| OutputError::new(file.flag(), file.path(), error);
-    let bytes = match dojobber_viz::render(source, format, &Options::default()) {
-        Ok(bytes) => bytes,
-        Err(error) => return Err(flag_error(&file, error)),
-    };
-    file.write(|out| out.write_all(&bytes))
 }
 
 /// Sets `RUST_LIB_BACKTRACE=0` when `RUST_BACKTRACE` asks for backtraces

@@ -37,8 +37,9 @@ pub fn list(plan: &Plan) -> String {
 }
 
 /// The end-of-run summary: counts by status and time taken, then each
-/// failed job with its tries and last error, each blocked job with the dep
-/// that blocked it. After a no-act run it is a plan: what would run.
+/// failed job with its tries and last error (and its run's error when the
+/// recheck failed after it), each blocked job with the dep that blocked it
+/// or the stop that did. After a no-act run it is a plan: what would run.
 ///
 /// ```
 /// use dojobber::{Group, Runner};
@@ -107,16 +108,32 @@ pub fn summary(report: &Report, color: bool) -> String {
             job.tries,
             if job.tries == 1 { "try" } else { "tries" },
         );
+        // The recheck's error alone hides why the run failed. (A run-only
+        // job's last error is its run's; a timed-out run's gains a cause.)
+        let is_last = |run: &dojobber::Failure| {
+            job.last_error
+                .as_ref()
+                .is_some_and(|last| last.message == run.message && last.kind == run.kind)
+        };
+        if let Some(run) = job.run_error()
+            && !is_last(run)
+        {
+            let _ = writeln!(text, "  its run failed: {run:#}");
+        }
     }
     for job in report
         .jobs
         .iter()
         .filter(|job| job.status == Status::Blocked)
     {
-        let by = job.blocked_by.as_deref().unwrap_or("?");
+        let why = match (&job.blocked_by, job.blocked_reason) {
+            (Some(dep), _) => format!(" by {dep}"),
+            (None, Some(reason)) => format!(": {reason}"),
+            (None, None) => String::new(),
+        };
         let _ = writeln!(
             text,
-            "{} {} by {by}",
+            "{} {}{why}",
             paint(Style::new().yellow(), "blocked"),
             job.name
         );
@@ -136,4 +153,70 @@ pub fn summary(report: &Report, color: bool) -> String {
         );
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use dojobber::anyhow::{self, Context as _};
+    use dojobber::{Context, Job, JobResult, Runner, bail};
+
+    /// A repository whose `git init` cannot start: the run fails, then
+    /// the recheck, with its own message.
+    struct Repo;
+    impl Job for Repo {
+        fn tries(&self) -> Option<u32> {
+            Some(1)
+        }
+        fn check(&self, _: &mut Context<'_, ()>) -> JobResult {
+            bail!("no repository in work/")
+        }
+        fn run(&self, _: &mut Context<'_, ()>) -> JobResult {
+            let missing = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+            Err(anyhow::Error::new(missing)).context("running git init")
+        }
+    }
+
+    #[test]
+    fn the_summary_shows_a_failed_runs_own_error_under_the_rechecks() {
+        let report = Runner::new(Repo, ())
+            .output(std::io::sink())
+            .run()
+            .unwrap()
+            .into_report();
+        let text = super::summary(&report, false);
+        let lines: Vec<&str> = text.lines().skip(1).collect();
+        assert_eq!(
+            lines,
+            [
+                "failed Repo after 1 try: no repository in work/",
+                "  its run failed: running git init: No such file",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_run_only_jobs_error_is_said_once() {
+        struct Once;
+        impl Job for Once {
+            fn kind(&self) -> dojobber::JobKind {
+                dojobber::JobKind::RunOnly
+            }
+            fn tries(&self) -> Option<u32> {
+                Some(1)
+            }
+            fn run(&self, _: &mut Context<'_, ()>) -> JobResult {
+                bail!("mirror unreachable")
+            }
+        }
+        let report = Runner::new(Once, ())
+            .output(std::io::sink())
+            .run()
+            .unwrap()
+            .into_report();
+        let text = super::summary(&report, false);
+        assert!(
+            text.ends_with("\nfailed Once after 1 try: mirror unreachable\n"),
+            "{text}"
+        );
+    }
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// `cancelled`. Clones share one flag; it is safe to use from any thread.
 ///
 /// ```
-/// use dojobber::{CancelHandle, Context, Job, JobResult, Runner, Status};
+/// use dojobber::{CancelHandle, Context, Job, JobResult, Runner, Status, StopReason};
 ///
 /// struct Pull;
 /// impl Job<CancelHandle> for Pull {
@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// let cancel = CancelHandle::new();
 /// let report = Runner::new(Deploy, cancel.clone()).cancel_handle(cancel).run()?.into_report();
 /// let deploy = report.job("Deploy").unwrap();
-/// assert_eq!((deploy.status, deploy.blocked_reason.as_deref()), (Status::Blocked, Some("cancelled")));
+/// assert_eq!((deploy.status, deploy.blocked_reason), (Status::Blocked, Some(StopReason::Cancelled)));
 /// # Ok::<(), dojobber::SetupError>(())
 /// ```
 #[derive(Clone, Debug, Default)]

@@ -2,77 +2,20 @@
 
 use std::time::Duration;
 
-use crate::machine::Task;
+use crate::job::Phase;
 use crate::plan::JobId;
-use crate::report::Status;
+use crate::report::{Failure, Status};
 
-/// Why a phase failed: the error's message and the chain of its causes.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Failure {
-    /// The error's own message, one line as the user wrote it.
-    pub message: String,
-    /// The errors that caused it, outermost first.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub causes: Vec<String>,
-}
-
-impl Failure {
-    /// A failure with a message and no causes.
-    ///
-    /// ```
-    /// let failure = dojobber::Failure::new("Still popping...");
-    /// assert_eq!(failure.to_string(), "Still popping...");
-    /// ```
-    pub fn new(message: impl Into<String>) -> Failure {
-        Failure {
-            message: message.into(),
-            causes: Vec::new(),
-        }
-    }
-
-    /// The message and causes of an error returned by user code.
-    ///
-    /// ```
-    /// use anyhow::Context;
-    /// let err = Err::<(), _>(std::fmt::Error).context("rendering invite").unwrap_err();
-    /// let failure = dojobber::Failure::from_error(&err);
-    /// assert_eq!(failure.message, "rendering invite");
-    /// assert_eq!(failure.causes, ["an error occurred when formatting an argument"]);
-    /// ```
-    pub fn from_error(error: &anyhow::Error) -> Failure {
-        Failure {
-            message: error.to_string(),
-            causes: error.chain().skip(1).map(ToString::to_string).collect(),
-        }
-    }
-
-    /// The failure of user code that panicked, from the panic's payload.
-    ///
-    /// ```
-    /// let payload = std::panic::catch_unwind(|| panic!("no remote")).unwrap_err();
-    /// assert_eq!(dojobber::Failure::from_panic(&*payload).message, "panicked: no remote");
-    /// ```
-    pub fn from_panic(payload: &(dyn std::any::Any + Send)) -> Failure {
-        let text = payload
-            .downcast_ref::<&str>()
-            .copied()
-            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-            .unwrap_or("(a payload that is not a string)");
-        Failure::new(format!("panicked: {text}"))
-    }
-}
-
-impl std::fmt::Display for Failure {
-    /// The message; with `{:#}`, the causes too, joined by `: `.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)?;
-        if f.alternate() {
-            for cause in &self.causes {
-                write!(f, ": {cause}")?;
-            }
-        }
-        Ok(())
-    }
+/// One phase of one job for the driver to perform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Task {
+    /// Whose user code to call.
+    pub job: JobId,
+    /// Which of its methods.
+    pub phase: Phase,
+    /// The try this phase belongs to, from 1. A new number means the job's
+    /// local storage starts empty. Cleanup carries the last try's number.
+    pub attempt: u32,
 }
 
 /// How a phase went.

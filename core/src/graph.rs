@@ -7,9 +7,9 @@
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crate::event::Failure;
 use crate::job::JobRef;
 use crate::plan::{Defaults, JobId, JobSpec, NameIndex, Plan, SetupError};
+use crate::report::Failure;
 
 /// The jobs of a suite, numbered as in their [`Plan`].
 pub struct JobGraph<A> {

@@ -76,11 +76,13 @@ pub use anyhow::{self, bail};
 #[cfg(feature = "tokio")]
 pub use asynchronous::{AsyncJob, PhaseFuture, async_dep};
 pub use cancel::CancelHandle;
-pub use event::{Event, EventRecord, Failure, Outcome};
+pub use event::{Event, EventRecord, Outcome};
 pub use job::{Context, Group, Job, JobKind, JobRef, JobResult, Phase, dep};
 pub use output::{Observer, Printer, Verbosity};
 pub use plan::SetupError;
-pub use report::{CleanupFailure, JobReport, Report, Status};
+pub use report::{
+    CleanupFailure, Failure, FailureKind, JobReport, PhaseRecord, Report, Status, StopReason,
+};
 pub use runner::{CleanupError, Finished, Runner};
 pub use storage::{GlobalStorage, LocalStorage, WrongType};
 
@@ -137,7 +139,11 @@ pub mod prelude {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub mod engine {
+    pub use crate::event::Task;
     pub use crate::graph::JobGraph;
-    pub use crate::machine::{Machine, MachineConfig, MachineError, Step, StopReason, Task};
+    pub use crate::machine::{Machine, MachineConfig, MachineError, Step};
     pub use crate::plan::{Defaults, JobId, JobSpec, Plan};
+    /// Why a run stopped early: the report's word, and what
+    /// [`Machine::stop`](crate::engine::Machine::stop) is told.
+    pub use crate::report::StopReason;
 }

@@ -3,9 +3,10 @@
 
 use std::io::Write;
 
-use crate::event::{Event, Failure, Outcome};
+use crate::event::{Event, Outcome};
 use crate::job::Phase;
 use crate::plan::Plan;
+use crate::report::Failure;
 
 /// Something that follows a run through its events: a printer, a progress
 /// display, a recorder. Called on the driver's thread, in event order.

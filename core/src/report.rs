@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::event::Failure;
+use crate::job::Phase;
 
 /// Where a job ended up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -44,6 +44,165 @@ impl std::fmt::Display for Status {
     }
 }
 
+/// Why a run stopped before every job had its chance.
+///
+/// In a report and its JSON it reads as today's words: `cancelled`,
+/// `run deadline passed`, `fail-fast: a job failed`.
+///
+/// ```
+/// use dojobber::StopReason;
+/// assert_eq!(serde_json::to_string(&StopReason::Deadline)?, r#""run deadline passed""#);
+/// assert_eq!(StopReason::Cancelled.to_string(), "cancelled");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum StopReason {
+    /// Someone cancelled the run.
+    #[serde(rename = "cancelled")]
+    Cancelled,
+    /// The whole-run deadline passed.
+    #[serde(rename = "run deadline passed")]
+    Deadline,
+    /// A job failed for good and the run is fail-fast.
+    #[serde(rename = "fail-fast: a job failed")]
+    FailFast,
+}
+
+impl StopReason {
+    /// The reason as words, for reports: `cancelled`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::Cancelled => "cancelled",
+            StopReason::Deadline => "run deadline passed",
+            StopReason::FailFast => "fail-fast: a job failed",
+        }
+    }
+
+    /// Whether tries under way still finish (fail-fast) or stop at their
+    /// current phase (cancellation, deadline).
+    pub(crate) fn lets_tries_finish(self) -> bool {
+        self == StopReason::FailFast
+    }
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a phase failed: the error's message and the chain of its causes.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Failure {
+    /// The error's own message, one line as the user wrote it.
+    pub message: String,
+    /// The errors that caused it, outermost first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub causes: Vec<String>,
+    /// Whose failure it is: the job's own error, or one the engine decided
+    /// (a time limit, a stop). Absent from JSON for the job's own error.
+    #[serde(default, skip_serializing_if = "FailureKind::is_error")]
+    pub kind: FailureKind,
+}
+
+/// What kind of [`Failure`] a phase had: code need not read its message.
+///
+/// ```
+/// use dojobber::{Failure, FailureKind, StopReason};
+/// assert_eq!(Failure::new("no remote").kind, FailureKind::Error);
+/// let json = r#"{"message":"cancelled during its try","kind":{"interrupted":"cancelled"}}"#;
+/// let failure: Failure = serde_json::from_str(json)?;
+/// assert_eq!(failure.kind, FailureKind::Interrupted(StopReason::Cancelled));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The job's code returned an error or panicked, or the job could not
+    /// be set up.
+    #[default]
+    Error,
+    /// The phase ran over its job's time limit (the message says which).
+    TimedOut,
+    /// The run stopped between two phases of the job's try.
+    Interrupted(StopReason),
+}
+
+impl FailureKind {
+    /// Whether it is the job's own error.
+    pub fn is_error(&self) -> bool {
+        *self == FailureKind::Error
+    }
+}
+
+impl Failure {
+    /// A failure with a message and no causes.
+    ///
+    /// ```
+    /// let failure = dojobber::Failure::new("Still popping...");
+    /// assert_eq!(failure.to_string(), "Still popping...");
+    /// ```
+    pub fn new(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            causes: Vec::new(),
+            kind: FailureKind::Error,
+        }
+    }
+
+    /// This failure, of another kind.
+    pub fn with_kind(self, kind: FailureKind) -> Failure {
+        Failure { kind, ..self }
+    }
+
+    /// The message and causes of an error returned by user code.
+    ///
+    /// ```
+    /// use anyhow::Context;
+    /// let err = Err::<(), _>(std::fmt::Error).context("rendering invite").unwrap_err();
+    /// let failure = dojobber::Failure::from_error(&err);
+    /// assert_eq!(failure.message, "rendering invite");
+    /// assert_eq!(failure.causes, ["an error occurred when formatting an argument"]);
+    /// ```
+    pub fn from_error(error: &anyhow::Error) -> Failure {
+        Failure {
+            message: error.to_string(),
+            causes: error.chain().skip(1).map(ToString::to_string).collect(),
+            kind: FailureKind::Error,
+        }
+    }
+
+    /// The failure of user code that panicked, from the panic's payload.
+    ///
+    /// ```
+    /// let payload = std::panic::catch_unwind(|| panic!("no remote")).unwrap_err();
+    /// assert_eq!(dojobber::Failure::from_panic(&*payload).message, "panicked: no remote");
+    /// ```
+    pub fn from_panic(payload: &(dyn std::any::Any + Send)) -> Failure {
+        let text = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(a payload that is not a string)");
+        Failure::new(format!("panicked: {text}"))
+    }
+}
+
+impl std::fmt::Display for Failure {
+    /// The message; with `{:#}`, the causes too, joined by `: `.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)?;
+        if f.alternate() {
+            for cause in &self.causes {
+                write!(f, ": {cause}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What happened to one job.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct JobReport {
@@ -57,15 +216,71 @@ pub struct JobReport {
     pub last_error: Option<Failure>,
     /// For a blocked job, its first dep that did not pass.
     pub blocked_by: Option<String>,
-    /// For a job blocked with no dep to blame, why: the run stopped
-    /// (`cancelled`, `run deadline passed`, `fail-fast: a job failed`).
+    /// For a job blocked with no dep to blame, why: the run stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub blocked_reason: Option<String>,
+    pub blocked_reason: Option<StopReason>,
     /// Time spent in its phases.
     #[serde(with = "seconds", rename = "time_secs")]
     pub time: Duration,
     /// Its deps' names, in declaration order.
     pub deps: Vec<String>,
+    /// Its phases in the order they finished, each failed one with its
+    /// error: a run's error stays here when the recheck then fails too.
+    #[serde(default)]
+    pub phases: Vec<PhaseRecord>,
+}
+
+impl JobReport {
+    /// The error of its last try's run, if that run failed: the cause
+    /// behind a recheck's failure.
+    ///
+    /// ```
+    /// use dojobber::{Context, Job, JobResult, Runner, anyhow::{Context as _, bail}};
+    ///
+    /// struct Repo;
+    /// impl Job for Repo {
+    ///     fn check(&self, _: &mut Context<'_, ()>) -> JobResult { bail!("no repo") }
+    ///     fn run(&self, _: &mut Context<'_, ()>) -> JobResult {
+    ///         Err(std::io::Error::other("No such file or directory")).context("running git init")
+    ///     }
+    /// }
+    /// let report = Runner::new(Repo, ()).output(std::io::sink()).run()?.into_report();
+    /// let repo = report.job("Repo").unwrap();
+    /// assert_eq!(repo.last_error.as_ref().unwrap().message, "no repo");
+    /// let run = repo.run_error().unwrap();
+    /// assert_eq!(format!("{run:#}"), "running git init: No such file or directory");
+    /// # Ok::<(), dojobber::SetupError>(())
+    /// ```
+    pub fn run_error(&self) -> Option<&Failure> {
+        let last_try = self.phases.iter().map(|phase| phase.attempt).max()?;
+        self.phases
+            .iter()
+            .filter(|phase| phase.attempt == last_try && phase.phase == Phase::Run)
+            .find_map(|phase| phase.error.as_deref())
+    }
+}
+
+/// One phase of one try of a job, as it went.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PhaseRecord {
+    /// Which phase.
+    pub phase: Phase,
+    /// Which try, from 1 (a cleanup carries the last try's number).
+    pub attempt: u32,
+    /// When it was handed out, since the run started.
+    #[serde(with = "seconds", rename = "start_secs")]
+    pub start: Duration,
+    /// When it finished (or was given up on, past its time limit).
+    #[serde(with = "seconds", rename = "end_secs")]
+    pub end: Duration,
+    /// Whether it passed.
+    pub passed: bool,
+    /// Whether user code was called: a dummy job's check, a run-only job's
+    /// check and recheck are decided by the machine.
+    pub performed: bool,
+    /// Why it failed; boxed, so a passing phase costs no more than a pointer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Box<Failure>>,
 }
 
 /// A cleanup that failed; the cleanups after it did not run.
@@ -107,10 +322,9 @@ pub struct Report {
     /// Time from the run's start to its last phase.
     #[serde(with = "seconds", rename = "elapsed_secs")]
     pub elapsed: Duration,
-    /// Why the run stopped before every job had its chance, if it did:
-    /// `cancelled`, `run deadline passed`, `fail-fast: a job failed`.
+    /// Why the run stopped before every job had its chance, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stopped: Option<String>,
+    pub stopped: Option<StopReason>,
     /// The cleanup that failed, if one did.
     pub cleanup_failure: Option<CleanupFailure>,
     /// Every job, in the reference order.
@@ -118,8 +332,9 @@ pub struct Report {
 }
 
 impl Report {
-    /// The version of the JSON format this crate writes.
-    pub const VERSION: u32 = 1;
+    /// The version of the JSON format this crate writes. 2 added each
+    /// job's `phases` and a failure's `kind`; version 1 reports still read.
+    pub const VERSION: u32 = 2;
 
     /// Whether every job passed or was fixed.
     pub fn is_success(&self) -> bool {

@@ -254,7 +254,7 @@ fn cancelling_cancels_async_phases_in_flight() {
         )
         .unwrap()
         .into_report();
-    assert_eq!(report.stopped.as_deref(), Some("cancelled"));
+    assert_eq!(report.stopped, Some(dojobber::StopReason::Cancelled));
     for name in ["Waits", "PullsThePlug"] {
         let job = report.job(name).unwrap();
         assert_eq!(job.status, Status::Failed, "{name}");
@@ -265,8 +265,8 @@ fn cancelling_cancels_async_phases_in_flight() {
     }
     let queued = report.job("Queued").unwrap();
     assert_eq!(
-        (queued.status, queued.blocked_reason.as_deref()),
-        (Status::Blocked, Some("cancelled"))
+        (queued.status, queued.blocked_reason),
+        (Status::Blocked, Some(dojobber::StopReason::Cancelled))
     );
     let elapsed = rt.block_on(async move { started.elapsed() });
     assert!(

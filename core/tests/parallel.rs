@@ -165,13 +165,10 @@ fn fail_fast_starts_no_new_try_after_a_final_failure() {
     );
     let later = run.report.job("Later").unwrap();
     assert_eq!(
-        (later.status, later.blocked_reason.as_deref()),
-        (Status::Blocked, Some("fail-fast: a job failed"))
+        (later.status, later.blocked_reason),
+        (Status::Blocked, Some(dojobber::StopReason::FailFast))
     );
-    assert_eq!(
-        run.report.stopped.as_deref(),
-        Some("fail-fast: a job failed")
-    );
+    assert_eq!(run.report.stopped, Some(dojobber::StopReason::FailFast));
 }
 
 /// A job whose phases take 5 s against a 2 s limit, with 2 tries 1 s apart.
@@ -250,10 +247,10 @@ fn cancelling_lets_phases_in_flight_finish_and_blocks_what_was_not_reached() {
     );
     let not_reached = run.report.job("NotReached").unwrap();
     assert_eq!(
-        (not_reached.status, not_reached.blocked_reason.as_deref()),
-        (Status::Blocked, Some("cancelled"))
+        (not_reached.status, not_reached.blocked_reason),
+        (Status::Blocked, Some(dojobber::StopReason::Cancelled))
     );
-    assert_eq!(run.report.stopped.as_deref(), Some("cancelled"));
+    assert_eq!(run.report.stopped, Some(dojobber::StopReason::Cancelled));
     assert_eq!(
         run.performed.last().unwrap().end,
         secs(10),
@@ -270,7 +267,7 @@ fn the_run_deadline_stops_new_phases() {
     ];
     // Threads: the phase in flight at the deadline runs on and counts.
     let run = run(&specs, parallel(2).deadline(secs(3)));
-    assert_eq!(run.report.stopped.as_deref(), Some("run deadline passed"));
+    assert_eq!(run.report.stopped, Some(dojobber::StopReason::Deadline));
     assert_eq!(
         status(&run, "First"),
         Status::Passed,
@@ -278,8 +275,8 @@ fn the_run_deadline_stops_new_phases() {
     );
     let second = run.report.job("Second").unwrap();
     assert_eq!(
-        (second.status, second.blocked_reason.as_deref()),
-        (Status::Blocked, Some("run deadline passed"))
+        (second.status, second.blocked_reason),
+        (Status::Blocked, Some(dojobber::StopReason::Deadline))
     );
 }
 
@@ -321,7 +318,7 @@ fn the_run_deadline_cuts_a_wait_for_a_retry_short() {
     for workers in [1, 2] {
         let config = parallel(workers).deadline(secs(10)).abandoned_phases_stop();
         let run = run(&specs, config);
-        assert_eq!(run.report.stopped.as_deref(), Some("run deadline passed"));
+        assert_eq!(run.report.stopped, Some(dojobber::StopReason::Deadline));
         assert_eq!(
             run.report.elapsed,
             secs(10),

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dojobber::{
-    Context, Group, Job, JobKind, JobRef, JobResult, Runner, SetupError, Status, Verbosity, bail,
-    dep,
+    Context, Group, Job, JobKind, JobRef, JobResult, Phase, Runner, SetupError, Status, Verbosity,
+    bail, dep,
 };
 use dojobber_testkit::SharedBuffer;
 
@@ -474,9 +474,77 @@ fn report_round_trips_through_json() {
     let back: dojobber::Report = serde_json::from_str(&json).unwrap();
     assert_eq!(back, report);
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(value["version"], 1);
+    assert_eq!(value["version"], 2);
     assert_eq!(value["jobs"][0]["status"], "fixed");
     assert!(value["jobs"][0]["time_secs"].is_f64());
+    let phases = value["jobs"][0]["phases"].as_array().unwrap();
+    let names: Vec<&str> = phases
+        .iter()
+        .map(|p| p["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["check", "run", "recheck", "cleanup"]);
+    assert!(phases[1]["start_secs"].is_f64() && phases[1]["end_secs"].is_f64());
+}
+
+#[test]
+fn a_version_1_report_still_reads() {
+    let json = r#"{"version":1,"no_act":false,"rounds":1,"elapsed_secs":0.5,
+        "stopped":"run deadline passed","cleanup_failure":null,"jobs":[
+        {"name":"Late","status":"blocked","tries":0,"last_error":null,"blocked_by":null,
+         "blocked_reason":"run deadline passed","time_secs":0.0,"deps":[]}]}"#;
+    let report: dojobber::Report = serde_json::from_str(json).unwrap();
+    assert_eq!(report.stopped, Some(dojobber::StopReason::Deadline));
+    let late = report.job("Late").unwrap();
+    assert_eq!(late.blocked_reason, Some(dojobber::StopReason::Deadline));
+    assert!(late.phases.is_empty());
+}
+
+#[test]
+fn a_failing_runs_own_error_stays_in_the_report() {
+    struct GitInit;
+    impl Job for GitInit {
+        fn tries(&self) -> Option<u32> {
+            Some(2)
+        }
+        fn check(&self, _: &mut Context<'_, ()>) -> JobResult {
+            anyhow::bail!("no repository")
+        }
+        fn run(&self, _: &mut Context<'_, ()>) -> JobResult {
+            let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+            Err(anyhow::Error::new(io).context("running git init"))
+        }
+    }
+    let report = Runner::new(GitInit, ())
+        .output(std::io::sink())
+        .retry_delay(std::time::Duration::ZERO)
+        .run()
+        .unwrap()
+        .into_report();
+    let job = report.job("GitInit").unwrap();
+    assert_eq!(job.status, Status::Failed);
+    assert_eq!(job.last_error.as_ref().unwrap().message, "no repository");
+    let run = job.run_error().expect("the run's error is kept");
+    assert_eq!(run.message, "running git init");
+    assert_eq!(run.causes, ["No such file or directory"]);
+    // Every failed phase of every try keeps its own error; passing ones none.
+    let failed: Vec<(u32, Phase, &str)> = job
+        .phases
+        .iter()
+        .filter_map(|p| Some((p.attempt, p.phase, p.error.as_ref()?.message.as_str())))
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            (1, Phase::Check, "no repository"),
+            (1, Phase::Run, "running git init"),
+            (1, Phase::Recheck, "no repository"),
+            (2, Phase::Check, "no repository"),
+            (2, Phase::Run, "running git init"),
+            (2, Phase::Recheck, "no repository"),
+        ]
+    );
+    assert!(job.phases.iter().all(|p| p.passed == p.error.is_none()));
+    assert!(job.phases.iter().all(|p| p.start <= p.end));
 }
 
 /// A panic payload that panics again when dropped.

@@ -188,7 +188,7 @@ fn a_stop_while_a_retry_waits_finishes_the_job() {
         "Slow's JobFinished is missing"
     );
     assert_eq!(sim.report.elapsed, Duration::from_secs(5));
-    assert_eq!(sim.report.stopped.as_deref(), Some("cancelled"));
+    assert_eq!(sim.report.stopped, Some(dojobber::StopReason::Cancelled));
     check_invariants(&sim).unwrap();
 }
 
@@ -318,11 +318,11 @@ fn stopped_and_in_flight_say_where_the_run_is() {
             .unwrap();
     }
     let report = machine.report_card();
-    assert_eq!(report.stopped.as_deref(), Some("cancelled"));
+    assert_eq!(report.stopped, Some(dojobber::StopReason::Cancelled));
     assert_eq!(report.job("Root").unwrap().status, Status::Blocked);
     assert_eq!(
-        report.job("Root").unwrap().blocked_reason.as_deref(),
-        Some("cancelled")
+        report.job("Root").unwrap().blocked_reason,
+        Some(dojobber::StopReason::Cancelled)
     );
 }
 

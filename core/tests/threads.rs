@@ -196,15 +196,15 @@ fn cancelling_blocks_what_was_not_reached_and_still_cleans_up() {
             .unwrap()
             .into_report();
         assert_eq!(
-            report.stopped.as_deref(),
-            Some("cancelled"),
+            report.stopped,
+            Some(dojobber::StopReason::Cancelled),
             "{workers} workers"
         );
         let tidy = report.job("Tidy").unwrap();
         assert_eq!(tidy.status, Status::Blocked, "{workers} workers");
         assert_eq!(
-            tidy.blocked_reason.as_deref(),
-            Some("cancelled"),
+            tidy.blocked_reason,
+            Some(dojobber::StopReason::Cancelled),
             "{report:#?}"
         );
         assert_eq!(report.job("PullsThePlug").unwrap().status, Status::Fixed);

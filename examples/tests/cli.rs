@@ -35,7 +35,7 @@ fn exit_code_is_1_when_jobs_fail_and_the_report_is_still_written() {
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    assert_eq!(report["version"], 1);
+    assert_eq!(report["version"], 2);
     assert_eq!(report["no_act"], false);
     let jobs = report["jobs"].as_array().unwrap();
     assert_eq!(jobs.len(), 20);
@@ -123,6 +123,16 @@ fn summary_of_the_default_run() {
     let output = run(&["--color", "never"]);
     insta::with_settings!({filters => vec![(r"in \d+\.\d+s", "in [time]")]}, {
         insta::assert_snapshot!("summary", stdout(&output));
+    });
+}
+
+#[test]
+fn summary_of_a_run_past_its_deadline_says_why_jobs_are_blocked() {
+    let output = run(&["--color", "never", "--deadline", "0s"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(!stdout(&output).contains('?'), "{}", stdout(&output));
+    insta::with_settings!({filters => vec![(r"in \d+\.\d+s", "in [time]")]}, {
+        insta::assert_snapshot!("deadline_summary", stdout(&output));
     });
 }
 
@@ -242,6 +252,7 @@ fn bad_output_paths_and_formats_stop_the_program_before_any_job_runs() {
     let folder = work.path().to_owned();
     let in_proc = std::path::PathBuf::from("/proc/out.json");
     let missing_png = missing.with_extension("png");
+    let missing_html = missing.with_extension("html");
     let cases: Vec<(&str, &std::path::Path, &str)> = vec![
         ("--report-json", &missing, "does not exist"),
         ("--report-json", &under_a_file, "Not a directory"),
@@ -251,6 +262,8 @@ fn bad_output_paths_and_formats_stop_the_program_before_any_job_runs() {
         ("--graph", &jpg, "name it .dot, .svg or .png"),
         ("--graph-before", &jpg, "name it .dot, .svg or .png"),
         ("--graph", &missing_png, "does not exist"),
+        ("--html", &jpg, "name it .html"),
+        ("--html", &missing_html, "does not exist"),
     ];
     for (flag, path, why) in cases {
         let target = tempfile::tempdir().unwrap();
@@ -390,7 +403,7 @@ fn open_with_no_picture_to_open_stops_before_any_job_runs() {
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(
         stderr(&output),
-        "error: --open: nothing to open: add --graph or --graph-before\n"
+        "error: --open: nothing to open: add --html, --graph or --graph-before\n"
     );
     assert_eq!(stdout(&output), "");
 }

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{NatsServer, coordinate, made_by, wait_for_file, worker};
-use dojobber::Status;
+use dojobber::{Status, StopReason};
 
 /// A gate (its run waits for the `release` file) with a job after it.
 const GATED: &str = r#"[
@@ -119,7 +119,7 @@ fn a_label_no_worker_serves_fails_its_jobs_at_the_run_deadline() {
     let finished = coordinate(&server, "deadline", dir.path(), jobs, &deadline).finish();
     assert_eq!(finished.status.code(), Some(1), "{}", finished.stderr);
     let report = finished.report();
-    assert_eq!(report.stopped.as_deref(), Some("run deadline passed"));
+    assert_eq!(report.stopped, Some(StopReason::Deadline));
     assert_eq!(finished.status("ghostly"), Status::Failed);
     assert!(
         finished

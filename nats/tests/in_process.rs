@@ -8,7 +8,7 @@ use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use common::{HANG, NatsServer};
-use dojobber::{CancelHandle, Context, Job, JobRef, JobResult, Status, bail, dep};
+use dojobber::{CancelHandle, Context, Job, JobRef, JobResult, Status, StopReason, bail, dep};
 use dojobber_nats::{Coordinator, Settings, Worker};
 
 /// Tells the test that `Slow` is running.
@@ -84,7 +84,7 @@ fn a_cancelled_run_blocks_what_had_not_started_and_waits_for_the_try_under_way()
     });
     runtime.shutdown_background();
 
-    assert_eq!(report.stopped.as_deref(), Some("cancelled"));
+    assert_eq!(report.stopped, Some(StopReason::Cancelled));
     let after = report.job("After").unwrap();
     assert_eq!(after.status, Status::Blocked);
     assert_ne!(report.job("Slow").unwrap().status, Status::Passed);

@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use dojobber::engine::{JobId, Plan};
-use dojobber::{Event, JobKind, Outcome, Phase, Status};
+use dojobber::{Event, FailureKind, JobKind, Outcome, Phase, Status, StopReason};
 
 use crate::sim::Simulation;
 
@@ -229,7 +229,7 @@ struct Checker<'a> {
     /// Several phases at once: no rounds, ready jobs go as slots free up.
     parallel: bool,
     /// Why the run stopped, as the report says.
-    stopped: Option<&'a str>,
+    stopped: Option<StopReason>,
     /// Whether the stop cuts tries short (a deadline, a cancellation).
     interrupts: bool,
     /// A job failed for good (what stops a fail-fast run).
@@ -279,12 +279,11 @@ impl<'a> Checker<'a> {
             cleanups: Vec::new(),
             run_finished: false,
             parallel: run.config.machine.workers > 1,
-            stopped: run.report.stopped.as_deref(),
+            stopped: run.report.stopped,
             interrupts: run
                 .report
                 .stopped
-                .as_deref()
-                .is_some_and(|reason| !reason.starts_with("fail-fast")),
+                .is_some_and(|reason| reason != StopReason::FailFast),
             final_failure_seen: false,
             in_flight: 0,
             groups: plan
@@ -760,9 +759,7 @@ impl<'a> Checker<'a> {
         // No phase starts at or after the deadline or the cancellation (a
         // run-only job's recheck is only its run's outcome), unless the run
         // had already stopped fail-fast, which lets tries under way finish.
-        let fail_fast_stop = self
-            .stopped
-            .is_some_and(|reason| reason.starts_with("fail-fast"));
+        let fail_fast_stop = self.stopped == Some(StopReason::FailFast);
         let run_only_recheck = phase == Phase::Recheck && self.plan.kind(job) == JobKind::RunOnly;
         if !(fail_fast_stop || run_only_recheck) {
             let machine = &self.run.config.machine;
@@ -842,7 +839,7 @@ impl<'a> Checker<'a> {
     fn timed_out(&self, job: JobId, phase: Phase, outcome: &Outcome) -> bool {
         phase != Phase::Cleanup
             && self.plan.time_limit(job).is_some()
-            && matches!(outcome, Outcome::Fail(f) if f.message.starts_with("timed out after "))
+            && matches!(outcome, Outcome::Fail(f) if f.kind == FailureKind::TimedOut)
     }
 
     /// A performed phase over its job's time limit timed out, and one
@@ -1353,15 +1350,12 @@ impl<'a> Checker<'a> {
             let blocked_reason = (status == Status::Blocked && track.blocked_by.is_none())
                 .then_some(self.stopped)
                 .flatten();
-            check(
-                reported.blocked_reason.as_deref() == blocked_reason,
-                &|| {
-                    format!(
-                        "reported blocked for {:?}, the trace says {blocked_reason:?}",
-                        reported.blocked_reason
-                    )
-                },
-            )?;
+            check(reported.blocked_reason == blocked_reason, &|| {
+                format!(
+                    "reported blocked for {:?}, the trace says {blocked_reason:?}",
+                    reported.blocked_reason
+                )
+            })?;
             if track.unpassed_deps == 0 && self.plan.broken(job).is_none() && self.stopped.is_none()
             {
                 self.check(track.tries > 0, Invariant::ReadyJobsAreTried, job, || {
@@ -1421,7 +1415,7 @@ impl<'a> Checker<'a> {
                 }
             )),
             // A recorded run's cancellation time is unknown.
-            Some(reason) if !(must_stop || reason == "cancelled" && unknown_cancel) => {
+            Some(reason) if !(must_stop || reason == StopReason::Cancelled && unknown_cancel) => {
                 fail(format!("the run stopped ({reason}) with no cause"))
             }
             Some(reason) => {
@@ -1430,7 +1424,7 @@ impl<'a> Checker<'a> {
                 let first_cause = [deadline, cancel].into_iter().flatten().min();
                 let fail_fast_first =
                     fail_fast_at.is_some_and(|at| first_cause.is_none_or(|other| at < other));
-                if fail_fast_first && !reason.starts_with("fail-fast") {
+                if fail_fast_first && reason != StopReason::FailFast {
                     fail(format!(
                         "a job failed for good at {:?} in a fail-fast run, yet the run reports it stopped: {reason}",
                         self.first_final_failure_at

@@ -98,19 +98,46 @@ fn every_finished_phase_is_one_phase_run_of_its_job() {
 }
 
 #[test]
-fn the_report_alone_has_jobs_and_errors_but_no_times() {
-    let (report, _, _) = movie_run();
+fn the_report_alone_makes_the_view_its_events_make() {
+    let (report, events, plan) = movie_run();
     let view = RunView::from_report(&report);
-    assert!(!view.is_timed());
-    assert_eq!(view.jobs.len(), report.jobs.len());
+    assert!(
+        view.is_timed(),
+        "the report records each phase with its times"
+    );
+    let mut from_events = view.clone();
+    from_events.add_events(&events, &plan).unwrap();
+    assert_eq!(view, from_events);
     let tv = view.jobs.iter().find(|job| job.name == "TurnOnTV").unwrap();
     assert_eq!(tv.status, Some(Status::Failed));
     assert_eq!(
         tv.last_error.as_ref().unwrap().message,
         "Remote batteries are dead."
     );
+    assert!(
+        tv.phases
+            .iter()
+            .any(|phase| !phase.passed && phase.error.is_some())
+    );
     assert_eq!(view.graph_svg.matches("<g class=\"job\"").count(), 20);
     assert!(page(&view).contains("TurnOnTV"));
+}
+
+#[test]
+fn a_report_without_phases_has_jobs_and_errors_but_no_times() {
+    let (mut report, _, _) = movie_run();
+    // What a version 1 report reads as.
+    for job in &mut report.jobs {
+        job.phases.clear();
+    }
+    let view = RunView::from_report(&report);
+    assert!(!view.is_timed());
+    assert_eq!(view.jobs.len(), report.jobs.len());
+    let tv = view.jobs.iter().find(|job| job.name == "TurnOnTV").unwrap();
+    assert_eq!(
+        tv.last_error.as_ref().unwrap().message,
+        "Remote batteries are dead."
+    );
 }
 
 #[test]

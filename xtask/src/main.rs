@@ -143,9 +143,10 @@ fn html(report_path: &Path, events: Option<&Path>, out: &Path) -> anyhow::Result
         .with_context(|| format!("reading the report {}", report_path.display()))?;
     let report: Report = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a dojobber JSON report", report_path.display()))?;
-    if report.version != Report::VERSION {
+    // Version 2 added fields that version 1 reads without (phases).
+    if !(1..=Report::VERSION).contains(&report.version) {
         anyhow::bail!(
-            "{} is a report of format version {}; this build reads version {}",
+            "{} is a report of format version {}; this build reads versions 1 to {}",
             report_path.display(),
             report.version,
             Report::VERSION
@@ -216,7 +217,7 @@ mod tests {
 
         let old = dir.path().join("old.json");
         let text = std::fs::read_to_string(&report).unwrap();
-        std::fs::write(&old, text.replacen("\"version\":1", "\"version\":99", 1)).unwrap();
+        std::fs::write(&old, text.replacen("\"version\":2", "\"version\":99", 1)).unwrap();
         let error = format!("{:#}", html(&old, None, &out).unwrap_err());
         assert!(error.contains("version 99"), "{error}");
 

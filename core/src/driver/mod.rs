@@ -33,13 +33,14 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::cancel::CancelHandle;
+use crate::event::Task;
 use crate::event::{Outcome, drop_caught};
 use crate::graph::JobTable;
 use crate::job::{Context, Job, Phase};
-use crate::machine::{Machine, Step, StopReason, Task};
+use crate::machine::{Machine, Step};
 use crate::output::Observer;
 use crate::plan::{JobId, Plan};
-use crate::report::Report;
+use crate::report::{Report, StopReason};
 use crate::storage::{GlobalStorage, LocalStorage};
 
 /// A run: what the jobs touch, and the machine behind the workers' lock.

@@ -20,9 +20,10 @@ use tokio::time::Instant;
 
 use super::{Came, Done, Executor, Next, Role, Session, Work, perform};
 use crate::asynchronous::start_phase;
-use crate::event::{Failure, Outcome};
+use crate::event::Outcome;
+use crate::event::Task;
 use crate::job::Context;
-use crate::machine::Task;
+use crate::report::Failure;
 
 /// How to cancel a job's phase in flight, and the other end, until its
 /// worker takes it.

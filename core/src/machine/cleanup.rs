@@ -62,7 +62,7 @@ impl Cleanups {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Failure;
+    use crate::report::Failure;
 
     fn ids(ids: &[usize]) -> Vec<JobId> {
         ids.iter().copied().map(JobId::from_index).collect()

@@ -39,10 +39,12 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::event::{Event, Failure, Outcome};
+use crate::event::{Event, Outcome, Task};
 use crate::job::{JobKind, Phase};
 use crate::plan::{JobId, Plan};
-use crate::report::{CleanupFailure, JobReport, Report, Status};
+use crate::report::{
+    CleanupFailure, Failure, FailureKind, JobReport, PhaseRecord, Report, Status, StopReason,
+};
 
 use cleanup::Cleanups;
 use groups::Groups;
@@ -81,18 +83,6 @@ impl Default for MachineConfig {
     }
 }
 
-/// One phase of one job for the driver to perform.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Task {
-    /// Whose user code to call.
-    pub job: JobId,
-    /// Which of its methods.
-    pub phase: Phase,
-    /// The try this phase belongs to, from 1. A new number means the job's
-    /// local storage starts empty. Cleanup carries the last try's number.
-    pub attempt: u32,
-}
-
 /// What the driver should do next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use]
@@ -113,34 +103,6 @@ pub enum Step {
     Abandon(Task),
     /// The run and its cleanups are over; [`Machine::report_card`] tells how it went.
     Done,
-}
-
-/// Why a run stopped before every job had its chance.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StopReason {
-    /// Someone cancelled the run.
-    Cancelled,
-    /// The whole-run deadline passed.
-    Deadline,
-    /// A job failed for good and the run is fail-fast.
-    FailFast,
-}
-
-impl StopReason {
-    /// The reason as words, for reports: `cancelled`, ...
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StopReason::Cancelled => "cancelled",
-            StopReason::Deadline => "run deadline passed",
-            StopReason::FailFast => "fail-fast: a job failed",
-        }
-    }
-
-    /// Whether tries under way still finish (fail-fast) or stop at their
-    /// current phase (cancellation, deadline).
-    fn lets_tries_finish(self) -> bool {
-        self == StopReason::FailFast
-    }
 }
 
 /// The driver fed the machine something it did not ask for.
@@ -216,6 +178,8 @@ struct JobState {
     /// Its run has executed (in any try): a pass is a fix.
     ran: bool,
     last_error: Option<Box<Failure>>,
+    /// Its phases so far, for the report.
+    phases: Vec<PhaseRecord>,
 }
 
 impl JobState {
@@ -300,6 +264,7 @@ impl Machine {
                 busy: Duration::ZERO,
                 ran: false,
                 last_error: None,
+                phases: Vec::new(),
             })
             .collect();
         let mut ready = ReadyQueue::new(&plan, config.workers > 1);
@@ -587,11 +552,12 @@ impl Machine {
         {
             // Drivers that cannot interrupt a phase report it late.
             let failure = timed_out(limit);
-            self.finish_phase(job, phase, attempt, || Outcome::Fail(failure.clone()), now);
+            let outcome = Outcome::Fail(failure.clone());
+            self.finish_phase(job, phase, attempt, since, outcome, now);
             self.try_failed(job, failure, now);
             return Ok(());
         }
-        self.finish_phase(job, phase, attempt, || outcome.clone(), now);
+        self.finish_phase(job, phase, attempt, since, outcome.clone(), now);
         match (phase, outcome) {
             (Phase::Check, Outcome::Pass) | (Phase::Recheck, Outcome::Pass) => {
                 self.job_passed(job);
@@ -608,16 +574,12 @@ impl Machine {
                 self.cleanups.ran(job);
                 if self.plan.kind(job) == JobKind::RunOnly {
                     // A run-only job has no check: its run's outcome is the recheck's.
-                    self.emit(Event::PhaseFinished {
-                        task: Task {
-                            job,
-                            phase: Phase::Recheck,
-                            attempt,
-                        },
-                        outcome: outcome.clone(),
-                        at: now,
-                        performed: false,
-                    });
+                    let recheck = Task {
+                        job,
+                        phase: Phase::Recheck,
+                        attempt,
+                    };
+                    self.phase_over(recheck, now, outcome.clone(), now, false);
                     match outcome {
                         Outcome::Pass => self.job_passed(job),
                         Outcome::Fail(failure) => self.try_failed(job, failure, now),
@@ -786,7 +748,7 @@ impl Machine {
                     tries: state.tries_used,
                     last_error: state.last_error.as_deref().cloned(),
                     blocked_by: blocked_by.map(|dep| self.plan.name(dep).to_owned()),
-                    blocked_reason: blocked_reason.map(|r| r.as_str().to_owned()),
+                    blocked_reason,
                     time: state.busy,
                     deps: self
                         .plan
@@ -794,6 +756,7 @@ impl Machine {
                         .iter()
                         .map(|&dep| self.plan.name(dep).to_owned())
                         .collect(),
+                    phases: state.phases.clone(),
                 }
             })
             .collect();
@@ -811,7 +774,7 @@ impl Machine {
             no_act: self.config.no_act,
             rounds,
             elapsed: self.last_seen,
-            stopped: self.stopped.map(|reason| reason.as_str().to_owned()),
+            stopped: self.stopped,
             cleanup_failure: self.cleanups.failure().cloned(),
             jobs,
         }
@@ -861,8 +824,8 @@ impl Machine {
                 retry_owed: false,
             };
             self.to_abandon.push_back(task);
-            let outcome = || Outcome::Fail(failure.clone());
-            self.finish_phase(task.job, phase, task.attempt, outcome, now);
+            let outcome = Outcome::Fail(failure.clone());
+            self.finish_phase(task.job, phase, task.attempt, since, outcome, now);
             self.try_failed(task.job, failure, now);
         }
     }
@@ -884,29 +847,65 @@ impl Machine {
         }
     }
 
-    /// Records a performed phase's end; `outcome` is made only if the
-    /// event is recorded (it clones a failure).
+    /// A phase the driver performed is over: it started at `since`.
     fn finish_phase(
         &mut self,
         job: JobId,
         phase: Phase,
         attempt: u32,
-        outcome: impl FnOnce() -> Outcome,
+        since: Duration,
+        outcome: Outcome,
         at: Duration,
     ) {
-        if !self.records_events() {
-            return;
+        let task = Task {
+            job,
+            phase,
+            attempt,
+        };
+        self.phase_over(task, since, outcome, at, true);
+    }
+
+    /// A phase is over: observers get the event, the report its record.
+    fn phase_over(
+        &mut self,
+        task: Task,
+        start: Duration,
+        outcome: Outcome,
+        at: Duration,
+        performed: bool,
+    ) {
+        // The record takes the failure; it is copied only when the event,
+        // which keeps the outcome, is recorded too.
+        let (error, event_outcome) = match (outcome, self.records_events()) {
+            (Outcome::Pass, records) => (None, records.then_some(Outcome::Pass)),
+            (Outcome::Fail(failure), true) => (
+                Some(Box::new(failure.clone())),
+                Some(Outcome::Fail(failure)),
+            ),
+            (Outcome::Fail(failure), false) => (Some(Box::new(failure)), None),
+        };
+        let phases = &mut self.jobs[task.job.index()].phases;
+        if phases.is_empty() {
+            // Most jobs have one phase (a passing check): no room for four.
+            phases.reserve_exact(1);
         }
-        self.emit(Event::PhaseFinished {
-            task: Task {
-                job,
-                phase,
-                attempt,
-            },
-            outcome: outcome(),
-            at,
-            performed: true,
+        phases.push(PhaseRecord {
+            phase: task.phase,
+            attempt: task.attempt,
+            start,
+            end: at,
+            passed: error.is_none(),
+            performed,
+            error,
         });
+        if let Some(outcome) = event_outcome {
+            self.events.push_back(Event::PhaseFinished {
+                task,
+                outcome,
+                at,
+                performed,
+            });
+        }
     }
 
     /// Whether events are recorded now: always, except in the main stage
@@ -956,21 +955,16 @@ impl Machine {
             self.groups.enter(group);
         }
         self.emit(Event::TryStarted { job, attempt });
-        let engine_decides = |phase, outcome| Event::PhaseFinished {
-            task: Task {
-                job,
-                phase,
-                attempt,
-            },
-            outcome,
-            at: self.last_seen,
-            performed: false,
+        let check = Task {
+            job,
+            phase: Phase::Check,
+            attempt,
         };
+        let now = self.last_seen;
         match self.plan.kind(job) {
             JobKind::Normal => self.continue_try(job, Phase::Check),
             JobKind::Dummy => {
-                let passed = engine_decides(Phase::Check, Outcome::Pass);
-                self.emit(passed);
+                self.phase_over(check, now, Outcome::Pass, now, false);
                 self.job_passed(job);
             }
             JobKind::RunOnly => {
@@ -980,10 +974,8 @@ impl Machine {
                     "run-only jobs have no check"
                 };
                 let failure = Failure::new(why);
-                let failed = engine_decides(Phase::Check, Outcome::Fail(failure.clone()));
-                self.emit(failed);
+                self.phase_over(check, now, Outcome::Fail(failure.clone()), now, false);
                 if self.config.no_act {
-                    let now = self.last_seen;
                     self.try_failed(job, failure, now);
                 } else {
                     self.continue_try(job, Phase::Run);
@@ -1048,7 +1040,8 @@ impl Machine {
     /// A try cut short by a stop before its next phase: the job fails, for good.
     fn try_interrupted(&mut self, job: JobId, reason: StopReason) {
         self.try_ended(job);
-        let failure = Failure::new(format!("{} during its try", reason.as_str()));
+        let failure = Failure::new(format!("{reason} during its try"))
+            .with_kind(FailureKind::Interrupted(reason));
         self.fail_for_good(job, Some(failure));
     }
 
@@ -1135,7 +1128,7 @@ impl Machine {
 }
 
 fn timed_out(limit: Duration) -> Failure {
-    Failure::new(format!("timed out after {}", humane(limit)))
+    Failure::new(format!("timed out after {}", humane(limit))).with_kind(FailureKind::TimedOut)
 }
 
 /// `1.5s`, `250ms`, `2m 5s`: a duration as people write it.

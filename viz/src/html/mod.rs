@@ -4,8 +4,9 @@
 //! table of jobs. Its script and style are in the file; it loads nothing.
 //!
 //! The page is made from a [`RunView`]: a run's [`Report`](dojobber::Report),
-//! plus its events when they are at hand (the timeline and the concurrency
-//! chart need their times; a page from the report alone says so).
+//! which records every phase with its times, or its events (the timeline
+//! and the concurrency chart need those times; a page from a version 1
+//! report, which has none, says so).
 //!
 //! Every name and error reaches the page as JSON data that the page's
 //! script puts in as text, never as markup, so a job called `</script>` is
@@ -95,10 +96,11 @@ mod tests {
             no_act: false,
             rounds: 1,
             elapsed: std::time::Duration::ZERO,
-            stopped: Some(text.to_owned()),
+            stopped: None,
             cleanup_failure: None,
             jobs: Vec::new(),
         });
+        view.stopped = Some(text.to_owned());
         view.settings.push((text.to_owned(), text.to_owned()));
         let html = page(&view);
         let data = html

@@ -124,7 +124,7 @@
     }
     for (const [name, value] of data.settings) fact(name, value);
     if (timed) fact("most phases at once", String(concurrency().maxInFlight));
-    fact("made from", timed ? "the report and the run's events" : "the report alone");
+    fact("phase times", timed ? "yes" : "no: the report has no phases (version 1)");
     return el("section", { id: "summary" }, el("h2", { text: "Summary" }), countBox, facts);
   }
 

@@ -6,13 +6,13 @@ use std::collections::HashMap;
 use std::io::BufRead;
 
 use dojobber::engine::Plan;
-use dojobber::{CleanupFailure, Event, EventRecord, Failure, Phase, Report, Status};
+use dojobber::{CleanupFailure, Event, EventRecord, Failure, Phase, PhaseRecord, Report, Status};
 
-use crate::{Format, Options, Renderer, Style};
+use crate::{Format, GraphSource, Options, Renderer, Style};
 
 /// A run as the HTML page shows it: the report's summary and jobs, each
-/// job's phases (from the events; one day from the report itself), and the
-/// job graph drawn by this crate.
+/// job's phases (from the report, or from the events), and the job graph
+/// drawn by this crate.
 ///
 /// ```
 /// use dojobber::{Context, Job, JobResult, Runner};
@@ -24,10 +24,11 @@ use crate::{Format, Options, Renderer, Style};
 /// }
 /// let report = Runner::new(Done, ()).output(std::io::sink()).run()?.into_report();
 /// let mut view = RunView::from_report(&report);
-/// assert!(!view.is_timed(), "the report alone has no phase times");
-/// view.add_events_json(r#"{"event":"phase_finished","job":"Done","phase":"check","attempt":1,"at_secs":0.5,"outcome":"pass","performed":true}"#.as_bytes())?;
-/// assert!(view.is_timed());
+/// assert!(view.is_timed(), "the report has every phase with its times");
 /// assert_eq!(view.jobs[0].phases.len(), 1);
+/// // Events, from memory or a stream, replace them.
+/// view.add_events_json(r#"{"event":"phase_finished","job":"Done","phase":"check","attempt":1,"at_secs":0.5,"outcome":"pass","performed":true}"#.as_bytes())?;
+/// assert_eq!(view.jobs[0].phases[0].end_secs, Some(0.5));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -72,8 +73,8 @@ pub struct JobView {
     pub blocked_by: Option<String>,
     /// For a job blocked by a stop, why.
     pub blocked_reason: Option<String>,
-    /// Its phases in the order they finished; empty when the events are
-    /// not at hand.
+    /// Its phases in the order they finished; empty for a report of
+    /// version 1 when the events are not at hand.
     pub phases: Vec<PhaseRun>,
     /// When its last dep finished (0 for a job with no deps): from then
     /// on it could start. `None` without phase times.
@@ -99,6 +100,21 @@ pub struct PhaseRun {
     /// Whether user code was called (a dummy job's check is decided by
     /// the machine).
     pub performed: bool,
+}
+
+impl PhaseRun {
+    /// The phase as the report recorded it.
+    fn from_record(record: &PhaseRecord) -> PhaseRun {
+        PhaseRun {
+            phase: record.phase,
+            attempt: record.attempt,
+            start_secs: record.performed.then_some(record.start.as_secs_f64()),
+            end_secs: Some(record.end.as_secs_f64()),
+            passed: record.passed,
+            error: record.error.as_deref().cloned(),
+            performed: record.performed,
+        }
+    }
 }
 
 /// Why events could not be added to a [`RunView`]; the view is unchanged.
@@ -185,11 +201,20 @@ impl Line {
 }
 
 impl RunView {
-    /// The view of a report: everything but the phases' times, which only
-    /// the events have. (When the report holds per-phase records, they
-    /// will fill [`JobView::phases`] here, and a page from the report
-    /// alone will have its timeline too.)
+    /// The view of a report, phases and their times included: a page from
+    /// the report alone has its timeline too (a report of version 1 has no
+    /// phases; then only the events can add them).
     pub fn from_report(report: &Report) -> RunView {
+        RunView::from_source(report, GraphSource::Report(report))
+    }
+
+    /// [`from_report`](Self::from_report), with the plan that ran, so the
+    /// graph draws dummy jobs as such.
+    pub fn from_run(plan: &Plan, report: &Report) -> RunView {
+        RunView::from_source(report, GraphSource::Run(plan, report))
+    }
+
+    fn from_source(report: &Report, source: GraphSource<'_>) -> RunView {
         let mut index: HashMap<&str, usize> = HashMap::new();
         for (i, job) in report.jobs.iter().enumerate() {
             index.entry(job.name.as_str()).or_insert(i);
@@ -205,8 +230,8 @@ impl RunView {
                 deps: Vec::new(),
                 last_error: job.last_error.clone(),
                 blocked_by: job.blocked_by.clone(),
-                blocked_reason: job.blocked_reason.clone(),
-                phases: Vec::new(),
+                blocked_reason: job.blocked_reason.map(|reason| reason.to_string()),
+                phases: job.phases.iter().map(PhaseRun::from_record).collect(),
                 ready_secs: None,
             })
             .collect();
@@ -244,19 +269,21 @@ impl RunView {
                 ..Style::DEFAULT
             },
         };
-        let graph_svg = crate::render(report, Format::Svg, &options)
+        let graph_svg = crate::render(source, Format::Svg, &options)
             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
             .expect("the pure-Rust renderer draws SVG without failing");
-        RunView {
+        let mut view = RunView {
             no_act: report.no_act,
             rounds: report.rounds,
             elapsed_secs: report.elapsed.as_secs_f64(),
-            stopped: report.stopped.clone(),
+            stopped: report.stopped.map(|reason| reason.to_string()),
             cleanup_failure: report.cleanup_failure.clone(),
             settings: Vec::new(),
             jobs,
             graph_svg,
-        }
+        };
+        view.derive_ready_times();
+        view
     }
 
     /// Adds a setting to show in the summary (`workers` = `4`).
@@ -366,8 +393,11 @@ impl RunView {
                 Line::Other => {}
             }
         }
+        // The events replace what the report recorded of a job's phases.
         for (job, phases) in self.jobs.iter_mut().zip(phases) {
-            job.phases = phases;
+            if !phases.is_empty() {
+                job.phases = phases;
+            }
         }
         self.derive_ready_times();
         Ok(())

@@ -111,6 +111,7 @@ pub fn sitekit() -> (Plan, Report) {
                     blocked_reason: None,
                     time: Duration::from_millis(20),
                     deps: deps.clone(),
+                    phases: Vec::new(),
                 }
             })
             .collect(),
