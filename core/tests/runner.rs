@@ -547,6 +547,44 @@ fn a_failing_runs_own_error_stays_in_the_report() {
     assert!(job.phases.iter().all(|p| p.start <= p.end));
 }
 
+/// `into_report` moves the phase records and errors out of the machine
+/// instead of copying them; the report is the same as `report`'s.
+#[test]
+fn into_report_is_the_report_with_every_phase_and_error() {
+    struct Flaky;
+    impl Job for Flaky {
+        fn check(&self, cx: &mut Context<'_, ()>) -> JobResult {
+            match cx.attempt() {
+                1 => anyhow::bail!("not yet"),
+                _ => Ok(()),
+            }
+        }
+        fn run(&self, _: &mut Context<'_, ()>) -> JobResult {
+            anyhow::bail!("run refused")
+        }
+    }
+    struct Leaf;
+    impl Job for Leaf {
+        fn check(&self, _: &mut Context<'_, ()>) -> JobResult {
+            Ok(())
+        }
+    }
+    let root = Group::new("Root").with_deps([dep(Flaky), dep(Leaf)]);
+    let finished = Runner::new(root, ())
+        .output(std::io::sink())
+        .retry_delay(Duration::ZERO)
+        .run()
+        .unwrap();
+    let copied = finished.report();
+    let moved = finished.into_report();
+    assert_eq!(moved, copied);
+    let flaky = moved.job("Flaky").unwrap();
+    assert_eq!(flaky.status, Status::Fixed);
+    assert_eq!(flaky.phases.len(), 5, "check, run, recheck, check, cleanup");
+    let run = flaky.phases.iter().find(|p| p.phase == Phase::Run).unwrap();
+    assert_eq!(run.error.as_ref().unwrap().message, "run refused");
+}
+
 /// A panic payload that panics again when dropped.
 struct Bomb;
 impl Drop for Bomb {

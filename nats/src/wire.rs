@@ -254,7 +254,8 @@ pub fn check_token(what: &'static str, name: &str) -> Result<(), BadName> {
 /// agree on it only if they would run the same jobs the same way.
 ///
 /// ```
-/// use dojobber::{dep, Defaults, Job, JobGraph, JobRef};
+/// use dojobber::engine::{Defaults, JobGraph};
+/// use dojobber::{dep, Job, JobRef};
 /// use dojobber_nats::plan_fingerprint;
 ///
 /// struct Table;

@@ -193,7 +193,7 @@ impl<A> Session<A> {
         drop((args, global));
         let run = run.into_inner().unwrap_or_else(PoisonError::into_inner);
         drop((run.locals, run.observers, run.handoff));
-        run.machine.report_card()
+        run.machine.into_report_card()
     }
 
     /// The run's shared state. A panic under the lock (an observer's)

@@ -780,6 +780,23 @@ impl Machine {
         }
     }
 
+    /// The report, taking each job's phase records and last error out of
+    /// the machine instead of copying them: a large run holds them once.
+    #[must_use]
+    pub fn into_report_card(mut self) -> Report {
+        let taken: Vec<_> = self
+            .jobs
+            .iter_mut()
+            .map(|state| (std::mem::take(&mut state.phases), state.last_error.take()))
+            .collect();
+        let mut report = self.report_card();
+        for (job, (phases, last_error)) in report.jobs.iter_mut().zip(taken) {
+            job.phases = phases;
+            job.last_error = last_error.map(|failure| *failure);
+        }
+        report
+    }
+
     fn hand_out(&mut self, task: Task, now: Duration) -> Step {
         let state = &mut self.jobs[task.job.index()];
         debug_assert_eq!(state.flight, Flight::Landed);
