@@ -10,13 +10,14 @@ use dojobber::engine::Plan;
 use dojobber::{Event, Failure, JobReport, Observer, Report, Status};
 use dojobber_examples::movie::{self, MovieArgs};
 use dojobber_viz::html::{RunView, write_page};
+use headless_chrome::Tab;
 use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
-use headless_chrome::protocol::cdp::types::Event as CdpEvent;
-use headless_chrome::{Browser, LaunchOptions, Tab};
+
+#[path = "common/chromium.rs"]
+mod chromium;
+use chromium::{Chromium, assert_no_errors, assert_shows, count, eval, text};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// Keeps every event of a run.
 #[derive(Clone, Default)]
@@ -28,112 +29,11 @@ impl Observer for Recorder {
     }
 }
 
-/// A headless Chromium with a fresh profile, as root allows it.
-struct Chromium {
-    browser: Browser,
-    _profile: tempfile::TempDir,
-}
-
-impl Chromium {
-    fn launch(height: u32) -> Chromium {
-        let path = Path::new(CHROMIUM);
-        assert!(
-            path.exists(),
-            "{CHROMIUM} is missing: these tests need Debian's chromium package \
-             (apt-get update && apt-get install -y chromium; .ci/run does it)"
-        );
-        let profile = tempfile::tempdir().unwrap();
-        let data_dir = format!("--user-data-dir={}", profile.path().display());
-        let flags = [
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            data_dir.as_str(),
-        ];
-        let args: Vec<&std::ffi::OsStr> = flags.iter().map(std::ffi::OsStr::new).collect();
-        let options = LaunchOptions::default_builder()
-            .path(Some(path.to_owned()))
-            .headless(true)
-            .sandbox(false)
-            .window_size(Some((1400, height)))
-            .args(args)
-            .idle_browser_timeout(Duration::from_secs(120))
-            .build()
-            .unwrap();
-        let browser = Browser::new(options).expect("Chromium starts");
-        Chromium {
-            browser,
-            _profile: profile,
-        }
-    }
-
-    /// Opens a page and returns the tab with the errors its console and
-    /// scripts report, as they come.
-    fn open(&self, page: &Path) -> (Arc<Tab>, Arc<Mutex<Vec<String>>>) {
-        let tab = self.browser.new_tab().unwrap();
-        let errors = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&errors);
-        tab.enable_log().unwrap().enable_runtime().unwrap();
-        tab.add_event_listener(Arc::new(move |event: &CdpEvent| {
-            let error = match event {
-                CdpEvent::RuntimeExceptionThrown(thrown) => Some(format!("{thrown:?}")),
-                CdpEvent::RuntimeConsoleAPICalled(call)
-                    if format!("{:?}", call.params.Type) == "Error" =>
-                {
-                    Some(format!("{call:?}"))
-                }
-                CdpEvent::LogEntryAdded(entry)
-                    if format!("{:?}", entry.params.entry.level) == "Error" =>
-                {
-                    Some(format!("{entry:?}"))
-                }
-                _ => None,
-            };
-            if let Some(error) = error {
-                seen.lock().unwrap().push(error);
-            }
-        }))
-        .unwrap();
-        let url = format!("file://{}", page.display());
-        tab.navigate_to(&url)
-            .unwrap()
-            .wait_until_navigated()
-            .unwrap();
-        tab.wait_for_element("#jobs table").unwrap();
-        (tab, errors)
-    }
-}
-
-/// The value of a JavaScript expression as JSON.
-fn eval(tab: &Tab, expression: &str) -> serde_json::Value {
-    let result = tab
-        .evaluate(expression, false)
-        .unwrap_or_else(|error| panic!("{expression}: {error}"));
-    result.value.unwrap_or(serde_json::Value::Null)
-}
-
-fn count(tab: &Tab, selector: &str) -> usize {
-    let expression = format!("document.querySelectorAll({selector:?}).length");
-    eval(tab, &expression).as_u64().unwrap() as usize
-}
-
-fn text(tab: &Tab, selector: &str) -> String {
-    let expression = format!("document.querySelector({selector:?}).textContent");
-    eval(tab, &expression).as_str().unwrap().to_owned()
-}
-
 /// Clicks the graph's box of the job called `name`.
 fn click_graph_job(tab: &Tab, view: &RunView, name: &str) {
     let index = view.jobs.iter().position(|job| job.name == name).unwrap();
     let selector = format!("#graph-view g.job[data-job=\"{index}\"]");
     tab.find_element(&selector).unwrap().click().unwrap();
-}
-
-fn assert_no_errors(errors: &Mutex<Vec<String>>) {
-    let errors = errors.lock().unwrap();
-    assert!(errors.is_empty(), "the page reported errors: {errors:#?}");
 }
 
 /// The movie example run with four workers, as `--events-json` sees it.
@@ -160,33 +60,17 @@ fn screenshot_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join(name)
 }
 
-/// Decodes a PNG and checks that it shows a page: mostly not one colour,
-/// and with the graph's fills for passed, fixed and failed jobs.
+/// Checks that a screenshot shows the run: see [`assert_shows`], with the
+/// graph's fills for passed, fixed and failed jobs.
 fn assert_shows_the_run(png_bytes: &[u8]) {
-    let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
-    let mut reader = decoder.read_info().unwrap();
-    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut pixels).unwrap();
-    let channels = info.color_type.samples();
-    assert!(info.width >= 1000 && info.height >= 1000, "{info:?}");
-    let rgb: Vec<[u8; 3]> = pixels[..info.buffer_size()]
-        .chunks(channels)
-        .map(|p| [p[0], p[1], p[2]])
-        .collect();
-    let inked = rgb.iter().filter(|p| p.iter().any(|&c| c < 200)).count();
-    assert!(
-        inked * 50 > rgb.len(),
-        "only {inked} of {} pixels are not near white",
-        rgb.len()
+    assert_shows(
+        png_bytes,
+        &[
+            ("passed", [0, 255, 0]),
+            ("fixed", [0, 100, 0]),
+            ("failed", [255, 0, 0]),
+        ],
     );
-    for (name, colour) in [
-        ("passed", [0, 255, 0]),
-        ("fixed", [0, 100, 0]),
-        ("failed", [255, 0, 0]),
-    ] {
-        let found = rgb.iter().filter(|&&p| p == colour).count();
-        assert!(found > 100, "{found} pixels of the {name} colour");
-    }
 }
 
 #[test]
