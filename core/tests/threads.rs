@@ -381,7 +381,7 @@ fn a_thread_the_system_refuses_is_an_error_and_nothing_runs() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert!(
-        stdout.contains("refused: jobs(5000): could not start worker thread "),
+        stdout.contains("refused: workers(5000): could not start worker thread "),
         "{stdout}"
     );
 }

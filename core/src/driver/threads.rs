@@ -142,7 +142,7 @@ pub(crate) fn drive_pool<A: Sync + 'static>(
                 Err(error) => {
                     gate.set(false);
                     return Err(SetupError::BadConfig(format!(
-                        "jobs({workers}): could not start worker thread {number} of {wanted}: {error}"
+                        "workers({workers}): could not start worker thread {number} of {wanted}: {error}"
                     )));
                 }
             }
