@@ -3,12 +3,9 @@
 //! page is checked as a user would look at it.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dojobber::engine::Plan;
-use dojobber::{Event, Failure, JobReport, Observer, Report, Status};
-use dojobber_examples::movie::{self, MovieArgs};
+use dojobber::{Event, Failure, JobReport, Report, Status};
 use dojobber_viz::html::{RunView, write_page};
 use headless_chrome::Tab;
 use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
@@ -17,17 +14,11 @@ use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
 mod chromium;
 use chromium::{Chromium, assert_no_errors, assert_shows, count, eval, text};
 
+#[path = "common/movie_run.rs"]
+mod movie_run;
+use movie_run::movie_run;
+
 type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-/// Keeps every event of a run.
-#[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<Event>>>);
-
-impl Observer for Recorder {
-    fn on_event(&mut self, event: &Event, _plan: &Plan) {
-        self.0.lock().unwrap().push(event.clone());
-    }
-}
 
 /// Clicks the graph's box of the job called `name`.
 fn click_graph_job(tab: &Tab, view: &RunView, name: &str) {
@@ -38,14 +29,7 @@ fn click_graph_job(tab: &Tab, view: &RunView, name: &str) {
 
 /// The movie example run with four workers, as `--events-json` sees it.
 fn movie_view() -> (RunView, usize) {
-    let recorder = Recorder::default();
-    let runner = movie::runner(MovieArgs::default())
-        .output(std::io::sink())
-        .workers(4)
-        .observe(recorder.clone());
-    let plan = runner.graph().unwrap().plan().clone();
-    let report = runner.run().unwrap().into_report();
-    let events = recorder.0.lock().unwrap();
+    let (report, events, plan) = movie_run();
     let phases = events
         .iter()
         .filter(|event| matches!(event, Event::PhaseFinished { .. }))

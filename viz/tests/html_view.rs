@@ -1,35 +1,13 @@
 //! The HTML page's input model: a run's report plus its events, from
 //! memory or from the `--events-json` stream, come to the same view.
 
-use std::sync::{Arc, Mutex};
-
 use dojobber::engine::Plan;
-use dojobber::{Event, Observer, Phase, Report, Status};
-use dojobber_examples::movie::{self, MovieArgs};
+use dojobber::{Event, Phase, Status};
 use dojobber_viz::html::{RunView, ViewError, page};
 
-/// Keeps every event of a run.
-#[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<Event>>>);
-
-impl Observer for Recorder {
-    fn on_event(&mut self, event: &Event, _plan: &Plan) {
-        self.0.lock().unwrap().push(event.clone());
-    }
-}
-
-/// The movie example run with four workers: its report, events and plan.
-fn movie_run() -> (Report, Vec<Event>, Plan) {
-    let recorder = Recorder::default();
-    let runner = movie::runner(MovieArgs::default())
-        .output(std::io::sink())
-        .workers(4)
-        .observe(recorder.clone());
-    let plan = runner.graph().unwrap().plan().clone();
-    let report = runner.run().unwrap().into_report();
-    let events = recorder.0.lock().unwrap().clone();
-    (report, events, plan)
-}
+#[path = "common/movie_run.rs"]
+mod movie_run;
+use movie_run::movie_run;
 
 fn json_lines(events: &[Event], plan: &Plan) -> String {
     events
