@@ -31,7 +31,7 @@ mod wire;
 mod worker;
 
 pub use async_nats;
-pub use coordinator::Coordinator;
+pub use coordinator::{Coordinated, Coordinator};
 pub use error::Error;
 pub use shared::{SharedError, SharedStorage};
 pub use transport::Settings;
