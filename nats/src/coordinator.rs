@@ -85,6 +85,17 @@ pub struct Coordinated {
     pub report: Report,
 }
 
+/// What the command line writes and summarises (`dojobber-cli`'s
+/// `--report-json`, `--graph`, `--html`, the summary).
+impl dojobber_cli::Ran for Coordinated {
+    fn plan(&self) -> &Plan {
+        &self.plan
+    }
+    fn report(&self) -> Report {
+        self.report.clone()
+    }
+}
+
 impl<A> Coordinator<A>
 where
     A: Serialize + Send + Sync + 'static,

@@ -17,12 +17,16 @@
 //! - Connection options (credentials, TLS) are async-nats's own: connect
 //!   the [`async_nats::Client`] as you need and hand it over.
 //!
+//! A suite program gets both modes, with a local run's flags, from
+//! [`cli`].
+//!
 //! Each worker has its own [`GlobalStorage`](dojobber::GlobalStorage) per
 //! run (values of any type, in its process); [`SharedStorage`] is the
 //! run's storage across hosts (serde values in a key-value bucket).
 
 #![warn(missing_docs)]
 
+pub mod cli;
 mod coordinator;
 mod error;
 mod shared;
