@@ -1,8 +1,9 @@
 //! A distributed run is a local run whose phases happen elsewhere: its
 //! observers see the same events, and its report has the same statuses.
 //! One suite, run locally and by a coordinator with a worker in this
-//! process, each in its own directory, one phase at a time (so the order
-//! is the reference order in both); times are the only difference.
+//! process, each in its own directory. One phase at a time, the order is
+//! the reference order in both, and times are the only difference; with
+//! several, the final statuses are the same.
 
 mod common;
 
@@ -132,6 +133,35 @@ fn statuses(report: &Report) -> Vec<(String, dojobber::Status, u32)> {
         .collect()
 }
 
+/// Runs `runner` on a coordinator of suite `suite`, with one worker (of
+/// the `water` label, `slots` tries per label at once) in this process.
+fn coordinated(server: &NatsServer, suite: &str, slots: usize, runner: Runner<PathBuf>) -> Report {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let settings = Settings {
+        ack_wait: Duration::from_millis(1500),
+        ..Settings::default()
+    };
+    let report = runtime.block_on(async {
+        let client = async_nats::connect(server.url()).await.unwrap();
+        let worker = Worker::new(client.clone(), suite, "w1", root)
+            .unwrap()
+            .labels(["water"])
+            .unwrap()
+            .slots(slots)
+            .settings(settings);
+        tokio::spawn(worker.serve());
+        let run = Coordinator::from_runner(client, suite, runner)
+            .settings(settings)
+            .run();
+        tokio::time::timeout(HANG, run)
+            .await
+            .expect("the run ends")
+            .expect("the run starts")
+    });
+    runtime.shutdown_background();
+    report
+}
+
 #[test]
 fn a_coordinated_run_shows_its_observers_the_events_of_a_local_run() {
     let server = NatsServer::start();
@@ -143,30 +173,8 @@ fn a_coordinated_run_shows_its_observers_the_events_of_a_local_run() {
         .run()
         .unwrap()
         .into_report();
-
     let remote = TraceRecorder::default();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let settings = Settings {
-        ack_wait: Duration::from_millis(1500),
-        ..Settings::default()
-    };
-    let remote_report = runtime.block_on(async {
-        let client = async_nats::connect(server.url()).await.unwrap();
-        let worker = Worker::new(client.clone(), "same", "w1", root)
-            .unwrap()
-            .labels(["water"])
-            .unwrap()
-            .settings(settings);
-        tokio::spawn(worker.serve());
-        let run = Coordinator::from_runner(client, "same", runner(remote_dir.path(), &remote))
-            .settings(settings)
-            .run();
-        tokio::time::timeout(HANG, run)
-            .await
-            .expect("the run ends")
-            .expect("the run starts")
-    });
-    runtime.shutdown_background();
+    let remote_report = coordinated(&server, "same", 1, runner(remote_dir.path(), &remote));
 
     // Held to every rule of the engine, as a local run's record is.
     let simulation = remote.simulation(remote_report.clone()).expect("events");
@@ -183,4 +191,29 @@ fn a_coordinated_run_shows_its_observers_the_events_of_a_local_run() {
     assert!(failed, "{events:#?}");
     assert!(events.contains(&Event::CleanupFinished));
     assert!(remote_dir.path().join("kettle.cleaned").exists());
+}
+
+#[test]
+fn a_coordinated_run_with_tries_in_parallel_ends_as_a_local_parallel_run_does() {
+    let server = NatsServer::start();
+    let local_dir = tempfile::tempdir().unwrap();
+    let remote_dir = tempfile::tempdir().unwrap();
+
+    let local = TraceRecorder::default();
+    let local_report = runner(local_dir.path(), &local)
+        .workers(4)
+        .run()
+        .unwrap()
+        .into_report();
+    let remote = TraceRecorder::default();
+    let remote_runner = runner(remote_dir.path(), &remote).workers(4);
+    let remote_report = coordinated(&server, "parallel", 2, remote_runner);
+
+    // Held to the rules of a run with four phases at once.
+    let config = dojobber_testkit::SimConfig::new().workers(4);
+    let simulation = remote
+        .simulation_with(remote_report.clone(), &config)
+        .expect("events");
+    assert_eq!(dojobber_testkit::check_invariants(&simulation), Ok(()));
+    assert_eq!(statuses(&remote_report), statuses(&local_report));
 }
