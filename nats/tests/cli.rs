@@ -151,3 +151,56 @@ fn list_graph_before_and_flag_checks_come_before_the_server_and_only_is_refused(
     let stderr = String::from_utf8(refused.stderr).unwrap();
     assert!(stderr.contains("--report-json"), "{stderr}");
 }
+
+#[test]
+fn sigterm_cancels_a_coordinated_run_which_ends_with_its_report() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut slow = worker(&server, "term", "slow1", "slow", &[]);
+    let report_path = out.path().join("report.json");
+    let gated = r#"[
+        {"name": "gate", "label": "slow", "gate": true},
+        {"name": "after", "deps": ["gate"]}
+    ]"#;
+    let coordinator = demo(&server, "term", "coordinate", &[])
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["--spec", gated, "-q", "--report-json"])
+        .arg(&report_path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start a coordinator");
+    let coordinator = Proc {
+        child: coordinator,
+        what: "the coordinator".into(),
+    };
+    common::wait_for_file(&dir.path().join("gate.started"));
+    let pid = coordinator.child.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success());
+    // The gate is never released: its worker dies instead. Only a cancel
+    // lets the coordinator give up on a try in flight (once the dead
+    // worker's claim has stayed still for an ack wait), so the run ends
+    // only through the signal, whenever the handler's cancel lands.
+    let finished = {
+        let mut coordinator = coordinator;
+        let mut stderr = coordinator.child.stderr.take().unwrap();
+        let mut seen = Vec::new();
+        let mut byte = [0u8; 1];
+        while !String::from_utf8_lossy(&seen).contains("cancelling") {
+            let read = std::io::Read::read(&mut stderr, &mut byte).unwrap();
+            assert_ne!(read, 0, "{}", String::from_utf8_lossy(&seen));
+            seen.push(byte[0]);
+        }
+        slow.kill();
+        coordinator.finish()
+    };
+    assert_eq!(finished.status.code(), Some(1), "{}", finished.stderr);
+    let report: dojobber::Report =
+        serde_json::from_slice(&std::fs::read(&report_path).unwrap()).unwrap();
+    assert_eq!(report.stopped, Some(dojobber::StopReason::Cancelled));
+    assert_eq!(report.job("gate").unwrap().status, Status::Failed);
+    assert_eq!(report.job("after").unwrap().status, Status::Blocked);
+}
