@@ -312,8 +312,8 @@ impl<A: Sync + 'static> Finished<A> {
 
     /// Runs the cleanups of a run made with `cleanup(false)`: each job whose
     /// run executed, most recent first, on this thread. Stops at the first
-    /// failing cleanup and returns it. After [`Runner::run_async`], use
-    /// `cleanup_async` (feature `tokio`): an async job's cleanup cannot
+    /// failing cleanup and returns it. After `Runner::run_async` (feature
+    /// `tokio`), use `cleanup_async`: an async job's cleanup cannot
     /// block on a runtime's own thread.
     ///
     /// ```
