@@ -418,7 +418,8 @@ impl Plan {
 
     /// How many jobs the plan holds.
     pub fn len(&self) -> usize {
-        self.names.len()
+        // Not the names: they may have been taken for a report.
+        self.kinds.len()
     }
 
     /// Whether the plan holds no job (never true for a discovered plan).
@@ -439,6 +440,12 @@ impl Plan {
     /// The job's name.
     pub fn name(&self, id: JobId) -> &str {
         &self.names[id.index()]
+    }
+
+    /// Takes every name out, in id order, for a report built as the
+    /// plan goes away; the plan's names are empty after.
+    pub(crate) fn take_names(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.names)
     }
 
     /// The job called `name`, if there is one.
