@@ -318,7 +318,8 @@ impl Plan {
                 job: "the run's default".into(),
             });
         }
-        let mut graph = DiGraph::<(), ()>::with_capacity(specs.len(), specs.len());
+        let edges = specs.iter().map(|spec| spec.deps.len()).sum();
+        let mut graph = DiGraph::<(), ()>::with_capacity(specs.len(), edges);
         for _ in &specs {
             graph.add_node(());
         }
