@@ -753,8 +753,8 @@ impl Machine {
                 let state = &self.jobs[id.index()];
                 let name = self.plan.name(id).to_owned();
                 let name_of = |dep: JobId| self.plan.name(dep).to_owned();
-                let taken = (state.phases.clone(), state.last_error.clone());
-                self.job_report(id, name, name_of, taken)
+                let records = (state.phases.clone(), state.last_error.clone());
+                self.job_report(id, name, name_of, records)
             })
             .collect();
         self.report_of(jobs)
