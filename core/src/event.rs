@@ -37,7 +37,7 @@ impl Outcome {
     pub fn from_call(call: std::thread::Result<anyhow::Result<()>>) -> Outcome {
         match call {
             Ok(Ok(())) => Outcome::Pass,
-            Ok(Err(error)) => Outcome::Fail(Failure::from_error(&error)),
+            Ok(Err(error)) => Outcome::Fail(Failure::from_owned_error(error)),
             Err(payload) => {
                 let failure = Failure::from_panic(&*payload);
                 drop_caught(payload);

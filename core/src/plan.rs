@@ -171,13 +171,13 @@ impl JobSpec {
 pub struct Plan {
     names: Vec<String>,
     kinds: Vec<JobKind>,
-    tries: Vec<u32>,
-    retry_delays: Vec<Duration>,
+    tries: PerJob<u32>,
+    retry_delays: PerJob<Duration>,
     broken: HashMap<JobId, String>,
     time_limits: HashMap<JobId, Duration>,
     /// Names of the concurrency groups, indexed by `job_groups`.
     group_names: Vec<String>,
-    job_groups: Vec<Option<u16>>,
+    job_groups: PerJob<Option<u16>>,
     by_name: NameIndex,
     /// Deps of job `i` are `dep_list[dep_start[i]..dep_start[i + 1]]`.
     dep_start: Vec<u32>,
@@ -185,6 +185,42 @@ pub struct Plan {
     /// Dependents, laid out like the deps.
     dependent_start: Vec<u32>,
     dependent_list: Vec<JobId>,
+}
+
+/// A value of every job that most jobs take from the run's defaults: the
+/// list is made only when a job has its own, so a plan whose jobs all take
+/// the default holds none.
+#[derive(Clone, Debug)]
+struct PerJob<T> {
+    default: T,
+    /// Empty while every job so far has the default.
+    each: Vec<T>,
+    len: usize,
+}
+
+impl<T: Copy + PartialEq> PerJob<T> {
+    fn new(default: T) -> Self {
+        PerJob {
+            default,
+            each: Vec::new(),
+            len: 0,
+        }
+    }
+
+    /// Adds the next job's value.
+    fn push(&mut self, value: T) {
+        if self.each.is_empty() && value != self.default {
+            self.each = vec![self.default; self.len];
+        }
+        if !self.each.is_empty() || value != self.default {
+            self.each.push(value);
+        }
+        self.len += 1;
+    }
+
+    fn get(&self, id: JobId) -> T {
+        self.each.get(id.index()).copied().unwrap_or(self.default)
+    }
 }
 
 /// Finds jobs by name without a second copy of the names: a hash table of
@@ -282,7 +318,8 @@ impl Plan {
                 job: "the run's default".into(),
             });
         }
-        let mut graph = DiGraph::<(), ()>::with_capacity(specs.len(), specs.len());
+        let edges = specs.iter().map(|spec| spec.deps.len()).sum();
+        let mut graph = DiGraph::<(), ()>::with_capacity(specs.len(), edges);
         for _ in &specs {
             graph.add_node(());
         }
@@ -311,12 +348,12 @@ impl Plan {
         let mut plan = Plan {
             names: Vec::with_capacity(order.len()),
             kinds: Vec::with_capacity(order.len()),
-            tries: Vec::with_capacity(order.len()),
-            retry_delays: Vec::with_capacity(order.len()),
+            tries: PerJob::new(defaults.tries),
+            retry_delays: PerJob::new(defaults.retry_delay),
             broken: HashMap::new(),
             time_limits: HashMap::new(),
             group_names: Vec::new(),
-            job_groups: Vec::with_capacity(order.len()),
+            job_groups: PerJob::new(None),
             by_name: NameIndex::with_capacity(if unique_names.is_some() {
                 0
             } else {
@@ -418,7 +455,8 @@ impl Plan {
 
     /// How many jobs the plan holds.
     pub fn len(&self) -> usize {
-        self.names.len()
+        // Not the names: they may have been taken for a report.
+        self.kinds.len()
     }
 
     /// Whether the plan holds no job (never true for a discovered plan).
@@ -439,6 +477,12 @@ impl Plan {
     /// The job's name.
     pub fn name(&self, id: JobId) -> &str {
         &self.names[id.index()]
+    }
+
+    /// Takes every name out, in id order, for a report built as the
+    /// plan goes away; the plan's names are empty after.
+    pub(crate) fn take_names(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.names)
     }
 
     /// The job called `name`, if there is one.
@@ -490,12 +534,12 @@ impl Plan {
 
     /// How many tries the job gets.
     pub fn tries(&self, id: JobId) -> u32 {
-        self.tries[id.index()]
+        self.tries.get(id)
     }
 
     /// The least time between a failed try's end and the next try.
     pub fn retry_delay(&self, id: JobId) -> Duration {
-        self.retry_delays[id.index()]
+        self.retry_delays.get(id)
     }
 
     /// The longest time one phase of the job may take, if limited.
@@ -505,7 +549,7 @@ impl Plan {
 
     /// The job's concurrency group, as an index into [`group_names`](Self::group_names).
     pub fn group(&self, id: JobId) -> Option<usize> {
-        self.job_groups[id.index()].map(usize::from)
+        self.job_groups.get(id).map(usize::from)
     }
 
     /// The names of the concurrency groups its jobs belong to.
@@ -565,6 +609,23 @@ fn find_cycle(graph: &DiGraph<(), ()>, specs: &[JobSpec]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_per_job_are_listed_only_once_one_differs() {
+        let mut tries = PerJob::new(3);
+        for _ in 0..4 {
+            tries.push(3);
+        }
+        assert!(tries.each.is_empty());
+        tries.push(5);
+        tries.push(3);
+        let all: Vec<u32> = (0..6).map(|i| tries.get(JobId::from_index(i))).collect();
+        assert_eq!(all, [3, 3, 3, 3, 5, 3]);
+        let mut first = PerJob::new(None);
+        first.push(Some(1u16));
+        first.push(None);
+        assert_eq!((first.get(JobId(0)), first.get(JobId(1))), (Some(1), None));
+    }
 
     fn specs(edges: &[(&str, &[&str])]) -> Vec<JobSpec> {
         let index = |name: &str| edges.iter().position(|(n, _)| *n == name).unwrap();

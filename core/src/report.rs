@@ -174,6 +174,21 @@ impl Failure {
         }
     }
 
+    /// [`Failure::from_error`], taking the error: a message of its own with
+    /// no cause (what `bail!` with arguments makes) moves into the failure
+    /// instead of being formatted again, which a failing check would pay
+    /// for every time.
+    pub(crate) fn from_owned_error(error: anyhow::Error) -> Failure {
+        if error.source().is_some() {
+            return Failure::from_error(&error);
+        }
+        // Only the error itself can be a `String` here: no context wraps it.
+        match error.downcast::<String>() {
+            Ok(message) => Failure::new(message),
+            Err(error) => Failure::from_error(&error),
+        }
+    }
+
     /// The failure of user code that panicked, from the panic's payload.
     ///
     /// ```
@@ -212,8 +227,9 @@ pub struct JobReport {
     pub status: Status,
     /// Tries used (0 for a blocked job).
     pub tries: u32,
-    /// Why its last try failed, if it did.
-    pub last_error: Option<Failure>,
+    /// Why its last try failed, if it did; boxed, so a job that did not
+    /// fail costs no more than a pointer.
+    pub last_error: Option<Box<Failure>>,
     /// For a blocked job, its first dep that did not pass.
     pub blocked_by: Option<String>,
     /// For a job blocked with no dep to blame, why: the run stopped.
@@ -261,18 +277,20 @@ impl JobReport {
 }
 
 /// One phase of one try of a job, as it went.
+///
+/// A large run keeps one per phase of every job, so it is small: 32 bytes,
+/// its times as nanoseconds since the run started (read them with
+/// [`start`](Self::start) and [`end`](Self::end)).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PhaseRecord {
     /// Which phase.
     pub phase: Phase,
     /// Which try, from 1 (a cleanup carries the last try's number).
     pub attempt: u32,
-    /// When it was handed out, since the run started.
-    #[serde(with = "seconds", rename = "start_secs")]
-    pub start: Duration,
-    /// When it finished (or was given up on, past its time limit).
-    #[serde(with = "seconds", rename = "end_secs")]
-    pub end: Duration,
+    #[serde(with = "nanos_as_seconds", rename = "start_secs")]
+    pub(crate) start_nanos: u64,
+    #[serde(with = "nanos_as_seconds", rename = "end_secs")]
+    pub(crate) end_nanos: u64,
     /// Whether it passed.
     pub passed: bool,
     /// Whether user code was called: a dummy job's check, a run-only job's
@@ -281,6 +299,33 @@ pub struct PhaseRecord {
     /// Why it failed; boxed, so a passing phase costs no more than a pointer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Box<Failure>>,
+}
+
+impl PhaseRecord {
+    /// When it was handed out, since the run started.
+    ///
+    /// ```
+    /// let json = r#"{"phase":"check","attempt":1,"start_secs":0.25,"end_secs":1.5,
+    ///                "passed":true,"performed":true}"#;
+    /// let record: dojobber::PhaseRecord = serde_json::from_str(json)?;
+    /// assert_eq!(record.start(), std::time::Duration::from_millis(250));
+    /// assert_eq!(record.end() - record.start(), std::time::Duration::from_millis(1250));
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn start(&self) -> Duration {
+        Duration::from_nanos(self.start_nanos)
+    }
+
+    /// When it finished (or was given up on, past its time limit), since
+    /// the run started.
+    pub fn end(&self) -> Duration {
+        Duration::from_nanos(self.end_nanos)
+    }
+}
+
+/// A time since the run's start as whole nanoseconds (584 years fit).
+pub(crate) fn nanos(since_start: Duration) -> u64 {
+    u64::try_from(since_start.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// A cleanup that failed; the cleanups after it did not run.
@@ -375,5 +420,70 @@ mod seconds {
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
         let secs = f64::deserialize(deserializer)?;
         Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Nanoseconds as seconds in floating point, as `seconds` writes a duration.
+mod nanos_as_seconds {
+    use std::time::Duration;
+
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(nanos: &u64, serializer: S) -> Result<S::Ok, S::Error> {
+        super::seconds::serialize(&Duration::from_nanos(*nanos), serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+        super::seconds::deserialize(deserializer).map(super::nanos)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use anyhow::{Context as _, anyhow};
+
+    use super::Failure;
+
+    /// A large run keeps one record per phase of every job, and one
+    /// report per job, most of which did not fail.
+    #[test]
+    fn phase_records_and_job_reports_stay_small() {
+        assert!(size_of::<super::PhaseRecord>() <= 32);
+        assert!(size_of::<super::JobReport>() <= 128);
+    }
+
+    /// A record's times read back from JSON as they were written.
+    #[test]
+    fn phase_record_times_survive_json() {
+        let json = r#"{"phase":"run","attempt":2,"start_secs":1.000002,"end_secs":3.5,"passed":false,"performed":true,"error":{"message":"no"}}"#;
+        let record: super::PhaseRecord = serde_json::from_str(json).unwrap();
+        assert_eq!(record.start(), std::time::Duration::from_micros(1_000_002));
+        assert_eq!(record.end(), std::time::Duration::from_millis(3500));
+        assert_eq!(serde_json::to_string(&record).unwrap(), json);
+    }
+
+    /// Every shape of error reads the same taken as borrowed.
+    #[test]
+    fn an_owned_error_makes_the_same_failure_as_a_borrowed_one() {
+        let errors = || {
+            vec![
+                anyhow!("{} is not there", "j1"),
+                anyhow!("a literal"),
+                anyhow!(std::fmt::Error),
+                Err::<(), _>(anyhow!("{} inner", 1))
+                    .context("outer")
+                    .unwrap_err(),
+                Err::<(), _>(anyhow!("inner"))
+                    .context(format!("outer {}", 2))
+                    .unwrap_err(),
+                Err::<(), _>(std::fmt::Error)
+                    .context(String::from("owned context"))
+                    .unwrap_err(),
+            ]
+        };
+        for (borrowed, owned) in errors().into_iter().zip(errors()) {
+            let expected = Failure::from_error(&borrowed);
+            assert_eq!(Failure::from_owned_error(owned), expected, "{borrowed:#}");
+        }
     }
 }

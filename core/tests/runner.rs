@@ -544,7 +544,7 @@ fn a_failing_runs_own_error_stays_in_the_report() {
         ]
     );
     assert!(job.phases.iter().all(|p| p.passed == p.error.is_none()));
-    assert!(job.phases.iter().all(|p| p.start <= p.end));
+    assert!(job.phases.iter().all(|p| p.start() <= p.end()));
 }
 
 /// `into_report` moves the phase records and errors out of the machine

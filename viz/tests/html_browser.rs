@@ -193,7 +193,7 @@ fn names_and_errors_are_shown_as_text_never_as_markup() -> TestResult {
         status,
         tries: u32::from(status != Status::Blocked),
         last_error: (status == Status::Failed)
-            .then(|| Failure::new(format!("<i>{name}</i> failed </script>"))),
+            .then(|| Box::new(Failure::new(format!("<i>{name}</i> failed </script>")))),
         blocked_by: (status == Status::Blocked).then(|| hostile[1].to_owned()),
         blocked_reason: None,
         time: Duration::from_millis(3),

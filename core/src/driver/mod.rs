@@ -234,17 +234,20 @@ impl<A> Session<A> {
 
     /// The report, built once the job values, the arguments and the
     /// storages are dropped: a large run does not hold them and its report
-    /// at once. Call it once every worker has stepped to [`Next::Done`].
+    /// at once, nor the plan's names and the report's. Call it once every
+    /// worker has stepped to [`Next::Done`].
     pub fn into_report(self) -> Report {
         let Session {
             jobs,
             args,
             global,
             run,
+            plan,
             ..
         } = self;
         drop(jobs);
-        drop((args, global));
+        // The machine's is then the only handle: the report takes its names.
+        drop((args, global, plan));
         let run = run.into_inner().unwrap_or_else(PoisonError::into_inner);
         drop((run.locals, run.observers, run.handoff));
         run.machine.into_report_card()

@@ -43,7 +43,7 @@ use crate::event::{Event, Outcome, Task};
 use crate::job::{JobKind, Phase};
 use crate::plan::{JobId, Plan};
 use crate::report::{
-    CleanupFailure, Failure, FailureKind, JobReport, PhaseRecord, Report, Status, StopReason,
+    CleanupFailure, Failure, FailureKind, JobReport, PhaseRecord, Report, Status, StopReason, nanos,
 };
 
 use cleanup::Cleanups;
@@ -557,19 +557,21 @@ impl Machine {
             self.try_failed(job, failure, now);
             return Ok(());
         }
-        self.finish_phase(job, phase, attempt, since, outcome.clone(), now);
-        match (phase, outcome) {
-            (Phase::Check, Outcome::Pass) | (Phase::Recheck, Outcome::Pass) => {
-                self.job_passed(job);
-            }
-            (Phase::Check, Outcome::Fail(failure)) => {
+        // The phase's record takes the failure; it is copied only when it
+        // also ends the try, not for a check that fails on the way to a run.
+        let passed = outcome.is_pass();
+        self.finish_phase(job, phase, attempt, since, outcome, now);
+        match (phase, passed) {
+            (Phase::Check | Phase::Recheck, true) => self.job_passed(job),
+            (Phase::Check, false) => {
                 if self.config.no_act {
+                    let failure = self.last_recorded_failure(job);
                     self.try_failed(job, failure, now);
                 } else {
                     self.continue_try(job, Phase::Run);
                 }
             }
-            (Phase::Run, outcome) => {
+            (Phase::Run, passed) => {
                 self.jobs[job.index()].ran = true;
                 self.cleanups.ran(job);
                 if self.plan.kind(job) == JobKind::RunOnly {
@@ -579,25 +581,39 @@ impl Machine {
                         phase: Phase::Recheck,
                         attempt,
                     };
-                    self.phase_over(recheck, now, outcome.clone(), now, false);
-                    match outcome {
-                        Outcome::Pass => self.job_passed(job),
-                        Outcome::Fail(failure) => self.try_failed(job, failure, now),
+                    if passed {
+                        self.phase_over(recheck, now, Outcome::Pass, now, false);
+                        self.job_passed(job);
+                    } else {
+                        let failure = self.last_recorded_failure(job);
+                        self.phase_over(recheck, now, Outcome::Fail(failure.clone()), now, false);
+                        self.try_failed(job, failure, now);
                     }
                 } else {
                     self.continue_try(job, Phase::Recheck);
                 }
             }
-            (Phase::Recheck, Outcome::Fail(failure)) => self.try_failed(job, failure, now),
-            (Phase::Cleanup, Outcome::Pass) => {}
-            (Phase::Cleanup, Outcome::Fail(failure)) => {
+            (Phase::Recheck, false) => {
+                let failure = self.last_recorded_failure(job);
+                self.try_failed(job, failure, now);
+            }
+            (Phase::Cleanup, true) => {}
+            (Phase::Cleanup, false) => {
                 self.cleanups.failed(CleanupFailure {
                     job: self.plan.name(job).to_owned(),
-                    error: failure,
+                    error: self.last_recorded_failure(job),
                 });
             }
         }
         Ok(())
+    }
+
+    /// A copy of the failure of `job`'s phase recorded last, which failed.
+    fn last_recorded_failure(&self, job: JobId) -> Failure {
+        let last = self.jobs[job.index()].phases.last();
+        last.and_then(|record| record.error.as_deref())
+            .cloned()
+            .expect("the phase recorded last failed")
     }
 
     /// Records no more events until the main stage is over (every job has
@@ -735,31 +751,69 @@ impl Machine {
             .ids()
             .map(|id| {
                 let state = &self.jobs[id.index()];
-                let (status, blocked_by, blocked_reason) = match state.progress {
-                    Progress::Passed => (Status::Passed, None, None),
-                    Progress::Fixed => (Status::Fixed, None, None),
-                    Progress::Failed => (Status::Failed, None, None),
-                    Progress::Blocked { by, reason } => (Status::Blocked, by, reason),
-                    Progress::Waiting | Progress::Trying => (Status::Pending, None, None),
-                };
-                JobReport {
-                    name: self.plan.name(id).to_owned(),
-                    status,
-                    tries: state.tries_used,
-                    last_error: state.last_error.as_deref().cloned(),
-                    blocked_by: blocked_by.map(|dep| self.plan.name(dep).to_owned()),
-                    blocked_reason,
-                    time: state.busy,
-                    deps: self
-                        .plan
-                        .deps(id)
-                        .iter()
-                        .map(|&dep| self.plan.name(dep).to_owned())
-                        .collect(),
-                    phases: state.phases.clone(),
-                }
+                let name = self.plan.name(id).to_owned();
+                let name_of = |dep: JobId| self.plan.name(dep).to_owned();
+                let records = (state.phases.clone(), state.last_error.clone());
+                self.job_report(id, name, name_of, records)
             })
             .collect();
+        self.report_of(jobs)
+    }
+
+    /// The report, taking each job's phase records and last error out of
+    /// the machine instead of copying them, and its name out of the plan
+    /// when nothing else holds the plan: a large run holds them once.
+    #[must_use]
+    pub fn into_report_card(mut self) -> Report {
+        let mut names = Arc::get_mut(&mut self.plan).map(Plan::take_names);
+        let mut jobs: Vec<JobReport> = Vec::with_capacity(self.jobs.len());
+        for id in self.plan.ids() {
+            let state = &mut self.jobs[id.index()];
+            let taken = (std::mem::take(&mut state.phases), state.last_error.take());
+            let name = match &mut names {
+                Some(names) => std::mem::take(&mut names[id.index()]),
+                None => self.plan.name(id).to_owned(),
+            };
+            // Deps come first in the reference order: theirs are made.
+            let name_of = |dep: JobId| jobs[dep.index()].name.clone();
+            let report = self.job_report(id, name, name_of, taken);
+            jobs.push(report);
+        }
+        self.report_of(jobs)
+    }
+
+    /// The report of job `id`, named `name`, with its phase records and
+    /// last error; `name_of` names its deps.
+    fn job_report(
+        &self,
+        id: JobId,
+        name: String,
+        name_of: impl Fn(JobId) -> String,
+        (phases, last_error): (Vec<PhaseRecord>, Option<Box<Failure>>),
+    ) -> JobReport {
+        let state = &self.jobs[id.index()];
+        let (status, blocked_by, blocked_reason) = match state.progress {
+            Progress::Passed => (Status::Passed, None, None),
+            Progress::Fixed => (Status::Fixed, None, None),
+            Progress::Failed => (Status::Failed, None, None),
+            Progress::Blocked { by, reason } => (Status::Blocked, by, reason),
+            Progress::Waiting | Progress::Trying => (Status::Pending, None, None),
+        };
+        JobReport {
+            name,
+            status,
+            tries: state.tries_used,
+            last_error,
+            blocked_by: blocked_by.map(&name_of),
+            blocked_reason,
+            time: state.busy,
+            deps: self.plan.deps(id).iter().map(|&dep| name_of(dep)).collect(),
+            phases,
+        }
+    }
+
+    /// The report of the whole run, with `jobs` in the reference order.
+    fn report_of(&self, jobs: Vec<JobReport>) -> Report {
         let rounds = if self.in_rounds() {
             self.round
         } else {
@@ -778,23 +832,6 @@ impl Machine {
             cleanup_failure: self.cleanups.failure().cloned(),
             jobs,
         }
-    }
-
-    /// The report, taking each job's phase records and last error out of
-    /// the machine instead of copying them: a large run holds them once.
-    #[must_use]
-    pub fn into_report_card(mut self) -> Report {
-        let taken: Vec<_> = self
-            .jobs
-            .iter_mut()
-            .map(|state| (std::mem::take(&mut state.phases), state.last_error.take()))
-            .collect();
-        let mut report = self.report_card();
-        for (job, (phases, last_error)) in report.jobs.iter_mut().zip(taken) {
-            job.phases = phases;
-            job.last_error = last_error.map(|failure| *failure);
-        }
-        report
     }
 
     fn hand_out(&mut self, task: Task, now: Duration) -> Step {
@@ -903,14 +940,17 @@ impl Machine {
         };
         let phases = &mut self.jobs[task.job.index()].phases;
         if phases.is_empty() {
-            // Most jobs have one phase (a passing check): no room for four.
-            phases.reserve_exact(1);
+            // Most jobs have one phase, a passing check: room for one. A
+            // failing one is followed by a run, a recheck and a cleanup:
+            // room for those at once, so the list is not moved again.
+            let failed_check = task.phase == Phase::Check && error.is_some();
+            phases.reserve_exact(if failed_check { 4 } else { 1 });
         }
         phases.push(PhaseRecord {
             phase: task.phase,
             attempt: task.attempt,
-            start,
-            end: at,
+            start_nanos: nanos(start),
+            end_nanos: nanos(at),
             passed: error.is_none(),
             performed,
             error,
