@@ -14,7 +14,10 @@
 //!   run pays once cancels out: the time per try when the queue is full.
 //!
 //! Each is the median of `REMOTE_TRY_RUNS` runs (3 by default). Wall-clock
-//! figures: noisy on a busy machine, so the load average is printed.
+//! figures: noisy on a busy machine, so the load average is printed. The
+//! CPU time each process used during the 10k runs (from `/proc`, in 10 ms
+//! ticks), per try, says where the work goes whatever the load: the
+//! coordinator (this process), the workers (all of them), the server.
 //!
 //! `cargo bench -p dojobber-nats --bench remote_try`
 
@@ -22,7 +25,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{BenchArgs, Graph, NatsServer, Workers, load_average, root};
+use common::{BenchArgs, Graph, NatsServer, Workers, cpu_time, load_average, root};
 use dojobber_nats::Coordinator;
 
 const WHOLE: usize = 10_000;
@@ -44,11 +47,24 @@ fn main() {
         load_average()
     );
     println!();
-    println!("| workers | whole: 10k run | µs per try | diff: 11k − 1k run | µs per try |");
-    println!("|---------|----------------|------------|--------------------|------------|");
+    println!(
+        "| workers | whole: 10k run | µs per try | diff: 11k − 1k run | µs per try \
+         | CPU µs per try: coordinator | workers | server |"
+    );
+    println!(
+        "|---------|----------------|------------|--------------------|------------\
+         |-----------------------------|---------|--------|"
+    );
+    let server_pid = server.pid().expect("the server runs").to_string();
     for workers in [1, 2, 4] {
         let suite = format!("bench{workers}");
-        let _workers = Workers::start(&server, &suite, workers, 1);
+        let worker_processes = Workers::start(&server, &suite, workers, 1);
+        let pids: Vec<String> = worker_processes.pids().iter().map(u32::to_string).collect();
+        let cpu = || {
+            let of = |pid: &str| cpu_time(pid).unwrap_or_default();
+            let workers: Duration = pids.iter().map(|pid| of(pid)).sum();
+            [of("self"), workers, of(&server_pid)]
+        };
         let run = |jobs| runtime.block_on(run(&server, &suite, jobs));
         // The first run also waits for the workers to be serving.
         run(SMALL);
@@ -57,16 +73,23 @@ fn main() {
             times.sort();
             times[times.len() / 2]
         };
+        let before = cpu();
         let whole = median(WHOLE);
+        let after = cpu();
         let (small, large) = (median(SMALL), median(LARGE));
         let diff = large.saturating_sub(small);
         let per_try = |time: Duration| time.as_secs_f64() * 1e6 / WHOLE as f64;
+        let cpu_per_try =
+            |i: usize| (after[i] - before[i]).as_secs_f64() * 1e6 / (runs * WHOLE) as f64;
         println!(
-            "| {workers:<7} | {:<14} | {:>10.1} | {:<18} | {:>10.1} |",
+            "| {workers:<7} | {:<14} | {:>10.1} | {:<18} | {:>10.1} | {:>27.0} | {:>7.0} | {:>6.0} |",
             common::human(whole),
             per_try(whole),
             common::human(diff),
             per_try(diff),
+            cpu_per_try(0),
+            cpu_per_try(1),
+            cpu_per_try(2),
         );
     }
     println!();

@@ -4,7 +4,7 @@
 //! and worker. The coordinator runs in the benchmark's own process.
 #![allow(dead_code)] // each benchmark uses its own part
 
-#[allow(dead_code)] // restart() is for the fault tests
+#[allow(dead_code)] // restart() is for the fault tests, pid() for remote_try
 #[path = "../../tests/common/server.rs"]
 pub mod server;
 
@@ -147,6 +147,13 @@ impl Workers {
     }
 }
 
+impl Workers {
+    /// The worker processes' ids.
+    pub fn pids(&self) -> Vec<u32> {
+        self.0.iter().map(Child::id).collect()
+    }
+}
+
 impl Drop for Workers {
     fn drop(&mut self) {
         for child in &mut self.0 {
@@ -162,4 +169,14 @@ pub fn load_average() -> String {
         .ok()
         .and_then(|text| text.split_whitespace().next().map(str::to_owned))
         .unwrap_or_else(|| "?".into())
+}
+
+/// CPU time (user + system) a process has used so far, from
+/// `/proc/PID/stat` (in clock ticks of 10 ms); `None` off Linux.
+pub fn cpu_time(pid: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name, which may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
