@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use async_nats::StatusCode;
+use async_nats::jetstream::consumer::pull::BatchConfig;
 use async_nats::jetstream::{self, AckKind, kv};
 use dojobber::engine::{Defaults, JobGraph, JobId};
 use dojobber::{Context, GlobalStorage, JobKind, JobRef, LocalStorage, Outcome, Phase};
@@ -178,11 +180,14 @@ where
     }
 }
 
-/// Takes one try of a label at a time, for ever (one slot): it asks for
-/// the next try only when it is free, so no try waits on a busy worker
-/// while another is free. (A pull stream kept open per slot, which saves
-/// the subscription per fetch, measured two to four times slower per try
-/// with one or two workers in async-nats 0.45, so each try is one fetch.)
+/// How long a pull request waits at the server for a try.
+const PULL_EXPIRES: Duration = Duration::from_secs(5);
+
+/// Takes one try of a label at a time, for ever (one slot). The slot has
+/// one inbox for ever, and asks for the next try (a pull request for one
+/// message) only when it is free, so no try waits on a busy worker while
+/// another is free, and a try costs no subscription of its own (as a
+/// `fetch` would).
 async fn serve_label<A>(
     shared: Arc<Shared<A>>,
     consumer: jetstream::consumer::PullConsumer,
@@ -190,27 +195,50 @@ async fn serve_label<A>(
 where
     A: DeserializeOwned + Send + Sync + 'static,
 {
+    let client = shared.transport.js.client();
+    let inbox = client.new_inbox();
+    let mut deliveries = client
+        .subscribe(inbox.clone())
+        .await
+        .map_err(nats("cannot listen for tries"))?;
+    // Whether a pull request is waiting at the server for its answer.
+    let mut asked = false;
     loop {
-        let tries = consumer
-            .fetch()
-            .max_messages(1)
-            .expires(Duration::from_secs(5))
-            .messages()
-            .await;
-        let mut tries = match tries {
-            Ok(tries) => tries,
-            Err(error) => {
+        if !asked {
+            let request = BatchConfig {
+                batch: 1,
+                expires: Some(PULL_EXPIRES),
+                ..Default::default()
+            };
+            if let Err(error) = consumer.request_batch(request, inbox.clone().into()).await {
                 // The server is away: the client reconnects by itself.
-                tracing::warn!(%error, "cannot fetch tries; trying again");
+                tracing::warn!(%error, "cannot ask for tries; asking again");
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
-        };
-        while let Some(message) = tries.next().await {
-            match message {
-                Ok(message) => take_try(&shared, message).await,
-                Err(error) => tracing::warn!(%error, "a fetch failed"),
+            asked = true;
+        }
+        // The server answers every request, with a try or a word that it
+        // expired; one it lost (it restarted) is asked again.
+        let answer = tokio::time::timeout(PULL_EXPIRES * 2, deliveries.next()).await;
+        match answer {
+            Ok(Some(message)) => match message.status {
+                None | Some(StatusCode::OK) => {
+                    asked = false;
+                    let context = shared.transport.js.clone();
+                    take_try(&shared, jetstream::Message { message, context }).await;
+                }
+                Some(StatusCode::IDLE_HEARTBEAT) => {}
+                // Expired, or ended by the server.
+                Some(_) => asked = false,
+            },
+            Ok(None) => {
+                return Err(Error::Nats {
+                    context: "listening for tries",
+                    error: "the subscription ended".into(),
+                });
             }
+            Err(_) => asked = false,
         }
     }
 }
