@@ -462,7 +462,9 @@ fn perform<A: 'static>(
     (outcome, local)
 }
 
-/// Answers cleanup requests for jobs this worker ran.
+/// Answers cleanup requests for jobs this worker ran, each in a task of
+/// its own: the coordinator's machine decides how many run at once, as it
+/// does for tries.
 async fn serve_cleanups<A>(
     shared: Arc<Shared<A>>,
     client: async_nats::Client,
@@ -473,16 +475,19 @@ where
 {
     while let Some(message) = requests.next().await {
         let Some(reply) = message.reply else { continue };
-        let outcome = match serde_json::from_slice::<CleanupRequest>(&message.payload) {
-            Ok(request) => shared.cleanup(request).await,
-            Err(error) => Outcome::Fail(dojobber::Failure::new(format!(
-                "a cleanup request that cannot be read: {error}"
-            ))),
-        };
-        let answer = serde_json::to_vec(&WireOutcome::from(outcome)).expect("serialisable");
-        if let Err(error) = client.publish(reply, answer.into()).await {
-            tracing::warn!(%error, "cannot answer a cleanup");
-        }
+        let (shared, client) = (Arc::clone(&shared), client.clone());
+        tokio::spawn(async move {
+            let outcome = match serde_json::from_slice::<CleanupRequest>(&message.payload) {
+                Ok(request) => shared.cleanup(request).await,
+                Err(error) => Outcome::Fail(dojobber::Failure::new(format!(
+                    "a cleanup request that cannot be read: {error}"
+                ))),
+            };
+            let answer = serde_json::to_vec(&WireOutcome::from(outcome)).expect("serialisable");
+            if let Err(error) = client.publish(reply, answer.into()).await {
+                tracing::warn!(%error, "cannot answer a cleanup");
+            }
+        });
     }
     Ok(())
 }
