@@ -249,8 +249,9 @@ where
 /// - the pull request and the delivery: JetStream hands each try to one
 ///   worker, and hands it again when that worker goes silent;
 /// - the claim (a `create` in the runs bucket), only before the try's
-///   first phase that may change something (its run), or before anything
-///   when JetStream hands the try again: the first claim wins, so a try is
+///   first phase that may change something (its run; at the same time as
+///   the failed check's report), or before anything when JetStream hands
+///   the try again: the first claim wins, so a try is
 ///   never run twice (the second worker reports it lost) nor after the
 ///   coordinator gave it up. A check whose outcome makes the try end (it
 ///   passed, or no-act) changes nothing, so that try is never claimed; if
@@ -437,7 +438,18 @@ where
             }
             return shared.report(request, news).await;
         };
-        if !shared.report(request, news).await {
+        // Before a run, its claim and the check's report go out together.
+        let reported = if next == Phase::Run && !claim.is_ours() {
+            let (reported, claimed) =
+                tokio::join!(shared.report(request, news), shared.claim(request, claim));
+            if let Claimed::NotOurs { ack } = claimed {
+                return reported && ack;
+            }
+            reported
+        } else {
+            shared.report(request, news).await
+        };
+        if !reported {
             return false;
         }
         phase = next;
