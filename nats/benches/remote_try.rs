@@ -1,74 +1,114 @@
-//! Framework time per remote try: the demo program's coordinator and 1, 2
-//! and 4 worker processes on loopback, a suite of no-op tries (every job's
-//! check passes: one phase per try). The time per try is the difference
-//! between a run of 2,200 jobs and one of 200, over 2,000, so connecting,
-//! setting up and discovery cancel out. Wall-clock figures: noisy on a
-//! busy machine.
+//! Framework time per remote try: a coordinator (in this process) and 1,
+//! 2 and 4 worker processes (this program again, 1 slot each) on
+//! loopback, on a suite of no-op tries (independent jobs whose check
+//! passes: one phase per try, so a try is the whole protocol: send, pull,
+//! perform, report, ack). The coordinator keeps its default 16 tries in
+//! flight.
+//!
+//! Two figures per row, both from whole `Coordinator::run` calls (opening
+//! the streams, the lease, discovery, storing the arguments and the end
+//! included; only connecting the client is not):
+//!
+//! - `whole`: a run of 10,000 jobs over 10,000;
+//! - `diff`: (a run of 11,000 jobs − a run of 1,000) / 10,000, so what a
+//!   run pays once cancels out: the time per try when the queue is full.
+//!
+//! Each is the median of `REMOTE_TRY_RUNS` runs (3 by default). Wall-clock
+//! figures: noisy on a busy machine, so the load average is printed. The
+//! CPU time each process used during the 10k runs (from `/proc`, in 10 ms
+//! ticks), per try, says where the work goes whatever the load: the
+//! coordinator (this process), the workers (all of them), the server.
 //!
 //! `cargo bench -p dojobber-nats --bench remote_try`
 
-#[allow(dead_code)] // restart() is for the fault tests
-#[path = "../tests/common/server.rs"]
-mod server;
+mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use server::NatsServer;
+use common::{BenchArgs, Graph, NatsServer, Workers, cpu_time, load_average, root};
+use dojobber_nats::Coordinator;
 
-const SMALL: usize = 200;
-const LARGE: usize = 2_200;
+const WHOLE: usize = 10_000;
+const SMALL: usize = 1_000;
+const LARGE: usize = SMALL + WHOLE;
 
 fn main() {
+    common::serve_if_worker();
+    let runs = std::env::var("REMOTE_TRY_RUNS")
+        .ok()
+        .and_then(|runs| runs.parse().ok())
+        .unwrap_or(3usize)
+        .max(1);
     let server = NatsServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    for i in 0..LARGE {
-        std::fs::write(dir.path().join(format!("j{i}.done")), "").unwrap();
-    }
-    println!("workers  µs per try (1 slot each; coordinator: 16 in flight)");
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    println!(
+        "no-op tries, 1 slot per worker, 16 tries in flight; median of {runs} runs; \
+         load average {} at the start",
+        load_average()
+    );
+    println!();
+    println!(
+        "| workers | whole: 10k run | µs per try | diff: 11k − 1k run | µs per try \
+         | CPU µs per try: coordinator | workers | server |"
+    );
+    println!(
+        "|---------|----------------|------------|--------------------|------------\
+         |-----------------------------|---------|--------|"
+    );
+    let server_pid = server.pid().expect("the server runs").to_string();
     for workers in [1, 2, 4] {
         let suite = format!("bench{workers}");
-        let mut children: Vec<Child> = (0..workers)
-            .map(|w| {
-                demo(&server, &suite)
-                    .args(["worker", "--name", &format!("w{w}")])
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
+        let worker_processes = Workers::start(&server, &suite, workers, 1);
+        let pids: Vec<String> = worker_processes.pids().iter().map(u32::to_string).collect();
+        let cpu = || {
+            let of = |pid: &str| cpu_time(pid).unwrap_or_default();
+            let workers: Duration = pids.iter().map(|pid| of(pid)).sum();
+            [of("self"), workers, of(&server_pid)]
+        };
+        let run = |jobs| runtime.block_on(run(&server, &suite, jobs));
         // The first run also waits for the workers to be serving.
-        run(&server, &suite, dir.path(), SMALL);
-        let small = run(&server, &suite, dir.path(), SMALL);
-        let large = run(&server, &suite, dir.path(), LARGE);
-        let per_try = large.saturating_sub(small) / (LARGE - SMALL) as u32;
-        println!("{workers:>7}  {:>10.1}", per_try.as_secs_f64() * 1e6);
-        for child in &mut children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        run(SMALL);
+        let median = |jobs| {
+            let mut times: Vec<Duration> = (0..runs).map(|_| run(jobs)).collect();
+            times.sort();
+            times[times.len() / 2]
+        };
+        let before = cpu();
+        let whole = median(WHOLE);
+        let after = cpu();
+        let (small, large) = (median(SMALL), median(LARGE));
+        let diff = large.saturating_sub(small);
+        let per_try = |time: Duration| time.as_secs_f64() * 1e6 / WHOLE as f64;
+        let cpu_per_try =
+            |i: usize| (after[i] - before[i]).as_secs_f64() * 1e6 / (runs * WHOLE) as f64;
+        println!(
+            "| {workers:<7} | {:<14} | {:>10.1} | {:<18} | {:>10.1} | {:>27.0} | {:>7.0} | {:>6.0} |",
+            common::human(whole),
+            per_try(whole),
+            common::human(diff),
+            per_try(diff),
+            cpu_per_try(0),
+            cpu_per_try(1),
+            cpu_per_try(2),
+        );
     }
+    println!();
+    println!("load average {} at the end", load_average());
 }
 
-fn demo(server: &NatsServer, suite: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_dojobber-nats-demo"));
-    command
-        .args(["--nats", &server.url(), "--suite", suite])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    command
-}
-
-/// One coordinator run of `jobs` passing jobs; how long it took.
-fn run(server: &NatsServer, suite: &str, dir: &std::path::Path, jobs: usize) -> Duration {
-    let specs: Vec<String> = (0..jobs).map(|i| format!(r#"{{"name":"j{i}"}}"#)).collect();
+/// One coordinator run of `jobs` no-op jobs; how long it took.
+async fn run(server: &NatsServer, suite: &str, jobs: usize) -> Duration {
+    let client = async_nats::connect(server.url()).await.expect("connect");
+    let args = BenchArgs {
+        graph: Graph::Independent(jobs),
+        sleep_ms: None,
+    };
     let started = Instant::now();
-    let status = demo(server, suite)
-        .args(["coordinate", "--dir"])
-        .arg(dir)
-        .args(["--jobs", &format!("[{}]", specs.join(","))])
-        .status()
-        .unwrap();
-    assert!(status.success(), "the bench run failed");
-    started.elapsed()
+    let report = Coordinator::from_ref(client, suite, root(&args), args)
+        .run()
+        .await
+        .expect("the run happens");
+    let elapsed = started.elapsed();
+    assert!(report.is_success(), "every no-op try passes");
+    elapsed
 }

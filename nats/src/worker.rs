@@ -6,9 +6,12 @@
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use async_nats::StatusCode;
+use async_nats::jetstream::consumer::pull::BatchConfig;
 use async_nats::jetstream::{self, AckKind, kv};
 use dojobber::engine::{Defaults, JobGraph, JobId};
 use dojobber::{Context, GlobalStorage, JobKind, JobRef, LocalStorage, Outcome, Phase};
@@ -177,7 +180,14 @@ where
     }
 }
 
-/// Takes one try of a label at a time, for ever (one slot).
+/// How long a pull request waits at the server for a try.
+const PULL_EXPIRES: Duration = Duration::from_secs(5);
+
+/// Takes one try of a label at a time, for ever (one slot). The slot has
+/// one inbox for ever, and asks for the next try (a pull request for one
+/// message) only when it is free, so no try waits on a busy worker while
+/// another is free, and a try costs no subscription of its own (as a
+/// `fetch` would).
 async fn serve_label<A>(
     shared: Arc<Shared<A>>,
     consumer: jetstream::consumer::PullConsumer,
@@ -185,32 +195,75 @@ async fn serve_label<A>(
 where
     A: DeserializeOwned + Send + Sync + 'static,
 {
+    let client = shared.transport.js.client();
+    let inbox = client.new_inbox();
+    let mut deliveries = client
+        .subscribe(inbox.clone())
+        .await
+        .map_err(nats("cannot listen for tries"))?;
+    // Whether a pull request is waiting at the server for its answer.
+    let mut asked = false;
     loop {
-        let batch = consumer
-            .fetch()
-            .max_messages(1)
-            .expires(Duration::from_secs(5))
-            .messages()
-            .await;
-        let mut batch = match batch {
-            Ok(batch) => batch,
-            Err(error) => {
+        if !asked {
+            let request = BatchConfig {
+                batch: 1,
+                expires: Some(PULL_EXPIRES),
+                ..Default::default()
+            };
+            if let Err(error) = consumer.request_batch(request, inbox.clone().into()).await {
                 // The server is away: the client reconnects by itself.
-                tracing::warn!(%error, "cannot fetch tries; trying again");
+                tracing::warn!(%error, "cannot ask for tries; asking again");
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
-        };
-        while let Some(message) = batch.next().await {
-            match message {
-                Ok(message) => take_try(&shared, message).await,
-                Err(error) => tracing::warn!(%error, "a fetch failed"),
+            asked = true;
+        }
+        // The server answers every request, with a try or a word that it
+        // expired; one it lost (it restarted) is asked again.
+        let answer = tokio::time::timeout(PULL_EXPIRES * 2, deliveries.next()).await;
+        match answer {
+            Ok(Some(message)) => match message.status {
+                None | Some(StatusCode::OK) => {
+                    asked = false;
+                    let context = shared.transport.js.clone();
+                    take_try(&shared, jetstream::Message { message, context }).await;
+                }
+                Some(StatusCode::IDLE_HEARTBEAT) => {}
+                // Expired, or ended by the server.
+                Some(_) => asked = false,
+            },
+            Ok(None) => {
+                return Err(Error::Nats {
+                    context: "listening for tries",
+                    error: "the subscription ended".into(),
+                });
             }
+            Err(_) => asked = false,
         }
     }
 }
 
-/// Claims a try, performs it, reports each phase, acks.
+/// Claims a try when it must, performs it, reports each phase, acks.
+///
+/// The round-trips of a try, and why each is needed:
+/// - the pull request and the delivery: JetStream hands each try to one
+///   worker, and hands it again when that worker goes silent;
+/// - the claim (a `create` in the runs bucket), only before the try's
+///   first phase that may change something (its run; at the same time as
+///   the failed check's report), or before anything when JetStream hands
+///   the try again: the first claim wins, so a try is
+///   never run twice (the second worker reports it lost) nor after the
+///   coordinator gave it up. A check whose outcome makes the try end (it
+///   passed, or no-act) changes nothing, so that try is never claimed; if
+///   the coordinator gives it up meanwhile (its time limit, a stop), the
+///   report is dropped, and the check may still be running while the
+///   job's next try starts elsewhere;
+/// - the lease, read at most every half of its TTL: tries of a run whose
+///   coordinator is gone are not run;
+/// - one report per phase, each stored (and acknowledged) before the next
+///   phase, so the coordinator reads them in order, and the last one
+///   before the ack: a try acked has been reported;
+/// - the ack, which takes the try off the work queue.
 async fn take_try<A>(shared: &Arc<Shared<A>>, message: jetstream::Message)
 where
     A: DeserializeOwned + Send + Sync + 'static,
@@ -243,60 +296,79 @@ where
             return;
         }
     }
-    let runs = &shared.transport.runs;
-    let claim = claim_key(&request.run, request.job_id, request.attempt);
-    match runs.create(&claim, shared.name.clone().into()).await {
-        Ok(_) => {}
-        Err(error) if error.kind() == async_nats::jetstream::kv::CreateErrorKind::AlreadyExists => {
-            let holder = runs
-                .get(&claim)
-                .await
-                .ok()
-                .flatten()
-                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-                .unwrap_or_default();
-            // The coordinator gave the try up: nothing to say.
-            if holder != COORDINATOR {
-                let news = News::Lost { holder };
-                if !shared.report(&request, news).await {
-                    return;
-                }
-            }
+    let claim = Claim::new(&request);
+    // Handed again: it may have run on the worker that went silent.
+    let redelivered = message.info().map_or(true, |info| info.delivered > 1);
+    if redelivered && let Claimed::NotOurs { ack } = shared.claim(&request, &claim).await {
+        if ack {
             let _ = message.ack().await;
-            return;
         }
-        Err(error) => {
-            // Left unacked: it comes back when the server does.
-            tracing::warn!(%error, "cannot claim a try");
-            return;
-        }
+        return;
     }
-    // Tells JetStream (ack) and the coordinator (a new revision of the
-    // claim) that this worker is alive while it performs the try.
-    let progress = {
-        let (message, runs, name) = (message.clone(), runs.clone(), shared.name.clone());
-        let every = shared.transport.settings.ack_wait / 3;
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                let _ = message.ack_with(AckKind::Progress).await;
-                let _ = runs.put(&claim, name.clone().into()).await;
-            }
-        })
+    let done = tokio::select! {
+        done = perform_try(shared, &request, &claim) => done,
+        never = keep_alive(shared, &message, &claim) => match never {},
     };
-    let delivered = perform_try(shared, &request).await;
-    progress.abort();
-    if delivered {
+    if done {
         let _ = message.ack().await;
     }
+}
+
+/// Tells JetStream (ack) and the coordinator (a new revision of the claim,
+/// once claimed) that this worker is alive while it holds a try, every
+/// third of the ack wait. Never ends.
+async fn keep_alive<A>(
+    shared: &Shared<A>,
+    message: &jetstream::Message,
+    claim: &Claim,
+) -> std::convert::Infallible {
+    let every = shared.transport.settings.ack_wait / 3;
+    loop {
+        tokio::time::sleep(every).await;
+        let _ = message.ack_with(AckKind::Progress).await;
+        if claim.is_ours() {
+            let runs = &shared.transport.runs;
+            let _ = runs.put(&claim.key, shared.name.clone().into()).await;
+        }
+    }
+}
+
+/// A try's claim in the runs bucket, and whether this worker holds it.
+struct Claim {
+    key: String,
+    ours: AtomicBool,
+}
+
+impl Claim {
+    fn new(request: &TryRequest) -> Claim {
+        Claim {
+            key: claim_key(&request.run, request.job_id, request.attempt),
+            ours: AtomicBool::new(false),
+        }
+    }
+
+    fn is_ours(&self) -> bool {
+        self.ours.load(Ordering::Relaxed)
+    }
+}
+
+/// What came of claiming a try.
+enum Claimed {
+    Ours,
+    /// Another worker or the coordinator holds it, or the server could not
+    /// say; `ack`: whether the try may leave the queue.
+    NotOurs {
+        ack: bool,
+    },
 }
 
 /// The claim value of a try the coordinator gave up.
 pub(crate) const COORDINATOR: &str = "coordinator";
 
-/// Performs the phases of a try and reports each; tells whether every
-/// report reached the server.
-async fn perform_try<A>(shared: &Arc<Shared<A>>, request: &TryRequest) -> bool
+/// Performs the phases of a try, claiming it before its run, and reports
+/// each; tells whether the try may leave the queue (every report reached
+/// the server, or another holds the claim).
+async fn perform_try<A>(shared: &Arc<Shared<A>>, request: &TryRequest, claim: &Claim) -> bool
 where
     A: DeserializeOwned + Send + Sync + 'static,
 {
@@ -327,6 +399,12 @@ where
     };
     let mut local = LocalStorage::default();
     loop {
+        if phase != Phase::Check && !claim.is_ours() {
+            match shared.claim(request, claim).await {
+                Claimed::Ours => {}
+                Claimed::NotOurs { ack } => return ack,
+            }
+        }
         let started = Instant::now();
         let (outcome, back) = {
             let state = Arc::clone(&state);
@@ -351,23 +429,30 @@ where
             outcome: WireOutcome::from(outcome),
             elapsed,
         };
-        match next {
-            Some(next) => {
-                if !shared.report(request, news).await {
-                    return false;
-                }
-                phase = next;
+        let Some(next) = next else {
+            // Its run executed: its cleanup gets this try's storage,
+            // kept before the last report, after which it may come.
+            if phase != Phase::Check {
+                let mut kept = state.kept.lock().unwrap_or_else(PoisonError::into_inner);
+                kept.insert(request.job_id, (request.attempt, local));
             }
-            None => {
-                // Its run executed: its cleanup gets this try's storage,
-                // kept before the last report, after which it may come.
-                if phase != Phase::Check {
-                    let mut kept = state.kept.lock().unwrap_or_else(PoisonError::into_inner);
-                    kept.insert(request.job_id, (request.attempt, local));
-                }
-                return shared.report(request, news).await;
+            return shared.report(request, news).await;
+        };
+        // Before a run, its claim and the check's report go out together.
+        let reported = if next == Phase::Run && !claim.is_ours() {
+            let (reported, claimed) =
+                tokio::join!(shared.report(request, news), shared.claim(request, claim));
+            if let Claimed::NotOurs { ack } = claimed {
+                return reported && ack;
             }
+            reported
+        } else {
+            shared.report(request, news).await
+        };
+        if !reported {
+            return false;
         }
+        phase = next;
     }
 }
 
@@ -389,7 +474,9 @@ fn perform<A: 'static>(
     (outcome, local)
 }
 
-/// Answers cleanup requests for jobs this worker ran.
+/// Answers cleanup requests for jobs this worker ran, each in a task of
+/// its own: the coordinator's machine decides how many run at once, as it
+/// does for tries.
 async fn serve_cleanups<A>(
     shared: Arc<Shared<A>>,
     client: async_nats::Client,
@@ -400,16 +487,19 @@ where
 {
     while let Some(message) = requests.next().await {
         let Some(reply) = message.reply else { continue };
-        let outcome = match serde_json::from_slice::<CleanupRequest>(&message.payload) {
-            Ok(request) => shared.cleanup(request).await,
-            Err(error) => Outcome::Fail(dojobber::Failure::new(format!(
-                "a cleanup request that cannot be read: {error}"
-            ))),
-        };
-        let answer = serde_json::to_vec(&WireOutcome::from(outcome)).expect("serialisable");
-        if let Err(error) = client.publish(reply, answer.into()).await {
-            tracing::warn!(%error, "cannot answer a cleanup");
-        }
+        let (shared, client) = (Arc::clone(&shared), client.clone());
+        tokio::spawn(async move {
+            let outcome = match serde_json::from_slice::<CleanupRequest>(&message.payload) {
+                Ok(request) => shared.cleanup(request).await,
+                Err(error) => Outcome::Fail(dojobber::Failure::new(format!(
+                    "a cleanup request that cannot be read: {error}"
+                ))),
+            };
+            let answer = serde_json::to_vec(&WireOutcome::from(outcome)).expect("serialisable");
+            if let Err(error) = client.publish(reply, answer.into()).await {
+                tracing::warn!(%error, "cannot answer a cleanup");
+            }
+        });
     }
     Ok(())
 }
@@ -440,6 +530,39 @@ where
             Err(error) => {
                 tracing::error!(%error, "cannot publish a report; the try will come back");
                 false
+            }
+        }
+    }
+
+    /// Claims a try for this worker (the first `create` of its key wins).
+    /// When another holds it, says so: a worker's claim means this copy
+    /// was handed again after that worker went silent (lost); the
+    /// coordinator's means it gave the try up (nothing to say).
+    async fn claim(&self, request: &TryRequest, claim: &Claim) -> Claimed {
+        let runs = &self.transport.runs;
+        match runs.create(&claim.key, self.name.clone().into()).await {
+            Ok(_) => {
+                claim.ours.store(true, Ordering::Relaxed);
+                Claimed::Ours
+            }
+            Err(error) if error.kind() == kv::CreateErrorKind::AlreadyExists => {
+                let holder = runs
+                    .get(&claim.key)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                    .unwrap_or_default();
+                if holder == COORDINATOR {
+                    return Claimed::NotOurs { ack: true };
+                }
+                let ack = self.report(request, News::Lost { holder }).await;
+                Claimed::NotOurs { ack }
+            }
+            Err(error) => {
+                // Left unacked: it comes back when the server does.
+                tracing::warn!(%error, "cannot claim a try");
+                Claimed::NotOurs { ack: false }
             }
         }
     }

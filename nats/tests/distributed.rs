@@ -88,3 +88,45 @@ fn a_no_act_run_only_checks_on_the_workers() {
         "a no-act run ran table"
     );
 }
+
+/// The keys of the suite's runs bucket: each run's arguments, and a claim
+/// per try that ran something.
+fn runs_bucket_keys(server: &NatsServer, suite: &str) -> Vec<String> {
+    use futures_util::TryStreamExt;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = async_nats::connect(server.url()).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        let names = dojobber_nats::Names::new(suite).unwrap();
+        let bucket = js.get_key_value(names.runs_bucket()).await.unwrap();
+        let mut keys: Vec<String> = bucket.keys().await.unwrap().try_collect().await.unwrap();
+        keys.sort();
+        keys
+    })
+}
+
+#[test]
+fn a_try_is_claimed_before_its_run_and_a_try_whose_check_passes_is_not_claimed() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let _db = worker(&server, "claims", "db-host", "db", &[]);
+    let _app = worker(&server, "claims", "app-host", "app,eu", &[]);
+
+    let first = coordinate(&server, "claims", dir.path(), JOBS, &[]).finish();
+    assert!(first.status.success(), "{}", first.stderr);
+    let second = coordinate(&server, "claims", dir.path(), JOBS, &[]).finish();
+    assert!(second.status.success(), "{}", second.stderr);
+    assert_eq!(second.status("table"), Status::Passed);
+
+    let keys = runs_bucket_keys(&server, "claims");
+    let args: Vec<&String> = keys.iter().filter(|key| key.ends_with(".args")).collect();
+    assert_eq!(args.len(), 2, "{keys:?}");
+    let claims: Vec<&String> = keys.iter().filter(|key| key.contains(".claim.")).collect();
+    // Three jobs ran once each, in the first run; the second run ran none.
+    assert_eq!(claims.len(), 3, "{keys:?}");
+    let runs: std::collections::BTreeSet<&str> = claims
+        .iter()
+        .map(|key| key.split_once(".claim.").unwrap().0)
+        .collect();
+    assert_eq!(runs.len(), 1, "{keys:?}");
+}
