@@ -521,9 +521,9 @@ where
         };
         let graph = JobGraph::discover(root, &args, Defaults::default())
             .map_err(|error| format!("worker {} cannot build the graph: {error}", self.name))?;
-        let global = GlobalStorage::default();
         let runtime = tokio::runtime::Handle::current();
-        SharedStorage::new(self.transport.shared.clone(), run, runtime).lend_to(&global);
+        let global =
+            SharedStorage::new(self.transport.shared.clone(), run, runtime).global_storage();
         Ok(RunState {
             fingerprint: plan_fingerprint(&graph),
             graph,
