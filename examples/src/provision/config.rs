@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use dojobber::JobRef;
 use serde::Deserialize;
@@ -13,7 +14,7 @@ use toml::Spanned;
 
 use super::Provision;
 use super::db::{Database, Refused, Seed, Table};
-use super::jobs::{Absent, Directory, File, Needs, Symlink, Target};
+use super::jobs::{Absent, Directory, File, Needs, OnHost, Symlink, Target};
 use super::paths::RelPath;
 
 /// A value in `[vars]` or in a seed row: TOML's string, integer, float or
@@ -143,6 +144,16 @@ struct RawConfig {
     #[serde(default)]
     absent: Vec<RawAbsent>,
     database: Option<RawDatabase>,
+}
+
+/// A file for several hosts: `[vars]` for every host, and a section per
+/// host (`[hosts.db]`, `[[hosts.db.file]]`, ...) in the one-host format.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHosts {
+    #[serde(default)]
+    vars: BTreeMap<String, Scalar>,
+    hosts: BTreeMap<Spanned<String>, RawConfig>,
 }
 
 type Deps = Vec<Spanned<String>>;
@@ -279,6 +290,27 @@ pub struct Desired {
     names: Vec<String>,
     /// The jobs no other job needs, in the same order: the root's deps.
     tops: Vec<usize>,
+    /// The file it was made from, to make it again on another host.
+    pub(super) source: SourceText,
+}
+
+/// A desired-state file's text, and whether it is the several-host form.
+#[derive(Clone, Debug, serde::Serialize, Deserialize)]
+pub(super) struct SourceText {
+    pub(super) origin: String,
+    pub(super) text: String,
+    pub(super) hosts: bool,
+}
+
+impl SourceText {
+    /// Checks the text again (another host's copy of the file).
+    pub(super) fn parse(&self) -> Result<Desired, ConfigError> {
+        if self.hosts {
+            Desired::parse_hosts(&self.text, &self.origin)
+        } else {
+            Desired::parse(&self.text, &self.origin)
+        }
+    }
 }
 
 impl fmt::Debug for Desired {
@@ -308,12 +340,73 @@ impl Desired {
             text: source,
             origin,
         };
-        let raw: RawConfig = toml::from_str(source).map_err(|error| {
-            let span = error.span().unwrap_or(0..0);
-            let entry = entry_at(source, span.start);
-            here.invalid(span, entry.as_deref(), error.message().trim_end())
+        let raw: RawConfig = here.toml()?;
+        let mut builder = Builder::new(here, false);
+        builder.add_host(None, raw, BTreeMap::new())?;
+        builder.finish()
+    }
+
+    /// Reads and checks a desired-state file for several hosts.
+    pub fn load_hosts(path: &Path) -> Result<Desired, ConfigError> {
+        let source = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
         })?;
-        Builder::new(here).build(raw)
+        Desired::parse_hosts(&source, &path.display().to_string())
+    }
+
+    /// Checks desired-state TOML for several hosts: `[vars]` for all of
+    /// them, then a section per host (`[hosts.db]`, `[[hosts.app1.file]]`)
+    /// in the one-host format. A host's jobs are named after it (`db:
+    /// table users`) and run on the workers labelled with its name; `deps`
+    /// name a job of the same host (`table users`) or of another one
+    /// (`db: table users`).
+    ///
+    /// ```
+    /// use dojobber_examples::provision::Desired;
+    ///
+    /// let desired = Desired::parse_hosts(
+    ///     r#"
+    ///     [[hosts.db.dir]]
+    ///     path = "data"
+    ///     [[hosts.app.file]]
+    ///     path = "app.conf"
+    ///     content = "db = data\n"
+    ///     deps = ["db: dir data"]
+    ///     "#,
+    ///     "hosts.toml",
+    /// )?;
+    /// assert_eq!(
+    ///     desired.job_names(),
+    ///     ["app: target", "app: file app.conf", "db: target", "db: dir data"],
+    /// );
+    /// # Ok::<(), dojobber_examples::provision::ConfigError>(())
+    /// ```
+    pub fn parse_hosts(source: &str, origin: &str) -> Result<Desired, ConfigError> {
+        let here = Source {
+            text: source,
+            origin,
+        };
+        let raw: RawHosts = here.toml()?;
+        let mut builder = Builder::new(here, true);
+        if raw.hosts.is_empty() {
+            return Err(here.invalid(0..0, None, "no `[hosts.NAME]` section: name a host"));
+        }
+        for (host, config) in raw.hosts {
+            let name = host.get_ref();
+            let fine = name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if name.is_empty() || !fine {
+                return Err(here.invalid(
+                    host.span(),
+                    Some(&format!("[hosts.{name}]")),
+                    "a host's name is its workers' label: letters, digits, `-` and `_` only",
+                ));
+            }
+            builder.add_host(Some(name.clone()), config, raw.vars.clone())?;
+        }
+        builder.finish()
     }
 
     /// The names of the jobs, the target's first, then in file order by
@@ -336,6 +429,15 @@ struct Source<'a> {
 }
 
 impl Source<'_> {
+    /// The text as TOML of type `T`, or where it is not.
+    fn toml<T: serde::de::DeserializeOwned>(&self) -> Result<T, ConfigError> {
+        toml::from_str(self.text).map_err(|error| {
+            let span = error.span().unwrap_or(0..0);
+            let entry = entry_at(self.text, span.start);
+            self.invalid(span, entry.as_deref(), error.message().trim_end())
+        })
+    }
+
     fn invalid(&self, span: Range<usize>, entry: Option<&str>, message: &str) -> ConfigError {
         let start = span.start.min(self.text.len());
         let line_start = self.text[..start].rfind('\n').map_or(0, |i| i + 1);
@@ -415,6 +517,8 @@ fn entry_at(source: &str, offset: usize) -> Option<String> {
 /// An entry on its way to becoming a job.
 struct Pending {
     name: String,
+    /// The host whose workers run it, in a file for several hosts.
+    host: Option<Arc<str>>,
     /// Where the entry is named in the file, for errors about it.
     span: Range<usize>,
     needs: Vec<usize>,
@@ -424,12 +528,18 @@ struct Pending {
 
 struct Builder<'a> {
     source: Source<'a>,
+    /// Whether it is a file for several hosts.
+    hosts: bool,
     pending: Vec<Pending>,
     by_name: HashMap<String, usize>,
-    /// Path entries: path -> (entry, whether it is a directory).
+    /// The host whose section is being read, if any.
+    host: Option<Arc<str>>,
+    /// The entry of its target directory.
+    target: usize,
+    /// Its path entries: path -> (entry, whether it is a directory).
     paths: BTreeMap<RelPath, (usize, bool)>,
-    /// Where writes make temporary files: the directories of the file and
-    /// symlink entries, `None` for the target itself.
+    /// Where its writes make temporary files: the directories of the file
+    /// and symlink entries, `None` for the target itself.
     staging: BTreeSet<Option<RelPath>>,
 }
 
@@ -437,33 +547,52 @@ const DEFAULT_DIR_MODE: u32 = 0o755;
 const DEFAULT_FILE_MODE: u32 = 0o644;
 
 impl<'a> Builder<'a> {
-    fn new(source: Source<'a>) -> Self {
-        let mut builder = Builder {
+    fn new(source: Source<'a>, hosts: bool) -> Self {
+        Builder {
             source,
+            hosts,
             pending: Vec::new(),
             by_name: HashMap::new(),
+            host: None,
+            target: 0,
             paths: BTreeMap::new(),
             staging: BTreeSet::new(),
-        };
-        // `build` replaces `make` once the staging directories are known.
-        builder.pending.push(Pending {
-            name: TARGET_JOB.to_owned(),
-            span: 0..0,
-            needs: Vec::new(),
-            extra: Vec::new(),
-            make: Box::new(|needs| dojobber::dep(Target::new(needs, Vec::new()))),
-        });
-        builder.by_name.insert(TARGET_JOB.to_owned(), 0);
-        builder
+        }
+    }
+
+    /// `name` as the job of the current host calls it: `db: table users`.
+    fn qualified(&self, name: &str) -> String {
+        match &self.host {
+            Some(host) => format!("{host}: {name}"),
+            None => name.to_owned(),
+        }
     }
 
     fn error(&self, span: Range<usize>, entry: &str, message: impl fmt::Display) -> ConfigError {
         self.source.invalid(span, Some(entry), &message.to_string())
     }
 
-    fn build(mut self, raw: RawConfig) -> Result<Desired, ConfigError> {
-        let vars: BTreeMap<String, minijinja::Value> = raw
-            .vars
+    /// Adds the entries of one host (`None`: the only one), whose
+    /// template variables are `vars` and then its own.
+    fn add_host(
+        &mut self,
+        host: Option<String>,
+        raw: RawConfig,
+        mut vars: BTreeMap<String, Scalar>,
+    ) -> Result<(), ConfigError> {
+        self.host = host.map(Arc::from);
+        self.paths.clear();
+        self.staging.clear();
+        // `finish_host` replaces `make` once the staging directories are known.
+        self.target = self.add(
+            TARGET_JOB.to_owned(),
+            0..0,
+            Vec::new(),
+            Vec::new(),
+            Box::new(|needs| dojobber::dep(Target::new(needs, Vec::new()))),
+        )?;
+        vars.extend(raw.vars);
+        let vars: BTreeMap<String, minijinja::Value> = vars
             .iter()
             .map(|(name, value)| (name.clone(), value.into()))
             .collect();
@@ -559,10 +688,15 @@ impl<'a> Builder<'a> {
         }
 
         self.check_nesting()?;
-        self.resolve_extra_deps()?;
         let staging = std::mem::take(&mut self.staging).into_iter().collect();
-        self.pending[0].make = Box::new(move |needs| dojobber::dep(Target::new(needs, staging)));
+        self.pending[self.target].make =
+            Box::new(move |needs| dojobber::dep(Target::new(needs, staging)));
+        Ok(())
+    }
 
+    /// Resolves the deps the file names and makes the jobs.
+    fn finish(mut self) -> Result<Desired, ConfigError> {
+        self.resolve_extra_deps()?;
         let mut jobs = Vec::with_capacity(self.pending.len());
         let mut names = Vec::with_capacity(self.pending.len());
         let mut all_needs = Vec::with_capacity(self.pending.len());
@@ -571,11 +705,25 @@ impl<'a> Builder<'a> {
             let mut seen = std::collections::HashSet::new();
             needs.retain(|&dep| seen.insert(dep));
             all_needs.push(needs.clone());
-            jobs.push((pending.make)(Needs(needs)));
+            let job = (pending.make)(Needs(needs));
+            jobs.push(match pending.host {
+                Some(host) => dojobber::dep(OnHost { host, job }),
+                None => job,
+            });
             names.push(pending.name);
         }
         let tops = tops(&all_needs);
-        Ok(Desired { jobs, names, tops })
+        let source = SourceText {
+            origin: self.source.origin.to_owned(),
+            text: self.source.text.to_owned(),
+            hosts: self.hosts,
+        };
+        Ok(Desired {
+            jobs,
+            names,
+            tops,
+            source,
+        })
     }
 
     fn path(&self, kind: &str, path: &Spanned<String>) -> Result<RelPath, ConfigError> {
@@ -624,6 +772,7 @@ impl<'a> Builder<'a> {
         extra: Deps,
         make: Box<dyn FnOnce(Needs) -> JobRef<Provision>>,
     ) -> Result<usize, ConfigError> {
+        let name = self.qualified(&name);
         if let Some(&first) = self.by_name.get(&name) {
             let line = self.line_of(self.pending[first].span.start);
             return Err(self.error(
@@ -636,6 +785,7 @@ impl<'a> Builder<'a> {
         self.by_name.insert(name.clone(), id);
         self.pending.push(Pending {
             name,
+            host: self.host.clone(),
             span,
             needs,
             extra,
@@ -706,7 +856,7 @@ impl<'a> Builder<'a> {
             if table.columns.get_ref().is_empty() {
                 return Err(self.error(table.columns.span(), &job_name, "has no columns"));
             }
-            if let Some(&first) = self.by_name.get(&job_name) {
+            if let Some(&first) = self.by_name.get(&self.qualified(&job_name)) {
                 let line = self.line_of(self.pending[first].span.start);
                 return Err(self.error(
                     table.name.span(),
@@ -813,7 +963,7 @@ impl<'a> Builder<'a> {
                 .ancestors()
                 .find_map(|ancestor| self.paths.get(&ancestor).map(|&found| (ancestor, found)));
             match parent {
-                None => needs.push((id, 0)),
+                None => needs.push((id, self.target)),
                 Some((_, (parent, true))) => needs.push((id, parent)),
                 Some((ancestor, (parent, false))) => {
                     let entry = &self.pending[id];
@@ -838,7 +988,13 @@ impl<'a> Builder<'a> {
         for id in 0..self.pending.len() {
             let extra = std::mem::take(&mut self.pending[id].extra);
             for wanted in extra {
-                match self.by_name.get(wanted.get_ref()) {
+                // A job of the entry's own host first, then as written
+                // (`db: table users`, a job of another host).
+                let own = self.pending[id]
+                    .host
+                    .as_ref()
+                    .and_then(|host| self.by_name.get(&format!("{host}: {}", wanted.get_ref())));
+                match own.or_else(|| self.by_name.get(wanted.get_ref())) {
                     Some(&dep) => self.pending[id].needs.push(dep),
                     None => {
                         let entry = &self.pending[id];

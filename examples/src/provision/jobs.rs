@@ -98,6 +98,49 @@ macro_rules! entry_job {
 }
 pub(super) use entry_job;
 
+/// A job of one host, in a file for several hosts: the entry's job, named
+/// `HOST: …` and run by the workers labelled `HOST`.
+pub struct OnHost {
+    pub(super) host: std::sync::Arc<str>,
+    pub(super) job: JobRef<Provision>,
+}
+
+impl dojobber::Job<Provision> for OnHost {
+    fn name(&self) -> String {
+        format!("{}: {}", self.host, self.job.name())
+    }
+    fn deps(&self, args: &Provision) -> Vec<JobRef<Provision>> {
+        self.job.deps(args)
+    }
+    fn kind(&self) -> dojobber::JobKind {
+        self.job.kind()
+    }
+    fn tries(&self) -> Option<u32> {
+        self.job.tries()
+    }
+    fn retry_delay(&self) -> Option<std::time::Duration> {
+        self.job.retry_delay()
+    }
+    fn time_limit(&self) -> Option<std::time::Duration> {
+        self.job.time_limit()
+    }
+    fn concurrency_group(&self) -> Option<String> {
+        self.job.concurrency_group()
+    }
+    fn runs_on(&self) -> Option<String> {
+        Some(self.host.to_string())
+    }
+    fn check(&self, cx: &mut Context<'_, Provision>) -> JobResult {
+        self.job.check(cx)
+    }
+    fn run(&self, cx: &mut Context<'_, Provision>) -> JobResult {
+        self.job.run(cx)
+    }
+    fn cleanup(&self, cx: &mut Context<'_, Provision>) -> JobResult {
+        self.job.cleanup(cx)
+    }
+}
+
 /// The permission bits of a file, as `0644`.
 pub(super) fn mode_of(meta: &fs::Metadata) -> u32 {
     meta.permissions().mode() & 0o7777
@@ -158,6 +201,7 @@ impl Target {
         super::TARGET_JOB.to_owned()
     }
     fn inspect(&self, root: &Path) -> JobResult {
+        no_target_is_an_error(root)?;
         match inspect(root) {
             Ok(Some(meta)) if meta.is_dir() => {}
             Ok(Some(meta)) if meta.is_symlink() && root.is_dir() => {}
@@ -176,6 +220,7 @@ impl Target {
         }
     }
     fn converge(&self, root: &Path) -> JobResult {
+        no_target_is_an_error(root)?;
         os(fs::create_dir_all(root), || {
             format!("cannot create {}", root.display())
         })?;
@@ -248,6 +293,15 @@ impl Target {
     }
 }
 entry_job!(Target);
+
+/// A worker that set no target of its own has none, rather than the
+/// current directory; every job needs the target's, so nothing runs.
+fn no_target_is_an_error(root: &Path) -> JobResult {
+    if root.as_os_str().is_empty() {
+        bail!("no target directory on this host: give the worker one (--target)");
+    }
+    Ok(())
+}
 
 /// Looks at an entry's path on disk, without following a symlink there.
 fn look(path: &RelPath, root: &Path) -> anyhow::Result<(PathBuf, Option<fs::Metadata>)> {
