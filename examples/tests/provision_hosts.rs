@@ -48,7 +48,8 @@ fn run_script(dir: &Path, hosts: &str, flags: &[&str]) -> (Output, Report) {
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
             let output = child.wait_with_output().expect("wait");
             panic!(
-                "the script did not end within {HANG:?}: hung\n{}",
+                "the script did not end within {HANG:?}: hung\n{}{}",
+                support::stdout(&output),
                 support::stderr(&output)
             );
         }
