@@ -62,7 +62,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex, Once, PoisonError};
 
 use dojobber::engine::Plan;
-use dojobber::{CancelHandle, Event, Observer, Runner};
+use dojobber::{CancelHandle, Event, Finished, Observer, Report, Runner};
 use dojobber_viz::html::RunView;
 use dojobber_viz::{Format, GraphSource};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -98,6 +98,35 @@ impl From<Exit> for ExitCode {
     }
 }
 
+/// A run that has ended, as the command line reads it: the plan it ran
+/// and what happened. [`Finished`] is one; a run another executor made
+/// (see [`RunArgs::execute_with`]) may be another.
+///
+/// ```
+/// use dojobber::{Group, Runner};
+/// use dojobber_cli::Ran;
+///
+/// let finished = Runner::new(Group::<()>::new("Nothing"), ()).run()?;
+/// assert_eq!(Ran::plan(&finished).len(), 1);
+/// assert!(Ran::report(&finished).is_success());
+/// # Ok::<(), dojobber::SetupError>(())
+/// ```
+pub trait Ran {
+    /// The plan that was run.
+    fn plan(&self) -> &Plan;
+    /// What happened to every job.
+    fn report(&self) -> Report;
+}
+
+impl<A: Sync + 'static> Ran for Finished<A> {
+    fn plan(&self) -> &Plan {
+        Finished::plan(self)
+    }
+    fn report(&self) -> Report {
+        Finished::report(self)
+    }
+}
+
 /// The files the flags ask for, opened before the run.
 struct Outputs {
     report: Option<OutputFile>,
@@ -117,13 +146,48 @@ impl RunArgs {
     /// it sets `RUST_LIB_BACKTRACE=0` first (see [`skip_error_backtraces`]).
     /// Panics keep their backtraces.
     pub fn execute<A: Sync + 'static>(&self, runner: Runner<A>) -> ExitCode {
+        self.execute_with(runner, Runner::run)
+    }
+
+    /// Like [`execute`](Self::execute), with `run` performing the run the
+    /// flags configured instead of [`Runner::run`]: the hook for another
+    /// executor (`dojobber-nats` runs it on remote workers). Everything
+    /// else is the same: the flags are checked and the files opened
+    /// before `run` is called, observers and the cancel on Ctrl-C/SIGTERM
+    /// are on the runner it gets, and what it returns is written and
+    /// summarised. An `Err` from `run` is a run that could not start
+    /// (exit 2, the message on stderr).
+    ///
+    /// ```
+    /// use dojobber::{Group, Runner};
+    /// use dojobber_cli::RunArgs;
+    ///
+    /// let flags = RunArgs { quiet: true, ..RunArgs::default() };
+    /// let runner = Runner::new(Group::<()>::new("Nothing"), ());
+    /// let code = flags.execute_with(runner, |runner| runner.workers(2).run());
+    /// assert_eq!(code, std::process::ExitCode::SUCCESS);
+    /// ```
+    pub fn execute_with<A, R, E>(
+        &self,
+        runner: Runner<A>,
+        run: impl FnOnce(Runner<A>) -> Result<R, E>,
+    ) -> ExitCode
+    where
+        A: 'static,
+        R: Ran,
+        E: std::fmt::Display,
+    {
         if !self.debug {
             skip_error_backtraces();
         }
-        self.run(runner).into()
+        self.run(runner, run).into()
     }
 
-    fn run<A: Sync + 'static>(&self, runner: Runner<A>) -> Exit {
+    fn run<A: 'static, R: Ran, E: std::fmt::Display>(
+        &self,
+        runner: Runner<A>,
+        run: impl FnOnce(Runner<A>) -> Result<R, E>,
+    ) -> Exit {
         let color = self.color.enabled(io::stdout().is_terminal());
         let mut runner = self.configure(runner);
         if let Some(only) = &self.only {
@@ -177,7 +241,7 @@ impl RunArgs {
                 .observe(Progress::new(bar.clone()));
         }
 
-        let finished = match runner.run() {
+        let finished = match run(runner) {
             Ok(finished) => finished,
             Err(error) => return cannot_start(error),
         };

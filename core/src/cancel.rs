@@ -77,8 +77,23 @@ impl CancelHandle {
     }
 
     /// Calls `wake` when the handle is cancelled (at once if it already
-    /// is), for as long as the subscription lives.
-    pub(crate) fn subscribe(&self, wake: impl Fn() + Send + Sync + 'static) -> Subscription {
+    /// is), for as long as the subscription lives: how a driver's watcher
+    /// that sleeps learns of a cancel. `wake` runs on the cancelling thread
+    /// and must be quick.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// let handle = dojobber::CancelHandle::new();
+    /// let rung = Arc::new(AtomicBool::new(false));
+    /// let _subscription = handle.subscribe({
+    ///     let rung = Arc::clone(&rung);
+    ///     move || rung.store(true, Ordering::SeqCst)
+    /// });
+    /// handle.cancel();
+    /// assert!(rung.load(Ordering::SeqCst));
+    /// ```
+    pub fn subscribe(&self, wake: impl Fn() + Send + Sync + 'static) -> Subscription {
         let id = self
             .inner
             .next_subscription
@@ -103,7 +118,8 @@ impl CancelHandle {
 }
 
 /// A driver's wake-up call for a cancel; unsubscribes when dropped.
-pub(crate) struct Subscription {
+#[must_use = "dropping the subscription unsubscribes at once"]
+pub struct Subscription {
     handle: CancelHandle,
     id: u64,
 }

@@ -146,4 +146,86 @@ pub mod engine {
     /// Why a run stopped early: the report's word, and what
     /// [`Machine::stop`](crate::engine::Machine::stop) is told.
     pub use crate::report::StopReason;
+
+    pub mod driver {
+        //! The driver seam: how to write an executor, the part of a driver
+        //! that says how a phase is performed and how its outcome comes back.
+        //!
+        //! Everything else a driver does (asking the machine, lending local
+        //! storage, reporting outcomes, publishing events to observers,
+        //! passing a cancel on, telling which phases to abandon) is
+        //! [`Session::step`], which the built-in executors (the caller's
+        //! thread, the thread pool, tokio tasks) call too. An executor makes
+        //! no decision: it performs what `step` hands out and sleeps when told.
+        //!
+        //! - [`Runner::into_session`](crate::Runner::into_session) checks the
+        //!   settings, discovers the graph and gives the [`Session`].
+        //! - Each of the executor's workers loops: `step` with why it came
+        //!   ([`Came`]), then does what [`Next`] says: perform a [`Work`] and
+        //!   come back with its [`Done`], sleep, or end.
+        //! - One worker may do everything ([`Role::Alone`], the reference
+        //!   order); with several, one watcher ([`Role::Watcher`]) performs
+        //!   nothing and sleeps until the machine's next timer (retry delays,
+        //!   time limits, the deadline) or a cancel
+        //!   ([`CancelHandle::subscribe`](crate::CancelHandle::subscribe)),
+        //!   and workers ([`Role::Worker`]) sleep until the [`Executor`] wakes
+        //!   them. Start at most [`Session::most_in_flight`] workers, or start
+        //!   them as work comes ([`Executor::can_add_worker`]).
+        //! - When every worker has ended, [`Session::into_report`].
+        //!
+        //! The unit is one phase: the machine decides after each phase what
+        //! comes next (a run after a failed check, unless no-act or a stop).
+        //! An executor that performs a whole try elsewhere in one message
+        //! (`dojobber-nats` sends check → run → recheck to one remote worker,
+        //! so the try's local storage stays there) maps onto it per phase: it
+        //! sends the try when `step` hands out its first phase, and answers
+        //! each phase `step` hands out with the outcome the remote side
+        //! reported for it; outcomes of phases the machine no longer asks for
+        //! (a stop cut the try) are dropped. The local storage lent with such
+        //! a phase stays empty and is given back as it came.
+        //!
+        //! A whole driver, every phase on the caller's thread:
+        //!
+        //! ```
+        //! use std::time::{Duration, Instant};
+        //! use dojobber::engine::driver::{Came, Executor, Next, Role};
+        //! use dojobber::prelude::*;
+        //!
+        //! /// One worker, alone: nobody to wake.
+        //! struct Inline(Instant);
+        //! impl Executor for Inline {
+        //!     fn now(&self) -> Duration { self.0.elapsed() }
+        //!     fn wake_workers(&self, _count: usize) {}
+        //!     fn wake_watcher(&self) {}
+        //! }
+        //!
+        //! struct Kettle;
+        //! impl Job for Kettle {
+        //!     fn check(&self, cx: &mut Context<'_, ()>) -> JobResult {
+        //!         if cx.is_recheck() { Ok(()) } else { bail!("cold") }
+        //!     }
+        //! }
+        //!
+        //! let session = Runner::new(Kettle, ()).into_session()?;
+        //! let executor = Inline(Instant::now());
+        //! let mut came = Came::Start;
+        //! loop {
+        //!     came = match session.step(&mut session.lock(), Role::Alone, came, &executor) {
+        //!         Next::Perform(work) => Came::Finished(session.perform(work, || executor.now())),
+        //!         Next::Sleep(until) => {
+        //!             let until = until.unwrap_or(Duration::ZERO);
+        //!             std::thread::sleep(until.saturating_sub(executor.now()));
+        //!             Came::Woke
+        //!         }
+        //!         Next::Done => break,
+        //!     };
+        //! }
+        //! let report = session.into_report();
+        //! assert_eq!(report.job("Kettle").map(|job| job.status), Some(Status::Fixed));
+        //! # Ok::<(), SetupError>(())
+        //! ```
+
+        pub use crate::cancel::Subscription;
+        pub use crate::driver::{Came, Done, Executor, Next, Role, Run, Session, Work};
+    }
 }

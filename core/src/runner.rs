@@ -233,6 +233,22 @@ impl<A: 'static> Runner<A> {
         })
     }
 
+    /// Checks the configuration, discovers the graph and sets up the run
+    /// for an executor of your own (see [`engine::driver`](crate::engine::driver)),
+    /// which drives it to the end; the run's report is then
+    /// [`Session::into_report`]. [`run`](Self::run) is this and the thread
+    /// executor.
+    ///
+    /// ```
+    /// use dojobber::{Group, Runner};
+    /// let session = Runner::new(Group::<()>::new("Nothing"), ()).workers(4).into_session()?;
+    /// assert_eq!((session.plan().len(), session.config().workers), (1, 4));
+    /// # Ok::<(), dojobber::SetupError>(())
+    /// ```
+    pub fn into_session(self) -> Result<Session<A>, SetupError> {
+        self.start()
+    }
+
     /// Checks the configuration, discovers the graph and sets up the run.
     pub(crate) fn start(self) -> Result<Session<A>, SetupError> {
         if self.config.workers == 0 {

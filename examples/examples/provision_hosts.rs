@@ -6,17 +6,18 @@
 //! all on one machine.
 //!
 //! ```text
-//! provision_hosts worker --nats nats://127.0.0.1:4222 --host db --target /tmp/hosts/db
-//! provision_hosts worker --nats nats://127.0.0.1:4222 --host app1 --target /tmp/hosts/app1
-//! provision_hosts coordinate --nats nats://127.0.0.1:4222 --report-json report.json
+//! provision_hosts worker --suite provision --name db --labels db --target /tmp/hosts/db
+//! provision_hosts worker --suite provision --name app1 --labels app1 --target /tmp/hosts/app1
+//! provision_hosts coordinate --suite provision -v --report-json report.json
 //! ```
 //!
-//! A worker serves the jobs of its host (the `[hosts.NAME]` section of
-//! that name), in the directory it is given: the run's arguments carry
-//! the file, never a host's paths. The coordinator prints a summary on
-//! stderr; exit 0 when every job passed, 1 when some job failed or is
-//! blocked, 2 when the file is invalid (nothing is touched then) or the
-//! run cannot start.
+//! Both modes are `dojobber_nats::cli`'s (`--nats URL`, `--creds`, TLS,
+//! ...); the coordinator takes every flag of a local run (`-n`, `-v`,
+//! `--deadline`, `--graph`, ...) and exits as one does (2 when the file is
+//! invalid: nothing is touched then). A worker serves the jobs of the
+//! hosts its labels name (the `[hosts.NAME]` sections), in the directory
+//! `--target` gives it: the run's arguments carry the file, never a
+//! host's paths.
 
 #[cfg(unix)]
 fn main() -> std::process::ExitCode {
@@ -36,26 +37,23 @@ mod hosts {
     use std::time::Duration;
 
     use clap::{Parser, Subcommand};
-    use dojobber::{Printer, Report, Verbosity};
+    use dojobber::Runner;
     use dojobber_cli::Exit;
     use dojobber_examples::provision::{self, Desired, Provision};
-    use dojobber_nats::{Coordinator, Settings, Worker, async_nats};
+    use dojobber_nats::Worker;
+    use dojobber_nats::cli::{Coordinate, Serve};
 
     /// Converge several hosts, each a directory tree and maybe a SQLite
     /// database, to one TOML file with a section per host.
     #[derive(Parser)]
     #[command(version)]
     struct Cli {
-        /// The NATS server (with JetStream).
-        #[arg(long, global = true, default_value = "nats://127.0.0.1:4222")]
-        nats: String,
-        /// The suite's name on the server: its queues, lease and storage.
-        #[arg(long, global = true, default_value = "provision")]
-        suite: String,
         #[command(subcommand)]
         mode: Mode,
     }
 
+    // Parsed once per process: the size of a variant does not matter.
+    #[allow(clippy::large_enum_variant)]
     #[derive(Subcommand)]
     enum Mode {
         /// Run the whole file: send each job's tries to its host's workers.
@@ -63,31 +61,16 @@ mod hosts {
             /// The desired state of every host, as TOML.
             #[arg(long, value_name = "FILE", default_value = provision::HOSTS_CONFIG)]
             config: PathBuf,
-            /// Stop starting jobs after this many seconds: a host whose
-            /// worker never comes has its jobs failed or blocked then.
-            #[arg(long, value_name = "SECONDS")]
-            deadline: Option<f64>,
-            /// Only check: change nothing on any host.
-            #[arg(short = 'n', long)]
-            no_act: bool,
-            /// Print each phase as it ends.
-            #[arg(short, long)]
-            verbose: bool,
-            /// Write the run's report as JSON to FILE.
-            #[arg(long, value_name = "FILE")]
-            report_json: Option<PathBuf>,
+            #[command(flatten)]
+            coordinate: Coordinate,
         },
-        /// Serve the jobs of one host.
+        /// Serve the jobs of the hosts its labels name, in its own directory.
         Worker {
-            /// The host this worker is: a `[hosts.NAME]` section of the file.
-            #[arg(long)]
-            host: String,
             /// The directory it converges.
             #[arg(long, value_name = "DIR")]
             target: PathBuf,
-            /// Its name among the suite's workers [default: the host's].
-            #[arg(long)]
-            name: Option<String>,
+            #[command(flatten)]
+            serve: Serve,
         },
     }
 
@@ -96,113 +79,57 @@ mod hosts {
             .with_writer(std::io::stderr)
             .with_max_level(tracing::Level::WARN)
             .init();
-        let cli = Cli::parse();
-        let runtime = match tokio::runtime::Runtime::new() {
-            Ok(runtime) => runtime,
-            Err(error) => {
-                eprintln!("error: cannot start the async runtime: {error}");
-                return Exit::CannotStart.into();
-            }
-        };
-        runtime.block_on(run(cli))
-    }
-
-    async fn run(cli: Cli) -> ExitCode {
-        // The mode's inputs are checked before the server is reached.
-        match cli.mode {
-            Mode::Coordinate {
-                config,
-                deadline,
-                no_act,
-                verbose,
-                report_json,
-            } => {
+        match Cli::parse().mode {
+            Mode::Coordinate { config, coordinate } => {
+                // Every mistake in the file is found before the server is reached.
                 let desired = match Desired::load_hosts(&config) {
                     Ok(desired) => desired,
                     Err(error) => return cannot_start(error),
                 };
-                let Some(client) = connect(&cli.nats).await else {
-                    return Exit::CannotStart.into();
-                };
+                // No job runs here: the workers have the targets.
                 let args = Provision::new(desired, PathBuf::new());
-                let mut coordinator = Coordinator::from_ref(client, &cli.suite, args.root(), args)
+                let runner = Runner::from_ref(args.root(), args)
                     .tries(1)
-                    .retry_delay(Duration::ZERO)
-                    .no_act(no_act);
-                if verbose {
-                    coordinator =
-                        coordinator.observe(Printer::new(Verbosity::Verbose, std::io::stderr()));
-                }
-                if let Some(seconds) = deadline {
-                    match Duration::try_from_secs_f64(seconds) {
-                        Ok(limit) => coordinator = coordinator.deadline(limit),
-                        Err(error) => {
-                            return cannot_start(format!("--deadline {seconds}: {error}"));
-                        }
-                    }
-                }
-                match coordinator.run().await {
-                    Ok(report) => finish(&report, report_json),
-                    Err(error) => cannot_start(error),
-                }
+                    .retry_delay(Duration::ZERO);
+                coordinate.execute(runner)
             }
-            Mode::Worker { host, target, name } => {
+            Mode::Worker { target, serve } => {
                 let target = std::path::absolute(&target).unwrap_or(target);
-                let name = name.unwrap_or_else(|| host.clone());
-                let Some(client) = connect(&cli.nats).await else {
-                    return Exit::CannotStart.into();
-                };
-                let worker = Worker::new(client, &cli.suite, &name, Provision::root)
-                    .and_then(|worker| worker.labels([host.clone()]));
-                let worker = match worker {
-                    Ok(worker) => worker.host_args(move |args: &mut Provision| {
-                        args.set_target(target.clone());
-                    }),
-                    Err(error) => return cannot_start(error),
-                };
-                eprintln!("worker {name}: serving host {host}");
-                match worker.settings(Settings::default()).serve().await {
-                    Ok(()) => ExitCode::SUCCESS,
-                    Err(error) => cannot_start(error),
-                }
+                serve_in(target, &serve)
             }
         }
     }
 
-    async fn connect(url: &str) -> Option<async_nats::Client> {
-        match async_nats::ConnectOptions::new()
-            .retry_on_initial_connect()
-            .connect(url)
+    /// `Serve::execute`, plus this host's own directory in each run's
+    /// arguments.
+    fn serve_in(target: PathBuf, serve: &Serve) -> ExitCode {
+        let runtime = match tokio::runtime::Runtime::new() {
+            Ok(runtime) => runtime,
+            Err(error) => return cannot_start(format!("cannot start the async runtime: {error}")),
+        };
+        let served = runtime.block_on(async {
+            let client = serve.connection.connect().await?;
+            Worker::new(
+                client,
+                &serve.connection.suite,
+                &serve.name,
+                Provision::root,
+            )?
+            .labels(serve.labels.iter().cloned())?
+            .slots(usize::from(serve.slots))
+            .settings(serve.connection.settings())
+            .host_args(move |args: &mut Provision| args.set_target(target.clone()))
+            .serve()
             .await
-        {
-            Ok(client) => Some(client),
-            Err(error) => {
-                eprintln!("error: cannot connect to {url}: {error}");
-                None
-            }
+        });
+        match served {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => cannot_start(error),
         }
     }
 
     fn cannot_start(error: impl std::fmt::Display) -> ExitCode {
         eprintln!("error: {error}");
         Exit::CannotStart.into()
-    }
-
-    fn finish(report: &Report, report_json: Option<PathBuf>) -> ExitCode {
-        eprint!("{}", dojobber_cli::summary(report, false));
-        if let Some(path) = report_json {
-            let written = serde_json::to_vec_pretty(report)
-                .map_err(std::io::Error::other)
-                .and_then(|json| std::fs::write(&path, json));
-            if let Err(error) = written {
-                eprintln!("error: cannot write {}: {error}", path.display());
-                return Exit::CannotStart.into();
-            }
-        }
-        if report.is_success() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(1)
-        }
     }
 }

@@ -1,46 +1,52 @@
-//! The coordinator: runs the machine as a local run does, and performs
-//! each try by sending it to the work queue of its job's label instead of
-//! calling the job. Workers report each phase back; the coordinator hands
-//! the machine each report when the machine asks for that phase, so the
-//! machine still makes every decision.
+//! The coordinator: a run whose executor sends each try of a job to the
+//! work queue of its job's label instead of calling the job. It is an
+//! executor on the engine's driver seam ([`dojobber::engine::driver`]):
+//! the session's `step` asks the machine, lends storage, reports
+//! outcomes and publishes events exactly as in a local run, so observers
+//! see the same events and the machine makes every decision.
 //!
-//! A try is one message: the worker that takes it performs check → run →
-//! recheck as the machine would hand them out (it knows the job's kind
+//! The seam hands out phases; a worker performs a whole try (check → run
+//! → recheck, as the machine would hand them out: it knows the job's kind
 //! and whether the run is no-act), so a try's local storage stays on one
-//! host. The machine's stops and time limits reach a try only on this
-//! side: a try no worker took yet is given up (claimed, so none will run
-//! it); the phases of a try a worker took go on there, report when they
-//! end (as a thread's phase does), and the reports the machine no longer
-//! wants are dropped. A worker that dies holding an abandoned try, with
-//! no other worker of its label to report it lost, is noticed when it
-//! stops refreshing its claim for an ack wait.
+//! host. The executor sends the try when `step` hands out its first
+//! phase, and answers each phase `step` hands out with the outcome its
+//! worker reported for it. The machine's stops and time limits reach a
+//! try only on this side (`Executor::abandon`): a try no worker took yet
+//! is given up (claimed, so none will run it); the phases of a try a
+//! worker took go on there and report when they end (as a thread's phase
+//! does), and the reports the machine no longer wants are dropped. A
+//! worker that dies holding an abandoned try, with no other worker of its
+//! label to report it lost, is noticed when it stops refreshing its claim
+//! for an ack wait.
 
+use std::any::Any;
 use std::collections::{HashMap, VecDeque};
-
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream::{consumer, kv};
-use dojobber::engine::{Defaults, JobGraph, JobId, Machine, MachineConfig, Step, StopReason, Task};
+use dojobber::engine::driver::{Came, Done, Executor, Next, Role, Session, Work};
+use dojobber::engine::{JobId, Plan, Task};
 use dojobber::{
-    CancelHandle, Failure, Job, JobKind, JobRef, Observer, Outcome, Phase, Report, dep,
+    CancelHandle, Failure, Job, JobKind, JobRef, Observer, Outcome, Phase, Report, Runner, dep,
 };
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, Semaphore};
+use tokio::time::Instant;
 
 use crate::error::{Error, nats};
 use crate::transport::{LEASE_KEY, Settings, Transport};
 use crate::wire::{
     self, CleanupRequest, News, TryRequest, WireOutcome, WorkerReport, args_key, claim_key,
-    plan_fingerprint, runs_on,
+    fingerprint, runs_on,
 };
 use crate::worker::COORDINATOR;
 
-/// How often a waiting coordinator looks at its cancel handle.
-const CANCEL_LOOK: Duration = Duration::from_millis(50);
-
-/// A distributed run of a suite, configured like a
-/// [`Runner`](dojobber::Runner).
+/// A distributed run of a suite: a [`Runner`]'s run whose phases are
+/// performed by [`Worker`](crate::Worker)s.
 ///
 /// ```no_run
 /// use dojobber::{dep, Job};
@@ -60,18 +66,34 @@ const CANCEL_LOOK: Duration = Duration::from_millis(50);
 /// assert!(report.is_success());
 /// # Ok(()) }
 /// ```
+///
+/// The settings are a [`Runner`]'s (the builder methods here set the inner
+/// runner's): give one whole with [`from_runner`](Self::from_runner).
 pub struct Coordinator<A> {
     client: async_nats::Client,
     suite: String,
-    root: JobRef<A>,
-    args: A,
-    defaults: Defaults,
-    config: MachineConfig,
-    group_limits: Vec<(String, usize)>,
-    observers: Vec<Box<dyn Observer>>,
+    runner: Runner<A>,
     settings: Settings,
     lease_wait: Duration,
-    cancel: Option<CancelHandle>,
+}
+
+/// A distributed run that has ended: the plan it ran and its report.
+pub struct Coordinated {
+    /// The plan that was run.
+    pub plan: Arc<Plan>,
+    /// What happened to every job.
+    pub report: Report,
+}
+
+/// What the command line writes and summarises (`dojobber-cli`'s
+/// `--report-json`, `--graph`, `--html`, the summary).
+impl dojobber_cli::Ran for Coordinated {
+    fn plan(&self) -> &Plan {
+        &self.plan
+    }
+    fn report(&self) -> Report {
+        self.report.clone()
+    }
 }
 
 impl<A> Coordinator<A>
@@ -87,77 +109,87 @@ where
 
     /// Like [`new`](Self::new), for a root already behind a [`JobRef`].
     pub fn from_ref(client: async_nats::Client, suite: &str, root: JobRef<A>, args: A) -> Self {
+        Self::from_runner(client, suite, Runner::from_ref(root, args).workers(16))
+    }
+
+    /// A run with everything `runner` was set to: tries, retry delay,
+    /// no-act, cleanup, workers (here: tries in flight at once, over all
+    /// workers), fail-fast, deadline, group limits, verbosity and output,
+    /// observers, cancel handle.
+    ///
+    /// ```no_run
+    /// use dojobber::{Group, Runner};
+    /// use dojobber_nats::Coordinator;
+    ///
+    /// # async fn run() -> Result<(), dojobber_nats::Error> {
+    /// let client = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
+    /// let runner = Runner::new(Group::<()>::new("Nothing"), ()).workers(8).fail_fast(true);
+    /// let report = Coordinator::from_runner(client, "suite", runner).run().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn from_runner(client: async_nats::Client, suite: &str, runner: Runner<A>) -> Self {
         Coordinator {
             client,
             suite: suite.to_owned(),
-            root,
-            args,
-            defaults: Defaults::default(),
-            config: MachineConfig {
-                workers: 16,
-                ..MachineConfig::default()
-            },
-            group_limits: Vec::new(),
-            observers: Vec::new(),
+            runner,
             settings: Settings::default(),
             lease_wait: Duration::ZERO,
-            cancel: None,
         }
     }
 
-    /// Tries for jobs that do not choose their own.
-    pub fn tries(mut self, tries: u32) -> Self {
-        self.defaults.tries = tries;
+    fn with(mut self, set: impl FnOnce(Runner<A>) -> Runner<A>) -> Self {
+        self.runner = set(self.runner);
         self
     }
 
-    /// Retry delay for jobs that do not choose their own.
-    pub fn retry_delay(mut self, delay: Duration) -> Self {
-        self.defaults.retry_delay = delay;
-        self
+    /// Tries for jobs that do not choose their own ([`Runner::tries`]).
+    pub fn tries(self, tries: u32) -> Self {
+        self.with(|runner| runner.tries(tries))
     }
 
-    /// Only check: no run, no retry, no cleanup.
-    pub fn no_act(mut self, no_act: bool) -> Self {
-        self.config.no_act = no_act;
-        self
+    /// Retry delay for jobs that do not choose their own
+    /// ([`Runner::retry_delay`]).
+    pub fn retry_delay(self, delay: Duration) -> Self {
+        self.with(|runner| runner.retry_delay(delay))
     }
 
-    /// Whether cleanups happen when the run ends.
-    pub fn cleanup(mut self, cleanup: bool) -> Self {
-        self.config.cleanup = cleanup;
-        self
+    /// Only check: no run, no retry, no cleanup ([`Runner::no_act`]).
+    pub fn no_act(self, no_act: bool) -> Self {
+        self.with(|runner| runner.no_act(no_act))
     }
 
-    /// How many phases may be in flight at once, over all workers (the
-    /// name a local run's setting has, `Runner::workers`).
-    pub fn workers(mut self, in_flight: usize) -> Self {
-        self.config.workers = in_flight.max(1);
-        self
+    /// Whether cleanups happen when the run ends ([`Runner::cleanup`]).
+    pub fn cleanup(self, cleanup: bool) -> Self {
+        self.with(|runner| runner.cleanup(cleanup))
     }
 
-    /// After the first job that failed for good, start no new try.
-    pub fn fail_fast(mut self, fail_fast: bool) -> Self {
-        self.config.fail_fast = fail_fast;
-        self
+    /// How many phases may be in flight at once, over all workers
+    /// ([`Runner::workers`]; at least 1).
+    pub fn workers(self, in_flight: usize) -> Self {
+        self.with(|runner| runner.workers(in_flight.max(1)))
     }
 
-    /// No new phase starts after `limit` from the run's start.
-    pub fn deadline(mut self, limit: Duration) -> Self {
-        self.config.deadline = Some(limit);
-        self
+    /// After the first job that failed for good, start no new try
+    /// ([`Runner::fail_fast`]).
+    pub fn fail_fast(self, fail_fast: bool) -> Self {
+        self.with(|runner| runner.fail_fast(fail_fast))
     }
 
-    /// At most `limit` jobs of `group` in a try at once.
-    pub fn group_limit(mut self, group: impl Into<String>, limit: usize) -> Self {
-        self.group_limits.push((group.into(), limit));
-        self
+    /// No new phase starts after `limit` from the run's start
+    /// ([`Runner::deadline`]).
+    pub fn deadline(self, limit: Duration) -> Self {
+        self.with(|runner| runner.deadline(limit))
     }
 
-    /// Adds an observer of the run's events.
-    pub fn observe(mut self, observer: impl Observer + 'static) -> Self {
-        self.observers.push(Box::new(observer));
-        self
+    /// At most `limit` jobs of `group` in a try at once
+    /// ([`Runner::group_limit`]).
+    pub fn group_limit(self, group: impl Into<String>, limit: usize) -> Self {
+        self.with(|runner| runner.group_limit(group, limit))
+    }
+
+    /// Adds an observer of the run's events ([`Runner::observe`]).
+    pub fn observe(self, observer: impl Observer + 'static) -> Self {
+        self.with(|runner| runner.observe(observer))
     }
 
     /// The transport's timings (the same as the workers').
@@ -168,10 +200,9 @@ where
 
     /// Stops the run when `handle` is cancelled, from any thread: no new
     /// try starts, tries no worker took are given up, and tries under way
-    /// on workers report when they end.
-    pub fn cancel_handle(mut self, handle: CancelHandle) -> Self {
-        self.cancel = Some(handle);
-        self
+    /// on workers report when they end ([`Runner::cancel_handle`]).
+    pub fn cancel_handle(self, handle: CancelHandle) -> Self {
+        self.with(|runner| runner.cancel_handle(handle))
     }
 
     /// When another coordinator holds the suite's lease, wait up to
@@ -189,20 +220,23 @@ where
     /// run's), when another coordinator runs the suite, or when the server
     /// cannot be used; failing jobs are in the report.
     pub async fn run(self) -> Result<Report, Error> {
+        Ok(self.run_to_end().await?.report)
+    }
+
+    /// Like [`run`](Self::run), keeping the plan too (for pictures of the
+    /// run).
+    pub async fn run_to_end(self) -> Result<Coordinated, Error> {
         let names = wire::Names::new(&self.suite)?;
-        if let Some((group, _)) = self.group_limits.iter().find(|(_, limit)| *limit == 0) {
-            return Err(dojobber::SetupError::BadConfig(format!(
-                "group_limit({group:?}, 0): a group needs room for at least one job"
-            ))
-            .into());
-        }
-        let graph = JobGraph::discover(JobRef::clone(&self.root), &self.args, self.defaults)?;
-        let labels: Vec<Option<String>> =
-            graph.plan().ids().map(|id| runs_on(&graph, id)).collect();
+        let session = self.runner.into_session()?;
+        let labels: Vec<Option<String>> = session
+            .plan()
+            .ids()
+            .map(|id| runs_on(&**session.job(id)))
+            .collect();
         for label in labels.iter().flatten() {
             wire::check_token("label", label)?;
         }
-        let args = serde_json::to_vec(&self.args).map_err(|e| Error::Args(e.to_string()))?;
+        let args = serde_json::to_vec(session.args()).map_err(|e| Error::Args(e.to_string()))?;
         let transport = Transport::open(self.client.clone(), names, self.settings).await?;
         let run = new_run_id();
         let lease = Lease::take(&transport, &run, self.lease_wait).await?;
@@ -212,28 +246,31 @@ where
                 .put(args_key(&run), args.into())
                 .await
                 .map_err(nats("cannot store the run's arguments"))?;
-            let reports = listen(&transport, &run).await?;
-            let mut machine = Machine::new(graph.plan().clone(), self.config);
-            for (group, limit) in &self.group_limits {
-                machine.limit_group(group, *limit);
-            }
-            let mut drive = Drive {
-                fingerprint: plan_fingerprint(&graph),
+            let link = Arc::new(Link {
+                fingerprint: fingerprint(session.plan(), &labels),
                 labels,
-                machine,
-                observers: self.observers,
+                no_act: session.config().no_act,
                 transport: transport.clone(),
                 client: self.client,
                 run: run.clone(),
-                clock: Instant::now(),
-                remote: HashMap::new(),
-                ran_on: HashMap::new(),
-                silent: HashMap::new(),
-                cancel: self.cancel,
-                incoming: reports,
+                tries: Mutex::new(HashMap::new()),
+                ran_on: Mutex::new(HashMap::new()),
+                broken: Mutex::new(None),
+            });
+            let reader = listen(&link).await?;
+            let session = Arc::new(session);
+            drive(&session, &link).await;
+            reader.abort();
+            let broken = link.broken().take();
+            if let Some(error) = broken {
+                return Err(error);
+            }
+            let plan = Arc::clone(session.plan());
+            let report = match Arc::try_unwrap(session) {
+                Ok(session) => session.into_report(),
+                Err(_) => unreachable!("every worker of the run has ended"),
             };
-            drive.drive().await?;
-            Ok(drive.machine.report_card())
+            Ok(Coordinated { plan, report })
         }
         .await;
         lease.release().await;
@@ -307,21 +344,125 @@ impl Lease {
     }
 }
 
-/// What comes back to the coordinator.
-enum Incoming {
-    Worker(WorkerReport),
-    Cleanup(JobId, Outcome),
-    /// A try the server did not take, and why.
-    NotSent(Task, String),
+/// What the executor, the report reader and the sending tasks share: the
+/// run on the server and the tries in flight.
+struct Link {
+    fingerprint: String,
+    labels: Vec<Option<String>>,
+    no_act: bool,
+    transport: Transport,
+    client: async_nats::Client,
+    run: String,
+    /// Per job, its try on the workers (the latest).
+    tries: Mutex<HashMap<JobId, RemoteTry>>,
+    /// Per job whose run executed: the worker and the try, for its cleanup.
+    ran_on: Mutex<HashMap<JobId, (String, u32)>>,
+    /// Reports can no longer come back: why. Every phase then fails.
+    broken: Mutex<Option<Error>>,
+}
+
+/// One try on the workers, as the coordinator follows it.
+struct RemoteTry {
+    attempt: u32,
+    /// Outcomes reported and not yet asked for.
+    pending: VecDeque<(Phase, Outcome)>,
+    /// Why the try ended early (refused, lost, given up, never sent): the
+    /// outcome of every phase the machine still asks for; later reports
+    /// are dropped.
+    ended: Option<Outcome>,
+    /// The machine abandoned the phase in flight (a time limit, a stop).
+    abandoned: bool,
+    /// Phase reports heard so far: its worker is alive.
+    heard: u64,
+    /// Rung when any of the above changes.
+    news: Arc<Notify>,
+}
+
+/// An abandoned try being watched: its claim's revision when last seen
+/// (a worker refreshes it while it lives), and when that was.
+struct Silence {
+    revision: Option<u64>,
+    since: Instant,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Link {
+    fn tries(&self) -> MutexGuard<'_, HashMap<JobId, RemoteTry>> {
+        lock(&self.tries)
+    }
+
+    fn broken(&self) -> MutexGuard<'_, Option<Error>> {
+        lock(&self.broken)
+    }
+
+    /// Takes a worker's report of a try in flight.
+    fn take_report(&self, report: WorkerReport) {
+        if report.run != self.run {
+            return;
+        }
+        let job = JobId::from_index(report.job_id as usize);
+        let mut tries = self.tries();
+        let Some(remote) = tries.get_mut(&job) else {
+            return;
+        };
+        if remote.ended.is_some() || remote.attempt != report.attempt {
+            return;
+        }
+        match report.news {
+            News::Phase { phase, outcome, .. } => {
+                if phase == Phase::Run {
+                    lock(&self.ran_on).insert(job, (report.worker.clone(), report.attempt));
+                }
+                remote.pending.push_back((phase, outcome.into()));
+                remote.heard += 1;
+            }
+            News::Refused { reason } => remote.ended = Some(fail(reason)),
+            News::Lost { holder } => {
+                let ack_wait = self.transport.settings.ack_wait;
+                remote.ended = Some(fail(format!(
+                    "worker {holder} took this try and went silent for {ack_wait:?}: \
+                     lost (JetStream handed it to worker {}, which gave it back)",
+                    report.worker
+                )));
+            }
+        }
+        remote.news.notify_one();
+    }
+
+    /// Ends try `attempt` of `job` early with `outcome`, unless it ended.
+    fn end(&self, job: JobId, attempt: u32, outcome: Outcome) {
+        let mut tries = self.tries();
+        if let Some(remote) = tries.get_mut(&job)
+            && remote.attempt == attempt
+            && remote.ended.is_none()
+        {
+            remote.ended = Some(outcome);
+            remote.news.notify_one();
+        }
+    }
+
+    /// Reports can no longer come back: every try in flight fails.
+    fn break_down(&self, error: Error) {
+        let reason = format!("the coordinator lost its reports: {error}");
+        self.broken().get_or_insert(error);
+        for remote in self.tries().values_mut() {
+            remote.ended.get_or_insert_with(|| fail(reason.clone()));
+            remote.news.notify_one();
+        }
+    }
 }
 
 /// Reads the run's reports (an ordered consumer, which survives
-/// reconnections) into a channel.
-async fn listen(transport: &Transport, run: &str) -> Result<Reports, Error> {
+/// reconnections) into the tries in flight.
+async fn listen(link: &Arc<Link>) -> Result<tokio::task::JoinHandle<()>, Error> {
+    let transport = &link.transport;
     let consumer = transport
         .reports
         .create_consumer(consumer::pull::OrderedConfig {
-            filter_subject: transport.names.report_subject(run),
+            filter_subject: transport.names.report_subject(&link.run),
             ..Default::default()
         })
         .await
@@ -330,9 +471,8 @@ async fn listen(transport: &Transport, run: &str) -> Result<Reports, Error> {
         .messages()
         .await
         .map_err(nats("cannot read the run's reports"))?;
-    let (sender, receiver) = mpsc::unbounded_channel();
-    let forward = sender.clone();
-    let reader = tokio::spawn(async move {
+    let link = Arc::clone(link);
+    Ok(tokio::spawn(async move {
         while let Some(message) = messages.next().await {
             let message = match message {
                 Ok(message) => message,
@@ -342,220 +482,294 @@ async fn listen(transport: &Transport, run: &str) -> Result<Reports, Error> {
                 }
             };
             match serde_json::from_slice::<WorkerReport>(&message.payload) {
-                Ok(report) => {
-                    if forward.send(Incoming::Worker(report)).is_err() {
-                        return;
-                    }
-                }
+                Ok(report) => link.take_report(report),
                 Err(error) => tracing::warn!(%error, "a report that cannot be read; ignored"),
             }
         }
-    });
-    Ok(Reports {
-        sender,
-        receiver,
-        reader,
-    })
+        link.break_down(Error::Nats {
+            context: "reading the run's reports",
+            error: "the subscription ended".into(),
+        });
+    }))
 }
 
-/// What comes back, in one channel: the reports the reader forwards and
-/// the cleanups' answers.
-struct Reports {
-    sender: mpsc::UnboundedSender<Incoming>,
-    receiver: mpsc::UnboundedReceiver<Incoming>,
-    reader: tokio::task::JoinHandle<()>,
+/// The executor: the watcher is the run's own task; each worker is a
+/// tokio task that sends tries and awaits their phases' outcomes.
+struct Remote<A> {
+    session: Arc<Session<A>>,
+    link: Arc<Link>,
+    /// Itself, for the workers it starts.
+    me: Weak<Remote<A>>,
+    start: Instant,
+    /// The most workers the run can use.
+    workers: usize,
+    /// Workers started (changed under the session's lock).
+    started: AtomicUsize,
+    handles: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The first panic of a worker (an observer's), for the caller.
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
+    worker_bell: Semaphore,
+    /// Shared with the cancel handle's wake-up call.
+    watcher_bell: Arc<Notify>,
 }
 
-impl Drop for Reports {
-    fn drop(&mut self) {
-        self.reader.abort();
+impl<A: Send + Sync + 'static> Executor for Remote<A> {
+    fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+    fn wake_workers(&self, count: usize) {
+        self.worker_bell.add_permits(count.min(self.workers));
+    }
+    fn wake_watcher(&self) {
+        self.watcher_bell.notify_one();
+    }
+    fn abandon(&self, task: Task) {
+        if task.phase == Phase::Cleanup {
+            return;
+        }
+        let mut tries = self.link.tries();
+        if let Some(remote) = tries.get_mut(&task.job)
+            && remote.attempt == task.attempt
+        {
+            remote.abandoned = true;
+            remote.news.notify_one();
+        }
+    }
+    fn can_add_worker(&self) -> bool {
+        self.started.load(Ordering::SeqCst) < self.workers
+    }
+    fn add_worker(&self) {
+        self.started.fetch_add(1, Ordering::SeqCst);
+        let remote = self
+            .me
+            .upgrade()
+            .expect("the executor outlives its workers");
+        let handle = tokio::spawn(async move { remote.worker().await });
+        lock(&self.handles).push(handle);
     }
 }
 
-/// One try on the workers, as the coordinator follows it.
-struct Remote {
-    attempt: u32,
-    /// The phase the machine handed out and waits for.
-    wanted: Option<Phase>,
-    /// Outcomes not yet asked for.
-    pending: VecDeque<(Phase, Outcome)>,
-    /// Refused, lost or given up: later reports are dropped.
-    over: bool,
-    /// Why the try ended early (refused, lost, never sent): the outcome of
-    /// every phase the machine still asks for in this try.
-    ended: Option<Outcome>,
+/// Runs the session with remote workers: up to `most_in_flight` worker
+/// tasks, started as work comes, this task watching the timers.
+async fn drive<A: Send + Sync + 'static>(session: &Arc<Session<A>>, link: &Arc<Link>) {
+    let remote = Arc::new_cyclic(|me| Remote {
+        session: Arc::clone(session),
+        link: Arc::clone(link),
+        me: me.clone(),
+        start: Instant::now(),
+        workers: session.most_in_flight(),
+        started: AtomicUsize::new(0),
+        handles: Mutex::new(Vec::new()),
+        panic: Mutex::new(None),
+        worker_bell: Semaphore::new(0),
+        watcher_bell: Arc::new(Notify::new()),
+    });
+    let _subscription = session.cancel_handle().subscribe({
+        let bell = Arc::clone(&remote.watcher_bell);
+        move || bell.notify_one()
+    });
+    let watching = AssertUnwindSafe(remote.work(Role::Watcher))
+        .catch_unwind()
+        .await;
+    if let Err(panic) = watching {
+        session.break_down(&*remote);
+        std::panic::resume_unwind(panic);
+    }
+    loop {
+        let handles = std::mem::take(&mut *lock(&remote.handles));
+        if handles.is_empty() {
+            break;
+        }
+        for handle in handles {
+            // A worker catches its own panics (kept below).
+            let _ = handle.await;
+        }
+    }
+    let panic = lock(&remote.panic).take();
+    if let Some(panic) = panic {
+        std::panic::resume_unwind(panic);
+    }
 }
 
-/// An abandoned try being watched: the claim's revision when last seen
-/// changing (a worker refreshes it while it lives); `None` when there was
-/// no claim to read.
-struct Silence {
-    attempt: u32,
-    revision: Option<u64>,
-    since: Duration,
-}
+impl<A: Send + Sync + 'static> Remote<A> {
+    /// A worker's whole life; a panic stops the run and is kept for the
+    /// caller.
+    async fn worker(&self) {
+        let work = AssertUnwindSafe(self.work(Role::Worker));
+        if let Err(panic) = work.catch_unwind().await {
+            self.session.break_down(self);
+            lock(&self.panic).get_or_insert(panic);
+        }
+    }
 
-/// The run in progress.
-struct Drive {
-    fingerprint: String,
-    labels: Vec<Option<String>>,
-    machine: Machine,
-    observers: Vec<Box<dyn Observer>>,
-    transport: Transport,
-    client: async_nats::Client,
-    run: String,
-    clock: Instant,
-    remote: HashMap<JobId, Remote>,
-    /// Per job whose run executed: the worker and the try, for its cleanup.
-    ran_on: HashMap<JobId, (String, u32)>,
-    /// Abandoned tries whose worker may be dead.
-    silent: HashMap<JobId, Silence>,
-    cancel: Option<CancelHandle>,
-    incoming: Reports,
-}
-
-impl Drive {
-    async fn drive(&mut self) -> Result<(), Error> {
+    async fn work(&self, role: Role) {
+        let session = &self.session;
+        let mut came = Came::Start;
         loop {
-            let now = self.clock.elapsed();
-            let cancelled = self.cancel.as_ref().map(CancelHandle::is_cancelled);
-            if cancelled == Some(true) {
-                self.machine.stop(StopReason::Cancelled);
-            }
-            let step = self.machine.poll(now);
-            tracing::trace!(?step, "machine step");
-            match step {
-                Step::Perform(task) => self.perform(task),
-                Step::Abandon(task) => self.abandon(task).await,
-                Step::Wait(_) | Step::Idle => {
-                    let machine_timer = match step {
-                        Step::Wait(until) => Some(until),
-                        _ => None,
-                    };
-                    // The cancel handle cannot wake a task: look at it often.
-                    let cancel_look = (cancelled == Some(false)).then_some(now + CANCEL_LOOK);
-                    let wake = [machine_timer, self.next_silence_check(), cancel_look]
-                        .into_iter()
-                        .flatten()
-                        .min();
-                    match wake {
-                        Some(wake) => {
-                            let sleep = tokio::time::sleep(wake.saturating_sub(now));
-                            tokio::select! {
-                                incoming = self.incoming.receiver.recv() => self.take(incoming)?,
-                                () = sleep => {}
-                            }
-                        }
-                        None => {
-                            let incoming = self.incoming.receiver.recv().await;
-                            self.take(incoming)?;
+            let next = session.step(&mut session.lock(), role, came, self);
+            came = match next {
+                Next::Perform(work) => Came::Finished(self.perform(work).await),
+                Next::Sleep(until) => {
+                    match role {
+                        Role::Worker => self
+                            .worker_bell
+                            .acquire()
+                            .await
+                            .expect("the bell is never closed")
+                            .forget(),
+                        Role::Watcher | Role::Alone => {
+                            let until =
+                                until.map_or(Duration::MAX, |at| at.saturating_sub(self.now()));
+                            let _ = tokio::time::timeout(until, self.watcher_bell.notified()).await;
                         }
                     }
-                    self.check_silence().await;
+                    Came::Woke
                 }
-                Step::Done => break,
-            }
-            self.publish_events();
-        }
-        self.publish_events();
-        Ok(())
-    }
-
-    fn publish_events(&mut self) {
-        while let Some(event) = self.machine.poll_event() {
-            for observer in &mut self.observers {
-                observer.on_event(&event, self.machine.plan());
-            }
+                Next::Done => return,
+            };
         }
     }
 
-    fn perform(&mut self, task: Task) {
-        if task.phase == Phase::Cleanup {
-            return self.cleanup(task);
+    /// Performs a phase on the workers: its outcome as they report it.
+    async fn perform(&self, work: Work) -> Done {
+        let Work { task, local } = work;
+        let outcome = match task.phase {
+            Phase::Cleanup => self.cleanup(task).await,
+            _ => self.phase(task).await,
+        };
+        Done {
+            task,
+            local,
+            outcome,
+            at: self.now(),
         }
-        let first_phase = match self.machine.plan().kind(task.job) {
+    }
+
+    /// A phase of a try: sends the try if this is its first phase, then
+    /// waits for what its worker reports.
+    async fn phase(&self, task: Task) -> Outcome {
+        if let Some(error) = &*self.link.broken() {
+            return fail(format!("the coordinator lost its reports: {error}"));
+        }
+        let first = match self.session.plan().kind(task.job) {
             JobKind::RunOnly => Phase::Run,
             _ => Phase::Check,
         };
-        let new_try = task.phase == first_phase
-            && self
-                .remote
-                .get(&task.job)
-                .is_none_or(|remote| remote.attempt != task.attempt);
-        if new_try {
-            self.remote.insert(
-                task.job,
-                Remote {
+        let (news, new_try) = {
+            let mut tries = self.link.tries();
+            let new_try = task.phase == first
+                && tries
+                    .get(&task.job)
+                    .is_none_or(|remote| remote.attempt != task.attempt);
+            if new_try {
+                let remote = RemoteTry {
                     attempt: task.attempt,
-                    wanted: Some(task.phase),
                     pending: VecDeque::new(),
-                    over: false,
                     ended: None,
-                },
-            );
+                    abandoned: false,
+                    heard: 0,
+                    news: Arc::new(Notify::new()),
+                };
+                tries.insert(task.job, remote);
+            }
+            match tries.get(&task.job) {
+                Some(remote) if remote.attempt == task.attempt => {
+                    (Arc::clone(&remote.news), new_try)
+                }
+                _ => return fail(format!("{} of a try never sent", task.phase)),
+            }
+        };
+        if new_try {
             self.send_try(task);
-        } else if let Some(remote) = self.remote.get_mut(&task.job) {
-            remote.wanted = Some(task.phase);
-            self.deliver(task.job);
+        }
+        let mut watch: Option<(u64, Silence)> = None;
+        loop {
+            let notified = news.notified();
+            let (outcome, abandoned, heard) = {
+                let mut tries = self.link.tries();
+                let remote = tries
+                    .get_mut(&task.job)
+                    .expect("a try in flight stays until its next");
+                (
+                    take_outcome(remote, task.phase),
+                    remote.abandoned,
+                    remote.heard,
+                )
+            };
+            if let Some(outcome) = outcome {
+                return outcome;
+            }
+            let mut wake = None;
+            if abandoned {
+                let ack_wait = self.link.transport.settings.ack_wait;
+                // Its worker spoke since the last look: look afresh.
+                let last = watch.take().filter(|(seen, _)| *seen == heard);
+                match last {
+                    Some((seen, silence)) if silence.since.elapsed() < ack_wait => {
+                        wake = Some(silence.since + ack_wait);
+                        watch = Some((seen, silence));
+                    }
+                    last => {
+                        let last = last.map(|(_, silence)| silence);
+                        // None: the try ended, and the next look finds its outcome.
+                        let seen = self.give_up_or_watch(task, last).await;
+                        watch = seen.map(|silence| (heard, silence));
+                        continue;
+                    }
+                }
+            }
+            match wake {
+                Some(wake) => {
+                    let _ = tokio::time::timeout_at(wake, notified).await;
+                }
+                None => notified.await,
+            }
         }
     }
 
     /// Publishes a try without waiting for the server's acknowledgement
     /// (so tries go out back to back); a try the server never took fails.
-    fn send_try(&mut self, task: Task) {
+    fn send_try(&self, task: Task) {
+        let link = &self.link;
         let request = TryRequest {
-            run: self.run.clone(),
-            job: self.machine.plan().name(task.job).to_owned(),
+            run: link.run.clone(),
+            job: self.session.plan().name(task.job).to_owned(),
             job_id: task.job.index() as u32,
             attempt: task.attempt,
-            no_act: self.machine.config().no_act,
-            plan: self.fingerprint.clone(),
+            no_act: link.no_act,
+            plan: link.fingerprint.clone(),
         };
         let payload = serde_json::to_vec(&request).expect("serialisable");
-        let subject = self
+        let subject = link
             .transport
             .names
-            .try_subject(self.labels[task.job.index()].as_deref());
-        let id = format!("{}.try.{}.{}", self.run, request.job_id, request.attempt);
-        let (transport, sender) = (self.transport.clone(), self.incoming.sender.clone());
+            .try_subject(link.labels[task.job.index()].as_deref());
+        let id = format!("{}.try.{}.{}", link.run, request.job_id, request.attempt);
+        let link = Arc::clone(link);
         tokio::spawn(async move {
-            if let Err(error) = transport.publish(subject, payload.into(), &id).await {
-                let _ = sender.send(Incoming::NotSent(task, error));
+            if let Err(error) = link.transport.publish(subject, payload.into(), &id).await {
+                let failure = format!("cannot send the try to the work queue: {error}");
+                link.end(task.job, task.attempt, fail(failure));
             }
         });
     }
 
-    /// A phase over its time limit or cut by a stop: a try no worker took
-    /// yet is given up (claimed by the coordinator, so no worker will run
-    /// it) and reported failed now; a try a worker took reports when it
-    /// ends, as a thread's phase does, and is watched in case its worker
-    /// died (see [`check_silence`](Self::check_silence)).
-    async fn abandon(&mut self, task: Task) {
-        if task.phase == Phase::Cleanup {
-            return;
-        }
-        let live = self
-            .remote
-            .get(&task.job)
-            .is_some_and(|remote| !remote.over && remote.attempt == task.attempt);
-        if live {
-            self.give_up_or_watch(task.job, task.attempt, None).await;
-        }
-    }
-
-    /// Claims the try for the coordinator if no worker has, and fails it;
-    /// else watches its claim. `last`: the claim as last seen.
-    async fn give_up_or_watch(&mut self, job: JobId, attempt: u32, last: Option<Silence>) {
-        let runs = &self.transport.runs;
-        let claim = claim_key(&self.run, job.index() as u32, attempt);
+    /// An abandoned try: claims it for the coordinator if no worker has,
+    /// and ends it; ends it too if its claim has not changed since `last`
+    /// (its worker died). Else returns the claim as seen now, to look
+    /// again after an ack wait.
+    async fn give_up_or_watch(&self, task: Task, last: Option<Silence>) -> Option<Silence> {
+        let (job, attempt) = (task.job, task.attempt);
+        let runs = &self.link.transport.runs;
+        let claim = claim_key(&self.link.run, job.index() as u32, attempt);
         let entry = match runs.entry(claim.clone()).await {
             Ok(None) => match runs.create(&claim, COORDINATOR.into()).await {
                 Ok(_) => {
-                    let label = self.labels[job.index()].as_deref().unwrap_or("(any)");
+                    let label = self.link.labels[job.index()].as_deref().unwrap_or("(any)");
                     let failure = format!("no worker with label {label} took the try");
-                    tracing::warn!(job = self.machine.plan().name(job), "{failure}");
-                    self.end(job, fail(failure));
-                    return;
+                    tracing::warn!(job = self.session.plan().name(job), "{failure}");
+                    self.link.end(job, attempt, fail(failure));
+                    return None;
                 }
                 // A worker claimed it just now: read its claim next time.
                 Err(_) => None,
@@ -564,221 +778,79 @@ impl Drive {
             // The server cannot tell now: look again later.
             Err(_) => None,
         };
-        let since = self.clock.elapsed();
+        let since = Instant::now();
         let seen = entry.map(|entry| {
             (
                 String::from_utf8_lossy(&entry.value).into_owned(),
                 entry.revision,
             )
         });
-        let watch = match (seen, last) {
-            (Some((holder, _)), _) if holder == COORDINATOR => return,
+        match (seen, last) {
+            // Given up by this coordinator already: its outcome is there.
+            (Some((holder, _)), _) if holder == COORDINATOR => None,
             (Some((holder, revision)), Some(last)) if Some(revision) == last.revision => {
-                let ack_wait = self.transport.settings.ack_wait;
+                let ack_wait = self.link.transport.settings.ack_wait;
                 let failure = format!(
                     "worker {holder} went silent for {ack_wait:?} during this try, \
                      and no other worker of its label took it back"
                 );
-                tracing::warn!(job = self.machine.plan().name(job), "{failure}");
-                self.end(job, fail(failure));
-                return;
+                tracing::warn!(job = self.session.plan().name(job), "{failure}");
+                self.link.end(job, attempt, fail(failure));
+                None
             }
-            (Some((_, revision)), _) => Silence {
-                attempt,
+            (Some((_, revision)), _) => Some(Silence {
                 revision: Some(revision),
                 since,
-            },
-            (None, last) => Silence {
-                attempt,
+            }),
+            (None, last) => Some(Silence {
                 revision: last.and_then(|last| last.revision),
                 since,
-            },
-        };
-        self.silent.insert(job, watch);
-    }
-
-    /// When the next watched try is due for a look.
-    fn next_silence_check(&self) -> Option<Duration> {
-        let ack_wait = self.transport.settings.ack_wait;
-        self.silent
-            .values()
-            .map(|watch| watch.since + ack_wait)
-            .min()
-    }
-
-    /// Looks again at the abandoned tries watched for an ack wait: a try
-    /// whose worker stopped refreshing its claim fails (it died, and no
-    /// other worker of the label took the try back to report it lost); a
-    /// try still unclaimed is given up.
-    async fn check_silence(&mut self) {
-        let ack_wait = self.transport.settings.ack_wait;
-        let now = self.clock.elapsed();
-        let due: Vec<JobId> = self
-            .silent
-            .iter()
-            .filter(|(_, watch)| watch.since + ack_wait <= now)
-            .map(|(&job, _)| job)
-            .collect();
-        for job in due {
-            let Some(watch) = self.silent.remove(&job) else {
-                continue;
-            };
-            let live = self
-                .remote
-                .get(&job)
-                .is_some_and(|remote| !remote.over && remote.attempt == watch.attempt);
-            if live {
-                self.give_up_or_watch(job, watch.attempt, Some(watch)).await;
-            }
+            }),
         }
     }
 
-    fn cleanup(&mut self, task: Task) {
-        let Some((worker, attempt)) = self.ran_on.get(&task.job).cloned() else {
+    /// A cleanup: a request to the worker that ran the job's run.
+    async fn cleanup(&self, task: Task) -> Outcome {
+        let ran_on = lock(&self.link.ran_on).get(&task.job).cloned();
+        let Some((worker, attempt)) = ran_on else {
             // The machine counts a run that a refused or lost try never
             // began: nothing ran, nothing to clean.
-            self.report(task, Outcome::Pass);
-            return;
+            return Outcome::Pass;
         };
         let request = CleanupRequest {
-            run: self.run.clone(),
+            run: self.link.run.clone(),
             job_id: task.job.index() as u32,
             attempt,
         };
         let payload = serde_json::to_vec(&request).expect("serialisable");
-        let subject = self.transport.names.cleanup_subject(&worker);
-        let (client, sender) = (self.client.clone(), self.incoming.sender.clone());
-        let timeout = self.transport.settings.cleanup_timeout;
-        tokio::spawn(async move {
-            let answer = tokio::time::timeout(timeout, client.request(subject, payload.into()));
-            let outcome = match answer.await {
-                Ok(Ok(reply)) => match serde_json::from_slice::<WireOutcome>(&reply.payload) {
-                    Ok(outcome) => outcome.into(),
-                    Err(error) => fail(format!("worker {worker} answered nonsense: {error}")),
-                },
-                Ok(Err(error)) => fail(format!("worker {worker} did not clean up: {error}")),
-                Err(_) => fail(format!("worker {worker} did not answer within {timeout:?}")),
-            };
-            let _ = sender.send(Incoming::Cleanup(task.job, outcome));
-        });
-    }
-
-    /// Takes what came back; fails when nothing can come back any more.
-    fn take(&mut self, incoming: Option<Incoming>) -> Result<(), Error> {
-        match incoming {
-            None => Err(Error::Nats {
-                context: "reading the run's reports",
-                error: "the subscription ended".into(),
-            }),
-            Some(Incoming::Cleanup(job, outcome)) => {
-                let attempt = self.ran_on.get(&job).map_or(0, |(_, attempt)| *attempt);
-                let task = Task {
-                    job,
-                    phase: Phase::Cleanup,
-                    attempt,
-                };
-                self.report(task, outcome);
-                Ok(())
-            }
-            Some(Incoming::NotSent(task, error)) => {
-                let live = self
-                    .remote
-                    .get(&task.job)
-                    .is_some_and(|remote| remote.attempt == task.attempt);
-                if live {
-                    let failure = format!("cannot send the try to the work queue: {error}");
-                    self.end(task.job, fail(failure));
-                }
-                Ok(())
-            }
-            Some(Incoming::Worker(report)) => {
-                self.take_report(report);
-                Ok(())
-            }
+        let subject = self.link.transport.names.cleanup_subject(&worker);
+        let timeout = self.link.transport.settings.cleanup_timeout;
+        let answer = self.link.client.request(subject, payload.into());
+        match tokio::time::timeout(timeout, answer).await {
+            Ok(Ok(reply)) => match serde_json::from_slice::<WireOutcome>(&reply.payload) {
+                Ok(outcome) => outcome.into(),
+                Err(error) => fail(format!("worker {worker} answered nonsense: {error}")),
+            },
+            Ok(Err(error)) => fail(format!("worker {worker} did not clean up: {error}")),
+            Err(_) => fail(format!("worker {worker} did not answer within {timeout:?}")),
         }
     }
+}
 
-    fn take_report(&mut self, report: WorkerReport) {
-        if report.run != self.run || report.job_id as usize >= self.machine.plan().len() {
-            return;
-        }
-        let job = JobId::from_index(report.job_id as usize);
-        let Some(remote) = self.remote.get(&job) else {
-            return;
-        };
-        if remote.over || remote.attempt != report.attempt {
-            return;
-        }
-        match report.news {
-            News::Phase { phase, outcome, .. } => {
-                // Its worker is alive, and an abandoned phase is now reported.
-                self.silent.remove(&job);
-                if phase == Phase::Run {
-                    self.ran_on
-                        .insert(job, (report.worker.clone(), report.attempt));
-                }
-                if let Some(remote) = self.remote.get_mut(&job) {
-                    remote.pending.push_back((phase, outcome.into()));
-                }
-                self.deliver(job);
-            }
-            News::Refused { reason } => self.end(job, fail(reason)),
-            News::Lost { holder } => {
-                let ack_wait = self.transport.settings.ack_wait;
-                let failure = format!(
-                    "worker {holder} took this try and went silent for {ack_wait:?}: \
-                     lost (JetStream handed it to worker {}, which gave it back)",
-                    report.worker
-                );
-                self.end(job, fail(failure));
-            }
-        }
+/// The outcome of `wanted` if its worker reported it, or the try's if it
+/// ended early. Outcomes of phases before it, which the machine did not
+/// ask for (a stop cut the try), are dropped.
+fn take_outcome(remote: &mut RemoteTry, wanted: Phase) -> Option<Outcome> {
+    while remote
+        .pending
+        .front()
+        .is_some_and(|(phase, _)| *phase < wanted)
+    {
+        remote.pending.pop_front();
     }
-
-    /// Ends a remote try early: every phase the machine still asks for
-    /// in it fails with `outcome`; later reports of it are dropped.
-    fn end(&mut self, job: JobId, outcome: Outcome) {
-        if let Some(remote) = self.remote.get_mut(&job) {
-            remote.over = true;
-            remote.ended = Some(outcome);
-        }
-        self.deliver(job);
-    }
-
-    /// Reports the outcome of the phase the machine waits for, if it came.
-    fn deliver(&mut self, job: JobId) {
-        let Some(remote) = self.remote.get_mut(&job) else {
-            return;
-        };
-        let Some(wanted) = remote.wanted else { return };
-        // Outcomes of phases the machine will not ask for (a stop cut the
-        // try) are dropped.
-        while remote
-            .pending
-            .front()
-            .is_some_and(|(phase, _)| *phase < wanted)
-        {
-            remote.pending.pop_front();
-        }
-        let outcome = match remote.pending.front() {
-            Some((phase, _)) if *phase == wanted => remote.pending.pop_front().map(|(_, o)| o),
-            _ => remote.ended.clone(),
-        };
-        let Some(outcome) = outcome else { return };
-        remote.wanted = None;
-        let task = Task {
-            job,
-            phase: wanted,
-            attempt: remote.attempt,
-        };
-        self.report(task, outcome);
-    }
-
-    fn report(&mut self, task: Task, outcome: Outcome) {
-        let now = self.clock.elapsed();
-        if let Err(error) = self.machine.handle_outcome(task, outcome, now) {
-            tracing::error!(%error, "a report the machine did not ask for; ignored");
-        }
+    match remote.pending.front() {
+        Some((phase, _)) if *phase == wanted => remote.pending.pop_front().map(|(_, o)| o),
+        _ => remote.ended.clone(),
     }
 }
 

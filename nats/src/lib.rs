@@ -17,6 +17,9 @@
 //! - Connection options (credentials, TLS) are async-nats's own: connect
 //!   the [`async_nats::Client`] as you need and hand it over.
 //!
+//! A suite program gets both modes, with a local run's flags, from
+//! [`cli`].
+//!
 //! Each worker has its own [`GlobalStorage`](dojobber::GlobalStorage) per
 //! run (values of any type, in its process), whose shared values
 //! ([`insert_shared`](dojobber::GlobalStorage::insert_shared),
@@ -26,6 +29,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cli;
 mod coordinator;
 mod error;
 mod shared;
@@ -34,7 +38,7 @@ mod wire;
 mod worker;
 
 pub use async_nats;
-pub use coordinator::Coordinator;
+pub use coordinator::{Coordinated, Coordinator};
 pub use dojobber::SharedError;
 pub use error::Error;
 pub use shared::SharedStorage;

@@ -14,7 +14,8 @@
 
 use std::time::Duration;
 
-use dojobber::engine::{JobGraph, JobId};
+use dojobber::Job;
+use dojobber::engine::{JobGraph, Plan};
 use dojobber::{Failure, Outcome, Phase};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -271,7 +272,16 @@ pub fn check_token(what: &'static str, name: &str) -> Result<(), BadName> {
 /// # Ok::<(), dojobber::SetupError>(())
 /// ```
 pub fn plan_fingerprint<A: 'static>(graph: &JobGraph<A>) -> String {
-    let plan = graph.plan();
+    let labels: Vec<_> = graph
+        .plan()
+        .ids()
+        .map(|id| runs_on(&**graph.job(id)))
+        .collect();
+    fingerprint(graph.plan(), &labels)
+}
+
+/// [`plan_fingerprint`] of a plan whose jobs' labels are known, by id.
+pub(crate) fn fingerprint(plan: &Plan, labels: &[Option<String>]) -> String {
     let jobs: Vec<_> = plan
         .ids()
         .map(|id| {
@@ -282,7 +292,7 @@ pub fn plan_fingerprint<A: 'static>(graph: &JobGraph<A>) -> String {
                     .iter()
                     .map(|dep| dep.index())
                     .collect::<Vec<_>>(),
-                runs_on(graph, id),
+                &labels[id.index()],
             )
         })
         .collect();
@@ -293,8 +303,7 @@ pub fn plan_fingerprint<A: 'static>(graph: &JobGraph<A>) -> String {
 
 /// A job's label; a panic in `runs_on` counts as no label (the job then
 /// fails on whichever worker takes it, if its other code panics too).
-pub(crate) fn runs_on<A: 'static>(graph: &JobGraph<A>, id: JobId) -> Option<String> {
-    let job = graph.job(id);
+pub(crate) fn runs_on<A: 'static>(job: &dyn Job<A>) -> Option<String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.runs_on()))
         .ok()
         .flatten()

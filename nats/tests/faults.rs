@@ -115,7 +115,7 @@ fn a_label_no_worker_serves_fails_its_jobs_at_the_run_deadline() {
         {"name": "ghostly", "label": "ghost"},
         {"name": "haunted", "deps": ["ghostly"]}
     ]"#;
-    let deadline = ["--deadline-ms", "1500"];
+    let deadline = ["--deadline", "1500ms"];
     let finished = coordinate(&server, "deadline", dir.path(), jobs, &deadline).finish();
     assert_eq!(finished.status.code(), Some(1), "{}", finished.stderr);
     let report = finished.report();
@@ -154,7 +154,7 @@ fn a_new_coordinator_converges_after_one_was_killed_and_ignores_its_reports() {
     let server = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
     let _worker = worker(&server, "dead", "steady", "slow", &[]);
-    let short_lease = ["--lease-ttl-ms", "1500"];
+    let short_lease = ["--lease-ttl", "1500ms"];
     let mut dead = coordinate(&server, "dead", dir.path(), GATED, &short_lease);
     wait_for_file(&dir.path().join("gate.started"));
     dead.kill();
@@ -167,7 +167,7 @@ fn a_new_coordinator_converges_after_one_was_killed_and_ignores_its_reports() {
         "dead",
         dir.path(),
         GATED,
-        &["--lease-ttl-ms", "1500", "--wait-for-lease-ms", "30000"],
+        &["--lease-ttl", "1500ms", "--wait-for-lease", "30s"],
     )
     .finish();
     assert!(next.status.success(), "{}", next.stderr);
@@ -187,7 +187,7 @@ fn tries_a_killed_coordinator_left_in_the_queue_are_not_run_for_the_next_run() {
         {"name": "gate", "label": "slow", "gate": true},
         {"name": "stale", "label": "later"}
     ]"#;
-    let short_lease = ["--lease-ttl-ms", "1500"];
+    let short_lease = ["--lease-ttl", "1500ms"];
     let mut dead = coordinate(&server, "stale", dir.path(), dead_jobs, &short_lease);
     wait_for_file(&dir.path().join("gate.started"));
     dead.kill();
@@ -197,7 +197,7 @@ fn tries_a_killed_coordinator_left_in_the_queue_are_not_run_for_the_next_run() {
         {"name": "marker"},
         {"name": "fresh", "label": "later", "deps": ["marker"]}
     ]"#;
-    let wait = ["--lease-ttl-ms", "1500", "--wait-for-lease-ms", "30000"];
+    let wait = ["--lease-ttl", "1500ms", "--wait-for-lease", "30s"];
     let next = coordinate(&server, "stale", dir.path(), next_jobs, &wait);
     // The next run holds the lease once it has made the marker.
     wait_for_file(&dir.path().join("marker.done"));

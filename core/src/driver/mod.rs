@@ -36,15 +36,19 @@ use crate::cancel::CancelHandle;
 use crate::event::Task;
 use crate::event::{Outcome, drop_caught};
 use crate::graph::JobTable;
-use crate::job::{Context, Job, Phase};
-use crate::machine::{Machine, Step};
+use crate::job::{Context, Job, JobRef, Phase};
+use crate::machine::{Machine, MachineConfig, Step};
 use crate::output::Observer;
 use crate::plan::{JobId, Plan};
 use crate::report::{Report, StopReason};
 use crate::storage::{GlobalStorage, LocalStorage};
 
 /// A run: what the jobs touch, and the machine behind the workers' lock.
-pub(crate) struct Session<A> {
+///
+/// Made by [`Runner::into_session`](crate::Runner::into_session); driven
+/// by an [`Executor`]'s workers, each calling [`step`](Self::step) for
+/// itself (see the [module](crate::engine::driver) for a whole driver).
+pub struct Session<A> {
     pub(crate) jobs: JobTable<A>,
     pub(crate) args: A,
     pub(crate) global: GlobalStorage,
@@ -56,8 +60,10 @@ pub(crate) struct Session<A> {
     pub(crate) run: Mutex<Run>,
 }
 
-/// What the workers share, behind the session's lock.
-pub(crate) struct Run {
+/// What the workers share, behind the session's lock
+/// ([`Session::lock`]): the machine, the lent local storages, the
+/// observers. Opaque: a worker only hands it to [`Session::step`].
+pub struct Run {
     pub(crate) machine: Machine,
     /// The local storages that hold something, by job, with the try they
     /// belong to. Most jobs store nothing: they cost nothing here.
@@ -75,22 +81,30 @@ pub(crate) struct Run {
 }
 
 /// A phase for a worker, with the job's local storage lent to it.
-pub(crate) struct Work {
-    pub(crate) task: Task,
-    pub(crate) local: LocalStorage,
+pub struct Work {
+    /// The phase: which job, which phase, which try.
+    pub task: Task,
+    /// The job's local storage for this try (empty at a try's start);
+    /// given back in [`Done::local`].
+    pub local: LocalStorage,
 }
 
 /// A phase performed, with the storage back and when it ended.
-pub(crate) struct Done {
-    pub(crate) task: Task,
-    pub(crate) local: LocalStorage,
-    pub(crate) outcome: Outcome,
-    pub(crate) at: Duration,
+pub struct Done {
+    /// The phase, as [`Work::task`] handed it out.
+    pub task: Task,
+    /// The storage lent with it, back (an executor that performs the
+    /// phase elsewhere gives back the empty storage it was lent).
+    pub local: LocalStorage,
+    /// What came of it.
+    pub outcome: Outcome,
+    /// When it ended, on the executor's clock ([`Executor::now`]).
+    pub at: Duration,
 }
 
 /// What a worker does in the run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Role {
+pub enum Role {
     /// Performs phases; sleeps, when there is nothing to do, until woken.
     Worker,
     /// Performs nothing: sleeps until the machine's next timer or a
@@ -101,7 +115,7 @@ pub(crate) enum Role {
 }
 
 /// Why a worker calls [`Session::step`].
-pub(crate) enum Came {
+pub enum Came {
     /// It has just started.
     Start,
     /// It slept and woke (rung, or its time came).
@@ -111,7 +125,7 @@ pub(crate) enum Came {
 }
 
 /// What a worker does next.
-pub(crate) enum Next {
+pub enum Next {
     /// Perform this phase, then step with [`Came::Finished`].
     Perform(Work),
     /// Sleep until rung, or until this time since the run's start.
@@ -121,8 +135,9 @@ pub(crate) enum Next {
 }
 
 /// How phases are performed: what differs between drivers. The core calls
-/// these under the session's lock, so they must be quick.
-pub(crate) trait Executor {
+/// these under the session's lock, so they must be quick (no I/O, no
+/// waiting: ring a bell, set a flag, spawn a task).
+pub trait Executor {
     /// Time since the run started, on the executor's clock.
     fn now(&self) -> Duration;
     /// Wakes up to `count` workers sleeping in [`Role::Worker`].
@@ -178,10 +193,49 @@ impl<A> Session<A> {
         }
     }
 
+    /// The plan being run, readable without the lock; clone the `Arc` to
+    /// keep it after [`into_report`](Self::into_report).
+    pub fn plan(&self) -> &Arc<Plan> {
+        &self.plan
+    }
+
+    /// The run's arguments, as every job is handed them.
+    pub fn args(&self) -> &A {
+        &self.args
+    }
+
+    /// The job value behind `id` (ids are the plan's).
+    pub fn job(&self, id: JobId) -> &JobRef<A> {
+        &self.jobs[id.index()]
+    }
+
+    /// The run's global storage, which [`perform`](Self::perform) lends to
+    /// every phase.
+    pub fn global(&self) -> &GlobalStorage {
+        &self.global
+    }
+
+    /// The handle that stops the run: an executor subscribes to it
+    /// ([`CancelHandle::subscribe`]) to wake its watcher.
+    pub fn cancel_handle(&self) -> &CancelHandle {
+        &self.cancel
+    }
+
+    /// The machine's settings (workers, no-act, cleanup, ...).
+    pub fn config(&self) -> MachineConfig {
+        self.lock().machine.config()
+    }
+
+    /// The most workers the run can keep busy at once
+    /// ([`Machine::most_in_flight`]): start no more.
+    pub fn most_in_flight(&self) -> usize {
+        self.lock().machine.most_in_flight()
+    }
+
     /// The report, built once the job values, the arguments and the
     /// storages are dropped: a large run does not hold them and its report
-    /// at once.
-    pub(crate) fn into_report(self) -> Report {
+    /// at once. Call it once every worker has stepped to [`Next::Done`].
+    pub fn into_report(self) -> Report {
         let Session {
             jobs,
             args,
@@ -197,20 +251,22 @@ impl<A> Session<A> {
     }
 
     /// The run's shared state. A panic under the lock (an observer's)
-    /// stops the run rather than poisoning every worker.
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Run> {
+    /// stops the run rather than poisoning every worker. Hold it for one
+    /// [`step`](Self::step), never while performing a phase.
+    pub fn lock(&self) -> MutexGuard<'_, Run> {
         self.run.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// One turn of a worker: takes in what it brings, then tells it what to
-    /// do next. The whole loop of every driver, under one lock.
-    pub(crate) fn step(
-        &self,
-        run: &mut Run,
-        role: Role,
-        came: Came,
-        executor: &impl Executor,
-    ) -> Next {
+    /// do next. The whole loop of every driver, under one lock:
+    /// `session.step(&mut session.lock(), role, came, &executor)`.
+    ///
+    /// Every [`Next::Perform`] must come back, once, as
+    /// [`Came::Finished`] with the same task (an abandoned phase too, as a
+    /// failure if it was cancelled). A worker told [`Next::Sleep`] sleeps
+    /// until its executor wakes it (or, watcher or alone, until the time
+    /// given), then steps with [`Came::Woke`]; told [`Next::Done`], it ends.
+    pub fn step(&self, run: &mut Run, role: Role, came: Came, executor: &impl Executor) -> Next {
         // The clock is read once per turn. Alone, a phase that just ended
         // brings the time it ended: nobody polled since, so that is now as
         // far as the machine can tell. With several workers, another may
@@ -323,15 +379,17 @@ impl<A> Session<A> {
         }
     }
 
-    /// Stops every worker after a panic outside user code.
-    pub(crate) fn break_down(&self, executor: &impl Executor) {
+    /// Stops every worker after a panic outside user code (an observer's,
+    /// or the executor's own): their next step is [`Next::Done`].
+    pub fn break_down(&self, executor: &impl Executor) {
         self.lock().broken = true;
         executor.wake_workers(usize::MAX);
         executor.wake_watcher();
     }
 
-    /// Performs a phase on this thread.
-    pub(crate) fn perform(&self, work: Work, now: impl Fn() -> Duration) -> Done
+    /// Performs a phase on this thread (a panic in the job's code is its
+    /// failure); `now` reads the executor's clock when it ends.
+    pub fn perform(&self, work: Work, now: impl Fn() -> Duration) -> Done
     where
         A: 'static,
     {

@@ -1,23 +1,26 @@
 //! A suite run over NATS, as a user's program would be: the same binary
-//! is the coordinator (`coordinate`) and the workers (`worker`). Its jobs
-//! come from data (the run's arguments), so one program serves many
-//! shapes: each job makes the file `<dir>/<name>.done` (holding the name
-//! of the worker that ran it), may name a label, and may be a *gate*,
-//! whose run writes `<name>.started` and waits for `<dir>/release`. Its
-//! cleanup writes `<name>.cleaned`, with the name its run left in the
-//! try's local storage. A job that `shares` a key puts its worker's name
-//! there in the run's shared storage (`cx.global().insert_shared`); one
-//! that `needs` a key writes what it finds there to `<name>.got`.
+//! is the coordinator (`coordinate`) and the workers (`worker`), on
+//! `dojobber_nats::cli`, so the coordinator takes every flag of a local
+//! run. Its jobs come from data (the run's arguments), so one program
+//! serves many shapes: each job makes the file `<dir>/<name>.done`
+//! (holding the name of the worker that ran it), may name a label, and
+//! may be a *gate*, whose run writes `<name>.started` and waits for
+//! `<dir>/release`. Its cleanup writes `<name>.cleaned`, with the name its
+//! run left in the try's local storage. A job that `shares` a key puts its
+//! worker's name there in the run's shared storage
+//! (`cx.global().insert_shared`); one that `needs` a key writes what it
+//! finds there to `<name>.got`.
 //!
 //! ```text
-//! dojobber-nats-demo worker --nats nats://127.0.0.1:4222 --suite demo --name w1 --labels db
-//! dojobber-nats-demo coordinate --nats nats://127.0.0.1:4222 --suite demo --dir /tmp/d \
-//!     --jobs '[{"name":"table","label":"db"},{"name":"app","deps":["table"]}]'
+//! dojobber-nats-demo worker --suite demo --name w1 --labels db
+//! dojobber-nats-demo coordinate --suite demo --dir /tmp/d -j 4 --graph run.svg \
+//!     --spec '[{"name":"table","label":"db"},{"name":"app","deps":["table"]}]'
 //! ```
 //!
-//! The coordinator prints the report as JSON on stdout and each failed
-//! phase on stderr; exit 0 when every job passed, 1 when some failed, 2
-//! when the run could not happen.
+//! Besides a local run's output, the coordinator prints each failed phase
+//! on stderr (`failed: <job> <phase> try <n>: <error>`). Exit codes are a
+//! local run's: 0 every job passed, 1 some failed, 2 the run could not
+//! happen. Tries are retried at once unless `--retry-delay` says otherwise.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -26,73 +29,43 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use dojobber::engine::Plan;
-use dojobber::{Context, Event, Group, Job, JobRef, JobResult, Observer, Outcome, bail, dep};
-use dojobber_nats::{Coordinator, Settings, SharedStorage, Worker};
+use dojobber::{
+    Context, Event, Group, Job, JobRef, JobResult, Observer, Outcome, Runner, bail, dep,
+};
+use dojobber_nats::SharedStorage;
+use dojobber_nats::cli::{Coordinate, Serve};
 use serde::{Deserialize, Serialize};
 
 #[derive(Parser)]
-#[command(
-    about = "A data-driven dojobber suite over NATS JetStream",
-    args_override_self = true
-)]
+#[command(about = "A data-driven dojobber suite over NATS JetStream")]
 struct Cli {
-    /// The NATS server.
-    #[arg(long, global = true, default_value = "nats://127.0.0.1:4222")]
-    nats: String,
-    /// The suite's name on the server.
-    #[arg(long, global = true, default_value = "demo")]
-    suite: String,
-    /// The ack wait, in milliseconds: how long a silent worker keeps a try.
-    #[arg(long, global = true, default_value_t = 30_000)]
-    ack_wait_ms: u64,
-    /// How long the coordinator's lease outlives it, in milliseconds.
-    #[arg(long, global = true, default_value_t = 15_000)]
-    lease_ttl_ms: u64,
     #[command(subcommand)]
     mode: Mode,
 }
 
+// Parsed once per process: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Mode {
     /// Run the suite: send its tries to the workers.
     Coordinate {
+        #[command(flatten)]
+        coordinate: Coordinate,
         /// Where the jobs make their files.
         #[arg(long)]
         dir: PathBuf,
         /// The jobs, as JSON: `[{"name", "label"?, "deps"?, "gate"?,
         /// "time_limit_ms"?, "shares"?, "needs"?}]`.
         #[arg(long)]
-        jobs: String,
-        /// Tries per job.
-        #[arg(long, default_value_t = 3)]
-        tries: u32,
-        /// Delay between tries, in milliseconds.
-        #[arg(long, default_value_t = 0)]
-        retry_delay_ms: u64,
-        /// The run's deadline, in milliseconds.
-        #[arg(long)]
-        deadline_ms: Option<u64>,
-        /// Wait this long (milliseconds) for another coordinator's lease.
-        #[arg(long, default_value_t = 0)]
-        wait_for_lease_ms: u64,
-        /// Only check: no run, no retry, no cleanup.
-        #[arg(short = 'n', long)]
-        no_act: bool,
+        spec: String,
     },
     /// Serve tries.
     Worker {
-        /// This worker's name, unique in the suite.
-        #[arg(long)]
-        name: String,
-        /// The labels it carries, comma-separated.
-        #[arg(long, value_delimiter = ',')]
-        labels: Vec<String>,
+        #[command(flatten)]
+        serve: Serve,
         /// Behave as another version of the suite: one more job.
         #[arg(long)]
         other_version: bool,
-        /// Tries of each label performed at once.
-        #[arg(long, default_value_t = 1)]
-        slots: usize,
     },
 }
 
@@ -251,81 +224,36 @@ impl Observer for Failures {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_max_level(tracing::Level::WARN)
         .init();
-    let cli = Cli::parse();
-    match run(cli).await {
-        Ok(code) => code,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let settings = Settings {
-        ack_wait: Duration::from_millis(cli.ack_wait_ms),
-        lease_ttl: Duration::from_millis(cli.lease_ttl_ms),
-        ..Settings::default()
-    };
-    let client = dojobber_nats::async_nats::ConnectOptions::new()
-        .retry_on_initial_connect()
-        .connect(&cli.nats)
-        .await?;
-    match cli.mode {
+    match Cli::parse().mode {
         Mode::Worker {
-            name,
-            labels,
+            serve,
             other_version,
-            slots,
         } => {
-            WORKER.get_or_init(|| name.clone());
-            Worker::new(client, &cli.suite, &name, move |args: &Args| {
-                root(args, other_version)
-            })?
-            .labels(labels)?
-            .slots(slots)
-            .settings(settings)
-            .serve()
-            .await?;
-            Ok(ExitCode::SUCCESS)
+            WORKER.get_or_init(|| serve.name.clone());
+            serve.execute(move |args: &Args| root(args, other_version))
         }
         Mode::Coordinate {
+            coordinate,
             dir,
-            jobs,
-            tries,
-            retry_delay_ms,
-            deadline_ms,
-            wait_for_lease_ms,
-            no_act,
+            spec,
         } => {
-            let args = Args {
-                dir,
-                jobs: serde_json::from_str(&jobs)?,
+            let jobs = match serde_json::from_str(&spec) {
+                Ok(jobs) => jobs,
+                Err(error) => {
+                    eprintln!("error: --spec: {error}");
+                    return ExitCode::from(2);
+                }
             };
-            let mut coordinator =
-                Coordinator::from_ref(client, &cli.suite, root(&args, false), args)
-                    .tries(tries)
-                    .retry_delay(Duration::from_millis(retry_delay_ms))
-                    .no_act(no_act)
-                    .settings(settings)
-                    .wait_for_lease(Duration::from_millis(wait_for_lease_ms))
-                    .observe(Failures);
-            if let Some(deadline) = deadline_ms {
-                coordinator = coordinator.deadline(Duration::from_millis(deadline));
-            }
-            let report = coordinator.run().await?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
-            Ok(if report.is_success() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            let args = Args { dir, jobs };
+            let runner = Runner::from_ref(root(&args, false), args)
+                .retry_delay(Duration::ZERO)
+                .observe(Failures);
+            coordinate.execute(runner)
         }
     }
 }

@@ -89,26 +89,29 @@ impl Finished {
     }
 }
 
-/// The demo program with the server, suite and timings of a test.
-pub fn demo(server: &NatsServer, suite: &str, extra: &[&str]) -> Command {
+/// The demo program in `mode`, with the server, suite and timings of a
+/// test (`extra` may set other timings).
+pub fn demo(server: &NatsServer, suite: &str, mode: &str, extra: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_dojobber-nats-demo"));
     command
+        .arg(mode)
         .args(["--nats", &server.url(), "--suite", suite])
-        .args(["--ack-wait-ms", "1500", "--lease-ttl-ms", "10000"])
-        .args(extra)
-        .stdin(Stdio::null());
+        .args(["--ack-wait", "1500ms"]);
+    if !extra.contains(&"--lease-ttl") {
+        command.args(["--lease-ttl", "10s"]);
+    }
+    command.args(extra).stdin(Stdio::null());
     command
 }
 
 /// Starts a worker.
 pub fn worker(server: &NatsServer, suite: &str, name: &str, labels: &str, extra: &[&str]) -> Proc {
-    let mut command = demo(server, suite, &[]);
-    command.args(["worker", "--name", name]);
+    let mut command = demo(server, suite, "worker", extra);
+    command.args(["--name", name]);
     if !labels.is_empty() {
         command.args(["--labels", labels]);
     }
     let child = command
-        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -119,7 +122,8 @@ pub fn worker(server: &NatsServer, suite: &str, name: &str, labels: &str, extra:
     }
 }
 
-/// Starts a coordinator of `jobs` (JSON) in `dir`.
+/// Starts a coordinator of `jobs` (JSON) in `dir`: 16 tries in flight,
+/// quiet, the JSON report on stdout.
 pub fn coordinate(
     server: &NatsServer,
     suite: &str,
@@ -127,12 +131,19 @@ pub fn coordinate(
     jobs: &str,
     extra: &[&str],
 ) -> Proc {
-    let mut command = demo(server, suite, &[]);
+    let mut command = demo(server, suite, "coordinate", extra);
     let child = command
-        .args(["coordinate", "--dir"])
+        .arg("--dir")
         .arg(dir)
-        .args(["--jobs", jobs])
-        .args(extra)
+        .args([
+            "--spec",
+            jobs,
+            "-j",
+            "16",
+            "-q",
+            "--report-json",
+            "/dev/stdout",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -1,0 +1,153 @@
+//! The command line of a suite over NATS, as a user runs it: the demo
+//! program as a worker and as a coordinator with a local run's flags.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::{NatsServer, Proc, demo, worker};
+use dojobber::Status;
+
+const JOBS: &str = r#"[
+    {"name": "table", "label": "db"},
+    {"name": "app", "deps": ["table"]}
+]"#;
+
+/// A coordinator with `flags` (and no report on stdout): the summary is.
+fn coordinate(server: &NatsServer, suite: &str, dir: &std::path::Path, flags: &[&str]) -> Proc {
+    let child = demo(server, suite, "coordinate", &[])
+        .arg("--dir")
+        .arg(dir)
+        .args(["--spec", JOBS])
+        .args(flags)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start a coordinator");
+    Proc {
+        child,
+        what: "the coordinator".into(),
+    }
+}
+
+#[test]
+fn a_coordinator_writes_the_report_the_graph_the_events_and_the_page_a_local_run_does() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let _db = worker(&server, "cli", "db1", "db", &[]);
+    let path = |name: &str| out.path().join(name).to_str().unwrap().to_owned();
+    let flags = [
+        "-j",
+        "4",
+        "-v",
+        "--report-json",
+        &path("report.json"),
+        "--graph",
+        &path("run.dot"),
+        "--events-json",
+        &path("events.jsonl"),
+        "--html",
+        &path("run.html"),
+    ];
+    let finished = coordinate(&server, "cli", dir.path(), &flags).finish();
+    assert!(
+        finished.status.success(),
+        "{}\n{}",
+        finished.stdout,
+        finished.stderr
+    );
+
+    let report: dojobber::Report =
+        serde_json::from_slice(&std::fs::read(path("report.json")).unwrap()).unwrap();
+    assert_eq!(report.job("table").unwrap().status, Status::Fixed);
+    assert_eq!(report.job("app").unwrap().status, Status::Fixed);
+
+    let dot = std::fs::read_to_string(path("run.dot")).unwrap();
+    assert!(dot.starts_with("digraph"), "{dot}");
+    for job in ["table", "app", "all"] {
+        assert!(dot.contains(job), "{job} missing from\n{dot}");
+    }
+
+    let events = std::fs::read_to_string(path("events.jsonl")).unwrap();
+    let kinds: Vec<String> = events
+        .lines()
+        .map(|line| {
+            let event: serde_json::Value = serde_json::from_str(line).unwrap();
+            event["event"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(kinds.first().map(String::as_str), Some("round_started"));
+    assert!(kinds.contains(&"run_finished".to_owned()), "{kinds:?}");
+    assert!(kinds.contains(&"cleanup_finished".to_owned()), "{kinds:?}");
+
+    let page = std::fs::read_to_string(path("run.html")).unwrap();
+    assert!(page.contains("<html"), "not a page");
+
+    // -v prints each phase, as a local run does; the summary is on stdout.
+    for line in [
+        "table.check: fail\n",
+        "table.run: pass\n",
+        "app.recheck: pass\n",
+    ] {
+        assert!(finished.stderr.contains(line), "{}", finished.stderr);
+    }
+    let summary = "1 passed, 2 fixed, 0 failed, 0 blocked";
+    assert!(finished.stdout.contains(summary), "{}", finished.stdout);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("table.done")).unwrap(),
+        "db1"
+    );
+}
+
+#[test]
+fn list_graph_before_and_flag_checks_come_before_the_server_and_only_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dojobber-nats-demo"));
+        command
+            .args([
+                "coordinate",
+                "--nats",
+                "nats://127.0.0.1:1",
+                "--suite",
+                "none",
+            ])
+            .arg("--dir")
+            .arg(dir.path())
+            .args(["--spec", JOBS])
+            .stdin(Stdio::null());
+        command
+    };
+    let listed = demo().arg("--list").output().unwrap();
+    assert!(listed.status.success(), "{listed:?}");
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    assert!(
+        listed.find("table").unwrap() < listed.find("app").unwrap(),
+        "{listed}"
+    );
+
+    // The plan is drawn before the run, which then cannot reach a server.
+    let plan = dir.path().join("plan.dot");
+    let unreachable = demo().arg("--graph-before").arg(&plan).output().unwrap();
+    assert_eq!(unreachable.status.code(), Some(2), "{unreachable:?}");
+    let stderr = String::from_utf8(unreachable.stderr).unwrap();
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(std::fs::read_to_string(&plan).unwrap().contains("table"));
+
+    let only = demo().args(["--only", "app"]).output().unwrap();
+    assert_eq!(only.status.code(), Some(2));
+    let stderr = String::from_utf8(only.stderr).unwrap();
+    assert!(stderr.contains("--only"), "{stderr}");
+
+    // A file that cannot be written stops the run before it connects.
+    let unwritable = dir.path().join("no/such/dir/report.json");
+    let refused = demo()
+        .arg("--report-json")
+        .arg(&unwritable)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8(refused.stderr).unwrap();
+    assert!(stderr.contains("--report-json"), "{stderr}");
+}

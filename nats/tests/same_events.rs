@@ -1,0 +1,186 @@
+//! A distributed run is a local run whose phases happen elsewhere: its
+//! observers see the same events, and its report has the same statuses.
+//! One suite, run locally and by a coordinator with a worker in this
+//! process, each in its own directory, one phase at a time (so the order
+//! is the reference order in both); times are the only difference.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::{HANG, NatsServer};
+use dojobber::{Context, Event, Group, Job, JobRef, JobResult, Outcome, Report, Runner, bail, dep};
+use dojobber_nats::{Coordinator, Settings, Worker};
+use dojobber_testkit::TraceRecorder;
+
+fn file(cx: &Context<'_, PathBuf>, name: &str) -> PathBuf {
+    cx.args().join(name)
+}
+
+/// Fixed by its run; cleaned up; runs on the `water` worker.
+struct Kettle;
+impl Job<PathBuf> for Kettle {
+    fn runs_on(&self) -> Option<String> {
+        Some("water".into())
+    }
+    fn check(&self, cx: &mut Context<'_, PathBuf>) -> JobResult {
+        if !file(cx, "kettle").exists() {
+            bail!("the water is cold");
+        }
+        Ok(())
+    }
+    fn run(&self, cx: &mut Context<'_, PathBuf>) -> JobResult {
+        std::fs::write(file(cx, "kettle"), "hot")?;
+        Ok(())
+    }
+    fn cleanup(&self, cx: &mut Context<'_, PathBuf>) -> JobResult {
+        std::fs::write(file(cx, "kettle.cleaned"), "")?;
+        Ok(())
+    }
+}
+
+/// Passes once its dep is there.
+struct Cups;
+impl Job<PathBuf> for Cups {
+    fn deps(&self, _: &PathBuf) -> Vec<JobRef<PathBuf>> {
+        vec![dep(Kettle)]
+    }
+    fn check(&self, _: &mut Context<'_, PathBuf>) -> JobResult {
+        Ok(())
+    }
+}
+
+/// Its first run fails, its second fixes it.
+struct Flaky;
+impl Job<PathBuf> for Flaky {
+    fn check(&self, cx: &mut Context<'_, PathBuf>) -> JobResult {
+        if !file(cx, "flaky.done").exists() {
+            bail!("not done");
+        }
+        Ok(())
+    }
+    fn run(&self, cx: &mut Context<'_, PathBuf>) -> JobResult {
+        if !file(cx, "flaky.tried").exists() {
+            std::fs::write(file(cx, "flaky.tried"), "")?;
+            bail!("the first try fails");
+        }
+        std::fs::write(file(cx, "flaky.done"), "")?;
+        Ok(())
+    }
+}
+
+/// Fails for good, with its own number of tries: what needs it is blocked.
+struct Broken;
+impl Job<PathBuf> for Broken {
+    fn tries(&self) -> Option<u32> {
+        Some(2)
+    }
+    fn check(&self, _: &mut Context<'_, PathBuf>) -> JobResult {
+        bail!("no milk")
+    }
+    fn run(&self, _: &mut Context<'_, PathBuf>) -> JobResult {
+        Err(anyhow::anyhow!("the shop is shut").context("the milk is off"))
+    }
+}
+
+struct WithMilk;
+impl Job<PathBuf> for WithMilk {
+    fn deps(&self, _: &PathBuf) -> Vec<JobRef<PathBuf>> {
+        vec![dep(Broken)]
+    }
+    fn check(&self, _: &mut Context<'_, PathBuf>) -> JobResult {
+        Ok(())
+    }
+}
+
+fn root(_: &PathBuf) -> JobRef<PathBuf> {
+    dep(Group::new("Tea")
+        .with_dep(dep(Cups))
+        .with_dep(dep(Flaky))
+        .with_dep(dep(WithMilk)))
+}
+
+fn runner(dir: &Path, recorder: &TraceRecorder) -> Runner<PathBuf> {
+    let dir = dir.to_owned();
+    Runner::from_ref(root(&dir), dir)
+        .retry_delay(Duration::ZERO)
+        .observe(recorder.clone())
+}
+
+/// The events with their times taken out.
+fn untimed(events: Vec<Event>) -> Vec<Event> {
+    events
+        .into_iter()
+        .map(|mut event| {
+            match &mut event {
+                Event::PhaseStarted { at, .. }
+                | Event::PhaseFinished { at, .. }
+                | Event::RunFinished { at } => *at = Duration::ZERO,
+                _ => {}
+            }
+            event
+        })
+        .collect()
+}
+
+fn statuses(report: &Report) -> Vec<(String, dojobber::Status, u32)> {
+    report
+        .jobs
+        .iter()
+        .map(|job| (job.name.clone(), job.status, job.tries))
+        .collect()
+}
+
+#[test]
+fn a_coordinated_run_shows_its_observers_the_events_of_a_local_run() {
+    let server = NatsServer::start();
+    let local_dir = tempfile::tempdir().unwrap();
+    let remote_dir = tempfile::tempdir().unwrap();
+
+    let local = TraceRecorder::default();
+    let local_report = runner(local_dir.path(), &local)
+        .run()
+        .unwrap()
+        .into_report();
+
+    let remote = TraceRecorder::default();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let settings = Settings {
+        ack_wait: Duration::from_millis(1500),
+        ..Settings::default()
+    };
+    let remote_report = runtime.block_on(async {
+        let client = async_nats::connect(server.url()).await.unwrap();
+        let worker = Worker::new(client.clone(), "same", "w1", root)
+            .unwrap()
+            .labels(["water"])
+            .unwrap()
+            .settings(settings);
+        tokio::spawn(worker.serve());
+        let run = Coordinator::from_runner(client, "same", runner(remote_dir.path(), &remote))
+            .settings(settings)
+            .run();
+        tokio::time::timeout(HANG, run)
+            .await
+            .expect("the run ends")
+            .expect("the run starts")
+    });
+    runtime.shutdown_background();
+
+    // Held to every rule of the engine, as a local run's record is.
+    let simulation = remote.simulation(remote_report.clone()).expect("events");
+    assert_eq!(dojobber_testkit::check_invariants(&simulation), Ok(()));
+    let events = untimed(local.events());
+    assert_eq!(untimed(remote.events()), events);
+    assert_eq!(statuses(&remote_report), statuses(&local_report));
+    // The run saw every kind of outcome: a fix, a retry, a failure with
+    // its causes, a block, a cleanup.
+    let failed = events.iter().any(|event| {
+        matches!(event, Event::PhaseFinished { outcome: Outcome::Fail(failure), .. }
+            if failure.causes == ["the shop is shut"])
+    });
+    assert!(failed, "{events:#?}");
+    assert!(events.contains(&Event::CleanupFinished));
+    assert!(remote_dir.path().join("kettle.cleaned").exists());
+}
