@@ -83,7 +83,7 @@ mod jobs;
 mod paths;
 
 pub use config::{ConfigError, Desired, Invalid, Scalar, TARGET_JOB};
-pub use db::{Database, Seed, Table};
+pub use db::{Database, Seed, Share, SharedDatabase, Table};
 pub use jobs::{Absent, Directory, File, Symlink, TEMP_PREFIX, Target};
 pub use paths::RelPath;
 

@@ -119,7 +119,7 @@ fn one_command_converges_three_hosts_after_the_db_host_and_a_second_run_changes_
     let (output, first) = run_script(dir.path(), "db app1 app2", &[]);
     assert!(output.status.success(), "{}", support::stderr(&output));
     let jobs = statuses(&first);
-    assert_eq!(jobs.len(), 18, "{jobs:?}");
+    assert_eq!(jobs.len(), 19, "{jobs:?}");
     for (job, status) in &jobs {
         assert!(status.is_success(), "{job}: {status:?}");
     }
@@ -145,14 +145,24 @@ fn one_command_converges_three_hosts_after_the_db_host_and_a_second_run_changes_
             conf.contains(&format!("listen = \"0.0.0.0:{port}\"")),
             "{conf}"
         );
-        assert!(!root.join("var/lib/guestbook").exists(), "{host}");
-        // The app host's configuration was written after the db host's table.
-        let (conf_start, _) = span(&first, &format!("{host}: file etc/guestbook/app.conf"));
-        let (_, table_end) = span(&first, "db: table entries");
-        assert!(
-            conf_start >= table_end,
-            "{host}: {conf_start:?} < {table_end:?}"
+        // What the db host shared: where its database is, and its tables.
+        let location = db.join("var/lib/guestbook/guestbook.db");
+        let shared = format!(
+            "database = \"db:{}\"\ntables = \"entries,users\"",
+            location.display()
         );
+        assert!(conf.contains(&shared), "{conf}");
+        assert!(!root.join("var/lib/guestbook").exists(), "{host}");
+        // The app host's configuration was written after the db host's
+        // tables were made and shared.
+        let (conf_start, _) = span(&first, &format!("{host}: file etc/guestbook/app.conf"));
+        for db_job in ["db: table entries", "db: share database"] {
+            let (_, db_end) = span(&first, db_job);
+            assert!(
+                conf_start >= db_end,
+                "{host}: {conf_start:?} < {db_end:?} ({db_job})"
+            );
+        }
     }
 
     let before: Vec<_> = HOSTS

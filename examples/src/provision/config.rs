@@ -13,8 +13,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::Provision;
-use super::db::{Database, Refused, Seed, Table};
-use super::jobs::{Absent, Directory, File, Needs, OnHost, Symlink, Target};
+use super::db::{Database, Refused, Seed, Share, SharedDatabase, Table};
+use super::jobs::{Absent, Content, Directory, File, Needs, OnHost, Symlink, Target};
 use super::paths::RelPath;
 
 /// A value in `[vars]` or in a seed row: TOML's string, integer, float or
@@ -200,6 +200,9 @@ struct RawAbsent {
 struct RawDatabase {
     path: Spanned<String>,
     mode: Option<Mode>,
+    /// A key under which the run's shared values get where the database
+    /// is and its tables, for other entries' (other hosts') templates.
+    share: Option<Spanned<String>>,
     #[serde(default)]
     deps: Deps,
     #[serde(default)]
@@ -524,6 +527,8 @@ struct Pending {
     needs: Vec<usize>,
     extra: Deps,
     make: Box<dyn FnOnce(Needs) -> JobRef<Provision>>,
+    /// The shared keys its template reads (`shared.KEY`), where.
+    reads: Vec<(String, Range<usize>)>,
 }
 
 struct Builder<'a> {
@@ -531,6 +536,8 @@ struct Builder<'a> {
     /// Whether it is a file for several hosts.
     hosts: bool,
     pending: Vec<Pending>,
+    /// The entry that shares each key (`[database] share = KEY`).
+    shares: HashMap<String, usize>,
     by_name: HashMap<String, usize>,
     /// The host whose section is being read, if any.
     host: Option<Arc<str>>,
@@ -552,6 +559,7 @@ impl<'a> Builder<'a> {
             source,
             hosts,
             pending: Vec::new(),
+            shares: HashMap::new(),
             by_name: HashMap::new(),
             host: None,
             target: 0,
@@ -592,11 +600,12 @@ impl<'a> Builder<'a> {
             Box::new(|needs| dojobber::dep(Target::new(needs, Vec::new()))),
         )?;
         vars.extend(raw.vars);
+        // A var named `shared` hides the run's shared values.
+        let reads_shared = !vars.contains_key(SHARED_VAR);
         let vars: BTreeMap<String, minijinja::Value> = vars
             .iter()
             .map(|(name, value)| (name.clone(), value.into()))
             .collect();
-        let vars = minijinja::Value::from(vars);
 
         for dir in raw.dir {
             let path = self.path("dir", &dir.path)?;
@@ -614,9 +623,34 @@ impl<'a> Builder<'a> {
             let path = self.path("file", &file.path)?;
             let name = format!("file {path}");
             let mode = file.mode.map_or(DEFAULT_FILE_MODE, |mode| mode.0);
+            let mut reads = Vec::new();
             let content = match (file.content, &file.template) {
-                (Some(content), None) => content,
-                (None, Some(template)) => self.render(&name, template, &vars)?,
+                (Some(content), None) => Content::Fixed(content),
+                (None, Some(template)) => {
+                    let keys = match reads_shared {
+                        true => shared_keys(template.get_ref())
+                            .map_err(|why| self.error(template.span(), &name, why))?,
+                        false => Vec::new(),
+                    };
+                    // Checked here with stand-ins for the shared values.
+                    let stand_ins = keys
+                        .iter()
+                        .map(|key| (key.clone(), SharedDatabase::stand_in()));
+                    let checked = self.render(&name, template, &with_shared(&vars, stand_ins))?;
+                    if keys.is_empty() {
+                        Content::Fixed(checked)
+                    } else {
+                        reads = keys
+                            .iter()
+                            .map(|key| (key.clone(), template.span()))
+                            .collect();
+                        Content::ReadsShared {
+                            template: template.get_ref().clone(),
+                            vars: vars.clone(),
+                            keys,
+                        }
+                    }
+                }
                 (Some(_), Some(template)) => {
                     return Err(self.error(
                         template.span(),
@@ -634,7 +668,7 @@ impl<'a> Builder<'a> {
             };
             self.staging.insert(path.parent());
             let job_path = path.clone();
-            self.add_path("file", path, false, &file.path, file.deps, move |needs| {
+            let id = self.add_path("file", path, false, &file.path, file.deps, move |needs| {
                 dojobber::dep(File {
                     path: job_path,
                     content,
@@ -642,6 +676,7 @@ impl<'a> Builder<'a> {
                     needs,
                 })
             })?;
+            self.pending[id].reads = reads;
         }
         for link in raw.symlink {
             let path = self.path("symlink", &link.path)?;
@@ -697,6 +732,7 @@ impl<'a> Builder<'a> {
     /// Resolves the deps the file names and makes the jobs.
     fn finish(mut self) -> Result<Desired, ConfigError> {
         self.resolve_extra_deps()?;
+        self.resolve_shared_reads()?;
         let mut jobs = Vec::with_capacity(self.pending.len());
         let mut names = Vec::with_capacity(self.pending.len());
         let mut all_needs = Vec::with_capacity(self.pending.len());
@@ -737,25 +773,8 @@ impl<'a> Builder<'a> {
         template: &Spanned<String>,
         vars: &minijinja::Value,
     ) -> Result<String, ConfigError> {
-        let mut env = minijinja::Environment::new();
-        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-        let syntax = minijinja::syntax::SyntaxConfig::builder()
-            .keep_trailing_newline(true)
-            .build()
-            .map_err(|error| self.error(template.span(), name, error))?;
-        env.set_syntax(syntax);
-        env.render_str(template.get_ref(), vars.clone())
-            .map_err(|error| {
-                let mut message = format!("template: {}", error.kind());
-                if let Some(detail) = error.detail() {
-                    message.push_str(": ");
-                    message.push_str(detail);
-                }
-                if let Some(line) = error.line() {
-                    message.push_str(&format!(" (line {line} of the template)"));
-                }
-                self.error(template.span(), name, message)
-            })
+        render(template.get_ref(), vars.clone())
+            .map_err(|message| self.error(template.span(), name, message))
     }
 
     /// The line, from 1, of a byte of the file.
@@ -790,6 +809,7 @@ impl<'a> Builder<'a> {
             needs,
             extra,
             make,
+            reads: Vec::new(),
         });
         Ok(id)
     }
@@ -904,6 +924,40 @@ impl<'a> Builder<'a> {
             )?;
             tables.insert(table_name, id);
         }
+        if let Some(key) = database.share {
+            let job_key = key.get_ref().clone();
+            let job_name = format!("share {job_key}");
+            if job_key.is_empty() {
+                return Err(self.error(key.span(), &name, "share: the key is empty"));
+            }
+            if let Some(&first) = self.shares.get(&job_key) {
+                let line = self.line_of(self.pending[first].span.start);
+                return Err(self.error(
+                    key.span(),
+                    &name,
+                    format_args!("share: {job_key:?} is shared already (line {line})"),
+                ));
+            }
+            // Shared once every table is there.
+            let mut needs = vec![db_id];
+            needs.extend(tables.values().copied());
+            needs.sort_unstable();
+            let job_path = path.clone();
+            let id = self.add(
+                job_name,
+                key.span(),
+                needs,
+                Vec::new(),
+                Box::new(move |needs| {
+                    dojobber::dep(Share {
+                        database: job_path,
+                        key: job_key,
+                        needs,
+                    })
+                }),
+            )?;
+            self.shares.insert(key.into_inner(), id);
+        }
         for seed in database.seed {
             let table_name = seed.table.get_ref().clone();
             let job_name = format!("seed {table_name}");
@@ -984,6 +1038,27 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
+    /// An entry whose template reads `shared.KEY` needs the entry that
+    /// shares KEY, on whichever host.
+    fn resolve_shared_reads(&mut self) -> Result<(), ConfigError> {
+        for id in 0..self.pending.len() {
+            for (key, span) in std::mem::take(&mut self.pending[id].reads) {
+                let Some(&sharer) = self.shares.get(&key) else {
+                    let entry = &self.pending[id];
+                    return Err(self.error(
+                        span,
+                        &entry.name,
+                        format_args!(
+                            "template: reads shared.{key}, but no database shares {key:?} (`share = {key:?}`)"
+                        ),
+                    ));
+                };
+                self.pending[id].needs.push(sharer);
+            }
+        }
+        Ok(())
+    }
+
     fn resolve_extra_deps(&mut self) -> Result<(), ConfigError> {
         for id in 0..self.pending.len() {
             let extra = std::mem::take(&mut self.pending[id].extra);
@@ -1032,6 +1107,80 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// The template variable that holds the run's shared values.
+const SHARED_VAR: &str = "shared";
+
+/// Renders a template as every file entry's is: strict about undefined
+/// variables, trailing newline kept. The error is one line.
+pub(super) fn render(template: &str, vars: minijinja::Value) -> Result<String, String> {
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    let syntax = minijinja::syntax::SyntaxConfig::builder()
+        .keep_trailing_newline(true)
+        .build()
+        .map_err(|error| error.to_string())?;
+    env.set_syntax(syntax);
+    env.render_str(template, vars).map_err(|error| {
+        let mut message = format!("template: {}", error.kind());
+        if let Some(detail) = error.detail() {
+            message.push_str(": ");
+            message.push_str(detail);
+        }
+        if let Some(line) = error.line() {
+            message.push_str(&format!(" (line {line} of the template)"));
+        }
+        message
+    })
+}
+
+/// The variables, plus `shared`: the shared values by key.
+pub(super) fn with_shared(
+    vars: &BTreeMap<String, minijinja::Value>,
+    shared: impl IntoIterator<Item = (String, SharedDatabase)>,
+) -> minijinja::Value {
+    let shared: BTreeMap<String, minijinja::Value> = shared
+        .into_iter()
+        .map(|(key, value)| {
+            let fields = BTreeMap::from([
+                ("location", minijinja::Value::from(value.location)),
+                ("tables", minijinja::Value::from(value.tables)),
+            ]);
+            (key, minijinja::Value::from(fields))
+        })
+        .collect();
+    let mut vars = vars.clone();
+    if !shared.is_empty() {
+        vars.insert(SHARED_VAR.to_owned(), minijinja::Value::from(shared));
+    }
+    minijinja::Value::from(vars)
+}
+
+/// The keys of the shared values a template reads (`shared.KEY.location`),
+/// in order; an error when it reads `shared` in another way.
+fn shared_keys(template: &str) -> Result<Vec<String>, String> {
+    let env = minijinja::Environment::new();
+    // A template that does not compile is reported when it is rendered.
+    let Ok(compiled) = env.template_from_str(template) else {
+        return Ok(Vec::new());
+    };
+    let mut keys = BTreeSet::new();
+    for variable in compiled.undeclared_variables(true) {
+        let mut parts = variable.split('.');
+        if parts.next() != Some(SHARED_VAR) {
+            continue;
+        }
+        match parts.next() {
+            Some(key) => keys.insert(key.to_owned()),
+            None => {
+                return Err(format!(
+                    "template: read shared values as `{SHARED_VAR}.KEY.location` or `{SHARED_VAR}.KEY.tables`"
+                ));
+            }
+        };
+    }
+    Ok(keys.into_iter().collect())
+}
+
 /// The jobs that no other job needs, in order; then any job they do not
 /// lead to, which can only be in (or under) a cycle of deps, so that
 /// discovery finds and reports it.
@@ -1055,4 +1204,32 @@ fn tops(needs: &[Vec<usize>]) -> Vec<usize> {
 /// An SQL identifier in double quotes, inner quotes doubled.
 pub(super) fn quote(identifier: &str) -> String {
     format!("\"{}\"", identifier.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_keys_are_what_a_template_reads_under_shared() {
+        let template = "a {{ shared.db.location }} {{ shared.db.tables | join(\",\") }} {{ port }} {{ shared.cache.location }}";
+        assert_eq!(shared_keys(template).unwrap(), ["cache", "db"]);
+        assert_eq!(shared_keys("{{ port }}").unwrap(), Vec::<String>::new());
+        assert!(shared_keys("{{ shared }}").is_err());
+    }
+
+    #[test]
+    fn a_template_renders_the_shared_values_it_reads() {
+        let vars = BTreeMap::from([("port".to_owned(), minijinja::Value::from(80))]);
+        let shared = SharedDatabase {
+            location: "/db/x.db".into(),
+            tables: vec!["a".into(), "b".into()],
+        };
+        let vars = with_shared(&vars, [("db".to_owned(), shared)]);
+        let text = render(
+            "{{ shared.db.location }} {{ shared.db.tables | join(\",\") }} {{ port }}",
+            vars,
+        );
+        assert_eq!(text.unwrap(), "/db/x.db a,b 80");
+    }
 }
