@@ -57,6 +57,9 @@ mod hosts {
     #[derive(Subcommand)]
     enum Mode {
         /// Run the whole file: send each job's tries to its host's workers.
+        // A flag given twice takes the last value: `examples/distributed/run`
+        // gives `-j`, and whoever runs it may give it again.
+        #[command(args_override_self = true)]
         Coordinate {
             /// The desired state of every host, as TOML.
             #[arg(long, value_name = "FILE", default_value = provision::HOSTS_CONFIG)]

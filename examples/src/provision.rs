@@ -43,14 +43,26 @@
 //! |---|---|---|
 //! | `[vars]` | any name: a string, integer, float or boolean | (template variables) |
 //! | `[[dir]]` | `path`, `mode` (default `0o755`) | `dir PATH` |
-//! | `[[file]]` | `path`, `content` or `template` (minijinja, `{{ var }}`), `mode` (default `0o644`) | `file PATH` |
+//! | `[[file]]` | `path`, `content` or `template` (minijinja, `{{ var }}`, `{{ shared.KEY.location }}`), `mode` (default `0o644`) | `file PATH` |
 //! | `[[symlink]]` | `path`, `target` (relative, inside the target directory) | `symlink PATH` |
 //! | `[[absent]]` | `path` | `absent PATH` |
-//! | `[database]` | `path`, `mode` (default `0o644`) | `database PATH` |
+//! | `[database]` | `path`, `mode` (default `0o644`), `share` (a key) | `database PATH`, `share KEY` |
 //! | `[[database.table]]` | `name`, `columns` (SQL column definitions) | `table NAME` |
 //! | `[[database.seed]]` | `table`, `rows` (tables of column = value) | `seed TABLE` |
 //!
 //! Every entry also takes `deps`, a list of job names.
+//!
+//! A database with `share = "KEY"` has a job `share KEY`, after its
+//! tables, that puts where the database is (`location`, an absolute path)
+//! and its `tables` in the run's shared values
+//! ([`GlobalStorage::insert_shared`](dojobber::GlobalStorage::insert_shared));
+//! a template that reads `shared.KEY` needs that job, and is rendered with
+//! what it shared. In a local run the values stay in the process; across
+//! hosts they reach every host.
+//!
+//! Several hosts: [`Desired::parse_hosts`] reads a file with a section per
+//! host (`examples/provision-hosts.toml`), which `examples/provision_hosts`
+//! runs over NATS, one worker per host, each in its own target directory.
 //!
 //! Checking the file runs none of it: a table's `columns` must make one
 //! `CREATE TABLE` of that table, as SQLite's compiler sees it (an
