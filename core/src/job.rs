@@ -394,7 +394,10 @@ impl<'a, A> Context<'a, A> {
         self.local
     }
 
-    /// Storage shared by every job of the run, safe across threads.
+    /// Storage shared by every job of the run, safe across threads. Its
+    /// serde values ([`GlobalStorage::insert_shared`],
+    /// [`get_shared`](GlobalStorage::get_shared)) reach every host of a
+    /// run over several hosts, with the same calls as in a local run.
     pub fn global(&self) -> &'a GlobalStorage {
         self.global
     }

@@ -84,7 +84,7 @@ pub use report::{
     CleanupFailure, Failure, FailureKind, JobReport, PhaseRecord, Report, Status, StopReason,
 };
 pub use runner::{CleanupError, Finished, Runner};
-pub use storage::{GlobalStorage, LocalStorage, WrongType};
+pub use storage::{BoxError, GlobalStorage, LocalStorage, SharedBackend, SharedError, WrongType};
 
 /// What a job author needs, in one import.
 ///

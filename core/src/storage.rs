@@ -3,10 +3,18 @@
 //!
 //! Both are keyed by string and hold values of any `'static` type. Reading a
 //! missing key, or a key holding another type, gives `None`; never a panic.
+//!
+//! The global storage also holds *shared* values (serde, as JSON): in a
+//! local run they stay in the process; a run over several hosts backs them
+//! with a [`SharedBackend`] (dojobber-nats: the run's key-value bucket),
+//! so a job reads and writes them with the same calls either way.
 
 use std::any::{Any, type_name};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{PoisonError, RwLock};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 type Value = Box<dyn Any + Send + Sync>;
 
@@ -94,9 +102,176 @@ impl std::fmt::Debug for LocalStorage {
 #[derive(Default)]
 pub struct GlobalStorage {
     values: RwLock<HashMap<String, Value>>,
+    /// Where the shared values live: `None` is this process.
+    shared: Option<Box<dyn SharedBackend>>,
+    /// The shared values of a local run.
+    in_process: RwLock<HashMap<String, Vec<u8>>>,
+}
+
+/// Where a run's shared values live when they must outlive one process:
+/// raw JSON bytes by key. Implemented by drivers that run jobs on several
+/// hosts (dojobber-nats backs it with the run's key-value bucket); a job
+/// author uses [`GlobalStorage::get_shared`] and company instead.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::Mutex;
+/// use dojobber::{GlobalStorage, SharedBackend};
+///
+/// #[derive(Default)]
+/// struct Remote(Mutex<HashMap<String, Vec<u8>>>);
+/// impl SharedBackend for Remote {
+///     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, dojobber::BoxError> {
+///         Ok(self.0.lock().unwrap().get(key).cloned())
+///     }
+///     fn put(&self, key: &str, json: Vec<u8>) -> Result<(), dojobber::BoxError> {
+///         self.0.lock().unwrap().insert(key.to_owned(), json);
+///         Ok(())
+///     }
+///     fn remove(&self, key: &str) -> Result<(), dojobber::BoxError> {
+///         self.0.lock().unwrap().remove(key);
+///         Ok(())
+///     }
+/// }
+///
+/// let global = GlobalStorage::with_shared_backend(Remote::default());
+/// global.insert_shared("schema version", &3u32)?;
+/// assert_eq!(global.get_shared::<u32>("schema version")?, Some(3));
+/// # Ok::<(), dojobber::SharedError>(())
+/// ```
+pub trait SharedBackend: Send + Sync {
+    /// The JSON stored under `key`, if any.
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BoxError>;
+    /// Stores `json` under `key`, replacing whatever was there.
+    fn put(&self, key: &str, json: Vec<u8>) -> Result<(), BoxError>;
+    /// Removes `key` (no error when it is missing).
+    fn remove(&self, key: &str) -> Result<(), BoxError>;
+}
+
+/// The error a [`SharedBackend`] gives: any error that crosses threads.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A shared value could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum SharedError {
+    /// The backend (a server, in a run over several hosts) failed.
+    #[error("shared storage, key {key:?}: {error}")]
+    Backend {
+        /// The key.
+        key: String,
+        /// What the backend said.
+        error: BoxError,
+    },
+    /// The value does not (de)serialise as the type asked for.
+    #[error("shared storage, key {key:?}: {error}")]
+    Value {
+        /// The key.
+        key: String,
+        /// What serde said.
+        error: serde_json::Error,
+    },
 }
 
 impl GlobalStorage {
+    /// A global storage whose shared values live in `backend` rather than
+    /// in this process: what a driver running jobs on several hosts gives
+    /// each of its phases.
+    pub fn with_shared_backend(backend: impl SharedBackend + 'static) -> Self {
+        GlobalStorage {
+            shared: Some(Box::new(backend)),
+            ..GlobalStorage::default()
+        }
+    }
+
+    /// The shared value under `key`, if there is one. Shared values are
+    /// apart from the others (`get` does not see them) and are stored as
+    /// JSON, so they reach every host of a distributed run; a value that
+    /// does not read as a `T` is an error.
+    ///
+    /// ```
+    /// use dojobber::GlobalStorage;
+    ///
+    /// let global = GlobalStorage::default(); // a local run: kept in the process
+    /// global.insert_shared("database", &("db-1", 5432u16))?;
+    /// assert_eq!(global.get_shared::<(String, u16)>("database")?, Some(("db-1".into(), 5432)));
+    /// assert_eq!(global.get_shared::<u32>("missing")?, None);
+    /// assert!(global.get_shared::<u32>("database").is_err()); // not a u32
+    /// assert!(global.remove_shared("database")?);
+    /// # Ok::<(), dojobber::SharedError>(())
+    /// ```
+    pub fn get_shared<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SharedError> {
+        let json = match &self.shared {
+            Some(backend) => backend.get(key).map_err(|error| SharedError::Backend {
+                key: key.to_owned(),
+                error,
+            })?,
+            None => {
+                let values = self
+                    .in_process
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner);
+                values.get(key).cloned()
+            }
+        };
+        json.map(|json| serde_json::from_slice(&json))
+            .transpose()
+            .map_err(|error| SharedError::Value {
+                key: key.to_owned(),
+                error,
+            })
+    }
+
+    /// Stores `value` under `key` in the shared values, replacing whatever
+    /// was there (see [`get_shared`](Self::get_shared)).
+    pub fn insert_shared<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+    ) -> Result<(), SharedError> {
+        let json = serde_json::to_vec(value).map_err(|error| SharedError::Value {
+            key: key.to_owned(),
+            error,
+        })?;
+        match &self.shared {
+            Some(backend) => backend
+                .put(key, json)
+                .map_err(|error| SharedError::Backend {
+                    key: key.to_owned(),
+                    error,
+                }),
+            None => {
+                let mut values = self
+                    .in_process
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner);
+                values.insert(key.to_owned(), json);
+                Ok(())
+            }
+        }
+    }
+
+    /// Removes the shared value under `key`; tells whether it was there.
+    pub fn remove_shared(&self, key: &str) -> Result<bool, SharedError> {
+        match &self.shared {
+            Some(backend) => {
+                let backend_error = |error| SharedError::Backend {
+                    key: key.to_owned(),
+                    error,
+                };
+                let was_there = backend.get(key).map_err(backend_error)?.is_some();
+                backend.remove(key).map_err(backend_error)?;
+                Ok(was_there)
+            }
+            None => {
+                let mut values = self
+                    .in_process
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner);
+                Ok(values.remove(key).is_some())
+            }
+        }
+    }
+
     /// A clone of the value under `key`, if there is one of type `T`.
     pub fn get<T: Any + Clone>(&self, key: &str) -> Option<T> {
         let values = self.values.read().unwrap_or_else(PoisonError::into_inner);
@@ -188,6 +363,59 @@ mod tests {
         assert_eq!(err.key, "k");
         assert!(err.to_string().contains("u8"), "{err}");
         assert_eq!(global.get::<&str>("k"), Some("text"));
+    }
+
+    #[test]
+    fn shared_values_round_trip_as_json_apart_from_the_typed_ones() {
+        let global = GlobalStorage::default();
+        global.insert("k", 1u8);
+        global.insert_shared("k", "text").unwrap();
+        assert_eq!(global.get::<u8>("k"), Some(1));
+        assert_eq!(
+            global.get_shared::<String>("k").unwrap().as_deref(),
+            Some("text")
+        );
+        let err = global.get_shared::<u8>("k").unwrap_err();
+        assert!(
+            matches!(err, SharedError::Value { ref key, .. } if key == "k"),
+            "{err}"
+        );
+        assert!(global.remove_shared("k").unwrap());
+        assert!(!global.remove_shared("k").unwrap());
+        assert_eq!(global.get::<u8>("k"), Some(1));
+    }
+
+    /// A backend whose server is away: every call fails.
+    struct Unreachable;
+    impl SharedBackend for Unreachable {
+        fn get(&self, _: &str) -> Result<Option<Vec<u8>>, BoxError> {
+            Err("server unreachable".into())
+        }
+        fn put(&self, _: &str, _: Vec<u8>) -> Result<(), BoxError> {
+            Err("server unreachable".into())
+        }
+        fn remove(&self, _: &str) -> Result<(), BoxError> {
+            Err("server unreachable".into())
+        }
+    }
+
+    #[test]
+    fn a_failing_backend_is_an_error_naming_the_key() {
+        let global = GlobalStorage::with_shared_backend(Unreachable);
+        for err in [
+            global.insert_shared("db", &1u8).unwrap_err(),
+            global.get_shared::<u8>("db").unwrap_err(),
+            global.remove_shared("db").unwrap_err(),
+        ] {
+            assert!(matches!(err, SharedError::Backend { .. }));
+            assert_eq!(
+                err.to_string(),
+                r#"shared storage, key "db": server unreachable"#
+            );
+        }
+        // Typed values stay in the process.
+        global.insert("db", 1u8);
+        assert_eq!(global.get::<u8>("db"), Some(1));
     }
 
     #[test]

@@ -43,14 +43,26 @@
 //! |---|---|---|
 //! | `[vars]` | any name: a string, integer, float or boolean | (template variables) |
 //! | `[[dir]]` | `path`, `mode` (default `0o755`) | `dir PATH` |
-//! | `[[file]]` | `path`, `content` or `template` (minijinja, `{{ var }}`), `mode` (default `0o644`) | `file PATH` |
+//! | `[[file]]` | `path`, `content` or `template` (minijinja, `{{ var }}`, `{{ shared.KEY.location }}`), `mode` (default `0o644`) | `file PATH` |
 //! | `[[symlink]]` | `path`, `target` (relative, inside the target directory) | `symlink PATH` |
 //! | `[[absent]]` | `path` | `absent PATH` |
-//! | `[database]` | `path`, `mode` (default `0o644`) | `database PATH` |
+//! | `[database]` | `path`, `mode` (default `0o644`), `share` (a key) | `database PATH`, `share KEY` |
 //! | `[[database.table]]` | `name`, `columns` (SQL column definitions) | `table NAME` |
 //! | `[[database.seed]]` | `table`, `rows` (tables of column = value) | `seed TABLE` |
 //!
 //! Every entry also takes `deps`, a list of job names.
+//!
+//! A database with `share = "KEY"` has a job `share KEY`, after its
+//! tables, that puts where the database is (`location`, an absolute path)
+//! and its `tables` in the run's shared values
+//! ([`GlobalStorage::insert_shared`](dojobber::GlobalStorage::insert_shared));
+//! a template that reads `shared.KEY` needs that job, and is rendered with
+//! what it shared. In a local run the values stay in the process; across
+//! hosts they reach every host.
+//!
+//! Several hosts: [`Desired::parse_hosts`] reads a file with a section per
+//! host (`examples/provision-hosts.toml`), which `examples/provision_hosts`
+//! runs over NATS, one worker per host, each in its own target directory.
 //!
 //! Checking the file runs none of it: a table's `columns` must make one
 //! `CREATE TABLE` of that table, as SQLite's compiler sees it (an
@@ -74,7 +86,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dojobber::{Group, Runner};
+use dojobber::{Group, JobRef, Runner};
 
 mod config;
 mod db;
@@ -83,12 +95,15 @@ mod jobs;
 mod paths;
 
 pub use config::{ConfigError, Desired, Invalid, Scalar, TARGET_JOB};
-pub use db::{Database, Seed, Table};
+pub use db::{Database, Seed, Share, SharedDatabase, Table};
 pub use jobs::{Absent, Directory, File, Symlink, TEMP_PREFIX, Target};
 pub use paths::RelPath;
 
 /// The sample desired-state file, the command line's default.
 pub const SAMPLE_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/provision.toml");
+
+/// The sample file for several hosts, `examples/provision_hosts`'s default.
+pub const HOSTS_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/provision-hosts.toml");
 
 /// The name of the root job, which groups every entry.
 pub const ROOT_JOB: &str = "provision";
@@ -102,9 +117,46 @@ pub struct Provision {
 }
 
 impl Provision {
+    /// The arguments of a run that converges `target` to `desired`.
+    pub fn new(desired: Desired, target: impl Into<PathBuf>) -> Provision {
+        Provision {
+            target: target.into(),
+            desired: Arc::new(desired),
+        }
+    }
+
     /// The target directory: every path of the desired state is inside it.
+    /// Empty where no job runs: on a coordinator, and on a worker before
+    /// it sets its own ([`set_target`](Self::set_target)).
     pub fn target(&self) -> &Path {
         &self.target
+    }
+
+    /// Converge `target` on this host: each worker of a run over several
+    /// hosts has its own, which the run's arguments do not carry.
+    pub fn set_target(&mut self, target: impl Into<PathBuf>) {
+        self.target = target.into();
+    }
+
+    /// The root job: a group of the entries no other entry needs.
+    pub fn root(&self) -> JobRef<Provision> {
+        dojobber::dep(Group::new(ROOT_JOB).with_deps(self.desired.tops()))
+    }
+}
+
+/// The arguments travel as the desired-state file's text, which each host
+/// checks again into the same jobs; the target stays behind.
+impl serde::Serialize for Provision {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.desired.source.serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Provision {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let source = config::SourceText::deserialize(deserializer)?;
+        let desired = source.parse().map_err(serde::de::Error::custom)?;
+        Ok(Provision::new(desired, PathBuf::new()))
     }
 }
 
@@ -112,12 +164,10 @@ impl Provision {
 /// by default: a try that failed on the disk fails again at once, and the
 /// next run of the program is the retry.
 pub fn runner(desired: Desired, target: impl Into<PathBuf>) -> Runner<Provision> {
-    let root = Group::new(ROOT_JOB).with_deps(desired.tops());
-    let args = Provision {
-        target: target.into(),
-        desired: Arc::new(desired),
-    };
-    Runner::new(root, args).tries(1).retry_delay(Duration::ZERO)
+    let args = Provision::new(desired, target);
+    Runner::from_ref(args.root(), args)
+        .tries(1)
+        .retry_delay(Duration::ZERO)
 }
 
 /// Makes a new, empty directory under the system temp dir, to converge

@@ -956,3 +956,50 @@ fn a_missing_config_file_exits_2() {
         )
     );
 }
+
+/// A database's `share` and a template that reads it, in a local run of
+/// one host: the shared values stay in the process, and the same entries
+/// work across hosts (`tests/provision_hosts.rs`).
+#[test]
+fn a_shared_database_is_read_by_a_template_in_a_local_run_and_rerun_passes() {
+    let config = r#"
+        [[file]]
+        path = "app.conf"
+        template = "db = {{ shared.main.location }}\ntables = {{ shared.main.tables | join(',') }}\n"
+        [database]
+        path = "data/app.db"
+        share = "main"
+        [[database.table]]
+        name = "notes"
+        columns = ["id INTEGER PRIMARY KEY"]
+    "#;
+    let desired = || Desired::parse(config, "shared.toml").unwrap();
+    assert!(desired().job_names().contains(&"share main".to_owned()));
+    let target = tempfile::tempdir().unwrap();
+    let first = provision::runner(desired(), target.path())
+        .run()
+        .unwrap()
+        .into_report();
+    assert!(first.is_success(), "{first:?}");
+    assert_eq!(first.job("file app.conf").unwrap().status, Status::Fixed);
+    let conf = fs::read_to_string(target.path().join("app.conf")).unwrap();
+    let db = target.path().join("data/app.db");
+    assert_eq!(conf, format!("db = {}\ntables = notes\n", db.display()));
+
+    let second = provision::runner(desired(), target.path())
+        .run()
+        .unwrap()
+        .into_report();
+    assert_eq!(names(&second, Status::Passed).len(), second.jobs.len());
+}
+
+#[test]
+fn a_template_that_reads_a_key_no_database_shares_is_refused() {
+    let config = "[[file]]\npath = \"a\"\ntemplate = \"{{ shared.nope.location }}\"\n";
+    let error = Desired::parse(config, "bad.toml").unwrap_err().to_string();
+    assert!(
+        error.contains("reads shared.nope, but no database shares \"nope\""),
+        "{error}"
+    );
+    assert!(error.starts_with("bad.toml:3:12: file a:"), "{error}");
+}

@@ -21,8 +21,11 @@
 //! [`cli`].
 //!
 //! Each worker has its own [`GlobalStorage`](dojobber::GlobalStorage) per
-//! run (values of any type, in its process); [`SharedStorage`] is the
-//! run's storage across hosts (serde values in a key-value bucket).
+//! run (values of any type, in its process), whose shared values
+//! ([`insert_shared`](dojobber::GlobalStorage::insert_shared),
+//! [`get_shared`](dojobber::GlobalStorage::get_shared)) are the run's
+//! storage across hosts: [`SharedStorage`], serde values in a key-value
+//! bucket. A job uses the same calls in a local run.
 
 #![warn(missing_docs)]
 
@@ -36,8 +39,9 @@ mod worker;
 
 pub use async_nats;
 pub use coordinator::{Coordinated, Coordinator};
+pub use dojobber::SharedError;
 pub use error::Error;
-pub use shared::{SharedError, SharedStorage};
+pub use shared::SharedStorage;
 pub use transport::Settings;
 pub use wire::{
     ANY_LABEL, BadName, CleanupRequest, Names, News, TryRequest, WireOutcome, WorkerReport,

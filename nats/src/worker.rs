@@ -29,6 +29,9 @@ use crate::wire::{
 /// Builds the root job from the run's arguments.
 pub type RootFn<A> = Arc<dyn Fn(&A) -> JobRef<A> + Send + Sync>;
 
+/// Sets in the run's arguments what this host has of its own.
+type HostArgsFn<A> = Arc<dyn Fn(&mut A) + Send + Sync>;
+
 /// A worker of a suite, ready to serve.
 ///
 /// ```no_run
@@ -52,6 +55,7 @@ pub struct Worker<A> {
     name: String,
     labels: Vec<String>,
     root: RootFn<A>,
+    host_args: Option<HostArgsFn<A>>,
     settings: Settings,
     slots: usize,
 }
@@ -68,9 +72,6 @@ struct RunState<A> {
     kept: Mutex<HashMap<u32, (u32, LocalStorage)>>,
 }
 
-/// Runs a worker remembers; older ones are forgotten.
-const KEEP_RUNS: usize = 8;
-
 struct Shared<A> {
     transport: Transport,
     /// The coordinator's lease: a try runs only while its run holds it.
@@ -80,7 +81,9 @@ struct Shared<A> {
     lease_seen: Mutex<Option<(String, Instant)>>,
     name: String,
     root: RootFn<A>,
-    /// Per run id, its state, or why the run's arguments cannot be used.
+    host_args: Option<HostArgsFn<A>>,
+    /// The latest run's id, and its state or why its arguments cannot be
+    /// used (a Vec: empty before the first).
     runs: Mutex<Vec<KnownRun<A>>>,
 }
 
@@ -108,6 +111,7 @@ where
             name: name.to_owned(),
             labels: Vec::new(),
             root: Arc::new(root),
+            host_args: None,
             settings: Settings::default(),
             slots: 1,
         })
@@ -140,6 +144,31 @@ where
         self
     }
 
+    /// Sets in each run's arguments, before the graph is built, what only
+    /// this host knows (its own paths, say): the coordinator sends the
+    /// same arguments to every worker. The graph must come out the same
+    /// as the coordinator's, or the worker refuses the run's tries.
+    ///
+    /// ```no_run
+    /// # use dojobber::{dep, Job};
+    /// # use dojobber_nats::Worker;
+    /// #[derive(serde::Deserialize)]
+    /// struct Args { #[serde(skip)] root_dir: std::path::PathBuf }
+    /// struct Table;
+    /// impl Job<Args> for Table {}
+    ///
+    /// # async fn serve(client: async_nats::Client) -> Result<(), dojobber_nats::Error> {
+    /// Worker::new(client, "provision", "db-host-1", |_: &Args| dep(Table))?
+    ///     .host_args(|args: &mut Args| args.root_dir = "/srv/db".into())
+    ///     .serve()
+    ///     .await
+    /// # }
+    /// ```
+    pub fn host_args(mut self, set: impl Fn(&mut A) + Send + Sync + 'static) -> Self {
+        self.host_args = Some(Arc::new(set));
+        self
+    }
+
     /// Serves tries and cleanups until the connection fails for good.
     pub async fn serve(self) -> Result<(), Error> {
         let names = wire::Names::new(&self.suite)?;
@@ -150,6 +179,7 @@ where
             lease_seen: Mutex::new(None),
             name: self.name.clone(),
             root: self.root,
+            host_args: self.host_args,
             runs: Mutex::new(Vec::new()),
         });
         let cleanups = self
@@ -617,10 +647,14 @@ where
         if let Some((_, known)) = runs.iter().find(|(id, _)| id == run) {
             return known.clone();
         }
-        if runs.len() >= KEEP_RUNS {
-            drop(runs.remove(0));
-        }
-        runs.push((run.to_owned(), state.clone()));
+        // A try of a new run means the older ones are over: one run holds
+        // the suite's lease at a time, and a run ends after its cleanups.
+        // Their job values go (and what they hold, such as a lock on a
+        // directory the new run's jobs take again), once their last phase
+        // still under way here ends.
+        let over = std::mem::replace(&mut *runs, vec![(run.to_owned(), state.clone())]);
+        drop(runs);
+        drop(over);
         state
     }
 
@@ -630,7 +664,7 @@ where
             Ok(None) => return Err(format!("the arguments of run {run} are not on the server")),
             Err(error) => return Err(format!("cannot read the arguments of run {run}: {error}")),
         };
-        let args: A = serde_json::from_slice(&bytes).map_err(|error| {
+        let mut args: A = serde_json::from_slice(&bytes).map_err(|error| {
             format!(
                 "worker {} cannot read the arguments of run {run} ({error}): \
                  it was built from another version of the suite",
@@ -638,15 +672,20 @@ where
             )
         })?;
         let root = {
-            let root = &self.root;
-            catch_unwind(AssertUnwindSafe(|| root(&args)))
-                .map_err(|_| format!("worker {}: building the root job panicked", self.name))?
+            let (root, host_args) = (&self.root, &self.host_args);
+            catch_unwind(AssertUnwindSafe(|| {
+                if let Some(host_args) = host_args {
+                    host_args(&mut args);
+                }
+                root(&args)
+            }))
+            .map_err(|_| format!("worker {}: building the root job panicked", self.name))?
         };
         let graph = JobGraph::discover(root, &args, Defaults::default())
             .map_err(|error| format!("worker {} cannot build the graph: {error}", self.name))?;
-        let global = GlobalStorage::default();
         let runtime = tokio::runtime::Handle::current();
-        SharedStorage::new(self.transport.shared.clone(), run, runtime).lend_to(&global);
+        let global =
+            SharedStorage::new(self.transport.shared.clone(), run, runtime).global_storage();
         Ok(RunState {
             fingerprint: plan_fingerprint(&graph),
             graph,

@@ -1,5 +1,6 @@
 //! The library used directly, coordinator and worker in one process, as a
-//! program's two modes would use it: a cancelled run.
+//! program's two modes would use it: a cancelled run, and one job code
+//! path for shared values in a local run and a distributed one.
 
 mod common;
 
@@ -88,4 +89,83 @@ fn a_cancelled_run_blocks_what_had_not_started_and_waits_for_the_try_under_way()
     let after = report.job("After").unwrap();
     assert_eq!(after.status, Status::Blocked);
     assert_ne!(report.job("Slow").unwrap().status, Status::Passed);
+}
+
+/// Puts where the database is into the run's shared values, from the
+/// "db" host; the run's arguments name the run, so each run shares anew.
+struct Publish;
+impl Job<String> for Publish {
+    fn runs_on(&self) -> Option<String> {
+        Some("db".into())
+    }
+    fn check(&self, cx: &mut Context<'_, String>) -> JobResult {
+        match cx.global().get_shared::<(String, u32)>("database")? {
+            Some(_) => Ok(()),
+            None => bail!("not shared yet"),
+        }
+    }
+    fn run(&self, cx: &mut Context<'_, String>) -> JobResult {
+        let where_and_version = (format!("{}: db-1:5432", cx.args()), 3u32);
+        cx.global().insert_shared("database", &where_and_version)?;
+        Ok(())
+    }
+}
+
+/// Reads it on the "app" host: it passes when the value is there.
+struct Read;
+impl Job<String> for Read {
+    fn deps(&self, _: &String) -> Vec<JobRef<String>> {
+        vec![dep(Publish)]
+    }
+    fn runs_on(&self) -> Option<String> {
+        Some("app".into())
+    }
+    fn check(&self, cx: &mut Context<'_, String>) -> JobResult {
+        let expected = (format!("{}: db-1:5432", cx.args()), 3u32);
+        match cx.global().get_shared::<(String, u32)>("database")? {
+            Some(found) if found == expected => Ok(()),
+            found => bail!("the database is shared as {found:?}, not {expected:?}"),
+        }
+    }
+}
+
+#[test]
+fn the_same_jobs_share_a_value_in_a_local_run_and_across_hosts() {
+    let local = dojobber::Runner::new(Read, "local".to_string())
+        .run()
+        .unwrap()
+        .into_report();
+    assert_eq!(local.job("Publish").unwrap().status, Status::Fixed);
+    assert_eq!(
+        local.job("Read").unwrap().status,
+        Status::Passed,
+        "{local:?}"
+    );
+
+    let server = NatsServer::start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let report = runtime.block_on(async {
+        let client = async_nats::connect(server.url()).await.unwrap();
+        for (name, label) in [("db-host", "db"), ("app-host", "app")] {
+            let worker = Worker::new(client.clone(), "sharing", name, |_: &String| dep(Read))
+                .unwrap()
+                .labels([label])
+                .unwrap();
+            tokio::spawn(worker.serve());
+        }
+        let run = Coordinator::new(client, "sharing", Read, "remote".to_string())
+            .tries(1)
+            .run();
+        tokio::time::timeout(HANG, run)
+            .await
+            .expect("the run ends")
+            .unwrap()
+    });
+    runtime.shutdown_background();
+    assert_eq!(report.job("Publish").unwrap().status, Status::Fixed);
+    assert_eq!(
+        report.job("Read").unwrap().status,
+        Status::Passed,
+        "{report:?}"
+    );
 }

@@ -6,14 +6,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use dojobber::JobRef;
 use serde::Deserialize;
 use toml::Spanned;
 
 use super::Provision;
-use super::db::{Database, Refused, Seed, Table};
-use super::jobs::{Absent, Directory, File, Needs, Symlink, Target};
+use super::db::{Database, Refused, Seed, Share, SharedDatabase, Table};
+use super::jobs::{Absent, Content, Directory, File, Needs, OnHost, Symlink, Target};
 use super::paths::RelPath;
 
 /// A value in `[vars]` or in a seed row: TOML's string, integer, float or
@@ -145,6 +146,16 @@ struct RawConfig {
     database: Option<RawDatabase>,
 }
 
+/// A file for several hosts: `[vars]` for every host, and a section per
+/// host (`[hosts.db]`, `[[hosts.db.file]]`, ...) in the one-host format.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHosts {
+    #[serde(default)]
+    vars: BTreeMap<String, Scalar>,
+    hosts: BTreeMap<Spanned<String>, RawConfig>,
+}
+
 type Deps = Vec<Spanned<String>>;
 
 #[derive(Deserialize)]
@@ -189,6 +200,9 @@ struct RawAbsent {
 struct RawDatabase {
     path: Spanned<String>,
     mode: Option<Mode>,
+    /// A key under which the run's shared values get where the database
+    /// is and its tables, for other entries' (other hosts') templates.
+    share: Option<Spanned<String>>,
     #[serde(default)]
     deps: Deps,
     #[serde(default)]
@@ -279,6 +293,27 @@ pub struct Desired {
     names: Vec<String>,
     /// The jobs no other job needs, in the same order: the root's deps.
     tops: Vec<usize>,
+    /// The file it was made from, to make it again on another host.
+    pub(super) source: SourceText,
+}
+
+/// A desired-state file's text, and whether it is the several-host form.
+#[derive(Clone, Debug, serde::Serialize, Deserialize)]
+pub(super) struct SourceText {
+    pub(super) origin: String,
+    pub(super) text: String,
+    pub(super) hosts: bool,
+}
+
+impl SourceText {
+    /// Checks the text again (another host's copy of the file).
+    pub(super) fn parse(&self) -> Result<Desired, ConfigError> {
+        if self.hosts {
+            Desired::parse_hosts(&self.text, &self.origin)
+        } else {
+            Desired::parse(&self.text, &self.origin)
+        }
+    }
 }
 
 impl fmt::Debug for Desired {
@@ -308,12 +343,73 @@ impl Desired {
             text: source,
             origin,
         };
-        let raw: RawConfig = toml::from_str(source).map_err(|error| {
-            let span = error.span().unwrap_or(0..0);
-            let entry = entry_at(source, span.start);
-            here.invalid(span, entry.as_deref(), error.message().trim_end())
+        let raw: RawConfig = here.toml()?;
+        let mut builder = Builder::new(here, false);
+        builder.add_host(None, raw, BTreeMap::new())?;
+        builder.finish()
+    }
+
+    /// Reads and checks a desired-state file for several hosts.
+    pub fn load_hosts(path: &Path) -> Result<Desired, ConfigError> {
+        let source = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
         })?;
-        Builder::new(here).build(raw)
+        Desired::parse_hosts(&source, &path.display().to_string())
+    }
+
+    /// Checks desired-state TOML for several hosts: `[vars]` for all of
+    /// them, then a section per host (`[hosts.db]`, `[[hosts.app1.file]]`)
+    /// in the one-host format. A host's jobs are named after it (`db:
+    /// table users`) and run on the workers labelled with its name; `deps`
+    /// name a job of the same host (`table users`) or of another one
+    /// (`db: table users`).
+    ///
+    /// ```
+    /// use dojobber_examples::provision::Desired;
+    ///
+    /// let desired = Desired::parse_hosts(
+    ///     r#"
+    ///     [[hosts.db.dir]]
+    ///     path = "data"
+    ///     [[hosts.app.file]]
+    ///     path = "app.conf"
+    ///     content = "db = data\n"
+    ///     deps = ["db: dir data"]
+    ///     "#,
+    ///     "hosts.toml",
+    /// )?;
+    /// assert_eq!(
+    ///     desired.job_names(),
+    ///     ["app: target", "app: file app.conf", "db: target", "db: dir data"],
+    /// );
+    /// # Ok::<(), dojobber_examples::provision::ConfigError>(())
+    /// ```
+    pub fn parse_hosts(source: &str, origin: &str) -> Result<Desired, ConfigError> {
+        let here = Source {
+            text: source,
+            origin,
+        };
+        let raw: RawHosts = here.toml()?;
+        let mut builder = Builder::new(here, true);
+        if raw.hosts.is_empty() {
+            return Err(here.invalid(0..0, None, "no `[hosts.NAME]` section: name a host"));
+        }
+        for (host, config) in raw.hosts {
+            let name = host.get_ref();
+            let fine = name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if name.is_empty() || !fine {
+                return Err(here.invalid(
+                    host.span(),
+                    Some(&format!("[hosts.{name}]")),
+                    "a host's name is its workers' label: letters, digits, `-` and `_` only",
+                ));
+            }
+            builder.add_host(Some(name.clone()), config, raw.vars.clone())?;
+        }
+        builder.finish()
     }
 
     /// The names of the jobs, the target's first, then in file order by
@@ -336,6 +432,15 @@ struct Source<'a> {
 }
 
 impl Source<'_> {
+    /// The text as TOML of type `T`, or where it is not.
+    fn toml<T: serde::de::DeserializeOwned>(&self) -> Result<T, ConfigError> {
+        toml::from_str(self.text).map_err(|error| {
+            let span = error.span().unwrap_or(0..0);
+            let entry = entry_at(self.text, span.start);
+            self.invalid(span, entry.as_deref(), error.message().trim_end())
+        })
+    }
+
     fn invalid(&self, span: Range<usize>, entry: Option<&str>, message: &str) -> ConfigError {
         let start = span.start.min(self.text.len());
         let line_start = self.text[..start].rfind('\n').map_or(0, |i| i + 1);
@@ -415,21 +520,33 @@ fn entry_at(source: &str, offset: usize) -> Option<String> {
 /// An entry on its way to becoming a job.
 struct Pending {
     name: String,
+    /// The host whose workers run it, in a file for several hosts.
+    host: Option<Arc<str>>,
     /// Where the entry is named in the file, for errors about it.
     span: Range<usize>,
     needs: Vec<usize>,
     extra: Deps,
     make: Box<dyn FnOnce(Needs) -> JobRef<Provision>>,
+    /// The shared keys its template reads (`shared.KEY`), where.
+    reads: Vec<(String, Range<usize>)>,
 }
 
 struct Builder<'a> {
     source: Source<'a>,
+    /// Whether it is a file for several hosts.
+    hosts: bool,
     pending: Vec<Pending>,
+    /// The entry that shares each key (`[database] share = KEY`).
+    shares: HashMap<String, usize>,
     by_name: HashMap<String, usize>,
-    /// Path entries: path -> (entry, whether it is a directory).
+    /// The host whose section is being read, if any.
+    host: Option<Arc<str>>,
+    /// The entry of its target directory.
+    target: usize,
+    /// Its path entries: path -> (entry, whether it is a directory).
     paths: BTreeMap<RelPath, (usize, bool)>,
-    /// Where writes make temporary files: the directories of the file and
-    /// symlink entries, `None` for the target itself.
+    /// Where its writes make temporary files: the directories of the file
+    /// and symlink entries, `None` for the target itself.
     staging: BTreeSet<Option<RelPath>>,
 }
 
@@ -437,37 +554,58 @@ const DEFAULT_DIR_MODE: u32 = 0o755;
 const DEFAULT_FILE_MODE: u32 = 0o644;
 
 impl<'a> Builder<'a> {
-    fn new(source: Source<'a>) -> Self {
-        let mut builder = Builder {
+    fn new(source: Source<'a>, hosts: bool) -> Self {
+        Builder {
             source,
+            hosts,
             pending: Vec::new(),
+            shares: HashMap::new(),
             by_name: HashMap::new(),
+            host: None,
+            target: 0,
             paths: BTreeMap::new(),
             staging: BTreeSet::new(),
-        };
-        // `build` replaces `make` once the staging directories are known.
-        builder.pending.push(Pending {
-            name: TARGET_JOB.to_owned(),
-            span: 0..0,
-            needs: Vec::new(),
-            extra: Vec::new(),
-            make: Box::new(|needs| dojobber::dep(Target::new(needs, Vec::new()))),
-        });
-        builder.by_name.insert(TARGET_JOB.to_owned(), 0);
-        builder
+        }
+    }
+
+    /// `name` as the job of the current host calls it: `db: table users`.
+    fn qualified(&self, name: &str) -> String {
+        match &self.host {
+            Some(host) => format!("{host}: {name}"),
+            None => name.to_owned(),
+        }
     }
 
     fn error(&self, span: Range<usize>, entry: &str, message: impl fmt::Display) -> ConfigError {
         self.source.invalid(span, Some(entry), &message.to_string())
     }
 
-    fn build(mut self, raw: RawConfig) -> Result<Desired, ConfigError> {
-        let vars: BTreeMap<String, minijinja::Value> = raw
-            .vars
+    /// Adds the entries of one host (`None`: the only one), whose
+    /// template variables are `vars` and then its own.
+    fn add_host(
+        &mut self,
+        host: Option<String>,
+        raw: RawConfig,
+        mut vars: BTreeMap<String, Scalar>,
+    ) -> Result<(), ConfigError> {
+        self.host = host.map(Arc::from);
+        self.paths.clear();
+        self.staging.clear();
+        // `finish_host` replaces `make` once the staging directories are known.
+        self.target = self.add(
+            TARGET_JOB.to_owned(),
+            0..0,
+            Vec::new(),
+            Vec::new(),
+            Box::new(|needs| dojobber::dep(Target::new(needs, Vec::new()))),
+        )?;
+        vars.extend(raw.vars);
+        // A var named `shared` hides the run's shared values.
+        let reads_shared = !vars.contains_key(SHARED_VAR);
+        let vars: BTreeMap<String, minijinja::Value> = vars
             .iter()
             .map(|(name, value)| (name.clone(), value.into()))
             .collect();
-        let vars = minijinja::Value::from(vars);
 
         for dir in raw.dir {
             let path = self.path("dir", &dir.path)?;
@@ -485,9 +623,34 @@ impl<'a> Builder<'a> {
             let path = self.path("file", &file.path)?;
             let name = format!("file {path}");
             let mode = file.mode.map_or(DEFAULT_FILE_MODE, |mode| mode.0);
+            let mut reads = Vec::new();
             let content = match (file.content, &file.template) {
-                (Some(content), None) => content,
-                (None, Some(template)) => self.render(&name, template, &vars)?,
+                (Some(content), None) => Content::Fixed(content),
+                (None, Some(template)) => {
+                    let keys = match reads_shared {
+                        true => shared_keys(template.get_ref())
+                            .map_err(|why| self.error(template.span(), &name, why))?,
+                        false => Vec::new(),
+                    };
+                    // Checked here with stand-ins for the shared values.
+                    let stand_ins = keys
+                        .iter()
+                        .map(|key| (key.clone(), SharedDatabase::stand_in()));
+                    let checked = self.render(&name, template, &with_shared(&vars, stand_ins))?;
+                    if keys.is_empty() {
+                        Content::Fixed(checked)
+                    } else {
+                        reads = keys
+                            .iter()
+                            .map(|key| (key.clone(), template.span()))
+                            .collect();
+                        Content::ReadsShared {
+                            template: template.get_ref().clone(),
+                            vars: vars.clone(),
+                            keys,
+                        }
+                    }
+                }
                 (Some(_), Some(template)) => {
                     return Err(self.error(
                         template.span(),
@@ -505,7 +668,7 @@ impl<'a> Builder<'a> {
             };
             self.staging.insert(path.parent());
             let job_path = path.clone();
-            self.add_path("file", path, false, &file.path, file.deps, move |needs| {
+            let id = self.add_path("file", path, false, &file.path, file.deps, move |needs| {
                 dojobber::dep(File {
                     path: job_path,
                     content,
@@ -513,6 +676,7 @@ impl<'a> Builder<'a> {
                     needs,
                 })
             })?;
+            self.pending[id].reads = reads;
         }
         for link in raw.symlink {
             let path = self.path("symlink", &link.path)?;
@@ -559,10 +723,16 @@ impl<'a> Builder<'a> {
         }
 
         self.check_nesting()?;
-        self.resolve_extra_deps()?;
         let staging = std::mem::take(&mut self.staging).into_iter().collect();
-        self.pending[0].make = Box::new(move |needs| dojobber::dep(Target::new(needs, staging)));
+        self.pending[self.target].make =
+            Box::new(move |needs| dojobber::dep(Target::new(needs, staging)));
+        Ok(())
+    }
 
+    /// Resolves the deps the file names and makes the jobs.
+    fn finish(mut self) -> Result<Desired, ConfigError> {
+        self.resolve_extra_deps()?;
+        self.resolve_shared_reads()?;
         let mut jobs = Vec::with_capacity(self.pending.len());
         let mut names = Vec::with_capacity(self.pending.len());
         let mut all_needs = Vec::with_capacity(self.pending.len());
@@ -571,11 +741,25 @@ impl<'a> Builder<'a> {
             let mut seen = std::collections::HashSet::new();
             needs.retain(|&dep| seen.insert(dep));
             all_needs.push(needs.clone());
-            jobs.push((pending.make)(Needs(needs)));
+            let job = (pending.make)(Needs(needs));
+            jobs.push(match pending.host {
+                Some(host) => dojobber::dep(OnHost { host, job }),
+                None => job,
+            });
             names.push(pending.name);
         }
         let tops = tops(&all_needs);
-        Ok(Desired { jobs, names, tops })
+        let source = SourceText {
+            origin: self.source.origin.to_owned(),
+            text: self.source.text.to_owned(),
+            hosts: self.hosts,
+        };
+        Ok(Desired {
+            jobs,
+            names,
+            tops,
+            source,
+        })
     }
 
     fn path(&self, kind: &str, path: &Spanned<String>) -> Result<RelPath, ConfigError> {
@@ -589,25 +773,8 @@ impl<'a> Builder<'a> {
         template: &Spanned<String>,
         vars: &minijinja::Value,
     ) -> Result<String, ConfigError> {
-        let mut env = minijinja::Environment::new();
-        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-        let syntax = minijinja::syntax::SyntaxConfig::builder()
-            .keep_trailing_newline(true)
-            .build()
-            .map_err(|error| self.error(template.span(), name, error))?;
-        env.set_syntax(syntax);
-        env.render_str(template.get_ref(), vars.clone())
-            .map_err(|error| {
-                let mut message = format!("template: {}", error.kind());
-                if let Some(detail) = error.detail() {
-                    message.push_str(": ");
-                    message.push_str(detail);
-                }
-                if let Some(line) = error.line() {
-                    message.push_str(&format!(" (line {line} of the template)"));
-                }
-                self.error(template.span(), name, message)
-            })
+        render(template.get_ref(), vars.clone())
+            .map_err(|message| self.error(template.span(), name, message))
     }
 
     /// The line, from 1, of a byte of the file.
@@ -624,6 +791,7 @@ impl<'a> Builder<'a> {
         extra: Deps,
         make: Box<dyn FnOnce(Needs) -> JobRef<Provision>>,
     ) -> Result<usize, ConfigError> {
+        let name = self.qualified(&name);
         if let Some(&first) = self.by_name.get(&name) {
             let line = self.line_of(self.pending[first].span.start);
             return Err(self.error(
@@ -636,10 +804,12 @@ impl<'a> Builder<'a> {
         self.by_name.insert(name.clone(), id);
         self.pending.push(Pending {
             name,
+            host: self.host.clone(),
             span,
             needs,
             extra,
             make,
+            reads: Vec::new(),
         });
         Ok(id)
     }
@@ -706,7 +876,7 @@ impl<'a> Builder<'a> {
             if table.columns.get_ref().is_empty() {
                 return Err(self.error(table.columns.span(), &job_name, "has no columns"));
             }
-            if let Some(&first) = self.by_name.get(&job_name) {
+            if let Some(&first) = self.by_name.get(&self.qualified(&job_name)) {
                 let line = self.line_of(self.pending[first].span.start);
                 return Err(self.error(
                     table.name.span(),
@@ -753,6 +923,40 @@ impl<'a> Builder<'a> {
                 }),
             )?;
             tables.insert(table_name, id);
+        }
+        if let Some(key) = database.share {
+            let job_key = key.get_ref().clone();
+            let job_name = format!("share {job_key}");
+            if job_key.is_empty() {
+                return Err(self.error(key.span(), &name, "share: the key is empty"));
+            }
+            if let Some(&first) = self.shares.get(&job_key) {
+                let line = self.line_of(self.pending[first].span.start);
+                return Err(self.error(
+                    key.span(),
+                    &name,
+                    format_args!("share: {job_key:?} is shared already (line {line})"),
+                ));
+            }
+            // Shared once every table is there.
+            let mut needs = vec![db_id];
+            needs.extend(tables.values().copied());
+            needs.sort_unstable();
+            let job_path = path.clone();
+            let id = self.add(
+                job_name,
+                key.span(),
+                needs,
+                Vec::new(),
+                Box::new(move |needs| {
+                    dojobber::dep(Share {
+                        database: job_path,
+                        key: job_key,
+                        needs,
+                    })
+                }),
+            )?;
+            self.shares.insert(key.into_inner(), id);
         }
         for seed in database.seed {
             let table_name = seed.table.get_ref().clone();
@@ -813,7 +1017,7 @@ impl<'a> Builder<'a> {
                 .ancestors()
                 .find_map(|ancestor| self.paths.get(&ancestor).map(|&found| (ancestor, found)));
             match parent {
-                None => needs.push((id, 0)),
+                None => needs.push((id, self.target)),
                 Some((_, (parent, true))) => needs.push((id, parent)),
                 Some((ancestor, (parent, false))) => {
                     let entry = &self.pending[id];
@@ -834,11 +1038,38 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
+    /// An entry whose template reads `shared.KEY` needs the entry that
+    /// shares KEY, on whichever host.
+    fn resolve_shared_reads(&mut self) -> Result<(), ConfigError> {
+        for id in 0..self.pending.len() {
+            for (key, span) in std::mem::take(&mut self.pending[id].reads) {
+                let Some(&sharer) = self.shares.get(&key) else {
+                    let entry = &self.pending[id];
+                    return Err(self.error(
+                        span,
+                        &entry.name,
+                        format_args!(
+                            "template: reads shared.{key}, but no database shares {key:?} (`share = {key:?}`)"
+                        ),
+                    ));
+                };
+                self.pending[id].needs.push(sharer);
+            }
+        }
+        Ok(())
+    }
+
     fn resolve_extra_deps(&mut self) -> Result<(), ConfigError> {
         for id in 0..self.pending.len() {
             let extra = std::mem::take(&mut self.pending[id].extra);
             for wanted in extra {
-                match self.by_name.get(wanted.get_ref()) {
+                // A job of the entry's own host first, then as written
+                // (`db: table users`, a job of another host).
+                let own = self.pending[id]
+                    .host
+                    .as_ref()
+                    .and_then(|host| self.by_name.get(&format!("{host}: {}", wanted.get_ref())));
+                match own.or_else(|| self.by_name.get(wanted.get_ref())) {
                     Some(&dep) => self.pending[id].needs.push(dep),
                     None => {
                         let entry = &self.pending[id];
@@ -876,6 +1107,80 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// The template variable that holds the run's shared values.
+const SHARED_VAR: &str = "shared";
+
+/// Renders a template as every file entry's is: strict about undefined
+/// variables, trailing newline kept. The error is one line.
+pub(super) fn render(template: &str, vars: minijinja::Value) -> Result<String, String> {
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    let syntax = minijinja::syntax::SyntaxConfig::builder()
+        .keep_trailing_newline(true)
+        .build()
+        .map_err(|error| error.to_string())?;
+    env.set_syntax(syntax);
+    env.render_str(template, vars).map_err(|error| {
+        let mut message = format!("template: {}", error.kind());
+        if let Some(detail) = error.detail() {
+            message.push_str(": ");
+            message.push_str(detail);
+        }
+        if let Some(line) = error.line() {
+            message.push_str(&format!(" (line {line} of the template)"));
+        }
+        message
+    })
+}
+
+/// The variables, plus `shared`: the shared values by key.
+pub(super) fn with_shared(
+    vars: &BTreeMap<String, minijinja::Value>,
+    shared: impl IntoIterator<Item = (String, SharedDatabase)>,
+) -> minijinja::Value {
+    let shared: BTreeMap<String, minijinja::Value> = shared
+        .into_iter()
+        .map(|(key, value)| {
+            let fields = BTreeMap::from([
+                ("location", minijinja::Value::from(value.location)),
+                ("tables", minijinja::Value::from(value.tables)),
+            ]);
+            (key, minijinja::Value::from(fields))
+        })
+        .collect();
+    let mut vars = vars.clone();
+    if !shared.is_empty() {
+        vars.insert(SHARED_VAR.to_owned(), minijinja::Value::from(shared));
+    }
+    minijinja::Value::from(vars)
+}
+
+/// The keys of the shared values a template reads (`shared.KEY.location`),
+/// in order; an error when it reads `shared` in another way.
+fn shared_keys(template: &str) -> Result<Vec<String>, String> {
+    let env = minijinja::Environment::new();
+    // A template that does not compile is reported when it is rendered.
+    let Ok(compiled) = env.template_from_str(template) else {
+        return Ok(Vec::new());
+    };
+    let mut keys = BTreeSet::new();
+    for variable in compiled.undeclared_variables(true) {
+        let mut parts = variable.split('.');
+        if parts.next() != Some(SHARED_VAR) {
+            continue;
+        }
+        match parts.next() {
+            Some(key) => keys.insert(key.to_owned()),
+            None => {
+                return Err(format!(
+                    "template: read shared values as `{SHARED_VAR}.KEY.location` or `{SHARED_VAR}.KEY.tables`"
+                ));
+            }
+        };
+    }
+    Ok(keys.into_iter().collect())
+}
+
 /// The jobs that no other job needs, in order; then any job they do not
 /// lead to, which can only be in (or under) a cycle of deps, so that
 /// discovery finds and reports it.
@@ -899,4 +1204,32 @@ fn tops(needs: &[Vec<usize>]) -> Vec<usize> {
 /// An SQL identifier in double quotes, inner quotes doubled.
 pub(super) fn quote(identifier: &str) -> String {
     format!("\"{}\"", identifier.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_keys_are_what_a_template_reads_under_shared() {
+        let template = "a {{ shared.db.location }} {{ shared.db.tables | join(\",\") }} {{ port }} {{ shared.cache.location }}";
+        assert_eq!(shared_keys(template).unwrap(), ["cache", "db"]);
+        assert_eq!(shared_keys("{{ port }}").unwrap(), Vec::<String>::new());
+        assert!(shared_keys("{{ shared }}").is_err());
+    }
+
+    #[test]
+    fn a_template_renders_the_shared_values_it_reads() {
+        let vars = BTreeMap::from([("port".to_owned(), minijinja::Value::from(80))]);
+        let shared = SharedDatabase {
+            location: "/db/x.db".into(),
+            tables: vec!["a".into(), "b".into()],
+        };
+        let vars = with_shared(&vars, [("db".to_owned(), shared)]);
+        let text = render(
+            "{{ shared.db.location }} {{ shared.db.tables | join(\",\") }} {{ port }}",
+            vars,
+        );
+        assert_eq!(text.unwrap(), "/db/x.db a,b 80");
+    }
 }

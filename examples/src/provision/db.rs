@@ -422,3 +422,76 @@ fn action_text(cx: &AuthContext<'_>) -> String {
         ref other => format!("{other:?}{in_db}"),
     }
 }
+
+/// What a database's `share` puts into the run's shared values: where the
+/// database is on its host, and its tables. Templates read it as
+/// `shared.KEY.location` and `shared.KEY.tables`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SharedDatabase {
+    /// The database file's absolute path on its host.
+    pub location: String,
+    /// Its tables' names, sorted.
+    pub tables: Vec<String>,
+}
+
+impl SharedDatabase {
+    /// What a template is checked with before any run.
+    pub(super) fn stand_in() -> SharedDatabase {
+        SharedDatabase {
+            location: String::new(),
+            tables: Vec::new(),
+        }
+    }
+}
+
+/// Tells the run where a database is and which tables it has: under a
+/// key of the run's shared values (`cx.global().insert_shared`), which
+/// another host's jobs read. The run's shared values start empty, so its
+/// check looks at the database and shares what it finds, each run; that
+/// changes nothing on disk, and a second run still passes every check.
+#[derive(Debug)]
+pub struct Share {
+    pub(super) database: RelPath,
+    pub(super) key: String,
+    pub(super) needs: Needs,
+}
+
+impl Share {
+    fn label(&self) -> String {
+        format!("share {}", self.key)
+    }
+}
+
+impl dojobber::Job<super::Provision> for Share {
+    fn name(&self) -> String {
+        self.label()
+    }
+    fn deps(&self, args: &super::Provision) -> Vec<dojobber::JobRef<super::Provision>> {
+        self.needs.jobs(args)
+    }
+    fn check(&self, cx: &mut dojobber::Context<'_, super::Provision>) -> JobResult {
+        let root = cx.args().target();
+        let connection = open_to_read(&self.database, root)?;
+        let tables = connection
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .and_then(|mut query| {
+                query
+                    .query_map([], |row| row.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(|error| {
+                anyhow::anyhow!("cannot read the tables of {}: {error}", self.database)
+            })?;
+        let location = self.database.locate(root)?;
+        let shared = SharedDatabase {
+            location: location.display().to_string(),
+            tables,
+        };
+        cx.global().insert_shared(&self.key, &shared)?;
+        Ok(())
+    }
+    /// Nothing on disk is its own: the recheck shares again.
+    fn run(&self, _cx: &mut dojobber::Context<'_, super::Provision>) -> JobResult {
+        Ok(())
+    }
+}

@@ -98,6 +98,49 @@ macro_rules! entry_job {
 }
 pub(super) use entry_job;
 
+/// A job of one host, in a file for several hosts: the entry's job, named
+/// `HOST: …` and run by the workers labelled `HOST`.
+pub struct OnHost {
+    pub(super) host: std::sync::Arc<str>,
+    pub(super) job: JobRef<Provision>,
+}
+
+impl dojobber::Job<Provision> for OnHost {
+    fn name(&self) -> String {
+        format!("{}: {}", self.host, self.job.name())
+    }
+    fn deps(&self, args: &Provision) -> Vec<JobRef<Provision>> {
+        self.job.deps(args)
+    }
+    fn kind(&self) -> dojobber::JobKind {
+        self.job.kind()
+    }
+    fn tries(&self) -> Option<u32> {
+        self.job.tries()
+    }
+    fn retry_delay(&self) -> Option<std::time::Duration> {
+        self.job.retry_delay()
+    }
+    fn time_limit(&self) -> Option<std::time::Duration> {
+        self.job.time_limit()
+    }
+    fn concurrency_group(&self) -> Option<String> {
+        self.job.concurrency_group()
+    }
+    fn runs_on(&self) -> Option<String> {
+        Some(self.host.to_string())
+    }
+    fn check(&self, cx: &mut Context<'_, Provision>) -> JobResult {
+        self.job.check(cx)
+    }
+    fn run(&self, cx: &mut Context<'_, Provision>) -> JobResult {
+        self.job.run(cx)
+    }
+    fn cleanup(&self, cx: &mut Context<'_, Provision>) -> JobResult {
+        self.job.cleanup(cx)
+    }
+}
+
 /// The permission bits of a file, as `0644`.
 pub(super) fn mode_of(meta: &fs::Metadata) -> u32 {
     meta.permissions().mode() & 0o7777
@@ -158,6 +201,7 @@ impl Target {
         super::TARGET_JOB.to_owned()
     }
     fn inspect(&self, root: &Path) -> JobResult {
+        no_target_is_an_error(root)?;
         match inspect(root) {
             Ok(Some(meta)) if meta.is_dir() => {}
             Ok(Some(meta)) if meta.is_symlink() && root.is_dir() => {}
@@ -176,6 +220,7 @@ impl Target {
         }
     }
     fn converge(&self, root: &Path) -> JobResult {
+        no_target_is_an_error(root)?;
         os(fs::create_dir_all(root), || {
             format!("cannot create {}", root.display())
         })?;
@@ -249,6 +294,15 @@ impl Target {
 }
 entry_job!(Target);
 
+/// A worker that set no target of its own has none, rather than the
+/// current directory; every job needs the target's, so nothing runs.
+fn no_target_is_an_error(root: &Path) -> JobResult {
+    if root.as_os_str().is_empty() {
+        bail!("no target directory on this host: give the worker one (--target)");
+    }
+    Ok(())
+}
+
 /// Looks at an entry's path on disk, without following a symlink there.
 fn look(path: &RelPath, root: &Path) -> anyhow::Result<(PathBuf, Option<fs::Metadata>)> {
     let at = path.locate(root)?;
@@ -299,35 +353,92 @@ impl Directory {
 }
 entry_job!(Directory);
 
+/// What a file must hold.
+#[derive(Debug)]
+pub(super) enum Content {
+    /// Known from the file: text, or a template rendered when it was checked.
+    Fixed(String),
+    /// A template that reads the run's shared values (`shared.KEY…`),
+    /// rendered in each phase with what is shared then.
+    ReadsShared {
+        template: String,
+        vars: std::collections::BTreeMap<String, minijinja::Value>,
+        keys: Vec<String>,
+    },
+}
+
 /// A regular file with exactly this content and mode.
 #[derive(Debug)]
 pub struct File {
     pub(super) path: RelPath,
-    pub(super) content: String,
+    pub(super) content: Content,
     pub(super) mode: u32,
     pub(super) needs: Needs,
+}
+
+impl dojobber::Job<Provision> for File {
+    fn name(&self) -> String {
+        self.label()
+    }
+    fn deps(&self, args: &Provision) -> Vec<JobRef<Provision>> {
+        self.needs.jobs(args)
+    }
+    fn check(&self, cx: &mut Context<'_, Provision>) -> JobResult {
+        let result = self
+            .content(cx)
+            .and_then(|content| self.inspect(cx.args().target(), &content));
+        checked(cx, result)
+    }
+    fn run(&self, cx: &mut Context<'_, Provision>) -> JobResult {
+        let result = self
+            .content(cx)
+            .and_then(|content| self.converge(cx.args().target(), &content));
+        ran(cx, result)
+    }
 }
 
 impl File {
     fn label(&self) -> String {
         format!("file {}", self.path)
     }
-    fn inspect(&self, root: &Path) -> JobResult {
+    /// The content it must have in this run.
+    fn content(&self, cx: &Context<'_, Provision>) -> anyhow::Result<std::borrow::Cow<'_, str>> {
+        let (template, vars, keys) = match &self.content {
+            Content::Fixed(content) => return Ok(content.as_str().into()),
+            Content::ReadsShared {
+                template,
+                vars,
+                keys,
+            } => (template, vars, keys),
+        };
+        let mut shared = Vec::with_capacity(keys.len());
+        for key in keys {
+            match cx.global().get_shared::<super::SharedDatabase>(key)? {
+                Some(value) => shared.push((key.clone(), value)),
+                None => bail!("the run's shared values have no {key:?} yet"),
+            }
+        }
+        let vars = super::config::with_shared(vars, shared);
+        let content = super::config::render(template, vars)
+            .map_err(|error| anyhow::anyhow!("{}: {error}", self.path))?;
+        Ok(content.into())
+    }
+    fn inspect(&self, root: &Path, content: &str) -> JobResult {
         match look(&self.path, root)? {
             (_, None) => bail!("{} is missing", self.path),
             (_, Some(meta)) if !meta.is_file() => {
                 bail!("{} is {}, not a file", self.path, describe(&meta))
             }
             (at, Some(meta)) => {
-                let content = os(fs::read(at), || format!("cannot read {}", self.path))?;
-                if content != self.content.as_bytes() {
+                let found = os(fs::read(at), || format!("cannot read {}", self.path))?;
+                if found != content.as_bytes() {
                     bail!("{} does not have the desired content", self.path);
                 }
                 check_mode(&self.path, &meta, self.mode)
             }
         }
     }
-    fn converge(&self, root: &Path) -> JobResult {
+    fn converge(&self, root: &Path, content: &str) -> JobResult {
         let (at, meta) = look(&self.path, root)?;
         if let Some(meta) = &meta
             && !(meta.is_file() || meta.is_symlink())
@@ -339,7 +450,7 @@ impl File {
             );
         }
         let same = meta.as_ref().is_some_and(|meta| meta.is_file())
-            && fs::read(&at).is_ok_and(|content| content == self.content.as_bytes());
+            && fs::read(&at).is_ok_and(|found| found == content.as_bytes());
         if same {
             return set_mode(&at, self.mode);
         }
@@ -355,7 +466,7 @@ impl File {
                 .tempfile_in(dir),
             cannot_write,
         )?;
-        let (head, tail) = self.content.as_bytes().split_at(self.content.len() / 2);
+        let (head, tail) = content.as_bytes().split_at(content.len() / 2);
         os(temp.write_all(head), cannot_write)?;
         fault::point(Kind::Tree);
         os(
@@ -369,7 +480,6 @@ impl File {
         Ok(())
     }
 }
-entry_job!(File);
 
 /// A symlink pointing at a path inside the target.
 #[derive(Debug)]

@@ -7,8 +7,9 @@
 //! may be a *gate*, whose run writes `<name>.started` and waits for
 //! `<dir>/release`. Its cleanup writes `<name>.cleaned`, with the name its
 //! run left in the try's local storage. A job that `shares` a key puts its
-//! worker's name there in the run's shared storage; one that `needs` a key
-//! writes what it finds there to `<name>.got`.
+//! worker's name there in the run's shared storage
+//! (`cx.global().insert_shared`); one that `needs` a key writes what it
+//! finds there to `<name>.got`.
 //!
 //! ```text
 //! dojobber-nats-demo worker --suite demo --name w1 --labels db
@@ -144,12 +145,21 @@ impl Job<Args> for FileJob {
             }
         }
         if let Some(key) = &self.spec.shares {
-            shared(cx)?.insert(key, &worker)?;
+            cx.global().insert_shared(key, worker)?;
         }
         if let Some(key) = &self.spec.needs {
-            let Some(value) = shared(cx)?.get::<String>(key)? else {
+            let Some(value) = cx.global().get_shared::<String>(key)? else {
                 bail!("the shared storage has no {key:?}");
             };
+            // The worker's SharedStorage holds the same values.
+            let direct = SharedStorage::of(cx)
+                .ok_or_else(|| anyhow::anyhow!("not run by a worker"))?
+                .get::<String>(key)?;
+            if direct.as_ref() != Some(&value) {
+                bail!(
+                    "SharedStorage::of has {direct:?} under {key:?}, the global storage {value:?}"
+                );
+            }
             std::fs::write(dir.join(format!("{}.got", self.spec.name)), value)?;
         }
         std::fs::write(self.done(dir), worker)?;
@@ -167,10 +177,6 @@ impl Job<Args> for FileJob {
         std::fs::write(cleaned, ran_by)?;
         Ok(())
     }
-}
-
-fn shared(cx: &Context<'_, Args>) -> anyhow::Result<SharedStorage> {
-    SharedStorage::of(cx).ok_or_else(|| anyhow::anyhow!("not run by a worker"))
 }
 
 fn job(spec: &Spec, all: &Arc<Vec<Spec>>) -> JobRef<Args> {
