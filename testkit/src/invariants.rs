@@ -1142,13 +1142,17 @@ impl<'a> Checker<'a> {
             ));
         }
         // A stop at a deadline or cancellation ends the run then, or when
-        // the phases in flight then come back.
+        // the phases in flight then come back. On a real clock the machine
+        // learns the time only when a worker takes its turn, which a busy
+        // machine delays: there, no phase after the stop is the rule
+        // (checked as each phase starts).
         let machine = &self.run.config.machine;
         let stop_at = [machine.deadline, self.run.config.cancel_at]
             .into_iter()
             .flatten()
             .min();
         if let Some(stop_at) = stop_at
+            && !self.run.real_clock
             && !self.any_timed_out
             && self.now > stop_at
             && self.now > self.last_main_phase_end

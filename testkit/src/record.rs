@@ -91,6 +91,7 @@ impl TraceRecorder {
             config,
             performed: Vec::new(),
             abandoned: Vec::new(),
+            real_clock: true,
         })
     }
 

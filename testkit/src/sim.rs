@@ -275,6 +275,10 @@ pub struct Simulation {
     pub performed: Vec<TraceEntry>,
     /// Simulated runs only: the phases the machine abandoned, with when.
     pub abandoned: Vec<(Task, Duration)>,
+    /// Recorded from a real run: its times are a real clock's, read when a
+    /// worker takes its turn, so a stop can be noticed a little after the
+    /// last phase ends (a loaded machine's scheduling delay).
+    pub real_clock: bool,
 }
 
 /// Runs `suite` on the machine with a virtual clock: each phase takes its
@@ -443,5 +447,6 @@ pub fn simulate(suite: &Suite, config: SimConfig) -> Simulation {
         config,
         performed,
         abandoned,
+        real_clock: false,
     }
 }
