@@ -772,7 +772,10 @@ impl Machine {
                 let name = self.plan.name(id).to_owned();
                 let name_of = |dep: JobId| self.plan.name(dep).to_owned();
                 let records = (state.phases.clone(), state.last_error.clone());
-                self.job_report(id, name, name_of, records)
+                JobReport {
+                    deps: self.plan.deps(id).iter().map(|&dep| name_of(dep)).collect(),
+                    ..self.job_report(id, name, name_of, records)
+                }
             })
             .collect();
         self.report_of(jobs)
@@ -780,7 +783,9 @@ impl Machine {
 
     /// The report, taking each job's phase records and last error out of
     /// the machine instead of copying them, and its name out of the plan
-    /// when nothing else holds the plan: a large run holds them once.
+    /// when nothing else holds the plan: a large run holds them once. The
+    /// job states are freed before the deps' names are copied, so a large
+    /// run does not hold them and the whole report at once.
     #[must_use]
     pub fn into_report_card(mut self) -> Report {
         let mut names = Arc::get_mut(&mut self.plan).map(Plan::take_names);
@@ -797,11 +802,17 @@ impl Machine {
             let report = self.job_report(id, name, name_of, taken);
             jobs.push(report);
         }
+        self.jobs = Vec::new();
+        for id in self.plan.ids() {
+            let deps = self.plan.deps(id);
+            let names = deps.iter().map(|dep| jobs[dep.index()].name.clone());
+            jobs[id.index()].deps = names.collect();
+        }
         self.report_of(jobs)
     }
 
     /// The report of job `id`, named `name`, with its phase records and
-    /// last error; `name_of` names its deps.
+    /// last error, but not its deps; `name_of` names the dep that blocked it.
     fn job_report(
         &self,
         id: JobId,
@@ -825,7 +836,7 @@ impl Machine {
             blocked_by: blocked_by.map(&name_of),
             blocked_reason,
             time: state.busy.get(),
-            deps: self.plan.deps(id).iter().map(|&dep| name_of(dep)).collect(),
+            deps: Vec::new(),
             phases,
         }
     }
@@ -835,11 +846,7 @@ impl Machine {
         let rounds = if self.in_rounds() {
             self.round
         } else {
-            self.jobs
-                .iter()
-                .map(|job| job.tries_used)
-                .max()
-                .unwrap_or(0)
+            jobs.iter().map(|job| job.tries).max().unwrap_or(0)
         };
         Report {
             version: Report::VERSION,
