@@ -42,44 +42,53 @@ pub struct WrongType {
 /// ```
 #[derive(Default)]
 pub struct LocalStorage {
-    values: BTreeMap<String, Value>,
+    /// `None` until something is stored: most tries store nothing, and
+    /// dropping an empty map still walks an iterator, once per phase.
+    values: Option<BTreeMap<String, Value>>,
 }
 
 impl LocalStorage {
     /// The value under `key`, if there is one of type `T`.
     pub fn get<T: Any>(&self, key: &str) -> Option<&T> {
-        self.values.get(key)?.downcast_ref()
+        self.values.as_ref()?.get(key)?.downcast_ref()
     }
 
     /// A mutable reference to the value under `key`, if there is one of type `T`.
     pub fn get_mut<T: Any>(&mut self, key: &str) -> Option<&mut T> {
-        self.values.get_mut(key)?.downcast_mut()
+        self.values.as_mut()?.get_mut(key)?.downcast_mut()
     }
 
     /// Stores `value` under `key`, replacing whatever was there.
     pub fn insert<T: Any + Send + Sync>(&mut self, key: impl Into<String>, value: T) {
-        self.values.insert(key.into(), Box::new(value));
+        let values = self.values.get_or_insert_with(BTreeMap::new);
+        values.insert(key.into(), Box::new(value));
     }
 
     /// Removes `key`; tells whether it was there.
     pub fn remove(&mut self, key: &str) -> bool {
-        self.values.remove(key).is_some()
+        self.values
+            .as_mut()
+            .is_some_and(|values| values.remove(key).is_some())
     }
 
     /// Whether `key` holds a value of any type.
     pub fn contains_key(&self, key: &str) -> bool {
-        self.values.contains_key(key)
+        self.values
+            .as_ref()
+            .is_some_and(|values| values.contains_key(key))
     }
 
     /// Whether nothing is stored.
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.values.as_ref().is_none_or(BTreeMap::is_empty)
     }
 }
 
 impl std::fmt::Debug for LocalStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_set().entries(self.values.keys()).finish()
+        f.debug_set()
+            .entries(self.values.iter().flat_map(BTreeMap::keys))
+            .finish()
     }
 }
 

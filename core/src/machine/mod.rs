@@ -145,12 +145,12 @@ enum Flight {
     /// None.
     Landed,
     /// Handed out at `since`.
-    Flying { phase: Phase, since: Duration },
+    Flying { phase: Phase, since: Nanos },
     /// Given up on (over its time limit): its report will not count, and
     /// a retry may be owed once it comes back.
     Abandoned {
         phase: Phase,
-        since: Duration,
+        since: Nanos,
         retry_owed: bool,
     },
 }
@@ -164,6 +164,23 @@ impl Flight {
     }
 }
 
+/// A time since the run's start in nanoseconds (584 years at most), half
+/// a `Duration`: a million jobs keep three.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Nanos(u64);
+
+impl Nanos {
+    const ZERO: Nanos = Nanos(0);
+
+    fn of(time: Duration) -> Nanos {
+        Nanos(nanos(time))
+    }
+
+    fn get(self) -> Duration {
+        Duration::from_nanos(self.0)
+    }
+}
+
 #[derive(Clone, Debug)]
 struct JobState {
     progress: Progress,
@@ -172,9 +189,9 @@ struct JobState {
     /// Deps that have not passed yet; the job is ready at 0.
     unpassed_deps: u32,
     /// Earliest start of the next try.
-    not_before: Duration,
+    not_before: Nanos,
     /// Time spent in phases so far.
-    busy: Duration,
+    busy: Nanos,
     /// Its run has executed (in any try): a pass is a fix.
     ran: bool,
     last_error: Option<Box<Failure>>,
@@ -260,8 +277,8 @@ impl Machine {
                 flight: Flight::Landed,
                 tries_used: 0,
                 unpassed_deps: u32::try_from(plan.deps(id).len()).expect("too many deps"),
-                not_before: Duration::ZERO,
-                busy: Duration::ZERO,
+                not_before: Nanos::ZERO,
+                busy: Nanos::ZERO,
                 ran: false,
                 last_error: None,
                 phases: Vec::new(),
@@ -457,7 +474,7 @@ impl Machine {
             self.ready.push(job);
         }
         if let Some(job) = self.ready.peek() {
-            let not_before = self.jobs[job.index()].not_before;
+            let not_before = self.jobs[job.index()].not_before.get();
             if not_before > now {
                 // One at a time, the reference order waits in place.
                 debug_assert!(self.in_rounds());
@@ -539,7 +556,8 @@ impl Machine {
         let (Flight::Flying { since, .. } | Flight::Abandoned { since, .. }) = flight else {
             unreachable!("a phase in flight is flying or abandoned")
         };
-        state.busy += now.saturating_sub(since);
+        let since = since.get();
+        state.busy = Nanos::of(state.busy.get() + now.saturating_sub(since));
         let attempt = state.tries_used;
         self.in_flight -= 1;
         if let Flight::Abandoned { retry_owed, .. } = flight {
@@ -754,7 +772,10 @@ impl Machine {
                 let name = self.plan.name(id).to_owned();
                 let name_of = |dep: JobId| self.plan.name(dep).to_owned();
                 let records = (state.phases.clone(), state.last_error.clone());
-                self.job_report(id, name, name_of, records)
+                JobReport {
+                    deps: self.plan.deps(id).iter().map(|&dep| name_of(dep)).collect(),
+                    ..self.job_report(id, name, name_of, records)
+                }
             })
             .collect();
         self.report_of(jobs)
@@ -762,7 +783,9 @@ impl Machine {
 
     /// The report, taking each job's phase records and last error out of
     /// the machine instead of copying them, and its name out of the plan
-    /// when nothing else holds the plan: a large run holds them once.
+    /// when nothing else holds the plan: a large run holds them once. The
+    /// job states are freed before the deps' names are copied, so a large
+    /// run does not hold them and the whole report at once.
     #[must_use]
     pub fn into_report_card(mut self) -> Report {
         let mut names = Arc::get_mut(&mut self.plan).map(Plan::take_names);
@@ -779,11 +802,17 @@ impl Machine {
             let report = self.job_report(id, name, name_of, taken);
             jobs.push(report);
         }
+        self.jobs = Vec::new();
+        for id in self.plan.ids() {
+            let deps = self.plan.deps(id);
+            let names = deps.iter().map(|dep| jobs[dep.index()].name.clone());
+            jobs[id.index()].deps = names.collect();
+        }
         self.report_of(jobs)
     }
 
     /// The report of job `id`, named `name`, with its phase records and
-    /// last error; `name_of` names its deps.
+    /// last error, but not its deps; `name_of` names the dep that blocked it.
     fn job_report(
         &self,
         id: JobId,
@@ -806,8 +835,8 @@ impl Machine {
             last_error,
             blocked_by: blocked_by.map(&name_of),
             blocked_reason,
-            time: state.busy,
-            deps: self.plan.deps(id).iter().map(|&dep| name_of(dep)).collect(),
+            time: state.busy.get(),
+            deps: Vec::new(),
             phases,
         }
     }
@@ -817,11 +846,7 @@ impl Machine {
         let rounds = if self.in_rounds() {
             self.round
         } else {
-            self.jobs
-                .iter()
-                .map(|job| job.tries_used)
-                .max()
-                .unwrap_or(0)
+            jobs.iter().map(|job| job.tries).max().unwrap_or(0)
         };
         Report {
             version: Report::VERSION,
@@ -839,7 +864,7 @@ impl Machine {
         debug_assert_eq!(state.flight, Flight::Landed);
         state.flight = Flight::Flying {
             phase: task.phase,
-            since: now,
+            since: Nanos::of(now),
         };
         self.in_flight += 1;
         if task.phase != Phase::Cleanup
@@ -879,7 +904,7 @@ impl Machine {
             };
             self.to_abandon.push_back(task);
             let outcome = Outcome::Fail(failure.clone());
-            self.finish_phase(task.job, phase, task.attempt, since, outcome, now);
+            self.finish_phase(task.job, phase, task.attempt, since.get(), outcome, now);
             self.try_failed(task.job, failure, now);
         }
     }
@@ -1081,7 +1106,7 @@ impl Machine {
         let state = &mut self.jobs[job.index()];
         state.progress = Progress::Failed;
         state.last_error = Some(Box::new(failure));
-        state.not_before = now + self.plan.retry_delay(job);
+        state.not_before = Nanos::of(now + self.plan.retry_delay(job));
         let tries = state.tries_used;
         let retry = !self.config.no_act && tries < self.plan.tries(job) && self.stopped.is_none();
         if !retry {
@@ -1108,7 +1133,7 @@ impl Machine {
         } else if self.in_rounds() {
             self.retry_next_round.push(job);
         } else {
-            let at = self.jobs[job.index()].not_before;
+            let at = self.jobs[job.index()].not_before.get();
             self.timers.retry_at(job, at);
         }
     }
@@ -1197,5 +1222,14 @@ fn humane(duration: Duration) -> String {
     } else {
         let secs = duration.as_secs();
         format!("{}m {}s", secs / 60, secs % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A large run keeps one state per job for the whole run.
+    #[test]
+    fn job_states_stay_small() {
+        assert!(size_of::<super::JobState>() <= 88);
     }
 }
