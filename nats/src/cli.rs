@@ -3,7 +3,7 @@
 //!
 //! - `coordinate`: runs the suite, sending its tries to the workers. It
 //!   takes every flag of a local run ([`RunArgs`], from `dojobber-cli`:
-//!   `-j` (tries in flight at once, over all workers), `-n`, `-v`, `-d`,
+//!   `-j` (tries in flight at once, over all workers; 16 unless given), `-n`, `-v`, `-d`,
 //!   `-q`, `--tries`, `--retry-delay`, `--deadline`, `--fail-fast`,
 //!   `--no-cleanup`, `--list`, `--report-json`, `--events-json`,
 //!   `--graph`, `--graph-before`, `--html`, `--open`, ...), checks them
@@ -146,9 +146,30 @@ impl Connection {
     }
 }
 
-/// `coordinate`: run the suite on the workers, with a local run's flags.
+/// Tries in flight at once, over all workers, when `-j` is not given: a
+/// local run's default (1) would keep every worker but one idle.
+pub const DEFAULT_IN_FLIGHT: u16 = 16;
+
+/// `coordinate`: run the suite on the workers, with a local run's flags;
+/// `-j` (tries in flight at once, over all workers) defaults to
+/// [`DEFAULT_IN_FLIGHT`].
+///
+/// ```
+/// use clap::Parser;
+/// use dojobber_nats::cli::{Coordinate, DEFAULT_IN_FLIGHT};
+///
+/// #[derive(Parser)]
+/// struct Cli { #[command(flatten)] coordinate: Coordinate }
+/// let cli = Cli::parse_from(["x", "--suite", "s"]);
+/// assert_eq!(cli.coordinate.run.workers, DEFAULT_IN_FLIGHT);
+/// let cli = Cli::parse_from(["x", "--suite", "s", "-j", "1"]);
+/// assert_eq!(cli.coordinate.run.workers, 1);
+/// ```
 #[derive(clap::Args, Clone, Debug, PartialEq, Eq)]
 #[group(id = "dojobber-nats-coordinate")]
+#[command(mut_arg("workers", |arg| arg
+    .default_value("16") // DEFAULT_IN_FLIGHT (the example checks)
+    .help("Tries in flight at once, over all workers (each try runs on one worker)")))]
 pub struct Coordinate {
     /// Where the suite is.
     #[command(flatten)]
