@@ -11,13 +11,18 @@
 //! host. The executor sends the try when `step` hands out its first
 //! phase, and answers each phase `step` hands out with the outcome its
 //! worker reported for it. The machine's stops and time limits reach a
-//! try only on this side (`Executor::abandon`): a try no worker took yet
-//! is given up (claimed, so none will run it); the phases of a try a
-//! worker took go on there and report when they end (as a thread's phase
-//! does), and the reports the machine no longer wants are dropped. A
-//! worker that dies holding an abandoned try, with no other worker of its
-//! label to report it lost, is noticed when it stops refreshing its claim
-//! for an ack wait.
+//! try through `Executor::abandon`: a try no worker took yet is given up
+//! (claimed for the coordinator, so none will run it); the claim of a try
+//! a worker took is cut before the abandoned phase's outcome goes back to
+//! the machine, and the worker, whose claim is a compare-and-set before
+//! each further phase, performs no further phase (it reports the try
+//! stopped). The phase under way goes on there and reports when it ends,
+//! as a thread's phase does. A worker that dies holding a try is noticed
+//! when its claim stays unchanged for an ack wait: after the machine
+//! abandoned the try, or after another worker reported the try lost
+//! (JetStream handed it again: only a suspicion, its holder may be slow).
+//! A run the worker renewed its claim for just before the cut landed
+//! still runs (one KV round-trip's window).
 
 use std::any::Any;
 use std::collections::{HashMap, VecDeque};
@@ -43,7 +48,7 @@ use crate::wire::{
     self, CleanupRequest, News, TryRequest, WireOutcome, WorkerReport, args_key, claim_key,
     fingerprint, runs_on,
 };
-use crate::worker::COORDINATOR;
+use crate::worker::{COORDINATOR, CUT};
 
 /// A distributed run of a suite: a [`Runner`]'s run whose phases are
 /// performed by [`Worker`](crate::Worker)s.
@@ -372,16 +377,21 @@ struct RemoteTry {
     ended: Option<Outcome>,
     /// The machine abandoned the phase in flight (a time limit, a stop).
     abandoned: bool,
+    /// JetStream handed the try to a second worker: its holder was silent
+    /// for an ack wait, maybe dead.
+    suspect: bool,
     /// Phase reports heard so far: its worker is alive.
     heard: u64,
     /// Rung when any of the above changes.
     news: Arc<Notify>,
 }
 
-/// An abandoned try being watched: its claim's revision when last seen
-/// (a worker refreshes it while it lives), and when that was.
+/// A try being watched (abandoned, or its holder suspected dead): its
+/// claim's revision when last seen (a worker refreshes it while it
+/// lives), the worker that holds it, and when that was.
 struct Silence {
     revision: Option<u64>,
+    holder: Option<String>,
     since: Instant,
 }
 
@@ -419,15 +429,12 @@ impl Link {
                 remote.pending.push_back((phase, outcome.into()));
                 remote.heard += 1;
             }
-            News::Refused { reason } => remote.ended = Some(fail(reason)),
-            News::Lost { holder } => {
-                let ack_wait = self.transport.settings.ack_wait;
-                remote.ended = Some(fail(format!(
-                    "worker {holder} took this try and went silent for {ack_wait:?}: \
-                     lost (JetStream handed it to worker {}, which gave it back)",
-                    report.worker
-                )));
+            News::Refused { reason } | News::Stopped { reason } => {
+                remote.ended = Some(fail(reason));
             }
+            // Only a suspicion: its holder may be slow, not dead. The
+            // try ends if the holder's claim stays still for an ack wait.
+            News::Lost { .. } => remote.suspect = true,
         }
         remote.news.notify_one();
     }
@@ -667,6 +674,7 @@ impl<A: Send + Sync + 'static> Remote<A> {
                     pending: VecDeque::new(),
                     ended: None,
                     abandoned: false,
+                    suspect: false,
                     heard: 0,
                     news: Arc::new(Notify::new()),
                 };
@@ -683,9 +691,13 @@ impl<A: Send + Sync + 'static> Remote<A> {
             self.send_try(task);
         }
         let mut watch: Option<(u64, Silence)> = None;
+        // Whether the claim was cut (or the try given up) since the
+        // machine abandoned it: tried once before any outcome goes back,
+        // so the machine starts no next try while this one may go on.
+        let mut cut = false;
         loop {
             let notified = news.notified();
-            let (outcome, abandoned, heard) = {
+            let (outcome, abandoned, suspect, heard) = {
                 let mut tries = self.link.tries();
                 let remote = tries
                     .get_mut(&task.job)
@@ -693,14 +705,21 @@ impl<A: Send + Sync + 'static> Remote<A> {
                 (
                     take_outcome(remote, task.phase),
                     remote.abandoned,
+                    remote.suspect,
                     remote.heard,
                 )
             };
+            if abandoned && !cut {
+                cut = true;
+                let seen = self.watch_claim(task, true, None).await;
+                watch = seen.map(|silence| (heard, silence));
+                continue;
+            }
             if let Some(outcome) = outcome {
                 return outcome;
             }
             let mut wake = None;
-            if abandoned {
+            if abandoned || suspect {
                 let ack_wait = self.link.transport.settings.ack_wait;
                 // Its worker spoke since the last look: look afresh.
                 let last = watch.take().filter(|(seen, _)| *seen == heard);
@@ -712,7 +731,7 @@ impl<A: Send + Sync + 'static> Remote<A> {
                     last => {
                         let last = last.map(|(_, silence)| silence);
                         // None: the try ended, and the next look finds its outcome.
-                        let seen = self.give_up_or_watch(task, last).await;
+                        let seen = self.watch_claim(task, abandoned, last).await;
                         watch = seen.map(|silence| (heard, silence));
                         continue;
                     }
@@ -754,59 +773,93 @@ impl<A: Send + Sync + 'static> Remote<A> {
         });
     }
 
-    /// An abandoned try: claims it for the coordinator if no worker has,
-    /// and ends it; ends it too if its claim has not changed since `last`
-    /// (its worker died). Else returns the claim as seen now, to look
-    /// again after an ack wait.
-    async fn give_up_or_watch(&self, task: Task, last: Option<Silence>) -> Option<Silence> {
+    /// Looks at the claim of a try being watched. When `cut` (the machine
+    /// abandoned it): claims it for the coordinator if no worker has, and
+    /// ends it; else cuts the worker's claim, so it performs no further
+    /// phase. Ends the try if the claim has not moved since `last` (its
+    /// worker died), cutting it first. Else returns the claim as seen now,
+    /// to look again after an ack wait.
+    async fn watch_claim(&self, task: Task, cut: bool, last: Option<Silence>) -> Option<Silence> {
         let (job, attempt) = (task.job, task.attempt);
         let runs = &self.link.transport.runs;
         let claim = claim_key(&self.link.run, job.index() as u32, attempt);
-        let entry = match runs.entry(claim.clone()).await {
-            Ok(None) => match runs.create(&claim, COORDINATOR.into()).await {
-                Ok(_) => {
-                    let label = self.link.labels[job.index()].as_deref().unwrap_or("(any)");
-                    let failure = format!("no worker with label {label} took the try");
-                    tracing::warn!(job = self.session.plan().name(job), "{failure}");
-                    self.link.end(job, attempt, fail(failure));
-                    return None;
+        let name = self.session.plan().name(job);
+        let mut last = last;
+        // A worker may write between a read and a write: read again.
+        for _ in 0..3 {
+            let since = Instant::now();
+            let entry = match runs.entry(claim.clone()).await {
+                Ok(None) if !cut => {
+                    return Some(Silence {
+                        revision: None,
+                        holder: None,
+                        since,
+                    });
                 }
-                // A worker claimed it just now: read its claim next time.
-                Err(_) => None,
-            },
-            Ok(Some(entry)) => Some(entry),
-            // The server cannot tell now: look again later.
-            Err(_) => None,
-        };
-        let since = Instant::now();
-        let seen = entry.map(|entry| {
-            (
-                String::from_utf8_lossy(&entry.value).into_owned(),
-                entry.revision,
-            )
-        });
-        match (seen, last) {
-            // Given up by this coordinator already: its outcome is there.
-            (Some((holder, _)), _) if holder == COORDINATOR => None,
-            (Some((holder, revision)), Some(last)) if Some(revision) == last.revision => {
-                let ack_wait = self.link.transport.settings.ack_wait;
-                let failure = format!(
-                    "worker {holder} went silent for {ack_wait:?} during this try, \
-                     and no other worker of its label took it back"
-                );
-                tracing::warn!(job = self.session.plan().name(job), "{failure}");
-                self.link.end(job, attempt, fail(failure));
-                None
+                Ok(None) => match runs.create(&claim, COORDINATOR.into()).await {
+                    Ok(_) => {
+                        let label = self.link.labels[job.index()].as_deref();
+                        let failure = format!(
+                            "given up before any worker with label {} took it \
+                             (the run was stopped, or the job is over its time limit)",
+                            label.unwrap_or(wire::ANY_LABEL)
+                        );
+                        tracing::warn!(job = name, "{failure}");
+                        self.link.end(job, attempt, fail(failure));
+                        return None;
+                    }
+                    // A worker claimed it just now.
+                    Err(_) => continue,
+                },
+                Ok(Some(entry)) => entry,
+                // The server cannot tell now: look again later.
+                Err(_) => break,
+            };
+            let value = String::from_utf8_lossy(&entry.value).into_owned();
+            if value == COORDINATOR {
+                // Given up by this coordinator already: its outcome is there.
+                return None;
             }
-            (Some((_, revision)), _) => Some(Silence {
-                revision: Some(revision),
+            let holder = match value.as_str() {
+                CUT => last.as_ref().and_then(|last| last.holder.clone()),
+                _ => Some(value.clone()),
+            };
+            let still = last
+                .as_ref()
+                .is_some_and(|last| last.revision == Some(entry.revision));
+            if still || (cut && value != CUT) {
+                // Cut: the worker's next compare-and-set fails.
+                let Ok(revision) = runs.update(&claim, CUT.into(), entry.revision).await else {
+                    // It wrote just now: alive.
+                    last = None;
+                    continue;
+                };
+                if !still {
+                    return Some(Silence {
+                        revision: Some(revision),
+                        holder,
+                        since: Instant::now(),
+                    });
+                }
+                let ack_wait = self.link.transport.settings.ack_wait;
+                let holder = holder.unwrap_or_else(|| "?".into());
+                let failure =
+                    format!("worker {holder} took this try and went silent for {ack_wait:?}: lost");
+                tracing::warn!(job = name, "{failure}");
+                self.link.end(job, attempt, fail(failure));
+                return None;
+            }
+            return Some(Silence {
+                revision: Some(entry.revision),
+                holder,
                 since,
-            }),
-            (None, last) => Some(Silence {
-                revision: last.and_then(|last| last.revision),
-                since,
-            }),
+            });
         }
+        Some(Silence {
+            revision: last.as_ref().and_then(|last| last.revision),
+            holder: last.and_then(|last| last.holder),
+            since: Instant::now(),
+        })
     }
 
     /// A cleanup: a request to the worker that ran the job's run.

@@ -245,8 +245,8 @@ where
     }
     let runs = &shared.transport.runs;
     let claim = claim_key(&request.run, request.job_id, request.attempt);
-    match runs.create(&claim, shared.name.clone().into()).await {
-        Ok(_) => {}
+    let revision = match runs.create(&claim, shared.name.clone().into()).await {
+        Ok(revision) => revision,
         Err(error) if error.kind() == async_nats::jetstream::kv::CreateErrorKind::AlreadyExists => {
             let holder = runs
                 .get(&claim)
@@ -255,8 +255,8 @@ where
                 .flatten()
                 .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
                 .unwrap_or_default();
-            // The coordinator gave the try up: nothing to say.
-            if holder != COORDINATOR {
+            // The coordinator gave the try up or cut it: nothing to say.
+            if holder != COORDINATOR && holder != CUT {
                 let news = News::Lost { holder };
                 if !shared.report(&request, news).await {
                     return;
@@ -270,21 +270,27 @@ where
             tracing::warn!(%error, "cannot claim a try");
             return;
         }
-    }
+    };
+    let claim = Arc::new(Claim {
+        runs: runs.clone(),
+        key: claim,
+        name: shared.name.clone(),
+        revision: tokio::sync::Mutex::new(Some(revision)),
+    });
     // Tells JetStream (ack) and the coordinator (a new revision of the
     // claim) that this worker is alive while it performs the try.
     let progress = {
-        let (message, runs, name) = (message.clone(), runs.clone(), shared.name.clone());
+        let (message, claim) = (message.clone(), Arc::clone(&claim));
         let every = shared.transport.settings.ack_wait / 3;
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
                 let _ = message.ack_with(AckKind::Progress).await;
-                let _ = runs.put(&claim, name.clone().into()).await;
+                claim.refresh().await;
             }
         })
     };
-    let delivered = perform_try(shared, &request).await;
+    let delivered = perform_try(shared, &request, &claim).await;
     progress.abort();
     if delivered {
         let _ = message.ack().await;
@@ -294,9 +300,85 @@ where
 /// The claim value of a try the coordinator gave up.
 pub(crate) const COORDINATOR: &str = "coordinator";
 
+/// The claim value of a try the coordinator cut: its worker performs no
+/// further phase. Not a worker name (those are tokens).
+pub(crate) const CUT: &str = "cut:coordinator";
+
+/// This worker's claim on a try it performs: every write is a
+/// compare-and-set on the revision it last wrote, so it fails once the
+/// coordinator cut the try.
+struct Claim {
+    runs: kv::Store,
+    key: String,
+    name: String,
+    /// The revision this worker last wrote; `None` once the try is cut.
+    revision: tokio::sync::Mutex<Option<u64>>,
+}
+
+impl Claim {
+    /// Before a further phase: renews the claim; `Err` (why) when the
+    /// try must go no further.
+    async fn renew(&self) -> Result<(), String> {
+        let mut revision = self.revision.lock().await;
+        let Some(last) = *revision else {
+            return Err("the coordinator cut the try".into());
+        };
+        let mut tries = 0;
+        loop {
+            match self
+                .runs
+                .update(&self.key, self.name.clone().into(), last)
+                .await
+            {
+                Ok(new) => {
+                    *revision = Some(new);
+                    return Ok(());
+                }
+                Err(error) if error.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                    *revision = None;
+                    return Err("the coordinator cut the try".into());
+                }
+                Err(error) if tries < 3 => {
+                    tracing::warn!(%error, "cannot renew a claim; trying again");
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(error) => return Err(format!("cannot renew its claim: {error}")),
+            }
+        }
+    }
+
+    /// While a phase goes on: a new revision of the claim (cut or not),
+    /// so the coordinator sees this worker alive.
+    async fn refresh(&self) {
+        let mut revision = self.revision.lock().await;
+        match *revision {
+            Some(last) => match self
+                .runs
+                .update(&self.key, self.name.clone().into(), last)
+                .await
+            {
+                Ok(new) => *revision = Some(new),
+                Err(error) if error.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                    *revision = None;
+                }
+                Err(_) => {}
+            },
+            None => {
+                if let Ok(Some(entry)) = self.runs.entry(&self.key).await {
+                    let _ = self
+                        .runs
+                        .update(&self.key, entry.value, entry.revision)
+                        .await;
+                }
+            }
+        }
+    }
+}
+
 /// Performs the phases of a try and reports each; tells whether every
 /// report reached the server.
-async fn perform_try<A>(shared: &Arc<Shared<A>>, request: &TryRequest) -> bool
+async fn perform_try<A>(shared: &Arc<Shared<A>>, request: &TryRequest, claim: &Claim) -> bool
 where
     A: DeserializeOwned + Send + Sync + 'static,
 {
@@ -355,6 +437,11 @@ where
             Some(next) => {
                 if !shared.report(request, news).await {
                     return false;
+                }
+                // The machine may have stopped the try meanwhile.
+                if let Err(why) = claim.renew().await {
+                    let reason = format!("worker {} did not start its {next}: {why}", shared.name);
+                    return shared.report(request, News::Stopped { reason }).await;
                 }
                 phase = next;
             }

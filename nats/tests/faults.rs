@@ -70,7 +70,7 @@ fn a_worker_killed_mid_phase_with_no_other_for_its_label_fails_its_job_at_the_ti
     assert!(
         finished
             .stderr
-            .contains("worker only went silent for 1.5s during this try"),
+            .contains("worker only took this try and went silent for 1.5s: lost"),
         "{}",
         finished.stderr
     );
@@ -98,7 +98,7 @@ fn a_label_no_worker_serves_fails_its_jobs_at_their_time_limit_and_the_rest_goes
     assert!(
         finished
             .stderr
-            .contains("no worker with label ghost took the try"),
+            .contains("given up before any worker with label ghost took it"),
         "{}",
         finished.stderr
     );
@@ -122,9 +122,9 @@ fn a_label_no_worker_serves_fails_its_jobs_at_the_run_deadline() {
     assert_eq!(report.stopped, Some(StopReason::Deadline));
     assert_eq!(finished.status("ghostly"), Status::Failed);
     assert!(
-        finished
-            .stderr
-            .contains("failed: ghostly check try 1: no worker with label ghost took the try"),
+        finished.stderr.contains(
+            "failed: ghostly check try 1: given up before any worker with label ghost took it"
+        ),
         "{}",
         finished.stderr
     );
