@@ -244,7 +244,8 @@ where
         let args = serde_json::to_vec(session.args()).map_err(|e| Error::Args(e.to_string()))?;
         let transport = Transport::open(self.client.clone(), names, self.settings).await?;
         let run = new_run_id();
-        let lease = Lease::take(&transport, &run, self.lease_wait).await?;
+        let cancel = session.cancel_handle().clone();
+        let lease = Lease::take(&transport, &run, self.lease_wait, &cancel).await?;
         let result = async {
             transport
                 .runs
@@ -262,10 +263,9 @@ where
                 ran_on: Mutex::new(HashMap::new()),
                 broken: Mutex::new(None),
             });
-            let reader = listen(&link).await?;
+            let _reader = AbortOnDrop(listen(&link).await?);
             let session = Arc::new(session);
             drive(&session, &link).await;
-            reader.abort();
             let broken = link.broken().take();
             if let Some(error) = broken {
                 return Err(error);
@@ -292,22 +292,42 @@ fn new_run_id() -> String {
     format!("r{nanos:x}-{}", std::process::id())
 }
 
+/// A task that ends when this is dropped (the run's future dropped, or a
+/// panic unwinding through it).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The coordinator's hold on its suite: a key in a bucket whose keys
-/// expire, refreshed while the run lasts.
+/// expire, refreshed while the run lasts. Every write checks the revision
+/// this coordinator last wrote, so one whose lease expired never
+/// overwrites or deletes a newer coordinator's.
 struct Lease {
     store: kv::Store,
-    refresher: tokio::task::JoinHandle<()>,
+    /// The revision last written.
+    revision: Arc<Mutex<u64>>,
+    /// Stops refreshing when dropped (the lease then expires).
+    _refresher: AbortOnDrop<()>,
 }
 
 impl Lease {
-    async fn take(transport: &Transport, run: &str, wait: Duration) -> Result<Lease, Error> {
+    async fn take(
+        transport: &Transport,
+        run: &str,
+        wait: Duration,
+        cancel: &CancelHandle,
+    ) -> Result<Lease, Error> {
         let store = transport.lease_bucket().await?;
         let give_up = Instant::now() + wait;
-        loop {
+        let revision = loop {
             match store.create(LEASE_KEY, run.to_owned().into()).await {
-                Ok(_) => break,
+                Ok(revision) => break revision,
                 Err(error) if error.kind() == kv::CreateErrorKind::AlreadyExists => {
-                    if Instant::now() >= give_up {
+                    if Instant::now() >= give_up || cancel.is_cancelled() {
                         let holder = store
                             .get(LEASE_KEY)
                             .await
@@ -325,26 +345,45 @@ impl Lease {
                 }
                 Err(error) => return Err(nats("cannot take the suite's lease")(error)),
             }
-        }
+        };
+        let revision = Arc::new(Mutex::new(revision));
         let refresher = {
-            let (store, run) = (store.clone(), run.to_owned());
+            let (store, run, revision) = (store.clone(), run.to_owned(), Arc::clone(&revision));
             let every = transport.settings.lease_ttl / 3;
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(every).await;
-                    if let Err(error) = store.put(LEASE_KEY, run.clone().into()).await {
-                        tracing::warn!(%error, "cannot refresh the lease");
+                    let last = *lock(&revision);
+                    match store.update(LEASE_KEY, run.clone().into(), last).await {
+                        Ok(new) => *lock(&revision) = new,
+                        Err(error) if error.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                            tracing::error!(
+                                "the suite's lease expired and another coordinator took it: \
+                                 workers refuse this run's tries from now on"
+                            );
+                            return;
+                        }
+                        Err(error) => tracing::warn!(%error, "cannot refresh the lease"),
                     }
                 }
             })
         };
-        Ok(Lease { store, refresher })
+        Ok(Lease {
+            store,
+            revision,
+            _refresher: AbortOnDrop(refresher),
+        })
     }
 
     async fn release(self) {
-        self.refresher.abort();
-        if let Err(error) = self.store.delete(LEASE_KEY).await {
-            tracing::warn!(%error, "cannot release the lease; it expires by itself");
+        let last = *lock(&self.revision);
+        drop(self._refresher);
+        if let Err(error) = self
+            .store
+            .delete_expect_revision(LEASE_KEY, Some(last))
+            .await
+        {
+            tracing::warn!(%error, "cannot release the lease (another holds it, or it expires by itself)");
         }
     }
 }
@@ -575,6 +614,9 @@ async fn drive<A: Send + Sync + 'static>(session: &Arc<Session<A>>, link: &Arc<L
         let bell = Arc::clone(&remote.watcher_bell);
         move || bell.notify_one()
     });
+    // Worker tasks still running when this future is dropped or unwinds
+    // are ended with it.
+    let _workers = AbortWorkers(&remote.handles);
     let watching = AssertUnwindSafe(remote.work(Role::Watcher))
         .catch_unwind()
         .await;
@@ -587,14 +629,26 @@ async fn drive<A: Send + Sync + 'static>(session: &Arc<Session<A>>, link: &Arc<L
         if handles.is_empty() {
             break;
         }
-        for handle in handles {
+        // Each still aborted if this future is dropped meanwhile.
+        for mut handle in handles.into_iter().map(AbortOnDrop) {
             // A worker catches its own panics (kept below).
-            let _ = handle.await;
+            let _ = (&mut handle.0).await;
         }
     }
     let panic = lock(&remote.panic).take();
     if let Some(panic) = panic {
         std::panic::resume_unwind(panic);
+    }
+}
+
+/// Aborts the worker tasks left when dropped.
+struct AbortWorkers<'a>(&'a Mutex<Vec<tokio::task::JoinHandle<()>>>);
+
+impl Drop for AbortWorkers<'_> {
+    fn drop(&mut self) {
+        for handle in lock(self.0).drain(..) {
+            handle.abort();
+        }
     }
 }
 
@@ -605,6 +659,11 @@ impl<A: Send + Sync + 'static> Remote<A> {
         let work = AssertUnwindSafe(self.work(Role::Worker));
         if let Err(panic) = work.catch_unwind().await {
             self.session.break_down(self);
+            // Wakes the other worker tasks, whichever try they await.
+            self.link.break_down(Error::Nats {
+                context: "the run",
+                error: "a worker task panicked (an observer?)".into(),
+            });
             lock(&self.panic).get_or_insert(panic);
         }
     }
@@ -655,15 +714,17 @@ impl<A: Send + Sync + 'static> Remote<A> {
     /// A phase of a try: sends the try if this is its first phase, then
     /// waits for what its worker reports.
     async fn phase(&self, task: Task) -> Outcome {
-        if let Some(error) = &*self.link.broken() {
-            return fail(format!("the coordinator lost its reports: {error}"));
-        }
         let first = match self.session.plan().kind(task.job) {
             JobKind::RunOnly => Phase::Run,
             _ => Phase::Check,
         };
         let (news, new_try) = {
+            // `broken` read under the tries' lock: a break-down after this
+            // look finds the try inserted here, and ends it.
             let mut tries = self.link.tries();
+            if let Some(error) = &*self.link.broken() {
+                return fail(format!("the coordinator lost its reports: {error}"));
+            }
             let new_try = task.phase == first
                 && tries
                     .get(&task.job)
