@@ -117,17 +117,68 @@ impl Connection {
         }
     }
 
-    /// Connects as the flags say (retrying while the server is not up
-    /// yet), with async-nats's own credentials and TLS options.
+    /// Connects as the flags say, with async-nats's own credentials and TLS
+    /// options; fails at once, naming the address, when no server answers
+    /// (the coordinator's way: a wrong `--nats` is said before anything
+    /// else). Files the flags name are checked first, each error naming
+    /// its flag.
+    ///
+    /// ```no_run
+    /// use clap::Parser;
+    /// use dojobber_nats::cli::Connection;
+    ///
+    /// #[derive(Parser)]
+    /// struct Cli { #[command(flatten)] connection: Connection }
+    /// # async fn connect() -> Result<(), dojobber_nats::Error> {
+    /// let cli = Cli::parse_from(["x", "--suite", "s", "--nats", "nats://10.0.0.5:4222"]);
+    /// let client = cli.connection.connect().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(&self) -> Result<async_nats::Client, Error> {
-        let mut options = async_nats::ConnectOptions::new().retry_on_initial_connect();
+        self.connect_with(async_nats::ConnectOptions::new()).await
+    }
+
+    /// Like [`connect`](Self::connect), but waits for the server to come
+    /// up (the workers' way: they may start before it).
+    pub async fn connect_retrying(&self) -> Result<async_nats::Client, Error> {
+        self.connect_with(async_nats::ConnectOptions::new().retry_on_initial_connect())
+            .await
+    }
+
+    async fn connect_with(
+        &self,
+        mut options: async_nats::ConnectOptions,
+    ) -> Result<async_nats::Client, Error> {
+        let readable = |flag: &'static str, path: &PathBuf| {
+            std::fs::metadata(path)
+                .and_then(|meta| match meta.is_file() {
+                    true => Ok(()),
+                    false => Err(std::io::Error::other("not a file")),
+                })
+                .map_err(|error| Error::File {
+                    flag,
+                    path: path.clone(),
+                    error: error.to_string(),
+                })
+        };
+        let files = [
+            ("--tls-ca", &self.tls_ca),
+            ("--tls-cert", &self.tls_cert),
+            ("--tls-key", &self.tls_key),
+        ];
+        for (flag, path) in files {
+            if let Some(path) = path {
+                readable(flag, path)?;
+            }
+        }
         if let Some(creds) = &self.creds {
             options = options
                 .credentials_file(creds)
                 .await
-                .map_err(|error| Error::Nats {
-                    context: "cannot read --creds",
-                    error: format!("{}: {error}", creds.display()),
+                .map_err(|error| Error::File {
+                    flag: "--creds",
+                    path: creds.clone(),
+                    error: error.to_string(),
                 })?;
         }
         if let Some(ca) = &self.tls_ca {
@@ -142,7 +193,10 @@ impl Connection {
         options
             .connect(servers)
             .await
-            .map_err(crate::error::nats("cannot connect to the NATS server"))
+            .map_err(|error| Error::Connect {
+                url: self.nats.clone(),
+                error: error.to_string(),
+            })
     }
 }
 
@@ -243,7 +297,7 @@ impl Serve {
     {
         let served = runtime().and_then(|runtime| {
             runtime.block_on(async {
-                let client = self.connection.connect().await?;
+                let client = self.connection.connect_retrying().await?;
                 Worker::new(client, &self.connection.suite, &self.name, root)?
                     .labels(self.labels.iter().cloned())?
                     .slots(usize::from(self.slots))

@@ -168,10 +168,11 @@ where
         self.with(|runner| runner.cleanup(cleanup))
     }
 
-    /// How many phases may be in flight at once, over all workers
-    /// ([`Runner::workers`]; at least 1).
+    /// How many tries may be in flight at once, over all workers
+    /// ([`Runner::workers`]; 0 is refused when the run starts, as a local
+    /// run's).
     pub fn workers(self, in_flight: usize) -> Self {
-        self.with(|runner| runner.workers(in_flight.max(1)))
+        self.with(|runner| runner.workers(in_flight))
     }
 
     /// After the first job that failed for good, start no new try
