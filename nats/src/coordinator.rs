@@ -673,7 +673,7 @@ impl<A: Send + Sync + 'static> Remote<A> {
         let session = &self.session;
         let mut came = Came::Start;
         loop {
-            let next = session.step(&mut session.lock(), role, came, self);
+            let next = session.step(role, came, self);
             came = match next {
                 Next::Perform(work) => Came::Finished(self.perform(work).await),
                 Next::Sleep(until) => {

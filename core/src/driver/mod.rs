@@ -60,10 +60,10 @@ pub struct Session<A> {
     pub(crate) run: Mutex<Run>,
 }
 
-/// What the workers share, behind the session's lock
-/// ([`Session::lock`]): the machine, the lent local storages, the
-/// observers. Opaque: a worker only hands it to [`Session::step`].
-pub struct Run {
+/// What the workers share, behind the session's lock: the machine, the
+/// lent local storages, the observers. Only [`Session::step`] (and the
+/// crate's own drivers) take the lock.
+pub(crate) struct Run {
     pub(crate) machine: Machine,
     /// The local storages that hold something, by job, with the try they
     /// belong to. Most jobs store nothing: they cost nothing here.
@@ -251,22 +251,33 @@ impl<A> Session<A> {
     }
 
     /// The run's shared state. A panic under the lock (an observer's)
-    /// stops the run rather than poisoning every worker. Hold it for one
+    /// stops the run rather than poisoning every worker. Held for one
     /// [`step`](Self::step), never while performing a phase.
-    pub fn lock(&self) -> MutexGuard<'_, Run> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Run> {
         self.run.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// One turn of a worker: takes in what it brings, then tells it what to
-    /// do next. The whole loop of every driver, under one lock:
-    /// `session.step(&mut session.lock(), role, came, &executor)`.
+    /// do next. The whole loop of every driver, under the session's lock,
+    /// which it takes: `session.step(role, came, &executor)`.
     ///
     /// Every [`Next::Perform`] must come back, once, as
     /// [`Came::Finished`] with the same task (an abandoned phase too, as a
     /// failure if it was cancelled). A worker told [`Next::Sleep`] sleeps
     /// until its executor wakes it (or, watcher or alone, until the time
     /// given), then steps with [`Came::Woke`]; told [`Next::Done`], it ends.
-    pub fn step(&self, run: &mut Run, role: Role, came: Came, executor: &impl Executor) -> Next {
+    ///
+    /// # Panics
+    ///
+    /// When an executor brings a [`Done`] for a phase this session did not
+    /// hand out, or brings one twice: an executor's bug, which would
+    /// otherwise corrupt the run.
+    pub fn step(&self, role: Role, came: Came, executor: &impl Executor) -> Next {
+        let mut run = self.lock();
+        self.step_locked(&mut run, role, came, executor)
+    }
+
+    fn step_locked(&self, run: &mut Run, role: Role, came: Came, executor: &impl Executor) -> Next {
         // The clock is read once per turn. Alone, a phase that just ended
         // brings the time it ended: nobody polled since, so that is now as
         // far as the machine can tell. With several workers, another may
