@@ -225,6 +225,8 @@ pub mod engine {
         //! # Ok::<(), SetupError>(())
         //! ```
 
+        /// Re-exported for [`CancelHandle::subscribe`](crate::CancelHandle::subscribe),
+        /// which wakes a watcher on a cancel.
         pub use crate::cancel::Subscription;
         pub use crate::driver::{Came, Done, Executor, Next, Role, Session, Work};
     }

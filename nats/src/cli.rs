@@ -242,6 +242,27 @@ impl Coordinate {
     /// program set on it, such as observers) on the workers as the flags
     /// say, and returns the exit code. Starts its own tokio runtime: call
     /// it from a plain `fn main`.
+    ///
+    /// ```no_run
+    /// use clap::Parser;
+    /// use dojobber::{Group, Runner};
+    /// use dojobber_nats::cli::Coordinate;
+    ///
+    /// #[derive(Parser)]
+    /// struct Cli {
+    ///     #[command(flatten)]
+    ///     coordinate: Coordinate,
+    ///     /// The run's own argument.
+    ///     #[arg(long)]
+    ///     env: String,
+    /// }
+    ///
+    /// fn main() -> std::process::ExitCode {
+    ///     let cli = Cli::parse();
+    ///     let runner = Runner::new(Group::<String>::new("All"), cli.env.clone());
+    ///     cli.coordinate.execute(runner)
+    /// }
+    /// ```
     pub fn execute<A>(&self, runner: Runner<A>) -> ExitCode
     where
         A: Serialize + Send + Sync + 'static,
@@ -289,8 +310,25 @@ pub struct Serve {
 impl Serve {
     /// Serves tries with the graph `root` builds from each run's
     /// arguments, until killed or the server cannot be used (then exit 2,
-    /// the error on stderr). Starts its own tokio runtime: call it from a
-    /// plain `fn main`.
+    /// the error on stderr). Waits for the server to come up. Starts its
+    /// own tokio runtime: call it from a plain `fn main`.
+    ///
+    /// ```no_run
+    /// use clap::Parser;
+    /// use dojobber::{dep, Group, JobRef};
+    /// use dojobber_nats::cli::Serve;
+    ///
+    /// #[derive(Parser)]
+    /// struct Cli {
+    ///     #[command(flatten)]
+    ///     serve: Serve,
+    /// }
+    ///
+    /// fn main() -> std::process::ExitCode {
+    ///     let root = |_: &String| -> JobRef<String> { dep(Group::<String>::new("All")) };
+    ///     Cli::parse().serve.execute(root)
+    /// }
+    /// ```
     pub fn execute<A>(&self, root: impl Fn(&A) -> JobRef<A> + Send + Sync + 'static) -> ExitCode
     where
         A: DeserializeOwned + Send + Sync + 'static,

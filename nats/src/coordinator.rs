@@ -82,7 +82,19 @@ pub struct Coordinator<A> {
     lease_wait: Duration,
 }
 
-/// A distributed run that has ended: the plan it ran and its report.
+/// A distributed run that has ended: the plan it ran and its report
+/// ([`Coordinator::run_to_end`]), for pictures of the run.
+///
+/// ```no_run
+/// use dojobber::Group;
+/// use dojobber_nats::Coordinator;
+///
+/// # async fn run() -> Result<(), dojobber_nats::Error> {
+/// let client = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
+/// let ran = Coordinator::new(client, "suite", Group::<()>::new("All"), ()).run_to_end().await?;
+/// println!("{} jobs, all passed: {}", ran.plan.len(), ran.report.is_success());
+/// # Ok(()) }
+/// ```
 pub struct Coordinated {
     /// The plan that was run.
     pub plan: Arc<Plan>,
@@ -231,6 +243,19 @@ where
 
     /// Like [`run`](Self::run), keeping the plan too (for pictures of the
     /// run).
+    ///
+    /// ```no_run
+    /// use dojobber::Group;
+    /// use dojobber_nats::Coordinator;
+    ///
+    /// # async fn run() -> Result<(), dojobber_nats::Error> {
+    /// let client = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
+    /// let ran = Coordinator::new(client, "suite", Group::<()>::new("All"), ())
+    ///     .run_to_end()
+    ///     .await?;
+    /// assert_eq!(ran.report.jobs.len(), ran.plan.len());
+    /// # Ok(()) }
+    /// ```
     pub async fn run_to_end(self) -> Result<Coordinated, Error> {
         let names = wire::Names::new(&self.suite)?;
         let session = self.runner.into_session()?;

@@ -205,12 +205,35 @@ impl<A> Session<A> {
     }
 
     /// The job value behind `id` (ids are the plan's).
+    ///
+    /// ```
+    /// use dojobber::prelude::*;
+    ///
+    /// struct Kettle;
+    /// impl Job for Kettle {}
+    ///
+    /// let session = Runner::new(Kettle, ()).into_session()?;
+    /// assert_eq!(session.job(session.plan().root()).name(), "Kettle");
+    /// # Ok::<(), SetupError>(())
+    /// ```
     pub fn job(&self, id: JobId) -> &JobRef<A> {
         &self.jobs[id.index()]
     }
 
     /// The run's global storage, which [`perform`](Self::perform) lends to
-    /// every phase.
+    /// every phase: an embedding program may fill it before the run.
+    ///
+    /// ```
+    /// use dojobber::prelude::*;
+    ///
+    /// struct Kettle;
+    /// impl Job for Kettle {}
+    ///
+    /// let session = Runner::new(Kettle, ()).into_session()?;
+    /// session.global().insert("litres", 2_u32);
+    /// assert_eq!(session.global().get::<u32>("litres"), Some(2));
+    /// # Ok::<(), SetupError>(())
+    /// ```
     pub fn global(&self) -> &GlobalStorage {
         &self.global
     }
@@ -272,6 +295,33 @@ impl<A> Session<A> {
     /// When an executor brings a [`Done`] for a phase this session did not
     /// hand out, or brings one twice: an executor's bug, which would
     /// otherwise corrupt the run.
+    ///
+    /// A first turn, alone (the [module](crate::engine::driver) has a
+    /// whole driver):
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use dojobber::engine::driver::{Came, Executor, Next, Role};
+    /// use dojobber::prelude::*;
+    ///
+    /// struct Inline(Instant);
+    /// impl Executor for Inline {
+    ///     fn now(&self) -> Duration { self.0.elapsed() }
+    ///     fn wake_workers(&self, _count: usize) {}
+    ///     fn wake_watcher(&self) {}
+    /// }
+    ///
+    /// struct Kettle;
+    /// impl Job for Kettle {}
+    ///
+    /// let session = Runner::new(Kettle, ()).into_session()?;
+    /// let executor = Inline(Instant::now());
+    /// let Next::Perform(work) = session.step(Role::Alone, Came::Start, &executor) else {
+    ///     unreachable!("a new run's first turn is a phase to perform");
+    /// };
+    /// assert_eq!(work.task.phase, Phase::Check);
+    /// # Ok::<(), SetupError>(())
+    /// ```
     pub fn step(&self, role: Role, came: Came, executor: &impl Executor) -> Next {
         let mut run = self.lock();
         self.step_locked(&mut run, role, came, executor)
@@ -400,6 +450,33 @@ impl<A> Session<A> {
 
     /// Performs a phase on this thread (a panic in the job's code is its
     /// failure); `now` reads the executor's clock when it ends.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use dojobber::engine::driver::{Came, Executor, Next, Role};
+    /// use dojobber::prelude::*;
+    ///
+    /// struct Inline(Instant);
+    /// impl Executor for Inline {
+    ///     fn now(&self) -> Duration { self.0.elapsed() }
+    ///     fn wake_workers(&self, _count: usize) {}
+    ///     fn wake_watcher(&self) {}
+    /// }
+    ///
+    /// struct Kettle;
+    /// impl Job for Kettle {
+    ///     fn check(&self, _: &mut Context<'_, ()>) -> JobResult { bail!("cold") }
+    /// }
+    ///
+    /// let session = Runner::new(Kettle, ()).into_session()?;
+    /// let executor = Inline(Instant::now());
+    /// if let Next::Perform(work) = session.step(Role::Alone, Came::Start, &executor) {
+    ///     let done = session.perform(work, || executor.now());
+    ///     assert!(!done.outcome.is_pass());
+    ///     // Then: session.step(Role::Alone, Came::Finished(done), &executor).
+    /// }
+    /// # Ok::<(), SetupError>(())
+    /// ```
     pub fn perform(&self, work: Work, now: impl Fn() -> Duration) -> Done
     where
         A: 'static,
