@@ -323,11 +323,8 @@ impl<A> Session<A> {
     /// # Ok::<(), SetupError>(())
     /// ```
     pub fn step(&self, role: Role, came: Came, executor: &impl Executor) -> Next {
-        let mut run = self.lock();
-        self.step_locked(&mut run, role, came, executor)
-    }
-
-    fn step_locked(&self, run: &mut Run, role: Role, came: Came, executor: &impl Executor) -> Next {
+        let mut guard = self.lock();
+        let run = &mut *guard;
         // The clock is read once per turn. Alone, a phase that just ended
         // brings the time it ended: nobody polled since, so that is now as
         // far as the machine can tell. With several workers, another may
