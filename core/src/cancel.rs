@@ -117,7 +117,8 @@ impl CancelHandle {
     }
 }
 
-/// A driver's wake-up call for a cancel; unsubscribes when dropped.
+/// A driver's wake-up call for a cancel, from
+/// [`CancelHandle::subscribe`]; unsubscribes when dropped.
 #[must_use = "dropping the subscription unsubscribes at once"]
 pub struct Subscription {
     handle: CancelHandle,

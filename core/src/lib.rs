@@ -210,7 +210,7 @@ pub mod engine {
         //! let executor = Inline(Instant::now());
         //! let mut came = Came::Start;
         //! loop {
-        //!     came = match session.step(&mut session.lock(), Role::Alone, came, &executor) {
+        //!     came = match session.step(Role::Alone, came, &executor) {
         //!         Next::Perform(work) => Came::Finished(session.perform(work, || executor.now())),
         //!         Next::Sleep(until) => {
         //!             let until = until.unwrap_or(Duration::ZERO);
@@ -225,7 +225,9 @@ pub mod engine {
         //! # Ok::<(), SetupError>(())
         //! ```
 
+        /// Re-exported for [`CancelHandle::subscribe`](crate::CancelHandle::subscribe),
+        /// which wakes a watcher on a cancel.
         pub use crate::cancel::Subscription;
-        pub use crate::driver::{Came, Done, Executor, Next, Role, Run, Session, Work};
+        pub use crate::driver::{Came, Done, Executor, Next, Role, Session, Work};
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! - `coordinate`: runs the suite, sending its tries to the workers. It
 //!   takes every flag of a local run ([`RunArgs`], from `dojobber-cli`:
-//!   `-j` (tries in flight at once, over all workers), `-n`, `-v`, `-d`,
+//!   `-j` (tries in flight at once, over all workers; 16 unless given), `-n`, `-v`, `-d`,
 //!   `-q`, `--tries`, `--retry-delay`, `--deadline`, `--fail-fast`,
 //!   `--no-cleanup`, `--list`, `--report-json`, `--events-json`,
 //!   `--graph`, `--graph-before`, `--html`, `--open`, ...), checks them
@@ -117,17 +117,68 @@ impl Connection {
         }
     }
 
-    /// Connects as the flags say (retrying while the server is not up
-    /// yet), with async-nats's own credentials and TLS options.
+    /// Connects as the flags say, with async-nats's own credentials and TLS
+    /// options; fails at once, naming the address, when no server answers
+    /// (the coordinator's way: a wrong `--nats` is said before anything
+    /// else). Files the flags name are checked first, each error naming
+    /// its flag.
+    ///
+    /// ```no_run
+    /// use clap::Parser;
+    /// use dojobber_nats::cli::Connection;
+    ///
+    /// #[derive(Parser)]
+    /// struct Cli { #[command(flatten)] connection: Connection }
+    /// # async fn connect() -> Result<(), dojobber_nats::Error> {
+    /// let cli = Cli::parse_from(["x", "--suite", "s", "--nats", "nats://10.0.0.5:4222"]);
+    /// let client = cli.connection.connect().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(&self) -> Result<async_nats::Client, Error> {
-        let mut options = async_nats::ConnectOptions::new().retry_on_initial_connect();
+        self.connect_with(async_nats::ConnectOptions::new()).await
+    }
+
+    /// Like [`connect`](Self::connect), but waits for the server to come
+    /// up (the workers' way: they may start before it).
+    pub async fn connect_retrying(&self) -> Result<async_nats::Client, Error> {
+        self.connect_with(async_nats::ConnectOptions::new().retry_on_initial_connect())
+            .await
+    }
+
+    async fn connect_with(
+        &self,
+        mut options: async_nats::ConnectOptions,
+    ) -> Result<async_nats::Client, Error> {
+        let readable = |flag: &'static str, path: &PathBuf| {
+            std::fs::metadata(path)
+                .and_then(|meta| match meta.is_file() {
+                    true => Ok(()),
+                    false => Err(std::io::Error::other("not a file")),
+                })
+                .map_err(|error| Error::File {
+                    flag,
+                    path: path.clone(),
+                    error: error.to_string(),
+                })
+        };
+        let files = [
+            ("--tls-ca", &self.tls_ca),
+            ("--tls-cert", &self.tls_cert),
+            ("--tls-key", &self.tls_key),
+        ];
+        for (flag, path) in files {
+            if let Some(path) = path {
+                readable(flag, path)?;
+            }
+        }
         if let Some(creds) = &self.creds {
             options = options
                 .credentials_file(creds)
                 .await
-                .map_err(|error| Error::Nats {
-                    context: "cannot read --creds",
-                    error: format!("{}: {error}", creds.display()),
+                .map_err(|error| Error::File {
+                    flag: "--creds",
+                    path: creds.clone(),
+                    error: error.to_string(),
                 })?;
         }
         if let Some(ca) = &self.tls_ca {
@@ -142,13 +193,37 @@ impl Connection {
         options
             .connect(servers)
             .await
-            .map_err(crate::error::nats("cannot connect to the NATS server"))
+            .map_err(|error| Error::Connect {
+                url: self.nats.clone(),
+                error: error.to_string(),
+            })
     }
 }
 
-/// `coordinate`: run the suite on the workers, with a local run's flags.
+/// Tries in flight at once, over all workers, when `-j` is not given: a
+/// local run's default (1) would keep every worker but one idle.
+pub const DEFAULT_IN_FLIGHT: u16 = 16;
+
+/// `coordinate`: run the suite on the workers, with a local run's flags;
+/// `-j` (tries in flight at once, over all workers) defaults to
+/// [`DEFAULT_IN_FLIGHT`].
+///
+/// ```
+/// use clap::Parser;
+/// use dojobber_nats::cli::{Coordinate, DEFAULT_IN_FLIGHT};
+///
+/// #[derive(Parser)]
+/// struct Cli { #[command(flatten)] coordinate: Coordinate }
+/// let cli = Cli::parse_from(["x", "--suite", "s"]);
+/// assert_eq!(cli.coordinate.run.workers, DEFAULT_IN_FLIGHT);
+/// let cli = Cli::parse_from(["x", "--suite", "s", "-j", "1"]);
+/// assert_eq!(cli.coordinate.run.workers, 1);
+/// ```
 #[derive(clap::Args, Clone, Debug, PartialEq, Eq)]
 #[group(id = "dojobber-nats-coordinate")]
+#[command(mut_arg("workers", |arg| arg
+    .default_value("16") // DEFAULT_IN_FLIGHT (the example checks)
+    .help("Tries in flight at once, over all workers (each try runs on one worker)")))]
 pub struct Coordinate {
     /// Where the suite is.
     #[command(flatten)]
@@ -167,6 +242,27 @@ impl Coordinate {
     /// program set on it, such as observers) on the workers as the flags
     /// say, and returns the exit code. Starts its own tokio runtime: call
     /// it from a plain `fn main`.
+    ///
+    /// ```no_run
+    /// use clap::Parser;
+    /// use dojobber::{Group, Runner};
+    /// use dojobber_nats::cli::Coordinate;
+    ///
+    /// #[derive(Parser)]
+    /// struct Cli {
+    ///     #[command(flatten)]
+    ///     coordinate: Coordinate,
+    ///     /// The run's own argument.
+    ///     #[arg(long)]
+    ///     env: String,
+    /// }
+    ///
+    /// fn main() -> std::process::ExitCode {
+    ///     let cli = Cli::parse();
+    ///     let runner = Runner::new(Group::<String>::new("All"), cli.env.clone());
+    ///     cli.coordinate.execute(runner)
+    /// }
+    /// ```
     pub fn execute<A>(&self, runner: Runner<A>) -> ExitCode
     where
         A: Serialize + Send + Sync + 'static,
@@ -214,15 +310,32 @@ pub struct Serve {
 impl Serve {
     /// Serves tries with the graph `root` builds from each run's
     /// arguments, until killed or the server cannot be used (then exit 2,
-    /// the error on stderr). Starts its own tokio runtime: call it from a
-    /// plain `fn main`.
+    /// the error on stderr). Waits for the server to come up. Starts its
+    /// own tokio runtime: call it from a plain `fn main`.
+    ///
+    /// ```no_run
+    /// use clap::Parser;
+    /// use dojobber::{dep, Group, JobRef};
+    /// use dojobber_nats::cli::Serve;
+    ///
+    /// #[derive(Parser)]
+    /// struct Cli {
+    ///     #[command(flatten)]
+    ///     serve: Serve,
+    /// }
+    ///
+    /// fn main() -> std::process::ExitCode {
+    ///     let root = |_: &String| -> JobRef<String> { dep(Group::<String>::new("All")) };
+    ///     Cli::parse().serve.execute(root)
+    /// }
+    /// ```
     pub fn execute<A>(&self, root: impl Fn(&A) -> JobRef<A> + Send + Sync + 'static) -> ExitCode
     where
         A: DeserializeOwned + Send + Sync + 'static,
     {
         let served = runtime().and_then(|runtime| {
             runtime.block_on(async {
-                let client = self.connection.connect().await?;
+                let client = self.connection.connect_retrying().await?;
                 Worker::new(client, &self.connection.suite, &self.name, root)?
                     .labels(self.labels.iter().cloned())?
                     .slots(usize::from(self.slots))

@@ -11,13 +11,18 @@
 //! host. The executor sends the try when `step` hands out its first
 //! phase, and answers each phase `step` hands out with the outcome its
 //! worker reported for it. The machine's stops and time limits reach a
-//! try only on this side (`Executor::abandon`): a try no worker took yet
-//! is given up (claimed, so none will run it); the phases of a try a
-//! worker took go on there and report when they end (as a thread's phase
-//! does), and the reports the machine no longer wants are dropped. A
-//! worker that dies holding an abandoned try, with no other worker of its
-//! label to report it lost, is noticed when it stops refreshing its claim
-//! for an ack wait.
+//! try through `Executor::abandon`: a try no worker took yet is given up
+//! (claimed for the coordinator, so none will run it); the claim of a try
+//! a worker took is cut before the abandoned phase's outcome goes back to
+//! the machine, and the worker, whose claim is a compare-and-set before
+//! each further phase, performs no further phase (it reports the try
+//! stopped). The phase under way goes on there and reports when it ends,
+//! as a thread's phase does. A worker that dies holding a try is noticed
+//! when its claim stays unchanged for an ack wait: after the machine
+//! abandoned the try, or after another worker reported the try lost
+//! (JetStream handed it again: only a suspicion, its holder may be slow).
+//! A run the worker renewed its claim for just before the cut landed
+//! still runs (one KV round-trip's window).
 
 use std::any::Any;
 use std::collections::{HashMap, VecDeque};
@@ -43,7 +48,7 @@ use crate::wire::{
     self, CleanupRequest, News, TryRequest, WireOutcome, WorkerReport, args_key, claim_key,
     fingerprint, runs_on,
 };
-use crate::worker::COORDINATOR;
+use crate::worker::{COORDINATOR, CUT};
 
 /// A distributed run of a suite: a [`Runner`]'s run whose phases are
 /// performed by [`Worker`](crate::Worker)s.
@@ -77,7 +82,19 @@ pub struct Coordinator<A> {
     lease_wait: Duration,
 }
 
-/// A distributed run that has ended: the plan it ran and its report.
+/// A distributed run that has ended: the plan it ran and its report
+/// ([`Coordinator::run_to_end`]), for pictures of the run.
+///
+/// ```no_run
+/// use dojobber::Group;
+/// use dojobber_nats::Coordinator;
+///
+/// # async fn run() -> Result<(), dojobber_nats::Error> {
+/// let client = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
+/// let ran = Coordinator::new(client, "suite", Group::<()>::new("All"), ()).run_to_end().await?;
+/// println!("{} jobs, all passed: {}", ran.plan.len(), ran.report.is_success());
+/// # Ok(()) }
+/// ```
 pub struct Coordinated {
     /// The plan that was run.
     pub plan: Arc<Plan>,
@@ -163,10 +180,11 @@ where
         self.with(|runner| runner.cleanup(cleanup))
     }
 
-    /// How many phases may be in flight at once, over all workers
-    /// ([`Runner::workers`]; at least 1).
+    /// How many tries may be in flight at once, over all workers
+    /// ([`Runner::workers`]; 0 is refused when the run starts, as a local
+    /// run's).
     pub fn workers(self, in_flight: usize) -> Self {
-        self.with(|runner| runner.workers(in_flight.max(1)))
+        self.with(|runner| runner.workers(in_flight))
     }
 
     /// After the first job that failed for good, start no new try
@@ -225,6 +243,19 @@ where
 
     /// Like [`run`](Self::run), keeping the plan too (for pictures of the
     /// run).
+    ///
+    /// ```no_run
+    /// use dojobber::Group;
+    /// use dojobber_nats::Coordinator;
+    ///
+    /// # async fn run() -> Result<(), dojobber_nats::Error> {
+    /// let client = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
+    /// let ran = Coordinator::new(client, "suite", Group::<()>::new("All"), ())
+    ///     .run_to_end()
+    ///     .await?;
+    /// assert_eq!(ran.report.jobs.len(), ran.plan.len());
+    /// # Ok(()) }
+    /// ```
     pub async fn run_to_end(self) -> Result<Coordinated, Error> {
         let names = wire::Names::new(&self.suite)?;
         let session = self.runner.into_session()?;
@@ -239,7 +270,8 @@ where
         let args = serde_json::to_vec(session.args()).map_err(|e| Error::Args(e.to_string()))?;
         let transport = Transport::open(self.client.clone(), names, self.settings).await?;
         let run = new_run_id();
-        let lease = Lease::take(&transport, &run, self.lease_wait).await?;
+        let cancel = session.cancel_handle().clone();
+        let lease = Lease::take(&transport, &run, self.lease_wait, &cancel).await?;
         let result = async {
             transport
                 .runs
@@ -257,10 +289,9 @@ where
                 ran_on: Mutex::new(HashMap::new()),
                 broken: Mutex::new(None),
             });
-            let reader = listen(&link).await?;
+            let _reader = AbortOnDrop(listen(&link).await?);
             let session = Arc::new(session);
             drive(&session, &link).await;
-            reader.abort();
             let broken = link.broken().take();
             if let Some(error) = broken {
                 return Err(error);
@@ -287,22 +318,42 @@ fn new_run_id() -> String {
     format!("r{nanos:x}-{}", std::process::id())
 }
 
+/// A task that ends when this is dropped (the run's future dropped, or a
+/// panic unwinding through it).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The coordinator's hold on its suite: a key in a bucket whose keys
-/// expire, refreshed while the run lasts.
+/// expire, refreshed while the run lasts. Every write checks the revision
+/// this coordinator last wrote, so one whose lease expired never
+/// overwrites or deletes a newer coordinator's.
 struct Lease {
     store: kv::Store,
-    refresher: tokio::task::JoinHandle<()>,
+    /// The revision last written.
+    revision: Arc<Mutex<u64>>,
+    /// Stops refreshing when dropped (the lease then expires).
+    _refresher: AbortOnDrop<()>,
 }
 
 impl Lease {
-    async fn take(transport: &Transport, run: &str, wait: Duration) -> Result<Lease, Error> {
+    async fn take(
+        transport: &Transport,
+        run: &str,
+        wait: Duration,
+        cancel: &CancelHandle,
+    ) -> Result<Lease, Error> {
         let store = transport.lease_bucket().await?;
         let give_up = Instant::now() + wait;
-        loop {
+        let revision = loop {
             match store.create(LEASE_KEY, run.to_owned().into()).await {
-                Ok(_) => break,
+                Ok(revision) => break revision,
                 Err(error) if error.kind() == kv::CreateErrorKind::AlreadyExists => {
-                    if Instant::now() >= give_up {
+                    if Instant::now() >= give_up || cancel.is_cancelled() {
                         let holder = store
                             .get(LEASE_KEY)
                             .await
@@ -320,26 +371,45 @@ impl Lease {
                 }
                 Err(error) => return Err(nats("cannot take the suite's lease")(error)),
             }
-        }
+        };
+        let revision = Arc::new(Mutex::new(revision));
         let refresher = {
-            let (store, run) = (store.clone(), run.to_owned());
+            let (store, run, revision) = (store.clone(), run.to_owned(), Arc::clone(&revision));
             let every = transport.settings.lease_ttl / 3;
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(every).await;
-                    if let Err(error) = store.put(LEASE_KEY, run.clone().into()).await {
-                        tracing::warn!(%error, "cannot refresh the lease");
+                    let last = *lock(&revision);
+                    match store.update(LEASE_KEY, run.clone().into(), last).await {
+                        Ok(new) => *lock(&revision) = new,
+                        Err(error) if error.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                            tracing::error!(
+                                "the suite's lease expired and another coordinator took it: \
+                                 workers refuse this run's tries from now on"
+                            );
+                            return;
+                        }
+                        Err(error) => tracing::warn!(%error, "cannot refresh the lease"),
                     }
                 }
             })
         };
-        Ok(Lease { store, refresher })
+        Ok(Lease {
+            store,
+            revision,
+            _refresher: AbortOnDrop(refresher),
+        })
     }
 
     async fn release(self) {
-        self.refresher.abort();
-        if let Err(error) = self.store.delete(LEASE_KEY).await {
-            tracing::warn!(%error, "cannot release the lease; it expires by itself");
+        let last = *lock(&self.revision);
+        drop(self._refresher);
+        if let Err(error) = self
+            .store
+            .delete_expect_revision(LEASE_KEY, Some(last))
+            .await
+        {
+            tracing::warn!(%error, "cannot release the lease (another holds it, or it expires by itself)");
         }
     }
 }
@@ -372,16 +442,21 @@ struct RemoteTry {
     ended: Option<Outcome>,
     /// The machine abandoned the phase in flight (a time limit, a stop).
     abandoned: bool,
+    /// JetStream handed the try to a second worker: its holder was silent
+    /// for an ack wait, maybe dead.
+    suspect: bool,
     /// Phase reports heard so far: its worker is alive.
     heard: u64,
     /// Rung when any of the above changes.
     news: Arc<Notify>,
 }
 
-/// An abandoned try being watched: its claim's revision when last seen
-/// (a worker refreshes it while it lives), and when that was.
+/// A try being watched (abandoned, or its holder suspected dead): its
+/// claim's revision when last seen (a worker refreshes it while it
+/// lives), the worker that holds it, and when that was.
 struct Silence {
     revision: Option<u64>,
+    holder: Option<String>,
     since: Instant,
 }
 
@@ -419,15 +494,12 @@ impl Link {
                 remote.pending.push_back((phase, outcome.into()));
                 remote.heard += 1;
             }
-            News::Refused { reason } => remote.ended = Some(fail(reason)),
-            News::Lost { holder } => {
-                let ack_wait = self.transport.settings.ack_wait;
-                remote.ended = Some(fail(format!(
-                    "worker {holder} took this try and went silent for {ack_wait:?}: \
-                     lost (JetStream handed it to worker {}, which gave it back)",
-                    report.worker
-                )));
+            News::Refused { reason } | News::Stopped { reason } => {
+                remote.ended = Some(fail(reason));
             }
+            // Only a suspicion: its holder may be slow, not dead. The
+            // try ends if the holder's claim stays still for an ack wait.
+            News::Lost { .. } => remote.suspect = true,
         }
         remote.news.notify_one();
     }
@@ -568,6 +640,9 @@ async fn drive<A: Send + Sync + 'static>(session: &Arc<Session<A>>, link: &Arc<L
         let bell = Arc::clone(&remote.watcher_bell);
         move || bell.notify_one()
     });
+    // Worker tasks still running when this future is dropped or unwinds
+    // are ended with it.
+    let _workers = AbortWorkers(&remote.handles);
     let watching = AssertUnwindSafe(remote.work(Role::Watcher))
         .catch_unwind()
         .await;
@@ -580,14 +655,26 @@ async fn drive<A: Send + Sync + 'static>(session: &Arc<Session<A>>, link: &Arc<L
         if handles.is_empty() {
             break;
         }
-        for handle in handles {
+        // Each still aborted if this future is dropped meanwhile.
+        for mut handle in handles.into_iter().map(AbortOnDrop) {
             // A worker catches its own panics (kept below).
-            let _ = handle.await;
+            let _ = (&mut handle.0).await;
         }
     }
     let panic = lock(&remote.panic).take();
     if let Some(panic) = panic {
         std::panic::resume_unwind(panic);
+    }
+}
+
+/// Aborts the worker tasks left when dropped.
+struct AbortWorkers<'a>(&'a Mutex<Vec<tokio::task::JoinHandle<()>>>);
+
+impl Drop for AbortWorkers<'_> {
+    fn drop(&mut self) {
+        for handle in lock(self.0).drain(..) {
+            handle.abort();
+        }
     }
 }
 
@@ -598,6 +685,11 @@ impl<A: Send + Sync + 'static> Remote<A> {
         let work = AssertUnwindSafe(self.work(Role::Worker));
         if let Err(panic) = work.catch_unwind().await {
             self.session.break_down(self);
+            // Wakes the other worker tasks, whichever try they await.
+            self.link.break_down(Error::Nats {
+                context: "the run",
+                error: "a worker task panicked (an observer?)".into(),
+            });
             lock(&self.panic).get_or_insert(panic);
         }
     }
@@ -606,7 +698,7 @@ impl<A: Send + Sync + 'static> Remote<A> {
         let session = &self.session;
         let mut came = Came::Start;
         loop {
-            let next = session.step(&mut session.lock(), role, came, self);
+            let next = session.step(role, came, self);
             came = match next {
                 Next::Perform(work) => Came::Finished(self.perform(work).await),
                 Next::Sleep(until) => {
@@ -648,15 +740,17 @@ impl<A: Send + Sync + 'static> Remote<A> {
     /// A phase of a try: sends the try if this is its first phase, then
     /// waits for what its worker reports.
     async fn phase(&self, task: Task) -> Outcome {
-        if let Some(error) = &*self.link.broken() {
-            return fail(format!("the coordinator lost its reports: {error}"));
-        }
         let first = match self.session.plan().kind(task.job) {
             JobKind::RunOnly => Phase::Run,
             _ => Phase::Check,
         };
         let (news, new_try) = {
+            // `broken` read under the tries' lock: a break-down after this
+            // look finds the try inserted here, and ends it.
             let mut tries = self.link.tries();
+            if let Some(error) = &*self.link.broken() {
+                return fail(format!("the coordinator lost its reports: {error}"));
+            }
             let new_try = task.phase == first
                 && tries
                     .get(&task.job)
@@ -667,6 +761,7 @@ impl<A: Send + Sync + 'static> Remote<A> {
                     pending: VecDeque::new(),
                     ended: None,
                     abandoned: false,
+                    suspect: false,
                     heard: 0,
                     news: Arc::new(Notify::new()),
                 };
@@ -683,9 +778,13 @@ impl<A: Send + Sync + 'static> Remote<A> {
             self.send_try(task);
         }
         let mut watch: Option<(u64, Silence)> = None;
+        // Whether the claim was cut (or the try given up) since the
+        // machine abandoned it: tried once before any outcome goes back,
+        // so the machine starts no next try while this one may go on.
+        let mut cut = false;
         loop {
             let notified = news.notified();
-            let (outcome, abandoned, heard) = {
+            let (outcome, abandoned, suspect, heard) = {
                 let mut tries = self.link.tries();
                 let remote = tries
                     .get_mut(&task.job)
@@ -693,14 +792,21 @@ impl<A: Send + Sync + 'static> Remote<A> {
                 (
                     take_outcome(remote, task.phase),
                     remote.abandoned,
+                    remote.suspect,
                     remote.heard,
                 )
             };
+            if abandoned && !cut {
+                cut = true;
+                let seen = self.watch_claim(task, true, None).await;
+                watch = seen.map(|silence| (heard, silence));
+                continue;
+            }
             if let Some(outcome) = outcome {
                 return outcome;
             }
             let mut wake = None;
-            if abandoned {
+            if abandoned || suspect {
                 let ack_wait = self.link.transport.settings.ack_wait;
                 // Its worker spoke since the last look: look afresh.
                 let last = watch.take().filter(|(seen, _)| *seen == heard);
@@ -712,7 +818,7 @@ impl<A: Send + Sync + 'static> Remote<A> {
                     last => {
                         let last = last.map(|(_, silence)| silence);
                         // None: the try ended, and the next look finds its outcome.
-                        let seen = self.give_up_or_watch(task, last).await;
+                        let seen = self.watch_claim(task, abandoned, last).await;
                         watch = seen.map(|silence| (heard, silence));
                         continue;
                     }
@@ -754,59 +860,93 @@ impl<A: Send + Sync + 'static> Remote<A> {
         });
     }
 
-    /// An abandoned try: claims it for the coordinator if no worker has,
-    /// and ends it; ends it too if its claim has not changed since `last`
-    /// (its worker died). Else returns the claim as seen now, to look
-    /// again after an ack wait.
-    async fn give_up_or_watch(&self, task: Task, last: Option<Silence>) -> Option<Silence> {
+    /// Looks at the claim of a try being watched. When `cut` (the machine
+    /// abandoned it): claims it for the coordinator if no worker has, and
+    /// ends it; else cuts the worker's claim, so it performs no further
+    /// phase. Ends the try if the claim has not moved since `last` (its
+    /// worker died), cutting it first. Else returns the claim as seen now,
+    /// to look again after an ack wait.
+    async fn watch_claim(&self, task: Task, cut: bool, last: Option<Silence>) -> Option<Silence> {
         let (job, attempt) = (task.job, task.attempt);
         let runs = &self.link.transport.runs;
         let claim = claim_key(&self.link.run, job.index() as u32, attempt);
-        let entry = match runs.entry(claim.clone()).await {
-            Ok(None) => match runs.create(&claim, COORDINATOR.into()).await {
-                Ok(_) => {
-                    let label = self.link.labels[job.index()].as_deref().unwrap_or("(any)");
-                    let failure = format!("no worker with label {label} took the try");
-                    tracing::warn!(job = self.session.plan().name(job), "{failure}");
-                    self.link.end(job, attempt, fail(failure));
-                    return None;
+        let name = self.session.plan().name(job);
+        let mut last = last;
+        // A worker may write between a read and a write: read again.
+        for _ in 0..3 {
+            let since = Instant::now();
+            let entry = match runs.entry(claim.clone()).await {
+                Ok(None) if !cut => {
+                    return Some(Silence {
+                        revision: None,
+                        holder: None,
+                        since,
+                    });
                 }
-                // A worker claimed it just now: read its claim next time.
-                Err(_) => None,
-            },
-            Ok(Some(entry)) => Some(entry),
-            // The server cannot tell now: look again later.
-            Err(_) => None,
-        };
-        let since = Instant::now();
-        let seen = entry.map(|entry| {
-            (
-                String::from_utf8_lossy(&entry.value).into_owned(),
-                entry.revision,
-            )
-        });
-        match (seen, last) {
-            // Given up by this coordinator already: its outcome is there.
-            (Some((holder, _)), _) if holder == COORDINATOR => None,
-            (Some((holder, revision)), Some(last)) if Some(revision) == last.revision => {
-                let ack_wait = self.link.transport.settings.ack_wait;
-                let failure = format!(
-                    "worker {holder} went silent for {ack_wait:?} during this try, \
-                     and no other worker of its label took it back"
-                );
-                tracing::warn!(job = self.session.plan().name(job), "{failure}");
-                self.link.end(job, attempt, fail(failure));
-                None
+                Ok(None) => match runs.create(&claim, COORDINATOR.into()).await {
+                    Ok(_) => {
+                        let label = self.link.labels[job.index()].as_deref();
+                        let failure = format!(
+                            "given up before any worker with label {} took it \
+                             (the run was stopped, or the job is over its time limit)",
+                            label.unwrap_or(wire::ANY_LABEL)
+                        );
+                        tracing::warn!(job = name, "{failure}");
+                        self.link.end(job, attempt, fail(failure));
+                        return None;
+                    }
+                    // A worker claimed it just now.
+                    Err(_) => continue,
+                },
+                Ok(Some(entry)) => entry,
+                // The server cannot tell now: look again later.
+                Err(_) => break,
+            };
+            let value = String::from_utf8_lossy(&entry.value).into_owned();
+            if value == COORDINATOR {
+                // Given up by this coordinator already: its outcome is there.
+                return None;
             }
-            (Some((_, revision)), _) => Some(Silence {
-                revision: Some(revision),
+            let holder = match value.as_str() {
+                CUT => last.as_ref().and_then(|last| last.holder.clone()),
+                _ => Some(value.clone()),
+            };
+            let still = last
+                .as_ref()
+                .is_some_and(|last| last.revision == Some(entry.revision));
+            if still || (cut && value != CUT) {
+                // Cut: the worker's next compare-and-set fails.
+                let Ok(revision) = runs.update(&claim, CUT.into(), entry.revision).await else {
+                    // It wrote just now: alive.
+                    last = None;
+                    continue;
+                };
+                if !still {
+                    return Some(Silence {
+                        revision: Some(revision),
+                        holder,
+                        since: Instant::now(),
+                    });
+                }
+                let ack_wait = self.link.transport.settings.ack_wait;
+                let holder = holder.unwrap_or_else(|| "?".into());
+                let failure =
+                    format!("worker {holder} took this try and went silent for {ack_wait:?}: lost");
+                tracing::warn!(job = name, "{failure}");
+                self.link.end(job, attempt, fail(failure));
+                return None;
+            }
+            return Some(Silence {
+                revision: Some(entry.revision),
+                holder,
                 since,
-            }),
-            (None, last) => Some(Silence {
-                revision: last.and_then(|last| last.revision),
-                since,
-            }),
+            });
         }
+        Some(Silence {
+            revision: last.as_ref().and_then(|last| last.revision),
+            holder: last.and_then(|last| last.holder),
+            since: Instant::now(),
+        })
     }
 
     /// A cleanup: a request to the worker that ran the job's run.

@@ -27,6 +27,24 @@ pub enum Error {
     /// The run's arguments cannot be sent.
     #[error("cannot serialise the run's arguments: {0}")]
     Args(String),
+    /// No server answered at the address given.
+    #[error("cannot connect to the NATS server at {url} (--nats): {error}")]
+    Connect {
+        /// The address (or comma-separated addresses) tried.
+        url: String,
+        /// The client's error.
+        error: String,
+    },
+    /// A file a connection flag names cannot be used.
+    #[error("{flag} {path}: {error}")]
+    File {
+        /// The flag: `--creds`, `--tls-ca`, ...
+        flag: &'static str,
+        /// The file it names.
+        path: std::path::PathBuf,
+        /// Why it cannot be used.
+        error: String,
+    },
     /// The server refused or could not be reached.
     #[error("{context}: {error}")]
     Nats {

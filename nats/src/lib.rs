@@ -15,10 +15,14 @@
 //!   reports it lost, and the machine retries it as any failed try.
 //! - One coordinator per suite at a time: a lease in a key-value bucket.
 //! - Connection options (credentials, TLS) are async-nats's own: connect
-//!   the [`async_nats::Client`] as you need and hand it over.
+//!   the [`async_nats::Client`] as you need and hand it over, or let
+//!   [`cli::Connection`] connect as its flags say (`--nats URL`,
+//!   `--creds FILE`, `--tls-ca FILE`, `--tls-cert FILE --tls-key FILE`).
 //!
 //! A suite program gets both modes, with a local run's flags, from
-//! [`cli`].
+//! [`cli`]: `coordinate --suite NAME` (`-j N`: tries in flight at once,
+//! over all workers, 16 unless given) and `worker --suite NAME --name W
+//! --labels a,b`.
 //!
 //! Each worker has its own [`GlobalStorage`](dojobber::GlobalStorage) per
 //! run (values of any type, in its process), whose shared values

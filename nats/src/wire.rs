@@ -62,6 +62,7 @@ impl WorkerReport {
             News::Phase { phase, .. } => phase.as_str(),
             News::Refused { .. } => "refused",
             News::Lost { .. } => "lost",
+            News::Stopped { .. } => "stopped",
         };
         let (run, job, attempt) = (&self.run, self.job_id, self.attempt);
         format!("{run}.{job}.{attempt}.{what}.{}", self.worker)
@@ -87,11 +88,20 @@ pub enum News {
         /// Why, in words.
         reason: String,
     },
-    /// The try came back to the queue: the worker that took it went silent
-    /// (no ack within the ack wait). The try is over, failed.
+    /// The try came back to the queue while another worker holds its
+    /// claim: that worker was silent for an ack wait (dead, or only slow).
+    /// The coordinator then watches the claim, and ends the try only if
+    /// it stays unchanged for an ack wait.
     Lost {
         /// The worker that had taken it.
         holder: String,
+    },
+    /// The worker performed no further phase of the try: the coordinator
+    /// cut it (the machine abandoned it: a stop, a time limit), or its
+    /// claim could not be renewed.
+    Stopped {
+        /// Why, in words.
+        reason: String,
     },
 }
 

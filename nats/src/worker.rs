@@ -357,16 +357,20 @@ async fn keep_alive<A>(
         tokio::time::sleep(every).await;
         let _ = message.ack_with(AckKind::Progress).await;
         if claim.is_ours() {
-            let runs = &shared.transport.runs;
-            let _ = runs.put(&claim.key, shared.name.clone().into()).await;
+            claim.refresh(&shared.transport.runs, &shared.name).await;
         }
     }
 }
 
 /// A try's claim in the runs bucket, and whether this worker holds it.
+/// Once it does, every write is a compare-and-set on the revision it last
+/// wrote, so one fails once the coordinator cut the try.
 struct Claim {
     key: String,
     ours: AtomicBool,
+    /// The revision this worker last wrote; `None` before it claims the
+    /// try, and once the try is cut.
+    revision: tokio::sync::Mutex<Option<u64>>,
 }
 
 impl Claim {
@@ -374,11 +378,60 @@ impl Claim {
         Claim {
             key: claim_key(&request.run, request.job_id, request.attempt),
             ours: AtomicBool::new(false),
+            revision: tokio::sync::Mutex::new(None),
         }
     }
 
     fn is_ours(&self) -> bool {
         self.ours.load(Ordering::Relaxed)
+    }
+
+    /// Before a further phase of a try this worker claimed: renews the
+    /// claim; `Err` (why) when the try must go no further.
+    async fn renew(&self, runs: &kv::Store, name: &str) -> Result<(), String> {
+        let mut revision = self.revision.lock().await;
+        let Some(last) = *revision else {
+            return Err("the coordinator cut the try".into());
+        };
+        let mut tries = 0;
+        loop {
+            match runs.update(&self.key, name.to_owned().into(), last).await {
+                Ok(new) => {
+                    *revision = Some(new);
+                    return Ok(());
+                }
+                Err(error) if error.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                    *revision = None;
+                    return Err("the coordinator cut the try".into());
+                }
+                Err(error) if tries < 3 => {
+                    tracing::warn!(%error, "cannot renew a claim; trying again");
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(error) => return Err(format!("cannot renew its claim: {error}")),
+            }
+        }
+    }
+
+    /// While a phase goes on: a new revision of the claim (cut or not),
+    /// so the coordinator sees this worker alive.
+    async fn refresh(&self, runs: &kv::Store, name: &str) {
+        let mut revision = self.revision.lock().await;
+        match *revision {
+            Some(last) => match runs.update(&self.key, name.to_owned().into(), last).await {
+                Ok(new) => *revision = Some(new),
+                Err(error) if error.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                    *revision = None;
+                }
+                Err(_) => {}
+            },
+            None => {
+                if let Ok(Some(entry)) = runs.entry(&self.key).await {
+                    let _ = runs.update(&self.key, entry.value, entry.revision).await;
+                }
+            }
+        }
     }
 }
 
@@ -394,6 +447,10 @@ enum Claimed {
 
 /// The claim value of a try the coordinator gave up.
 pub(crate) const COORDINATOR: &str = "coordinator";
+
+/// The claim value of a try the coordinator cut: its worker performs no
+/// further phase. Not a worker name (those are tokens).
+pub(crate) const CUT: &str = "cut:coordinator";
 
 /// Performs the phases of a try, claiming it before its run, and reports
 /// each; tells whether the try may leave the queue (every report reached
@@ -477,7 +534,17 @@ where
             }
             reported
         } else {
-            shared.report(request, news).await
+            if !shared.report(request, news).await {
+                return false;
+            }
+            // The machine may have stopped the try meanwhile.
+            if claim.is_ours()
+                && let Err(why) = claim.renew(&shared.transport.runs, &shared.name).await
+            {
+                let reason = format!("worker {} did not start its {next}: {why}", shared.name);
+                return shared.report(request, News::Stopped { reason }).await;
+            }
+            true
         };
         if !reported {
             return false;
@@ -571,7 +638,8 @@ where
     async fn claim(&self, request: &TryRequest, claim: &Claim) -> Claimed {
         let runs = &self.transport.runs;
         match runs.create(&claim.key, self.name.clone().into()).await {
-            Ok(_) => {
+            Ok(revision) => {
+                *claim.revision.lock().await = Some(revision);
                 claim.ours.store(true, Ordering::Relaxed);
                 Claimed::Ours
             }
@@ -583,7 +651,8 @@ where
                     .flatten()
                     .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
                     .unwrap_or_default();
-                if holder == COORDINATOR {
+                // The coordinator gave the try up or cut it: nothing to say.
+                if holder == COORDINATOR || holder == CUT {
                     return Claimed::NotOurs { ack: true };
                 }
                 let ack = self.report(request, News::Lost { holder }).await;

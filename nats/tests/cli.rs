@@ -132,13 +132,26 @@ fn list_graph_before_and_flag_checks_come_before_the_server_and_only_is_refused(
     let unreachable = demo().arg("--graph-before").arg(&plan).output().unwrap();
     assert_eq!(unreachable.status.code(), Some(2), "{unreachable:?}");
     let stderr = String::from_utf8(unreachable.stderr).unwrap();
-    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "error: cannot connect to the NATS server at nats://127.0.0.1:1 (--nats): "
+        ),
+        "{stderr}"
+    );
     assert!(std::fs::read_to_string(&plan).unwrap().contains("table"));
 
     let only = demo().args(["--only", "app"]).output().unwrap();
     assert_eq!(only.status.code(), Some(2));
     let stderr = String::from_utf8(only.stderr).unwrap();
     assert!(stderr.contains("--only"), "{stderr}");
+
+    // A connection flag's file that is not there is named before connecting.
+    let missing = dir.path().join("no-such-ca.pem");
+    let no_ca = demo().arg("--tls-ca").arg(&missing).output().unwrap();
+    assert_eq!(no_ca.status.code(), Some(2));
+    let stderr = String::from_utf8(no_ca.stderr).unwrap();
+    let named = format!("error: --tls-ca {}: ", missing.display());
+    assert!(stderr.starts_with(&named), "{stderr}");
 
     // A file that cannot be written stops the run before it connects.
     let unwritable = dir.path().join("no/such/dir/report.json");
@@ -157,13 +170,14 @@ fn sigterm_cancels_a_coordinated_run_which_ends_with_its_report() {
     let server = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
-    let mut slow = worker(&server, "term", "slow1", "slow", &[]);
+    // Its worker is killed: the run ends an ack wait after that.
+    let mut slow = worker(&server, "term", "slow1", "slow", &common::SHORT_ACK_WAIT);
     let report_path = out.path().join("report.json");
     let gated = r#"[
         {"name": "gate", "label": "slow", "gate": true},
         {"name": "after", "deps": ["gate"]}
     ]"#;
-    let coordinator = demo(&server, "term", "coordinate", &[])
+    let coordinator = demo(&server, "term", "coordinate", &common::SHORT_ACK_WAIT)
         .arg("--dir")
         .arg(dir.path())
         .args(["--spec", gated, "-q", "--report-json"])

@@ -60,10 +60,10 @@ pub struct Session<A> {
     pub(crate) run: Mutex<Run>,
 }
 
-/// What the workers share, behind the session's lock
-/// ([`Session::lock`]): the machine, the lent local storages, the
-/// observers. Opaque: a worker only hands it to [`Session::step`].
-pub struct Run {
+/// What the workers share, behind the session's lock: the machine, the
+/// lent local storages, the observers. Only [`Session::step`] (and the
+/// crate's own drivers) take the lock.
+pub(crate) struct Run {
     pub(crate) machine: Machine,
     /// The local storages that hold something, by job, with the try they
     /// belong to. Most jobs store nothing: they cost nothing here.
@@ -205,12 +205,35 @@ impl<A> Session<A> {
     }
 
     /// The job value behind `id` (ids are the plan's).
+    ///
+    /// ```
+    /// use dojobber::prelude::*;
+    ///
+    /// struct Kettle;
+    /// impl Job for Kettle {}
+    ///
+    /// let session = Runner::new(Kettle, ()).into_session()?;
+    /// assert_eq!(session.job(session.plan().root()).name(), "Kettle");
+    /// # Ok::<(), SetupError>(())
+    /// ```
     pub fn job(&self, id: JobId) -> &JobRef<A> {
         &self.jobs[id.index()]
     }
 
     /// The run's global storage, which [`perform`](Self::perform) lends to
-    /// every phase.
+    /// every phase: an embedding program may fill it before the run.
+    ///
+    /// ```
+    /// use dojobber::prelude::*;
+    ///
+    /// struct Kettle;
+    /// impl Job for Kettle {}
+    ///
+    /// let session = Runner::new(Kettle, ()).into_session()?;
+    /// session.global().insert("litres", 2_u32);
+    /// assert_eq!(session.global().get::<u32>("litres"), Some(2));
+    /// # Ok::<(), SetupError>(())
+    /// ```
     pub fn global(&self) -> &GlobalStorage {
         &self.global
     }
@@ -254,22 +277,57 @@ impl<A> Session<A> {
     }
 
     /// The run's shared state. A panic under the lock (an observer's)
-    /// stops the run rather than poisoning every worker. Hold it for one
+    /// stops the run rather than poisoning every worker. Held for one
     /// [`step`](Self::step), never while performing a phase.
-    pub fn lock(&self) -> MutexGuard<'_, Run> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Run> {
         self.run.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// One turn of a worker: takes in what it brings, then tells it what to
-    /// do next. The whole loop of every driver, under one lock:
-    /// `session.step(&mut session.lock(), role, came, &executor)`.
+    /// do next. The whole loop of every driver, under the session's lock,
+    /// which it takes: `session.step(role, came, &executor)`.
     ///
     /// Every [`Next::Perform`] must come back, once, as
     /// [`Came::Finished`] with the same task (an abandoned phase too, as a
     /// failure if it was cancelled). A worker told [`Next::Sleep`] sleeps
     /// until its executor wakes it (or, watcher or alone, until the time
     /// given), then steps with [`Came::Woke`]; told [`Next::Done`], it ends.
-    pub fn step(&self, run: &mut Run, role: Role, came: Came, executor: &impl Executor) -> Next {
+    ///
+    /// # Panics
+    ///
+    /// When an executor brings a [`Done`] for a phase this session did not
+    /// hand out, or brings one twice: an executor's bug, which would
+    /// otherwise corrupt the run.
+    ///
+    /// A first turn, alone (the [module](crate::engine::driver) has a
+    /// whole driver):
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use dojobber::engine::driver::{Came, Executor, Next, Role};
+    /// use dojobber::prelude::*;
+    ///
+    /// struct Inline(Instant);
+    /// impl Executor for Inline {
+    ///     fn now(&self) -> Duration { self.0.elapsed() }
+    ///     fn wake_workers(&self, _count: usize) {}
+    ///     fn wake_watcher(&self) {}
+    /// }
+    ///
+    /// struct Kettle;
+    /// impl Job for Kettle {}
+    ///
+    /// let session = Runner::new(Kettle, ()).into_session()?;
+    /// let executor = Inline(Instant::now());
+    /// let Next::Perform(work) = session.step(Role::Alone, Came::Start, &executor) else {
+    ///     unreachable!("a new run's first turn is a phase to perform");
+    /// };
+    /// assert_eq!(work.task.phase, Phase::Check);
+    /// # Ok::<(), SetupError>(())
+    /// ```
+    pub fn step(&self, role: Role, came: Came, executor: &impl Executor) -> Next {
+        let mut guard = self.lock();
+        let run = &mut *guard;
         // The clock is read once per turn. Alone, a phase that just ended
         // brings the time it ended: nobody polled since, so that is now as
         // far as the machine can tell. With several workers, another may
@@ -392,6 +450,33 @@ impl<A> Session<A> {
 
     /// Performs a phase on this thread (a panic in the job's code is its
     /// failure); `now` reads the executor's clock when it ends.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use dojobber::engine::driver::{Came, Executor, Next, Role};
+    /// use dojobber::prelude::*;
+    ///
+    /// struct Inline(Instant);
+    /// impl Executor for Inline {
+    ///     fn now(&self) -> Duration { self.0.elapsed() }
+    ///     fn wake_workers(&self, _count: usize) {}
+    ///     fn wake_watcher(&self) {}
+    /// }
+    ///
+    /// struct Kettle;
+    /// impl Job for Kettle {
+    ///     fn check(&self, _: &mut Context<'_, ()>) -> JobResult { bail!("cold") }
+    /// }
+    ///
+    /// let session = Runner::new(Kettle, ()).into_session()?;
+    /// let executor = Inline(Instant::now());
+    /// if let Next::Perform(work) = session.step(Role::Alone, Came::Start, &executor) {
+    ///     let done = session.perform(work, || executor.now());
+    ///     assert!(!done.outcome.is_pass());
+    ///     // Then: session.step(Role::Alone, Came::Finished(done), &executor).
+    /// }
+    /// # Ok::<(), SetupError>(())
+    /// ```
     pub fn perform(&self, work: Work, now: impl Fn() -> Duration) -> Done
     where
         A: 'static,

@@ -83,7 +83,7 @@ impl Threads {
     fn work<A: 'static>(&self, session: &Session<A>, role: Role) {
         let mut came = Came::Start;
         loop {
-            let next = session.step(&mut session.lock(), role, came, self);
+            let next = session.step(role, came, self);
             came = match next {
                 Next::Perform(work) => Came::Finished(session.perform(work, || self.now())),
                 Next::Sleep(until) => {

@@ -123,7 +123,7 @@ impl<A: Send + Sync + 'static> Tasks<A> {
     async fn work(&self, session: &Arc<Session<A>>, role: Role) {
         let mut came = Came::Start;
         loop {
-            let next = session.step(&mut session.lock(), role, came, self);
+            let next = session.step(role, came, self);
             came = match next {
                 Next::Perform(work) => Came::Finished(self.perform(session, work).await),
                 Next::Sleep(until) => {

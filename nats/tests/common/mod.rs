@@ -89,14 +89,18 @@ impl Finished {
     }
 }
 
-/// The demo program in `mode`, with the server, suite and timings of a
+/// A short ack wait, for the tests that kill a worker and wait for its
+/// try to come back: give it to the workers and the coordinator. Tests
+/// that kill nothing keep the default (30 s), which no load reaches.
+pub const SHORT_ACK_WAIT: [&str; 2] = ["--ack-wait", "1500ms"];
+
+/// The demo program in `mode`, with the server, suite and lease TTL of a
 /// test (`extra` may set other timings).
 pub fn demo(server: &NatsServer, suite: &str, mode: &str, extra: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_dojobber-nats-demo"));
     command
         .arg(mode)
-        .args(["--nats", &server.url(), "--suite", suite])
-        .args(["--ack-wait", "1500ms"]);
+        .args(["--nats", &server.url(), "--suite", suite]);
     if !extra.contains(&"--lease-ttl") {
         command.args(["--lease-ttl", "10s"]);
     }
