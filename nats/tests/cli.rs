@@ -5,30 +5,13 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::{NatsServer, Proc, demo, worker};
+use common::{NatsServer, coordinator, worker};
 use dojobber::Status;
 
 const JOBS: &str = r#"[
     {"name": "table", "label": "db"},
     {"name": "app", "deps": ["table"]}
 ]"#;
-
-/// A coordinator with `flags` (and no report on stdout): the summary is.
-fn coordinate(server: &NatsServer, suite: &str, dir: &std::path::Path, flags: &[&str]) -> Proc {
-    let child = demo(server, suite, "coordinate", &[])
-        .arg("--dir")
-        .arg(dir)
-        .args(["--spec", JOBS])
-        .args(flags)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start a coordinator");
-    Proc {
-        child,
-        what: "the coordinator".into(),
-    }
-}
 
 #[test]
 fn a_coordinator_writes_the_report_the_graph_the_events_and_the_page_a_local_run_does() {
@@ -50,7 +33,7 @@ fn a_coordinator_writes_the_report_the_graph_the_events_and_the_page_a_local_run
         "--html",
         &path("run.html"),
     ];
-    let finished = coordinate(&server, "cli", dir.path(), &flags).finish();
+    let finished = coordinator(&server, "cli", dir.path(), JOBS, &flags).finish();
     assert!(
         finished.status.success(),
         "{}\n{}",
@@ -177,19 +160,13 @@ fn sigterm_cancels_a_coordinated_run_which_ends_with_its_report() {
         {"name": "gate", "label": "slow", "gate": true},
         {"name": "after", "deps": ["gate"]}
     ]"#;
-    let coordinator = demo(&server, "term", "coordinate", &common::SHORT_ACK_WAIT)
-        .arg("--dir")
-        .arg(dir.path())
-        .args(["--spec", gated, "-q", "--report-json"])
-        .arg(&report_path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start a coordinator");
-    let coordinator = Proc {
-        child: coordinator,
-        what: "the coordinator".into(),
-    };
+    let report_arg = report_path.to_str().expect("a UTF-8 temporary path");
+    let flags = [
+        &common::SHORT_ACK_WAIT[..],
+        &["-q", "--report-json", report_arg],
+    ]
+    .concat();
+    let coordinator = coordinator(&server, "term", dir.path(), gated, &flags);
     common::wait_for_file(&dir.path().join("gate.started"));
     let pid = coordinator.child.id().to_string();
     let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();

@@ -135,19 +135,22 @@ pub fn coordinate(
     jobs: &str,
     extra: &[&str],
 ) -> Proc {
-    let mut command = demo(server, suite, "coordinate", extra);
-    let child = command
+    let quiet = ["-j", "16", "-q", "--report-json", "/dev/stdout"];
+    coordinator(server, suite, dir, jobs, &[extra, &quiet].concat())
+}
+
+/// Starts a coordinator of `jobs` (JSON) in `dir` with only `flags`.
+pub fn coordinator(
+    server: &NatsServer,
+    suite: &str,
+    dir: &Path,
+    jobs: &str,
+    flags: &[&str],
+) -> Proc {
+    let child = demo(server, suite, "coordinate", flags)
         .arg("--dir")
         .arg(dir)
-        .args([
-            "--spec",
-            jobs,
-            "-j",
-            "16",
-            "-q",
-            "--report-json",
-            "/dev/stdout",
-        ])
+        .args(["--spec", jobs])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
