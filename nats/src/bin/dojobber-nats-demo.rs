@@ -138,7 +138,7 @@ impl Job<Args> for FileJob {
         let dir = &cx.args().dir;
         let worker = WORKER.get().map_or("?", String::as_str);
         if self.spec.gate {
-            std::fs::write(dir.join(format!("{}.started", self.spec.name)), worker)?;
+            write_whole(&dir.join(format!("{}.started", self.spec.name)), worker)?;
             // Waits on an event the test makes: the release file.
             while !dir.join("release").exists() {
                 std::thread::sleep(Duration::from_millis(20));
@@ -160,9 +160,9 @@ impl Job<Args> for FileJob {
                     "SharedStorage::of has {direct:?} under {key:?}, the global storage {value:?}"
                 );
             }
-            std::fs::write(dir.join(format!("{}.got", self.spec.name)), value)?;
+            write_whole(&dir.join(format!("{}.got", self.spec.name)), &value)?;
         }
-        std::fs::write(self.done(dir), worker)?;
+        write_whole(&self.done(dir), worker)?;
         cx.local_mut().insert("ran by", worker.to_owned());
         Ok(())
     }
@@ -174,9 +174,17 @@ impl Job<Args> for FileJob {
             .get::<String>("ran by")
             .map_or("nobody", String::as_str);
         let cleaned = cx.args().dir.join(format!("{}.cleaned", self.spec.name));
-        std::fs::write(cleaned, ran_by)?;
+        write_whole(&cleaned, ran_by)?;
         Ok(())
     }
+}
+
+/// Writes a file the tests wait for under another name first, then renames
+/// it, so a test that sees the file also sees all of its content.
+fn write_whole(path: &Path, content: &str) -> std::io::Result<()> {
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, content)?;
+    std::fs::rename(&partial, path)
 }
 
 fn job(spec: &Spec, all: &Arc<Vec<Spec>>) -> JobRef<Args> {
