@@ -25,7 +25,7 @@
 //! still runs (one KV round-trip's window).
 
 use std::any::Any;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
@@ -43,7 +43,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 
 use crate::error::{Error, nats};
-use crate::transport::{LEASE_KEY, Settings, Transport};
+use crate::transport::{LEASE_KEY, Served, Settings, Transport};
 use crate::wire::{
     self, CleanupRequest, News, TryRequest, WireOutcome, WorkerReport, args_key, claim_key,
     fingerprint, runs_on,
@@ -288,6 +288,7 @@ where
                 tries: Mutex::new(HashMap::new()),
                 ran_on: Mutex::new(HashMap::new()),
                 broken: Mutex::new(None),
+                unserved: Mutex::new(HashSet::new()),
             });
             let _reader = AbortOnDrop(listen(&link).await?);
             let session = Arc::new(session);
@@ -429,6 +430,8 @@ struct Link {
     ran_on: Mutex<HashMap<JobId, (String, u32)>>,
     /// Reports can no longer come back: why. Every phase then fails.
     broken: Mutex<Option<Error>>,
+    /// Labels already named as having no worker, so each is named once.
+    unserved: Mutex<HashSet<Option<String>>>,
 }
 
 /// One try on the workers, as the coordinator follows it.
@@ -777,6 +780,9 @@ impl<A: Send + Sync + 'static> Remote<A> {
         if new_try {
             self.send_try(task);
         }
+        // Until its worker first reports: a try unheard of for an ack wait
+        // may have no worker at all, which is worth saying.
+        let mut unheard_since = new_try.then(Instant::now);
         let mut watch: Option<(u64, Silence)> = None;
         // Whether the claim was cut (or the try given up) since the
         // machine abandoned it: tried once before any outcome goes back,
@@ -824,12 +830,53 @@ impl<A: Send + Sync + 'static> Remote<A> {
                     }
                 }
             }
+            if let Some(since) = unheard_since {
+                let at = since + self.link.transport.settings.ack_wait;
+                if heard > 0 {
+                    unheard_since = None;
+                } else if Instant::now() >= at {
+                    unheard_since = None;
+                    self.name_if_unserved(task).await;
+                    continue;
+                } else {
+                    wake = Some(wake.map_or(at, |wake: Instant| wake.min(at)));
+                }
+            }
             match wake {
                 Some(wake) => {
                     let _ = tokio::time::timeout_at(wake, notified).await;
                 }
                 None => notified.await,
             }
+        }
+    }
+
+    /// Warns, once per label, when a try has had no word for an ack wait
+    /// and no worker serves its label: else a missing worker would look
+    /// like a hang. Decides nothing: the try still waits for a worker, its
+    /// time limit or the run's deadline.
+    async fn name_if_unserved(&self, task: Task) {
+        let label = self.link.labels[task.job.index()].clone();
+        if lock(&self.link.unserved).contains(&label) {
+            return;
+        }
+        let why = match self.link.transport.served(label.as_deref()).await {
+            Some(Served::Never) => "none has ever served this suite".to_owned(),
+            Some(Served::NotNow { queued }) => {
+                format!("none is serving now, {queued} tries queued")
+            }
+            Some(Served::Yes) | None => return,
+        };
+        if !lock(&self.link.unserved).insert(label.clone()) {
+            return;
+        }
+        let name = self.session.plan().name(task.job);
+        match &label {
+            Some(label) => tracing::warn!(
+                job = name,
+                "waiting for a worker with label {label}: {why}; start one with `--labels {label}`"
+            ),
+            None => tracing::warn!(job = name, "waiting for a worker: {why}; start one"),
         }
     }
 

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use async_nats::jetstream::context::ConsumerInfoErrorKind;
 use async_nats::jetstream::{self, consumer, kv, message::PublishMessage, stream};
 
 use crate::error::{Error, nats};
@@ -107,6 +108,22 @@ impl Transport {
         })
     }
 
+    /// Whether any worker serves `label` now, as its consumer on the
+    /// server sees it; `None` when the server cannot tell.
+    pub(crate) async fn served(&self, label: Option<&str>) -> Option<Served> {
+        let name = self.names.consumer(label);
+        match self.tries.consumer_info(&name).await {
+            Ok(info) if info.num_waiting > 0 || info.num_ack_pending > 0 => Some(Served::Yes),
+            Ok(info) => Some(Served::NotNow {
+                queued: info.num_pending,
+            }),
+            Err(error) if matches!(error.kind(), ConsumerInfoErrorKind::NotFound) => {
+                Some(Served::Never)
+            }
+            Err(_) => None,
+        }
+    }
+
     /// The pull consumer of one label's tries (`None`: jobs with no label).
     pub(crate) async fn consumer(
         &self,
@@ -197,4 +214,15 @@ async fn bucket(
             .await
             .map_err(|_| nats("cannot open a key-value bucket")(error)),
     }
+}
+
+/// Whether a label's tries have a worker, from its consumer on the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Served {
+    /// A worker asks for its tries or holds one.
+    Yes,
+    /// No worker asks or holds one now; `queued` tries wait.
+    NotNow { queued: u64 },
+    /// No worker ever served it: its consumer does not exist.
+    Never,
 }

@@ -116,8 +116,10 @@ fn a_label_no_worker_serves_fails_its_jobs_at_the_run_deadline() {
         {"name": "ghostly", "label": "ghost"},
         {"name": "haunted", "deps": ["ghostly"]}
     ]"#;
-    let deadline = ["--deadline", "1500ms"];
-    let finished = coordinate(&server, "deadline", dir.path(), jobs, &deadline).finish();
+    // The deadline is past an ack wait: the coordinator names the label
+    // with no worker while it waits.
+    let flags = [&SHORT_ACK_WAIT[..], &["--deadline", "4s"]].concat();
+    let finished = coordinate(&server, "deadline", dir.path(), jobs, &flags).finish();
     assert_eq!(finished.status.code(), Some(1), "{}", finished.stderr);
     let report = finished.report();
     assert_eq!(report.stopped, Some(StopReason::Deadline));
@@ -126,6 +128,14 @@ fn a_label_no_worker_serves_fails_its_jobs_at_the_run_deadline() {
         finished.stderr.contains(
             "failed: ghostly check try 1: given up before any worker with label ghost took it"
         ),
+        "{}",
+        finished.stderr
+    );
+    let waiting = "waiting for a worker with label ghost: none has ever served this suite; \
+                   start one with `--labels ghost`";
+    assert_eq!(
+        finished.stderr.matches(waiting).count(),
+        1,
         "{}",
         finished.stderr
     );

@@ -235,6 +235,7 @@ impl Observer for Failures {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_max_level(tracing::Level::WARN)
         .init();
     match Cli::parse().mode {
