@@ -152,19 +152,37 @@ fn shape_deps(shape: Shape, jobs: u32) -> Vec<Vec<u32>> {
 
 /// The floor, a benchmark baseline: what the suite costs with no engine.
 ///
-/// The jobs are found as dojobber finds them (from the root, `deps()` of
-/// each, one `name()` per edge since the name is the identity, a map by
-/// name), ordered by petgraph's `toposort` (deps first), and then each job
-/// gets check, and on failure run and recheck, unless a dep did not
-/// succeed; at the end, cleanup for each job whose run executed, last run
-/// first. No retries, time limits, events, report, or caught panics: only
-/// the user's code and the bookkeeping no runner can skip. Returns each
-/// job's status, in discovery order, or the name of a job on a cycle.
+/// The jobs are found as dojobber finds them, ordered by petgraph's
+/// `toposort`, and each gets check, and on failure run and recheck, unless
+/// a dep did not succeed; at the end, cleanup for each job whose run
+/// executed, last run first. No retries, time limits, events, report, or
+/// caught panics: only the user's code and the bookkeeping no runner can
+/// skip. Returns each job's status, in discovery order, or the name of a
+/// job on a cycle.
+///
+/// Each stage is a function kept out of line, so that a profiler
+/// (`callgrind_annotate --inclusive=yes`) shows what it costs; dropping the
+/// job values and the graph is what is left of this function's own cost.
+#[inline(never)]
 fn run_by_hand(root: JobRef<Suite>, suite: &Suite) -> Result<Vec<Status>, String> {
+    let (jobs, graph, order) = discover_by_hand(root, suite)?;
+    Ok(run_in_order(&jobs, &graph, &order, suite))
+}
+
+/// Dependency edges go from a dep to the job that needs it.
+type Edges = DiGraph<(), ()>;
+
+/// Every job reachable from `root` (from the root, `deps()` of each, one
+/// `name()` per edge since the name is the identity, a map by name, which
+/// is dropped at the end), its edges, and an order with deps first.
+#[inline(never)]
+fn discover_by_hand(
+    root: JobRef<Suite>,
+    suite: &Suite,
+) -> Result<(Vec<JobRef<Suite>>, Edges, Vec<NodeIndex>), String> {
     let mut jobs = vec![root];
     let mut by_name = HashMap::from([(jobs[0].name(), 0)]);
-    // Edges go from a dep to the job that needs it.
-    let mut graph = DiGraph::<(), ()>::new();
+    let mut graph = Edges::new();
     graph.add_node(());
     let mut next = 0;
     while next < jobs.len() {
@@ -183,11 +201,21 @@ fn run_by_hand(root: JobRef<Suite>, suite: &Suite) -> Result<Vec<Status>, String
     }
     let order = petgraph::algo::toposort(&graph, None)
         .map_err(|cycle| jobs[cycle.node_id().index()].name())?;
+    Ok((jobs, graph, order))
+}
 
+/// Each job's phases in `order`, then the cleanups; each job's status.
+#[inline(never)]
+fn run_in_order(
+    jobs: &[JobRef<Suite>],
+    graph: &Edges,
+    order: &[NodeIndex],
+    suite: &Suite,
+) -> Vec<Status> {
     let global = GlobalStorage::default();
     let mut status = vec![Status::Pending; jobs.len()];
     let mut ran = Vec::new();
-    for node in order {
+    for &node in order {
         let (at, job) = (node.index(), &jobs[node.index()]);
         let mut deps = graph.neighbors_directed(node, Direction::Incoming);
         status[at] = if !deps.all(|d| status[d.index()].is_success()) {
@@ -218,7 +246,7 @@ fn run_by_hand(root: JobRef<Suite>, suite: &Suite) -> Result<Vec<Status>, String
         let mut local = LocalStorage::default();
         let _ = call(&jobs[at], Phase::Cleanup, suite, &mut local, &global);
     }
-    Ok(status)
+    status
 }
 
 /// One phase of one job, as a driver calls it.
