@@ -165,24 +165,28 @@ fn shape_deps(shape: Shape, jobs: u32) -> Vec<Vec<u32>> {
 /// job values and the graph is what is left of this function's own cost.
 #[inline(never)]
 fn run_by_hand(root: JobRef<Suite>, suite: &Suite) -> Result<Vec<Status>, String> {
-    let (jobs, graph, order) = discover_by_hand(root, suite)?;
-    Ok(run_in_order(&jobs, &graph, &order, suite))
+    let found = discover_by_hand(root, suite)?;
+    Ok(run_in_order(&found, suite))
 }
 
-/// Dependency edges go from a dep to the job that needs it.
-type Edges = DiGraph<(), ()>;
+/// What the hand-written discovery finds.
+struct Found {
+    /// Every job reachable from the root, the root first.
+    jobs: Vec<JobRef<Suite>>,
+    /// Edges from a dep to the job that needs it, indexed as `jobs`.
+    graph: DiGraph<(), ()>,
+    /// The jobs, deps first.
+    order: Vec<NodeIndex>,
+}
 
 /// Every job reachable from `root` (from the root, `deps()` of each, one
 /// `name()` per edge since the name is the identity, a map by name, which
 /// is dropped at the end), its edges, and an order with deps first.
 #[inline(never)]
-fn discover_by_hand(
-    root: JobRef<Suite>,
-    suite: &Suite,
-) -> Result<(Vec<JobRef<Suite>>, Edges, Vec<NodeIndex>), String> {
+fn discover_by_hand(root: JobRef<Suite>, suite: &Suite) -> Result<Found, String> {
     let mut jobs = vec![root];
     let mut by_name = HashMap::from([(jobs[0].name(), 0)]);
-    let mut graph = Edges::new();
+    let mut graph = DiGraph::new();
     graph.add_node(());
     let mut next = 0;
     while next < jobs.len() {
@@ -201,17 +205,13 @@ fn discover_by_hand(
     }
     let order = petgraph::algo::toposort(&graph, None)
         .map_err(|cycle| jobs[cycle.node_id().index()].name())?;
-    Ok((jobs, graph, order))
+    Ok(Found { jobs, graph, order })
 }
 
-/// Each job's phases in `order`, then the cleanups; each job's status.
+/// Each job's phases, deps first, then the cleanups; each job's status.
 #[inline(never)]
-fn run_in_order(
-    jobs: &[JobRef<Suite>],
-    graph: &Edges,
-    order: &[NodeIndex],
-    suite: &Suite,
-) -> Vec<Status> {
+fn run_in_order(found: &Found, suite: &Suite) -> Vec<Status> {
+    let Found { jobs, graph, order } = found;
     let global = GlobalStorage::default();
     let mut status = vec![Status::Pending; jobs.len()];
     let mut ran = Vec::new();
