@@ -15,12 +15,24 @@
 //!
 //! It prints one line with the counts; the time a user waits is the whole
 //! process, so time it from outside (`/usr/bin/time -v`, hyperfine).
+//!
+//! `--engine none` is the benchmark's baseline, the floor: the same suite,
+//! the same job values through the same user code, run by the simplest
+//! loop a user would write by hand instead of dojobber ([`run_by_hand`]).
+//! What dojobber takes above it is the engine's cost.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, ValueEnum};
-use dojobber::{Context, Group, Job, JobRef, JobResult, Runner, Status, bail, dep};
+use dojobber::{
+    Context, GlobalStorage, Group, Job, JobKind, JobRef, JobResult, LocalStorage, Phase, Runner,
+    Status, bail, dep,
+};
+use petgraph::Direction;
+use petgraph::graph::{DiGraph, NodeIndex};
 
 #[derive(Parser, Debug)]
 struct Cli {
@@ -33,6 +45,17 @@ struct Cli {
     /// Whether checks pass at once or fail until the job has run.
     #[arg(long, value_enum, default_value = "fix")]
     mode: Mode,
+    /// What runs the suite.
+    #[arg(long, value_enum, default_value = "dojobber")]
+    engine: Engine,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
+enum Engine {
+    /// `Runner::run`, one worker: the whole engine.
+    Dojobber,
+    /// No engine: the baseline loop of `run_by_hand`.
+    None,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -127,6 +150,121 @@ fn shape_deps(shape: Shape, jobs: u32) -> Vec<Vec<u32>> {
     }
 }
 
+/// The floor, a benchmark baseline: what the suite costs with no engine.
+///
+/// The jobs are found as dojobber finds them, ordered by petgraph's
+/// `toposort`, and each gets check, and on failure run and recheck, unless
+/// a dep did not succeed; at the end, cleanup for each job whose run
+/// executed, last run first. No retries, time limits, events, report, or
+/// caught panics: only the user's code and the bookkeeping no runner can
+/// skip. Returns each job's status, in discovery order, or the name of a
+/// job on a cycle.
+///
+/// Each stage is a function kept out of line, so that a profiler
+/// (`callgrind_annotate --inclusive=yes`) shows what it costs; dropping the
+/// job values and the graph is what is left of this function's own cost.
+#[inline(never)]
+fn run_by_hand(root: JobRef<Suite>, suite: &Suite) -> Result<Vec<Status>, String> {
+    let found = discover_by_hand(root, suite)?;
+    Ok(run_in_order(&found, suite))
+}
+
+/// What the hand-written discovery finds.
+struct Found {
+    /// Every job reachable from the root, the root first.
+    jobs: Vec<JobRef<Suite>>,
+    /// Edges from a dep to the job that needs it, indexed as `jobs`.
+    graph: DiGraph<(), ()>,
+    /// The jobs, deps first.
+    order: Vec<NodeIndex>,
+}
+
+/// Every job reachable from `root` (from the root, `deps()` of each, one
+/// `name()` per edge since the name is the identity, a map by name, which
+/// is dropped at the end), its edges, and an order with deps first.
+#[inline(never)]
+fn discover_by_hand(root: JobRef<Suite>, suite: &Suite) -> Result<Found, String> {
+    let mut jobs = vec![root];
+    let mut by_name = HashMap::from([(jobs[0].name(), 0)]);
+    let mut graph = DiGraph::new();
+    graph.add_node(());
+    let mut next = 0;
+    while next < jobs.len() {
+        for dep in jobs[next].deps(suite) {
+            let at = match by_name.entry(dep.name()) {
+                Entry::Occupied(known) => *known.get(),
+                Entry::Vacant(new) => {
+                    jobs.push(dep);
+                    graph.add_node(());
+                    *new.insert(jobs.len() - 1)
+                }
+            };
+            graph.add_edge(NodeIndex::new(at), NodeIndex::new(next), ());
+        }
+        next += 1;
+    }
+    let order = petgraph::algo::toposort(&graph, None)
+        .map_err(|cycle| jobs[cycle.node_id().index()].name())?;
+    Ok(Found { jobs, graph, order })
+}
+
+/// Each job's phases, deps first, then the cleanups; each job's status.
+#[inline(never)]
+fn run_in_order(found: &Found, suite: &Suite) -> Vec<Status> {
+    let Found { jobs, graph, order } = found;
+    let global = GlobalStorage::default();
+    let mut status = vec![Status::Pending; jobs.len()];
+    let mut ran = Vec::new();
+    for &node in order {
+        let (at, job) = (node.index(), &jobs[node.index()]);
+        let mut deps = graph.neighbors_directed(node, Direction::Incoming);
+        status[at] = if !deps.all(|d| status[d.index()].is_success()) {
+            Status::Blocked
+        } else if job.kind() == JobKind::Dummy {
+            Status::Passed
+        } else {
+            // One try's storage, shared by its phases as in a real run.
+            let mut local = LocalStorage::default();
+            let mut call = |phase| call(job, phase, suite, &mut local, &global);
+            if job.kind() == JobKind::Normal && call(Phase::Check).is_ok() {
+                Status::Passed
+            } else {
+                ran.push(at);
+                let run = call(Phase::Run);
+                let decided = match job.kind() {
+                    JobKind::Normal => call(Phase::Recheck),
+                    _ => run,
+                };
+                match decided {
+                    Ok(()) => Status::Fixed,
+                    Err(_) => Status::Failed,
+                }
+            }
+        };
+    }
+    for &at in ran.iter().rev() {
+        let mut local = LocalStorage::default();
+        let _ = call(&jobs[at], Phase::Cleanup, suite, &mut local, &global);
+    }
+    status
+}
+
+/// One phase of one job, as a driver calls it.
+fn call(
+    job: &JobRef<Suite>,
+    phase: Phase,
+    suite: &Suite,
+    local: &mut LocalStorage,
+    global: &GlobalStorage,
+) -> JobResult {
+    let mut cx = Context::new(suite, local, global, phase, 1);
+    match phase {
+        Phase::Check | Phase::Recheck => job.check(&mut cx),
+        Phase::Run => job.run(&mut cx),
+        Phase::Cleanup => job.cleanup(&mut cx),
+    }
+}
+
 fn main() -> ExitCode {
     // As every program on dojobber-cli does: a failing check is an expected
     // result here, so `RUST_BACKTRACE=1` must not capture a backtrace for
@@ -148,26 +286,45 @@ fn main() -> ExitCode {
         deps,
         mode: cli.mode,
     };
-    let finished = match Runner::new(root, suite).run() {
-        Ok(finished) => finished,
+    let counted = match cli.engine {
+        Engine::Dojobber => Runner::new(root, suite)
+            .run()
+            .map(|finished| count(finished.into_report().jobs.iter().map(|job| job.status)))
+            .map_err(|error| error.to_string()),
+        Engine::None => run_by_hand(dep(root), &suite)
+            .map(|status| count(status.into_iter()))
+            .map_err(|name| format!("{name} is on a cycle")),
+    };
+    match counted {
+        Ok(counts) => {
+            let [passed, fixed, failed, blocked] = counts;
+            println!(
+                "{} jobs: {passed} passed, {fixed} fixed, {failed} failed, {blocked} blocked",
+                passed + fixed + failed + blocked
+            );
+            if failed + blocked == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
         Err(error) => {
             eprintln!("error: {error}");
-            return ExitCode::from(2);
+            ExitCode::from(2)
         }
-    };
-    let report = finished.into_report();
-    let count = |status| report.jobs.iter().filter(|j| j.status == status).count();
-    println!(
-        "{} jobs: {} passed, {} fixed, {} failed, {} blocked",
-        report.jobs.len(),
-        count(Status::Passed),
-        count(Status::Fixed),
-        count(Status::Failed),
-        count(Status::Blocked),
-    );
-    if report.is_success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
     }
+}
+
+/// How many jobs passed, were fixed, failed, were blocked.
+fn count(statuses: impl Iterator<Item = Status>) -> [usize; 4] {
+    let mut counts = [0; 4];
+    for status in statuses {
+        match status {
+            Status::Passed => counts[0] += 1,
+            Status::Fixed => counts[1] += 1,
+            Status::Failed => counts[2] += 1,
+            Status::Blocked | Status::Pending => counts[3] += 1,
+        }
+    }
+    counts
 }
