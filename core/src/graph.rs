@@ -65,6 +65,8 @@ impl<A: 'static> JobGraph<A> {
     /// }
     /// let graph = JobGraph::discover(dep(Root), &(), Defaults::default())?;
     /// assert_eq!(graph.plan().len(), 2); // the same name is the same job
+    /// let leaf = graph.plan().find(&dep(Leaf).name()).unwrap();
+    /// assert_eq!(graph.plan().deps(graph.plan().root()), [leaf, leaf]);
     /// # Ok::<(), dojobber::SetupError>(())
     /// ```
     pub fn discover(root: JobRef<A>, args: &A, defaults: Defaults) -> Result<Self, SetupError> {
@@ -139,8 +141,10 @@ impl<A: 'static> JobGraph<A> {
         }
         tracing::debug!(jobs = jobs.len(), "job graph discovered");
 
-        let (plan, order) = Plan::from_discovered(found, by_name, defaults)?;
+        drop(by_name);
+        let (plan, order) = Plan::from_discovered(found, defaults)?;
         reorder(&mut jobs, &order);
+        jobs.shrink_to_fit();
         Ok(JobGraph {
             plan,
             jobs: JobTable(jobs),

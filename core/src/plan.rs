@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use hashbrown::HashTable;
@@ -179,7 +180,9 @@ pub struct Plan {
     /// Names of the concurrency groups, indexed by `job_groups`.
     group_names: Vec<String>,
     job_groups: PerJob<Option<u16>>,
-    by_name: NameIndex,
+    /// Made at the first [`find`](Self::find): most runs never look a
+    /// job up by name, and a million names index in 10 MB.
+    by_name: OnceLock<NameIndex>,
     /// Deps of job `i` are `dep_list[dep_start[i]..dep_start[i + 1]]`.
     dep_start: Vec<u32>,
     dep_list: Vec<JobId>,
@@ -238,14 +241,6 @@ impl NameIndex {
     pub(crate) fn find<'a>(&self, name: &str, name_of: impl Fn(u32) -> &'a str) -> Option<u32> {
         let hash = self.hasher.hash_one(name);
         self.table.find(hash, |&i| name_of(i) == name).copied()
-    }
-
-    /// Changes every index, for when the list is reordered; names and so
-    /// hashes stay.
-    pub(crate) fn renumber(&mut self, new_index: impl Fn(u32) -> u32) {
-        for index in self.table.iter_mut() {
-            *index = new_index(*index);
-        }
     }
 
     /// The index of `name` if it is known; else records `new_index` for it
@@ -321,6 +316,7 @@ impl Discovered {
     }
 
     /// Adds a normal job with no values of its own; returns its index.
+    #[inline]
     pub(crate) fn add(&mut self, name: String) -> u32 {
         let index = len_u32(self.names.len());
         self.names.push(name);
@@ -334,11 +330,13 @@ impl Discovered {
     }
 
     /// The name of job `index`.
+    #[inline]
     pub(crate) fn name(&self, index: u32) -> &str {
         &self.names[index as usize]
     }
 
     /// Sets what job `index` says of itself.
+    #[inline]
     pub(crate) fn describe(&mut self, index: u32, described: Described) {
         self.kinds[index as usize] = described.kind;
         if let Some(tries) = described.tries {
@@ -361,11 +359,13 @@ impl Discovered {
     }
 
     /// Adds a dep of the job whose deps are being listed.
+    #[inline]
     pub(crate) fn push_dep(&mut self, dep: u32) {
         self.dep_list.push(dep);
     }
 
     /// Closes the deps of the job whose deps were being listed.
+    #[inline]
     pub(crate) fn end_deps(&mut self) {
         self.dep_start.push(len_u32(self.dep_list.len()));
     }
@@ -510,7 +510,7 @@ impl Plan {
         defaults: Defaults,
     ) -> Result<(Plan, Vec<Option<JobId>>), SetupError> {
         let count = specs.len();
-        let (plan, order) = Self::build(Discovered::from_specs(specs), root, defaults, None)?;
+        let (plan, order) = Self::build(Discovered::from_specs(specs), root, defaults, false)?;
         let mut ids = vec![None; count];
         for (id, &old) in plan.ids().zip(&order) {
             ids[old as usize] = Some(id);
@@ -518,18 +518,16 @@ impl Plan {
         Ok((plan, ids))
     }
 
-    /// [`Plan::new`] for jobs whose names are known to be unique, with the
-    /// index of them by discovery number, rooted at job 0, every job
-    /// reachable from it. Saves hashing every name a second time.
+    /// [`Plan::new`] for jobs whose names are known to be unique, rooted
+    /// at job 0, every job reachable from it.
     ///
     /// Returns the plan and, per [`JobId`], the job's discovery number.
     pub(crate) fn from_discovered(
         found: Discovered,
-        names: NameIndex,
         defaults: Defaults,
     ) -> Result<(Plan, Vec<u32>), SetupError> {
         let count = found.len();
-        let (plan, order) = Self::build(found, 0, defaults, Some(names))?;
+        let (plan, order) = Self::build(found, 0, defaults, true)?;
         assert_eq!(order.len(), count, "every discovered job is reachable");
         Ok((plan, order))
     }
@@ -541,7 +539,7 @@ impl Plan {
         found: Discovered,
         root: usize,
         defaults: Defaults,
-        unique_names: Option<NameIndex>,
+        names_are_unique: bool,
     ) -> Result<(Plan, Vec<u32>), SetupError> {
         assert!(root < found.len(), "root index out of range");
         if defaults.tries == 0 {
@@ -562,11 +560,19 @@ impl Plan {
         for (id, &old) in order.iter().enumerate() {
             old_to_new[old as usize] = len_u32(id);
         }
-        let dep_after_dependent = order.iter().enumerate().any(|(id, &old)| {
-            view.deps(old)
-                .iter()
-                .any(|&dep| old_to_new[dep as usize] as usize >= id)
-        });
+        // The deps in the reference order, with the ids of the plan.
+        let mut plan_start = Vec::with_capacity(order.len() + 1);
+        let mut plan_list = Vec::with_capacity(view.list.len());
+        plan_start.push(0);
+        let mut dep_after_dependent = false;
+        for (id, &old) in order.iter().enumerate() {
+            for &dep in view.deps(old) {
+                let dep = old_to_new[dep as usize];
+                dep_after_dependent |= dep as usize >= id;
+                plan_list.push(JobId(dep));
+            }
+            plan_start.push(len_u32(plan_list.len()));
+        }
         // A dep after its dependent means a cycle; specs the root does not
         // reach were not walked. Either way petgraph's toposort decides.
         if dep_after_dependent || order.len() < found.len() {
@@ -582,8 +588,8 @@ impl Plan {
         let Discovered {
             mut names,
             kinds,
-            dep_start,
-            dep_list,
+            dep_start: _,
+            dep_list: _,
             tries,
             retry_delays,
             time_limits,
@@ -601,12 +607,9 @@ impl Plan {
             .filter_map(|&(old, _)| new_id(old))
             .min();
         let checked = zero_tries.map_or(order.len(), |id| id.index() + 1);
-        let by_name = match unique_names {
-            Some(mut by_name) => {
-                by_name.renumber(|old| old_to_new[old as usize]);
-                by_name
-            }
-            None => unique_index(&names, &order[..checked])?,
+        let by_name = match names_are_unique {
+            true => OnceLock::new(),
+            false => OnceLock::from(unique_index(&names, &order[..checked])?),
         };
         if let Some(id) = zero_tries {
             return Err(SetupError::ZeroTries {
@@ -615,16 +618,6 @@ impl Plan {
         }
 
         let len = order.len();
-        let mut plan_start = Vec::with_capacity(len + 1);
-        let mut plan_list = Vec::with_capacity(dep_list.len());
-        plan_start.push(0);
-        for &old in &order {
-            let old = old as usize;
-            let deps = &dep_list[dep_start[old] as usize..dep_start[old + 1] as usize];
-            plan_list.extend(deps.iter().map(|&dep| JobId(old_to_new[dep as usize])));
-            plan_start.push(len_u32(plan_list.len()));
-        }
-        drop((dep_start, dep_list));
 
         fn renumbered<T>(
             values: Vec<(u32, T)>,
@@ -674,6 +667,7 @@ impl Plan {
         } else {
             reorder(&mut names, &order);
         }
+        names.shrink_to_fit();
         plan.names = names;
         plan.index_dependents();
         Ok((plan, order))
@@ -733,11 +727,18 @@ impl Plan {
         std::mem::take(&mut self.names)
     }
 
-    /// The job called `name`, if there is one.
+    /// The job called `name`, if there is one. The first call indexes
+    /// every name (O(jobs)); later ones cost a hash.
     pub fn find(&self, name: &str) -> Option<JobId> {
-        self.by_name
-            .find(name, |i| &self.names[i as usize])
-            .map(JobId)
+        let name_of = |i: u32| self.names[i as usize].as_str();
+        let by_name = self.by_name.get_or_init(|| {
+            let mut by_name = NameIndex::with_capacity(self.names.len());
+            for id in 0..len_u32(self.names.len()) {
+                by_name.insert_new(id, name_of);
+            }
+            by_name
+        });
+        by_name.find(name, name_of).map(JobId)
     }
 
     /// The job called `name`, or an error naming the closest names the

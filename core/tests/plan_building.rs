@@ -109,6 +109,14 @@ fn built(specs: Vec<JobSpec>, root: usize, defaults: Defaults) -> Result<Expecte
             )
         })
         .collect();
+    for id in plan.ids() {
+        assert_eq!(
+            plan.find(plan.name(id)),
+            Some(id),
+            "every job is found by name"
+        );
+    }
+    assert_eq!(plan.find("no such job"), None);
     let ids = ids.into_iter().map(|id| id.map(JobId::index)).collect();
     Ok((jobs, ids))
 }
