@@ -618,15 +618,6 @@ impl Plan {
         }
 
         let len = order.len();
-
-        fn renumbered<T>(
-            values: Vec<(u32, T)>,
-            new_id: impl Fn(u32) -> Option<JobId>,
-        ) -> impl Iterator<Item = (JobId, T)> {
-            values
-                .into_iter()
-                .filter_map(move |(old, value)| Some((new_id(old)?, value)))
-        }
         let mut groups: Vec<(JobId, String)> = renumbered(groups, new_id).collect();
         groups.sort_unstable_by_key(|&(id, _)| id);
         let mut group_names = Vec::new();
@@ -653,20 +644,16 @@ impl Plan {
             dependent_list: Vec::new(),
             names: Vec::new(),
         };
-        drop(old_to_new);
         if names.len() > len {
-            // Put the unreached names last, in any order, and drop them.
-            let mut reached = FixedBitSet::with_capacity(names.len());
-            let mut full = order.clone();
-            for &old in &order {
-                reached.insert(old as usize);
-            }
-            full.extend((0..len_u32(names.len())).filter(|&old| !reached.contains(old as usize)));
-            reorder(&mut names, &full);
+            // The names the root does not reach go last, and are dropped.
+            let unreached = (0..len_u32(names.len())).filter(|&old| new_id(old).is_none());
+            let all: Vec<u32> = order.iter().copied().chain(unreached).collect();
+            reorder(&mut names, &all);
             names.truncate(len);
         } else {
             reorder(&mut names, &order);
         }
+        drop(old_to_new);
         names.shrink_to_fit();
         plan.names = names;
         plan.index_dependents();
@@ -824,8 +811,19 @@ impl Plan {
     }
 }
 
+#[inline]
 fn len_u32(len: usize) -> u32 {
     u32::try_from(len).expect("more than u32::MAX jobs or edges")
+}
+
+/// The `(index, value)` pairs of the jobs the plan keeps, with their ids.
+fn renumbered<T>(
+    values: Vec<(u32, T)>,
+    new_id: impl Fn(u32) -> Option<JobId>,
+) -> impl Iterator<Item = (JobId, T)> {
+    values
+        .into_iter()
+        .filter_map(move |(old, value)| Some((new_id(old)?, value)))
 }
 
 /// The index of the group called `name` in `group_names`, adding it if new.
