@@ -8,7 +8,7 @@ use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::job::JobRef;
-use crate::plan::{Defaults, JobId, JobSpec, NameIndex, Plan, SetupError};
+use crate::plan::{Defaults, Described, Discovered, JobId, NameIndex, Plan, SetupError, reorder};
 use crate::report::Failure;
 
 /// The jobs of a suite, numbered as in their [`Plan`].
@@ -65,6 +65,8 @@ impl<A: 'static> JobGraph<A> {
     /// }
     /// let graph = JobGraph::discover(dep(Root), &(), Defaults::default())?;
     /// assert_eq!(graph.plan().len(), 2); // the same name is the same job
+    /// let leaf = graph.plan().find(&dep(Leaf).name()).unwrap();
+    /// assert_eq!(graph.plan().deps(graph.plan().root()), [leaf, leaf]);
     /// # Ok::<(), dojobber::SetupError>(())
     /// ```
     pub fn discover(root: JobRef<A>, args: &A, defaults: Defaults) -> Result<Self, SetupError> {
@@ -74,46 +76,45 @@ impl<A: 'static> JobGraph<A> {
             }
         })?;
         let mut jobs = vec![root];
-        let mut specs = vec![JobSpec::new(root_name)];
+        let mut found = Discovered::new(root_name);
         let mut by_name = NameIndex::default();
-        by_name.insert_new(0, |i| &specs[i as usize].name);
+        by_name.insert_new(0, |i| found.name(i));
         let mut next = 0;
         while next < jobs.len() {
+            let index = u32::try_from(next).expect("more than u32::MAX jobs");
             let job = JobRef::clone(&jobs[next]);
             let described = catch_unwind(AssertUnwindSafe(|| {
-                let limits = (job.time_limit(), job.concurrency_group());
-                (
-                    job.kind(),
-                    job.tries(),
-                    job.retry_delay(),
-                    limits,
-                    job.deps(args),
-                )
+                let described = Described {
+                    kind: job.kind(),
+                    tries: job.tries(),
+                    retry_delay: job.retry_delay(),
+                    time_limit: job.time_limit(),
+                    group: job.concurrency_group(),
+                };
+                (described, job.deps(args))
             }));
-            let (kind, tries, retry_delay, (time_limit, group), deps) = match described {
-                Ok(described) => described,
+            let deps = match described {
+                Ok((described, deps)) => {
+                    found.describe(index, described);
+                    deps
+                }
                 Err(payload) => {
-                    specs[next].broken = Some(Failure::from_panic(&*payload).message);
-                    next += 1;
-                    continue;
+                    found.set_broken(index, Failure::from_panic(&*payload).message);
+                    Vec::new()
                 }
             };
-            specs[next].kind = kind;
-            specs[next].tries = tries;
-            specs[next].retry_delay = retry_delay;
-            specs[next].time_limit = time_limit;
-            specs[next].group = group;
-            let mut dep_indexes = Vec::with_capacity(deps.len());
+            let mut broken_dep = None;
             for dep in deps {
                 let name = match catch_unwind(AssertUnwindSafe(|| dep.name())) {
                     Ok(name) => name,
                     Err(payload) => {
                         let panic = Failure::from_panic(&*payload).message;
-                        specs[next].broken = Some(format!("a dep's name() {panic}"));
+                        broken_dep = Some(format!("a dep's name() {panic}"));
                         continue;
                     }
                 };
-                let index = match by_name.find(&name, |i| &specs[i as usize].name) {
+                let new_index = u32::try_from(jobs.len()).expect("more than u32::MAX jobs");
+                match by_name.find_or_insert(&name, new_index, |i| found.name(i)) {
                     Some(known) => {
                         let known_job = &jobs[known as usize];
                         if type_of(known_job) != type_of(&dep) {
@@ -123,34 +124,27 @@ impl<A: 'static> JobGraph<A> {
                                 second: dep.type_name().to_owned(),
                             });
                         }
-                        known as usize
+                        found.push_dep(known);
                     }
                     None => {
-                        let index = jobs.len();
-                        specs.push(JobSpec::new(name));
+                        found.add(name);
                         jobs.push(dep);
-                        let new = u32::try_from(index).expect("more than u32::MAX jobs");
-                        by_name.insert_new(new, |i| &specs[i as usize].name);
-                        index
+                        found.push_dep(new_index);
                     }
-                };
-                dep_indexes.push(index);
+                }
             }
-            specs[next].deps = dep_indexes;
+            if let Some(message) = broken_dep {
+                found.set_broken(index, message);
+            }
+            found.end_deps();
             next += 1;
         }
         tracing::debug!(jobs = jobs.len(), "job graph discovered");
 
-        let (plan, ids) = Plan::from_discovered(specs, by_name, defaults)?;
-        let mut numbered: Vec<Option<JobRef<A>>> = vec![None; plan.len()];
-        for (job, id) in jobs.into_iter().zip(ids) {
-            let id = id.expect("every discovered job is reachable from the root");
-            numbered[id.index()] = Some(job);
-        }
-        let jobs = numbered
-            .into_iter()
-            .map(|job| job.expect("ids are a permutation"))
-            .collect();
+        drop(by_name);
+        let (plan, order) = Plan::from_discovered(found, defaults)?;
+        reorder(&mut jobs, &order);
+        jobs.shrink_to_fit();
         Ok(JobGraph {
             plan,
             jobs: JobTable(jobs),

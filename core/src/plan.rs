@@ -4,14 +4,16 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use hashbrown::HashTable;
 
+use fixedbitset::FixedBitSet;
 use petgraph::Direction;
 use petgraph::algo::{astar, kosaraju_scc, toposort};
 use petgraph::graph::{DiGraph, NodeIndex};
-use petgraph::visit::{DfsPostOrder, NodeFiltered};
+use petgraph::visit::{DfsPostOrder, GraphBase, GraphRef, IntoNeighbors, NodeFiltered, Visitable};
 
 use crate::job::JobKind;
 
@@ -178,7 +180,9 @@ pub struct Plan {
     /// Names of the concurrency groups, indexed by `job_groups`.
     group_names: Vec<String>,
     job_groups: PerJob<Option<u16>>,
-    by_name: NameIndex,
+    /// Made at the first [`find`](Self::find): most runs never look a
+    /// job up by name, and a million names index in 10 MB.
+    by_name: OnceLock<NameIndex>,
     /// Deps of job `i` are `dep_list[dep_start[i]..dep_start[i + 1]]`.
     dep_start: Vec<u32>,
     dep_list: Vec<JobId>,
@@ -193,29 +197,23 @@ pub struct Plan {
 #[derive(Clone, Debug)]
 struct PerJob<T> {
     default: T,
-    /// Empty while every job so far has the default.
+    /// Empty while every job has the default.
     each: Vec<T>,
-    len: usize,
 }
 
 impl<T: Copy + PartialEq> PerJob<T> {
-    fn new(default: T) -> Self {
-        PerJob {
-            default,
-            each: Vec::new(),
-            len: 0,
+    /// `len` jobs with the default but those `values` name.
+    fn from_sparse(default: T, len: usize, values: impl IntoIterator<Item = (JobId, T)>) -> Self {
+        let mut each = Vec::new();
+        for (id, value) in values {
+            if value != default {
+                if each.is_empty() {
+                    each = vec![default; len];
+                }
+                each[id.index()] = value;
+            }
         }
-    }
-
-    /// Adds the next job's value.
-    fn push(&mut self, value: T) {
-        if self.each.is_empty() && value != self.default {
-            self.each = vec![self.default; self.len];
-        }
-        if !self.each.is_empty() || value != self.default {
-            self.each.push(value);
-        }
-        self.len += 1;
+        PerJob { default, each }
     }
 
     fn get(&self, id: JobId) -> T {
@@ -245,11 +243,27 @@ impl NameIndex {
         self.table.find(hash, |&i| name_of(i) == name).copied()
     }
 
-    /// Changes every index, for when the list is reordered; names and so
-    /// hashes stay.
-    pub(crate) fn renumber(&mut self, new_index: impl Fn(u32) -> u32) {
-        for index in self.table.iter_mut() {
-            *index = new_index(*index);
+    /// The index of `name` if it is known; else records `new_index` for it
+    /// and returns `None`, and the caller puts `name` at `new_index`. The
+    /// name is hashed once either way.
+    pub(crate) fn find_or_insert<'a>(
+        &mut self,
+        name: &str,
+        new_index: u32,
+        name_of: impl Fn(u32) -> &'a str,
+    ) -> Option<u32> {
+        let hasher = &self.hasher;
+        let hash = hasher.hash_one(name);
+        match self.table.entry(
+            hash,
+            |&i| name_of(i) == name,
+            |&i| hasher.hash_one(name_of(i)),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(known) => Some(*known.get()),
+            hashbrown::hash_table::Entry::Vacant(vacant) => {
+                vacant.insert(new_index);
+                None
+            }
         }
     }
 
@@ -259,6 +273,209 @@ impl NameIndex {
         let hash = hasher.hash_one(name_of(index));
         self.table
             .insert_unique(hash, index, |&i| hasher.hash_one(name_of(i)));
+    }
+}
+
+/// Jobs numbered in the order they were found, before the plan puts them
+/// in the reference order: what discovery collects, and what [`Plan::new`]
+/// makes of its specs. Values that most jobs leave to the defaults are
+/// listed only for the jobs that set them, by index, in index order.
+#[derive(Debug, Default)]
+pub(crate) struct Discovered {
+    names: Vec<String>,
+    kinds: Vec<JobKind>,
+    /// Deps of job `i` are `dep_list[dep_start[i]..dep_start[i + 1]]`;
+    /// jobs list their deps in index order, each closed by `end_deps`.
+    dep_start: Vec<u32>,
+    dep_list: Vec<u32>,
+    tries: Vec<(u32, u32)>,
+    retry_delays: Vec<(u32, Duration)>,
+    time_limits: Vec<(u32, Duration)>,
+    groups: Vec<(u32, String)>,
+    broken: Vec<(u32, String)>,
+}
+
+/// What a job says of itself besides its name and deps.
+pub(crate) struct Described {
+    pub(crate) kind: JobKind,
+    pub(crate) tries: Option<u32>,
+    pub(crate) retry_delay: Option<Duration>,
+    pub(crate) time_limit: Option<Duration>,
+    pub(crate) group: Option<String>,
+}
+
+impl Discovered {
+    /// Only the root, named `root_name`, found.
+    pub(crate) fn new(root_name: String) -> Self {
+        let mut found = Discovered {
+            dep_start: vec![0],
+            ..Discovered::default()
+        };
+        found.add(root_name);
+        found
+    }
+
+    /// Adds a normal job with no values of its own; returns its index.
+    #[inline]
+    pub(crate) fn add(&mut self, name: String) -> u32 {
+        let index = len_u32(self.names.len());
+        self.names.push(name);
+        self.kinds.push(JobKind::Normal);
+        index
+    }
+
+    /// How many jobs were found.
+    pub(crate) fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// The name of job `index`.
+    #[inline]
+    pub(crate) fn name(&self, index: u32) -> &str {
+        &self.names[index as usize]
+    }
+
+    /// Sets what job `index` says of itself.
+    #[inline]
+    pub(crate) fn describe(&mut self, index: u32, described: Described) {
+        self.kinds[index as usize] = described.kind;
+        if let Some(tries) = described.tries {
+            self.tries.push((index, tries));
+        }
+        if let Some(delay) = described.retry_delay {
+            self.retry_delays.push((index, delay));
+        }
+        if let Some(limit) = described.time_limit {
+            self.time_limits.push((index, limit));
+        }
+        if let Some(group) = described.group {
+            self.groups.push((index, group));
+        }
+    }
+
+    /// Marks job `index` broken: it fails with `message` without being tried.
+    pub(crate) fn set_broken(&mut self, index: u32, message: String) {
+        self.broken.push((index, message));
+    }
+
+    /// Adds a dep of the job whose deps are being listed.
+    #[inline]
+    pub(crate) fn push_dep(&mut self, dep: u32) {
+        self.dep_list.push(dep);
+    }
+
+    /// Closes the deps of the job whose deps were being listed.
+    #[inline]
+    pub(crate) fn end_deps(&mut self) {
+        self.dep_start.push(len_u32(self.dep_list.len()));
+    }
+
+    fn from_specs(specs: Vec<JobSpec>) -> Self {
+        let count = specs.len();
+        let mut found = Discovered {
+            dep_start: Vec::with_capacity(count + 1),
+            names: Vec::with_capacity(count),
+            kinds: Vec::with_capacity(count),
+            ..Discovered::default()
+        };
+        found.dep_start.push(0);
+        for spec in specs {
+            let index = found.add(spec.name);
+            found.describe(
+                index,
+                Described {
+                    kind: spec.kind,
+                    tries: spec.tries,
+                    retry_delay: spec.retry_delay,
+                    time_limit: spec.time_limit,
+                    group: spec.group,
+                },
+            );
+            if let Some(message) = spec.broken {
+                found.set_broken(index, message);
+            }
+            for dep in spec.deps {
+                assert!(dep < count, "job spec {index} has dep {dep}, out of range");
+                found.push_dep(len_u32(dep));
+            }
+            found.end_deps();
+        }
+        found
+    }
+
+    fn deps_view(&self) -> DepsView<'_> {
+        DepsView {
+            start: &self.dep_start,
+            list: &self.dep_list,
+        }
+    }
+}
+
+/// Discovered deps as a graph petgraph walks, without a copy in a graph of
+/// its own. A job's neighbours come last declared first, as petgraph's
+/// `Graph` yields them, so the order its walks take is the same.
+#[derive(Clone, Copy)]
+struct DepsView<'a> {
+    start: &'a [u32],
+    list: &'a [u32],
+}
+
+impl DepsView<'_> {
+    fn deps(&self, index: u32) -> &[u32] {
+        let i = index as usize;
+        &self.list[self.start[i] as usize..self.start[i + 1] as usize]
+    }
+}
+
+impl GraphBase for DepsView<'_> {
+    type NodeId = u32;
+    type EdgeId = ();
+}
+
+impl GraphRef for DepsView<'_> {}
+
+impl Visitable for DepsView<'_> {
+    type Map = FixedBitSet;
+    fn visit_map(&self) -> FixedBitSet {
+        FixedBitSet::with_capacity(self.start.len() - 1)
+    }
+    fn reset_map(&self, map: &mut FixedBitSet) {
+        map.clear();
+        map.grow(self.start.len() - 1);
+    }
+}
+
+impl<'a> IntoNeighbors for DepsView<'a> {
+    type Neighbors = std::iter::Rev<std::iter::Copied<std::slice::Iter<'a, u32>>>;
+    fn neighbors(self, index: u32) -> Self::Neighbors {
+        let i = index as usize;
+        self.list[self.start[i] as usize..self.start[i + 1] as usize]
+            .iter()
+            .copied()
+            .rev()
+    }
+}
+
+/// Reorders `items` in place so that item `i` is the one that was at
+/// `order[i]`; `order` is a permutation of the indexes.
+pub(crate) fn reorder<T>(items: &mut [T], order: &[u32]) {
+    assert_eq!(items.len(), order.len(), "one place per item");
+    let mut placed = FixedBitSet::with_capacity(items.len());
+    for start in 0..items.len() {
+        if placed.put(start) {
+            continue;
+        }
+        // Follow the cycle of the permutation through `start`.
+        let mut at = start;
+        loop {
+            let from = order[at] as usize;
+            if from == start {
+                break;
+            }
+            items.swap(at, from);
+            placed.insert(from);
+            at = from;
+        }
     }
 }
 
@@ -292,143 +509,155 @@ impl Plan {
         root: usize,
         defaults: Defaults,
     ) -> Result<(Plan, Vec<Option<JobId>>), SetupError> {
-        Self::build(specs, root, defaults, None)
+        let count = specs.len();
+        let (plan, order) = Self::build(Discovered::from_specs(specs), root, defaults, false)?;
+        let mut ids = vec![None; count];
+        for (id, &old) in plan.ids().zip(&order) {
+            ids[old as usize] = Some(id);
+        }
+        Ok((plan, ids))
     }
 
-    /// [`Plan::new`] for specs whose names are known to be unique, with the
-    /// index of them by spec number that discovery built, rooted at spec 0.
-    /// Saves hashing every name a second time.
+    /// [`Plan::new`] for jobs whose names are known to be unique, rooted
+    /// at job 0, every job reachable from it.
+    ///
+    /// Returns the plan and, per [`JobId`], the job's discovery number.
     pub(crate) fn from_discovered(
-        specs: Vec<JobSpec>,
-        names: NameIndex,
+        found: Discovered,
         defaults: Defaults,
-    ) -> Result<(Plan, Vec<Option<JobId>>), SetupError> {
-        Self::build(specs, 0, defaults, Some(names))
+    ) -> Result<(Plan, Vec<u32>), SetupError> {
+        let count = found.len();
+        let (plan, order) = Self::build(found, 0, defaults, true)?;
+        assert_eq!(order.len(), count, "every discovered job is reachable");
+        Ok((plan, order))
     }
 
+    /// Numbers the jobs reachable from `root` in the reference order and
+    /// moves them into a plan; returns it and, per id, the job's index in
+    /// `found`.
     fn build(
-        specs: Vec<JobSpec>,
+        found: Discovered,
         root: usize,
         defaults: Defaults,
-        unique_names: Option<NameIndex>,
-    ) -> Result<(Plan, Vec<Option<JobId>>), SetupError> {
-        assert!(root < specs.len(), "root index out of range");
+        names_are_unique: bool,
+    ) -> Result<(Plan, Vec<u32>), SetupError> {
+        assert!(root < found.len(), "root index out of range");
         if defaults.tries == 0 {
             return Err(SetupError::ZeroTries {
                 job: "the run's default".into(),
             });
         }
-        let edges = specs.iter().map(|spec| spec.deps.len()).sum();
-        let mut graph = DiGraph::<(), ()>::with_capacity(specs.len(), edges);
-        for _ in &specs {
-            graph.add_node(());
+        let view = found.deps_view();
+        // petgraph's walk from the root gives the reference order, and on
+        // a graph without cycles every dep comes before its dependents.
+        let mut order = Vec::with_capacity(found.len());
+        let mut dfs = DfsPostOrder::new(view, len_u32(root));
+        while let Some(index) = dfs.next(view) {
+            order.push(index);
         }
-        for (index, spec) in specs.iter().enumerate() {
-            for &dep in &spec.deps {
-                graph.add_edge(NodeIndex::new(index), NodeIndex::new(dep), ());
+        drop(dfs);
+        let mut old_to_new = vec![u32::MAX; found.len()];
+        for (id, &old) in order.iter().enumerate() {
+            old_to_new[old as usize] = len_u32(id);
+        }
+        // The deps in the reference order, with the ids of the plan.
+        let mut plan_start = Vec::with_capacity(order.len() + 1);
+        let mut plan_list = Vec::with_capacity(view.list.len());
+        plan_start.push(0);
+        let mut dep_after_dependent = false;
+        for (id, &old) in order.iter().enumerate() {
+            for &dep in view.deps(old) {
+                let dep = old_to_new[dep as usize];
+                dep_after_dependent |= dep as usize >= id;
+                plan_list.push(JobId(dep));
             }
+            plan_start.push(len_u32(plan_list.len()));
         }
-        if toposort(&graph, None).is_err() {
-            return Err(SetupError::Cycle {
-                cycle: find_cycle(&graph, &specs),
+        // A dep after its dependent means a cycle; specs the root does not
+        // reach were not walked. Either way petgraph's toposort decides.
+        if dep_after_dependent || order.len() < found.len() {
+            let graph = petgraph_graph(view);
+            if toposort(&graph, None).is_err() {
+                return Err(SetupError::Cycle {
+                    cycle: find_cycle(&graph, &found.names),
+                });
+            }
+            assert!(!dep_after_dependent, "an order of a graph without cycles");
+        }
+
+        let Discovered {
+            mut names,
+            kinds,
+            dep_start: _,
+            dep_list: _,
+            tries,
+            retry_delays,
+            time_limits,
+            groups,
+            broken,
+        } = found;
+        let new_id = |old: u32| match old_to_new[old as usize] {
+            u32::MAX => None,
+            id => Some(JobId(id)),
+        };
+        // Each job in the reference order: its name is checked, then its tries.
+        let zero_tries = tries
+            .iter()
+            .filter(|&&(_, tries)| tries == 0)
+            .filter_map(|&(old, _)| new_id(old))
+            .min();
+        let checked = zero_tries.map_or(order.len(), |id| id.index() + 1);
+        let by_name = match names_are_unique {
+            true => OnceLock::new(),
+            false => OnceLock::from(unique_index(&names, &order[..checked])?),
+        };
+        if let Some(id) = zero_tries {
+            return Err(SetupError::ZeroTries {
+                job: format!("job {:?}", names[order[id.index()] as usize]),
             });
         }
 
-        // petgraph yields a node's neighbours most recent edge first and
-        // DfsPostOrder stacks them, so the first declared dep is visited first.
-        let mut old_to_new = vec![None; specs.len()];
-        let mut order = Vec::with_capacity(specs.len());
-        let mut dfs = DfsPostOrder::new(&graph, NodeIndex::new(root));
-        while let Some(node) = dfs.next(&graph) {
-            old_to_new[node.index()] = Some(JobId::from_index(order.len()));
-            order.push(node.index());
-        }
-
-        let mut specs = specs;
+        let len = order.len();
+        let mut groups: Vec<(JobId, String)> = renumbered(groups, new_id).collect();
+        groups.sort_unstable_by_key(|&(id, _)| id);
+        let mut group_names = Vec::new();
+        let job_groups: Vec<_> = groups
+            .into_iter()
+            .map(|(id, name)| (id, Some(group_index(&mut group_names, name))))
+            .collect();
         let mut plan = Plan {
-            names: Vec::with_capacity(order.len()),
-            kinds: Vec::with_capacity(order.len()),
-            tries: PerJob::new(defaults.tries),
-            retry_delays: PerJob::new(defaults.retry_delay),
-            broken: HashMap::new(),
-            time_limits: HashMap::new(),
-            group_names: Vec::new(),
-            job_groups: PerJob::new(None),
-            by_name: NameIndex::with_capacity(if unique_names.is_some() {
-                0
-            } else {
-                order.len()
-            }),
-            dep_start: Vec::with_capacity(order.len() + 1),
-            dep_list: Vec::new(),
+            kinds: order.iter().map(|&old| kinds[old as usize]).collect(),
+            tries: PerJob::from_sparse(defaults.tries, len, renumbered(tries, new_id)),
+            retry_delays: PerJob::from_sparse(
+                defaults.retry_delay,
+                len,
+                renumbered(retry_delays, new_id),
+            ),
+            broken: renumbered(broken, new_id).collect(),
+            time_limits: renumbered(time_limits, new_id).collect(),
+            group_names,
+            job_groups: PerJob::from_sparse(None, len, job_groups),
+            by_name,
+            dep_start: plan_start,
+            dep_list: plan_list,
             dependent_start: Vec::new(),
             dependent_list: Vec::new(),
+            names: Vec::new(),
         };
-        plan.dep_start.push(0);
-        for &old in &order {
-            let spec = &mut specs[old];
-            let id = JobId::from_index(plan.names.len());
-            let name = std::mem::take(&mut spec.name);
-            let names = &plan.names;
-            let duplicate = match unique_names {
-                Some(_) => None,
-                None => plan.by_name.find(&name, |i| &names[i as usize]),
-            };
-            if let Some(first) = duplicate {
-                return Err(SetupError::DuplicateName {
-                    name,
-                    first: format!("job spec {}", order[first as usize]),
-                    second: format!("job spec {old}"),
-                });
-            }
-            let tries = spec.tries.unwrap_or(defaults.tries);
-            if tries == 0 {
-                return Err(SetupError::ZeroTries {
-                    job: format!("job {name:?}"),
-                });
-            }
-            plan.dep_list.extend(
-                spec.deps
-                    .iter()
-                    .map(|&dep| old_to_new[dep].expect("deps of reachable jobs are reachable")),
-            );
-            plan.dep_start.push(len_u32(plan.dep_list.len()));
-            if let Some(message) = spec.broken.take() {
-                plan.broken.insert(id, message);
-            }
-            if let Some(limit) = spec.time_limit {
-                plan.time_limits.insert(id, limit);
-            }
-            let group = spec.group.take().map(|name| plan.group_index(name));
-            plan.job_groups.push(group);
-            plan.kinds.push(spec.kind);
-            plan.tries.push(tries);
-            plan.retry_delays
-                .push(spec.retry_delay.unwrap_or(defaults.retry_delay));
-            plan.names.push(name);
-            if unique_names.is_none() {
-                let names = &plan.names;
-                plan.by_name.insert_new(id.0, |i| &names[i as usize]);
-            }
+        if names.len() > len {
+            // The names the root does not reach go last, and are dropped.
+            let unreached = (0..len_u32(names.len())).filter(|&old| new_id(old).is_none());
+            let all: Vec<u32> = order.iter().copied().chain(unreached).collect();
+            reorder(&mut names, &all);
+            names.truncate(len);
+        } else {
+            reorder(&mut names, &order);
         }
-        if let Some(mut by_spec) = unique_names {
-            by_spec.renumber(|spec| old_to_new[spec as usize].expect("specs are reachable").0);
-            plan.by_name = by_spec;
-        }
+        drop(old_to_new);
+        names.shrink_to_fit();
+        plan.names = names;
         plan.index_dependents();
-        Ok((plan, old_to_new))
-    }
-
-    /// The index of the group called `name`, adding it if new.
-    fn group_index(&mut self, name: String) -> u16 {
-        let index = match self.group_names.iter().position(|known| *known == name) {
-            Some(index) => index,
-            None => {
-                self.group_names.push(name);
-                self.group_names.len() - 1
-            }
-        };
-        u16::try_from(index).expect("fewer than 65,536 concurrency groups")
+        Ok((plan, order))
     }
 
     /// Fills the dependents lists by counting sort over the deps lists.
@@ -485,11 +714,18 @@ impl Plan {
         std::mem::take(&mut self.names)
     }
 
-    /// The job called `name`, if there is one.
+    /// The job called `name`, if there is one. The first call indexes
+    /// every name (O(jobs)); later ones cost a hash.
     pub fn find(&self, name: &str) -> Option<JobId> {
-        self.by_name
-            .find(name, |i| &self.names[i as usize])
-            .map(JobId)
+        let name_of = |i: u32| self.names[i as usize].as_str();
+        let by_name = self.by_name.get_or_init(|| {
+            let mut by_name = NameIndex::with_capacity(self.names.len());
+            for id in 0..len_u32(self.names.len()) {
+                by_name.insert_new(id, name_of);
+            }
+            by_name
+        });
+        by_name.find(name, name_of).map(JobId)
     }
 
     /// The job called `name`, or an error naming the closest names the
@@ -575,13 +811,72 @@ impl Plan {
     }
 }
 
+#[inline]
 fn len_u32(len: usize) -> u32 {
     u32::try_from(len).expect("more than u32::MAX jobs or edges")
 }
 
+/// The `(index, value)` pairs of the jobs the plan keeps, with their ids.
+fn renumbered<T>(
+    values: Vec<(u32, T)>,
+    new_id: impl Fn(u32) -> Option<JobId>,
+) -> impl Iterator<Item = (JobId, T)> {
+    values
+        .into_iter()
+        .filter_map(move |(old, value)| Some((new_id(old)?, value)))
+}
+
+/// The index of the group called `name` in `group_names`, adding it if new.
+fn group_index(group_names: &mut Vec<String>, name: String) -> u16 {
+    let index = match group_names.iter().position(|known| *known == name) {
+        Some(index) => index,
+        None => {
+            group_names.push(name);
+            group_names.len() - 1
+        }
+    };
+    u16::try_from(index).expect("fewer than 65,536 concurrency groups")
+}
+
+/// An index of the names of the jobs `order` lists (by their place in
+/// it), or the error naming the first job whose name an earlier one has.
+fn unique_index(names: &[String], order: &[u32]) -> Result<NameIndex, SetupError> {
+    let mut by_name = NameIndex::with_capacity(order.len());
+    let name_of = |id: u32| names[order[id as usize] as usize].as_str();
+    for (id, &old) in order.iter().enumerate() {
+        if let Some(first) = by_name.find_or_insert(&names[old as usize], len_u32(id), name_of) {
+            return Err(SetupError::DuplicateName {
+                name: names[old as usize].clone(),
+                first: format!("job spec {}", order[first as usize]),
+                second: format!("job spec {old}"),
+            });
+        }
+    }
+    Ok(by_name)
+}
+
+/// The deps as a petgraph `Graph`, for its toposort and cycle search.
+fn petgraph_graph(view: DepsView<'_>) -> DiGraph<(), ()> {
+    let count = view.start.len() - 1;
+    let mut graph = DiGraph::<(), ()>::with_capacity(count, view.list.len());
+    for _ in 0..count {
+        graph.add_node(());
+    }
+    for index in 0..len_u32(count) {
+        for &dep in view.deps(index) {
+            graph.add_edge(
+                NodeIndex::new(index as usize),
+                NodeIndex::new(dep as usize),
+                (),
+            );
+        }
+    }
+    graph
+}
+
 /// Names every job of one cycle, starting from the cycle's job that was
 /// discovered first: `[A, B, C, A]`. Only called when `toposort` found one.
-fn find_cycle(graph: &DiGraph<(), ()>, specs: &[JobSpec]) -> Vec<String> {
+fn find_cycle(graph: &DiGraph<(), ()>, names: &[String]) -> Vec<String> {
     let component = kosaraju_scc(graph)
         .into_iter()
         .filter(|scc| {
@@ -602,7 +897,7 @@ fn find_cycle(graph: &DiGraph<(), ()>, specs: &[JobSpec]) -> Vec<String> {
         .expect("inside a strongly connected component every node reaches every other");
     std::iter::once(start)
         .chain(path)
-        .map(|node| specs[node.index()].name.clone())
+        .map(|node| names[node.index()].clone())
         .collect()
 }
 
@@ -612,19 +907,18 @@ mod tests {
 
     #[test]
     fn values_per_job_are_listed_only_once_one_differs() {
-        let mut tries = PerJob::new(3);
-        for _ in 0..4 {
-            tries.push(3);
-        }
+        let tries = PerJob::from_sparse(3, 6, [(JobId(1), 3), (JobId(3), 3)]);
         assert!(tries.each.is_empty());
-        tries.push(5);
-        tries.push(3);
+        let tries = PerJob::from_sparse(3, 6, [(JobId(1), 3), (JobId(4), 5)]);
         let all: Vec<u32> = (0..6).map(|i| tries.get(JobId::from_index(i))).collect();
         assert_eq!(all, [3, 3, 3, 3, 5, 3]);
-        let mut first = PerJob::new(None);
-        first.push(Some(1u16));
-        first.push(None);
-        assert_eq!((first.get(JobId(0)), first.get(JobId(1))), (Some(1), None));
+    }
+
+    #[test]
+    fn reorder_puts_each_item_where_the_order_says() {
+        let mut items = ["a", "b", "c", "d", "e"];
+        reorder(&mut items, &[3, 0, 4, 1, 2]);
+        assert_eq!(items, ["d", "a", "e", "b", "c"]);
     }
 
     fn specs(edges: &[(&str, &[&str])]) -> Vec<JobSpec> {
