@@ -395,7 +395,7 @@ impl Discovered {
                 found.set_broken(index, message);
             }
             for dep in spec.deps {
-                assert!(dep < count, "job spec {index} has dep {dep}, out of range");
+                debug_assert!(dep < count, "Plan::new checks the indexes");
                 found.push_dep(len_u32(dep));
             }
             found.end_deps();
@@ -488,7 +488,7 @@ impl Plan {
     ///
     /// Returns the plan and, per spec, its [`JobId`] (`None` when the spec
     /// is not reachable from the root). Fails on a cycle (naming every job
-    /// of one) or on zero tries.
+    /// of one), on zero tries, or on a root or dep index past the specs.
     ///
     /// Complexity: O(jobs + edges); a cycle costs another O(jobs + edges).
     ///
@@ -510,6 +510,19 @@ impl Plan {
         defaults: Defaults,
     ) -> Result<(Plan, Vec<Option<JobId>>), SetupError> {
         let count = specs.len();
+        if root >= count {
+            return Err(SetupError::BadConfig(format!(
+                "the root is spec {root}, but there are {count} specs"
+            )));
+        }
+        for (index, spec) in specs.iter().enumerate() {
+            if let Some(dep) = spec.deps.iter().find(|&&dep| dep >= count) {
+                return Err(SetupError::BadConfig(format!(
+                    "spec {index} ({}) has dep {dep}, but there are {count} specs",
+                    spec.name
+                )));
+            }
+        }
         let (plan, order) = Self::build(Discovered::from_specs(specs), root, defaults, false)?;
         let mut ids = vec![None; count];
         for (id, &old) in plan.ids().zip(&order) {
@@ -912,6 +925,23 @@ mod tests {
         let tries = PerJob::from_sparse(3, 6, [(JobId(1), 3), (JobId(4), 5)]);
         let all: Vec<u32> = (0..6).map(|i| tries.get(JobId::from_index(i))).collect();
         assert_eq!(all, [3, 3, 3, 3, 5, 3]);
+    }
+
+    #[test]
+    fn indexes_past_the_specs_are_errors_that_name_them() {
+        let mut a = JobSpec::new("A");
+        a.deps = vec![1, 5];
+        let specs = || vec![a.clone(), JobSpec::new("B")];
+        let error = Plan::new(specs(), 0, Defaults::default()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "spec 0 (A) has dep 5, but there are 2 specs"
+        );
+        let error = Plan::new(specs(), 2, Defaults::default()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the root is spec 2, but there are 2 specs"
+        );
     }
 
     #[test]
