@@ -84,7 +84,8 @@ pub enum SetupError {
         /// The names of the graph that look like it, closest first.
         close: Vec<String>,
     },
-    /// The run's configuration makes no sense, e.g. zero workers.
+    /// The run's configuration makes no sense, e.g. zero workers, or a
+    /// hand-made plan's indexes point past its specs.
     #[error("{0}")]
     BadConfig(String),
     /// The root job's `name()` panicked, so there is nothing to name the run by.
@@ -180,8 +181,9 @@ pub struct Plan {
     /// Names of the concurrency groups, indexed by `job_groups`.
     group_names: Vec<String>,
     job_groups: PerJob<Option<u16>>,
-    /// Made at the first [`find`](Self::find): most runs never look a
-    /// job up by name, and a million names index in 10 MB.
+    /// For a discovered plan, made at the first [`find`](Self::find):
+    /// most runs never look a job up by name, and a million names index
+    /// in 10 MB. `Plan::new` makes it at once, to find duplicate names.
     by_name: OnceLock<NameIndex>,
     /// Deps of job `i` are `dep_list[dep_start[i]..dep_start[i + 1]]`.
     dep_start: Vec<u32>,
@@ -488,7 +490,8 @@ impl Plan {
     ///
     /// Returns the plan and, per spec, its [`JobId`] (`None` when the spec
     /// is not reachable from the root). Fails on a cycle (naming every job
-    /// of one), on zero tries, or on a root or dep index past the specs.
+    /// of one), on two specs with one name, on zero tries, or on a root or
+    /// dep index past the specs.
     ///
     /// Complexity: O(jobs + edges); a cycle costs another O(jobs + edges).
     ///
@@ -634,10 +637,14 @@ impl Plan {
         let mut groups: Vec<(JobId, String)> = renumbered(groups, new_id).collect();
         groups.sort_unstable_by_key(|&(id, _)| id);
         let mut group_names = Vec::new();
-        let job_groups: Vec<_> = groups
+        let mut group_numbers = HashMap::new();
+        let job_groups = groups
             .into_iter()
-            .map(|(id, name)| (id, Some(group_index(&mut group_names, name))))
-            .collect();
+            .map(|(id, name)| {
+                let index = group_index(&mut group_names, &mut group_numbers, name)?;
+                Ok((id, Some(index)))
+            })
+            .collect::<Result<Vec<_>, SetupError>>()?;
         let mut plan = Plan {
             kinds: order.iter().map(|&old| kinds[old as usize]).collect(),
             tries: PerJob::from_sparse(defaults.tries, len, renumbered(tries, new_id)),
@@ -703,7 +710,7 @@ impl Plan {
 
     /// Whether the plan holds no job (never true for a discovered plan).
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
+        self.kinds.is_empty()
     }
 
     /// The root job: the last of the reference order.
@@ -729,7 +736,19 @@ impl Plan {
 
     /// The job called `name`, if there is one. The first call indexes
     /// every name (O(jobs)); later ones cost a hash.
+    ///
+    /// ```
+    /// use dojobber::engine::{Defaults, JobSpec, Plan};
+    /// let (plan, _) = Plan::new(vec![JobSpec::new("TurnOnTV")], 0, Defaults::default())?;
+    /// assert_eq!(plan.find("TurnOnTV"), Some(plan.root()));
+    /// assert_eq!(plan.find("TurnOnTv"), None);
+    /// # Ok::<(), dojobber::SetupError>(())
+    /// ```
     pub fn find(&self, name: &str) -> Option<JobId> {
+        if self.names.is_empty() {
+            // Taken for a report: nothing to find by.
+            return None;
+        }
         let name_of = |i: u32| self.names[i as usize].as_str();
         let by_name = self.by_name.get_or_init(|| {
             let mut by_name = NameIndex::with_capacity(self.names.len());
@@ -839,16 +858,24 @@ fn renumbered<T>(
         .filter_map(move |(old, value)| Some((new_id(old)?, value)))
 }
 
-/// The index of the group called `name` in `group_names`, adding it if new.
-fn group_index(group_names: &mut Vec<String>, name: String) -> u16 {
-    let index = match group_names.iter().position(|known| *known == name) {
-        Some(index) => index,
-        None => {
-            group_names.push(name);
-            group_names.len() - 1
-        }
+/// The index of the group called `name` in `group_names`, adding it if
+/// new; a group past the 65,536 a plan can number is an error naming it.
+fn group_index(
+    group_names: &mut Vec<String>,
+    numbers: &mut HashMap<String, u16>,
+    name: String,
+) -> Result<u16, SetupError> {
+    if let Some(&index) = numbers.get(&name) {
+        return Ok(index);
+    }
+    let Ok(index) = u16::try_from(group_names.len()) else {
+        return Err(SetupError::BadConfig(format!(
+            "concurrency group {name:?} is one too many: a run has at most 65,536"
+        )));
     };
-    u16::try_from(index).expect("fewer than 65,536 concurrency groups")
+    numbers.insert(name.clone(), index);
+    group_names.push(name);
+    Ok(index)
 }
 
 /// An index of the names of the jobs `order` lists (by their place in
@@ -914,6 +941,12 @@ fn find_cycle(graph: &DiGraph<(), ()>, names: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// Plans are shared between a run's threads.
+const _: () = {
+    const fn shared_between_threads<T: Send + Sync>() {}
+    shared_between_threads::<Plan>();
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -941,6 +974,26 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "the root is spec 2, but there are 2 specs"
+        );
+    }
+
+    #[test]
+    fn a_group_past_the_65536th_is_an_error_that_names_it() {
+        let specs = |groups: usize| -> Vec<JobSpec> {
+            let mut root = JobSpec::new("root");
+            root.deps = (1..=groups).collect();
+            let members = (0..groups).map(|i| JobSpec {
+                group: Some(format!("g{i}")),
+                ..JobSpec::new(format!("j{i}"))
+            });
+            std::iter::once(root).chain(members).collect()
+        };
+        let (plan, _) = Plan::new(specs(65_536), 0, Defaults::default()).unwrap();
+        assert_eq!(plan.group_names().len(), 65_536);
+        let error = Plan::new(specs(65_537), 0, Defaults::default()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "concurrency group \"g65536\" is one too many: a run has at most 65,536"
         );
     }
 
