@@ -479,12 +479,6 @@ impl Plan {
         &self.names[id.index()]
     }
 
-    /// Takes every name out, in id order, for a report built as the
-    /// plan goes away; the plan's names are empty after.
-    pub(crate) fn take_names(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.names)
-    }
-
     /// The job called `name`, if there is one.
     pub fn find(&self, name: &str) -> Option<JobId> {
         self.by_name

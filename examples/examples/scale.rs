@@ -156,10 +156,10 @@ fn main() -> ExitCode {
         }
     };
     let report = finished.into_report();
-    let count = |status| report.jobs.iter().filter(|j| j.status == status).count();
+    let count = |status| report.jobs().filter(|j| j.status() == status).count();
     println!(
         "{} jobs: {} passed, {} fixed, {} failed, {} blocked",
-        report.jobs.len(),
+        report.jobs().len(),
         count(Status::Passed),
         count(Status::Fixed),
         count(Status::Failed),
