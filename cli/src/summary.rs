@@ -53,33 +53,26 @@ pub fn list(plan: &Plan) -> String {
 /// ```
 pub fn summary(report: &Report, color: bool) -> String {
     let paint = |style: Style, text: &str| style.force_styling(color).apply_to(text).to_string();
-    let count = |status| {
-        report
-            .jobs
-            .iter()
-            .filter(|job| job.status == status)
-            .count()
-    };
+    let count = |status| report.jobs().filter(|job| job.status() == status).count();
     let mut text = String::new();
     if report.no_act {
         let _ = writeln!(
             text,
             "no-act: {} jobs: {} pass as they are, {} would run, {} wait for them",
-            report.jobs.len(),
+            report.jobs().len(),
             count(Status::Passed),
             count(Status::Failed),
             count(Status::Blocked),
         );
         let would_run: Vec<_> = report
-            .jobs
-            .iter()
-            .filter(|job| job.status == Status::Failed)
+            .jobs()
+            .filter(|job| job.status() == Status::Failed)
             .collect();
         if !would_run.is_empty() {
             let _ = writeln!(text, "{}", paint(Style::new().yellow(), "would run:"));
             for job in would_run {
-                let why = job.last_error.as_ref().map_or("", |e| e.message.as_str());
-                let _ = writeln!(text, "  {}: {why}", job.name);
+                let why = job.last_error().map_or("", |e| e.message.as_str());
+                let _ = writeln!(text, "  {}: {why}", job.name());
             }
         }
         return text;
@@ -87,31 +80,27 @@ pub fn summary(report: &Report, color: bool) -> String {
     let _ = writeln!(
         text,
         "{} jobs in {:.2}s: {} passed, {} fixed, {} failed, {} blocked",
-        report.jobs.len(),
+        report.jobs().len(),
         report.elapsed.as_secs_f64(),
         paint(Style::new().green(), &count(Status::Passed).to_string()),
         paint(Style::new().green(), &count(Status::Fixed).to_string()),
         paint(Style::new().red(), &count(Status::Failed).to_string()),
         paint(Style::new().yellow(), &count(Status::Blocked).to_string()),
     );
-    for job in report
-        .jobs
-        .iter()
-        .filter(|job| job.status == Status::Failed)
-    {
-        let why = job.last_error.as_ref().map_or("", |e| e.message.as_str());
+    for job in report.jobs().filter(|job| job.status() == Status::Failed) {
+        let why = job.last_error().map_or("", |e| e.message.as_str());
         let _ = writeln!(
             text,
             "{} {} after {} {}: {why}",
             paint(Style::new().red().bold(), "failed"),
-            job.name,
-            job.tries,
-            if job.tries == 1 { "try" } else { "tries" },
+            job.name(),
+            job.tries(),
+            if job.tries() == 1 { "try" } else { "tries" },
         );
         // The recheck's error alone hides why the run failed. (A run-only
         // job's last error is its run's; a timed-out run's gains a cause.)
         let is_last = |run: &dojobber::Failure| {
-            job.last_error
+            job.last_error()
                 .as_ref()
                 .is_some_and(|last| last.message == run.message && last.kind == run.kind)
         };
@@ -121,12 +110,8 @@ pub fn summary(report: &Report, color: bool) -> String {
             let _ = writeln!(text, "  its run failed: {run:#}");
         }
     }
-    for job in report
-        .jobs
-        .iter()
-        .filter(|job| job.status == Status::Blocked)
-    {
-        let why = match (&job.blocked_by, job.blocked_reason) {
+    for job in report.jobs().filter(|job| job.status() == Status::Blocked) {
+        let why = match (&job.blocked_by(), job.blocked_reason()) {
             (Some(dep), _) => format!(" by {dep}"),
             (None, Some(reason)) => format!(": {reason}"),
             (None, None) => String::new(),
@@ -135,7 +120,7 @@ pub fn summary(report: &Report, color: bool) -> String {
             text,
             "{} {}{why}",
             paint(Style::new().yellow(), "blocked"),
-            job.name
+            job.name()
         );
     }
     if let Some(failure) = &report.cleanup_failure {

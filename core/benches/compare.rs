@@ -164,7 +164,7 @@ fn bench_dojobber(
     let runner = || Runner::from_ref(workload.root(node), ()).output(std::io::sink());
     let report = run(runner()).into_report();
     let jobs = workload.shape.len() + usize::from(workload.grouped);
-    assert!(report.is_success() && report.jobs.len() == jobs);
+    assert!(report.is_success() && report.jobs().len() == jobs);
     bencher.bench_local(|| run(runner()));
 }
 

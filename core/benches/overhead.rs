@@ -121,7 +121,7 @@ fn async_runner(in_flight: usize) -> Runner<()> {
 /// One run outside the timing, to check that every job passed.
 fn check(finished: dojobber::Finished<()>) {
     let report = finished.into_report();
-    assert!(report.is_success() && report.jobs.len() == JOBS);
+    assert!(report.is_success() && report.jobs().len() == JOBS);
 }
 
 // The timed closures return the finished run, so that divan drops the job

@@ -30,7 +30,7 @@
 //! # runtime.block_on(async {
 //! let hosts = Group::new("pings").with_deps(["a", "b", "c"].map(|h| async_dep(Ping(h))));
 //! let report = Runner::new(hosts, ()).workers(3).run_async().await?.into_report();
-//! assert_eq!(report.job("ping b").unwrap().status, Status::Passed);
+//! assert_eq!(report.job("ping b").unwrap().status(), Status::Passed);
 //! # Ok::<(), dojobber::SetupError>(())
 //! # })?;
 //! # Ok(())

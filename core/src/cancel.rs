@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// let cancel = CancelHandle::new();
 /// let report = Runner::new(Deploy, cancel.clone()).cancel_handle(cancel).run()?.into_report();
 /// let deploy = report.job("Deploy").unwrap();
-/// assert_eq!((deploy.status, deploy.blocked_reason), (Status::Blocked, Some(StopReason::Cancelled)));
+/// assert_eq!((deploy.status(), deploy.blocked_reason()), (Status::Blocked, Some(StopReason::Cancelled)));
 /// # Ok::<(), dojobber::SetupError>(())
 /// ```
 #[derive(Clone, Debug, Default)]

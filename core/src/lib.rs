@@ -32,8 +32,8 @@
 //! }
 //!
 //! let report = Runner::new(MakeTea, ()).run()?.into_report();
-//! assert_eq!(report.job("BoilWater").unwrap().status, Status::Fixed);
-//! assert_eq!(report.job("MakeTea").unwrap().status, Status::Passed);
+//! assert_eq!(report.job("BoilWater").unwrap().status(), Status::Fixed);
+//! assert_eq!(report.job("MakeTea").unwrap().status(), Status::Passed);
 //! # Ok::<(), dojobber::SetupError>(())
 //! ```
 //!
@@ -81,7 +81,8 @@ pub use job::{Context, Group, Job, JobKind, JobRef, JobResult, Phase, dep};
 pub use output::{Observer, Printer, Verbosity};
 pub use plan::SetupError;
 pub use report::{
-    CleanupFailure, Failure, FailureKind, JobReport, PhaseRecord, Report, Status, StopReason,
+    CleanupFailure, Failure, FailureKind, JobRecord, JobReport, PhaseRecord, Report, Status,
+    StopReason,
 };
 pub use runner::{CleanupError, Finished, Runner};
 pub use storage::{BoxError, GlobalStorage, LocalStorage, SharedBackend, SharedError, WrongType};
@@ -101,7 +102,7 @@ pub use storage::{BoxError, GlobalStorage, LocalStorage, SharedBackend, SharedEr
 ///     fn check(&self, _: &mut Context<'_, ()>) -> JobResult { Ok(()) }
 /// }
 /// let report = Runner::new(Tea, ()).tries(1).run()?.into_report();
-/// assert_eq!(report.job("Tea").map(|job| job.status), Some(Status::Blocked));
+/// assert_eq!(report.job("Tea").map(|job| job.status()), Some(Status::Blocked));
 /// # Ok::<(), SetupError>(())
 /// ```
 pub mod prelude {
@@ -221,7 +222,7 @@ pub mod engine {
         //!     };
         //! }
         //! let report = session.into_report();
-        //! assert_eq!(report.job("Kettle").map(|job| job.status), Some(Status::Fixed));
+        //! assert_eq!(report.job("Kettle").map(|job| job.status()), Some(Status::Fixed));
         //! # Ok::<(), SetupError>(())
         //! ```
 

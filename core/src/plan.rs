@@ -704,7 +704,6 @@ impl Plan {
 
     /// How many jobs the plan holds.
     pub fn len(&self) -> usize {
-        // Not the names: they may have been taken for a report.
         self.kinds.len()
     }
 
@@ -728,12 +727,6 @@ impl Plan {
         &self.names[id.index()]
     }
 
-    /// Takes every name out, in id order, for a report built as the
-    /// plan goes away; the plan's names are empty after.
-    pub(crate) fn take_names(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.names)
-    }
-
     /// The job called `name`, if there is one. The first call indexes
     /// every name (O(jobs)); later ones cost a hash.
     ///
@@ -745,10 +738,6 @@ impl Plan {
     /// # Ok::<(), dojobber::SetupError>(())
     /// ```
     pub fn find(&self, name: &str) -> Option<JobId> {
-        if self.names.is_empty() {
-            // Taken for a report: nothing to find by.
-            return None;
-        }
         let name_of = |i: u32| self.names[i as usize].as_str();
         let by_name = self.by_name.get_or_init(|| {
             let mut by_name = NameIndex::with_capacity(self.names.len());

@@ -35,7 +35,7 @@ use crate::storage::GlobalStorage;
 /// }
 ///
 /// let finished = Runner::new(MakeTea, 2).tries(5).retry_delay(Duration::ZERO).run()?;
-/// assert_eq!(finished.report().job("MakeTea").unwrap().status, Status::Fixed);
+/// assert_eq!(finished.report().job("MakeTea").unwrap().status(), Status::Fixed);
 /// # Ok::<(), dojobber::SetupError>(())
 /// ```
 pub struct Runner<A> {

@@ -26,9 +26,8 @@ fn runtime() -> tokio::runtime::Runtime {
 /// `(name, status, tries)` per job.
 fn outcome(report: dojobber::Report) -> Vec<(String, Status, u32)> {
     report
-        .jobs
-        .into_iter()
-        .map(|job| (job.name, job.status, job.tries))
+        .jobs()
+        .map(|job| (job.name().to_owned(), job.status(), job.tries()))
         .collect()
 }
 
@@ -141,8 +140,8 @@ fn an_over_time_async_phase_is_cancelled_and_fails_its_try() {
         .unwrap()
         .into_report();
     let hangs = report.job("Hangs").unwrap();
-    assert_eq!((hangs.status, hangs.tries), (Status::Failed, 2));
-    let error = hangs.last_error.as_ref().unwrap();
+    assert_eq!((hangs.status(), hangs.tries()), (Status::Failed, 2));
+    let error = hangs.last_error().unwrap();
     assert_eq!(error.message, "timed out after 5s");
     // Two tries of 5 s and a 1 s delay; not the hour the check asked for.
     let elapsed = rt.block_on(async move { started.elapsed() });
@@ -190,8 +189,8 @@ fn blocking_and_async_jobs_share_a_suite() {
         )
         .unwrap()
         .into_report();
-    assert_eq!(report.job("Blocking").unwrap().status, Status::Fixed);
-    assert_eq!(report.job("AfterBlocking").unwrap().status, Status::Fixed);
+    assert_eq!(report.job("Blocking").unwrap().status(), Status::Fixed);
+    assert_eq!(report.job("AfterBlocking").unwrap().status(), Status::Fixed);
 }
 
 #[test]
@@ -257,15 +256,15 @@ fn cancelling_cancels_async_phases_in_flight() {
     assert_eq!(report.stopped, Some(dojobber::StopReason::Cancelled));
     for name in ["Waits", "PullsThePlug"] {
         let job = report.job(name).unwrap();
-        assert_eq!(job.status, Status::Failed, "{name}");
+        assert_eq!(job.status(), Status::Failed, "{name}");
         assert_eq!(
-            job.last_error.as_ref().unwrap().message,
+            job.last_error().unwrap().message,
             "cancelled during its try"
         );
     }
     let queued = report.job("Queued").unwrap();
     assert_eq!(
-        (queued.status, queued.blocked_reason),
+        (queued.status(), queued.blocked_reason()),
         (Status::Blocked, Some(dojobber::StopReason::Cancelled))
     );
     let elapsed = rt.block_on(async move { started.elapsed() });
@@ -379,5 +378,5 @@ fn the_sequential_driver_runs_an_async_jobs_own_phases() {
         .run()
         .unwrap()
         .into_report();
-    assert_eq!(report.job("Light").unwrap().status, Status::Fixed);
+    assert_eq!(report.job("Light").unwrap().status(), Status::Fixed);
 }

@@ -62,17 +62,14 @@ fn retries_come_in_rounds_and_each_round_tries_a_job_once() {
         "Stubborn keeps rounds going until its 3 tries are used"
     );
     let report = &sim.report;
-    assert_eq!(report.job("Flaky").unwrap().status, Status::Fixed);
-    assert_eq!(report.job("Flaky").unwrap().tries, 2);
-    assert_eq!(report.job("Steady").unwrap().status, Status::Passed);
-    assert_eq!(report.job("Stubborn").unwrap().status, Status::Failed);
-    assert_eq!(report.job("Stubborn").unwrap().tries, 3);
-    assert_eq!(report.job("Root").unwrap().status, Status::Blocked);
-    assert_eq!(
-        report.job("Root").unwrap().blocked_by.as_deref(),
-        Some("Stubborn")
-    );
-    assert_eq!(report.job("Root").unwrap().tries, 0);
+    assert_eq!(report.job("Flaky").unwrap().status(), Status::Fixed);
+    assert_eq!(report.job("Flaky").unwrap().tries(), 2);
+    assert_eq!(report.job("Steady").unwrap().status(), Status::Passed);
+    assert_eq!(report.job("Stubborn").unwrap().status(), Status::Failed);
+    assert_eq!(report.job("Stubborn").unwrap().tries(), 3);
+    assert_eq!(report.job("Root").unwrap().status(), Status::Blocked);
+    assert_eq!(report.job("Root").unwrap().blocked_by(), Some("Stubborn"));
+    assert_eq!(report.job("Root").unwrap().tries(), 0);
 }
 
 #[test]
@@ -154,13 +151,13 @@ fn no_act_only_checks_and_run_only_jobs_fail() {
          t=+0.000s Group.check: pass\n\
          t=+0.000s Fine.check: pass\n"
     );
-    let status = |job: &str| sim.report.job(job).unwrap().status;
+    let status = |job: &str| sim.report.job(job).unwrap().status();
     assert_eq!(status("Broken"), Status::Failed);
     assert_eq!(status("Fluff"), Status::Failed);
     assert_eq!(status("Group"), Status::Passed);
     assert_eq!(status("Root"), Status::Blocked);
     assert_eq!(
-        sim.report.job("Broken").unwrap().tries,
+        sim.report.job("Broken").unwrap().tries(),
         1,
         "no retries in no-act mode"
     );
@@ -196,7 +193,7 @@ fn a_run_only_job_is_decided_by_its_run() {
             (Phase::Recheck, true, false),
         ]
     );
-    assert_eq!(sim.report.job("Pizza").unwrap().status, Status::Fixed);
+    assert_eq!(sim.report.job("Pizza").unwrap().status(), Status::Fixed);
 }
 
 #[test]
@@ -252,16 +249,13 @@ fn a_broken_job_fails_untried_and_blocks_its_dependents() {
     let (plan, _) = Plan::new(specs, 0, Defaults::default()).unwrap();
     let report = drive_passing(Machine::new(plan, MachineConfig::default()));
     let broken = report.job("Broken").unwrap();
-    assert_eq!((broken.status, broken.tries), (Status::Failed, 0));
+    assert_eq!((broken.status(), broken.tries()), (Status::Failed, 0));
     assert_eq!(
-        broken.last_error.as_ref().unwrap().message,
+        broken.last_error().unwrap().message,
         "panicked: no deps today"
     );
-    assert_eq!(report.job("Fine").unwrap().status, Status::Passed);
-    assert_eq!(
-        report.job("Root").unwrap().blocked_by.as_deref(),
-        Some("Broken")
-    );
+    assert_eq!(report.job("Fine").unwrap().status(), Status::Passed);
+    assert_eq!(report.job("Root").unwrap().blocked_by(), Some("Broken"));
 }
 
 #[test]

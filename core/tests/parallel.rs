@@ -64,7 +64,7 @@ fn passed_at(spans: &[TraceEntry], job: &str) -> Duration {
 }
 
 fn status(run: &Simulation, job: &str) -> Status {
-    run.report.job(job).unwrap().status
+    run.report.job(job).unwrap().status()
 }
 
 #[test]
@@ -165,7 +165,7 @@ fn fail_fast_starts_no_new_try_after_a_final_failure() {
     );
     let later = run.report.job("Later").unwrap();
     assert_eq!(
-        (later.status, later.blocked_reason),
+        (later.status(), later.blocked_reason()),
         (Status::Blocked, Some(dojobber::StopReason::FailFast))
     );
     assert_eq!(run.report.stopped, Some(dojobber::StopReason::FailFast));
@@ -192,8 +192,8 @@ fn an_over_time_phase_fails_its_try_and_the_job_waits_for_it_to_return() {
         [("Hangs".to_owned(), secs(2)), ("Hangs".to_owned(), secs(7))]
     );
     let hangs = run.report.job("Hangs").unwrap();
-    assert_eq!((hangs.status, hangs.tries), (Status::Failed, 2));
-    let error = hangs.last_error.as_ref().unwrap();
+    assert_eq!((hangs.status(), hangs.tries()), (Status::Failed, 2));
+    let error = hangs.last_error().unwrap();
     assert_eq!(error.message, "timed out after 2s");
     assert_eq!(error.causes, ["the phase ended 5.000s after it started"]);
     // Its delay ran out at 3 s, but the retry waited for the first check
@@ -210,7 +210,7 @@ fn a_cancellable_over_time_phase_is_abandoned_at_its_limit() {
         abandoned(&run),
         [("Hangs".to_owned(), secs(2)), ("Hangs".to_owned(), secs(5))]
     );
-    let error = run.report.job("Hangs").unwrap().last_error.clone().unwrap();
+    let error = run.report.job("Hangs").unwrap().last_error().unwrap();
     // The second try started at 3 s and was cancelled at its 2 s limit.
     assert_eq!(error.causes, ["the phase ended 2.000s after it started"]);
 }
@@ -240,14 +240,14 @@ fn cancelling_lets_phases_in_flight_finish_and_blocks_what_was_not_reached() {
     );
     // Interrupted's check failed at 2 s; its run started 2-4 s; no recheck.
     let interrupted = run.report.job("Interrupted").unwrap();
-    assert_eq!(interrupted.status, Status::Failed);
+    assert_eq!(interrupted.status(), Status::Failed);
     assert_eq!(
-        interrupted.last_error.as_ref().unwrap().message,
+        interrupted.last_error().unwrap().message,
         "cancelled during its try"
     );
     let not_reached = run.report.job("NotReached").unwrap();
     assert_eq!(
-        (not_reached.status, not_reached.blocked_reason),
+        (not_reached.status(), not_reached.blocked_reason()),
         (Status::Blocked, Some(dojobber::StopReason::Cancelled))
     );
     assert_eq!(run.report.stopped, Some(dojobber::StopReason::Cancelled));
@@ -275,7 +275,7 @@ fn the_run_deadline_stops_new_phases() {
     );
     let second = run.report.job("Second").unwrap();
     assert_eq!(
-        (second.status, second.blocked_reason),
+        (second.status(), second.blocked_reason()),
         (Status::Blocked, Some(dojobber::StopReason::Deadline))
     );
 }
@@ -325,7 +325,7 @@ fn the_run_deadline_cuts_a_wait_for_a_retry_short() {
             "{workers} workers: woke at the deadline"
         );
         let flaky = run.report.job("Flaky").unwrap();
-        assert_eq!((flaky.status, flaky.tries), (Status::Failed, 1));
+        assert_eq!((flaky.status(), flaky.tries()), (Status::Failed, 1));
     }
 }
 

@@ -72,7 +72,7 @@ proptest! {
         keeps_the_invariants(&real)?;
         prop_assert_eq!(real.trace.render_untimed(), sim.trace.render_untimed());
         let statuses = |run: &Simulation| -> Vec<_> {
-            run.report.jobs.iter().map(|j| (j.name.clone(), j.status, j.tries)).collect()
+            run.report.jobs().map(|j| (j.name().to_owned(), j.status(), j.tries())).collect()
         };
         prop_assert_eq!(statuses(&real), statuses(&sim));
     }

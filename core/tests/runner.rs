@@ -185,14 +185,14 @@ fn a_panic_in_check_fails_that_job_only() {
         .unwrap()
         .into_report();
     let explodes = report.job("Explodes").unwrap();
-    assert_eq!(explodes.status, Status::Failed);
-    assert_eq!(explodes.tries, 2);
+    assert_eq!(explodes.status(), Status::Failed);
+    assert_eq!(explodes.tries(), 2);
     assert_eq!(
-        explodes.last_error.as_ref().unwrap().message,
+        explodes.last_error().unwrap().message,
         "panicked: check exploded"
     );
-    assert_eq!(report.job("Calm").unwrap().status, Status::Passed);
-    assert_eq!(report.job("Root").unwrap().status, Status::Blocked);
+    assert_eq!(report.job("Calm").unwrap().status(), Status::Passed);
+    assert_eq!(report.job("Root").unwrap().status(), Status::Blocked);
 }
 
 #[test]
@@ -215,7 +215,7 @@ fn a_panic_in_run_is_reported_and_the_recheck_decides() {
         lines.text(),
         "Clumsy.check: fail\nClumsy.run: fail\nClumsy.recheck: fail \"not yet\"\n"
     );
-    assert_eq!(report.job("Clumsy").unwrap().status, Status::Failed);
+    assert_eq!(report.job("Clumsy").unwrap().status(), Status::Failed);
 }
 
 #[test]
@@ -230,16 +230,13 @@ fn a_panic_in_deps_fails_that_job_and_blocks_its_dependents() {
     ]);
     let report = Runner::new(root, ()).run().unwrap().into_report();
     let broken = report.job("NoDeps").unwrap();
-    assert_eq!((broken.status, broken.tries), (Status::Failed, 0));
+    assert_eq!((broken.status(), broken.tries()), (Status::Failed, 0));
     assert_eq!(
-        broken.last_error.as_ref().unwrap().message,
+        broken.last_error().unwrap().message,
         "panicked: cannot list deps"
     );
-    assert_eq!(report.job("Calm").unwrap().status, Status::Passed);
-    assert_eq!(
-        report.job("Root").unwrap().blocked_by.as_deref(),
-        Some("NoDeps")
-    );
+    assert_eq!(report.job("Calm").unwrap().status(), Status::Passed);
+    assert_eq!(report.job("Root").unwrap().blocked_by(), Some("NoDeps"));
 }
 
 #[test]
@@ -336,9 +333,9 @@ fn local_storage_is_shared_within_a_try_and_empty_at_the_next() {
         .unwrap();
     let report = finished.report();
     let job = report.job("Forgetful").unwrap();
-    assert_eq!(job.tries, 3);
+    assert_eq!(job.tries(), 3);
     assert_eq!(
-        job.last_error.as_ref().unwrap().message,
+        job.last_error().unwrap().message,
         "run's note seen, as it should be"
     );
     assert_eq!(
@@ -377,8 +374,8 @@ impl Job for Consumer {
 #[test]
 fn global_storage_is_shared_by_all_jobs_of_a_run() {
     let report = Runner::new(Consumer, ()).run().unwrap().into_report();
-    assert_eq!(report.job("Producer").unwrap().status, Status::Fixed);
-    assert_eq!(report.job("Consumer").unwrap().status, Status::Passed);
+    assert_eq!(report.job("Producer").unwrap().status(), Status::Fixed);
+    assert_eq!(report.job("Consumer").unwrap().status(), Status::Passed);
 }
 
 /// Link `n` of a chain; it holds its dep, as users' jobs may.
@@ -409,9 +406,13 @@ fn a_deep_chain_neither_recurses_when_run_nor_when_dropped() {
         .run()
         .unwrap()
         .into_report();
-    assert_eq!(report.jobs.len(), DEPTH as usize);
+    assert_eq!(report.jobs().len(), DEPTH as usize);
     assert!(report.is_success());
-    assert_eq!(report.jobs[0].name, "link 0", "the deepest dep goes first");
+    assert_eq!(
+        report.job_at(0).expect("the report has every job").name(),
+        "link 0",
+        "the deepest dep goes first"
+    );
 }
 
 struct Invite(&'static str);
@@ -495,8 +496,8 @@ fn a_version_1_report_still_reads() {
     let report: dojobber::Report = serde_json::from_str(json).unwrap();
     assert_eq!(report.stopped, Some(dojobber::StopReason::Deadline));
     let late = report.job("Late").unwrap();
-    assert_eq!(late.blocked_reason, Some(dojobber::StopReason::Deadline));
-    assert!(late.phases.is_empty());
+    assert_eq!(late.blocked_reason(), Some(dojobber::StopReason::Deadline));
+    assert!(late.phases().is_empty());
 }
 
 #[test]
@@ -521,14 +522,14 @@ fn a_failing_runs_own_error_stays_in_the_report() {
         .unwrap()
         .into_report();
     let job = report.job("GitInit").unwrap();
-    assert_eq!(job.status, Status::Failed);
-    assert_eq!(job.last_error.as_ref().unwrap().message, "no repository");
+    assert_eq!(job.status(), Status::Failed);
+    assert_eq!(job.last_error().unwrap().message, "no repository");
     let run = job.run_error().expect("the run's error is kept");
     assert_eq!(run.message, "running git init");
     assert_eq!(run.causes, ["No such file or directory"]);
     // Every failed phase of every try keeps its own error; passing ones none.
     let failed: Vec<(u32, Phase, &str)> = job
-        .phases
+        .phases()
         .iter()
         .filter_map(|p| Some((p.attempt, p.phase, p.error.as_ref()?.message.as_str())))
         .collect();
@@ -543,8 +544,8 @@ fn a_failing_runs_own_error_stays_in_the_report() {
             (2, Phase::Recheck, "no repository"),
         ]
     );
-    assert!(job.phases.iter().all(|p| p.passed == p.error.is_none()));
-    assert!(job.phases.iter().all(|p| p.start() <= p.end()));
+    assert!(job.phases().iter().all(|p| p.passed == p.error.is_none()));
+    assert!(job.phases().iter().all(|p| p.start() <= p.end()));
 }
 
 /// `into_report` moves the phase records and errors out of the machine
@@ -579,9 +580,17 @@ fn into_report_is_the_report_with_every_phase_and_error() {
     let moved = finished.into_report();
     assert_eq!(moved, copied);
     let flaky = moved.job("Flaky").unwrap();
-    assert_eq!(flaky.status, Status::Fixed);
-    assert_eq!(flaky.phases.len(), 5, "check, run, recheck, check, cleanup");
-    let run = flaky.phases.iter().find(|p| p.phase == Phase::Run).unwrap();
+    assert_eq!(flaky.status(), Status::Fixed);
+    assert_eq!(
+        flaky.phases().len(),
+        5,
+        "check, run, recheck, check, cleanup"
+    );
+    let run = flaky
+        .phases()
+        .iter()
+        .find(|p| p.phase == Phase::Run)
+        .unwrap();
     assert_eq!(run.error.as_ref().unwrap().message, "run refused");
 }
 
@@ -618,15 +627,15 @@ fn a_panic_payload_whose_drop_panics_fails_its_job_only() {
             .into_report();
         let bomb = report.job("ThrowsABomb").unwrap();
         assert_eq!(
-            (bomb.status, bomb.tries),
+            (bomb.status(), bomb.tries()),
             (Status::Failed, 2),
             "{workers} workers"
         );
         assert_eq!(
-            bomb.last_error.as_ref().unwrap().message,
+            bomb.last_error().unwrap().message,
             "panicked: (a payload that is not a string)"
         );
-        assert_eq!(report.job("Leaf").unwrap().status, Status::Passed);
+        assert_eq!(report.job("Leaf").unwrap().status(), Status::Passed);
     }
 }
 
@@ -697,11 +706,7 @@ fn into_report_drops_the_job_values_and_reports_every_job() {
         .unwrap()
         .into_report();
     assert!(dropped.load(Ordering::SeqCst));
-    let statuses: Vec<_> = report
-        .jobs
-        .iter()
-        .map(|j| (j.name.as_str(), j.status))
-        .collect();
+    let statuses: Vec<_> = report.jobs().map(|j| (j.name(), j.status())).collect();
     assert_eq!(
         statuses,
         [("Leaf", Status::Passed), ("Tracked", Status::Passed)]

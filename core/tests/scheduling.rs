@@ -73,8 +73,13 @@ fn round_and_run_over_follow_the_run() {
             rounds_seen.push(machine.round());
         }
         let card = machine.report_card();
-        if statuses_mid_run.is_none() && card.jobs[0].tries == 1 {
-            statuses_mid_run = Some((card.jobs[0].status, card.jobs[1].status));
+        if statuses_mid_run.is_none()
+            && card.job_at(0).expect("the report has every job").tries() == 1
+        {
+            statuses_mid_run = Some((
+                card.job_at(0).expect("the report has every job").status(),
+                card.job_at(1).expect("the report has every job").status(),
+            ));
         }
     }
     assert_eq!(rounds_seen, [1, 2]);
@@ -231,7 +236,7 @@ fn a_fail_fast_stop_finishes_the_jobs_queued_for_a_retry() {
             .any(|e| matches!(e, Event::JobFinished { job, .. } if *job == second)),
         "Second's JobFinished is missing"
     );
-    assert_eq!(sim.report.job("Second").unwrap().tries, 1);
+    assert_eq!(sim.report.job("Second").unwrap().tries(), 1);
     check_invariants(&sim).unwrap();
 }
 
@@ -255,7 +260,8 @@ fn time_limits_are_named_as_people_write_them() {
             .takes(limit + Duration::from_millis(1))]);
         let sim = simulate(&suite, SimConfig::new());
         check_invariants(&sim).unwrap();
-        let error = sim.report.jobs[0].last_error.clone().unwrap();
+        let job = sim.report.job_at(0).expect("the report has every job");
+        let error = job.last_error().unwrap();
         assert_eq!(error.message, format!("timed out after {said}"));
     }
     // A phase that takes exactly its limit is in time.
@@ -263,9 +269,21 @@ fn time_limits_are_named_as_people_write_them() {
         .time_limit(Duration::from_secs(1))
         .takes(Duration::from_secs(1))]);
     let sim = simulate(&suite, SimConfig::new());
-    assert_eq!(sim.report.jobs[0].status, Status::Passed);
+    assert_eq!(
+        sim.report
+            .job_at(0)
+            .expect("the report has every job")
+            .status(),
+        Status::Passed
+    );
     let sim = simulate(&suite, SimConfig::new().workers(2));
-    assert_eq!(sim.report.jobs[0].status, Status::Passed);
+    assert_eq!(
+        sim.report
+            .job_at(0)
+            .expect("the report has every job")
+            .status(),
+        Status::Passed
+    );
 }
 
 /// The machine's own account of a stop and of the phases in flight.
@@ -319,9 +337,9 @@ fn stopped_and_in_flight_say_where_the_run_is() {
     }
     let report = machine.report_card();
     assert_eq!(report.stopped, Some(dojobber::StopReason::Cancelled));
-    assert_eq!(report.job("Root").unwrap().status, Status::Blocked);
+    assert_eq!(report.job("Root").unwrap().status(), Status::Blocked);
     assert_eq!(
-        report.job("Root").unwrap().blocked_reason,
+        report.job("Root").unwrap().blocked_reason(),
         Some(dojobber::StopReason::Cancelled)
     );
 }
@@ -357,7 +375,7 @@ fn a_run_in_flight_wakes_at_its_deadline() {
         .unwrap();
     assert_eq!(machine.poll(Duration::from_secs(6)), Step::Done);
     assert_eq!(
-        machine.report_card().job("Root").unwrap().status,
+        machine.report_card().job("Root").unwrap().status(),
         Status::Blocked
     );
 }

@@ -27,9 +27,8 @@ fn outcome(suite: &Suite, workers: usize) -> Vec<(String, Status, u32)> {
         .expect("generated suites are valid")
         .into_report();
     report
-        .jobs
-        .into_iter()
-        .map(|job| (job.name, job.status, job.tries))
+        .jobs()
+        .map(|job| (job.name().to_owned(), job.status(), job.tries()))
         .collect()
 }
 
@@ -130,11 +129,8 @@ fn a_panic_on_a_worker_fails_that_job_only() {
         .unwrap()
         .into_report();
     let explodes = report.job("Explodes").unwrap();
-    assert_eq!((explodes.status, explodes.tries), (Status::Failed, 2));
-    assert_eq!(
-        explodes.last_error.as_ref().unwrap().message,
-        "panicked: kaboom"
-    );
+    assert_eq!((explodes.status(), explodes.tries()), (Status::Failed, 2));
+    assert_eq!(explodes.last_error().unwrap().message, "panicked: kaboom");
     assert_eq!(report.names_with(Status::Passed).len(), 20);
 }
 
@@ -201,13 +197,13 @@ fn cancelling_blocks_what_was_not_reached_and_still_cleans_up() {
             "{workers} workers"
         );
         let tidy = report.job("Tidy").unwrap();
-        assert_eq!(tidy.status, Status::Blocked, "{workers} workers");
+        assert_eq!(tidy.status(), Status::Blocked, "{workers} workers");
         assert_eq!(
-            tidy.blocked_reason,
+            tidy.blocked_reason(),
             Some(dojobber::StopReason::Cancelled),
             "{report:#?}"
         );
-        assert_eq!(report.job("PullsThePlug").unwrap().status, Status::Fixed);
+        assert_eq!(report.job("PullsThePlug").unwrap().status(), Status::Fixed);
         // With several workers the cancel may land before, during or after
         // Cleaned's try; whatever the timing, a job whose run executed is
         // cleaned up once, after it, and no other is.
@@ -258,8 +254,8 @@ fn an_over_time_phase_on_a_thread_fails_its_try_and_is_waited_for() {
         .unwrap()
         .into_report();
     let job = report.job("Stuck").unwrap();
-    assert_eq!(job.status, Status::Failed);
-    let error = job.last_error.as_ref().unwrap();
+    assert_eq!(job.status(), Status::Failed);
+    let error = job.last_error().unwrap();
     assert_eq!(error.message, "timed out after 20ms");
     assert!(error.causes[0].starts_with("the phase ended"), "{error:?}");
 }

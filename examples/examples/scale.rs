@@ -289,7 +289,7 @@ fn main() -> ExitCode {
     let counted = match cli.engine {
         Engine::Dojobber => Runner::new(root, suite)
             .run()
-            .map(|finished| count(finished.into_report().jobs.iter().map(|job| job.status)))
+            .map(|finished| count(finished.into_report().jobs().map(|job| job.status())))
             .map_err(|error| error.to_string()),
         Engine::None => run_by_hand(dep(root), &suite)
             .map(|status| count(status.into_iter()))

@@ -32,7 +32,7 @@
 //!
 //! let target = tempfile::tempdir()?;
 //! let first = provision::runner(desired, target.path()).run()?.into_report();
-//! assert_eq!(first.job("file etc/motd").unwrap().status, Status::Fixed);
+//! assert_eq!(first.job("file etc/motd").unwrap().status(), Status::Fixed);
 //! assert_eq!(std::fs::read_to_string(target.path().join("etc/motd"))?, "hello\n");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -20,9 +20,8 @@ fn run(args: MovieArgs, no_act: bool) -> (Report, String) {
 /// `name: status` per job, in the reference order.
 fn statuses(report: &Report) -> String {
     report
-        .jobs
-        .iter()
-        .map(|job| format!("{}: {} ({} tries)\n", job.name, job.status, job.tries))
+        .jobs()
+        .map(|job| format!("{}: {} ({} tries)\n", job.name(), job.status(), job.tries()))
         .collect()
 }
 
@@ -37,9 +36,9 @@ fn default_flags() {
         report.names_with(Status::Blocked),
         ["StartMovie", "WatchMovie"]
     );
-    assert_eq!(report.jobs.len(), 20);
+    assert_eq!(report.jobs().len(), 20);
     let popcorn = report.job("Popcorn").unwrap();
-    assert_eq!((popcorn.status, popcorn.tries), (Status::Fixed, 5));
+    assert_eq!((popcorn.status(), popcorn.tries()), (Status::Fixed, 5));
     assert!(!report.is_success());
     assert!(report.is_partial_success());
     insta::assert_snapshot!("default_statuses", statuses(&report));
@@ -86,9 +85,9 @@ fn an_unavailable_movie_fails_validation_and_blocks_what_needs_it() {
     };
     let (report, verbose) = run(args, false);
     let validate = report.job("ValidateMovie").unwrap();
-    assert_eq!((validate.status, validate.tries), (Status::Failed, 3));
+    assert_eq!((validate.status(), validate.tries()), (Status::Failed, 3));
     assert_eq!(
-        validate.last_error.as_ref().unwrap().message,
+        validate.last_error().unwrap().message,
         "Zardoz not one of the available movies."
     );
     for blocked in [
@@ -98,12 +97,12 @@ fn an_unavailable_movie_fails_validation_and_blocks_what_needs_it() {
         "FriendsArrive",
     ] {
         assert_eq!(
-            report.job(blocked).unwrap().status,
+            report.job(blocked).unwrap().status(),
             Status::Blocked,
             "{blocked}"
         );
     }
-    assert_eq!(report.job("Food").unwrap().status, Status::Passed);
+    assert_eq!(report.job("Food").unwrap().status(), Status::Passed);
     assert!(
         verbose.contains("ValidateMovie.recheck: fail \"Zardoz not one of the available movies.\"")
     );
@@ -118,14 +117,11 @@ fn popcorn_that_needs_a_sixth_try_fails_and_blocks_food() {
     };
     let (report, _) = run(args, false);
     let popcorn = report.job("Popcorn").unwrap();
-    assert_eq!((popcorn.status, popcorn.tries), (Status::Failed, 5));
-    assert_eq!(
-        popcorn.last_error.as_ref().unwrap().message,
-        "Still popping..."
-    );
+    assert_eq!((popcorn.status(), popcorn.tries()), (Status::Failed, 5));
+    assert_eq!(popcorn.last_error().unwrap().message, "Still popping...");
     let food = report.job("Food").unwrap();
     assert_eq!(
-        (food.status, food.blocked_by.as_deref()),
+        (food.status(), food.blocked_by()),
         (Status::Blocked, Some("Popcorn"))
     );
 }
@@ -141,8 +137,8 @@ fn no_act_only_checks() {
         !verbose.contains(".recheck:"),
         "no recheck in no-act mode:\n{verbose}"
     );
-    assert!(report.jobs.iter().all(|job| job.tries <= 1));
-    assert_eq!(report.job("FluffPillows").unwrap().status, Status::Failed);
+    assert!(report.jobs().all(|job| job.tries() <= 1));
+    assert_eq!(report.job("FluffPillows").unwrap().status(), Status::Failed);
     insta::assert_snapshot!("no_act_verbose", verbose);
     insta::assert_snapshot!("no_act_statuses", statuses(&report));
 }

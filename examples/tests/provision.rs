@@ -192,7 +192,7 @@ fn the_first_run_converges_the_tree_and_the_database() {
     let target = target.path();
     let report = converge(target);
     assert!(report.is_success(), "{report:#?}");
-    let all: BTreeSet<String> = report.jobs.iter().map(|job| job.name.clone()).collect();
+    let all: BTreeSet<String> = report.jobs().map(|job| job.name().to_owned()).collect();
     assert_eq!(all, sample_jobs());
     // The target exists already, nothing is at the absent path, and the
     // root is a group: every other job had work to do.
@@ -259,13 +259,13 @@ fn a_second_run_passes_every_job_at_its_first_check_and_changes_nothing() {
     assert!(converge(target).is_success());
     let before = tree(target);
     let second = converge(target);
-    for job in &second.jobs {
+    for job in second.jobs() {
         assert_eq!(
-            (job.status, job.tries),
+            (job.status(), job.tries()),
             (Status::Passed, 1),
             "{}: {:?}",
-            job.name,
-            job.last_error
+            job.name(),
+            job.last_error()
         );
     }
     assert_eq!(tree(target), before, "not a byte, mode or time changed");
@@ -291,10 +291,9 @@ fn a_third_run_fixes_exactly_what_was_broken() {
     assert_eq!(names(&third, Status::Passed), &sample_jobs() - &broken);
     assert!(
         third
-            .jobs
-            .iter()
-            .filter(|job| job.status == Status::Passed)
-            .all(|job| job.tries == 1)
+            .jobs()
+            .filter(|job| job.status() == Status::Passed)
+            .all(|job| job.tries() == 1)
     );
     assert!(target.join("etc/motd").is_file());
     assert_eq!(mode(&target.join("etc/guestbook")), 0o750);
@@ -400,12 +399,11 @@ fn no_act_on_a_broken_tree_lists_what_would_run_and_touches_nothing() {
 
     // What each job found, in the reference order.
     let found: Vec<String> = report
-        .jobs
-        .iter()
-        .map(|job| match (&job.last_error, &job.blocked_by) {
-            (Some(error), _) => format!("{}: would run: {}", job.name, error.message),
-            (None, Some(by)) => format!("{}: waits for {by}", job.name),
-            (None, None) => format!("{}: {}", job.name, job.status),
+        .jobs()
+        .map(|job| match (&job.last_error(), &job.blocked_by()) {
+            (Some(error), _) => format!("{}: would run: {}", job.name(), error.message),
+            (None, Some(by)) => format!("{}: waits for {by}", job.name()),
+            (None, None) => format!("{}: {}", job.name(), job.status()),
         })
         .collect();
     insta::assert_snapshot!("no_act_broken_tree", found.join("\n"));
@@ -540,7 +538,7 @@ fn a_path_it_cannot_write_fails_that_job_with_the_os_error_and_the_rest_goes_on(
         let error = &report
             .job(name)
             .unwrap()
-            .last_error
+            .last_error()
             .as_ref()
             .unwrap()
             .message;
@@ -591,8 +589,8 @@ fn a_symlink_on_the_way_is_never_followed_out_of_the_target() {
     let report = converge(target.path());
     for name in ["dir var/log/guestbook", "dir var/lib/guestbook"] {
         let job = report.job(name).unwrap();
-        assert_eq!(job.status, Status::Failed, "{name}");
-        let error = &job.last_error.as_ref().unwrap().message;
+        assert_eq!(job.status(), Status::Failed, "{name}");
+        let error = &job.last_error().unwrap().message;
         assert_eq!(
             error,
             &format!("var is a symlink: not following it to reach {}", &name[4..])
@@ -603,7 +601,7 @@ fn a_symlink_on_the_way_is_never_followed_out_of_the_target() {
         BTreeMap::new(),
         "nothing written outside"
     );
-    assert_eq!(report.job("file etc/motd").unwrap().status, Status::Fixed);
+    assert_eq!(report.job("file etc/motd").unwrap().status(), Status::Fixed);
 }
 
 #[test]
@@ -626,8 +624,8 @@ fn what_it_did_not_expect_is_never_replaced() {
     let report = converge(target);
     let failed = |name: &str| {
         let job = report.job(name).unwrap();
-        assert_eq!(job.status, Status::Failed, "{name}");
-        job.last_error.as_ref().unwrap().message.clone()
+        assert_eq!(job.status(), Status::Failed, "{name}");
+        job.last_error().unwrap().message.clone()
     };
     assert_eq!(
         failed("file etc/motd"),
@@ -651,8 +649,8 @@ fn what_it_did_not_expect_is_never_replaced() {
     let job = report
         .job("database var/lib/guestbook/guestbook.db")
         .unwrap();
-    assert_eq!(job.status, Status::Failed);
-    let error = &job.last_error.as_ref().unwrap().message;
+    assert_eq!(job.status(), Status::Failed);
+    let error = &job.last_error().unwrap().message;
     assert!(
         error.contains("exists and is not a SQLite database")
             && error.ends_with("not replacing it"),
@@ -981,7 +979,7 @@ fn a_shared_database_is_read_by_a_template_in_a_local_run_and_rerun_passes() {
         .unwrap()
         .into_report();
     assert!(first.is_success(), "{first:?}");
-    assert_eq!(first.job("file app.conf").unwrap().status, Status::Fixed);
+    assert_eq!(first.job("file app.conf").unwrap().status(), Status::Fixed);
     let conf = fs::read_to_string(target.path().join("app.conf")).unwrap();
     let db = target.path().join("data/app.db");
     assert_eq!(conf, format!("db = {}\ntables = notes\n", db.display()));
@@ -990,7 +988,7 @@ fn a_shared_database_is_read_by_a_template_in_a_local_run_and_rerun_passes() {
         .run()
         .unwrap()
         .into_report();
-    assert_eq!(names(&second, Status::Passed).len(), second.jobs.len());
+    assert_eq!(names(&second, Status::Passed).len(), second.jobs().len());
 }
 
 #[test]

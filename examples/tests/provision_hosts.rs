@@ -68,9 +68,8 @@ fn run_script(dir: &Path, hosts: &str, flags: &[&str]) -> (Output, Report) {
 
 fn statuses(report: &Report) -> BTreeMap<String, Status> {
     report
-        .jobs
-        .iter()
-        .map(|job| (job.name.clone(), job.status))
+        .jobs()
+        .map(|job| (job.name().to_owned(), job.status()))
         .collect()
 }
 
@@ -102,7 +101,7 @@ fn span(report: &Report, job: &str) -> (Duration, Duration) {
     let phases = &report
         .job(job)
         .unwrap_or_else(|| panic!("no job {job:?}"))
-        .phases;
+        .phases();
     let first = phases.first().expect("a phase").start();
     let last = phases
         .iter()
@@ -171,9 +170,14 @@ fn one_command_converges_three_hosts_after_the_db_host_and_a_second_run_changes_
         .collect();
     let (output, second) = run_script(dir.path(), "db app1 app2", &[]);
     assert!(output.status.success(), "{}", support::stderr(&output));
-    for job in &second.jobs {
-        assert_eq!(job.status, Status::Passed, "{}", job.name);
-        assert_eq!(job.phases.len(), 1, "{}: only its first check", job.name);
+    for job in second.jobs() {
+        assert_eq!(job.status(), Status::Passed, "{}", job.name());
+        assert_eq!(
+            job.phases().len(),
+            1,
+            "{}: only its first check",
+            job.name()
+        );
     }
     let after: Vec<_> = HOSTS
         .iter()
@@ -192,20 +196,30 @@ fn a_host_with_no_worker_has_its_jobs_stopped_with_a_reason_while_the_others_con
         "{}",
         support::stderr(&output)
     );
-    for job in &report.jobs {
-        if job.name.starts_with("app2: ") {
-            assert!(!job.status.is_success(), "{}: {:?}", job.name, job.status);
-        } else if job.name != "provision" {
-            assert!(job.status.is_success(), "{}: {:?}", job.name, job.status);
+    for job in report.jobs() {
+        if job.name().starts_with("app2: ") {
+            assert!(
+                !job.status().is_success(),
+                "{}: {:?}",
+                job.name(),
+                job.status()
+            );
+        } else if job.name() != "provision" {
+            assert!(
+                job.status().is_success(),
+                "{}: {:?}",
+                job.name(),
+                job.status()
+            );
         }
     }
     let target = report.job("app2: target").unwrap();
-    assert_eq!(target.status, Status::Failed);
-    let error = &target.last_error.as_ref().expect("a reason").message;
+    assert_eq!(target.status(), Status::Failed);
+    let error = &target.last_error().expect("a reason").message;
     assert!(error.contains("deadline"), "{error}");
     let conf = report.job("app2: file etc/guestbook/app.conf").unwrap();
-    assert_eq!(conf.status, Status::Blocked);
-    assert!(conf.blocked_by.is_some());
+    assert_eq!(conf.status(), Status::Blocked);
+    assert!(conf.blocked_by().is_some());
     // Its directory was never touched.
     let app2 = dir.path().join("app2");
     assert!(!app2.exists());

@@ -253,7 +253,7 @@ where
     /// let ran = Coordinator::new(client, "suite", Group::<()>::new("All"), ())
     ///     .run_to_end()
     ///     .await?;
-    /// assert_eq!(ran.report.jobs.len(), ran.plan.len());
+    /// assert_eq!(ran.report.jobs().len(), ran.plan.len());
     /// # Ok(()) }
     /// ```
     pub async fn run_to_end(self) -> Result<Coordinated, Error> {

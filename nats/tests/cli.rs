@@ -43,8 +43,8 @@ fn a_coordinator_writes_the_report_the_graph_the_events_and_the_page_a_local_run
 
     let report: dojobber::Report =
         serde_json::from_slice(&std::fs::read(path("report.json")).unwrap()).unwrap();
-    assert_eq!(report.job("table").unwrap().status, Status::Fixed);
-    assert_eq!(report.job("app").unwrap().status, Status::Fixed);
+    assert_eq!(report.job("table").unwrap().status(), Status::Fixed);
+    assert_eq!(report.job("app").unwrap().status(), Status::Fixed);
 
     let dot = std::fs::read_to_string(path("run.dot")).unwrap();
     assert!(dot.starts_with("digraph"), "{dot}");
@@ -192,6 +192,6 @@ fn sigterm_cancels_a_coordinated_run_which_ends_with_its_report() {
     let report: dojobber::Report =
         serde_json::from_slice(&std::fs::read(&report_path).unwrap()).unwrap();
     assert_eq!(report.stopped, Some(dojobber::StopReason::Cancelled));
-    assert_eq!(report.job("gate").unwrap().status, Status::Failed);
-    assert_eq!(report.job("after").unwrap().status, Status::Blocked);
+    assert_eq!(report.job("gate").unwrap().status(), Status::Failed);
+    assert_eq!(report.job("after").unwrap().status(), Status::Blocked);
 }

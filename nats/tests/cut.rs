@@ -134,8 +134,8 @@ fn a_try_cancelled_during_its_check_never_starts_its_run() {
     runtime.shutdown_background();
 
     assert_eq!(first.stopped, Some(StopReason::Cancelled));
-    assert_eq!(first.job("Held").unwrap().status, Status::Failed);
-    assert_eq!(second.job("Held").unwrap().status, Status::Passed);
+    assert_eq!(first.job("Held").unwrap().status(), Status::Failed);
+    assert_eq!(second.job("Held").unwrap().status(), Status::Passed);
     assert!(
         !RAN.load(Ordering::SeqCst),
         "Held's run started after the cut"

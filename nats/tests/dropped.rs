@@ -77,5 +77,5 @@ fn a_dropped_run_stops_refreshing_its_lease_and_the_next_run_takes_the_suite() {
     });
     runtime.shutdown_background();
 
-    assert_eq!(report.job("Free").unwrap().status, Status::Passed);
+    assert_eq!(report.job("Free").unwrap().status(), Status::Passed);
 }

@@ -30,7 +30,7 @@ fn a_worker_killed_mid_phase_loses_its_try_which_the_next_try_redoes_elsewhere()
     assert!(finished.status.success(), "{}", finished.stderr);
     let report = finished.report();
     let gate = report.job("gate").unwrap();
-    assert_eq!((gate.status, gate.tries), (Status::Fixed, 2));
+    assert_eq!((gate.status(), gate.tries()), (Status::Fixed, 2));
     assert!(
         finished
             .stderr
@@ -65,8 +65,8 @@ fn a_worker_killed_mid_phase_with_no_other_for_its_label_fails_its_job_at_the_ti
     assert_eq!(finished.status.code(), Some(1), "{}", finished.stderr);
     let report = finished.report();
     let gate = report.job("gate").unwrap();
-    assert_eq!(gate.status, Status::Failed);
-    let error = gate.last_error.as_ref().unwrap().to_string();
+    assert_eq!(gate.status(), Status::Failed);
+    let error = gate.last_error().unwrap().to_string();
     assert!(error.contains("timed out after 3s"), "{error}");
     assert!(
         finished
@@ -93,8 +93,8 @@ fn a_label_no_worker_serves_fails_its_jobs_at_their_time_limit_and_the_rest_goes
     assert_eq!(finished.status("free"), Status::Fixed);
     let report = finished.report();
     let ghostly = report.job("ghostly").unwrap();
-    assert_eq!(ghostly.status, Status::Failed);
-    let error = ghostly.last_error.as_ref().unwrap().to_string();
+    assert_eq!(ghostly.status(), Status::Failed);
+    let error = ghostly.last_error().unwrap().to_string();
     assert!(error.contains("timed out after 1s"), "{error}");
     assert!(
         finished
@@ -186,7 +186,7 @@ fn a_new_coordinator_converges_after_one_was_killed_and_ignores_its_reports() {
     let report = next.report();
     let gate = report.job("gate").unwrap();
     // Its own check, not the dead run's run and recheck.
-    assert_eq!((gate.status, gate.tries), (Status::Passed, 1));
+    assert_eq!((gate.status(), gate.tries()), (Status::Passed, 1));
     assert_eq!(next.status("after"), Status::Fixed);
 }
 

@@ -84,8 +84,8 @@ fn a_cancelled_run_blocks_what_had_not_started_and_waits_for_the_try_under_way()
 
     assert_eq!(report.stopped, Some(StopReason::Cancelled));
     let after = report.job("After").unwrap();
-    assert_eq!(after.status, Status::Blocked);
-    assert_ne!(report.job("Slow").unwrap().status, Status::Passed);
+    assert_eq!(after.status(), Status::Blocked);
+    assert_ne!(report.job("Slow").unwrap().status(), Status::Passed);
 }
 
 /// Puts where the database is into the run's shared values, from the
@@ -132,9 +132,9 @@ fn the_same_jobs_share_a_value_in_a_local_run_and_across_hosts() {
         .run()
         .unwrap()
         .into_report();
-    assert_eq!(local.job("Publish").unwrap().status, Status::Fixed);
+    assert_eq!(local.job("Publish").unwrap().status(), Status::Fixed);
     assert_eq!(
-        local.job("Read").unwrap().status,
+        local.job("Read").unwrap().status(),
         Status::Passed,
         "{local:?}"
     );
@@ -159,9 +159,9 @@ fn the_same_jobs_share_a_value_in_a_local_run_and_across_hosts() {
             .unwrap()
     });
     runtime.shutdown_background();
-    assert_eq!(report.job("Publish").unwrap().status, Status::Fixed);
+    assert_eq!(report.job("Publish").unwrap().status(), Status::Fixed);
     assert_eq!(
-        report.job("Read").unwrap().status,
+        report.job("Read").unwrap().status(),
         Status::Passed,
         "{report:?}"
     );

@@ -127,9 +127,8 @@ fn untimed(events: Vec<Event>) -> Vec<Event> {
 
 fn statuses(report: &Report) -> Vec<(String, dojobber::Status, u32)> {
     report
-        .jobs
-        .iter()
-        .map(|job| (job.name.clone(), job.status, job.tries))
+        .jobs()
+        .map(|job| (job.name().to_owned(), job.status(), job.tries()))
         .collect()
 }
 

@@ -143,7 +143,10 @@ fn offenders(run: &Simulation) -> Vec<Offender> {
     plan.ids()
         .filter_map(|id| {
             let name = plan.name(id);
-            let report = &run.report.jobs[id.index()];
+            let report = run
+                .report
+                .job_at(id.index())
+                .expect("the report has every job");
             let run_only = plan.kind(id) == JobKind::RunOnly;
             let mut why = Vec::new();
             let first_check = run.trace.of(name).find(|e| e.phase == Phase::Check);
@@ -160,15 +163,14 @@ fn offenders(run: &Simulation) -> Vec<Offender> {
             if ran && !run_only {
                 why.push("its run executed".into());
             }
-            if report.tries > 1 {
-                why.push(format!("it took {} tries", report.tries));
+            if report.tries() > 1 {
+                why.push(format!("it took {} tries", report.tries()));
             }
-            match report.status {
-                Status::Blocked => why.push(format!(
-                    "blocked by {}",
-                    report.blocked_by.as_deref().unwrap_or("?")
-                )),
-                Status::Failed => why.push(match &report.last_error {
+            match report.status() {
+                Status::Blocked => {
+                    why.push(format!("blocked by {}", report.blocked_by().unwrap_or("?")))
+                }
+                Status::Failed => why.push(match &report.last_error() {
                     Some(error) => format!("failed ({:?})", error.message),
                     None => "failed".into(),
                 }),
@@ -176,7 +178,7 @@ fn offenders(run: &Simulation) -> Vec<Offender> {
             }
             (!why.is_empty()).then(|| Offender {
                 job: name.to_owned(),
-                status: report.status,
+                status: report.status(),
                 why,
             })
         })
@@ -250,12 +252,15 @@ pub fn dry_run_text<A: Sync + 'static>(runner: Runner<A>) -> Result<String, Setu
     let mut text = String::new();
     for id in plan.ids() {
         let name = plan.name(id);
-        let report = &run.report.jobs[id.index()];
+        let report = run
+            .report
+            .job_at(id.index())
+            .expect("the report has every job");
         let check = run.trace.of(name).find(|e| e.phase == Phase::Check);
         let _ = write!(text, "{name}: ");
-        match (report.status, plan.kind(id), check) {
+        match (report.status(), plan.kind(id), check) {
             (Status::Blocked, _, _) => {
-                let by = report.blocked_by.as_deref().unwrap_or("?");
+                let by = report.blocked_by().unwrap_or("?");
                 let _ = write!(text, "not checked, waits for {by}");
             }
             (_, JobKind::Dummy, _) => text.push_str("group, passes"),
@@ -267,7 +272,7 @@ pub fn dry_run_text<A: Sync + 'static>(runner: Runner<A>) -> Result<String, Setu
                 }
             },
             (_, JobKind::Normal, None) => {
-                let why = report.last_error.as_ref().map(|e| e.message.as_str());
+                let why = report.last_error().map(|e| e.message.as_str());
                 let _ = write!(text, "cannot start ({:?})", why.unwrap_or("?"));
             }
         }

@@ -301,7 +301,7 @@ pub struct Simulation {
 ///     Mock::new("Dishes").retry_delay(Duration::from_secs(60)).check_fails_until_runs(3, "dirty"),
 /// ]);
 /// let sim = simulate(&suite, SimConfig::new());
-/// assert_eq!(sim.report.jobs[0].status, Status::Fixed);
+/// assert_eq!(sim.report.job_at(0).unwrap().status(), Status::Fixed);
 /// assert_eq!(sim.trace.entries.last().unwrap().at, Duration::from_secs(120));
 ///
 /// // Two workers: the two slow jobs overlap.

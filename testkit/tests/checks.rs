@@ -91,8 +91,8 @@ fn the_jobs_that_are_not_idempotent_are_named_with_what_they_did() {
             },
         ]
     );
-    assert_eq!(first_run.job("Root").unwrap().status, Status::Blocked);
-    assert_eq!(second_run.job("Fine").unwrap().status, Status::Passed);
+    assert_eq!(first_run.job("Root").unwrap().status(), Status::Blocked);
+    assert_eq!(second_run.job("Fine").unwrap().status(), Status::Passed);
     assert_eq!(
         error.to_string().lines().next().unwrap(),
         "not idempotent: in the second run, 4 jobs did not pass at the first check without running:"
@@ -202,7 +202,13 @@ fn each_phase_can_take_its_own_simulated_time() {
             (Phase::Cleanup, 784, 785),
         ]
     );
-    assert_eq!(sim.report.jobs[0].time, Duration::from_secs(185));
+    assert_eq!(
+        sim.report
+            .job_at(0)
+            .expect("the report has every job")
+            .time(),
+        Duration::from_secs(185)
+    );
 }
 
 #[test]

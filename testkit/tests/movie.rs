@@ -26,10 +26,12 @@ fn run(args: MovieArgs, no_act: bool) -> Simulation {
 fn snapshot_text(run: &Simulation) -> String {
     let mut text = run.trace.render_untimed();
     text.push_str("statuses\n");
-    for job in &run.report.jobs {
+    for job in run.report.jobs() {
         text.push_str(&format!(
             "  {}: {} ({} tries)\n",
-            job.name, job.status, job.tries
+            job.name(),
+            job.status(),
+            job.tries()
         ));
     }
     text
@@ -69,7 +71,7 @@ fn zardoz() {
     };
     let run = run(args, false);
     assert_eq!(
-        run.report.job("ValidateMovie").unwrap().status,
+        run.report.job("ValidateMovie").unwrap().status(),
         Status::Failed
     );
     insta::assert_snapshot!("zardoz", snapshot_text(&run));
@@ -82,7 +84,7 @@ fn popcorn_succeeds_on_the_sixth_try() {
         ..MovieArgs::default()
     };
     let run = run(args, false);
-    assert_eq!(run.report.job("Popcorn").unwrap().status, Status::Failed);
+    assert_eq!(run.report.job("Popcorn").unwrap().status(), Status::Failed);
     insta::assert_snapshot!("pop_success_try_6", snapshot_text(&run));
 }
 

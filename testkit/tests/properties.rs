@@ -146,8 +146,8 @@ proptest! {
             explain(&sim, "the real run's phases differ")
         );
         let statuses = |sim: &Simulation| -> Vec<String> {
-            sim.report.jobs.iter()
-                .map(|job| format!("{} {} {} {:?}", job.name, job.status, job.tries, job.blocked_by))
+            sim.report.jobs()
+                .map(|job| format!("{} {} {} {:?}", job.name(), job.status(), job.tries(), job.blocked_by()))
                 .collect()
         };
         prop_assert_eq!(statuses(&real), statuses(&sim));

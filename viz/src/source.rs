@@ -105,28 +105,26 @@ pub(crate) fn jobs(source: GraphSource<'_>) -> Vec<Job> {
         }
         GraphSource::Report(report) => {
             let mut index: HashMap<&str, usize> = report
-                .jobs
-                .iter()
+                .jobs()
                 .enumerate()
-                .map(|(i, job)| (job.name.as_str(), i))
+                .map(|(i, job)| (job.name(), i))
                 .collect();
             let mut jobs: Vec<Job> = report
-                .jobs
-                .iter()
+                .jobs()
                 .map(|job| Job {
-                    deps: Vec::with_capacity(job.deps.len()),
-                    outcome: Some((job.tries, job.time)),
-                    ..Job::single(job.name.clone(), Some(job.status))
+                    deps: Vec::with_capacity(job.deps().len()),
+                    outcome: Some((job.tries(), job.time())),
+                    ..Job::single(job.name().to_owned(), Some(job.status()))
                 })
                 .collect();
             // A report read from JSON may name a dep it has no entry for:
             // draw it as a job of unknown status rather than drop the edge.
-            for (i, job) in report.jobs.iter().enumerate() {
-                for dep in &job.deps {
+            for (i, job) in report.jobs().enumerate() {
+                for dep in job.deps() {
                     let next = jobs.len();
-                    let dep_index = *index.entry(dep.as_str()).or_insert(next);
+                    let dep_index = *index.entry(dep).or_insert(next);
                     if dep_index == next {
-                        jobs.push(Job::single(dep.clone(), None));
+                        jobs.push(Job::single(dep.to_owned(), None));
                     }
                     jobs[i].deps.push(dep_index);
                 }

@@ -5,7 +5,7 @@
 mod common;
 
 use dojobber::engine::{Defaults, JobSpec, Plan};
-use dojobber::{Report, Status};
+use dojobber::{JobRecord, Report, Status};
 use dojobber_examples::movie::{self, MovieArgs};
 use dojobber_viz::dot_structures::{Attribute, Graph, Id, Stmt};
 use dojobber_viz::{Options, Style, dot_string, graphviz_rust, job_names, to_dot};
@@ -80,10 +80,13 @@ fn the_legend_can_be_left_out() {
 
 #[test]
 fn details_add_tries_and_time_to_the_label() {
-    let mut report = movie_report();
-    for job in &mut report.jobs {
-        job.time = std::time::Duration::from_millis(12);
-    }
+    let movie = movie_report();
+    let time = std::time::Duration::from_millis(12);
+    let jobs = movie.jobs().map(|job| JobRecord {
+        time,
+        ..job.to_record()
+    });
+    let report = Report::from_jobs(jobs);
     let options = Options {
         details: true,
         ..Options::default()
@@ -93,7 +96,7 @@ fn details_add_tries_and_time_to_the_label() {
         .iter()
         .find(|label| label.starts_with("PopcornBowl\n"))
         .expect("PopcornBowl is drawn");
-    let tries = report.job("PopcornBowl").unwrap().tries;
+    let tries = report.job("PopcornBowl").unwrap().tries();
     assert_eq!(*bowl, format!("PopcornBowl\n{tries} tries, 12.0 ms"));
 }
 

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dojobber::{Event, Failure, JobReport, Report, Status};
+use dojobber::{Event, Failure, JobRecord, Report, Status};
 use dojobber_viz::html::{RunView, write_page};
 use headless_chrome::Tab;
 use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
@@ -188,31 +188,22 @@ fn names_and_errors_are_shown_as_text_never_as_markup() -> TestResult {
         "<img src=x onerror=\"window.pwned = 2\">",
         "Tom & \"Jerry\" <b>bold</b>\nsecond line \u{7}",
     ];
-    let job = |name: &str, status, deps: Vec<String>| JobReport {
-        name: name.to_owned(),
-        status,
+    let job = |name: &str, status, deps: Vec<String>| JobRecord {
         tries: u32::from(status != Status::Blocked),
         last_error: (status == Status::Failed)
-            .then(|| Box::new(Failure::new(format!("<i>{name}</i> failed </script>")))),
+            .then(|| Failure::new(format!("<i>{name}</i> failed </script>"))),
         blocked_by: (status == Status::Blocked).then(|| hostile[1].to_owned()),
-        blocked_reason: None,
         time: Duration::from_millis(3),
         deps,
-        phases: Vec::new(),
+        ..JobRecord::new(name, status)
     };
-    let report = Report {
-        version: Report::VERSION,
-        no_act: false,
-        rounds: 1,
-        elapsed: Duration::from_millis(5),
-        stopped: None,
-        cleanup_failure: None,
-        jobs: vec![
-            job(hostile[0], Status::Passed, vec![]),
-            job(hostile[1], Status::Failed, vec![hostile[0].to_owned()]),
-            job(hostile[2], Status::Blocked, vec![hostile[1].to_owned()]),
-        ],
-    };
+    let mut report = Report::from_jobs([
+        job(hostile[0], Status::Passed, vec![]),
+        job(hostile[1], Status::Failed, vec![hostile[0].to_owned()]),
+        job(hostile[2], Status::Blocked, vec![hostile[1].to_owned()]),
+    ]);
+    report.rounds = 1;
+    report.elapsed = Duration::from_millis(5);
     let mut view = RunView::from_report(&report);
     // The page shows a stop reason as text too (a report's are typed).
     view.stopped = Some("<script>window.pwned = 3</script>".to_owned());
@@ -250,31 +241,22 @@ fn a_large_graph_starts_readable_and_shows_the_chosen_job() -> TestResult {
     // Wide ranks wrap into rows, so it takes a few hundred pages for the
     // whole graph to be too small to read when it all fits.
     const PAGES: usize = 300;
-    let page_job = |i: usize| JobReport {
-        name: format!("RenderPage(site/pages/section-{i:02}/index.html)"),
-        status: Status::Fixed,
+    let page_job = |i: usize| JobRecord {
         tries: 1,
-        last_error: None,
-        blocked_by: None,
-        blocked_reason: None,
         time: Duration::from_millis(2),
-        deps: vec![],
-        phases: Vec::new(),
+        ..JobRecord::new(
+            format!("RenderPage(site/pages/section-{i:02}/index.html)"),
+            Status::Fixed,
+        )
     };
-    let mut jobs: Vec<JobReport> = (0..PAGES).map(page_job).collect();
+    let mut jobs: Vec<JobRecord> = (0..PAGES).map(page_job).collect();
     let mut site = page_job(99);
     site.name = "Site".to_owned();
     site.deps = jobs.iter().map(|job| job.name.clone()).collect();
     jobs.push(site);
-    let report = Report {
-        version: Report::VERSION,
-        no_act: false,
-        rounds: 1,
-        elapsed: Duration::from_millis(100),
-        stopped: None,
-        cleanup_failure: None,
-        jobs,
-    };
+    let mut report = Report::from_jobs(jobs);
+    report.rounds = 1;
+    report.elapsed = Duration::from_millis(100);
     let view = RunView::from_report(&report);
     let dir = tempfile::tempdir()?;
     let page = dir.path().join("wide.html");

@@ -127,8 +127,8 @@ fn every_job_and_dep_is_in_the_svg() {
     let report = movie_report();
     let svg = String::from_utf8(render(&report, Format::Svg, &PURE).unwrap()).unwrap();
     let boxes = svg.matches("<g class=\"job\">").count();
-    assert_eq!(boxes, report.jobs.len());
-    let deps: usize = report.jobs.iter().map(|job| job.deps.len()).sum();
+    assert_eq!(boxes, report.jobs().len());
+    let deps: usize = report.jobs().map(|job| job.deps().len()).sum();
     let arrows = svg.split("class=\"deps\"").nth(1).unwrap();
     let arrows = arrows
         .split("</g>")
@@ -137,8 +137,8 @@ fn every_job_and_dep_is_in_the_svg() {
         .matches("<path")
         .count();
     assert_eq!(arrows, deps);
-    for job in &report.jobs {
-        assert!(svg.contains(&format!("<title>{}</title>", job.name)));
+    for job in report.jobs() {
+        assert!(svg.contains(&format!("<title>{}</title>", job.name())));
     }
 }
 

@@ -21,7 +21,7 @@
 //!         Step::Done => break,
 //!     }
 //! }
-//! assert_eq!(machine.report_card().jobs[0].status, Status::Passed);
+//! assert_eq!(machine.report_card().job_at(0).unwrap().status(), Status::Passed);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -32,6 +32,7 @@
 
 mod cleanup;
 mod groups;
+mod phase_log;
 mod ready;
 mod timers;
 
@@ -43,11 +44,13 @@ use crate::event::{Event, Outcome, Task};
 use crate::job::{JobKind, Phase};
 use crate::plan::{JobId, Plan};
 use crate::report::{
-    CleanupFailure, Failure, FailureKind, JobReport, PhaseRecord, Report, Status, StopReason, nanos,
+    CleanupFailure, Failure, FailureKind, NewJob, PhaseRecord, Report, ReportTable, Status,
+    StopReason, nanos,
 };
 
 use cleanup::Cleanups;
 use groups::Groups;
+use phase_log::PhaseLog;
 use ready::ReadyQueue;
 use timers::Timers;
 
@@ -195,8 +198,6 @@ struct JobState {
     /// Its run has executed (in any try): a pass is a fix.
     ran: bool,
     last_error: Option<Box<Failure>>,
-    /// Its phases so far, for the report.
-    phases: Vec<PhaseRecord>,
 }
 
 impl JobState {
@@ -257,6 +258,8 @@ pub struct Machine {
     /// (the deadline, a final failure); a cancel is known only when told.
     stopped_at: Option<Duration>,
     events: VecDeque<Event>,
+    /// Every phase record so far, for the report.
+    phase_log: PhaseLog,
     /// No events are recorded until the main stage ends: nobody reads them.
     main_events_muted: bool,
 }
@@ -281,7 +284,6 @@ impl Machine {
                 busy: Nanos::ZERO,
                 ran: false,
                 last_error: None,
-                phases: Vec::new(),
             })
             .collect();
         let mut ready = ReadyQueue::new(&plan, config.workers > 1);
@@ -307,6 +309,7 @@ impl Machine {
             last_landing: Duration::ZERO,
             stopped_at: None,
             events: VecDeque::from([Event::RoundStarted { round: 1 }]),
+            phase_log: PhaseLog::default(),
             main_events_muted: false,
         }
     }
@@ -628,8 +631,10 @@ impl Machine {
 
     /// A copy of the failure of `job`'s phase recorded last, which failed.
     fn last_recorded_failure(&self, job: JobId) -> Failure {
-        let last = self.jobs[job.index()].phases.last();
-        last.and_then(|record| record.error.as_deref())
+        let (last_job, last) = self.phase_log.last().expect("a phase was recorded");
+        assert_eq!(last_job, job, "the phase recorded last is the job's");
+        last.error
+            .as_deref()
             .cloned()
             .expect("the phase recorded last failed")
     }
@@ -764,62 +769,45 @@ impl Machine {
     /// Where every job stands now; final once [`poll`](Self::poll) said `Done`.
     #[must_use]
     pub fn report_card(&self) -> Report {
-        let jobs = self
-            .plan
-            .ids()
-            .map(|id| {
-                let state = &self.jobs[id.index()];
-                let name = self.plan.name(id).to_owned();
-                let name_of = |dep: JobId| self.plan.name(dep).to_owned();
-                let records = (state.phases.clone(), state.last_error.clone());
-                JobReport {
-                    deps: self.plan.deps(id).iter().map(|&dep| name_of(dep)).collect(),
-                    ..self.job_report(id, name, name_of, records)
-                }
-            })
-            .collect();
-        self.report_of(jobs)
+        let mut table = self.new_table();
+        for id in self.plan.ids() {
+            let last_error = self.jobs[id.index()].last_error.as_deref().cloned();
+            self.push_job(&mut table, id, last_error);
+        }
+        let (phases, ends) = self.phase_log.clone().into_job_order(self.jobs.len());
+        table.set_phases(phases, ends);
+        self.report_of(table)
     }
 
-    /// The report, taking each job's phase records and last error out of
-    /// the machine instead of copying them, and its name out of the plan
-    /// when nothing else holds the plan: a large run holds them once. The
-    /// job states are freed before the deps' names are copied, so a large
-    /// run does not hold them and the whole report at once.
+    /// The report, taking the phase records and the jobs' last errors out
+    /// of the machine instead of copying them. The job states are freed
+    /// before the phase records are put in job order, so a large run does
+    /// not hold both at once.
     #[must_use]
     pub fn into_report_card(mut self) -> Report {
-        let mut names = Arc::get_mut(&mut self.plan).map(Plan::take_names);
-        let mut jobs: Vec<JobReport> = Vec::with_capacity(self.jobs.len());
+        let mut table = self.new_table();
         for id in self.plan.ids() {
-            let state = &mut self.jobs[id.index()];
-            let taken = (std::mem::take(&mut state.phases), state.last_error.take());
-            let name = match &mut names {
-                Some(names) => std::mem::take(&mut names[id.index()]),
-                None => self.plan.name(id).to_owned(),
-            };
-            // Deps come first in the reference order: theirs are made.
-            let name_of = |dep: JobId| jobs[dep.index()].name.clone();
-            let report = self.job_report(id, name, name_of, taken);
-            jobs.push(report);
+            let last_error = self.jobs[id.index()].last_error.take();
+            self.push_job(&mut table, id, last_error.map(|failure| *failure));
         }
+        let job_count = self.jobs.len();
         self.jobs = Vec::new();
-        for id in self.plan.ids() {
-            let deps = self.plan.deps(id);
-            let names = deps.iter().map(|dep| jobs[dep.index()].name.clone());
-            jobs[id.index()].deps = names.collect();
-        }
-        self.report_of(jobs)
+        let phase_log = std::mem::take(&mut self.phase_log);
+        let (phases, ends) = phase_log.into_job_order(job_count);
+        table.set_phases(phases, ends);
+        self.report_of(table)
     }
 
-    /// The report of job `id`, named `name`, with its phase records and
-    /// last error, but not its deps; `name_of` names the dep that blocked it.
-    fn job_report(
-        &self,
-        id: JobId,
-        name: String,
-        name_of: impl Fn(JobId) -> String,
-        (phases, last_error): (Vec<PhaseRecord>, Option<Box<Failure>>),
-    ) -> JobReport {
+    /// An empty table for every job of the plan.
+    fn new_table(&self) -> ReportTable {
+        let plan = &self.plan;
+        let name_bytes = plan.ids().map(|id| plan.name(id).len()).sum();
+        let dep_count = plan.ids().map(|id| plan.deps(id).len()).sum();
+        ReportTable::new(self.plan.len(), name_bytes, dep_count)
+    }
+
+    /// Adds job `id` to `table`, with its last error.
+    fn push_job(&self, table: &mut ReportTable, id: JobId, last_error: Option<Failure>) {
         let state = &self.jobs[id.index()];
         let (status, blocked_by, blocked_reason) = match state.progress {
             Progress::Passed => (Status::Passed, None, None),
@@ -828,35 +816,35 @@ impl Machine {
             Progress::Blocked { by, reason } => (Status::Blocked, by, reason),
             Progress::Waiting | Progress::Trying => (Status::Pending, None, None),
         };
-        JobReport {
-            name,
+        let job = NewJob {
+            name: self.plan.name(id),
             status,
             tries: state.tries_used,
-            last_error,
-            blocked_by: blocked_by.map(&name_of),
-            blocked_reason,
             time: state.busy.get(),
-            deps: Vec::new(),
-            phases,
-        }
+            last_error,
+            blocked_by: blocked_by.map(JobId::index),
+            blocked_reason,
+        };
+        let deps = self.plan.deps(id).iter().map(|dep| dep.index());
+        table.push(job, deps);
     }
 
     /// The report of the whole run, with `jobs` in the reference order.
-    fn report_of(&self, jobs: Vec<JobReport>) -> Report {
+    fn report_of(&self, jobs: ReportTable) -> Report {
         let rounds = if self.in_rounds() {
             self.round
         } else {
-            jobs.iter().map(|job| job.tries).max().unwrap_or(0)
+            jobs.most_tries()
         };
-        Report {
-            version: Report::VERSION,
-            no_act: self.config.no_act,
+        let cleanup_failure = self.cleanups.failure().cloned();
+        Report::new(
+            self.config.no_act,
             rounds,
-            elapsed: self.last_seen,
-            stopped: self.stopped,
-            cleanup_failure: self.cleanups.failure().cloned(),
+            self.last_seen,
+            self.stopped,
+            cleanup_failure,
             jobs,
-        }
+        )
     }
 
     fn hand_out(&mut self, task: Task, now: Duration) -> Step {
@@ -963,15 +951,7 @@ impl Machine {
             ),
             (Outcome::Fail(failure), false) => (Some(Box::new(failure)), None),
         };
-        let phases = &mut self.jobs[task.job.index()].phases;
-        if phases.is_empty() {
-            // Most jobs have one phase, a passing check: room for one. A
-            // failing one is followed by a run, a recheck and a cleanup:
-            // room for those at once, so the list is not moved again.
-            let failed_check = task.phase == Phase::Check && error.is_some();
-            phases.reserve_exact(if failed_check { 4 } else { 1 });
-        }
-        phases.push(PhaseRecord {
+        let record = PhaseRecord {
             phase: task.phase,
             attempt: task.attempt,
             start_nanos: nanos(start),
@@ -979,7 +959,8 @@ impl Machine {
             passed: error.is_none(),
             performed,
             error,
-        });
+        };
+        self.phase_log.push(task.job, record);
         if let Some(outcome) = event_outcome {
             self.events.push_back(Event::PhaseFinished {
                 task,

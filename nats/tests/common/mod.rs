@@ -85,7 +85,7 @@ impl Finished {
         report
             .job(name)
             .unwrap_or_else(|| panic!("no job {name} in the report"))
-            .status
+            .status()
     }
 }
 

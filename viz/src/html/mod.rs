@@ -91,15 +91,7 @@ mod tests {
     #[test]
     fn json_in_the_page_cannot_close_its_script() {
         let text = "</script><script>alert(1)</script><!-- & -->";
-        let mut view = RunView::from_report(&dojobber::Report {
-            version: dojobber::Report::VERSION,
-            no_act: false,
-            rounds: 1,
-            elapsed: std::time::Duration::ZERO,
-            stopped: None,
-            cleanup_failure: None,
-            jobs: Vec::new(),
-        });
+        let mut view = RunView::from_report(&dojobber::Report::from_jobs([]));
         view.stopped = Some(text.to_owned());
         view.settings.push((text.to_owned(), text.to_owned()));
         let html = page(&view);

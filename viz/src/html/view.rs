@@ -216,34 +216,33 @@ impl RunView {
 
     fn from_source(report: &Report, source: GraphSource<'_>) -> RunView {
         let mut index: HashMap<&str, usize> = HashMap::new();
-        for (i, job) in report.jobs.iter().enumerate() {
-            index.entry(job.name.as_str()).or_insert(i);
+        for (i, job) in report.jobs().enumerate() {
+            index.entry(job.name()).or_insert(i);
         }
         let mut jobs: Vec<JobView> = report
-            .jobs
-            .iter()
+            .jobs()
             .map(|job| JobView {
-                name: job.name.clone(),
-                status: Some(job.status),
-                tries: job.tries,
-                time_secs: job.time.as_secs_f64(),
+                name: job.name().to_owned(),
+                status: Some(job.status()),
+                tries: job.tries(),
+                time_secs: job.time().as_secs_f64(),
                 deps: Vec::new(),
-                last_error: job.last_error.as_deref().cloned(),
-                blocked_by: job.blocked_by.clone(),
-                blocked_reason: job.blocked_reason.map(|reason| reason.to_string()),
-                phases: job.phases.iter().map(PhaseRun::from_record).collect(),
+                last_error: job.last_error().cloned(),
+                blocked_by: job.blocked_by().map(str::to_owned),
+                blocked_reason: job.blocked_reason().map(|reason| reason.to_string()),
+                phases: job.phases().iter().map(PhaseRun::from_record).collect(),
                 ready_secs: None,
             })
             .collect();
         // A report read from JSON may name a dep it has no entry for: show
         // it as a job of unknown status, as the picture does.
-        for (i, job) in report.jobs.iter().enumerate() {
-            for dep in &job.deps {
+        for (i, job) in report.jobs().enumerate() {
+            for dep in job.deps() {
                 let next = jobs.len();
-                let dep_index = *index.entry(dep.as_str()).or_insert(next);
+                let dep_index = *index.entry(dep).or_insert(next);
                 if dep_index == next {
                     jobs.push(JobView {
-                        name: dep.clone(),
+                        name: dep.to_owned(),
                         status: None,
                         tries: 0,
                         time_secs: 0.0,

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use dojobber::engine::{Defaults, JobSpec, Plan};
-use dojobber::{JobKind, JobReport, Report, Status};
+use dojobber::{JobKind, JobRecord, Report, Status};
 
 /// The pages' names: 50 of them, one long enough to be shortened.
 fn page_names() -> Vec<String> {
@@ -91,30 +91,16 @@ pub fn sitekit() -> (Plan, Report) {
         .collect();
     let root = index("Publish");
     let (plan, _) = Plan::new(specs, root, Defaults::default()).expect("sitekit has no cycle");
-    let report = Report {
-        version: Report::VERSION,
-        no_act: false,
-        rounds: 1,
-        elapsed: Duration::from_secs(3),
-        stopped: None,
-        cleanup_failure: None,
-        jobs: plan
-            .ids()
-            .map(|id| {
-                let (name, _, deps, status) = &jobs[index(plan.name(id))];
-                JobReport {
-                    name: name.clone(),
-                    status: *status,
-                    tries: u32::from(*status != Blocked),
-                    last_error: None,
-                    blocked_by: None,
-                    blocked_reason: None,
-                    time: Duration::from_millis(20),
-                    deps: deps.clone(),
-                    phases: Vec::new(),
-                }
-            })
-            .collect(),
-    };
+    let mut report = Report::from_jobs(plan.ids().map(|id| {
+        let (name, _, deps, status) = &jobs[index(plan.name(id))];
+        JobRecord {
+            tries: u32::from(*status != Blocked),
+            time: Duration::from_millis(20),
+            deps: deps.clone(),
+            ..JobRecord::new(name.clone(), *status)
+        }
+    }));
+    report.rounds = 1;
+    report.elapsed = Duration::from_secs(3);
     (plan, report)
 }

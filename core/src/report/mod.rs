@@ -4,6 +4,10 @@ use std::time::Duration;
 
 use crate::job::Phase;
 
+mod table;
+
+pub(crate) use table::{NewJob, ReportTable};
+
 /// Where a job ended up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -218,35 +222,111 @@ impl std::fmt::Display for Failure {
     }
 }
 
-/// What happened to one job.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct JobReport {
-    /// The job's name.
-    pub name: String,
-    /// Where it ended up.
-    pub status: Status,
-    /// Tries used (0 for a blocked job).
-    pub tries: u32,
-    /// Why its last try failed, if it did; boxed, so a job that did not
-    /// fail costs no more than a pointer.
-    pub last_error: Option<Box<Failure>>,
-    /// For a blocked job, its first dep that did not pass.
-    pub blocked_by: Option<String>,
-    /// For a job blocked with no dep to blame, why: the run stopped.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub blocked_reason: Option<StopReason>,
-    /// Time spent in its phases.
-    #[serde(with = "seconds", rename = "time_secs")]
-    pub time: Duration,
-    /// Its deps' names, in declaration order.
-    pub deps: Vec<String>,
-    /// Its phases in the order they finished, each failed one with its
-    /// error: a run's error stays here when the recheck then fails too.
-    #[serde(default)]
-    pub phases: Vec<PhaseRecord>,
+/// What happened to one job: a view into its [`Report`], cheap to copy.
+///
+/// ```
+/// use dojobber::{Context, Job, JobResult, Runner, Status, bail};
+///
+/// struct Remote;
+/// impl Job for Remote {
+///     fn check(&self, _: &mut Context<'_, ()>) -> JobResult { bail!("batteries dead") }
+/// }
+/// let report = Runner::new(Remote, ()).tries(1).output(std::io::sink()).run()?.into_report();
+/// let remote = report.job("Remote").unwrap();
+/// assert_eq!((remote.name(), remote.status(), remote.tries()), ("Remote", Status::Failed, 1));
+/// assert_eq!(remote.last_error().unwrap().message, "batteries dead");
+/// assert_eq!(remote.phases().len(), 4); // check, run, recheck, cleanup
+/// assert_eq!(remote.deps().count(), 0);
+/// # Ok::<(), dojobber::SetupError>(())
+/// ```
+#[derive(Clone, Copy)]
+pub struct JobReport<'a> {
+    table: &'a ReportTable,
+    index: usize,
 }
 
-impl JobReport {
+impl<'a> JobReport<'a> {
+    /// The job's name.
+    pub fn name(self) -> &'a str {
+        self.table.name(self.index)
+    }
+
+    /// Where it ended up.
+    pub fn status(self) -> Status {
+        self.table.status(self.index)
+    }
+
+    /// Tries used (0 for a blocked job).
+    pub fn tries(self) -> u32 {
+        self.table.tries(self.index)
+    }
+
+    /// Why its last try failed, if it did.
+    pub fn last_error(self) -> Option<&'a Failure> {
+        self.table.last_error(self.index)
+    }
+
+    /// For a blocked job, its first dep that did not pass.
+    pub fn blocked_by(self) -> Option<&'a str> {
+        let by = self.table.blocked_by(self.index)?;
+        Some(self.table.name(by as usize))
+    }
+
+    /// For a job blocked with no dep to blame, why: the run stopped.
+    pub fn blocked_reason(self) -> Option<StopReason> {
+        self.table.blocked_reason(self.index)
+    }
+
+    /// Time spent in its phases.
+    pub fn time(self) -> Duration {
+        self.table.time(self.index)
+    }
+
+    /// Its deps' names, in declaration order.
+    pub fn deps(
+        self,
+    ) -> impl ExactSizeIterator<Item = &'a str> + DoubleEndedIterator + Clone + use<'a> {
+        let table = self.table;
+        let deps = table.deps(self.index).iter();
+        deps.map(move |&dep| table.name(dep as usize))
+    }
+
+    /// Its phases in the order they finished, each failed one with its
+    /// error: a run's error stays here when the recheck then fails too.
+    pub fn phases(self) -> &'a [PhaseRecord] {
+        self.table.phases(self.index)
+    }
+
+    /// The job's outcome as an owned [`JobRecord`], to change or to build
+    /// another report from.
+    ///
+    /// ```
+    /// use dojobber::{JobRecord, Report, Status};
+    ///
+    /// let report = Report::from_jobs([JobRecord::new("Kettle", Status::Failed)]);
+    /// let fixed = report.jobs().map(|job| JobRecord { status: Status::Fixed, ..job.to_record() });
+    /// assert!(Report::from_jobs(fixed).is_success());
+    /// ```
+    pub fn to_record(self) -> JobRecord {
+        JobRecord {
+            name: self.name().to_owned(),
+            status: self.status(),
+            tries: self.tries(),
+            last_error: self.last_error().cloned(),
+            blocked_by: self.blocked_by().map(str::to_owned),
+            blocked_reason: self.blocked_reason(),
+            time: self.time(),
+            deps: self.deps().map(str::to_owned).collect(),
+            phases: self.phases().to_vec(),
+        }
+    }
+
+    /// Its place in the report: jobs come in the reference order, so this
+    /// is its [`JobId`](crate::engine::JobId)'s index in the plan that ran.
+    pub fn index(self) -> usize {
+        self.index
+    }
+
     /// The error of its last try's run, if that run failed: the cause
     /// behind a recheck's failure.
     ///
@@ -262,17 +342,90 @@ impl JobReport {
     /// }
     /// let report = Runner::new(Repo, ()).output(std::io::sink()).run()?.into_report();
     /// let repo = report.job("Repo").unwrap();
-    /// assert_eq!(repo.last_error.as_ref().unwrap().message, "no repo");
+    /// assert_eq!(repo.last_error().unwrap().message, "no repo");
     /// let run = repo.run_error().unwrap();
     /// assert_eq!(format!("{run:#}"), "running git init: No such file or directory");
     /// # Ok::<(), dojobber::SetupError>(())
     /// ```
-    pub fn run_error(&self) -> Option<&Failure> {
-        let last_try = self.phases.iter().map(|phase| phase.attempt).max()?;
-        self.phases
+    pub fn run_error(self) -> Option<&'a Failure> {
+        let phases = self.phases();
+        let last_try = phases.iter().map(|phase| phase.attempt).max()?;
+        phases
             .iter()
             .filter(|phase| phase.attempt == last_try && phase.phase == Phase::Run)
             .find_map(|phase| phase.error.as_deref())
+    }
+}
+
+impl std::fmt::Debug for JobReport<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let deps: Vec<&str> = self.deps().collect();
+        f.debug_struct("JobReport")
+            .field("name", &self.name())
+            .field("status", &self.status())
+            .field("tries", &self.tries())
+            .field("last_error", &self.last_error())
+            .field("blocked_by", &self.blocked_by())
+            .field("blocked_reason", &self.blocked_reason())
+            .field("time", &self.time())
+            .field("deps", &deps)
+            .field("phases", &self.phases())
+            .finish()
+    }
+}
+
+/// One job's outcome, owned: what a report is made of when built by hand
+/// ([`Report::from_jobs`]) and what each job of its JSON reads as.
+///
+/// ```
+/// use dojobber::{JobRecord, Report, Status};
+///
+/// let job = |name: &str, deps: &[&str]| JobRecord {
+///     deps: deps.iter().map(|&dep| dep.to_owned()).collect(),
+///     ..JobRecord::new(name, Status::Passed)
+/// };
+/// let report = Report::from_jobs([job("Kettle", &[]), job("Tea", &["Kettle"])]);
+/// assert_eq!(report.job("Tea").unwrap().deps().collect::<Vec<_>>(), ["Kettle"]);
+/// ```
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct JobRecord {
+    /// The job's name.
+    pub name: String,
+    /// Where it ended up.
+    pub status: Status,
+    /// Tries used (0 for a blocked job).
+    pub tries: u32,
+    /// Why its last try failed, if it did.
+    pub last_error: Option<Failure>,
+    /// For a blocked job, its first dep that did not pass.
+    pub blocked_by: Option<String>,
+    /// For a job blocked with no dep to blame, why: the run stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked_reason: Option<StopReason>,
+    /// Time spent in its phases.
+    #[serde(with = "seconds", rename = "time_secs")]
+    pub time: Duration,
+    /// Its deps' names, in declaration order.
+    pub deps: Vec<String>,
+    /// Its phases in the order they finished.
+    #[serde(default)]
+    pub phases: Vec<PhaseRecord>,
+}
+
+impl JobRecord {
+    /// A job with this name and status, no tries, deps or phases.
+    pub fn new(name: impl Into<String>, status: Status) -> JobRecord {
+        JobRecord {
+            name: name.into(),
+            status,
+            tries: 0,
+            last_error: None,
+            blocked_by: None,
+            blocked_reason: None,
+            time: Duration::ZERO,
+            deps: Vec::new(),
+            phases: Vec::new(),
+        }
     }
 }
 
@@ -340,6 +493,10 @@ pub struct CleanupFailure {
 
 /// The outcome of a run: one entry per job, in the reference order.
 ///
+/// The jobs are stored run-wide (a million-job report costs a few hundred
+/// bytes per job) and read through [`jobs`](Self::jobs) and
+/// [`job`](Self::job), each a [`JobReport`].
+///
 /// ```
 /// use dojobber::{dep, Job, Runner, Status};
 ///
@@ -349,7 +506,8 @@ pub struct CleanupFailure {
 /// }
 /// let report = Runner::new(Done, ()).run()?.into_report();
 /// assert!(report.is_success());
-/// assert_eq!(report.job("Done").unwrap().status, Status::Passed);
+/// assert_eq!(report.job("Done").unwrap().status(), Status::Passed);
+/// assert_eq!(report.jobs().map(|job| job.name()).collect::<Vec<_>>(), ["Done"]);
 /// let json = serde_json::to_string(&report)?;
 /// assert!(json.contains(r#""status":"passed""#));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -373,7 +531,7 @@ pub struct Report {
     /// The cleanup that failed, if one did.
     pub cleanup_failure: Option<CleanupFailure>,
     /// Every job, in the reference order.
-    pub jobs: Vec<JobReport>,
+    jobs: ReportTable,
 }
 
 impl Report {
@@ -381,28 +539,77 @@ impl Report {
     /// job's `phases` and a failure's `kind`; version 1 reports still read.
     pub const VERSION: u32 = 2;
 
+    /// A report of `jobs`, the run's settings and outcome given.
+    pub(crate) fn new(
+        no_act: bool,
+        rounds: u32,
+        elapsed: Duration,
+        stopped: Option<StopReason>,
+        cleanup_failure: Option<CleanupFailure>,
+        jobs: ReportTable,
+    ) -> Report {
+        Report {
+            version: Report::VERSION,
+            no_act,
+            rounds,
+            elapsed,
+            stopped,
+            cleanup_failure,
+            jobs,
+        }
+    }
+
+    /// A report of `jobs` (deps before dependents, as a run reports them),
+    /// made by hand: a finished, not no-act run of no rounds that took no
+    /// time; set the other fields as needed. A dep or blocker that names
+    /// no job of the list is kept as a name.
+    ///
+    /// ```
+    /// use dojobber::{JobRecord, Report, Status};
+    ///
+    /// let mut report = Report::from_jobs([JobRecord::new("Kettle", Status::Fixed)]);
+    /// report.rounds = 1;
+    /// assert!(report.is_success());
+    /// ```
+    pub fn from_jobs(jobs: impl IntoIterator<Item = JobRecord>) -> Report {
+        let jobs = ReportTable::from_records(jobs.into_iter().collect());
+        Report::new(false, 0, Duration::ZERO, None, None, jobs)
+    }
+
+    /// Every job, in the reference order.
+    pub fn jobs(
+        &self,
+    ) -> impl ExactSizeIterator<Item = JobReport<'_>> + DoubleEndedIterator + Clone {
+        self.jobs.views()
+    }
+
+    /// The job called `name`.
+    pub fn job(&self, name: &str) -> Option<JobReport<'_>> {
+        self.jobs().find(|job| job.name() == name)
+    }
+
+    /// The job at `index` in the reference order: the job whose
+    /// [`JobId`](crate::engine::JobId) has this index in the plan that ran.
+    pub fn job_at(&self, index: usize) -> Option<JobReport<'_>> {
+        (index < self.jobs.len()).then(|| self.jobs.view(index))
+    }
+
     /// Whether every job passed or was fixed.
     pub fn is_success(&self) -> bool {
-        self.jobs.iter().all(|job| job.status.is_success())
+        self.jobs().all(|job| job.status().is_success())
     }
 
     /// Whether at least one job passed or was fixed: the run made progress,
     /// or found things already done.
     pub fn is_partial_success(&self) -> bool {
-        self.jobs.iter().any(|job| job.status.is_success())
-    }
-
-    /// The job called `name`.
-    pub fn job(&self, name: &str) -> Option<&JobReport> {
-        self.jobs.iter().find(|job| job.name == name)
+        self.jobs().any(|job| job.status().is_success())
     }
 
     /// The names of the jobs with this status, in the reference order.
     pub fn names_with(&self, status: Status) -> Vec<&str> {
-        self.jobs
-            .iter()
-            .filter(|job| job.status == status)
-            .map(|job| job.name.as_str())
+        self.jobs()
+            .filter(|job| job.status() == status)
+            .map(JobReport::name)
             .collect()
     }
 }
@@ -444,12 +651,11 @@ mod tests {
 
     use super::Failure;
 
-    /// A large run keeps one record per phase of every job, and one
-    /// report per job, most of which did not fail.
+    /// A large run keeps one record per phase of every job, most of which
+    /// did not fail.
     #[test]
-    fn phase_records_and_job_reports_stay_small() {
+    fn phase_records_stay_small() {
         assert!(size_of::<super::PhaseRecord>() <= 32);
-        assert!(size_of::<super::JobReport>() <= 128);
     }
 
     /// A record's times read back from JSON as they were written.
