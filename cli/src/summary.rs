@@ -101,7 +101,6 @@ pub fn summary(report: &Report, color: bool) -> String {
         // job's last error is its run's; a timed-out run's gains a cause.)
         let is_last = |run: &dojobber::Failure| {
             job.last_error()
-                .as_ref()
                 .is_some_and(|last| last.message == run.message && last.kind == run.kind)
         };
         if let Some(run) = job.run_error()

@@ -81,8 +81,8 @@ pub use job::{Context, Group, Job, JobKind, JobRef, JobResult, Phase, dep};
 pub use output::{Observer, Printer, Verbosity};
 pub use plan::SetupError;
 pub use report::{
-    CleanupFailure, Failure, FailureKind, JobRecord, JobReport, PhaseRecord, Report, Status,
-    StopReason,
+    CleanupFailure, Failure, FailureKind, InvalidReport, JobRecord, JobReport, PhaseRecord, Report,
+    Status, StopReason,
 };
 pub use runner::{CleanupError, Finished, Runner};
 pub use storage::{BoxError, GlobalStorage, LocalStorage, SharedBackend, SharedError, WrongType};

@@ -170,7 +170,7 @@ fn offenders(run: &Simulation) -> Vec<Offender> {
                 Status::Blocked => {
                     why.push(format!("blocked by {}", report.blocked_by().unwrap_or("?")))
                 }
-                Status::Failed => why.push(match &report.last_error() {
+                Status::Failed => why.push(match report.last_error() {
                     Some(error) => format!("failed ({:?})", error.message),
                     None => "failed".into(),
                 }),

@@ -86,7 +86,7 @@ fn details_add_tries_and_time_to_the_label() {
         time,
         ..job.to_record()
     });
-    let report = Report::from_jobs(jobs);
+    let report = Report::from_jobs(jobs).unwrap();
     let options = Options {
         details: true,
         ..Options::default()

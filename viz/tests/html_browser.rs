@@ -201,7 +201,8 @@ fn names_and_errors_are_shown_as_text_never_as_markup() -> TestResult {
         job(hostile[0], Status::Passed, vec![]),
         job(hostile[1], Status::Failed, vec![hostile[0].to_owned()]),
         job(hostile[2], Status::Blocked, vec![hostile[1].to_owned()]),
-    ]);
+    ])
+    .unwrap();
     report.rounds = 1;
     report.elapsed = Duration::from_millis(5);
     let mut view = RunView::from_report(&report);
@@ -254,7 +255,7 @@ fn a_large_graph_starts_readable_and_shows_the_chosen_job() -> TestResult {
     site.name = "Site".to_owned();
     site.deps = jobs.iter().map(|job| job.name.clone()).collect();
     jobs.push(site);
-    let mut report = Report::from_jobs(jobs);
+    let mut report = Report::from_jobs(jobs).unwrap();
     report.rounds = 1;
     report.elapsed = Duration::from_millis(100);
     let view = RunView::from_report(&report);

@@ -108,7 +108,8 @@ fn a_report_without_phases_has_jobs_and_errors_but_no_times() {
     let report = Report::from_jobs(run.jobs().map(|job| JobRecord {
         phases: Vec::new(),
         ..job.to_record()
-    }));
+    }))
+    .unwrap();
     let view = RunView::from_report(&report);
     assert!(!view.is_timed());
     assert_eq!(view.jobs.len(), report.jobs().len());

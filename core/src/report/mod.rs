@@ -303,9 +303,10 @@ impl<'a> JobReport<'a> {
     /// ```
     /// use dojobber::{JobRecord, Report, Status};
     ///
-    /// let report = Report::from_jobs([JobRecord::new("Kettle", Status::Failed)]);
+    /// let report = Report::from_jobs([JobRecord::new("Kettle", Status::Failed)])?;
     /// let fixed = report.jobs().map(|job| JobRecord { status: Status::Fixed, ..job.to_record() });
-    /// assert!(Report::from_jobs(fixed).is_success());
+    /// assert!(Report::from_jobs(fixed)?.is_success());
+    /// # Ok::<(), dojobber::InvalidReport>(())
     /// ```
     pub fn to_record(self) -> JobRecord {
         JobRecord {
@@ -323,6 +324,18 @@ impl<'a> JobReport<'a> {
 
     /// Its place in the report: jobs come in the reference order, so this
     /// is its [`JobId`](crate::engine::JobId)'s index in the plan that ran.
+    ///
+    /// ```
+    /// use dojobber::{JobRecord, Report, Status};
+    /// let report = Report::from_jobs([
+    ///     JobRecord::new("Kettle", Status::Fixed),
+    ///     JobRecord::new("Tea", Status::Fixed),
+    /// ])?;
+    /// let tea = report.job("Tea").unwrap();
+    /// assert_eq!(tea.index(), 1);
+    /// assert_eq!(report.job_at(tea.index()).unwrap().name(), "Tea");
+    /// # Ok::<(), dojobber::InvalidReport>(())
+    /// ```
     pub fn index(self) -> usize {
         self.index
     }
@@ -384,8 +397,9 @@ impl std::fmt::Debug for JobReport<'_> {
 ///     deps: deps.iter().map(|&dep| dep.to_owned()).collect(),
 ///     ..JobRecord::new(name, Status::Passed)
 /// };
-/// let report = Report::from_jobs([job("Kettle", &[]), job("Tea", &["Kettle"])]);
+/// let report = Report::from_jobs([job("Kettle", &[]), job("Tea", &["Kettle"])])?;
 /// assert_eq!(report.job("Tea").unwrap().deps().collect::<Vec<_>>(), ["Kettle"]);
+/// # Ok::<(), dojobber::InvalidReport>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct JobRecord {
@@ -414,6 +428,12 @@ pub struct JobRecord {
 
 impl JobRecord {
     /// A job with this name and status, no tries, deps or phases.
+    ///
+    /// ```
+    /// use dojobber::{JobRecord, Status};
+    /// let kettle = JobRecord::new("Kettle", Status::Passed);
+    /// assert_eq!((kettle.tries, kettle.deps.len()), (0, 0));
+    /// ```
     pub fn new(name: impl Into<String>, status: Status) -> JobRecord {
         JobRecord {
             name: name.into(),
@@ -480,6 +500,27 @@ impl PhaseRecord {
 pub(crate) fn nanos(since_start: Duration) -> u64 {
     u64::try_from(since_start.as_nanos()).unwrap_or(u64::MAX)
 }
+
+/// Why a time read into a report is refused: it holds 584 years at most.
+fn too_long(time: Duration) -> String {
+    format!(
+        "a time of {} s is past the 584 years a report holds",
+        time.as_secs()
+    )
+}
+
+/// Why jobs cannot make a [`Report`]: two share a name, a time is past
+/// the 584 years a report holds, or its lists would pass 2³² items.
+///
+/// ```
+/// use dojobber::{JobRecord, Report, Status};
+/// let twice = [JobRecord::new("Kettle", Status::Fixed), JobRecord::new("Kettle", Status::Passed)];
+/// let error = Report::from_jobs(twice).unwrap_err();
+/// assert_eq!(error.to_string(), "jobs 0 and 1 are both named \"Kettle\"");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidReport(pub(crate) String);
 
 /// A cleanup that failed; the cleanups after it did not run.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, thiserror::Error)]
@@ -562,34 +603,50 @@ impl Report {
     /// A report of `jobs` (deps before dependents, as a run reports them),
     /// made by hand: a finished, not no-act run of no rounds that took no
     /// time; set the other fields as needed. A dep or blocker that names
-    /// no job of the list is kept as a name.
+    /// no job of the list is kept as a name. Fails when two jobs share a
+    /// name, or a time is past 584 years ([`InvalidReport`]).
     ///
     /// ```
     /// use dojobber::{JobRecord, Report, Status};
     ///
-    /// let mut report = Report::from_jobs([JobRecord::new("Kettle", Status::Fixed)]);
+    /// let mut report = Report::from_jobs([JobRecord::new("Kettle", Status::Fixed)])?;
     /// report.rounds = 1;
     /// assert!(report.is_success());
+    /// # Ok::<(), dojobber::InvalidReport>(())
     /// ```
-    pub fn from_jobs(jobs: impl IntoIterator<Item = JobRecord>) -> Report {
-        let jobs = ReportTable::from_records(jobs.into_iter().collect());
-        Report::new(false, 0, Duration::ZERO, None, None, jobs)
+    pub fn from_jobs(jobs: impl IntoIterator<Item = JobRecord>) -> Result<Report, InvalidReport> {
+        let jobs = ReportTable::from_records(jobs.into_iter().collect())?;
+        Ok(Report::new(false, 0, Duration::ZERO, None, None, jobs))
     }
 
-    /// Every job, in the reference order.
+    /// Every job, in the reference order (deps before the jobs that need
+    /// them).
+    ///
+    /// ```
+    /// use dojobber::{JobRecord, Report, Status};
+    /// let report = Report::from_jobs([
+    ///     JobRecord::new("Kettle", Status::Fixed),
+    ///     JobRecord::new("Tea", Status::Blocked),
+    /// ])?;
+    /// let fixed: Vec<&str> = report.jobs().filter(|job| job.status() == Status::Fixed).map(|job| job.name()).collect();
+    /// assert_eq!(fixed, ["Kettle"]);
+    /// # Ok::<(), dojobber::InvalidReport>(())
+    /// ```
     pub fn jobs(
         &self,
     ) -> impl ExactSizeIterator<Item = JobReport<'_>> + DoubleEndedIterator + Clone {
         self.jobs.views()
     }
 
-    /// The job called `name`.
+    /// The job called `name`. It looks through the jobs (O(jobs)): to
+    /// read many, go through [`jobs`](Self::jobs) once.
     pub fn job(&self, name: &str) -> Option<JobReport<'_>> {
         self.jobs().find(|job| job.name() == name)
     }
 
     /// The job at `index` in the reference order: the job whose
-    /// [`JobId`](crate::engine::JobId) has this index in the plan that ran.
+    /// [`JobId`](crate::engine::JobId) has this index in the plan that ran;
+    /// `None` past the last job. See [`JobReport::index`].
     pub fn job_at(&self, index: usize) -> Option<JobReport<'_>> {
         (index < self.jobs.len()).then(|| self.jobs.view(index))
     }
@@ -641,9 +698,17 @@ mod nanos_as_seconds {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
-        super::seconds::deserialize(deserializer).map(super::nanos)
+        let time = super::seconds::deserialize(deserializer)?;
+        u64::try_from(time.as_nanos()).map_err(|_| serde::de::Error::custom(super::too_long(time)))
     }
 }
+
+/// Reports are read on other threads than the run's.
+const _: () = {
+    const fn shared_between_threads<T: Send + Sync>() {}
+    shared_between_threads::<Report>();
+    shared_between_threads::<JobReport<'static>>();
+};
 
 #[cfg(test)]
 mod tests {

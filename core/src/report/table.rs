@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{Failure, JobRecord, JobReport, PhaseRecord, Status, StopReason, nanos, seconds};
+use super::{
+    Failure, InvalidReport, JobRecord, JobReport, PhaseRecord, Status, StopReason, nanos, seconds,
+    too_long,
+};
 
 /// Every job of a report, in the reference order.
 #[derive(Clone, Default, PartialEq)]
@@ -259,7 +262,7 @@ impl Serialize for ReportTable {
 impl<'de> Deserialize<'de> for ReportTable {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<ReportTable, D::Error> {
         let jobs = Vec::<JobRecord>::deserialize(deserializer)?;
-        Ok(ReportTable::from_records(jobs))
+        ReportTable::from_records(jobs).map_err(serde::de::Error::custom)
     }
 }
 
@@ -268,27 +271,61 @@ impl ReportTable {
     /// blockers are names. A name that is no job's (a hand-written
     /// report's) is kept outside the jobs, so it reads and writes back the
     /// same.
-    pub(super) fn from_records(jobs: Vec<JobRecord>) -> ReportTable {
-        let mut index_of = HashMap::with_capacity(jobs.len());
+    ///
+    /// Refuses two jobs of one name, a time past 584 years, and lists past
+    /// 2³² items, so the table holds exactly what it was given.
+    pub(super) fn from_records(jobs: Vec<JobRecord>) -> Result<ReportTable, InvalidReport> {
+        let mut index_of: HashMap<&str, usize> = HashMap::with_capacity(jobs.len());
         for (index, job) in jobs.iter().enumerate() {
-            index_of.entry(job.name.clone()).or_insert(index);
+            if let Some(first) = index_of.insert(&job.name, index) {
+                return Err(InvalidReport(format!(
+                    "jobs {first} and {index} are both named {:?}",
+                    job.name
+                )));
+            }
+            if u64::try_from(job.time.as_nanos()).is_err() {
+                return Err(InvalidReport(format!(
+                    "job {:?}: {}",
+                    job.name,
+                    too_long(job.time)
+                )));
+            }
         }
         let mut outside = Vec::new();
-        let mut find = |name: &String| {
-            let next = jobs.len() + outside.len();
-            let index = *index_of.entry(name.clone()).or_insert(next);
+        // The index of a job's name, or of a name no job has (added).
+        fn find<'a>(
+            index_of: &mut HashMap<&'a str, usize>,
+            outside: &mut Vec<String>,
+            jobs: usize,
+            name: &'a str,
+        ) -> usize {
+            let next = jobs + outside.len();
+            let index = *index_of.entry(name).or_insert(next);
             if index == next {
-                outside.push(name.clone());
+                outside.push(name.to_owned());
             }
             index
-        };
+        }
         let mut links = Vec::with_capacity(jobs.len());
         for job in &jobs {
-            let deps: Vec<usize> = job.deps.iter().map(&mut find).collect();
-            links.push((deps, job.blocked_by.as_ref().map(&mut find)));
+            let mut find = |name| find(&mut index_of, &mut outside, jobs.len(), name);
+            let deps: Vec<usize> = job.deps.iter().map(|dep| find(dep)).collect();
+            links.push((deps, job.blocked_by.as_deref().map(find)));
         }
-        let name_bytes = jobs.iter().map(|job| job.name.len()).sum();
-        let dep_count = links.iter().map(|(deps, _)| deps.len()).sum();
+        let name_bytes: usize = jobs.iter().map(|job| job.name.len()).sum();
+        let dep_count: usize = links.iter().map(|(deps, _)| deps.len()).sum();
+        let phase_count: usize = jobs.iter().map(|job| job.phases.len()).sum();
+        let counts = [
+            ("jobs and names", jobs.len() + outside.len()),
+            ("bytes of names", name_bytes),
+            ("deps", dep_count),
+            ("phase records", phase_count),
+        ];
+        if let Some((what, _)) = counts.iter().find(|(_, n)| u32::try_from(*n).is_err()) {
+            return Err(InvalidReport(format!(
+                "a report holds fewer than 2^32 {what}"
+            )));
+        }
         let mut table = ReportTable::new(jobs.len(), name_bytes, dep_count);
         let mut phases = Vec::with_capacity(jobs.iter().map(|job| job.phases.len()).sum());
         let mut ends = Vec::with_capacity(jobs.len());
@@ -308,7 +345,7 @@ impl ReportTable {
         }
         table.set_phases(phases, ends);
         table.outside = outside;
-        table
+        Ok(table)
     }
 }
 
@@ -339,5 +376,58 @@ mod tests {
         assert_eq!(serde_json::to_string(&report).unwrap(), json);
         let again: Report = serde_json::from_str(json).unwrap();
         assert_eq!(again, report);
+    }
+
+    /// A report of jobs `jobs` (JSON), with nothing else run-wide.
+    fn report_of(jobs: &str) -> String {
+        format!(
+            r#"{{"version":2,"no_act":false,"rounds":0,"elapsed_secs":0.0,"cleanup_failure":null,"jobs":[{jobs}]}}"#
+        )
+    }
+
+    fn job(name: &str, time: &str, blocked_by: &str) -> String {
+        format!(
+            r#"{{"name":"{name}","status":"blocked","tries":0,"last_error":null,"blocked_by":{blocked_by},"time_secs":{time},"deps":[],"phases":[]}}"#
+        )
+    }
+
+    /// An empty report, and one blocked by a name no job has, write back
+    /// as they were read.
+    #[test]
+    fn edge_reports_write_back_the_same() {
+        for json in [report_of(""), report_of(&job("TV", "0.0", r#""Remote""#))] {
+            let report: Report = serde_json::from_str(&json).unwrap();
+            assert_eq!(serde_json::to_string(&report).unwrap(), json);
+        }
+    }
+
+    /// What a report cannot hold is refused with the name at fault, not
+    /// stored as something else.
+    #[test]
+    fn a_report_of_two_jobs_of_one_name_or_of_too_long_a_time_is_refused() {
+        let read = |json: &str| {
+            serde_json::from_str::<Report>(json)
+                .unwrap_err()
+                .to_string()
+        };
+        let twice = [job("TV", "0.0", "null"), job("TV", "0.0", "null")].join(",");
+        assert!(read(&report_of(&twice)).starts_with(r#"jobs 0 and 1 are both named "TV""#));
+        let long = report_of(&job("TV", "1e11", "null"));
+        assert!(
+            read(&long).starts_with(
+                r#"job "TV": a time of 100000000000 s is past the 584 years a report holds"#
+            ),
+            "{}",
+            read(&long)
+        );
+        let phase = r#"{"phase":"check","attempt":1,"start_secs":0.0,"end_secs":1e11,"passed":true,"performed":true}"#;
+        let long_phase =
+            job("TV", "0.0", "null").replace(r#""phases":[]"#, &format!(r#""phases":[{phase}]"#));
+        assert!(
+            read(&report_of(&long_phase))
+                .starts_with("a time of 100000000000 s is past the 584 years a report holds"),
+            "{}",
+            read(&report_of(&long_phase))
+        );
     }
 }

@@ -91,7 +91,7 @@ mod tests {
     #[test]
     fn json_in_the_page_cannot_close_its_script() {
         let text = "</script><script>alert(1)</script><!-- & -->";
-        let mut view = RunView::from_report(&dojobber::Report::from_jobs([]));
+        let mut view = RunView::from_report(&dojobber::Report::from_jobs([]).unwrap());
         view.stopped = Some(text.to_owned());
         view.settings.push((text.to_owned(), text.to_owned()));
         let html = page(&view);

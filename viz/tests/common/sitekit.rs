@@ -99,7 +99,8 @@ pub fn sitekit() -> (Plan, Report) {
             deps: deps.clone(),
             ..JobRecord::new(name.clone(), *status)
         }
-    }));
+    }))
+    .unwrap();
     report.rounds = 1;
     report.elapsed = Duration::from_secs(3);
     (plan, report)
