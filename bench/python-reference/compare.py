@@ -3,7 +3,9 @@
 Each workload is run as a whole process, the way a user waits for it:
 `suite.py` under the virtualenv's Python with DoJobber from PyPI, and
 dojobber's `scale` example built in release. Prints a table of the median
-wall time per job and the ratio. Use `./run` beside this file, which makes
+wall time per job and the ratio, and beside them the bounds on that ratio:
+the same suite run with no engine (`scale --engine none`, the user's code
+alone) and a process that does nothing (`true`), timed the same way. Use `./run` beside this file, which makes
 the virtualenv and builds the example first.
 """
 
@@ -45,16 +47,25 @@ def main():
     parser.add_argument("--rust-repeats", type=int, default=11)
     args = parser.parse_args()
 
-    print(f"{'workload':<22} {'Python µs/job':>14} {'dojobber µs/job':>16} {'ratio':>9}")
+    empty = median_time(["true"], args.rust_repeats)
+    print(f"a process that does nothing: {empty * 1e3:.2f} ms")
+    print(
+        f"{'workload':<22} {'Python µs/job':>14} {'dojobber µs/job':>16} {'ratio':>9}"
+        f" {'floor µs/job':>13} {'Python/floor':>13} {'Python/empty':>13}"
+    )
     ratios = []
     for shape, jobs, mode in WORKLOADS:
         flags = ["--shape", shape, "--jobs", str(jobs), "--mode", mode]
         python = median_time([args.python, HERE / "suite.py", *flags], args.python_repeats)
         rust = median_time([args.scale, *flags], args.rust_repeats)
+        floor = median_time([args.scale, *flags, "--engine", "none"], args.rust_repeats)
         per_job = lambda seconds: seconds / (jobs + 1) * 1e6  # the root group is a job too
         ratio = python / rust
         ratios.append(ratio)
-        print(f"{f'{shape} {jobs:,} {mode}':<22} {per_job(python):>14.1f} {per_job(rust):>16.2f} {ratio:>8.0f}×")
+        print(
+            f"{f'{shape} {jobs:,} {mode}':<22} {per_job(python):>14.1f} {per_job(rust):>16.2f}"
+            f" {ratio:>8.0f}× {per_job(floor):>13.2f} {python / floor:>12.0f}× {python / empty:>12.0f}×"
+        )
     print(f"smallest ratio: {min(ratios):.0f}×")
 
 
