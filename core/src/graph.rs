@@ -7,6 +7,7 @@
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use crate::event::drop_caught;
 use crate::job::JobRef;
 use crate::plan::{Defaults, Described, Discovered, JobId, NameIndex, Plan, SetupError, reorder};
 use crate::report::Failure;
@@ -75,7 +76,11 @@ impl<A: 'static> JobGraph<A> {
                 message: Failure::from_panic(&*payload).message,
             }
         })?;
-        let mut jobs = vec![root];
+        // A table from the start: on every way out, a job value whose
+        // `Drop` panics is caught like any user code. Until the plan
+        // orders it, dependents come first: reversed on the ways out with
+        // an error, as the table drops from the end.
+        let mut jobs = JobTable(vec![root]);
         let mut found = Discovered::new(root_name);
         let mut by_name = NameIndex::default();
         by_name.insert_new(0, |i| found.name(i));
@@ -104,12 +109,14 @@ impl<A: 'static> JobGraph<A> {
                 }
             };
             let mut broken_dep = None;
-            for dep in deps {
+            let mut deps = deps.into_iter();
+            while let Some(dep) = deps.next() {
                 let name = match catch_unwind(AssertUnwindSafe(|| dep.name())) {
                     Ok(name) => name,
                     Err(payload) => {
                         let panic = Failure::from_panic(&*payload).message;
                         broken_dep = Some(format!("a dep's name() {panic}"));
+                        drop_caught(dep);
                         continue;
                     }
                 };
@@ -118,17 +125,23 @@ impl<A: 'static> JobGraph<A> {
                     Some(known) => {
                         let known_job = &jobs[known as usize];
                         if type_of(known_job) != type_of(&dep) {
-                            return Err(SetupError::DuplicateName {
+                            let error = SetupError::DuplicateName {
                                 name,
                                 first: known_job.type_name().to_owned(),
                                 second: dep.type_name().to_owned(),
-                            });
+                            };
+                            drop_caught(dep);
+                            drop_caught(deps);
+                            jobs.0.reverse();
+                            return Err(error);
                         }
                         found.push_dep(known);
+                        // A second value of a job found before.
+                        drop_caught(dep);
                     }
                     None => {
                         found.add(name);
-                        jobs.push(dep);
+                        jobs.0.push(dep);
                         found.push_dep(new_index);
                     }
                 }
@@ -142,13 +155,16 @@ impl<A: 'static> JobGraph<A> {
         tracing::debug!(jobs = jobs.len(), "job graph discovered");
 
         drop(by_name);
-        let (plan, order) = Plan::from_discovered(found, defaults)?;
-        reorder(&mut jobs, &order);
-        jobs.shrink_to_fit();
-        Ok(JobGraph {
-            plan,
-            jobs: JobTable(jobs),
-        })
+        let (plan, order) = match Plan::from_discovered(found, defaults) {
+            Ok(built) => built,
+            Err(error) => {
+                jobs.0.reverse();
+                return Err(error);
+            }
+        };
+        reorder(&mut jobs.0, &order);
+        jobs.0.shrink_to_fit();
+        Ok(JobGraph { plan, jobs })
     }
 
     /// The graph as data: names, deps, kinds, tries, in the reference order.

@@ -680,6 +680,57 @@ fn a_panic_in_a_jobs_drop_is_caught_and_the_other_jobs_are_dropped() {
     assert!(other.load(Ordering::SeqCst), "and so was the other");
 }
 
+/// Discovery drops the second value of a job it found before, and on a
+/// setup error every value: a `Drop` that panics there is caught too.
+#[test]
+fn a_panic_in_the_drop_of_a_job_discovery_drops_is_caught() {
+    /// Makes its deps afresh: two values of one job, or a job and another
+    /// type under its name.
+    struct Twice(Vec<Arc<AtomicBool>>, bool);
+    impl Job for Twice {
+        fn deps(&self, _: &()) -> Vec<JobRef> {
+            let mut deps: Vec<JobRef> = self
+                .0
+                .iter()
+                .map(|flag| dep(BadDrop(Arc::clone(flag))))
+                .collect();
+            if self.1 {
+                deps.push(dep(Other));
+            }
+            deps
+        }
+    }
+    struct Other;
+    impl Job for Other {
+        fn name(&self) -> String {
+            "BadDrop".into()
+        }
+    }
+    let flags = [(); 3].map(|()| Arc::new(AtomicBool::new(false)));
+    let root = Twice(flags[..2].to_vec(), false);
+    let finished = Runner::new(root, ()).output(std::io::sink()).run().unwrap();
+    assert!(
+        flags[1].load(Ordering::SeqCst),
+        "the second value is dropped at discovery"
+    );
+    assert_eq!(
+        finished.report().job("BadDrop").unwrap().status(),
+        Status::Passed
+    );
+    drop(finished);
+    assert!(flags[0].load(Ordering::SeqCst), "the first with the run");
+
+    let root = Twice(flags[2..].to_vec(), true);
+    let Err(error) = Runner::new(root, ()).output(std::io::sink()).run() else {
+        panic!("two jobs named BadDrop ran");
+    };
+    assert!(
+        matches!(error, dojobber::SetupError::DuplicateName { .. }),
+        "{error}"
+    );
+    assert!(flags[2].load(Ordering::SeqCst), "dropped with the error");
+}
+
 #[test]
 fn into_report_drops_the_job_values_and_reports_every_job() {
     struct Tracked(Arc<AtomicBool>);
