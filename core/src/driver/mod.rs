@@ -382,7 +382,9 @@ impl<A> Session<A> {
         if role == Role::Worker {
             run.tell_watcher(executor);
         }
-        run.publish();
+        if run.machine.has_events() {
+            run.publish();
+        }
         next
     }
 

@@ -689,6 +689,13 @@ impl Machine {
         self.events.pop_front()
     }
 
+    /// Whether [`poll_event`](Self::poll_event) has an event: most of a
+    /// driver's turns have none (the main stage's are muted when nobody
+    /// reads them), and skip publishing.
+    pub(crate) fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// Stops the run: no new try starts, and unless the reason is
     /// fail-fast, no new phase either: tries under way end with their
     /// phase in flight, which finishes (an async driver may cancel it and
