@@ -522,6 +522,9 @@ impl Run {
         Work { task, local }
     }
 
+    /// Inlined into the generic `step` (compiled in the user's crate), so
+    /// `done` is not moved once more per phase through a call.
+    #[inline]
     fn finish(&mut self, done: Done) {
         if !done.local.is_empty() {
             let try_of = (done.task.attempt, done.local);

@@ -692,6 +692,9 @@ impl Machine {
     /// Whether [`poll_event`](Self::poll_event) has an event: most of a
     /// driver's turns have none (the main stage's are muted when nobody
     /// reads them), and skip publishing.
+    /// Inlined into the drivers' generic `step`, which is compiled in the
+    /// user's crate: otherwise a call across crates on every turn.
+    #[inline]
     pub(crate) fn has_events(&self) -> bool {
         !self.events.is_empty()
     }
