@@ -347,13 +347,14 @@ impl<A> Session<A> {
         if run.broken {
             return Next::Done;
         }
-        // Before anything is handed out: a cancel seen now stops the run
-        // before any job it would have blocked can start.
-        if self.cancel.is_cancelled() {
-            run.machine.stop(StopReason::Cancelled);
-        }
+        // Before anything is handed out, a cancel is seen: it stops the run
+        // before any job it would have blocked can start. `decide` sees it
+        // before each poll.
         let mut next = match run.handoff.pop_front() {
-            Some(work) if role != Role::Watcher => Next::Perform(work),
+            Some(work) if role != Role::Watcher => {
+                self.see_cancel(run);
+                Next::Perform(work)
+            }
             handed => {
                 if let Some(work) = handed {
                     run.handoff.push_front(work);
@@ -382,16 +383,23 @@ impl<A> Session<A> {
         if role == Role::Worker {
             run.tell_watcher(executor);
         }
-        run.publish();
+        if run.machine.has_events() {
+            run.publish();
+        }
         next
+    }
+
+    /// Tells the machine of a cancel, if there was one.
+    fn see_cancel(&self, run: &mut Run) {
+        if self.cancel.is_cancelled() {
+            run.machine.stop(StopReason::Cancelled);
+        }
     }
 
     /// Polls the machine until it says what this worker does.
     fn decide(&self, run: &mut Run, role: Role, now: Duration, executor: &impl Executor) -> Next {
         loop {
-            if self.cancel.is_cancelled() {
-                run.machine.stop(StopReason::Cancelled);
-            }
+            self.see_cancel(run);
             let step = run.machine.poll(now);
             tracing::trace!(?step, ?role, "machine step");
             match step {
@@ -514,6 +522,9 @@ impl Run {
         Work { task, local }
     }
 
+    /// Inlined into the generic `step` (compiled in the user's crate), so
+    /// `done` is not moved once more per phase through a call.
+    #[inline]
     fn finish(&mut self, done: Done) {
         if !done.local.is_empty() {
             let try_of = (done.task.attempt, done.local);

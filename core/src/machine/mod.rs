@@ -559,29 +559,36 @@ impl Machine {
         let (Flight::Flying { since, .. } | Flight::Abandoned { since, .. }) = flight else {
             unreachable!("a phase in flight is flying or abandoned")
         };
-        let since = since.get();
-        state.busy = Nanos::of(state.busy.get() + now.saturating_sub(since));
+        // In nanoseconds, as the phase's record and the job's busy time keep
+        // them: no `Duration` is made and taken apart again on the way.
+        let end = Nanos::of(now);
+        state.busy = Nanos(state.busy.0.saturating_add(end.0.saturating_sub(since.0)));
         let attempt = state.tries_used;
+        let this_phase = Task {
+            job,
+            phase,
+            attempt,
+        };
         self.in_flight -= 1;
         if let Flight::Abandoned { retry_owed, .. } = flight {
-            self.came_back(job, since, retry_owed, now);
+            self.came_back(job, since.get(), retry_owed, now);
             return Ok(());
         }
         if phase != Phase::Cleanup
             && let Some(limit) = self.plan.time_limit(job)
-            && now.saturating_sub(since) > limit
+            && now.saturating_sub(since.get()) > limit
         {
             // Drivers that cannot interrupt a phase report it late.
             let failure = timed_out(limit);
             let outcome = Outcome::Fail(failure.clone());
-            self.finish_phase(job, phase, attempt, since, outcome, now);
+            self.finish_phase(this_phase, since, outcome, now, end);
             self.try_failed(job, failure, now);
             return Ok(());
         }
         // The phase's record takes the failure; it is copied only when it
         // also ends the try, not for a check that fails on the way to a run.
         let passed = outcome.is_pass();
-        self.finish_phase(job, phase, attempt, since, outcome, now);
+        self.finish_phase(this_phase, since, outcome, now, end);
         match (phase, passed) {
             (Phase::Check | Phase::Recheck, true) => self.job_passed(job),
             (Phase::Check, false) => {
@@ -603,11 +610,18 @@ impl Machine {
                         attempt,
                     };
                     if passed {
-                        self.phase_over(recheck, now, Outcome::Pass, now, false);
+                        self.phase_over(recheck, end, Outcome::Pass, now, end, false);
                         self.job_passed(job);
                     } else {
                         let failure = self.last_recorded_failure(job);
-                        self.phase_over(recheck, now, Outcome::Fail(failure.clone()), now, false);
+                        self.phase_over(
+                            recheck,
+                            end,
+                            Outcome::Fail(failure.clone()),
+                            now,
+                            end,
+                            false,
+                        );
                         self.try_failed(job, failure, now);
                     }
                 } else {
@@ -673,6 +687,16 @@ impl Machine {
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
+    }
+
+    /// Whether [`poll_event`](Self::poll_event) has an event: most of a
+    /// driver's turns have none (the main stage's are muted when nobody
+    /// reads them), and skip publishing.
+    /// Inlined into the drivers' generic `step`, which is compiled in the
+    /// user's crate: otherwise a call across crates on every turn.
+    #[inline]
+    pub(crate) fn has_events(&self) -> bool {
+        !self.events.is_empty()
     }
 
     /// Stops the run: no new try starts, and unless the reason is
@@ -892,7 +916,7 @@ impl Machine {
             };
             self.to_abandon.push_back(task);
             let outcome = Outcome::Fail(failure.clone());
-            self.finish_phase(task.job, phase, task.attempt, since.get(), outcome, now);
+            self.finish_phase(task, since, outcome, now, Nanos::of(now));
             self.try_failed(task.job, failure, now);
         }
     }
@@ -917,28 +941,24 @@ impl Machine {
     /// A phase the driver performed is over: it started at `since`.
     fn finish_phase(
         &mut self,
-        job: JobId,
-        phase: Phase,
-        attempt: u32,
-        since: Duration,
+        task: Task,
+        since: Nanos,
         outcome: Outcome,
         at: Duration,
+        end: Nanos,
     ) {
-        let task = Task {
-            job,
-            phase,
-            attempt,
-        };
-        self.phase_over(task, since, outcome, at, true);
+        self.phase_over(task, since, outcome, at, end, true);
     }
 
     /// A phase is over: observers get the event, the report its record.
+    /// It ended at `at`, which is `end` in the record's nanoseconds.
     fn phase_over(
         &mut self,
         task: Task,
-        start: Duration,
+        start: Nanos,
         outcome: Outcome,
         at: Duration,
+        end: Nanos,
         performed: bool,
     ) {
         // The record takes the failure; it is copied only when the event,
@@ -954,8 +974,8 @@ impl Machine {
         let record = PhaseRecord {
             phase: task.phase,
             attempt: task.attempt,
-            start_nanos: nanos(start),
-            end_nanos: nanos(at),
+            start_nanos: start.0,
+            end_nanos: end.0,
             passed: error.is_none(),
             performed,
             error,
@@ -1024,10 +1044,11 @@ impl Machine {
             attempt,
         };
         let now = self.last_seen;
+        let end = Nanos::of(now);
         match self.plan.kind(job) {
             JobKind::Normal => self.continue_try(job, Phase::Check),
             JobKind::Dummy => {
-                self.phase_over(check, now, Outcome::Pass, now, false);
+                self.phase_over(check, end, Outcome::Pass, now, end, false);
                 self.job_passed(job);
             }
             JobKind::RunOnly => {
@@ -1037,7 +1058,7 @@ impl Machine {
                     "run-only jobs have no check"
                 };
                 let failure = Failure::new(why);
-                self.phase_over(check, now, Outcome::Fail(failure.clone()), now, false);
+                self.phase_over(check, end, Outcome::Fail(failure.clone()), now, end, false);
                 if self.config.no_act {
                     self.try_failed(job, failure, now);
                 } else {
