@@ -268,22 +268,11 @@ fn time_limits_are_named_as_people_write_them() {
     let suite = Suite::new([Mock::new("Punctual")
         .time_limit(Duration::from_secs(1))
         .takes(Duration::from_secs(1))]);
-    let sim = simulate(&suite, SimConfig::new());
-    assert_eq!(
-        sim.report
-            .job_at(0)
-            .expect("the report has every job")
-            .status(),
-        Status::Passed
-    );
-    let sim = simulate(&suite, SimConfig::new().workers(2));
-    assert_eq!(
-        sim.report
-            .job_at(0)
-            .expect("the report has every job")
-            .status(),
-        Status::Passed
-    );
+    for workers in [1, 2] {
+        let sim = simulate(&suite, SimConfig::new().workers(workers));
+        let punctual = sim.report.job_at(0).expect("the report has every job");
+        assert_eq!(punctual.status(), Status::Passed, "{workers} workers");
+    }
 }
 
 /// The machine's own account of a stop and of the phases in flight.
