@@ -376,6 +376,14 @@ mod tests {
         assert_eq!(serde_json::to_string(&report).unwrap(), json);
         let again: Report = serde_json::from_str(json).unwrap();
         assert_eq!(again, report);
+        // A job is written in two places, as a view (`JobOut`) and as a
+        // record (its derive): they must write the same.
+        let views: Vec<_> = report.jobs().collect();
+        let records: Vec<_> = report.jobs().map(|job| job.to_record()).collect();
+        assert_eq!(
+            serde_json::to_string(&views).unwrap(),
+            serde_json::to_string(&records).unwrap()
+        );
     }
 
     /// A report of jobs `jobs` (JSON), with nothing else run-wide.
