@@ -71,11 +71,15 @@ impl<A: 'static> JobGraph<A> {
     /// # Ok::<(), dojobber::SetupError>(())
     /// ```
     pub fn discover(root: JobRef<A>, args: &A, defaults: Defaults) -> Result<Self, SetupError> {
-        let root_name = catch_unwind(AssertUnwindSafe(|| root.name())).map_err(|payload| {
-            SetupError::RootNamePanicked {
-                message: Failure::from_panic(&*payload).message,
+        let root_name = match catch_unwind(AssertUnwindSafe(|| root.name())) {
+            Ok(name) => name,
+            Err(payload) => {
+                let message = panic_message(payload);
+                // The root may be the last handle to a value whose `Drop` panics.
+                drop_caught(root);
+                return Err(SetupError::RootNamePanicked { message });
             }
-        })?;
+        };
         // A table from the start: on every way out, a job value whose
         // `Drop` panics is caught like any user code. Until the plan
         // orders it, dependents come first: reversed on the ways out with
@@ -104,7 +108,7 @@ impl<A: 'static> JobGraph<A> {
                     deps
                 }
                 Err(payload) => {
-                    found.set_broken(index, Failure::from_panic(&*payload).message);
+                    found.set_broken(index, panic_message(payload));
                     Vec::new()
                 }
             };
@@ -114,7 +118,7 @@ impl<A: 'static> JobGraph<A> {
                 let name = match catch_unwind(AssertUnwindSafe(|| dep.name())) {
                     Ok(name) => name,
                     Err(payload) => {
-                        let panic = Failure::from_panic(&*payload).message;
+                        let panic = panic_message(payload);
                         broken_dep = Some(format!("a dep's name() {panic}"));
                         drop_caught(dep);
                         continue;
@@ -181,6 +185,14 @@ impl<A: 'static> JobGraph<A> {
     pub(crate) fn into_parts(self) -> (Plan, JobTable<A>) {
         (self.plan, self.jobs)
     }
+}
+
+/// The message of a caught panic; its payload is user code's value too,
+/// dropped as one.
+fn panic_message(payload: Box<dyn Any + Send>) -> String {
+    let message = Failure::from_panic(&*payload).message;
+    drop_caught(payload);
+    message
 }
 
 fn type_of<A: 'static>(job: &JobRef<A>) -> std::any::TypeId {

@@ -1,0 +1,694 @@
+//! Discovery against a plain model of it. Random suites are written as a
+//! user writes them (job structs whose `name()` and `deps()` return
+//! `dep(...)`s, some setting their kind, tries, delay, time limit or
+//! group), with one name reached by several paths, values of one name
+//! that list different deps, a second type claiming a name, cycles, and
+//! jobs whose `name()`, `deps()` or `Drop` panic. What
+//! `JobGraph::discover` and a `Runner` make of them must be what a
+//! breadth-first walk by name with a `HashMap` says: the same jobs and
+//! deps in the reference order (depth-first post-order from the root),
+//! the same error, `deps()` called once per job on the value found first,
+//! and every job value dropped once, with no panic escaping.
+
+use std::collections::{HashMap, HashSet};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dojobber::engine::{Defaults, JobGraph, Plan};
+use dojobber::{Context, Job, JobKind, JobRef, JobResult, Report, Runner, SetupError, Status, dep};
+use proptest::prelude::*;
+
+/// One name of a suite: what every value with that name says of itself.
+#[derive(Clone, Debug)]
+struct NameSpec {
+    kind: JobKind,
+    tries: Option<u32>,
+    retry_delay: Option<Duration>,
+    time_limit: Option<Duration>,
+    group: Option<String>,
+    /// The deps a value lists, per variant: values of one name and type
+    /// may list different deps, and the one found first is used.
+    variants: Vec<Vec<DepRef>>,
+    name_panics: bool,
+    deps_panic: bool,
+    drop_panics: bool,
+}
+
+/// A dep as a job lists it: which name, which variant of its deps, and
+/// whether the value is of the impostor type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct DepRef {
+    name: usize,
+    variant: usize,
+    impostor: bool,
+}
+
+const ROOT: DepRef = DepRef {
+    name: 0,
+    variant: 0,
+    impostor: false,
+};
+
+/// The suite's names and a log of every job value made from it.
+struct Suite {
+    names: Vec<NameSpec>,
+    values: Mutex<Vec<ValueLog>>,
+}
+
+/// One job value: what it is, and how often `deps()` and `Drop` ran on it.
+#[derive(Debug)]
+struct ValueLog {
+    made_as: DepRef,
+    deps_calls: u32,
+    drops: u32,
+}
+
+impl Suite {
+    fn new(names: Vec<NameSpec>) -> Arc<Suite> {
+        Arc::new(Suite {
+            names,
+            values: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// A new job value for `made_as`, logged.
+    fn make(self: &Arc<Suite>, made_as: DepRef) -> JobRef {
+        let mut values = self.values.lock().unwrap();
+        values.push(ValueLog {
+            made_as,
+            deps_calls: 0,
+            drops: 0,
+        });
+        let value = values.len() - 1;
+        let suite = Arc::clone(self);
+        match made_as.impostor {
+            false => dep(Node::<false> {
+                suite,
+                made_as,
+                value,
+            }),
+            true => dep(Node::<true> {
+                suite,
+                made_as,
+                value,
+            }),
+        }
+    }
+}
+
+/// A job value of the suite. `Node<true>` is the impostor: another type
+/// that claims the same names.
+struct Node<const IMPOSTOR: bool> {
+    suite: Arc<Suite>,
+    made_as: DepRef,
+    /// Its index in the suite's log.
+    value: usize,
+}
+
+impl<const IMPOSTOR: bool> Node<IMPOSTOR> {
+    fn spec(&self) -> &NameSpec {
+        &self.suite.names[self.made_as.name]
+    }
+}
+
+impl<const IMPOSTOR: bool> Job for Node<IMPOSTOR> {
+    fn name(&self) -> String {
+        if self.spec().name_panics {
+            panic!("name of job {} exploded", self.made_as.name);
+        }
+        job_name(self.made_as.name)
+    }
+
+    fn deps(&self, _: &()) -> Vec<JobRef> {
+        self.suite.values.lock().unwrap()[self.value].deps_calls += 1;
+        if self.spec().deps_panic {
+            // Before any value is made: a value dropped while this
+            // unwinds must not panic again.
+            panic!("deps of job {} exploded", self.made_as.name);
+        }
+        self.spec().variants[self.made_as.variant]
+            .iter()
+            .map(|&dep| self.suite.make(dep))
+            .collect()
+    }
+
+    fn kind(&self) -> JobKind {
+        self.spec().kind
+    }
+
+    fn tries(&self) -> Option<u32> {
+        self.spec().tries
+    }
+
+    fn retry_delay(&self) -> Option<Duration> {
+        self.spec().retry_delay
+    }
+
+    fn time_limit(&self) -> Option<Duration> {
+        self.spec().time_limit
+    }
+
+    fn concurrency_group(&self) -> Option<String> {
+        self.spec().group.clone()
+    }
+
+    fn check(&self, _: &mut Context<'_, ()>) -> JobResult {
+        Ok(())
+    }
+}
+
+impl<const IMPOSTOR: bool> Drop for Node<IMPOSTOR> {
+    fn drop(&mut self) {
+        self.suite.values.lock().unwrap()[self.value].drops += 1;
+        if self.spec().drop_panics {
+            panic!("drop of job {} exploded", self.made_as.name);
+        }
+    }
+}
+
+fn job_name(name: usize) -> String {
+    format!("job {name}")
+}
+
+fn type_name(impostor: bool) -> &'static str {
+    match impostor {
+        false => std::any::type_name::<Node<false>>(),
+        true => std::any::type_name::<Node<true>>(),
+    }
+}
+
+/// What the model found by walking the suite breadth first by name.
+struct Found {
+    /// Names in the order they were found; the root first.
+    order: Vec<usize>,
+    /// Per name, the value found first, which the job is.
+    used: HashMap<usize, DepRef>,
+    /// Per name, its deps by name, in declaration order.
+    deps: HashMap<usize, Vec<usize>>,
+    /// Per broken name, the messages its failure may have: its `deps()`
+    /// panic, or the panic of one of its deps' `name()`.
+    broken: HashMap<usize, HashSet<String>>,
+    /// Whose `deps()` panicked: it could not describe itself either.
+    undescribed: HashSet<usize>,
+}
+
+/// One job of the expected plan, in the reference order.
+#[derive(Debug, PartialEq)]
+struct PlannedJob {
+    name: String,
+    deps: Vec<String>,
+    kind: JobKind,
+    tries: u32,
+    retry_delay: Duration,
+    time_limit: Option<Duration>,
+    group: Option<String>,
+}
+
+/// The model's answer: what discovery must give.
+enum Expected {
+    Plan {
+        jobs: Vec<PlannedJob>,
+        /// Per job of `jobs`, the messages its broken mark may have
+        /// (empty: not broken).
+        broken: Vec<HashSet<String>>,
+    },
+    /// A cycle: the first job found that is on one at its ends, each
+    /// job a dep of the one before it (`deps`: every job's, by name).
+    Cycle {
+        first: String,
+        deps: HashMap<String, Vec<String>>,
+    },
+    Error(SetupError),
+}
+
+/// Walks the suite as discovery documents it. Returns the walk so far
+/// (whose `deps()` ran, even on an error) and the answer.
+fn model(names: &[NameSpec], defaults: Defaults) -> (Vec<DepRef>, Expected) {
+    if names[0].name_panics {
+        let message = "panicked: name of job 0 exploded".to_string();
+        return (
+            Vec::new(),
+            Expected::Error(SetupError::RootNamePanicked { message }),
+        );
+    }
+    let mut found = Found {
+        order: vec![0],
+        used: HashMap::from([(0, ROOT)]),
+        deps: HashMap::new(),
+        broken: HashMap::new(),
+        undescribed: HashSet::new(),
+    };
+    let mut called = Vec::new();
+    let mut next = 0;
+    while next < found.order.len() {
+        let job = found.order[next];
+        next += 1;
+        let value = found.used[&job];
+        called.push(value);
+        if names[job].deps_panic {
+            let message = format!("panicked: deps of job {job} exploded");
+            found.broken.entry(job).or_default().insert(message);
+            found.undescribed.insert(job);
+            found.deps.insert(job, Vec::new());
+            continue;
+        }
+        let mut deps = Vec::new();
+        for &dep in &names[job].variants[value.variant] {
+            if names[dep.name].name_panics {
+                let message = format!("a dep's name() panicked: name of job {} exploded", dep.name);
+                found.broken.entry(job).or_default().insert(message);
+                continue;
+            }
+            match found.used.get(&dep.name) {
+                Some(known) if known.impostor != dep.impostor => {
+                    let error = SetupError::DuplicateName {
+                        name: job_name(dep.name),
+                        first: type_name(known.impostor).to_owned(),
+                        second: type_name(dep.impostor).to_owned(),
+                    };
+                    return (called, Expected::Error(error));
+                }
+                Some(_) => {}
+                None => {
+                    found.used.insert(dep.name, dep);
+                    found.order.push(dep.name);
+                }
+            }
+            deps.push(dep.name);
+        }
+        found.deps.insert(job, deps);
+    }
+    (called, plan_of(names, &found, defaults))
+}
+
+/// The plan of what the walk found, or why there is none.
+fn plan_of(names: &[NameSpec], found: &Found, defaults: Defaults) -> Expected {
+    if let Some(&first) = found.order.iter().find(|&&job| reaches(found, job, job)) {
+        let deps = found
+            .deps
+            .iter()
+            .map(|(&job, deps)| {
+                (
+                    job_name(job),
+                    deps.iter().map(|&dep| job_name(dep)).collect(),
+                )
+            })
+            .collect();
+        return Expected::Cycle {
+            first: job_name(first),
+            deps,
+        };
+    }
+    let order = post_order(found, 0);
+    let described = |job: &usize| !found.undescribed.contains(job);
+    if let Some(&lazy) = order
+        .iter()
+        .filter(|job| described(job))
+        .find(|&&job| names[job].tries == Some(0))
+    {
+        return Expected::Error(SetupError::ZeroTries {
+            job: format!("job {:?}", job_name(lazy)),
+        });
+    }
+    let jobs = order
+        .iter()
+        .map(|job| {
+            let deps = found.deps[job].iter().map(|&dep| job_name(dep)).collect();
+            let spec = &names[*job];
+            match described(job) {
+                true => PlannedJob {
+                    name: job_name(*job),
+                    deps,
+                    kind: spec.kind,
+                    tries: spec.tries.unwrap_or(defaults.tries),
+                    retry_delay: spec.retry_delay.unwrap_or(defaults.retry_delay),
+                    time_limit: spec.time_limit,
+                    group: spec.group.clone(),
+                },
+                false => PlannedJob {
+                    name: job_name(*job),
+                    deps,
+                    kind: JobKind::Normal,
+                    tries: defaults.tries,
+                    retry_delay: defaults.retry_delay,
+                    time_limit: None,
+                    group: None,
+                },
+            }
+        })
+        .collect();
+    let broken = order
+        .iter()
+        .map(|job| found.broken.get(job).cloned().unwrap_or_default())
+        .collect();
+    Expected::Plan { jobs, broken }
+}
+
+/// Whether `to` is reached from `from` by at least one dep.
+fn reaches(found: &Found, from: usize, to: usize) -> bool {
+    let mut seen = HashSet::new();
+    let mut stack = found.deps[&from].clone();
+    while let Some(job) = stack.pop() {
+        if job == to {
+            return true;
+        }
+        if seen.insert(job) {
+            stack.extend(&found.deps[&job]);
+        }
+    }
+    false
+}
+
+/// The reference order: depth-first post-order from `root`, deps in
+/// declaration order, each job at its first visit (the graph has no cycle).
+fn post_order(found: &Found, root: usize) -> Vec<usize> {
+    fn visit(found: &Found, job: usize, seen: &mut HashSet<usize>, order: &mut Vec<usize>) {
+        if !seen.insert(job) {
+            return;
+        }
+        for &dep in &found.deps[&job] {
+            visit(found, dep, seen, order);
+        }
+        order.push(job);
+    }
+    let mut order = Vec::new();
+    visit(found, root, &mut HashSet::new(), &mut order);
+    order
+}
+
+/// The plan as the model's lists.
+fn planned(plan: &Plan) -> (Vec<PlannedJob>, Vec<Option<String>>) {
+    let jobs = plan
+        .ids()
+        .map(|id| PlannedJob {
+            name: plan.name(id).to_owned(),
+            deps: plan
+                .deps(id)
+                .iter()
+                .map(|&dep| plan.name(dep).to_owned())
+                .collect(),
+            kind: plan.kind(id),
+            tries: plan.tries(id),
+            retry_delay: plan.retry_delay(id),
+            time_limit: plan.time_limit(id),
+            group: plan
+                .group(id)
+                .map(|group| plan.group_names()[group].clone()),
+        })
+        .collect();
+    let broken = plan
+        .ids()
+        .map(|id| plan.broken(id).map(str::to_owned))
+        .collect();
+    (jobs, broken)
+}
+
+/// Holds a discovery's result (plan or error) to the model's answer.
+fn check_result(
+    plan: Result<&Plan, &SetupError>,
+    expected: &Expected,
+) -> Result<(), TestCaseError> {
+    match (plan, expected) {
+        (Ok(plan), Expected::Plan { jobs, broken }) => {
+            let (got_jobs, got_broken) = planned(plan);
+            prop_assert_eq!(&got_jobs, jobs);
+            for ((job, got), allowed) in jobs.iter().zip(&got_broken).zip(broken) {
+                match got {
+                    None => prop_assert!(allowed.is_empty(), "{} is not broken", job.name),
+                    Some(message) => prop_assert!(
+                        allowed.contains(message),
+                        "{} is broken with {:?}, not one of {:?}",
+                        job.name,
+                        message,
+                        allowed
+                    ),
+                }
+            }
+            for id in plan.ids() {
+                prop_assert_eq!(plan.find(plan.name(id)), Some(id));
+            }
+        }
+        (Err(SetupError::Cycle { cycle }), Expected::Cycle { first, deps }) => {
+            prop_assert!(cycle.len() >= 2, "{:?}", cycle);
+            prop_assert_eq!(
+                &cycle[0],
+                first,
+                "the cycle starts at the first job found on one"
+            );
+            prop_assert_eq!(cycle.first(), cycle.last());
+            let inner: HashSet<&String> = cycle[1..].iter().collect();
+            prop_assert_eq!(inner.len(), cycle.len() - 1, "no job twice in {:?}", cycle);
+            for link in cycle.windows(2) {
+                prop_assert!(
+                    deps[&link[0]].contains(&link[1]),
+                    "{:?} is not a cycle",
+                    cycle
+                );
+            }
+        }
+        (Err(error), Expected::Error(want)) => prop_assert_eq!(error, want),
+        (got, _) => prop_assert!(false, "discovery gave {:?}", got.map(Plan::len)),
+    }
+    Ok(())
+}
+
+/// `deps()` ran once on each value the model's walk used, and on no
+/// other; every value made was dropped once.
+fn check_values(suite: &Suite, called: &[DepRef]) -> Result<(), TestCaseError> {
+    let values = suite.values.lock().unwrap();
+    let mut got: Vec<DepRef> = Vec::new();
+    for value in values.iter() {
+        prop_assert!(value.deps_calls <= 1, "deps() ran twice on {:?}", value);
+        prop_assert_eq!(value.drops, 1, "{:?} dropped once", value);
+        if value.deps_calls == 1 {
+            got.push(value.made_as);
+        }
+    }
+    let key = |dep: &DepRef| (dep.name, dep.variant, dep.impostor);
+    let mut want = called.to_vec();
+    got.sort_by_key(key);
+    want.sort_by_key(key);
+    prop_assert_eq!(got, want, "deps() ran on the first value of each name");
+    Ok(())
+}
+
+/// A run whose checks all pass: a broken job fails untried with its
+/// broken mark, the jobs a failure reaches are blocked by a dep that did
+/// not pass, and every other job passes (a run-only job, with no check,
+/// is fixed). Jobs and their deps are the plan's, in its order.
+fn check_report(plan: &Plan, report: &Report) -> Result<(), TestCaseError> {
+    prop_assert_eq!(report.jobs().len(), plan.len());
+    for (id, job) in plan.ids().zip(report.jobs()) {
+        prop_assert_eq!(job.name(), plan.name(id));
+        let plan_deps: Vec<&str> = plan.deps(id).iter().map(|&dep| plan.name(dep)).collect();
+        prop_assert_eq!(job.deps().collect::<Vec<_>>(), plan_deps);
+        let not_passed: Vec<&str> = job
+            .deps()
+            .filter(|&dep| !report.job(dep).unwrap().status().is_success())
+            .collect();
+        if !not_passed.is_empty() {
+            prop_assert_eq!(job.status(), Status::Blocked, "{}", job.name());
+            let by = job.blocked_by().unwrap_or_default();
+            prop_assert!(not_passed.contains(&by), "{} blocked by {}", job.name(), by);
+        } else if let Some(message) = plan.broken(id) {
+            prop_assert_eq!(
+                (job.status(), job.tries()),
+                (Status::Failed, 0),
+                "{}",
+                job.name()
+            );
+            let error = job.last_error().map(|failure| failure.message.as_str());
+            prop_assert_eq!(error, Some(message), "{}", job.name());
+        } else {
+            let status = match plan.kind(id) {
+                JobKind::RunOnly => Status::Fixed,
+                JobKind::Normal | JobKind::Dummy => Status::Passed,
+            };
+            prop_assert_eq!(job.status(), status, "{}", job.name());
+        }
+    }
+    Ok(())
+}
+
+/// `f`, with a panic that escapes it as a test failure.
+fn no_panic<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, TestCaseError> {
+    catch_unwind(AssertUnwindSafe(f))
+        .map_err(|_| TestCaseError::fail(format!("a panic escaped {what}")))
+}
+
+fn suites() -> impl Strategy<Value = Vec<NameSpec>> {
+    (1usize..20).prop_flat_map(|count| {
+        // Most deps are to later names, so most suites have no cycle.
+        let dep = (
+            0..count,
+            0usize..2,
+            prop::bool::weighted(0.03),
+            prop::bool::weighted(0.97),
+        );
+        let name = (
+            prop::sample::select(vec![JobKind::Normal, JobKind::Dummy, JobKind::RunOnly]),
+            prop::option::weighted(0.2, prop_oneof![9 => 1u32..4, 1 => Just(0)]),
+            prop::option::weighted(0.2, 0u64..3),
+            prop::option::weighted(0.2, 1u64..3),
+            prop::option::weighted(0.2, 0u8..3),
+            prop::collection::vec(prop::collection::vec(dep, 1..5), 1..=2),
+            prop::bool::weighted(0.03),
+            prop::bool::weighted(0.04),
+            prop::bool::weighted(0.08),
+        );
+        prop::collection::vec(name, count).prop_map(|names| {
+            let variant_counts: Vec<usize> = names.iter().map(|name| name.5.len()).collect();
+            names
+                .into_iter()
+                .enumerate()
+                .map(|(index, name)| {
+                    let (kind, tries, delay, limit, group, variants, name_p, deps_p, drop_p) = name;
+                    let variants = variants
+                        .into_iter()
+                        .map(|deps| {
+                            deps.into_iter()
+                                .filter(|&(dep, _, _, later)| !later || dep > index)
+                                .map(|(dep, variant, impostor, _)| DepRef {
+                                    name: dep,
+                                    variant: variant % variant_counts[dep],
+                                    impostor,
+                                })
+                                .collect()
+                        })
+                        .collect();
+                    NameSpec {
+                        kind,
+                        tries,
+                        retry_delay: delay.map(Duration::from_secs),
+                        time_limit: limit.map(Duration::from_secs),
+                        group: group.map(|g| format!("group {g}")),
+                        variants,
+                        name_panics: name_p,
+                        deps_panic: deps_p,
+                        drop_panics: drop_p,
+                    }
+                })
+                .collect()
+        })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn discovery_is_a_walk_by_name(names in suites(), default_tries in 1u32..3, workers in 1usize..4) {
+        let defaults = Defaults { tries: default_tries, ..Defaults::default() };
+        let (called, expected) = model(&names, defaults);
+
+        let suite = Suite::new(names.clone());
+        let root = suite.make(ROOT);
+        let discovered = no_panic("discovery", || JobGraph::discover(root, &(), defaults))?;
+        check_result(discovered.as_ref().map(JobGraph::plan), &expected)?;
+        no_panic("dropping the graph", || drop(discovered))?;
+        check_values(&suite, &called)?;
+
+        // A run discovers the same, runs it, and leaves nothing behind.
+        let suite = Suite::new(names);
+        let root = suite.make(ROOT);
+        // A runner drops its root outside `catch_unwind` when discovery
+        // fails (`a_runner_catches_its_roots_drop_on_a_setup_error`): the
+        // test holds a root whose `Drop` panics, and drops it last itself.
+        let held = suite.names[0].drop_panics.then(|| root.clone());
+        let runner = Runner::from_ref(root, ()).tries(default_tries).workers(workers);
+        let ran = no_panic("a run", || {
+            runner.run().map(|finished| (finished.plan().clone(), finished.into_report()))
+        })?;
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(held)));
+        check_result(ran.as_ref().map(|(plan, _)| plan), &expected)?;
+        if let Ok((plan, report)) = &ran {
+            check_report(plan, report)?;
+        }
+        check_values(&suite, &called)?;
+    }
+}
+
+/// The root of a suite, whose `name()` panics if `name_panics`, whose deps
+/// are a cycle if `cycle`, and whose `Drop` panics.
+fn exploding_root(name_panics: bool, cycle: bool) -> (Arc<Suite>, JobRef) {
+    let root = NameSpec {
+        kind: JobKind::Normal,
+        tries: None,
+        retry_delay: None,
+        time_limit: None,
+        group: None,
+        variants: vec![if cycle { vec![ROOT] } else { Vec::new() }],
+        name_panics,
+        deps_panic: false,
+        drop_panics: true,
+    };
+    let suite = Suite::new(vec![root]);
+    let root = suite.make(ROOT);
+    (suite, root)
+}
+
+#[test]
+fn discovery_catches_the_drop_of_a_root_whose_name_panics() {
+    let (suite, root) = exploding_root(true, false);
+    let discovered = catch_unwind(AssertUnwindSafe(|| {
+        JobGraph::discover(root, &(), Defaults::default()).err()
+    }));
+    let error = discovered.expect("no panic escapes discovery");
+    assert_eq!(
+        error.unwrap().to_string(),
+        "the root job's name() panicked: panicked: name of job 0 exploded"
+    );
+    assert_eq!(suite.values.lock().unwrap()[0].drops, 1);
+}
+
+/// A panic's payload is user code's value too.
+struct PayloadThatPanicsOnDrop;
+
+impl Drop for PayloadThatPanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("the payload exploded");
+    }
+}
+
+#[test]
+fn discovery_catches_the_drop_of_a_panics_payload() {
+    struct Root;
+    impl Job for Root {
+        fn deps(&self, _: &()) -> Vec<JobRef> {
+            std::panic::panic_any(PayloadThatPanicsOnDrop);
+        }
+    }
+    let discovered = catch_unwind(|| JobGraph::discover(dep(Root), &(), Defaults::default()));
+    let graph = discovered.expect("no panic escapes discovery").unwrap();
+    let plan = graph.plan();
+    assert_eq!(
+        plan.broken(plan.root()),
+        Some("panicked: (a payload that is not a string)")
+    );
+}
+
+#[test]
+#[ignore = "known bug: Runner::start drops its root outside catch_unwind on a setup error"]
+fn a_runner_catches_its_roots_drop_on_a_setup_error() {
+    for name_panics in [false, true] {
+        let (suite, root) = exploding_root(name_panics, !name_panics);
+        let ran = catch_unwind(AssertUnwindSafe(|| Runner::from_ref(root, ()).run().err()));
+        let error = ran.expect("no panic escapes a run").unwrap();
+        assert!(
+            matches!(
+                error,
+                SetupError::Cycle { .. } | SetupError::RootNamePanicked { .. }
+            ),
+            "{error}"
+        );
+        assert!(
+            suite
+                .values
+                .lock()
+                .unwrap()
+                .iter()
+                .all(|value| value.drops == 1)
+        );
+    }
+}
