@@ -493,7 +493,9 @@ impl Plan {
     /// of one), on two specs with one name, on zero tries, or on a root or
     /// dep index past the specs.
     ///
-    /// Complexity: O(jobs + edges); a cycle costs another O(jobs + edges).
+    /// Complexity: O(jobs + edges); a cycle, or a spec the root does not
+    /// reach, costs another O(jobs + edges) (a petgraph `Graph` and its
+    /// `toposort`).
     ///
     /// ```
     /// use dojobber::engine::{Defaults, JobSpec, Plan};

@@ -5,6 +5,7 @@
 //! self-deps, repeated deps, unreachable specs, repeated names, zero
 //! tries) it must give the same plan or the same error.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use dojobber::JobKind;
@@ -117,6 +118,13 @@ fn built(specs: Vec<JobSpec>, root: usize, defaults: Defaults) -> Result<Expecte
         );
     }
     assert_eq!(plan.find("no such job"), None);
+    let groups_used: HashSet<usize> = plan.ids().filter_map(|id| plan.group(id)).collect();
+    let group_names: HashSet<&String> = plan.group_names().iter().collect();
+    assert_eq!(
+        (groups_used.len(), group_names.len()),
+        (plan.group_names().len(), plan.group_names().len()),
+        "each group named once, and only the groups of jobs the root reaches"
+    );
     let ids = ids.into_iter().map(|id| id.map(JobId::index)).collect();
     Ok((jobs, ids))
 }
@@ -181,4 +189,40 @@ fn a_cycle_the_root_does_not_reach_is_still_a_cycle() {
     b.deps = vec![1];
     let err = Plan::new(vec![JobSpec::new("Root"), a, b], 0, Defaults::default()).unwrap_err();
     assert_eq!(err.to_string(), "dependency cycle: A -> B -> A");
+}
+
+/// Specs the root does not reach take the petgraph path (their cycles are
+/// still errors, above) but leave nothing in the plan: not their names,
+/// groups, broken marks or time limits, and neither their zero tries nor a
+/// name they share with a reached spec is an error.
+#[test]
+fn specs_the_root_does_not_reach_leave_nothing_behind() {
+    let mut root = JobSpec::new("Root");
+    root.deps = vec![1];
+    let mut reached = JobSpec::new("Reached");
+    reached.group = Some("apt".into());
+    let unreached = JobSpec {
+        tries: Some(0),
+        group: Some("unreached group".into()),
+        broken: Some("never described".into()),
+        time_limit: Some(Duration::from_secs(1)),
+        deps: vec![1, 3],
+        ..JobSpec::new("Orphan")
+    };
+    let same_name = JobSpec::new("Reached");
+    let specs = vec![root, reached, unreached, same_name];
+    let (plan, ids) = Plan::new(specs, 0, Defaults::default()).unwrap();
+    let names: Vec<&str> = plan.ids().map(|id| plan.name(id)).collect();
+    assert_eq!(names, ["Reached", "Root"]);
+    assert_eq!(
+        ids,
+        [Some(plan.root()), Some(JobId::from_index(0)), None, None]
+    );
+    assert_eq!(plan.group_names(), ["apt"]);
+    assert_eq!(plan.find("Orphan"), None);
+    assert!(
+        plan.ids()
+            .all(|id| plan.broken(id).is_none() && plan.time_limit(id).is_none())
+    );
+    assert_eq!(plan.dependents(JobId::from_index(0)), [plan.root()]);
 }
