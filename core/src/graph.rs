@@ -49,7 +49,9 @@ impl<A: 'static> JobGraph<A> {
     /// Returns the graph, or the reason it cannot run: a cycle, two
     /// different jobs under one name, zero tries. A job whose `deps()`
     /// (or a dep's `name()`) panics is kept, marked broken: it fails
-    /// without being tried and its dependents are blocked.
+    /// without being tried and its dependents are blocked. Its failure
+    /// is the panic, or for a dep's `name()`, the first such dep's place
+    /// and type: `deps()[2] (my_suite::Invite): name() panicked: ...`.
     ///
     /// Complexity: O(jobs + edges) calls of user code and hash lookups,
     /// with no recursion.
@@ -113,13 +115,17 @@ impl<A: 'static> JobGraph<A> {
                 }
             };
             let mut broken_dep = None;
-            let mut deps = deps.into_iter();
-            while let Some(dep) = deps.next() {
+            let mut deps = deps.into_iter().enumerate();
+            while let Some((position, dep)) = deps.next() {
                 let name = match catch_unwind(AssertUnwindSafe(|| dep.name())) {
                     Ok(name) => name,
                     Err(payload) => {
                         let panic = panic_message(payload);
-                        broken_dep = Some(format!("a dep's name() {panic}"));
+                        // The dep has no name: its place and type tell it.
+                        let type_name = dep.type_name();
+                        broken_dep.get_or_insert_with(|| {
+                            format!("deps()[{position}] ({type_name}): name() {panic}")
+                        });
                         drop_caught(dep);
                         continue;
                     }

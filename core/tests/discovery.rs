@@ -186,9 +186,9 @@ struct Found {
     used: HashMap<usize, DepRef>,
     /// Per name, its deps by name, in declaration order.
     deps: HashMap<usize, Vec<usize>>,
-    /// Per broken name, the messages its failure may have: its `deps()`
-    /// panic, or the panic of one of its deps' `name()`.
-    broken: HashMap<usize, HashSet<String>>,
+    /// Per broken name, its failure: its `deps()` panic, or the panic of
+    /// its first dep whose `name()` panics, with that dep's place and type.
+    broken: HashMap<usize, String>,
     /// Whose `deps()` panicked: it could not describe itself either.
     undescribed: HashSet<usize>,
 }
@@ -203,16 +203,12 @@ struct PlannedJob {
     retry_delay: Duration,
     time_limit: Option<Duration>,
     group: Option<String>,
+    broken: Option<String>,
 }
 
 /// The model's answer: what discovery must give.
 enum Expected {
-    Plan {
-        jobs: Vec<PlannedJob>,
-        /// Per job of `jobs`, the messages its broken mark may have
-        /// (empty: not broken).
-        broken: Vec<HashSet<String>>,
-    },
+    Plan(Vec<PlannedJob>),
     /// A cycle: the first job found that is on one at its ends, each
     /// job a dep of the one before it (`deps`: every job's, by name).
     Cycle {
@@ -248,16 +244,20 @@ fn model(names: &[NameSpec], defaults: Defaults) -> (Vec<DepRef>, Expected) {
         called.push(value);
         if names[job].deps_panic {
             let message = format!("panicked: deps of job {job} exploded");
-            found.broken.entry(job).or_default().insert(message);
+            found.broken.insert(job, message);
             found.undescribed.insert(job);
             found.deps.insert(job, Vec::new());
             continue;
         }
         let mut deps = Vec::new();
-        for &dep in &names[job].variants[value.variant] {
+        for (position, &dep) in names[job].variants[value.variant].iter().enumerate() {
             if names[dep.name].name_panics {
-                let message = format!("a dep's name() panicked: name of job {} exploded", dep.name);
-                found.broken.entry(job).or_default().insert(message);
+                let message = format!(
+                    "deps()[{position}] ({}): name() panicked: name of job {} exploded",
+                    type_name(dep.impostor),
+                    dep.name
+                );
+                found.broken.entry(job).or_insert(message);
                 continue;
             }
             match found.used.get(&dep.name) {
@@ -325,6 +325,7 @@ fn plan_of(names: &[NameSpec], found: &Found, defaults: Defaults) -> Expected {
                     retry_delay: spec.retry_delay.unwrap_or(defaults.retry_delay),
                     time_limit: spec.time_limit,
                     group: spec.group.clone(),
+                    broken: found.broken.get(job).cloned(),
                 },
                 false => PlannedJob {
                     name: job_name(*job),
@@ -334,15 +335,12 @@ fn plan_of(names: &[NameSpec], found: &Found, defaults: Defaults) -> Expected {
                     retry_delay: defaults.retry_delay,
                     time_limit: None,
                     group: None,
+                    broken: found.broken.get(job).cloned(),
                 },
             }
         })
         .collect();
-    let broken = order
-        .iter()
-        .map(|job| found.broken.get(job).cloned().unwrap_or_default())
-        .collect();
-    Expected::Plan { jobs, broken }
+    Expected::Plan(jobs)
 }
 
 /// Whether `to` is reached from `from` by at least one dep.
@@ -377,10 +375,9 @@ fn post_order(found: &Found, root: usize) -> Vec<usize> {
     order
 }
 
-/// The plan as the model's lists.
-fn planned(plan: &Plan) -> (Vec<PlannedJob>, Vec<Option<String>>) {
-    let jobs = plan
-        .ids()
+/// The plan as the model's list.
+fn planned(plan: &Plan) -> Vec<PlannedJob> {
+    plan.ids()
         .map(|id| PlannedJob {
             name: plan.name(id).to_owned(),
             deps: plan
@@ -395,13 +392,9 @@ fn planned(plan: &Plan) -> (Vec<PlannedJob>, Vec<Option<String>>) {
             group: plan
                 .group(id)
                 .map(|group| plan.group_names()[group].clone()),
+            broken: plan.broken(id).map(str::to_owned),
         })
-        .collect();
-    let broken = plan
-        .ids()
-        .map(|id| plan.broken(id).map(str::to_owned))
-        .collect();
-    (jobs, broken)
+        .collect()
 }
 
 /// Holds a discovery's result (plan or error) to the model's answer.
@@ -410,21 +403,8 @@ fn check_result(
     expected: &Expected,
 ) -> Result<(), TestCaseError> {
     match (plan, expected) {
-        (Ok(plan), Expected::Plan { jobs, broken }) => {
-            let (got_jobs, got_broken) = planned(plan);
-            prop_assert_eq!(&got_jobs, jobs);
-            for ((job, got), allowed) in jobs.iter().zip(&got_broken).zip(broken) {
-                match got {
-                    None => prop_assert!(allowed.is_empty(), "{} is not broken", job.name),
-                    Some(message) => prop_assert!(
-                        allowed.contains(message),
-                        "{} is broken with {:?}, not one of {:?}",
-                        job.name,
-                        message,
-                        allowed
-                    ),
-                }
-            }
+        (Ok(plan), Expected::Plan(jobs)) => {
+            prop_assert_eq!(&planned(plan), jobs);
             for id in plan.ids() {
                 prop_assert_eq!(plan.find(plan.name(id)), Some(id));
             }
@@ -691,4 +671,38 @@ fn a_runner_catches_its_roots_drop_on_a_setup_error() {
                 .all(|value| value.drops == 1)
         );
     }
+}
+
+#[test]
+fn a_dep_whose_name_panics_is_told_by_its_place_and_type() {
+    struct Calm;
+    impl Job for Calm {
+        fn check(&self, _: &mut Context<'_, ()>) -> JobResult {
+            Ok(())
+        }
+    }
+    struct Nameless(&'static str);
+    impl Job for Nameless {
+        fn name(&self) -> String {
+            panic!("{} has no name", self.0)
+        }
+    }
+    struct Root;
+    impl Job for Root {
+        fn deps(&self, _: &()) -> Vec<JobRef> {
+            vec![dep(Calm), dep(Nameless("first")), dep(Nameless("second"))]
+        }
+    }
+    let report = Runner::new(Root, ()).run().unwrap().into_report();
+    let root = report.job("Root").unwrap();
+    assert_eq!((root.status(), root.tries()), (Status::Failed, 0));
+    assert_eq!(
+        root.last_error().unwrap().message,
+        format!(
+            "deps()[1] ({}): name() panicked: first has no name",
+            std::any::type_name::<Nameless>()
+        )
+    );
+    assert_eq!(root.deps().collect::<Vec<_>>(), ["Calm"]);
+    assert_eq!(report.job("Calm").unwrap().status(), Status::Passed);
 }
