@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::cancel::CancelHandle;
 use crate::driver::{Session, threads};
+use crate::event::drop_caught;
 use crate::graph::JobGraph;
 use crate::job::{Job, JobRef};
 use crate::machine::{Machine, MachineConfig, MachineError};
@@ -193,10 +194,25 @@ impl<A: 'static> Runner<A> {
     /// assert_eq!(err.to_string(), "no job is named \"kettel\"; did you mean Kettle?");
     /// ```
     pub fn only(mut self, name: &str) -> Result<Self, SetupError> {
-        let graph = self.graph()?;
-        let id = graph.plan().find_or_suggest(name)?;
-        self.root = JobRef::clone(graph.job(id));
-        Ok(self)
+        let found = self.graph().and_then(|graph| {
+            Ok(JobRef::clone(
+                graph.job(graph.plan().find_or_suggest(name)?),
+            ))
+        });
+        match found {
+            Ok(root) => {
+                drop_caught(std::mem::replace(&mut self.root, root));
+                Ok(self)
+            }
+            Err(error) => self.refuse(error),
+        }
+    }
+
+    /// Gives up on the run: drops the runner (job values, arguments and
+    /// observers are user code, whose `Drop` may panic) and returns `error`.
+    fn refuse<T>(self, error: SetupError) -> Result<T, SetupError> {
+        drop_caught(self);
+        Err(error)
     }
 
     /// Discovers and checks the graph without running anything.
@@ -252,16 +268,20 @@ impl<A: 'static> Runner<A> {
     /// Checks the configuration, discovers the graph and sets up the run.
     pub(crate) fn start(self) -> Result<Session<A>, SetupError> {
         if self.config.workers == 0 {
-            return Err(SetupError::BadConfig(
+            return self.refuse(SetupError::BadConfig(
                 "workers(0): at least one worker is needed".into(),
             ));
         }
         if let Some((group, _)) = self.group_limits.iter().find(|(_, limit)| *limit == 0) {
-            return Err(SetupError::BadConfig(format!(
+            let error = SetupError::BadConfig(format!(
                 "group_limit({group:?}, 0): a group needs room for at least one job"
-            )));
+            ));
+            return self.refuse(error);
         }
-        let graph = self.graph()?;
+        let graph = match self.graph() {
+            Ok(graph) => graph,
+            Err(error) => return self.refuse(error),
+        };
         let (plan, jobs) = graph.into_parts();
         let mut observers = self.observers;
         observers.insert(0, Box::new(Printer::new(self.verbosity, self.output)));

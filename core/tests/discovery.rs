@@ -623,15 +623,10 @@ proptest! {
         // A run discovers the same, runs it, and leaves nothing behind.
         let suite = Suite::new(names.clone());
         let root = suite.make(ROOT);
-        // A runner drops its root outside `catch_unwind` when discovery
-        // fails (`a_runner_catches_its_roots_drop_on_a_setup_error`): the
-        // test holds a root whose `Drop` panics, and drops it last itself.
-        let held = suite.names[0].drop_panics.then(|| root.clone());
         let runner = Runner::from_ref(root, ()).tries(default_tries).workers(workers);
         let ran = no_panic("a run", || {
             runner.run().map(|finished| (finished.plan().clone(), finished.into_report()))
         })?;
-        let _ = catch_unwind(AssertUnwindSafe(|| drop(held)));
         check_result(ran.as_ref().map(|(plan, _)| plan), &walk.expected)?;
         if let Ok((plan, report)) = &ran {
             check_report(plan, report)?;
@@ -645,23 +640,18 @@ proptest! {
         };
         let job = walk.order[only.index(walk.order.len())];
         let sub_walk = model(&names, walk.used[&job], defaults);
-        // The runner's bug above, with the job as its root.
-        let drop_escapes =
-            names[job].drop_panics && !matches!(sub_walk.expected, Expected::Plan(_));
-        if !drop_escapes {
-            let suite = Suite::new(names);
-            let runner = Runner::from_ref(suite.make(ROOT), ()).tries(default_tries);
-            let ran = no_panic("a run of one job", || {
-                let runner = runner.only(&job_name(job)).expect("the job was found");
-                runner.run().map(|finished| (finished.plan().clone(), finished.into_report()))
-            })?;
-            check_result(ran.as_ref().map(|(plan, _)| plan), &sub_walk.expected)?;
-            if let Ok((plan, report)) = &ran {
-                check_report(plan, report)?;
-            }
-            let called = [walk.called, sub_walk.called].concat();
-            check_values(&suite, &called)?;
+        let suite = Suite::new(names);
+        let runner = Runner::from_ref(suite.make(ROOT), ()).tries(default_tries);
+        let ran = no_panic("a run of one job", || {
+            let runner = runner.only(&job_name(job)).expect("the job was found");
+            runner.run().map(|finished| (finished.plan().clone(), finished.into_report()))
+        })?;
+        check_result(ran.as_ref().map(|(plan, _)| plan), &sub_walk.expected)?;
+        if let Ok((plan, report)) = &ran {
+            check_report(plan, report)?;
         }
+        let called = [walk.called, sub_walk.called].concat();
+        check_values(&suite, &called)?;
     }
 }
 
@@ -726,27 +716,29 @@ fn discovery_catches_the_drop_of_a_panics_payload() {
 }
 
 #[test]
-#[ignore = "known bug: Runner::start drops its root outside catch_unwind on a setup error"]
 fn a_runner_catches_its_roots_drop_on_a_setup_error() {
-    for name_panics in [false, true] {
-        let (suite, root) = exploding_root(name_panics, !name_panics);
-        let ran = catch_unwind(AssertUnwindSafe(|| Runner::from_ref(root, ()).run().err()));
-        let error = ran.expect("no panic escapes a run").unwrap();
-        assert!(
-            matches!(
-                error,
-                SetupError::Cycle { .. } | SetupError::RootNamePanicked { .. }
-            ),
-            "{error}"
-        );
-        assert!(
-            suite
-                .values
-                .lock()
-                .unwrap()
-                .iter()
-                .all(|value| value.drops == 1)
-        );
+    let refusals: [fn(Runner<()>) -> Option<SetupError>; 4] = [
+        |runner| runner.run().err(),
+        |runner| runner.workers(0).run().err(),
+        |runner| runner.group_limit("g", 0).into_session().err(),
+        |runner| runner.only("no such job").err(),
+    ];
+    for (case, refuse) in refusals.into_iter().enumerate() {
+        for name_panics in [false, true] {
+            let (suite, root) = exploding_root(name_panics, !name_panics);
+            let ran = catch_unwind(AssertUnwindSafe(|| refuse(Runner::from_ref(root, ()))));
+            let error = ran.expect("no panic escapes a refused run");
+            assert!(error.is_some(), "case {case}: the run is refused");
+            assert!(
+                suite
+                    .values
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .all(|value| value.drops == 1),
+                "case {case}: every value is dropped once"
+            );
+        }
     }
 }
 
