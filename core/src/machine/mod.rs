@@ -721,6 +721,7 @@ impl Machine {
         let queued_again = self
             .ready
             .drain()
+            .into_iter()
             .chain(self.groups.drain_held())
             .filter(|job| self.jobs[job.index()].progress == Progress::Failed)
             .collect::<Vec<_>>();
