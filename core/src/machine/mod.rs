@@ -408,7 +408,9 @@ impl Machine {
     /// Phases of tries under way come first, then new tries in the
     /// reference order, up to `workers` phases at once.
     pub fn poll(&mut self, now: Duration) -> Step {
-        self.last_seen = self.last_seen.max(Nanos::of(now));
+        // Made once: the phase handed out starts then too.
+        let now_nanos = Nanos::of(now);
+        self.last_seen = self.last_seen.max(now_nanos);
         if self.timers.deadline_passed(now) {
             let deadline = self.timers.deadline().expect("a deadline passed");
             self.stop_at(StopReason::Deadline, Some(deadline));
@@ -425,7 +427,7 @@ impl Machine {
                 return self.until_something_changes(now, false);
             }
             if let Some(task) = self.continuations.pop_front() {
-                return self.hand_out(task, now);
+                return self.hand_out(task, now, now_nanos);
             }
             match self.stage {
                 Stage::Main => {
@@ -445,7 +447,7 @@ impl Machine {
                                 phase: Phase::Cleanup,
                                 attempt,
                             };
-                            return self.hand_out(task, now);
+                            return self.hand_out(task, now, now_nanos);
                         }
                         None => {
                             self.stage = Stage::Over;
@@ -874,12 +876,13 @@ impl Machine {
         )
     }
 
-    fn hand_out(&mut self, task: Task, now: Duration) -> Step {
+    /// Hands `task` out at `now`, which is `since` in nanoseconds.
+    fn hand_out(&mut self, task: Task, now: Duration, since: Nanos) -> Step {
         let state = &mut self.jobs[task.job.index()];
         debug_assert_eq!(state.flight, Flight::Landed);
         state.flight = Flight::Flying {
             phase: task.phase,
-            since: Nanos::of(now),
+            since,
         };
         self.in_flight += 1;
         if task.phase != Phase::Cleanup
