@@ -71,7 +71,9 @@ impl CancelHandle {
         }
     }
 
-    /// Whether [`cancel`](Self::cancel) was called.
+    /// Whether [`cancel`](Self::cancel) was called. Inlined: drivers ask
+    /// once per phase.
+    #[inline]
     pub fn is_cancelled(&self) -> bool {
         self.inner.cancelled.load(Ordering::SeqCst)
     }

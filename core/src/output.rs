@@ -114,7 +114,6 @@ impl<W: Write + Send> Observer for Printer<W> {
                 let _ = writeln!(self.out, "{}.cleanup running", plan.name(task.job));
             }
             Event::PhaseFinished { task, outcome, .. } => {
-                let name = plan.name(task.job);
                 let phase = task.phase;
                 let shown = phase == Phase::Cleanup && !outcome.is_pass()
                     || self.verbosity >= Verbosity::Debug
@@ -122,6 +121,7 @@ impl<W: Write + Send> Observer for Printer<W> {
                 if !shown {
                     return;
                 }
+                let name = plan.name(task.job);
                 match outcome {
                     Outcome::Pass => {
                         let _ = writeln!(self.out, "{name}.{phase}: pass");

@@ -338,9 +338,14 @@ impl<A> Session<A> {
             Came::Start => {}
             Came::Woke if role == Role::Worker => run.idle_workers -= 1,
             Came::Woke => run.watcher_wakes = None,
-            Came::Finished(done) => {
-                landed = Some(done.at).filter(|_| role == Role::Alone);
-                run.finish(done);
+            Came::Finished(Done {
+                task,
+                local,
+                outcome,
+                at,
+            }) => {
+                landed = Some(at).filter(|_| role == Role::Alone);
+                run.finish(task, local, outcome, at);
             }
         }
         let now = landed.unwrap_or_else(|| executor.now());
@@ -489,9 +494,9 @@ impl<A> Session<A> {
     where
         A: 'static,
     {
-        let Work { task, local } = work;
+        let Work { task, mut local } = work;
         let job = &*self.jobs[task.job.index()];
-        let (outcome, local) = perform(job, &self.args, &self.global, task, local);
+        let outcome = perform(job, &self.args, &self.global, task, &mut local);
         Done {
             task,
             local,
@@ -522,16 +527,17 @@ impl Run {
         Work { task, local }
     }
 
-    /// Inlined into the generic `step` (compiled in the user's crate), so
-    /// `done` is not moved once more per phase through a call.
+    /// A phase performed: keeps the try's local storage if it holds
+    /// something and reports the outcome. Inlined into the generic `step`
+    /// (compiled in the user's crate), and given a [`Done`]'s parts rather
+    /// than the whole, so the outcome is not moved once more per phase.
     #[inline]
-    fn finish(&mut self, done: Done) {
-        if !done.local.is_empty() {
-            let try_of = (done.task.attempt, done.local);
-            self.locals.insert(done.task.job, try_of);
+    fn finish(&mut self, task: Task, local: LocalStorage, outcome: Outcome, at: Duration) {
+        if !local.is_empty() {
+            self.locals.insert(task.job, (task.attempt, local));
         }
         self.machine
-            .handle_outcome(done.task, done.outcome, done.at)
+            .handle_outcome(task, outcome, at)
             .expect("the driver reports exactly the phases it was handed");
     }
 
@@ -554,19 +560,20 @@ impl Run {
     }
 }
 
-/// Calls the user code of one phase; a panic becomes its failure.
+/// Calls the user code of one phase; a panic becomes its failure. The
+/// storage is lent, not moved in and out: a phase's values move as little
+/// as they can.
 pub(crate) fn perform<A: 'static>(
     job: &dyn Job<A>,
     args: &A,
     global: &GlobalStorage,
     task: Task,
-    mut local: LocalStorage,
-) -> (Outcome, LocalStorage) {
-    let mut cx = Context::new(args, &mut local, global, task.phase, task.attempt);
-    let outcome = Outcome::from_call(catch_unwind(AssertUnwindSafe(|| match task.phase {
+    local: &mut LocalStorage,
+) -> Outcome {
+    let mut cx = Context::new(args, local, global, task.phase, task.attempt);
+    Outcome::from_call(catch_unwind(AssertUnwindSafe(|| match task.phase {
         Phase::Check | Phase::Recheck => job.check(&mut cx),
         Phase::Run => job.run(&mut cx),
         Phase::Cleanup => job.cleanup(&mut cx),
-    })));
-    (outcome, local)
+    })))
 }

@@ -185,7 +185,8 @@ impl<A: Send + Sync + 'static> Tasks<A> {
                 let session = Arc::clone(session);
                 let blocking = tokio::task::spawn_blocking(move || {
                     let job = &*session.jobs[task.job.index()];
-                    perform(job, &session.args, &session.global, task, local)
+                    let outcome = perform(job, &session.args, &session.global, task, &mut local);
+                    (outcome, local)
                 });
                 let (outcome, local) = match blocking.await {
                     Ok(performed) => performed,

@@ -169,7 +169,7 @@ impl Flight {
 
 /// A time since the run's start in nanoseconds (584 years at most), half
 /// a `Duration`: a million jobs keep three.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Nanos(u64);
 
 impl Nanos {
@@ -251,9 +251,11 @@ pub struct Machine {
     round: u32,
     stage: Stage,
     stopped: Option<StopReason>,
-    last_seen: Duration,
+    /// The latest time the machine was told, in nanoseconds as its phase
+    /// records keep times: one comparison per phase, not a `Duration`'s two.
+    last_seen: Nanos,
     /// When the latest phase came back.
-    last_landing: Duration,
+    last_landing: Nanos,
     /// When the run stopped, if it did for a reason the machine saw arise
     /// (the deadline, a final failure); a cancel is known only when told.
     stopped_at: Option<Duration>,
@@ -305,8 +307,8 @@ impl Machine {
             round: 1,
             stage: Stage::Main,
             stopped: None,
-            last_seen: Duration::ZERO,
-            last_landing: Duration::ZERO,
+            last_seen: Nanos::ZERO,
+            last_landing: Nanos::ZERO,
             stopped_at: None,
             events: VecDeque::from([Event::RoundStarted { round: 1 }]),
             phase_log: PhaseLog::default(),
@@ -406,7 +408,9 @@ impl Machine {
     /// Phases of tries under way come first, then new tries in the
     /// reference order, up to `workers` phases at once.
     pub fn poll(&mut self, now: Duration) -> Step {
-        self.last_seen = self.last_seen.max(now);
+        // Made once: the phase handed out starts then too.
+        let now_nanos = Nanos::of(now);
+        self.last_seen = self.last_seen.max(now_nanos);
         if self.timers.deadline_passed(now) {
             let deadline = self.timers.deadline().expect("a deadline passed");
             self.stop_at(StopReason::Deadline, Some(deadline));
@@ -423,7 +427,7 @@ impl Machine {
                 return self.until_something_changes(now, false);
             }
             if let Some(task) = self.continuations.pop_front() {
-                return self.hand_out(task, now);
+                return self.hand_out(task, now, now_nanos);
             }
             match self.stage {
                 Stage::Main => {
@@ -443,7 +447,7 @@ impl Machine {
                                 phase: Phase::Cleanup,
                                 attempt,
                             };
-                            return self.hand_out(task, now);
+                            return self.hand_out(task, now, now_nanos);
                         }
                         None => {
                             self.stage = Stage::Over;
@@ -553,15 +557,15 @@ impl Machine {
                 phase,
             });
         }
-        self.last_seen = self.last_seen.max(now);
-        self.last_landing = self.last_landing.max(now);
+        // In nanoseconds, as the phase's record and the job's busy time keep
+        // them: no `Duration` is made and taken apart again on the way.
+        let end = Nanos::of(now);
+        self.last_seen = self.last_seen.max(end);
+        self.last_landing = self.last_landing.max(end);
         let flight = std::mem::replace(&mut state.flight, Flight::Landed);
         let (Flight::Flying { since, .. } | Flight::Abandoned { since, .. }) = flight else {
             unreachable!("a phase in flight is flying or abandoned")
         };
-        // In nanoseconds, as the phase's record and the job's busy time keep
-        // them: no `Duration` is made and taken apart again on the way.
-        let end = Nanos::of(now);
         state.busy = Nanos(state.busy.0.saturating_add(end.0.saturating_sub(since.0)));
         let attempt = state.tries_used;
         let this_phase = Task {
@@ -721,6 +725,7 @@ impl Machine {
         let queued_again = self
             .ready
             .drain()
+            .into_iter()
             .chain(self.groups.drain_held())
             .filter(|job| self.jobs[job.index()].progress == Progress::Failed)
             .collect::<Vec<_>>();
@@ -864,19 +869,20 @@ impl Machine {
         Report::new(
             self.config.no_act,
             rounds,
-            self.last_seen,
+            self.last_seen.get(),
             self.stopped,
             cleanup_failure,
             jobs,
         )
     }
 
-    fn hand_out(&mut self, task: Task, now: Duration) -> Step {
+    /// Hands `task` out at `now`, which is `since` in nanoseconds.
+    fn hand_out(&mut self, task: Task, now: Duration, since: Nanos) -> Step {
         let state = &mut self.jobs[task.job.index()];
         debug_assert_eq!(state.flight, Flight::Landed);
         state.flight = Flight::Flying {
             phase: task.phase,
-            since: Nanos::of(now),
+            since,
         };
         self.in_flight += 1;
         if task.phase != Phase::Cleanup
@@ -1028,7 +1034,7 @@ impl Machine {
         );
         if let Some(message) = self.plan.broken(job) {
             self.fail_for_good(job, Some(Failure::new(message)));
-            self.after_final_failure(self.last_seen);
+            self.after_final_failure(self.last_seen.get());
             return;
         }
         state.progress = Progress::Trying;
@@ -1043,8 +1049,8 @@ impl Machine {
             phase: Phase::Check,
             attempt,
         };
-        let now = self.last_seen;
-        let end = Nanos::of(now);
+        let end = self.last_seen;
+        let now = end.get();
         match self.plan.kind(job) {
             JobKind::Normal => self.continue_try(job, Phase::Check),
             JobKind::Dummy => {
@@ -1172,8 +1178,8 @@ impl Machine {
     /// nothing ran meanwhile); else now.
     fn main_ended_at(&self) -> Duration {
         match self.stopped_at {
-            Some(at) => at.max(self.last_landing),
-            None => self.last_seen,
+            Some(at) => at.max(self.last_landing.get()),
+            None => self.last_seen.get(),
         }
     }
 
