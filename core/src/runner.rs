@@ -195,9 +195,8 @@ impl<A: 'static> Runner<A> {
     /// ```
     pub fn only(mut self, name: &str) -> Result<Self, SetupError> {
         let found = self.graph().and_then(|graph| {
-            Ok(JobRef::clone(
-                graph.job(graph.plan().find_or_suggest(name)?),
-            ))
+            let id = graph.plan().find_or_suggest(name)?;
+            Ok(JobRef::clone(graph.job(id)))
         });
         match found {
             Ok(root) => {
@@ -211,7 +210,18 @@ impl<A: 'static> Runner<A> {
     /// Gives up on the run: drops the runner (job values, arguments and
     /// observers are user code, whose `Drop` may panic) and returns `error`.
     fn refuse<T>(self, error: SetupError) -> Result<T, SetupError> {
-        drop_caught(self);
+        let Runner {
+            root,
+            args,
+            output,
+            observers,
+            ..
+        } = self;
+        // Each on its own: a second panic while one unwinds would abort.
+        drop_caught(root);
+        drop_caught(args);
+        drop_caught(output);
+        observers.into_iter().for_each(drop_caught);
         Err(error)
     }
 
@@ -242,7 +252,12 @@ impl<A: 'static> Runner<A> {
         let workers = session.lock().machine.config().workers;
         match workers {
             1 => threads::drive_alone(&session),
-            workers => threads::drive_pool(&session, workers)?,
+            workers => {
+                if let Err(error) = threads::drive_pool(&session, workers) {
+                    drop(session.into_report());
+                    return Err(error);
+                }
+            }
         }
         Ok(Finished {
             session: Arc::new(session),

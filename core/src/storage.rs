@@ -84,6 +84,21 @@ impl LocalStorage {
     }
 }
 
+impl Drop for LocalStorage {
+    /// Each value is user code whose `Drop` may panic: each is dropped on
+    /// its own and its panic caught, so one cannot stop the others.
+    fn drop(&mut self) {
+        for value in self
+            .values
+            .take()
+            .into_iter()
+            .flat_map(BTreeMap::into_values)
+        {
+            crate::event::drop_caught(value);
+        }
+    }
+}
+
 impl std::fmt::Debug for LocalStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_set()
@@ -186,10 +201,9 @@ impl GlobalStorage {
     /// in this process: what a driver running jobs on several hosts gives
     /// each of its phases.
     pub fn with_shared_backend(backend: impl SharedBackend + 'static) -> Self {
-        GlobalStorage {
-            shared: Some(Box::new(backend)),
-            ..GlobalStorage::default()
-        }
+        let mut storage = GlobalStorage::default();
+        storage.shared = Some(Box::new(backend));
+        storage
     }
 
     /// The shared value under `key`, if there is one. Shared values are
@@ -328,6 +342,19 @@ impl GlobalStorage {
     pub fn contains_key(&self, key: &str) -> bool {
         let values = self.values.read().unwrap_or_else(PoisonError::into_inner);
         values.contains_key(key)
+    }
+}
+
+impl Drop for GlobalStorage {
+    /// As [`LocalStorage`]'s: each value dropped on its own, its panic caught.
+    fn drop(&mut self) {
+        let values = self
+            .values
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for value in std::mem::take(values).into_values() {
+            crate::event::drop_caught(value);
+        }
     }
 }
 

@@ -27,6 +27,23 @@ fn keeps_the_invariants(sim: &Simulation) -> Result<(), TestCaseError> {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// More jobs than one word of the one-worker ready queue's bits holds:
+    /// the reference order and its rounds hold across the words.
+    #[test]
+    fn graphs_wider_than_a_word_keep_every_invariant(
+        (suite, config) in scenarios(SuiteShape {
+            graph: GraphShape { jobs: 65..=150, max_deps: 4, max_depth: 20 },
+            script: ScriptShape { max_tries: 3, ..ScriptShape::default() },
+            ..SuiteShape::default()
+        })
+    ) {
+        keeps_the_invariants(&simulate(&suite, config))?;
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]

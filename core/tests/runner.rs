@@ -763,3 +763,47 @@ fn into_report_drops_the_job_values_and_reports_every_job() {
         [("Leaf", Status::Passed), ("Tracked", Status::Passed)]
     );
 }
+
+/// A stored value whose `Drop` panics, after noting that it was dropped.
+struct StoredBomb(Arc<AtomicBool>);
+impl Drop for StoredBomb {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+        panic!("the stored value went off");
+    }
+}
+
+/// Stores two such values in the run's global storage and two in its
+/// try's local storage, which the run drops when it ends.
+struct StoresBombs(Vec<Arc<AtomicBool>>);
+impl Job for StoresBombs {
+    fn check(&self, cx: &mut Context<'_, ()>) -> JobResult {
+        for (key, flag) in ["a", "b"].into_iter().zip(&self.0) {
+            cx.global().insert(key, StoredBomb(Arc::clone(flag)));
+        }
+        for (key, flag) in ["c", "d"].into_iter().zip(&self.0[2..]) {
+            cx.local_mut().insert(key, StoredBomb(Arc::clone(flag)));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn stored_values_whose_drop_panics_are_each_dropped_and_caught() {
+    for workers in [1, 2] {
+        let flags: Vec<Arc<AtomicBool>> = (0..4).map(|_| Arc::default()).collect();
+        let finished = Runner::new(StoresBombs(flags.clone()), ())
+            .workers(workers)
+            .output(std::io::sink())
+            .run()
+            .unwrap();
+        let report =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| finished.into_report()))
+                .expect("no panic escapes the end of a run");
+        assert!(report.is_success(), "{workers} workers");
+        assert!(
+            flags.iter().all(|flag| flag.load(Ordering::SeqCst)),
+            "every stored value was dropped ({workers} workers)"
+        );
+    }
+}

@@ -270,9 +270,13 @@ impl<A> Session<A> {
         } = self;
         drop(jobs);
         // The machine's is then the only handle: the report takes its names.
-        drop((args, global, plan));
+        // The arguments and observers are user code, whose `Drop` may panic
+        // (the storages catch their values' own).
+        drop_caught(args);
+        drop((global, plan));
         let run = run.into_inner().unwrap_or_else(PoisonError::into_inner);
-        drop((run.locals, run.observers, run.handoff));
+        run.observers.into_iter().for_each(drop_caught);
+        drop((run.locals, run.handoff));
         run.machine.into_report_card()
     }
 

@@ -27,10 +27,7 @@ impl ReadyQueue {
                 urgency: chain_urgency(plan),
             })
         } else {
-            ReadyQueue::InOrder(InOrder {
-                ready: FixedBitSet::with_capacity(plan.len()),
-                from: 0,
-            })
+            ReadyQueue::InOrder(InOrder::new(plan.len()))
         }
     }
 
@@ -68,31 +65,47 @@ impl ReadyQueue {
 
 /// The ready jobs as bits by id: the next is the lowest set bit. In a
 /// round, jobs become ready ahead of the one just started (a job's
-/// dependents have larger ids), so the search for the lowest goes forward
-/// through the bits once per round, not once per job as a heap's would.
+/// dependents have larger ids), so the cursor moves forward and the search
+/// is amortised: it goes back only when a job is pushed below it.
 #[derive(Debug)]
 pub(super) struct InOrder {
     ready: FixedBitSet,
     /// The block of bits below which none is set.
-    from: usize,
+    cursor: usize,
+    /// How many bits are set: an empty queue answers without a search.
+    waiting: usize,
 }
 
 impl InOrder {
+    fn new(jobs: usize) -> InOrder {
+        InOrder {
+            ready: FixedBitSet::with_capacity(jobs),
+            cursor: 0,
+            waiting: 0,
+        }
+    }
+
     fn push(&mut self, job: JobId) {
         let index = job.index();
         debug_assert!(!self.ready.contains(index), "a job is ready once");
         self.ready.insert(index);
-        self.from = self.from.min(index / BLOCK_BITS);
+        self.waiting += 1;
+        self.cursor = self.cursor.min(index / BLOCK_BITS);
     }
 
     /// The lowest ready id; the blocks skipped on the way stay skipped.
     fn first(&mut self) -> Option<usize> {
+        if self.waiting == 0 {
+            // Nothing is set: the next push puts the cursor at its block.
+            self.cursor = usize::MAX;
+            return None;
+        }
         let blocks = self.ready.as_slice();
-        while let Some(&block) = blocks.get(self.from) {
+        while let Some(&block) = blocks.get(self.cursor) {
             if block != 0 {
-                return Some(self.from * BLOCK_BITS + block.trailing_zeros() as usize);
+                return Some(self.cursor * BLOCK_BITS + block.trailing_zeros() as usize);
             }
-            self.from += 1;
+            self.cursor += 1;
         }
         None
     }
@@ -100,12 +113,14 @@ impl InOrder {
     fn pop(&mut self) -> Option<JobId> {
         let index = self.first()?;
         self.ready.remove(index);
+        self.waiting -= 1;
         Some(JobId::from_index(index))
     }
 
     fn drain(&mut self) -> Vec<JobId> {
         let drained = self.ready.ones().map(JobId::from_index).collect();
         self.ready.clear();
+        self.waiting = 0;
         drained
     }
 }

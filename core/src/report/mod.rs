@@ -563,7 +563,8 @@ pub struct Report {
     /// several phases at once there are no rounds, and this is the most
     /// tries any job used.
     pub rounds: u32,
-    /// Time from the run's start to its last phase.
+    /// Time from the run's start to its last phase. Like the phases'
+    /// times, kept in nanoseconds: it stops at about 584 years.
     #[serde(with = "seconds", rename = "elapsed_secs")]
     pub elapsed: Duration,
     /// Why the run stopped before every job had its chance, if it did.
