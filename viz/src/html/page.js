@@ -376,13 +376,14 @@
     svg.removeAttribute("height");
     svg.setAttribute("preserveAspectRatio", "xMidYMid meet");
     view.append(svg);
-    // Each box to its job: by the name in its <title>, else by position.
+    // Each box to the jobs it draws: one, or a whole fan-out of one kind.
     const nodes = Array.from(svg.querySelectorAll("g.job"));
+    const members = nodes.map(() => []);
+    jobs.forEach((job, i) => { const at = data.graph_boxes[i]; if (at < nodes.length) members[at].push(i); });
     nodes.forEach((node, position) => {
-      const title = node.querySelector("title");
-      const name = title ? title.textContent : null;
-      const i = name !== null && index.has(name) ? index.get(name) : position;
-      if (i < jobs.length) node.setAttribute("data-job", String(i));
+      node.setAttribute("data-box", String(position));
+      if (members[position].length === 1) node.setAttribute("data-job", String(members[position][0]));
+      else if (members[position].length > 1) node.classList.add("collapsed");
     });
     svg.setAttribute("data-whole", original.join(" "));
     let box = original.slice();
@@ -441,12 +442,15 @@
     view.addEventListener("click", (event) => {
       if (dragged) { dragged = false; return; }
       const node = event.target.closest("g.job");
-      if (node && node.hasAttribute("data-job")) select(Number(node.getAttribute("data-job")));
+      if (!node) return;
+      if (node.hasAttribute("data-job")) select(Number(node.getAttribute("data-job")));
+      else if (node.classList.contains("collapsed")) selectBox(members[Number(node.getAttribute("data-box"))], node);
     });
     selectListeners.push((selected) => {
-      for (const node of nodes) node.classList.toggle("selected", Number(node.getAttribute("data-job")) === selected);
+      // A job of a collapsed fan-out selects its box.
+      const chosen = nodes[data.graph_boxes[selected]];
+      for (const node of nodes) node.classList.toggle("selected", node === chosen);
       // Bring the chosen job into view when it is outside.
-      const chosen = nodes.find((node) => Number(node.getAttribute("data-job")) === selected);
       if (!chosen) return;
       const b = chosen.getBBox();
       const inside = b.x >= box[0] && b.y >= box[1] && b.x + b.width <= box[0] + box[2] && b.y + b.height <= box[1] + box[3];
@@ -456,6 +460,25 @@
       }
     });
     return section;
+  }
+
+  // A collapsed box: the jobs it stands for, each a link to its details.
+  function selectBox(list, box) {
+    selectedJob = null;
+    for (const node of document.querySelectorAll(".selected")) node.classList.remove("selected");
+    box.classList.add("selected");
+    const details = document.getElementById("details");
+    details.replaceChildren();
+    details.append(el("h3", { text: list.length + " jobs of one kind" }));
+    const counts = {};
+    for (const i of list) counts[statusOf(jobs[i])] = (counts[statusOf(jobs[i])] || 0) + 1;
+    const countBox = el("div", { class: "counts" });
+    for (const status of STATUSES) {
+      if (counts[status]) countBox.append(el("span", { class: "count" }, swatch(status), el("b", { text: String(counts[status]) }), status));
+    }
+    const items = el("ul", { class: "members" });
+    for (const i of list) items.append(el("li", {}, swatch(statusOf(jobs[i])), jobLink(i)));
+    details.append(countBox, el("p", { class: "note", text: "Drawn as one box; choose one for its phases." }), items);
   }
 
   function showDetails(i) {
