@@ -186,8 +186,16 @@ fn names_and_errors_are_shown_as_text_never_as_markup() -> TestResult {
     let hostile = [
         "</script><script>window.pwned = 1</script>",
         "<img src=x onerror=\"window.pwned = 2\">",
-        "Tom & \"Jerry\" <b>bold</b>\nsecond line \u{7}",
+        "Tom & \"Jerry\" <b>bold</b>\nsecond\tline \u{7}\u{1b}[31m",
     ];
+    // Control characters, line breaks and tabs too, show as the pictures
+    // show them.
+    let escaped = hostile.map(|name| {
+        name.replace('\n', "\\u{a}")
+            .replace('\t', "\\u{9}")
+            .replace('\u{7}', "\\u{7}")
+            .replace('\u{1b}', "\\u{1b}")
+    });
     let job = |name: &str, status, deps: Vec<String>| JobRecord {
         tries: u32::from(status != Status::Blocked),
         last_error: (status == Status::Failed)
@@ -224,8 +232,15 @@ fn names_and_errors_are_shown_as_text_never_as_markup() -> TestResult {
             )
         })
         .collect();
-    assert_eq!(names, hostile);
+    assert_eq!(names, escaped);
     assert_eq!(count(&tab, "#graph-view g.job"), 3);
+    let graph_title = eval(
+        &tab,
+        "document.querySelector('#graph-view g.job[data-job=\"2\"] title').textContent",
+    );
+    assert_eq!(graph_title, escaped[2]);
+    click_graph_job(&tab, &view, hostile[2]);
+    assert!(text(&tab, "#details").starts_with(&escaped[2]));
     click_graph_job(&tab, &view, hostile[1]);
     let details = text(&tab, "#details");
     assert!(

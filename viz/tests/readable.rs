@@ -224,16 +224,21 @@ fn a_ten_kilobyte_name_gives_an_ordinary_picture() {
 
 #[test]
 fn control_characters_are_escaped_in_the_svg() {
-    let svg = svg_of(&one_job("nul\0bell\u{7}"), &PURE);
+    let svg = svg_of(&one_job("a\0\u{7}\tb\nc\u{1b}[31m"), &PURE);
     assert!(!svg.chars().any(|c| c.is_control() && c != '\n'));
-    assert_eq!(groups(&svg, "job")[0], ["nul\\u{0}bell\\u{7}"]);
+    // Line breaks and tabs too: a name is one line, showing what it holds.
+    assert_eq!(
+        groups(&svg, "job")[0],
+        ["a\\u{0}\\u{7}\\u{9}b\\u{a}c\\u{1b}[31m"]
+    );
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     /// However long or odd a name, its picture is of ordinary size, its
-    /// lines are short, and nothing raw reaches the SVG.
+    /// label is one short line (line breaks shown as `\u{a}`), and nothing
+    /// raw reaches the SVG.
     #[test]
     fn any_name_gives_a_bounded_picture(name in ".{0,3000}", breaks in 0usize..6) {
         let mut name = name;
@@ -245,7 +250,7 @@ proptest! {
         prop_assert!(svg_width(&svg) < 800.0, "{}", svg_width(&svg));
         prop_assert!(!svg.chars().any(|c| c.is_control() && c != '\n'));
         let lines = &groups(&svg, "job")[0];
-        prop_assert!(lines.len() <= 4);
+        prop_assert_eq!(lines.len(), 1);
         for line in lines {
             prop_assert!(line.chars().count() <= PURE.style.label_chars);
         }

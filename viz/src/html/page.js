@@ -48,6 +48,12 @@
     if (!failure) return "";
     return [failure.message].concat(failure.causes || []).join("\n  caused by: ");
   }
+  // A name as the pictures show it: every control character (line breaks
+  // and tabs too) and U+FFFE/U+FFFF as a Rust escape, \u{1b}; the same
+  // as the crate's names::printable.
+  function shown(name) {
+    return name.replace(/[\p{Cc}\uFFFE\uFFFF]/gu, (c) => "\\u{" + c.codePointAt(0).toString(16) + "}");
+  }
   function shorten(name, max) {
     const chars = Array.from(name.replace(/\s+/g, " "));
     return chars.length > max ? chars.slice(0, max - 1).join("") + "\u2026" : chars.join("");
@@ -55,7 +61,7 @@
   function swatch(kind) { return el("span", { class: "swatch " + kind }); }
   function jobLink(index) {
     return el("span", {
-      class: "job-link", text: jobs[index].name, role: "link", tabindex: "0",
+      class: "job-link", text: shown(jobs[index].name), role: "link", tabindex: "0",
       "data-job": String(index), onclick: () => select(index),
       onkeydown: (event) => { if (event.key === "Enter" || event.key === " ") { event.preventDefault(); select(index); } },
     });
@@ -120,7 +126,7 @@
     fact("stopped", data.stopped === null ? "no: every job had its chance" : data.stopped);
     fact("no-act", data.no_act ? "yes: nothing was changed" : "no");
     if (data.cleanup_failure) {
-      fact("cleanup failed", data.cleanup_failure.job + ": " + errorText(data.cleanup_failure.error));
+      fact("cleanup failed", shown(data.cleanup_failure.job) + ": " + errorText(data.cleanup_failure.error));
     }
     for (const [name, value] of data.settings) fact(name, value);
     if (timed) fact("most phases at once", String(concurrency().maxInFlight));
@@ -154,7 +160,7 @@
     }
     if (data.cleanup_failure) {
       section.append(el("div", { class: "failure" }, "cleanup of ",
-        el("b", { text: data.cleanup_failure.job }), " failed: ",
+        el("b", { text: shown(data.cleanup_failure.job) }), " failed: ",
         el("span", { class: "error", text: errorText(data.cleanup_failure.error) })));
     }
     const blocked = jobs.map((job, i) => i).filter((i) => jobs[i].status === "blocked");
@@ -162,7 +168,7 @@
       const list = el("ul", {});
       for (const i of blocked) {
         const job = jobs[i];
-        const why = job.blocked_by !== null ? "by " + job.blocked_by
+        const why = job.blocked_by !== null ? "by " + shown(job.blocked_by)
           : job.blocked_reason !== null ? "(" + job.blocked_reason + ")" : "";
         list.append(el("li", {}, jobLink(i), " blocked " + why));
       }
@@ -173,7 +179,7 @@
 
   // ---- timeline -------------------------------------------------------
   function phaseTip(job, p) {
-    const lines = [job.name, p.phase + ", try " + p.attempt + (p.performed ? "" : " (decided without user code)")];
+    const lines = [shown(job.name), p.phase + ", try " + p.attempt + (p.performed ? "" : " (decided without user code)")];
     if (p.start_secs !== null) lines.push("started " + duration(p.start_secs) + ", took " + duration(p.end_secs - p.start_secs));
     else if (p.end_secs !== null) lines.push("at " + duration(p.end_secs));
     lines.push(p.passed ? "passed" : "failed: " + errorText(p.error));
@@ -214,8 +220,8 @@
       const job = jobs[Number(i)];
       const k = target.getAttribute("data-phase");
       if (k !== null) showTip(event, phaseTip(job, job.phases[Number(k)]));
-      else if (target.getAttribute("data-wait") !== null) showTip(event, job.name + "\nready at " + duration(job.ready_secs) + ", waited " + duration(waited(job)) + " for a worker");
-      else showTip(event, job.name + " (" + statusOf(job) + ")");
+      else if (target.getAttribute("data-wait") !== null) showTip(event, shown(job.name) + "\nready at " + duration(job.ready_secs) + ", waited " + duration(waited(job)) + " for a worker");
+      else showTip(event, shown(job.name) + " (" + statusOf(job) + ")");
     });
     holder.addEventListener("mouseleave", hideTip);
     holder.addEventListener("click", (event) => {
@@ -245,12 +251,12 @@
         const y = top + row * rowHeight;
         const band = svgEl("rect", { x: 0, y: y, width: labelWidth + plot + 16, height: rowHeight, fill: row % 2 ? "#ffffff" : "#f6f6f6", class: "row-band", "data-job": i });
         svg.append(band);
-        const label = svgEl("text", { x: 4, y: y + 14, "font-size": 12, class: "row-label", "data-job": i, text: shorten(job.name, 32) });
-        label.append(svgEl("title", { text: job.name }));
+        const label = svgEl("text", { x: 4, y: y + 14, "font-size": 12, class: "row-label", "data-job": i, text: shorten(shown(job.name), 32) });
+        label.append(svgEl("title", { text: shown(job.name) }));
         svg.append(label);
         if (job.phases.length === 0) {
           svg.append(svgEl("text", { x: labelWidth + 4, y: y + 14, "font-size": 11, fill: "#777",
-            text: statusOf(job) + (job.blocked_by !== null ? " by " + job.blocked_by : job.blocked_reason !== null ? " (" + job.blocked_reason + ")" : "") }));
+            text: statusOf(job) + (job.blocked_by !== null ? " by " + shown(job.blocked_by) : job.blocked_reason !== null ? " (" + job.blocked_reason + ")" : "") }));
           return;
         }
         const start = firstStart(job);
@@ -485,7 +491,7 @@
     const job = jobs[i];
     const details = document.getElementById("details");
     details.replaceChildren();
-    details.append(el("h3", { text: job.name }));
+    details.append(el("h3", { text: shown(job.name) }));
     const facts = el("dl", { class: "facts" });
     const fact = (name, ...value) => facts.append(el("dt", { text: name }), el("dd", {}, ...value));
     fact("status", swatch(statusOf(job)), statusOf(job));
@@ -504,7 +510,7 @@
     jobs.forEach((other, k) => { if (other.deps.includes(i)) dependents.push(k); });
     if (dependents.length > 0) fact("needed by", ...links(dependents, "jobs"));
     if (job.blocked_by !== null) {
-      fact("blocked by", index.has(job.blocked_by) ? jobLink(index.get(job.blocked_by)) : job.blocked_by);
+      fact("blocked by", index.has(job.blocked_by) ? jobLink(index.get(job.blocked_by)) : shown(job.blocked_by));
     }
     if (job.blocked_reason !== null) fact("blocked because", job.blocked_reason);
     if (job.last_error) fact("last error", el("span", { class: "error", text: errorText(job.last_error) }));
