@@ -253,7 +253,8 @@ fn names_and_errors_are_shown_as_text_never_as_markup() -> TestResult {
 }
 
 /// A made-up report: `pages` jobs named by `name`, fixed but for the
-/// `failed` ones, and a `Site` job that needs them all.
+/// `failed` ones (page 8, if there is one, fixed after an error), and a
+/// `Site` job that needs them all.
 fn site_report(pages: usize, failed: &[usize], name: impl Fn(usize) -> String) -> Report {
     let page_job = |i: usize| {
         let status = if failed.contains(&i) {
@@ -264,7 +265,11 @@ fn site_report(pages: usize, failed: &[usize], name: impl Fn(usize) -> String) -
         JobRecord {
             tries: 1,
             time: Duration::from_millis(2),
-            last_error: (status == Status::Failed).then(|| Failure::new("no such page")),
+            last_error: match (status, i) {
+                (Status::Failed, _) => Some(Failure::new("no such page")),
+                (_, 8) => Some(Failure::new("template still loading")),
+                _ => None,
+            },
             ..JobRecord::new(name(i), status)
         }
     };
@@ -369,6 +374,10 @@ fn a_wide_fan_out_is_one_box_in_the_graph_and_every_job_in_the_table() -> TestRe
     assert_eq!(count(&tab, "#graph-view g.job[data-job]"), 1);
     assert_eq!(count(&tab, "#jobs tbody tr"), PAGES + 1);
     assert!(text(&tab, "#failures").contains("RenderPage 300 failed after 1 try"));
+    // A fixed job's error is what came before the fix, not shown as a failure.
+    assert_eq!(count(&tab, "#jobs td.error:not(.earlier)"), 2);
+    let earlier = text(&tab, "#jobs td.error.earlier");
+    assert_eq!(earlier, "before the fix: template still loading");
 
     // The box lists every page, with its status; each opens its details.
     tab.find_element("#graph-view g.job.collapsed")?.click()?;

@@ -513,7 +513,10 @@
       fact("blocked by", index.has(job.blocked_by) ? jobLink(index.get(job.blocked_by)) : shown(job.blocked_by));
     }
     if (job.blocked_reason !== null) fact("blocked because", job.blocked_reason);
-    if (job.last_error) fact("last error", el("span", { class: "error", text: errorText(job.last_error) }));
+    if (job.last_error) {
+      const name = earlierError(job) ? (job.status === "fixed" ? "error before the fix" : "earlier error") : "last error";
+      fact(name, el("span", { class: earlierError(job) ? "error earlier" : "error", text: errorText(job.last_error) }));
+    }
     details.append(facts);
     if (job.phases.length === 0) {
       if (job.tries > 0) details.append(el("p", { class: "note", text: "Its phases are in the run's events, which this page was made without." }));
@@ -536,16 +539,25 @@
   }
 
   // ---- table ----------------------------------------------------------
+  // A job that failed shows its error in red; one that got past its error
+  // (fixed) shows it muted, as what came before the fix.
+  function earlierError(job) { return job.last_error !== null && job.status !== "failed"; }
+  function lastErrorCell(job) {
+    if (!job.last_error) return el("td");
+    if (!earlierError(job)) return el("td", { class: "error", text: job.last_error.message });
+    return el("td", { class: "error earlier", title: "an earlier try's error; the job got past it" },
+      el("span", { class: "note", text: job.status === "fixed" ? "before the fix: " : "earlier: " }), job.last_error.message);
+  }
   function jobTable() {
     const section = el("section", { id: "jobs" }, el("h2", { text: "Jobs" }));
     const columns = [
-      { name: "job", key: (job) => job.name.toLowerCase(), cell: (job, i) => el("td", {}, jobLink(i)) },
+      { name: "job", key: (job) => job.name.toLowerCase(), cell: (job, i) => el("td", { class: "name", title: shown(job.name) }, jobLink(i)) },
       { name: "status", key: (job) => STATUSES.indexOf(statusOf(job)), cell: (job) => el("td", {}, swatch(statusOf(job)), statusOf(job)) },
       { name: "tries", num: true, key: (job) => job.tries, cell: (job) => el("td", { class: "num", text: String(job.tries) }) },
       { name: "time", num: true, key: (job) => job.time_secs, cell: (job) => el("td", { class: "num", text: duration(job.time_secs) }) },
       { name: "started", num: true, timed: true, key: (job) => firstStart(job), cell: (job) => el("td", { class: "num", text: duration(firstStart(job)) }) },
       { name: "waited", num: true, timed: true, key: (job) => waited(job), cell: (job) => el("td", { class: "num", text: duration(waited(job)) }) },
-      { name: "last error", key: (job) => (job.last_error ? job.last_error.message : ""), cell: (job) => el("td", { class: "error", text: job.last_error ? job.last_error.message : "" }) },
+      { name: "last error", key: (job) => (job.last_error ? job.last_error.message : ""), cell: lastErrorCell },
     ].filter((column) => timed || !column.timed);
     const head = el("tr");
     const body = el("tbody");
