@@ -205,6 +205,40 @@ fn fan_outs_at_or_under_the_threshold_stay_apart() {
     assert_eq!(groups(&svg_of((&plan, &report), &options), "job").len(), 13);
 }
 
+/// A root needing `leaves` jobs named `m0`, `m1`, ... .
+fn fan_out(leaves: usize) -> Plan {
+    let mut root = JobSpec::new("Root");
+    root.deps = (1..=leaves).collect();
+    let specs = std::iter::once(root)
+        .chain((0..leaves).map(|i| JobSpec::new(format!("m{i}"))))
+        .collect();
+    Plan::new(specs, 0, Defaults::default()).unwrap().0
+}
+
+#[test]
+fn an_expanded_fan_out_over_wrapped_rows_grows_linearly() {
+    let expanded = Options {
+        style: Style {
+            collapse_over: None,
+            ..Style::DEFAULT
+        },
+        ..PURE
+    };
+    let size = |leaves| svg_of(&fan_out(leaves), &expanded).len() as f64;
+    let (one, two, four) = (size(500), size(1_000), size(2_000));
+    // The edges share one trunk down the wrapped rows, drawn once, and a
+    // branch each; a whole path per edge through every row above its dep
+    // grew with the square.
+    assert!(four - two < 2.2 * (two - one), "{one} {two} {four}");
+    // Every dep still has its own arrowhead.
+    let svg = svg_of(&fan_out(500), &expanded);
+    let heads = svg.split("class=\"arrowheads\"").nth(1).unwrap();
+    assert_eq!(
+        heads.split("</g>").next().unwrap().matches("<path").count(),
+        500
+    );
+}
+
 fn one_job(name: &str) -> Plan {
     Plan::new(vec![JobSpec::new(name)], 0, Defaults::default())
         .unwrap()
