@@ -296,7 +296,14 @@ fn wrap(
         let total: f32 = jobs.iter().map(|&j| widths[j] + NODE_GAP).sum::<f32>() - NODE_GAP;
         let rows = ((total / max_width.max(1.0)).ceil() as usize).clamp(1, jobs.len().max(1));
         jobs.sort_by_key(|&j| (has_lower[j], j));
-        let per_row = jobs.len().div_ceil(rows).max(1);
+        let mut per_row = jobs.len().div_ceil(rows).max(1);
+        // An even count a row, so that the edges passing down the middle
+        // (`centre_passing_edges`) have as many jobs on either side: with
+        // one more on a side, each row would hang half a box off the one
+        // above, and a tall fan-out would drift sideways into a staircase.
+        if rows > 1 && per_row > 2 && per_row % 2 == 1 {
+            per_row -= 1;
+        }
         for (i, &j) in jobs.iter().enumerate() {
             wrapped[j] = l + extra + i / per_row;
         }

@@ -216,7 +216,7 @@ fn fan_out(leaves: usize) -> Plan {
 }
 
 #[test]
-fn an_expanded_fan_out_over_wrapped_rows_grows_linearly() {
+fn an_expanded_fan_out_over_wrapped_rows_grows_linearly_and_straight_down() {
     let expanded = Options {
         style: Style {
             collapse_over: None,
@@ -230,6 +230,9 @@ fn an_expanded_fan_out_over_wrapped_rows_grows_linearly() {
     // branch each; a whole path per edge through every row above its dep
     // grew with the square.
     assert!(four - two < 2.2 * (two - one), "{one} {two} {four}");
+    // Its rows stay under one another: as wide as one row, however tall.
+    let tall = svg_of(&fan_out(4_000), &expanded);
+    assert!(svg_width(&tall) < 2_000.0, "{}", svg_width(&tall));
     // Every dep still has its own arrowhead.
     let svg = svg_of(&fan_out(500), &expanded);
     let heads = svg.split("class=\"arrowheads\"").nth(1).unwrap();
