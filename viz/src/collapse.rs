@@ -15,7 +15,11 @@ use crate::source::{Job, Members};
 /// member was. A job joins at most one box; a box that would close a
 /// cycle in the picture (a member reaching another through outside jobs)
 /// is not made. O((V + E) log V) plus one pass per round of undone boxes.
-pub(crate) fn collapse(jobs: Vec<Job>, over: usize) -> Vec<Job> {
+///
+/// Also returns, for each job given, the position of the box it is drawn
+/// in (its own, or its fan-out's), so a page can tell which jobs a box
+/// stands for.
+pub(crate) fn collapse(jobs: Vec<Job>, over: usize) -> (Vec<Job>, Vec<usize>) {
     let n = jobs.len();
     // box_of[j]: the index of the box job j goes into, in `boxes`.
     let mut box_of: Vec<Option<usize>> = vec![None; n];
@@ -75,7 +79,8 @@ pub(crate) fn collapse(jobs: Vec<Job>, over: usize) -> Vec<Job> {
     }
     let boxes = kept;
     if boxes.is_empty() {
-        return jobs;
+        let positions = (0..n).collect();
+        return (jobs, positions);
     }
 
     // New positions: each ungrouped job, and each box at its first member.
@@ -128,9 +133,11 @@ pub(crate) fn collapse(jobs: Vec<Job>, over: usize) -> Vec<Job> {
             out[own] = Some(Job { deps, ..job });
         }
     }
-    out.into_iter()
+    let out = out
+        .into_iter()
         .map(|job| job.expect("every new position is filled"))
-        .collect()
+        .collect();
+    (out, new_index)
 }
 
 /// The boxes that lie on a cycle of the picture with jobs merged as
@@ -175,7 +182,8 @@ mod tests {
         }
         jobs.push(job("Assets", vec![]));
         jobs.push(job("Data", vec![]));
-        let out = collapse(jobs, 3);
+        let (out, positions) = collapse(jobs, 3);
+        assert_eq!(positions, [0, 1, 1, 1, 1, 2, 3]);
         let names: Vec<&str> = out.iter().map(|j| j.name.as_str()).collect();
         assert_eq!(names, ["Site", "4 × Page", "Assets", "Data"]);
         assert_eq!(out[0].deps, [1, 2]);
@@ -190,7 +198,7 @@ mod tests {
             job("Page 1", vec![]),
             job("Page 2", vec![]),
         ];
-        assert_eq!(collapse(jobs.clone(), 2).len(), 3);
+        assert_eq!(collapse(jobs.clone(), 2).0.len(), 3);
         // Page 1 -> Sitemap -> Page 2: one box would depend on itself
         // through Sitemap.
         let jobs = vec![
@@ -199,12 +207,15 @@ mod tests {
             job("Sitemap", vec![3]),
             job("Page 2", vec![]),
         ];
-        assert_eq!(collapse(jobs, 1).len(), 4);
+        let (out, positions) = collapse(jobs, 1);
+        assert_eq!(out.len(), 4);
+        assert_eq!(positions, [0, 1, 2, 3]);
     }
 
     proptest::proptest! {
         /// On random DAGs of few kinds, every job is drawn once (alone or
-        /// in one box), and the picture has no cycle and no self-loop.
+        /// in one box, the one its position names), and the picture has no
+        /// cycle and no self-loop.
         #[test]
         fn collapsing_keeps_every_job_once_and_no_cycle(
             n in 2usize..40,
@@ -220,7 +231,16 @@ mod tests {
                     jobs[a].deps.push(b);
                 }
             }
-            let out = collapse(jobs, 1);
+            let names: Vec<String> = jobs.iter().map(|j| j.name.clone()).collect();
+            let (out, positions) = collapse(jobs, 1);
+            // Each job's position is the box that draws it.
+            for (name, &at) in names.iter().zip(&positions) {
+                let drawn_there = match &out[at].members {
+                    Some(members) => members.names.contains(name),
+                    None => out[at].name == *name,
+                };
+                proptest::prop_assert!(drawn_there, "{} is not drawn at {}", name, at);
+            }
             let drawn: usize = out
                 .iter()
                 .map(|j| j.members.as_ref().map_or(1, |m| m.names.len()))

@@ -158,53 +158,106 @@ pub(crate) fn layout(jobs: &[Job], labels: Vec<Label>, wrap_width: Option<f32>) 
         .collect();
 
     // Ports: a node's edges leave its bottom and enter its top spread out
-    // in the order of where they go, so they do not cross at the node.
+    // in the order of where they go, so they do not cross at the node;
+    // edges into the same first (or out of the same last) point of a
+    // bundle share one port.
+    let mut port_of: HashMap<(usize, usize), usize> = HashMap::new();
     let mut out_ports: Vec<Vec<(f32, usize)>> = vec![Vec::new(); n];
     let mut in_ports: Vec<Vec<(f32, usize)>> = vec![Vec::new(); n];
-    for (r, route) in routes.iter().enumerate() {
+    let mut route_ports = Vec::with_capacity(routes.len());
+    for route in &routes {
         let chain = &route.chain;
-        out_ports[chain[0]].push((x[chain[1]], r));
-        in_ports[chain[chain.len() - 1]].push((x[chain[chain.len() - 2]], r));
+        let (first, second) = (chain[0], chain[1]);
+        let (last, before) = (chain[chain.len() - 1], chain[chain.len() - 2]);
+        let mut port = |node: usize, towards: usize, ports: &mut Vec<Vec<(f32, usize)>>| {
+            let next = port_of.len();
+            *port_of.entry((node, towards)).or_insert_with(|| {
+                ports[node].push((x[towards], next));
+                next
+            })
+        };
+        let start = port(first, second, &mut out_ports);
+        let end = port(last, before, &mut in_ports);
+        route_ports.push((start, end));
     }
-    let mut start_x = vec![0.0f32; routes.len()];
-    let mut end_x = vec![0.0f32; routes.len()];
+    let mut port_x = vec![0.0f32; port_of.len()];
     for (node, ports) in out_ports.iter_mut().enumerate() {
-        spread(&nodes[node], ports, &mut start_x);
+        spread(&nodes[node], ports, &mut port_x);
     }
     for (node, ports) in in_ports.iter_mut().enumerate() {
-        spread(&nodes[node], ports, &mut end_x);
+        spread(&nodes[node], ports, &mut port_x);
     }
 
-    let edges = routes
-        .iter()
-        .enumerate()
-        .map(|(r, route)| {
-            let chain = &route.chain;
-            let first = &nodes[chain[0]];
-            let last = &nodes[chain[chain.len() - 1]];
-            let mut points = Vec::with_capacity(2 * chain.len());
-            points.push(Point {
-                x: start_x[r],
-                y: first.centre.y + first.label.height / 2.0,
-            });
-            for &slot in &chain[1..chain.len() - 1] {
-                let l = slots[slot].layer;
-                points.push(Point {
-                    x: x[slot],
-                    y: band_top[l],
-                });
-                points.push(Point {
-                    x: x[slot],
-                    y: band_top[l] + band_height[l],
-                });
+    // Each link between two slots is drawn once: edges of a bundle share
+    // their trunk, so a fan-out over wrapped rows costs the picture its
+    // trunk once plus a branch per edge, not a whole path per edge.
+    let mut drawn: HashSet<(usize, usize)> = HashSet::new();
+    let mut edges = Vec::with_capacity(routes.len());
+    for (route, &(start, end)) in routes.iter().zip(&route_ports) {
+        let chain = &route.chain;
+        let last = chain.len() - 1;
+        let start_point = Point {
+            x: port_x[start],
+            y: nodes[chain[0]].centre.y + nodes[chain[0]].label.height / 2.0,
+        };
+        let end_point = Point {
+            x: port_x[end],
+            y: nodes[chain[last]].centre.y - nodes[chain[last]].label.height / 2.0,
+        };
+        let top = |slot: usize| Point {
+            x: x[slot],
+            y: band_top[slots[slot].layer],
+        };
+        let bottom = |slot: usize| Point {
+            x: x[slot],
+            y: band_top[slots[slot].layer] + band_height[slots[slot].layer],
+        };
+        if route.reversed {
+            // An arrow pointing up (a cycle in a report read from outside)
+            // is drawn whole, its head at its upper end.
+            let mut points = vec![start_point];
+            for &slot in &chain[1..last] {
+                points.extend([top(slot), bottom(slot)]);
             }
-            points.push(Point {
-                x: end_x[r],
-                y: last.centre.y - last.label.height / 2.0,
-            });
-            Segment::through(points, route.reversed)
-        })
-        .collect();
+            points.push(end_point);
+            edges.push(Segment::through(points, true));
+            continue;
+        }
+        // Runs of links not drawn yet, each one piece: from the upper job's
+        // port or a point's bottom, through the points (top, bottom), to
+        // the lower job's port (with the head) or a point's bottom.
+        let new: Vec<bool> = chain
+            .windows(2)
+            .map(|link| drawn.insert((link[0], link[1])))
+            .collect();
+        let mut i = 0;
+        while i < last {
+            if !new[i] {
+                i += 1;
+                continue;
+            }
+            let mut j = i;
+            while j < last && new[j] {
+                j += 1;
+            }
+            let mut points = vec![if i == 0 {
+                start_point
+            } else {
+                bottom(chain[i])
+            }];
+            for &slot in &chain[i + 1..j] {
+                points.extend([top(slot), bottom(slot)]);
+            }
+            if j == last {
+                points.push(end_point);
+                edges.push(Segment::through(points, false));
+            } else {
+                points.extend([top(chain[j]), bottom(chain[j])]);
+                edges.push(Segment::piece(&points));
+            }
+            i = j;
+        }
+    }
 
     Scene {
         width,
@@ -243,7 +296,14 @@ fn wrap(
         let total: f32 = jobs.iter().map(|&j| widths[j] + NODE_GAP).sum::<f32>() - NODE_GAP;
         let rows = ((total / max_width.max(1.0)).ceil() as usize).clamp(1, jobs.len().max(1));
         jobs.sort_by_key(|&j| (has_lower[j], j));
-        let per_row = jobs.len().div_ceil(rows).max(1);
+        let mut per_row = jobs.len().div_ceil(rows).max(1);
+        // An even count a row, so that the edges passing down the middle
+        // (`centre_passing_edges`) have as many jobs on either side: with
+        // one more on a side, each row would hang half a box off the one
+        // above, and a tall fan-out would drift sideways into a staircase.
+        if rows > 1 && per_row > 2 && per_row % 2 == 1 {
+            per_row -= 1;
+        }
         for (i, &j) in jobs.iter().enumerate() {
             wrapped[j] = l + extra + i / per_row;
         }

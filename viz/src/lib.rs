@@ -226,7 +226,7 @@ pub fn render<'a>(
         return Ok(dot::print(&dot::graph(&jobs, options)).into_bytes());
     }
     let jobs = match options.style.collapse_over {
-        Some(over) => collapse::collapse(jobs, over),
+        Some(over) => collapse::collapse(jobs, over).0,
         None => jobs,
     };
     if options.renderer != Renderer::PureRust {
@@ -242,6 +242,21 @@ pub fn render<'a>(
         Format::Png => raster::svg_to_png(&svg),
         Format::Dot => unreachable!("handled above"),
     }
+}
+
+/// The pure-Rust SVG of a source, as the HTML page shows it, and for each
+/// job of the source the position of the box that draws it (its own, or
+/// its collapsed fan-out's) among the SVG's `<g class="job">` groups.
+pub(crate) fn svg_with_boxes(source: GraphSource<'_>, options: &Options) -> (String, Vec<usize>) {
+    let jobs = source::jobs(source);
+    let (jobs, boxes) = match options.style.collapse_over {
+        Some(over) => collapse::collapse(jobs, over),
+        None => {
+            let boxes = (0..jobs.len()).collect();
+            (jobs, boxes)
+        }
+    };
+    (pure_svg(&jobs, options), boxes)
 }
 
 fn pure_svg(jobs: &[source::Job], options: &Options) -> String {

@@ -1,21 +1,18 @@
 //! Job names as pictures show them: control characters escaped, long
-//! lines shortened in the middle, and the "kind" a name belongs to.
+//! names shortened in the middle, and the "kind" a name belongs to.
 
-/// Lines a label keeps; a name with more shows the first ones and `…`.
-const MAX_LINES: usize = 3;
 /// The shortest line limit honoured, whatever the style asks.
 const MIN_CHARS: usize = 8;
 
-/// The text with every control character but `\n` shown as a Rust-style
-/// escape (`\u{0}`), and tabs as spaces: what XML allows and what no
-/// viewer drops or DOT reader trips on. U+FFFE and U+FFFF, which XML
-/// forbids, are escaped too.
+/// The text with every control character, line breaks and tabs included,
+/// shown as a Rust-style escape (`\u{a}`): one line, visibly what the
+/// name holds, with nothing XML forbids and nothing a viewer drops or a
+/// DOT reader trips on. U+FFFE and U+FFFF, which XML forbids, are escaped
+/// too. The HTML page's script (`page.js`, `shown`) escapes the same way.
 pub(crate) fn printable(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c == '\t' {
-            out.push(' ');
-        } else if c != '\n' && (c.is_control() || c == '\u{fffe}' || c == '\u{ffff}') {
+        if c.is_control() || c == '\u{fffe}' || c == '\u{ffff}' {
             out.extend(c.escape_unicode());
         } else {
             out.push(c);
@@ -24,32 +21,22 @@ pub(crate) fn printable(text: &str) -> String {
     out
 }
 
-/// The name as a label: printable, at most [`MAX_LINES`] lines of at most
-/// `max_chars` characters each (at least [`MIN_CHARS`]), a long line
-/// keeping its start and end around `…`.
+/// The name as a label: printable, at most `max_chars` characters (at
+/// least [`MIN_CHARS`]), a long name keeping its start and end around `…`.
 pub(crate) fn shortened(name: &str, max_chars: usize) -> String {
     let max_chars = max_chars.max(MIN_CHARS);
-    let printable = printable(name);
-    let mut lines: Vec<String> = Vec::new();
-    for (i, line) in printable.split('\n').enumerate() {
-        if i == MAX_LINES {
-            lines.push("…".to_owned());
-            break;
-        }
-        let count = line.chars().count();
-        if count <= max_chars {
-            lines.push(line.to_owned());
-            continue;
-        }
-        // Two thirds of the room for the start, the rest for the end.
-        let head = (max_chars - 1) * 2 / 3;
-        let tail = max_chars - 1 - head;
-        let mut short: String = line.chars().take(head).collect();
-        short.push('…');
-        short.extend(line.chars().skip(count - tail));
-        lines.push(short);
+    let line = printable(name);
+    let count = line.chars().count();
+    if count <= max_chars {
+        return line;
     }
-    lines.join("\n")
+    // Two thirds of the room for the start, the rest for the end.
+    let head = (max_chars - 1) * 2 / 3;
+    let tail = max_chars - 1 - head;
+    let mut short: String = line.chars().take(head).collect();
+    short.push('…');
+    short.extend(line.chars().skip(count - tail));
+    short
 }
 
 /// The kind of job a name suggests, for collapsing fan-outs: the name up
@@ -71,7 +58,10 @@ mod tests {
 
     #[test]
     fn control_characters_are_escaped() {
-        assert_eq!(printable("a\0b\tc\nd\u{7}"), "a\\u{0}b c\nd\\u{7}");
+        assert_eq!(
+            printable("a\0b\tc\nd\u{7}e\u{1b}"),
+            "a\\u{0}b\\u{9}c\\u{a}d\\u{7}e\\u{1b}"
+        );
         assert_eq!(printable("\r\u{ffff}"), "\\u{d}\\u{ffff}");
     }
 
@@ -80,7 +70,7 @@ mod tests {
         assert_eq!(shortened("short", 10), "short");
         assert_eq!(shortened("abcdefghijklmnop", 10), "abcdef…nop");
         assert_eq!(shortened("abcdefghijklmnop", 1), "abcd…nop");
-        assert_eq!(shortened("1\n2\n3\n4\n5", 10), "1\n2\n3\n…");
+        assert_eq!(shortened("1\n2\n3\n4\n5", 12), "1\\u{a}2…{a}5");
         let long = "x".repeat(10_000);
         assert_eq!(shortened(&long, 40).chars().count(), 40);
     }

@@ -165,18 +165,28 @@ pub(crate) struct NodeBox {
     pub label: Label,
 }
 
-/// An arrow: a smooth path and its head.
+/// An arrow, or a piece of one that several arrows share (a bundle's
+/// trunk): a smooth path, and its head when it reaches a job.
 #[derive(Clone, Debug)]
 pub(crate) struct Segment {
     pub path: Data,
-    pub head: [Point; 3],
+    pub head: Option<[Point; 3]>,
 }
 
 impl Segment {
-    /// A path through `points`, top to bottom, where the points come in
-    /// pairs after the first: between layers a cubic curve leaving and
-    /// entering vertically, inside a layer's band a straight drop. The head
-    /// is at the last point, or at the first when `reversed`.
+    /// A piece with no head through `points`, top to bottom: between
+    /// layers a cubic curve leaving and entering vertically, inside a
+    /// layer's band a straight drop, alternately, starting with a curve.
+    pub(crate) fn piece(points: &[Point]) -> Segment {
+        Segment {
+            path: Segment::path(points),
+            head: None,
+        }
+    }
+
+    /// A whole arrow through `points`, a [`piece`](Self::piece) whose
+    /// points come in pairs after the first. The head is at the last
+    /// point, or at the first when `reversed`.
     pub(crate) fn through(mut points: Vec<Point>, reversed: bool) -> Segment {
         debug_assert!(points.len() >= 2 && points.len().is_multiple_of(2));
         let (tip, back) = if reversed {
@@ -189,6 +199,23 @@ impl Segment {
             points[last].y -= ARROW_LENGTH;
             (tip, points[last])
         };
+        Segment {
+            path: Segment::path(&points),
+            head: Some([
+                tip,
+                Point {
+                    x: back.x - ARROW_HALF_WIDTH,
+                    y: back.y,
+                },
+                Point {
+                    x: back.x + ARROW_HALF_WIDTH,
+                    y: back.y,
+                },
+            ]),
+        }
+    }
+
+    fn path(points: &[Point]) -> Data {
         let mut data = Data::new().move_to((r(points[0].x), r(points[0].y)));
         for (i, pair) in points.windows(2).enumerate() {
             let (a, b) = (pair[0], pair[1]);
@@ -206,20 +233,7 @@ impl Segment {
                 data = data.line_to((r(b.x), r(b.y)));
             }
         }
-        Segment {
-            path: data,
-            head: [
-                tip,
-                Point {
-                    x: back.x - ARROW_HALF_WIDTH,
-                    y: back.y,
-                },
-                Point {
-                    x: back.x + ARROW_HALF_WIDTH,
-                    y: back.y,
-                },
-            ],
-        }
+        data
     }
 }
 
@@ -273,7 +287,9 @@ impl Scene {
             .set("stroke", "none");
         for edge in &self.edges {
             edges = edges.add(Path::new().set("d", edge.path.clone()));
-            let [a, b, c] = edge.head;
+            let Some([a, b, c]) = edge.head else {
+                continue;
+            };
             let head = Data::new()
                 .move_to((r(a.x), r(a.y)))
                 .line_to((r(b.x), r(b.y)))

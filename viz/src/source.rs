@@ -265,7 +265,7 @@ pub(crate) fn tooltip(job: &Job, style: &Style) -> Option<String> {
             .zip(&members.statuses)
             .take(TOOLTIP_MEMBERS)
             .map(|(name, &status)| {
-                let name = names::shortened(name, style.label_chars).replace('\n', " ");
+                let name = names::shortened(name, style.label_chars);
                 match status {
                     Some(_) => format!("{name}: {}", status_word(status)),
                     None => name,

@@ -186,8 +186,16 @@ fn names_and_errors_are_shown_as_text_never_as_markup() -> TestResult {
     let hostile = [
         "</script><script>window.pwned = 1</script>",
         "<img src=x onerror=\"window.pwned = 2\">",
-        "Tom & \"Jerry\" <b>bold</b>\nsecond line \u{7}",
+        "Tom & \"Jerry\" <b>bold</b>\nsecond\tline \u{7}\u{1b}[31m",
     ];
+    // Control characters, line breaks and tabs too, show as the pictures
+    // show them.
+    let escaped = hostile.map(|name| {
+        name.replace('\n', "\\u{a}")
+            .replace('\t', "\\u{9}")
+            .replace('\u{7}', "\\u{7}")
+            .replace('\u{1b}', "\\u{1b}")
+    });
     let job = |name: &str, status, deps: Vec<String>| JobRecord {
         tries: u32::from(status != Status::Blocked),
         last_error: (status == Status::Failed)
@@ -224,8 +232,15 @@ fn names_and_errors_are_shown_as_text_never_as_markup() -> TestResult {
             )
         })
         .collect();
-    assert_eq!(names, hostile);
+    assert_eq!(names, escaped);
     assert_eq!(count(&tab, "#graph-view g.job"), 3);
+    let graph_title = eval(
+        &tab,
+        "document.querySelector('#graph-view g.job[data-job=\"2\"] title').textContent",
+    );
+    assert_eq!(graph_title, escaped[2]);
+    click_graph_job(&tab, &view, hostile[2]);
+    assert!(text(&tab, "#details").starts_with(&escaped[2]));
     click_graph_job(&tab, &view, hostile[1]);
     let details = text(&tab, "#details");
     assert!(
@@ -237,27 +252,65 @@ fn names_and_errors_are_shown_as_text_never_as_markup() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn a_large_graph_starts_readable_and_shows_the_chosen_job() -> TestResult {
-    // Wide ranks wrap into rows, so it takes a few hundred pages for the
-    // whole graph to be too small to read when it all fits.
-    const PAGES: usize = 300;
-    let page_job = |i: usize| JobRecord {
-        tries: 1,
-        time: Duration::from_millis(2),
-        ..JobRecord::new(
-            format!("RenderPage(site/pages/section-{i:02}/index.html)"),
-            Status::Fixed,
-        )
+/// A made-up report: `pages` jobs named by `name`, fixed but for the
+/// `failed` ones (page 8, if there is one, fixed after an error), and a
+/// `Site` job that needs them all.
+fn site_report(pages: usize, failed: &[usize], name: impl Fn(usize) -> String) -> Report {
+    let page_job = |i: usize| {
+        let status = if failed.contains(&i) {
+            Status::Failed
+        } else {
+            Status::Fixed
+        };
+        JobRecord {
+            tries: 1,
+            time: Duration::from_millis(2),
+            last_error: match (status, i) {
+                (Status::Failed, _) => Some(Failure::new("no such page")),
+                (_, 8) => Some(Failure::new("template still loading")),
+                _ => None,
+            },
+            ..JobRecord::new(name(i), status)
+        }
     };
-    let mut jobs: Vec<JobRecord> = (0..PAGES).map(page_job).collect();
-    let mut site = page_job(99);
+    let mut jobs: Vec<JobRecord> = (0..pages).map(page_job).collect();
+    let mut site = page_job(usize::MAX);
     site.name = "Site".to_owned();
     site.deps = jobs.iter().map(|job| job.name.clone()).collect();
     jobs.push(site);
     let mut report = Report::from_jobs(jobs).unwrap();
     report.rounds = 1;
     report.elapsed = Duration::from_millis(100);
+    report
+}
+
+/// Letters for a number, `a`, `b`, ..., `z`, `ba`, ...: names of distinct
+/// kinds (digits would be dropped from the kind).
+fn letters(mut n: usize) -> String {
+    let mut out = Vec::new();
+    loop {
+        out.push(b'a' + (n % 26) as u8);
+        n /= 26;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn a_large_graph_starts_readable_and_shows_the_chosen_job() -> TestResult {
+    // Wide ranks wrap into rows, so it takes a few hundred pages for the
+    // whole graph to be too small to read when it all fits; a few of each
+    // kind, so that no fan-out is collapsed.
+    const PAGES: usize = 300;
+    let report = site_report(PAGES, &[], |i| {
+        format!(
+            "Render{}(site/pages/section-{i:02}/index.html)",
+            letters(i / 4)
+        )
+    });
     let view = RunView::from_report(&report);
     let dir = tempfile::tempdir()?;
     let page = dir.path().join("wide.html");
@@ -300,6 +353,56 @@ fn a_large_graph_starts_readable_and_shows_the_chosen_job() -> TestResult {
     );
     assert_eq!(eval(&tab, &in_view), true);
     assert_eq!(count(&tab, "#graph-view g.job"), PAGES + 1);
+    assert_no_errors(&errors);
+    Ok(())
+}
+
+#[test]
+fn a_wide_fan_out_is_one_box_in_the_graph_and_every_job_in_the_table() -> TestResult {
+    const PAGES: usize = 500;
+    let report = site_report(PAGES, &[7, 300], |i| format!("RenderPage {i}"));
+    let view = RunView::from_report(&report);
+    let dir = tempfile::tempdir()?;
+    let page = dir.path().join("fan-out.html");
+    write_page(&page, &view)?;
+
+    let chromium = Chromium::launch(1000);
+    let (tab, errors) = chromium.open(&page);
+    // As `--graph` draws it: the site and one box for its pages.
+    assert_eq!(count(&tab, "#graph-view g.job"), 2);
+    assert_eq!(count(&tab, "#graph-view g.job.collapsed"), 1);
+    assert_eq!(count(&tab, "#graph-view g.job[data-job]"), 1);
+    assert_eq!(count(&tab, "#jobs tbody tr"), PAGES + 1);
+    assert!(text(&tab, "#failures").contains("RenderPage 300 failed after 1 try"));
+    // A fixed job's error is what came before the fix, not shown as a failure.
+    assert_eq!(count(&tab, "#jobs td.error:not(.earlier)"), 2);
+    let earlier = text(&tab, "#jobs td.error.earlier");
+    assert_eq!(earlier, "before the fix: template still loading");
+
+    // The box lists every page, with its status; each opens its details.
+    tab.find_element("#graph-view g.job.collapsed")?.click()?;
+    let details = text(&tab, "#details");
+    assert!(details.starts_with("500 jobs of one kind"), "{details}");
+    assert!(details.contains("2failed"), "{details}");
+    assert_eq!(count(&tab, "#details ul.members li"), PAGES);
+    assert_eq!(count(&tab, "#graph-view g.job.collapsed.selected"), 1);
+    let screenshot =
+        tab.capture_screenshot(CaptureScreenshotFormatOption::Png, None, None, true)?;
+    std::fs::write(screenshot_path("html-fan-out.png"), &screenshot)?;
+    tab.find_element("#details ul.members li:nth-child(301) .job-link")?
+        .click()?;
+    let details = text(&tab, "#details");
+    assert!(details.starts_with("RenderPage 300"), "{details}");
+    assert!(details.contains("no such page"), "{details}");
+    // A page chosen anywhere selects the box that draws it.
+    assert_eq!(count(&tab, "#graph-view g.job.collapsed.selected"), 1);
+    tab.find_element("#jobs tbody tr:nth-child(501)")?.click()?;
+    assert!(text(&tab, "#details").starts_with("Site"));
+    assert_eq!(
+        count(&tab, "#graph-view g.job.selected[data-job=\"500\"]"),
+        1
+    );
+    assert_eq!(count(&tab, "#graph-view g.job.collapsed.selected"), 0);
     assert_no_errors(&errors);
     Ok(())
 }

@@ -154,3 +154,42 @@ fn kinds_of_event_the_page_does_not_use_are_skipped() {
     view.add_events_json(stream.as_bytes()).unwrap();
     assert_eq!(view, before);
 }
+
+/// A made-up run: `pages` fixed `RenderPage` jobs and a `Site` that
+/// needs them all.
+fn fan_out(pages: usize) -> Report {
+    let page = |i: usize| JobRecord {
+        tries: 1,
+        time: std::time::Duration::from_millis(2),
+        ..JobRecord::new(format!("RenderPage {i:05}"), Status::Fixed)
+    };
+    let mut jobs: Vec<JobRecord> = (0..pages).map(page).collect();
+    let mut site = page(0);
+    site.name = "Site".to_owned();
+    site.deps = jobs.iter().map(|job| job.name.clone()).collect();
+    jobs.push(site);
+    Report::from_jobs(jobs).unwrap()
+}
+
+#[test]
+fn a_wide_fan_out_is_one_box_of_the_graph_and_each_job_knows_it() {
+    let view = RunView::from_report(&fan_out(100));
+    assert_eq!(view.jobs.len(), 101);
+    assert_eq!(view.graph_svg.matches("<g class=\"job\"").count(), 2);
+    assert!(view.graph_svg.contains("100 × RenderPage"));
+    // The box stands where its first page was; the site comes after it.
+    let mut boxes = vec![0; 100];
+    boxes.push(1);
+    assert_eq!(view.graph_boxes, boxes);
+}
+
+#[test]
+fn the_page_grows_linearly_with_a_wide_fan_out() {
+    let size = |pages: usize| page(&RunView::from_report(&fan_out(pages))).len() as f64;
+    let (one, two, four) = (size(1_000), size(2_000), size(4_000));
+    // Every page adds the same few hundred bytes of data; a graph drawing
+    // every page's edge across wrapped rows grew with the square.
+    let per_job = (four - two) / 2_000.0;
+    assert!(per_job < 400.0, "{per_job} bytes per job");
+    assert!(four - two < 2.1 * (two - one), "{one} {two} {four}");
+}

@@ -205,6 +205,43 @@ fn fan_outs_at_or_under_the_threshold_stay_apart() {
     assert_eq!(groups(&svg_of((&plan, &report), &options), "job").len(), 13);
 }
 
+/// A root needing `leaves` jobs named `m0`, `m1`, ... .
+fn fan_out(leaves: usize) -> Plan {
+    let mut root = JobSpec::new("Root");
+    root.deps = (1..=leaves).collect();
+    let specs = std::iter::once(root)
+        .chain((0..leaves).map(|i| JobSpec::new(format!("m{i}"))))
+        .collect();
+    Plan::new(specs, 0, Defaults::default()).unwrap().0
+}
+
+#[test]
+fn an_expanded_fan_out_over_wrapped_rows_grows_linearly_and_straight_down() {
+    let expanded = Options {
+        style: Style {
+            collapse_over: None,
+            ..Style::DEFAULT
+        },
+        ..PURE
+    };
+    let size = |leaves| svg_of(&fan_out(leaves), &expanded).len() as f64;
+    let (one, two, four) = (size(500), size(1_000), size(2_000));
+    // The edges share one trunk down the wrapped rows, drawn once, and a
+    // branch each; a whole path per edge through every row above its dep
+    // grew with the square.
+    assert!(four - two < 2.2 * (two - one), "{one} {two} {four}");
+    // Its rows stay under one another: as wide as one row, however tall.
+    let tall = svg_of(&fan_out(4_000), &expanded);
+    assert!(svg_width(&tall) < 2_000.0, "{}", svg_width(&tall));
+    // Every dep still has its own arrowhead.
+    let svg = svg_of(&fan_out(500), &expanded);
+    let heads = svg.split("class=\"arrowheads\"").nth(1).unwrap();
+    assert_eq!(
+        heads.split("</g>").next().unwrap().matches("<path").count(),
+        500
+    );
+}
+
 fn one_job(name: &str) -> Plan {
     Plan::new(vec![JobSpec::new(name)], 0, Defaults::default())
         .unwrap()
@@ -224,16 +261,21 @@ fn a_ten_kilobyte_name_gives_an_ordinary_picture() {
 
 #[test]
 fn control_characters_are_escaped_in_the_svg() {
-    let svg = svg_of(&one_job("nul\0bell\u{7}"), &PURE);
+    let svg = svg_of(&one_job("a\0\u{7}\tb\nc\u{1b}[31m"), &PURE);
     assert!(!svg.chars().any(|c| c.is_control() && c != '\n'));
-    assert_eq!(groups(&svg, "job")[0], ["nul\\u{0}bell\\u{7}"]);
+    // Line breaks and tabs too: a name is one line, showing what it holds.
+    assert_eq!(
+        groups(&svg, "job")[0],
+        ["a\\u{0}\\u{7}\\u{9}b\\u{a}c\\u{1b}[31m"]
+    );
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     /// However long or odd a name, its picture is of ordinary size, its
-    /// lines are short, and nothing raw reaches the SVG.
+    /// label is one short line (line breaks shown as `\u{a}`), and nothing
+    /// raw reaches the SVG.
     #[test]
     fn any_name_gives_a_bounded_picture(name in ".{0,3000}", breaks in 0usize..6) {
         let mut name = name;
@@ -245,7 +287,7 @@ proptest! {
         prop_assert!(svg_width(&svg) < 800.0, "{}", svg_width(&svg));
         prop_assert!(!svg.chars().any(|c| c.is_control() && c != '\n'));
         let lines = &groups(&svg, "job")[0];
-        prop_assert!(lines.len() <= 4);
+        prop_assert_eq!(lines.len(), 1);
         for line in lines {
             prop_assert!(line.chars().count() <= PURE.style.label_chars);
         }

@@ -48,6 +48,12 @@
     if (!failure) return "";
     return [failure.message].concat(failure.causes || []).join("\n  caused by: ");
   }
+  // A name as the pictures show it: every control character (line breaks
+  // and tabs too) and U+FFFE/U+FFFF as a Rust escape, \u{1b}; the same
+  // as the crate's names::printable.
+  function shown(name) {
+    return name.replace(/[\p{Cc}\uFFFE\uFFFF]/gu, (c) => "\\u{" + c.codePointAt(0).toString(16) + "}");
+  }
   function shorten(name, max) {
     const chars = Array.from(name.replace(/\s+/g, " "));
     return chars.length > max ? chars.slice(0, max - 1).join("") + "\u2026" : chars.join("");
@@ -55,7 +61,7 @@
   function swatch(kind) { return el("span", { class: "swatch " + kind }); }
   function jobLink(index) {
     return el("span", {
-      class: "job-link", text: jobs[index].name, role: "link", tabindex: "0",
+      class: "job-link", text: shown(jobs[index].name), role: "link", tabindex: "0",
       "data-job": String(index), onclick: () => select(index),
       onkeydown: (event) => { if (event.key === "Enter" || event.key === " ") { event.preventDefault(); select(index); } },
     });
@@ -120,7 +126,7 @@
     fact("stopped", data.stopped === null ? "no: every job had its chance" : data.stopped);
     fact("no-act", data.no_act ? "yes: nothing was changed" : "no");
     if (data.cleanup_failure) {
-      fact("cleanup failed", data.cleanup_failure.job + ": " + errorText(data.cleanup_failure.error));
+      fact("cleanup failed", shown(data.cleanup_failure.job) + ": " + errorText(data.cleanup_failure.error));
     }
     for (const [name, value] of data.settings) fact(name, value);
     if (timed) fact("most phases at once", String(concurrency().maxInFlight));
@@ -154,7 +160,7 @@
     }
     if (data.cleanup_failure) {
       section.append(el("div", { class: "failure" }, "cleanup of ",
-        el("b", { text: data.cleanup_failure.job }), " failed: ",
+        el("b", { text: shown(data.cleanup_failure.job) }), " failed: ",
         el("span", { class: "error", text: errorText(data.cleanup_failure.error) })));
     }
     const blocked = jobs.map((job, i) => i).filter((i) => jobs[i].status === "blocked");
@@ -162,7 +168,7 @@
       const list = el("ul", {});
       for (const i of blocked) {
         const job = jobs[i];
-        const why = job.blocked_by !== null ? "by " + job.blocked_by
+        const why = job.blocked_by !== null ? "by " + shown(job.blocked_by)
           : job.blocked_reason !== null ? "(" + job.blocked_reason + ")" : "";
         list.append(el("li", {}, jobLink(i), " blocked " + why));
       }
@@ -173,7 +179,7 @@
 
   // ---- timeline -------------------------------------------------------
   function phaseTip(job, p) {
-    const lines = [job.name, p.phase + ", try " + p.attempt + (p.performed ? "" : " (decided without user code)")];
+    const lines = [shown(job.name), p.phase + ", try " + p.attempt + (p.performed ? "" : " (decided without user code)")];
     if (p.start_secs !== null) lines.push("started " + duration(p.start_secs) + ", took " + duration(p.end_secs - p.start_secs));
     else if (p.end_secs !== null) lines.push("at " + duration(p.end_secs));
     lines.push(p.passed ? "passed" : "failed: " + errorText(p.error));
@@ -214,8 +220,8 @@
       const job = jobs[Number(i)];
       const k = target.getAttribute("data-phase");
       if (k !== null) showTip(event, phaseTip(job, job.phases[Number(k)]));
-      else if (target.getAttribute("data-wait") !== null) showTip(event, job.name + "\nready at " + duration(job.ready_secs) + ", waited " + duration(waited(job)) + " for a worker");
-      else showTip(event, job.name + " (" + statusOf(job) + ")");
+      else if (target.getAttribute("data-wait") !== null) showTip(event, shown(job.name) + "\nready at " + duration(job.ready_secs) + ", waited " + duration(waited(job)) + " for a worker");
+      else showTip(event, shown(job.name) + " (" + statusOf(job) + ")");
     });
     holder.addEventListener("mouseleave", hideTip);
     holder.addEventListener("click", (event) => {
@@ -245,12 +251,12 @@
         const y = top + row * rowHeight;
         const band = svgEl("rect", { x: 0, y: y, width: labelWidth + plot + 16, height: rowHeight, fill: row % 2 ? "#ffffff" : "#f6f6f6", class: "row-band", "data-job": i });
         svg.append(band);
-        const label = svgEl("text", { x: 4, y: y + 14, "font-size": 12, class: "row-label", "data-job": i, text: shorten(job.name, 32) });
-        label.append(svgEl("title", { text: job.name }));
+        const label = svgEl("text", { x: 4, y: y + 14, "font-size": 12, class: "row-label", "data-job": i, text: shorten(shown(job.name), 32) });
+        label.append(svgEl("title", { text: shown(job.name) }));
         svg.append(label);
         if (job.phases.length === 0) {
           svg.append(svgEl("text", { x: labelWidth + 4, y: y + 14, "font-size": 11, fill: "#777",
-            text: statusOf(job) + (job.blocked_by !== null ? " by " + job.blocked_by : job.blocked_reason !== null ? " (" + job.blocked_reason + ")" : "") }));
+            text: statusOf(job) + (job.blocked_by !== null ? " by " + shown(job.blocked_by) : job.blocked_reason !== null ? " (" + job.blocked_reason + ")" : "") }));
           return;
         }
         const start = firstStart(job);
@@ -376,13 +382,14 @@
     svg.removeAttribute("height");
     svg.setAttribute("preserveAspectRatio", "xMidYMid meet");
     view.append(svg);
-    // Each box to its job: by the name in its <title>, else by position.
+    // Each box to the jobs it draws: one, or a whole fan-out of one kind.
     const nodes = Array.from(svg.querySelectorAll("g.job"));
+    const members = nodes.map(() => []);
+    jobs.forEach((job, i) => { const at = data.graph_boxes[i]; if (at < nodes.length) members[at].push(i); });
     nodes.forEach((node, position) => {
-      const title = node.querySelector("title");
-      const name = title ? title.textContent : null;
-      const i = name !== null && index.has(name) ? index.get(name) : position;
-      if (i < jobs.length) node.setAttribute("data-job", String(i));
+      node.setAttribute("data-box", String(position));
+      if (members[position].length === 1) node.setAttribute("data-job", String(members[position][0]));
+      else if (members[position].length > 1) node.classList.add("collapsed");
     });
     svg.setAttribute("data-whole", original.join(" "));
     let box = original.slice();
@@ -441,12 +448,15 @@
     view.addEventListener("click", (event) => {
       if (dragged) { dragged = false; return; }
       const node = event.target.closest("g.job");
-      if (node && node.hasAttribute("data-job")) select(Number(node.getAttribute("data-job")));
+      if (!node) return;
+      if (node.hasAttribute("data-job")) select(Number(node.getAttribute("data-job")));
+      else if (node.classList.contains("collapsed")) selectBox(members[Number(node.getAttribute("data-box"))], node);
     });
     selectListeners.push((selected) => {
-      for (const node of nodes) node.classList.toggle("selected", Number(node.getAttribute("data-job")) === selected);
+      // A job of a collapsed fan-out selects its box.
+      const chosen = nodes[data.graph_boxes[selected]];
+      for (const node of nodes) node.classList.toggle("selected", node === chosen);
       // Bring the chosen job into view when it is outside.
-      const chosen = nodes.find((node) => Number(node.getAttribute("data-job")) === selected);
       if (!chosen) return;
       const b = chosen.getBBox();
       const inside = b.x >= box[0] && b.y >= box[1] && b.x + b.width <= box[0] + box[2] && b.y + b.height <= box[1] + box[3];
@@ -458,11 +468,30 @@
     return section;
   }
 
+  // A collapsed box: the jobs it stands for, each a link to its details.
+  function selectBox(list, box) {
+    selectedJob = null;
+    for (const node of document.querySelectorAll(".selected")) node.classList.remove("selected");
+    box.classList.add("selected");
+    const details = document.getElementById("details");
+    details.replaceChildren();
+    details.append(el("h3", { text: list.length + " jobs of one kind" }));
+    const counts = {};
+    for (const i of list) counts[statusOf(jobs[i])] = (counts[statusOf(jobs[i])] || 0) + 1;
+    const countBox = el("div", { class: "counts" });
+    for (const status of STATUSES) {
+      if (counts[status]) countBox.append(el("span", { class: "count" }, swatch(status), el("b", { text: String(counts[status]) }), status));
+    }
+    const items = el("ul", { class: "members" });
+    for (const i of list) items.append(el("li", {}, swatch(statusOf(jobs[i])), jobLink(i)));
+    details.append(countBox, el("p", { class: "note", text: "Drawn as one box; choose one for its phases." }), items);
+  }
+
   function showDetails(i) {
     const job = jobs[i];
     const details = document.getElementById("details");
     details.replaceChildren();
-    details.append(el("h3", { text: job.name }));
+    details.append(el("h3", { text: shown(job.name) }));
     const facts = el("dl", { class: "facts" });
     const fact = (name, ...value) => facts.append(el("dt", { text: name }), el("dd", {}, ...value));
     fact("status", swatch(statusOf(job)), statusOf(job));
@@ -481,10 +510,13 @@
     jobs.forEach((other, k) => { if (other.deps.includes(i)) dependents.push(k); });
     if (dependents.length > 0) fact("needed by", ...links(dependents, "jobs"));
     if (job.blocked_by !== null) {
-      fact("blocked by", index.has(job.blocked_by) ? jobLink(index.get(job.blocked_by)) : job.blocked_by);
+      fact("blocked by", index.has(job.blocked_by) ? jobLink(index.get(job.blocked_by)) : shown(job.blocked_by));
     }
     if (job.blocked_reason !== null) fact("blocked because", job.blocked_reason);
-    if (job.last_error) fact("last error", el("span", { class: "error", text: errorText(job.last_error) }));
+    if (job.last_error) {
+      const name = earlierError(job) ? (job.status === "fixed" ? "error before the fix" : "earlier error") : "last error";
+      fact(name, el("span", { class: earlierError(job) ? "error earlier" : "error", text: errorText(job.last_error) }));
+    }
     details.append(facts);
     if (job.phases.length === 0) {
       if (job.tries > 0) details.append(el("p", { class: "note", text: "Its phases are in the run's events, which this page was made without." }));
@@ -507,16 +539,25 @@
   }
 
   // ---- table ----------------------------------------------------------
+  // A job that failed shows its error in red; one that got past its error
+  // (fixed) shows it muted, as what came before the fix.
+  function earlierError(job) { return job.last_error !== null && job.status !== "failed"; }
+  function lastErrorCell(job) {
+    if (!job.last_error) return el("td");
+    if (!earlierError(job)) return el("td", { class: "error", text: job.last_error.message });
+    return el("td", { class: "error earlier", title: "an earlier try's error; the job got past it" },
+      el("span", { class: "note", text: job.status === "fixed" ? "before the fix: " : "earlier: " }), job.last_error.message);
+  }
   function jobTable() {
     const section = el("section", { id: "jobs" }, el("h2", { text: "Jobs" }));
     const columns = [
-      { name: "job", key: (job) => job.name.toLowerCase(), cell: (job, i) => el("td", {}, jobLink(i)) },
+      { name: "job", key: (job) => job.name.toLowerCase(), cell: (job, i) => el("td", { class: "name", title: shown(job.name) }, jobLink(i)) },
       { name: "status", key: (job) => STATUSES.indexOf(statusOf(job)), cell: (job) => el("td", {}, swatch(statusOf(job)), statusOf(job)) },
       { name: "tries", num: true, key: (job) => job.tries, cell: (job) => el("td", { class: "num", text: String(job.tries) }) },
       { name: "time", num: true, key: (job) => job.time_secs, cell: (job) => el("td", { class: "num", text: duration(job.time_secs) }) },
       { name: "started", num: true, timed: true, key: (job) => firstStart(job), cell: (job) => el("td", { class: "num", text: duration(firstStart(job)) }) },
       { name: "waited", num: true, timed: true, key: (job) => waited(job), cell: (job) => el("td", { class: "num", text: duration(waited(job)) }) },
-      { name: "last error", key: (job) => (job.last_error ? job.last_error.message : ""), cell: (job) => el("td", { class: "error", text: job.last_error ? job.last_error.message : "" }) },
+      { name: "last error", key: (job) => (job.last_error ? job.last_error.message : ""), cell: lastErrorCell },
     ].filter((column) => timed || !column.timed);
     const head = el("tr");
     const body = el("tbody");

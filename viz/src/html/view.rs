@@ -8,7 +8,7 @@ use std::io::BufRead;
 use dojobber::engine::Plan;
 use dojobber::{CleanupFailure, Event, EventRecord, Failure, Phase, PhaseRecord, Report, Status};
 
-use crate::{Format, GraphSource, Options, Renderer, Style};
+use crate::{GraphSource, Options, Renderer, Style};
 
 /// A run as the HTML page shows it: the report's summary and jobs, each
 /// job's phases (from the report, or from the events), and the job graph
@@ -48,9 +48,14 @@ pub struct RunView {
     pub settings: Vec<(String, String)>,
     /// Every job, in the report's order (deps before dependents).
     pub jobs: Vec<JobView>,
-    /// The job graph as SVG, drawn by this crate's pure-Rust renderer,
-    /// one `<g class="job">` per job with the name as its `<title>`.
+    /// The job graph as SVG, drawn by this crate's pure-Rust renderer
+    /// with the default [`Style`]: one `<g class="job">` per box, a job's
+    /// box titled with its name (escaped), a wide fan-out of one kind one
+    /// box for all its jobs.
     pub graph_svg: String,
+    /// For each job of [`jobs`](Self::jobs), the position of the box that
+    /// draws it among the graph's `<g class="job">` groups.
+    pub graph_boxes: Vec<usize>,
 }
 
 /// One job of a [`RunView`].
@@ -257,20 +262,19 @@ impl RunView {
                 jobs[i].deps.push(dep_index);
             }
         }
-        // Every job is its own box, so each can be clicked (no collapsed
-        // fan-outs), and the page draws its own legend.
+        // Drawn as `--graph` draws it, fan-outs collapsed, so the picture
+        // grows with what it shows rather than with every edge of a wide
+        // fan-out; the page draws its own legend. The boxes are in the
+        // layout's order, one `g.job` each.
         let options = Options {
             details: true,
             renderer: Renderer::PureRust,
             style: Style {
-                collapse_over: None,
                 legend: false,
                 ..Style::DEFAULT
             },
         };
-        let graph_svg = crate::render(source, Format::Svg, &options)
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-            .expect("the pure-Rust renderer draws SVG without failing");
+        let (graph_svg, graph_boxes) = crate::svg_with_boxes(source, &options);
         let mut view = RunView {
             no_act: report.no_act,
             rounds: report.rounds,
@@ -280,6 +284,7 @@ impl RunView {
             settings: Vec::new(),
             jobs,
             graph_svg,
+            graph_boxes,
         };
         view.derive_ready_times();
         view
