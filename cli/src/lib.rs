@@ -69,6 +69,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 pub use args::{RunArgs, When};
 pub use files::{OutputError, OutputFile};
+
+use files::Destination;
 pub use summary::{list, summary};
 
 use progress::{BarWriter, Progress};
@@ -134,6 +136,9 @@ struct Outputs {
     graph: Option<(OutputFile, Format)>,
     graph_before: Option<(OutputFile, Format)>,
     events: Option<EventStream>,
+    /// Whether one of them is stdout: then the summary goes to stderr,
+    /// so that stdout holds that output alone.
+    to_stdout: bool,
 }
 
 impl RunArgs {
@@ -188,7 +193,6 @@ impl RunArgs {
         runner: Runner<A>,
         run: impl FnOnce(Runner<A>) -> Result<R, E>,
     ) -> Exit {
-        let color = self.color.enabled(io::stdout().is_terminal());
         let mut runner = self.configure(runner);
         if let Some(only) = &self.only {
             runner = match runner.only(only) {
@@ -281,7 +285,13 @@ impl RunArgs {
             failures.push(error);
         }
         if !self.quiet {
-            print_stdout(&summary(&report, color));
+            if outputs.to_stdout {
+                let color = self.color.enabled(io::stderr().is_terminal());
+                eprint!("{}", summary(&report, color));
+            } else {
+                let color = self.color.enabled(io::stdout().is_terminal());
+                print_stdout(&summary(&report, color));
+            }
         }
         for failure in &failures {
             eprintln!("error: {failure}; the exit code is the run's");
@@ -297,6 +307,7 @@ impl RunArgs {
     /// before anything runs. The event stream comes last: it is the one
     /// file opening truncates.
     fn open_outputs(&self) -> Result<Outputs, OutputError> {
+        let to_stdout = self.check_destinations()?;
         let picture = |flag, path: &Path| {
             let format =
                 Format::from_path(path).map_err(|error| OutputError::new(flag, path, error))?;
@@ -313,7 +324,7 @@ impl RunArgs {
             .map(|path| {
                 let is_html = path.extension().is_some_and(|ext| {
                     ext.eq_ignore_ascii_case("html") || ext.eq_ignore_ascii_case("htm")
-                });
+                }) || files::is_dash(path);
                 if !is_html {
                     return Err(OutputError::new("--html", path, "name it .html"));
                 }
@@ -341,7 +352,38 @@ impl RunArgs {
             graph,
             graph_before,
             events,
+            to_stdout,
         })
+    }
+
+    /// Refuses two flags that name one file (one output would overwrite
+    /// the other), stdout included; a device other than stdout
+    /// (`/dev/null`) may be named by several. Returns whether an output
+    /// goes to stdout.
+    fn check_destinations(&self) -> Result<bool, OutputError> {
+        let named = [
+            ("--report-json", &self.report_json),
+            ("--events-json", &self.events_json),
+            ("--html", &self.html),
+            ("--graph", &self.graph),
+            ("--graph-before", &self.graph_before),
+        ];
+        let mut seen: Vec<(&str, &Path, Destination)> = Vec::new();
+        for (flag, path) in named {
+            let Some(path) = path.as_deref() else {
+                continue;
+            };
+            let destination = Destination::of(path);
+            if destination != Destination::Device
+                && let Some((other, other_path, _)) =
+                    seen.iter().find(|(_, _, seen)| *seen == destination)
+            {
+                let why = format!("the same file as {other} {}", other_path.display());
+                return Err(OutputError::new(flag, path, why));
+            }
+            seen.push((flag, path, destination));
+        }
+        Ok(seen.iter().any(|(_, _, to)| *to == Destination::Stdout))
     }
 
     /// Draws the plan or the run into `file`, in the style the flags ask for.

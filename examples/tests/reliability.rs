@@ -109,6 +109,51 @@ fn a_report_to_dev_stdout_goes_down_the_pipe() {
     assert_eq!(report["jobs"].as_array().unwrap().len(), 20);
 }
 
+#[test]
+fn outputs_on_stdout_hold_it_alone_and_the_summary_goes_to_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    // stdout redirected to a file, the report through `/dev/stdout`: the
+    // summary once overwrote the report's start.
+    let file = dir.path().join("out.json");
+    let output = watch_movie()
+        .arg("--report-json")
+        .arg(link_to(dir.path(), "/dev/stdout"))
+        .stdout(std::fs::File::create(&file).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(report["jobs"].as_array().unwrap().len(), 20);
+    assert!(
+        stderr(&output).starts_with("20 jobs in "),
+        "{}",
+        stderr(&output)
+    );
+    // A pipe, with `-` for stdout.
+    let output = watch_movie().args(["--report-json", "-"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["jobs"].as_array().unwrap().len(), 20);
+    assert!(
+        stderr(&output).starts_with("20 jobs in "),
+        "{}",
+        stderr(&output)
+    );
+    let output = watch_movie().args(["--events-json", "-"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    for line in stdout(&output).lines() {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(event["event"].is_string(), "{line}");
+    }
+    assert!(
+        stderr(&output).starts_with("20 jobs in "),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!dir.path().join("-").exists() && !Path::new("-").exists());
+}
+
 /// Starts watch_movie with `args` and waits until it prints the line
 /// `until` on stderr; returns the child and what it printed so far.
 /// `--retry-delay 1h` keeps a run going until something stops it.
