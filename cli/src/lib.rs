@@ -200,36 +200,37 @@ impl RunArgs {
                 Err(error) => return cannot_start(error),
             };
         }
-        if self.list {
-            return match runner.graph() {
-                Ok(graph) => {
-                    print_stdout(&list(graph.plan()));
-                    Exit::Success
-                }
-                Err(error) => cannot_start(error),
-            };
-        }
         if self.open && self.html.is_none() && self.graph.is_none() && self.graph_before.is_none() {
             return cannot_start("--open: nothing to open: add --html, --graph or --graph-before");
         }
-        let outputs = match self.open_outputs() {
+        let mut outputs = match self.open_outputs() {
             Ok(outputs) => outputs,
             Err(error) => return cannot_start(error),
         };
         let mut drawn = None;
-        if let Some((file, format)) = outputs.graph_before {
-            let path = file.path().to_owned();
-            let written = runner
-                .graph()
-                .map_err(|error| error.to_string())
-                .and_then(|graph| {
-                    self.draw(file, format, graph.plan())
-                        .map_err(|e| e.to_string())
-                });
-            if let Err(error) = written {
-                return cannot_start(error);
+        if self.list || outputs.graph_before.is_some() {
+            let graph = match runner.graph() {
+                Ok(graph) => graph,
+                Err(error) => return cannot_start(error),
+            };
+            if let Some((file, format)) = outputs.graph_before.take() {
+                let path = file.path().to_owned();
+                if let Err(error) = self.draw(file, format, graph.plan()) {
+                    return cannot_start(error);
+                }
+                drawn = Some(path);
             }
-            drawn = Some(path);
+            // --list takes no flag that needs a run (clap refuses them).
+            if self.list {
+                print_human(&list(graph.plan()), outputs.to_stdout);
+                if self.open
+                    && let Some(path) = drawn
+                    && let Err(error) = open_in_viewer(&path)
+                {
+                    eprintln!("error: {error}");
+                }
+                return Exit::Success;
+            }
         }
 
         let failures = Arc::new(Mutex::new(Vec::new()));
@@ -476,6 +477,16 @@ fn open_in_viewer(path: &Path) -> Result<(), String> {
         };
         format!("--open {}: {why}", path.display())
     })
+}
+
+/// Prints text for people: on stdout, or on stderr when an output took
+/// stdout.
+fn print_human(text: &str, stdout_taken: bool) {
+    if stdout_taken {
+        eprint!("{text}");
+    } else {
+        print_stdout(text);
+    }
 }
 
 /// Prints on stdout; a reader that went away (`--list | head -1`) ends

@@ -472,3 +472,30 @@ fn two_flags_naming_one_file_stop_the_program_before_any_job_runs() {
     ]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
 }
+
+#[test]
+fn list_draws_the_plan_with_graph_before_and_refuses_what_needs_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.dot");
+    let output = run(&["--list", "--graph-before", plan.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), stdout(&run(&["--list"])));
+    assert!(
+        std::fs::read_to_string(&plan)
+            .unwrap()
+            .contains("WatchMovie")
+    );
+    for flag in ["--report-json", "--events-json", "--graph", "--html"] {
+        let path = dir.path().join("out.html");
+        let output = run(&["--list", flag, path.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(2), "{flag}");
+        assert!(
+            stderr(&output).contains("'--list' cannot be used with")
+                && stderr(&output).contains(flag),
+            "{flag}: {}",
+            stderr(&output)
+        );
+        assert_eq!(stdout(&output), "");
+        assert!(!path.exists());
+    }
+}
