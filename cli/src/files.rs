@@ -155,6 +155,14 @@ impl OutputFile {
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The temporary file the content goes to first, if any.
+    pub(crate) fn temp_path(&self) -> Option<&Path> {
+        match &self.target {
+            Target::Atomic { temp_path, .. } => Some(temp_path),
+            Target::Plain(_) => None,
+        }
+    }
 }
 
 impl Drop for OutputFile {

@@ -41,7 +41,9 @@
 //!
 //! Ctrl-C, SIGTERM or SIGHUP cancels the run: phases under way finish,
 //! cleanups run, the report is complete (jobs not reached are blocked,
-//! `cancelled`); a second one exits at once with status 130.
+//! `cancelled`); a second one exits at once with status 130. After the
+//! run the summary comes first, then the files; a signal then skips the
+//! files not written yet (drawing included) and keeps the run's exit code.
 //!
 //! Exit codes: 0 when every job passed, 1 when some job failed or is
 //! blocked, 2 when the suite could not start (a cycle, a duplicate job name,
@@ -57,9 +59,10 @@ mod progress;
 mod summary;
 
 use std::io::{self, IsTerminal, Write};
+use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex, Once, PoisonError};
+use std::sync::{Arc, Mutex, Once, PoisonError, mpsc};
 
 use dojobber::engine::Plan;
 use dojobber::{CancelHandle, Event, Finished, Observer, Report, Runner};
@@ -238,7 +241,7 @@ impl RunArgs {
             stream.failures = Some(Arc::clone(&failures));
             runner = runner.observe(stream);
         }
-        cancel_on_signals(runner.current_cancel_handle());
+        cancel_on_signals(runner.current_cancel_handle(), DURING_THE_RUN);
         let bar = self.progress_bar();
         if let Some(bar) = &bar {
             runner = runner
@@ -253,46 +256,63 @@ impl RunArgs {
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
-        let report = finished.report();
+        let report = Arc::new(finished.report());
+        // From here on, a signal skips the outputs not written yet.
+        let stop = CancelHandle::new();
+        cancel_on_signals(stop.clone(), AFTER_THE_RUN);
+        if !self.quiet {
+            let on_terminal = if outputs.to_stdout {
+                io::stderr().is_terminal()
+            } else {
+                io::stdout().is_terminal()
+            };
+            let color = self.color.enabled(on_terminal);
+            print_human(&summary(&report, color), outputs.to_stdout);
+        }
         let mut failures =
             std::mem::take(&mut *failures.lock().unwrap_or_else(PoisonError::into_inner));
+        let plan = Arc::new(finished.plan().clone());
         if let Some(file) = outputs.report {
-            let written = file.write(|out| {
-                serde_json::to_writer_pretty(&mut *out, &report)?;
+            let report = Arc::clone(&report);
+            let written = write_unless_stopped(&stop, file, move |out| {
+                serde_json::to_writer_pretty(&mut *out, &*report)?;
                 out.write_all(b"\n")
             });
-            failures.extend(written.err().map(|e| e.to_string()));
+            failures.extend(written.err());
         }
         if let Some((file, format)) = outputs.graph {
             let path = file.path().to_owned();
-            match self.draw(file, format, (finished.plan(), &report)) {
+            let (plan, report) = (Arc::clone(&plan), Arc::clone(&report));
+            let options = self.graph_options();
+            let written = write_unless_stopped(&stop, file, move |out| {
+                let bytes = dojobber_viz::render((&*plan, &*report), format, &options)
+                    .map_err(io::Error::other)?;
+                out.write_all(&bytes)
+            });
+            match written {
                 Ok(()) => drawn = Some(path),
-                Err(error) => failures.push(error.to_string()),
+                Err(error) => failures.push(error),
             }
         }
         if let Some(file) = outputs.html {
             let path = file.path().to_owned();
-            let page = dojobber_viz::html::page(&self.run_view(finished.plan(), &report));
-            match file.write(|out| out.write_all(page.as_bytes())) {
+            let (plan, report, flags) = (Arc::clone(&plan), Arc::clone(&report), self.clone());
+            let written = write_unless_stopped(&stop, file, move |out| {
+                let page = dojobber_viz::html::page(&flags.run_view(&plan, &report));
+                out.write_all(page.as_bytes())
+            });
+            match written {
                 // The page, when written, is what --open shows.
                 Ok(()) => drawn = Some(path),
-                Err(error) => failures.push(error.to_string()),
+                Err(error) => failures.push(error),
             }
         }
         if self.open
+            && !stop.is_cancelled()
             && let Some(path) = drawn
             && let Err(error) = open_in_viewer(&path)
         {
             failures.push(error);
-        }
-        if !self.quiet {
-            if outputs.to_stdout {
-                let color = self.color.enabled(io::stderr().is_terminal());
-                eprint!("{}", summary(&report, color));
-            } else {
-                let color = self.color.enabled(io::stdout().is_terminal());
-                print_stdout(&summary(&report, color));
-            }
         }
         for failure in &failures {
             eprintln!("error: {failure}; the exit code is the run's");
@@ -502,20 +522,26 @@ fn print_stdout(text: &str) {
     }
 }
 
-/// Makes the first Ctrl-C, SIGTERM or SIGHUP cancel `handle`; a second
-/// one exits at once with status 130. The process-wide handler is
-/// installed once; the handle of the latest call is the one it cancels.
-fn cancel_on_signals(handle: CancelHandle) {
-    static CURRENT: Mutex<Option<CancelHandle>> = Mutex::new(None);
+/// What the first signal of a run prints.
+const DURING_THE_RUN: &str =
+    "cancelling: phases under way finish, then cleanups run (a second signal quits at once)";
+/// What the first signal after the run prints.
+const AFTER_THE_RUN: &str =
+    "stopping: the outputs not written yet are skipped (a second signal quits at once)";
+
+/// Makes the first Ctrl-C, SIGTERM or SIGHUP print `message` and cancel
+/// `handle`; a second one exits at once with status 130. The process-wide
+/// handler is installed once; the handle of the latest call is the one it
+/// cancels.
+fn cancel_on_signals(handle: CancelHandle, message: &'static str) {
+    static CURRENT: Mutex<Option<(CancelHandle, &'static str)>> = Mutex::new(None);
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         let installed = ctrlc::set_handler(|| {
             let current = CURRENT.lock().unwrap_or_else(PoisonError::into_inner);
             match current.as_ref() {
-                Some(handle) if !handle.is_cancelled() => {
-                    eprintln!(
-                        "cancelling: phases under way finish, then cleanups run (Ctrl-C again to quit now)"
-                    );
+                Some((handle, message)) if !handle.is_cancelled() => {
+                    eprintln!("{message}");
                     handle.cancel();
                 }
                 _ => std::process::exit(130),
@@ -525,7 +551,49 @@ fn cancel_on_signals(handle: CancelHandle) {
             tracing::debug!(%error, "signals stay with the program's own handler");
         }
     });
-    *CURRENT.lock().unwrap_or_else(PoisonError::into_inner) = Some(handle);
+    *CURRENT.lock().unwrap_or_else(PoisonError::into_inner) = Some((handle, message));
+}
+
+/// Writes `file` with `fill` (drawing included) on a thread of its own and
+/// waits for it, unless a signal pulls `stop` first: then the file is left
+/// as it was (its temporary removed) and the thread ends with the process.
+fn write_unless_stopped(
+    stop: &CancelHandle,
+    file: OutputFile,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'static,
+) -> Result<(), String> {
+    let named = format!("{} {}", file.flag(), file.path().display());
+    if stop.is_cancelled() {
+        return Err(format!("{named}: not written: stopped by a signal"));
+    }
+    let temp = file.temp_path().map(Path::to_owned);
+    let (done, wait) = mpsc::channel();
+    let stopped = done.clone();
+    let _subscription = stop.subscribe(move || {
+        let _ = stopped.send(None);
+    });
+    let spawned = std::thread::Builder::new()
+        .name("dojobber-output".to_owned())
+        .spawn(move || {
+            let written = panic::catch_unwind(AssertUnwindSafe(|| file.write(fill)))
+                .map_err(|_| "not written: it panicked".to_owned());
+            let _ = done.send(Some(written));
+        });
+    if let Err(error) = spawned {
+        return Err(format!(
+            "{named}: not written: no thread to write it: {error}"
+        ));
+    }
+    match wait.recv() {
+        Ok(Some(Ok(written))) => written.map_err(|error| error.to_string()),
+        Ok(Some(Err(why))) => Err(format!("{named}: {why}")),
+        Ok(None) | Err(_) => {
+            if let Some(temp) = temp {
+                let _ = std::fs::remove_file(temp);
+            }
+            Err(format!("{named}: not written: stopped by a signal"))
+        }
+    }
 }
 
 fn cannot_start(error: impl std::fmt::Display) -> Exit {
