@@ -46,7 +46,7 @@
 //! files not written yet (drawing included) and keeps the run's exit code.
 //!
 //! Exit codes: 0 when every job passed, 1 when some job failed or is
-//! blocked, 2 when the suite could not start (a cycle, a duplicate job name,
+//! blocked or a cleanup failed, 2 when the suite could not start (a cycle, a duplicate job name,
 //! an unknown `--only` job, bad flags, a file that cannot be written); the
 //! message is on stderr. A file that still cannot be written after the run
 //! is named on stderr and leaves the run's exit code as it is.
@@ -90,7 +90,7 @@ use progress::{BarWriter, Progress};
 pub enum Exit {
     /// 0: every job passed.
     Success = 0,
-    /// 1: some job failed or is blocked.
+    /// 1: some job failed or is blocked, or a cleanup failed.
     JobsFailed = 1,
     /// 2: the suite could not start: bad flags, a file that cannot be
     /// written, a cycle, an unknown job.
@@ -317,7 +317,8 @@ impl RunArgs {
         for failure in &failures {
             eprintln!("error: {failure}; the exit code is the run's");
         }
-        if report.is_success() {
+        // A failed cleanup may leave a lock behind: a script must see it.
+        if report.is_success() && report.cleanup_failure.is_none() {
             Exit::Success
         } else {
             Exit::JobsFailed
