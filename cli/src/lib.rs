@@ -74,7 +74,7 @@ pub use args::{RunArgs, When};
 pub use files::{OutputError, OutputFile};
 
 use files::Destination;
-pub use summary::{list, summary};
+pub use summary::{escaped, list, summary};
 
 use progress::{BarWriter, Progress};
 
@@ -315,7 +315,7 @@ impl RunArgs {
             failures.push(error);
         }
         for failure in &failures {
-            eprintln!("error: {failure}; the exit code is the run's");
+            eprintln!("error: {}; the exit code is the run's", escaped(failure));
         }
         // A failed cleanup may leave a lock behind: a script must see it.
         if report.is_success() && report.cleanup_failure.is_none() {
@@ -598,7 +598,7 @@ fn write_unless_stopped(
 }
 
 fn cannot_start(error: impl std::fmt::Display) -> Exit {
-    eprintln!("error: {error}");
+    eprintln!("error: {}", escaped(&error.to_string()));
     Exit::CannotStart
 }
 

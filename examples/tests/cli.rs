@@ -499,3 +499,26 @@ fn list_draws_the_plan_with_graph_before_and_refuses_what_needs_a_run() {
         assert!(!path.exists());
     }
 }
+
+#[test]
+fn control_characters_reach_the_terminal_escaped() {
+    let output = run(&[
+        "-v",
+        "--color",
+        "never",
+        "--movie",
+        "esc \x1b[31mred\r\x1b[2J\n",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let (out, err) = (stdout(&output), stderr(&output));
+    for text in [&out, &err] {
+        assert!(
+            !text.contains(['\x1b', '\r']),
+            "nothing raw reaches the terminal: {text:?}"
+        );
+    }
+    assert!(
+        out.contains(": esc \\u{1b}[31mred\\r\\u{1b}[2J\\n not one of the available movies.\n"),
+        "{out}"
+    );
+}
