@@ -48,7 +48,7 @@ pub fn list(plan: &Plan) -> String {
 /// let runner = Runner::new(Group::<()>::new("Nothing"), ()).output(std::io::sink());
 /// let report = runner.run()?.into_report();
 /// let text = dojobber_cli::summary(&report, false);
-/// assert!(text.starts_with("1 jobs in "), "{text}");
+/// assert!(text.starts_with("1 job in "), "{text}");
 /// assert!(text.ends_with(": 1 passed, 0 fixed, 0 failed, 0 blocked\n"), "{text}");
 /// # Ok::<(), dojobber::SetupError>(())
 /// ```
@@ -59,8 +59,8 @@ pub fn summary(report: &Report, color: bool) -> String {
     if report.no_act {
         let _ = writeln!(
             text,
-            "no-act: {} jobs: {} pass as they are, {} would run, {} wait for them",
-            report.jobs().len(),
+            "no-act: {}: {} pass as they are, {} would run, {} wait for them",
+            jobs(report.jobs().len()),
             count(Status::Passed),
             count(Status::Failed),
             count(Status::Blocked),
@@ -80,8 +80,8 @@ pub fn summary(report: &Report, color: bool) -> String {
     }
     let _ = writeln!(
         text,
-        "{} jobs in {:.2}s: {} passed, {} fixed, {} failed, {} blocked",
-        report.jobs().len(),
+        "{} in {:.2}s: {} passed, {} fixed, {} failed, {} blocked",
+        jobs(report.jobs().len()),
         report.elapsed.as_secs_f64(),
         paint(Style::new().green(), &count(Status::Passed).to_string()),
         paint(Style::new().green(), &count(Status::Fixed).to_string()),
@@ -140,6 +140,14 @@ pub fn summary(report: &Report, color: bool) -> String {
         );
     }
     text
+}
+
+/// `1 job`, `2 jobs`.
+fn jobs(count: usize) -> String {
+    match count {
+        1 => "1 job".to_owned(),
+        n => format!("{n} jobs"),
+    }
 }
 
 /// The most characters of an error the summary shows; the report has it
@@ -275,6 +283,7 @@ mod tests {
             .unwrap()
             .into_report();
         let text = super::summary(&report, false);
+        assert!(text.starts_with("1 job in "), "{text}");
         assert!(
             text.ends_with("\nfailed Once after 1 try: mirror unreachable\n"),
             "{text}"
