@@ -46,9 +46,10 @@
 //! files not written yet (drawing included) and keeps the run's exit code.
 //!
 //! Exit codes: 0 when every job passed, 1 when some job failed or is
-//! blocked or a cleanup failed, 2 when the suite could not start (a cycle, a duplicate job name,
-//! an unknown `--only` job, bad flags, a file that cannot be written); the
-//! message is on stderr. A file that still cannot be written after the run
+//! blocked or a cleanup failed, 2 when the suite could not start (a cycle,
+//! a duplicate job name, an unknown `--only` job, bad flags, a file that
+//! cannot be written, two flags naming one file); the message is on
+//! stderr. A file that still cannot be written after the run
 //! is named on stderr and leaves the run's exit code as it is.
 
 #![warn(missing_docs)]
@@ -230,7 +231,7 @@ impl RunArgs {
                     && let Some(path) = drawn
                     && let Err(error) = open_in_viewer(&path)
                 {
-                    eprintln!("error: {error}");
+                    eprintln!("error: {}", escaped(&error));
                 }
                 return Exit::Success;
             }
