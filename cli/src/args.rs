@@ -46,8 +46,9 @@ pub struct RunArgs {
     /// Run only this job and what it needs.
     #[arg(long, value_name = "JOB")]
     pub only: Option<String>,
-    /// Print the jobs in the order they are tried, with their deps; run nothing.
-    #[arg(long)]
+    /// Print the jobs in the order they are tried, with their deps; run
+    /// nothing. With --graph-before, draw the plan too.
+    #[arg(long, conflicts_with_all = ["report_json", "events_json", "graph", "html"])]
     pub list: bool,
     /// Write the report as JSON to this file, even when jobs fail.
     #[arg(long, value_name = "PATH")]
@@ -243,7 +244,6 @@ mod tests {
             "--no-cleanup",
             "--only",
             "Food",
-            "--list",
             "--report-json",
             "r.json",
             "--events-json",
@@ -262,9 +262,7 @@ mod tests {
             "always",
         ])
         .unwrap();
-        assert!(
-            args.no_act && args.verbose && args.debug && args.quiet && args.no_cleanup && args.list
-        );
+        assert!(args.no_act && args.verbose && args.debug && args.quiet && args.no_cleanup);
         assert_eq!(args.tries, Some(4));
         assert_eq!((args.workers, args.fail_fast), (8, true));
         assert_eq!(args.deadline, Some(Duration::from_secs(600)));
@@ -285,6 +283,17 @@ mod tests {
         let args = parse(&[]).unwrap();
         assert_eq!(args, RunArgs::default());
         assert_eq!(args.verbosity(), Verbosity::Quiet);
+    }
+
+    #[test]
+    fn list_refuses_the_flags_that_need_a_run() {
+        for flag in ["--report-json", "--events-json", "--graph", "--html"] {
+            let error = parse(&["--list", flag, "x.svg"]).unwrap_err();
+            assert_eq!(error.exit_code(), 2, "{flag}");
+            assert!(error.to_string().contains(flag), "{flag}: {error}");
+        }
+        let args = parse(&["--list", "--graph-before", "plan.svg", "--open"]).unwrap();
+        assert!(args.list && args.open);
     }
 
     #[test]

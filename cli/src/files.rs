@@ -45,8 +45,8 @@ impl std::error::Error for OutputError {}
 /// `.NAME.PID.N.dojobber-tmp`; one left behind by a killed process is
 /// removed by the next run that writes `NAME`. A symbolic link is followed
 /// and its target replaced. A pipe, a terminal or a device
-/// (`/dev/stdout`) is written in place. Files are created with the mode
-/// the umask leaves.
+/// (`/dev/stdout`) is written in place, and `-` is stdout. Files are
+/// created with the mode the umask leaves.
 pub struct OutputFile {
     flag: &'static str,
     path: PathBuf,
@@ -88,6 +88,14 @@ impl OutputFile {
     /// ```
     pub fn prepare(flag: &'static str, path: &Path) -> Result<OutputFile, OutputError> {
         let error = |cause| OutputError::new(flag, path, cause);
+        if is_dash(path) {
+            let stdout = stdout_file().map_err(|e| error(e.to_string()))?;
+            return Ok(OutputFile {
+                flag,
+                path: path.to_owned(),
+                target: Target::Plain(stdout),
+            });
+        }
         let target = match open(path).map_err(error)? {
             Opened::Plain(file) => Target::Plain(file),
             Opened::Regular(resolved) => {
@@ -147,6 +155,14 @@ impl OutputFile {
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The temporary file the content goes to first, if any.
+    pub(crate) fn temp_path(&self) -> Option<&Path> {
+        match &self.target {
+            Target::Atomic { temp_path, .. } => Some(temp_path),
+            Target::Plain(_) => None,
+        }
+    }
 }
 
 impl Drop for OutputFile {
@@ -166,10 +182,104 @@ impl Drop for OutputFile {
 /// device written in place), through symbolic links, with the umask's mode.
 pub(crate) fn open_stream(flag: &'static str, path: &Path) -> Result<File, OutputError> {
     let error = |cause: String| OutputError::new(flag, path, cause);
+    if is_dash(path) {
+        return stdout_file().map_err(|e| error(e.to_string()));
+    }
     match open(path).map_err(error)? {
         Opened::Plain(file) => Ok(file),
         Opened::Regular(resolved) => File::create(resolved).map_err(|e| error(e.to_string())),
     }
+}
+
+/// Whether `path` is `-`, which names stdout (a file named `-` is `./-`).
+pub(crate) fn is_dash(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// This process's stdout as a file of its own (the descriptor duplicated,
+/// so the position in a redirected file is shared).
+fn stdout_file() -> io::Result<File> {
+    #[cfg(unix)]
+    let owned = std::os::fd::AsFd::as_fd(&io::stdout()).try_clone_to_owned()?;
+    #[cfg(windows)]
+    let owned = std::os::windows::io::AsHandle::as_handle(&io::stdout()).try_clone_to_owned()?;
+    Ok(File::from(owned))
+}
+
+/// What a path names, so that two flags naming one file are told apart
+/// from two naming different ones.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Destination {
+    /// This process's stdout: `-`, `/dev/stdout`, or the file stdout is.
+    Stdout,
+    /// A device other than stdout (`/dev/null`, `/dev/tty`): any number of
+    /// flags may name it.
+    Device,
+    /// A file that exists (a pipe included), by device and inode.
+    Existing(u64, u64),
+    /// A name not taken yet (or a file whose identity the system does not
+    /// tell), with its links and its folder's `..` resolved.
+    Path(PathBuf),
+}
+
+impl Destination {
+    /// What `path` names now; nothing is created or opened for writing.
+    pub(crate) fn of(path: &Path) -> Destination {
+        if is_dash(path) {
+            return Destination::Stdout;
+        }
+        let resolved =
+            follow_links(path).map_or_else(|_| path.to_owned(), |(resolved, _)| resolved);
+        match fs::metadata(&resolved) {
+            Ok(meta) => {
+                let id = file_id(&meta);
+                if id.is_some()
+                    && id
+                        == stdout_file()
+                            .ok()
+                            .and_then(|f| f.metadata().ok())
+                            .and_then(|m| file_id(&m))
+                {
+                    Destination::Stdout
+                } else if is_char_device(&meta) {
+                    Destination::Device
+                } else if let Some((dev, ino)) = id {
+                    Destination::Existing(dev, ino)
+                } else {
+                    Destination::Path(fs::canonicalize(&resolved).unwrap_or(resolved))
+                }
+            }
+            Err(_) => {
+                let dir = fs::canonicalize(folder_of(&resolved))
+                    .unwrap_or_else(|_| folder_of(&resolved).to_owned());
+                Destination::Path(match resolved.file_name() {
+                    Some(name) => dir.join(name),
+                    None => resolved,
+                })
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+fn file_id(meta: &fs::Metadata) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Some((meta.dev(), meta.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(_meta: &fs::Metadata) -> Option<(u64, u64)> {
+    None
+}
+
+#[cfg(unix)]
+fn is_char_device(meta: &fs::Metadata) -> bool {
+    std::os::unix::fs::FileTypeExt::is_char_device(&meta.file_type())
+}
+
+#[cfg(not(unix))]
+fn is_char_device(_meta: &fs::Metadata) -> bool {
+    false
 }
 
 enum Opened {

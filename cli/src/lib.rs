@@ -41,12 +41,15 @@
 //!
 //! Ctrl-C, SIGTERM or SIGHUP cancels the run: phases under way finish,
 //! cleanups run, the report is complete (jobs not reached are blocked,
-//! `cancelled`); a second one exits at once with status 130.
+//! `cancelled`); a second one exits at once with status 130. After the
+//! run the summary comes first, then the files; a signal then skips the
+//! files not written yet (drawing included) and keeps the run's exit code.
 //!
 //! Exit codes: 0 when every job passed, 1 when some job failed or is
-//! blocked, 2 when the suite could not start (a cycle, a duplicate job name,
-//! an unknown `--only` job, bad flags, a file that cannot be written); the
-//! message is on stderr. A file that still cannot be written after the run
+//! blocked or a cleanup failed, 2 when the suite could not start (a cycle,
+//! a duplicate job name, an unknown `--only` job, bad flags, a file that
+//! cannot be written, two flags naming one file); the message is on
+//! stderr. A file that still cannot be written after the run
 //! is named on stderr and leaves the run's exit code as it is.
 
 #![warn(missing_docs)]
@@ -57,9 +60,10 @@ mod progress;
 mod summary;
 
 use std::io::{self, IsTerminal, Write};
+use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex, Once, PoisonError};
+use std::sync::{Arc, Mutex, Once, PoisonError, mpsc};
 
 use dojobber::engine::Plan;
 use dojobber::{CancelHandle, Event, Finished, Observer, Report, Runner};
@@ -69,7 +73,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 pub use args::{RunArgs, When};
 pub use files::{OutputError, OutputFile};
-pub use summary::{list, summary};
+
+use files::Destination;
+pub use summary::{escaped, list, summary};
 
 use progress::{BarWriter, Progress};
 
@@ -85,7 +91,7 @@ use progress::{BarWriter, Progress};
 pub enum Exit {
     /// 0: every job passed.
     Success = 0,
-    /// 1: some job failed or is blocked.
+    /// 1: some job failed or is blocked, or a cleanup failed.
     JobsFailed = 1,
     /// 2: the suite could not start: bad flags, a file that cannot be
     /// written, a cycle, an unknown job.
@@ -134,6 +140,9 @@ struct Outputs {
     graph: Option<(OutputFile, Format)>,
     graph_before: Option<(OutputFile, Format)>,
     events: Option<EventStream>,
+    /// Whether one of them is stdout: then the summary goes to stderr,
+    /// so that stdout holds that output alone.
+    to_stdout: bool,
 }
 
 impl RunArgs {
@@ -188,7 +197,6 @@ impl RunArgs {
         runner: Runner<A>,
         run: impl FnOnce(Runner<A>) -> Result<R, E>,
     ) -> Exit {
-        let color = self.color.enabled(io::stdout().is_terminal());
         let mut runner = self.configure(runner);
         if let Some(only) = &self.only {
             runner = match runner.only(only) {
@@ -196,36 +204,37 @@ impl RunArgs {
                 Err(error) => return cannot_start(error),
             };
         }
-        if self.list {
-            return match runner.graph() {
-                Ok(graph) => {
-                    print_stdout(&list(graph.plan()));
-                    Exit::Success
-                }
-                Err(error) => cannot_start(error),
-            };
-        }
         if self.open && self.html.is_none() && self.graph.is_none() && self.graph_before.is_none() {
             return cannot_start("--open: nothing to open: add --html, --graph or --graph-before");
         }
-        let outputs = match self.open_outputs() {
+        let mut outputs = match self.open_outputs() {
             Ok(outputs) => outputs,
             Err(error) => return cannot_start(error),
         };
         let mut drawn = None;
-        if let Some((file, format)) = outputs.graph_before {
-            let path = file.path().to_owned();
-            let written = runner
-                .graph()
-                .map_err(|error| error.to_string())
-                .and_then(|graph| {
-                    self.draw(file, format, graph.plan())
-                        .map_err(|e| e.to_string())
-                });
-            if let Err(error) = written {
-                return cannot_start(error);
+        if self.list || outputs.graph_before.is_some() {
+            let graph = match runner.graph() {
+                Ok(graph) => graph,
+                Err(error) => return cannot_start(error),
+            };
+            if let Some((file, format)) = outputs.graph_before.take() {
+                let path = file.path().to_owned();
+                if let Err(error) = self.draw(file, format, graph.plan()) {
+                    return cannot_start(error);
+                }
+                drawn = Some(path);
             }
-            drawn = Some(path);
+            // --list takes no flag that needs a run (clap refuses them).
+            if self.list {
+                print_human(&list(graph.plan()), outputs.to_stdout);
+                if self.open
+                    && let Some(path) = drawn
+                    && let Err(error) = open_in_viewer(&path)
+                {
+                    eprintln!("error: {}", escaped(&error));
+                }
+                return Exit::Success;
+            }
         }
 
         let failures = Arc::new(Mutex::new(Vec::new()));
@@ -233,7 +242,7 @@ impl RunArgs {
             stream.failures = Some(Arc::clone(&failures));
             runner = runner.observe(stream);
         }
-        cancel_on_signals(runner.current_cancel_handle());
+        cancel_on_signals(runner.current_cancel_handle(), DURING_THE_RUN);
         let bar = self.progress_bar();
         if let Some(bar) = &bar {
             runner = runner
@@ -248,45 +257,69 @@ impl RunArgs {
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
-        let report = finished.report();
+        let report = Arc::new(finished.report());
+        // From here on, a signal skips the outputs not written yet.
+        let stop = CancelHandle::new();
+        cancel_on_signals(stop.clone(), AFTER_THE_RUN);
+        if !self.quiet {
+            let on_terminal = if outputs.to_stdout {
+                io::stderr().is_terminal()
+            } else {
+                io::stdout().is_terminal()
+            };
+            let color = self.color.enabled(on_terminal);
+            print_human(&summary(&report, color), outputs.to_stdout);
+        }
         let mut failures =
             std::mem::take(&mut *failures.lock().unwrap_or_else(PoisonError::into_inner));
+        let plan = Arc::new(finished.plan().clone());
         if let Some(file) = outputs.report {
-            let written = file.write(|out| {
-                serde_json::to_writer_pretty(&mut *out, &report)?;
+            let report = Arc::clone(&report);
+            let written = write_unless_stopped(&stop, file, move |out| {
+                serde_json::to_writer_pretty(&mut *out, &*report)?;
                 out.write_all(b"\n")
             });
-            failures.extend(written.err().map(|e| e.to_string()));
+            failures.extend(written.err());
         }
         if let Some((file, format)) = outputs.graph {
             let path = file.path().to_owned();
-            match self.draw(file, format, (finished.plan(), &report)) {
+            let (plan, report) = (Arc::clone(&plan), Arc::clone(&report));
+            let options = self.graph_options();
+            let written = write_unless_stopped(&stop, file, move |out| {
+                let bytes = dojobber_viz::render((&*plan, &*report), format, &options)
+                    .map_err(io::Error::other)?;
+                out.write_all(&bytes)
+            });
+            match written {
                 Ok(()) => drawn = Some(path),
-                Err(error) => failures.push(error.to_string()),
+                Err(error) => failures.push(error),
             }
         }
         if let Some(file) = outputs.html {
             let path = file.path().to_owned();
-            let page = dojobber_viz::html::page(&self.run_view(finished.plan(), &report));
-            match file.write(|out| out.write_all(page.as_bytes())) {
+            let (plan, report, flags) = (Arc::clone(&plan), Arc::clone(&report), self.clone());
+            let written = write_unless_stopped(&stop, file, move |out| {
+                let page = dojobber_viz::html::page(&flags.run_view(&plan, &report));
+                out.write_all(page.as_bytes())
+            });
+            match written {
                 // The page, when written, is what --open shows.
                 Ok(()) => drawn = Some(path),
-                Err(error) => failures.push(error.to_string()),
+                Err(error) => failures.push(error),
             }
         }
         if self.open
+            && !stop.is_cancelled()
             && let Some(path) = drawn
             && let Err(error) = open_in_viewer(&path)
         {
             failures.push(error);
         }
-        if !self.quiet {
-            print_stdout(&summary(&report, color));
-        }
         for failure in &failures {
-            eprintln!("error: {failure}; the exit code is the run's");
+            eprintln!("error: {}; the exit code is the run's", escaped(failure));
         }
-        if report.is_success() {
+        // A failed cleanup may leave a lock behind: a script must see it.
+        if report.is_success() && report.cleanup_failure.is_none() {
             Exit::Success
         } else {
             Exit::JobsFailed
@@ -297,6 +330,7 @@ impl RunArgs {
     /// before anything runs. The event stream comes last: it is the one
     /// file opening truncates.
     fn open_outputs(&self) -> Result<Outputs, OutputError> {
+        let to_stdout = self.check_destinations()?;
         let picture = |flag, path: &Path| {
             let format =
                 Format::from_path(path).map_err(|error| OutputError::new(flag, path, error))?;
@@ -313,7 +347,7 @@ impl RunArgs {
             .map(|path| {
                 let is_html = path.extension().is_some_and(|ext| {
                     ext.eq_ignore_ascii_case("html") || ext.eq_ignore_ascii_case("htm")
-                });
+                }) || files::is_dash(path);
                 if !is_html {
                     return Err(OutputError::new("--html", path, "name it .html"));
                 }
@@ -341,7 +375,38 @@ impl RunArgs {
             graph,
             graph_before,
             events,
+            to_stdout,
         })
+    }
+
+    /// Refuses two flags that name one file (one output would overwrite
+    /// the other), stdout included; a device other than stdout
+    /// (`/dev/null`) may be named by several. Returns whether an output
+    /// goes to stdout.
+    fn check_destinations(&self) -> Result<bool, OutputError> {
+        let named = [
+            ("--report-json", &self.report_json),
+            ("--events-json", &self.events_json),
+            ("--html", &self.html),
+            ("--graph", &self.graph),
+            ("--graph-before", &self.graph_before),
+        ];
+        let mut seen: Vec<(&str, &Path, Destination)> = Vec::new();
+        for (flag, path) in named {
+            let Some(path) = path.as_deref() else {
+                continue;
+            };
+            let destination = Destination::of(path);
+            if destination != Destination::Device
+                && let Some((other, other_path, _)) =
+                    seen.iter().find(|(_, _, seen)| *seen == destination)
+            {
+                let why = format!("the same file as {other} {}", other_path.display());
+                return Err(OutputError::new(flag, path, why));
+            }
+            seen.push((flag, path, destination));
+        }
+        Ok(seen.iter().any(|(_, _, to)| *to == Destination::Stdout))
     }
 
     /// Draws the plan or the run into `file`, in the style the flags ask for.
@@ -436,6 +501,16 @@ fn open_in_viewer(path: &Path) -> Result<(), String> {
     })
 }
 
+/// Prints text for people: on stdout, or on stderr when an output took
+/// stdout.
+fn print_human(text: &str, stdout_taken: bool) {
+    if stdout_taken {
+        eprint!("{text}");
+    } else {
+        print_stdout(text);
+    }
+}
+
 /// Prints on stdout; a reader that went away (`--list | head -1`) ends
 /// the output quietly.
 fn print_stdout(text: &str) {
@@ -449,20 +524,26 @@ fn print_stdout(text: &str) {
     }
 }
 
-/// Makes the first Ctrl-C, SIGTERM or SIGHUP cancel `handle`; a second
-/// one exits at once with status 130. The process-wide handler is
-/// installed once; the handle of the latest call is the one it cancels.
-fn cancel_on_signals(handle: CancelHandle) {
-    static CURRENT: Mutex<Option<CancelHandle>> = Mutex::new(None);
+/// What the first signal of a run prints.
+const DURING_THE_RUN: &str =
+    "cancelling: phases under way finish, then cleanups run (a second signal quits at once)";
+/// What the first signal after the run prints.
+const AFTER_THE_RUN: &str =
+    "stopping: the outputs not written yet are skipped (a second signal quits at once)";
+
+/// Makes the first Ctrl-C, SIGTERM or SIGHUP print `message` and cancel
+/// `handle`; a second one exits at once with status 130. The process-wide
+/// handler is installed once; the handle of the latest call is the one it
+/// cancels.
+fn cancel_on_signals(handle: CancelHandle, message: &'static str) {
+    static CURRENT: Mutex<Option<(CancelHandle, &'static str)>> = Mutex::new(None);
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         let installed = ctrlc::set_handler(|| {
             let current = CURRENT.lock().unwrap_or_else(PoisonError::into_inner);
             match current.as_ref() {
-                Some(handle) if !handle.is_cancelled() => {
-                    eprintln!(
-                        "cancelling: phases under way finish, then cleanups run (Ctrl-C again to quit now)"
-                    );
+                Some((handle, message)) if !handle.is_cancelled() => {
+                    eprintln!("{message}");
                     handle.cancel();
                 }
                 _ => std::process::exit(130),
@@ -472,11 +553,53 @@ fn cancel_on_signals(handle: CancelHandle) {
             tracing::debug!(%error, "signals stay with the program's own handler");
         }
     });
-    *CURRENT.lock().unwrap_or_else(PoisonError::into_inner) = Some(handle);
+    *CURRENT.lock().unwrap_or_else(PoisonError::into_inner) = Some((handle, message));
+}
+
+/// Writes `file` with `fill` (drawing included) on a thread of its own and
+/// waits for it, unless a signal pulls `stop` first: then the file is left
+/// as it was (its temporary removed) and the thread ends with the process.
+fn write_unless_stopped(
+    stop: &CancelHandle,
+    file: OutputFile,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'static,
+) -> Result<(), String> {
+    let named = format!("{} {}", file.flag(), file.path().display());
+    if stop.is_cancelled() {
+        return Err(format!("{named}: not written: stopped by a signal"));
+    }
+    let temp = file.temp_path().map(Path::to_owned);
+    let (done, wait) = mpsc::channel();
+    let stopped = done.clone();
+    let _subscription = stop.subscribe(move || {
+        let _ = stopped.send(None);
+    });
+    let spawned = std::thread::Builder::new()
+        .name("dojobber-output".to_owned())
+        .spawn(move || {
+            let written = panic::catch_unwind(AssertUnwindSafe(|| file.write(fill)))
+                .map_err(|_| "not written: it panicked".to_owned());
+            let _ = done.send(Some(written));
+        });
+    if let Err(error) = spawned {
+        return Err(format!(
+            "{named}: not written: no thread to write it: {error}"
+        ));
+    }
+    match wait.recv() {
+        Ok(Some(Ok(written))) => written.map_err(|error| error.to_string()),
+        Ok(Some(Err(why))) => Err(format!("{named}: {why}")),
+        Ok(None) | Err(_) => {
+            if let Some(temp) = temp {
+                let _ = std::fs::remove_file(temp);
+            }
+            Err(format!("{named}: not written: stopped by a signal"))
+        }
+    }
 }
 
 fn cannot_start(error: impl std::fmt::Display) -> Exit {
-    eprintln!("error: {error}");
+    eprintln!("error: {}", escaped(&error.to_string()));
     Exit::CannotStart
 }
 

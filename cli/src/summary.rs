@@ -1,5 +1,6 @@
 //! What a run prints on stdout: `--list` and the end-of-run summary.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use console::Style;
@@ -20,7 +21,7 @@ use dojobber::{JobKind, Report, Status};
 pub fn list(plan: &Plan) -> String {
     let mut text = String::new();
     for id in plan.ids() {
-        text.push_str(plan.name(id));
+        text.push_str(&escaped(plan.name(id)));
         match plan.kind(id) {
             JobKind::Normal => {}
             JobKind::Dummy => text.push_str(" (dummy)"),
@@ -28,7 +29,7 @@ pub fn list(plan: &Plan) -> String {
         }
         let deps = plan.deps(id);
         if !deps.is_empty() {
-            let names: Vec<&str> = deps.iter().map(|&dep| plan.name(dep)).collect();
+            let names: Vec<_> = deps.iter().map(|&dep| escaped(plan.name(dep))).collect();
             let _ = write!(text, " <- {}", names.join(", "));
         }
         text.push('\n');
@@ -47,7 +48,7 @@ pub fn list(plan: &Plan) -> String {
 /// let runner = Runner::new(Group::<()>::new("Nothing"), ()).output(std::io::sink());
 /// let report = runner.run()?.into_report();
 /// let text = dojobber_cli::summary(&report, false);
-/// assert!(text.starts_with("1 jobs in "), "{text}");
+/// assert!(text.starts_with("1 job in "), "{text}");
 /// assert!(text.ends_with(": 1 passed, 0 fixed, 0 failed, 0 blocked\n"), "{text}");
 /// # Ok::<(), dojobber::SetupError>(())
 /// ```
@@ -58,8 +59,8 @@ pub fn summary(report: &Report, color: bool) -> String {
     if report.no_act {
         let _ = writeln!(
             text,
-            "no-act: {} jobs: {} pass as they are, {} would run, {} wait for them",
-            report.jobs().len(),
+            "no-act: {}: {} pass as they are, {} would run, {} wait for them",
+            jobs(report.jobs().len()),
             count(Status::Passed),
             count(Status::Failed),
             count(Status::Blocked),
@@ -72,15 +73,15 @@ pub fn summary(report: &Report, color: bool) -> String {
             let _ = writeln!(text, "{}", paint(Style::new().yellow(), "would run:"));
             for job in would_run {
                 let why = job.last_error().map_or("", |e| e.message.as_str());
-                let _ = writeln!(text, "  {}: {why}", job.name());
+                let _ = writeln!(text, "  {}: {}", escaped(job.name()), reason(why));
             }
         }
         return text;
     }
     let _ = writeln!(
         text,
-        "{} jobs in {:.2}s: {} passed, {} fixed, {} failed, {} blocked",
-        report.jobs().len(),
+        "{} in {:.2}s: {} passed, {} fixed, {} failed, {} blocked",
+        jobs(report.jobs().len()),
         report.elapsed.as_secs_f64(),
         paint(Style::new().green(), &count(Status::Passed).to_string()),
         paint(Style::new().green(), &count(Status::Fixed).to_string()),
@@ -91,11 +92,12 @@ pub fn summary(report: &Report, color: bool) -> String {
         let why = job.last_error().map_or("", |e| e.message.as_str());
         let _ = writeln!(
             text,
-            "{} {} after {} {}: {why}",
+            "{} {} after {} {}: {}",
             paint(Style::new().red().bold(), "failed"),
-            job.name(),
+            escaped(job.name()),
             job.tries(),
             if job.tries() == 1 { "try" } else { "tries" },
+            reason(why),
         );
         // The recheck's error alone hides why the run failed. (A run-only
         // job's last error is its run's; a timed-out run's gains a cause.)
@@ -106,27 +108,28 @@ pub fn summary(report: &Report, color: bool) -> String {
         if let Some(run) = job.run_error()
             && !is_last(run)
         {
-            let _ = writeln!(text, "  its run failed: {run:#}");
+            let _ = writeln!(text, "  its run failed: {}", reason(&format!("{run:#}")));
         }
     }
     for job in report.jobs().filter(|job| job.status() == Status::Blocked) {
         let why = match (&job.blocked_by(), job.blocked_reason()) {
-            (Some(dep), _) => format!(" by {dep}"),
-            (None, Some(reason)) => format!(": {reason}"),
+            (Some(dep), _) => format!(" by {}", escaped(dep)),
+            (None, Some(why)) => format!(": {why}"),
             (None, None) => String::new(),
         };
         let _ = writeln!(
             text,
             "{} {}{why}",
             paint(Style::new().yellow(), "blocked"),
-            job.name()
+            escaped(job.name())
         );
     }
     if let Some(failure) = &report.cleanup_failure {
         let _ = writeln!(
             text,
-            "{} {failure}",
-            paint(Style::new().red().bold(), "error")
+            "{} {}",
+            paint(Style::new().red().bold(), "error"),
+            reason(&failure.to_string())
         );
     }
     if let Some(reason) = &report.stopped {
@@ -137,6 +140,57 @@ pub fn summary(report: &Report, color: bool) -> String {
         );
     }
     text
+}
+
+/// `1 job`, `2 jobs`.
+fn jobs(count: usize) -> String {
+    match count {
+        1 => "1 job".to_owned(),
+        n => format!("{n} jobs"),
+    }
+}
+
+/// The most characters of an error the summary shows; the report has it
+/// whole.
+const MAX_REASON_CHARS: usize = 300;
+
+/// An error as the summary shows it: escaped, cut to [`MAX_REASON_CHARS`].
+fn reason(text: &str) -> String {
+    match text.char_indices().nth(MAX_REASON_CHARS) {
+        None => escaped(text).into_owned(),
+        Some((end, _)) => {
+            let rest = text[end..].chars().count();
+            format!("{}… ({rest} more characters)", escaped(&text[..end]))
+        }
+    }
+}
+
+/// `text` for a terminal: control characters (ESC, `\r`, `\n`, tabs, C1)
+/// and the bidirectional overrides shown as Rust escapes (`\u{1b}`,
+/// `\n`), as the engine's printer shows them, so that a name or an error
+/// cannot move the cursor, clear the screen or fake a line.
+///
+/// ```
+/// assert_eq!(dojobber_cli::escaped("a\u{1b}[2J\nb"), "a\\u{1b}[2J\\nb");
+/// assert_eq!(dojobber_cli::escaped("Café \"x\""), "Café \"x\"");
+/// ```
+pub fn escaped(text: &str) -> Cow<'_, str> {
+    let is_hostile = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(is_hostile) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_hostile(c) {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -179,6 +233,37 @@ mod tests {
     }
 
     #[test]
+    fn names_and_errors_are_escaped() {
+        struct Hostile;
+        impl Job for Hostile {
+            fn name(&self) -> String {
+                "Clear\u{1b}[2J".to_owned()
+            }
+            fn tries(&self) -> Option<u32> {
+                Some(1)
+            }
+            fn check(&self, _: &mut Context<'_, ()>) -> JobResult {
+                bail!("fake\r\nline")
+            }
+        }
+        let root = dojobber::Group::new("Root\t").with_dep(dojobber::dep(Hostile));
+        let runner = Runner::new(root, ()).output(std::io::sink());
+        assert_eq!(
+            super::list(runner.graph().unwrap().plan()),
+            "Clear\\u{1b}[2J\nRoot\\t (dummy) <- Clear\\u{1b}[2J\n"
+        );
+        let text = super::summary(&runner.run().unwrap().into_report(), false);
+        let lines: Vec<&str> = text.lines().skip(1).collect();
+        assert_eq!(
+            lines,
+            [
+                "failed Clear\\u{1b}[2J after 1 try: fake\\r\\nline",
+                "blocked Root\\t by Clear\\u{1b}[2J",
+            ]
+        );
+    }
+
+    #[test]
     fn a_run_only_jobs_error_is_said_once() {
         struct Once;
         impl Job for Once {
@@ -198,6 +283,7 @@ mod tests {
             .unwrap()
             .into_report();
         let text = super::summary(&report, false);
+        assert!(text.starts_with("1 job in "), "{text}");
         assert!(
             text.ends_with("\nfailed Once after 1 try: mirror unreachable\n"),
             "{text}"

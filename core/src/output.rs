@@ -1,6 +1,7 @@
 //! Observers of the machine's events, and the printer behind verbose and
 //! debug output.
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use crate::event::{Event, Outcome};
@@ -58,7 +59,11 @@ pub enum Verbosity {
 /// Popcorn.recheck: fail "Still popping..."
 /// ```
 ///
-/// A failing cleanup is printed whatever the verbosity.
+/// A failed run, recheck or cleanup shows its reason, on one line and
+/// shortened when huge (`-d` prints it whole). Names and messages reach
+/// the terminal with control characters escaped (`\u{1b}`, `\n`), so a
+/// name cannot move the cursor, clear the screen or fake a line. A
+/// failing cleanup is printed whatever the verbosity.
 ///
 /// ```
 /// use dojobber::{dep, bail, Context, Job, JobResult, Printer, Runner, Verbosity};
@@ -92,9 +97,9 @@ impl<W: Write> Printer<W> {
         if self.verbosity < Verbosity::Debug {
             return;
         }
-        let _ = writeln!(self.out, "    error: {}", failure.message);
+        let _ = writeln!(self.out, "    error: {}", escaped(&failure.message));
         for cause in &failure.causes {
-            let _ = writeln!(self.out, "    caused by: {cause}");
+            let _ = writeln!(self.out, "    caused by: {}", escaped(cause));
         }
     }
 }
@@ -111,7 +116,8 @@ impl<W: Write + Send> Observer for Printer<W> {
             Event::PhaseStarted { task, .. }
                 if task.phase == Phase::Cleanup && self.verbosity >= Verbosity::Debug =>
             {
-                let _ = writeln!(self.out, "{}.cleanup running", plan.name(task.job));
+                let name = escaped(plan.name(task.job));
+                let _ = writeln!(self.out, "{name}.cleanup running");
             }
             Event::PhaseFinished { task, outcome, .. } => {
                 let phase = task.phase;
@@ -121,15 +127,17 @@ impl<W: Write + Send> Observer for Printer<W> {
                 if !shown {
                     return;
                 }
-                let name = plan.name(task.job);
+                let name = escaped(plan.name(task.job));
                 match outcome {
                     Outcome::Pass => {
                         let _ = writeln!(self.out, "{name}.{phase}: pass");
                     }
                     Outcome::Fail(failure) => {
-                        if matches!(phase, Phase::Recheck | Phase::Cleanup) {
-                            let _ =
-                                writeln!(self.out, "{name}.{phase}: fail {:?}", failure.message);
+                        // A failed check is how a job says it needs its run:
+                        // its reason is no news.
+                        if phase != Phase::Check {
+                            let reason = shortened(&failure.message, MAX_REASON_CHARS);
+                            let _ = writeln!(self.out, "{name}.{phase}: fail {reason:?}");
                         } else {
                             let _ = writeln!(self.out, "{name}.{phase}: fail");
                         }
@@ -139,5 +147,94 @@ impl<W: Write + Send> Observer for Printer<W> {
             }
             _ => {}
         }
+    }
+}
+
+/// The most characters of a reason a verbose line shows.
+const MAX_REASON_CHARS: usize = 300;
+
+/// `text` with control characters (ESC, `\r`, `\n`, tabs, C1) and the
+/// bidirectional overrides shown as Rust escapes (`\u{1b}`, `\n`), for a
+/// terminal; anything else as it is.
+fn escaped(text: &str) -> Cow<'_, str> {
+    let is_hostile = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(is_hostile) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_hostile(c) {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// `text` cut to `max` characters, with `…` and the count of the rest.
+fn shortened(text: &str, max: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => Cow::Borrowed(text),
+        Some((end, _)) => {
+            let rest = text[end..].chars().count();
+            Cow::Owned(format!("{}… ({rest} more characters)", &text[..end]))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::{Context, Job};
+    use crate::runner::Runner;
+
+    /// A job whose name and errors try to take the terminal over.
+    struct Hostile;
+    impl Job for Hostile {
+        fn name(&self) -> String {
+            "esc \u{1b}[2J\r".to_owned()
+        }
+        fn tries(&self) -> Option<u32> {
+            Some(1)
+        }
+        fn check(&self, _: &mut Context<'_, ()>) -> crate::JobResult {
+            anyhow::bail!("not \u{1b}[31myet")
+        }
+        fn run(&self, _: &mut Context<'_, ()>) -> crate::JobResult {
+            anyhow::bail!("reset\n{}", "x".repeat(400))
+        }
+    }
+
+    #[test]
+    fn verbose_lines_escape_names_and_give_a_failed_runs_reason_shortened() {
+        let lines = dojobber_testkit::SharedBuffer::default();
+        Runner::new(Hostile, ())
+            .observe(Printer::new(Verbosity::Verbose, lines.clone()))
+            .run()
+            .unwrap();
+        let run_reason = format!("reset\\n{}… (106 more characters)", "x".repeat(294));
+        assert_eq!(
+            lines.text(),
+            format!(
+                "esc \\u{{1b}}[2J\\r.check: fail\n\
+                 esc \\u{{1b}}[2J\\r.run: fail \"{run_reason}\"\n\
+                 esc \\u{{1b}}[2J\\r.recheck: fail \"not \\u{{1b}}[31myet\"\n"
+            )
+        );
+    }
+
+    #[test]
+    fn hostile_text_is_escaped_and_plain_text_borrowed() {
+        assert_eq!(
+            escaped("esc \u{1b}[31mred\r\n\t\u{202e}x"),
+            "esc \\u{1b}[31mred\\r\\n\\t\\u{202e}x"
+        );
+        assert!(matches!(escaped("Caf\u{e9} \"q\" \\"), Cow::Borrowed(_)));
+        assert_eq!(shortened("abcdef", 4), "abcd… (2 more characters)");
+        assert_eq!(shortened("abc", 4), "abc");
     }
 }

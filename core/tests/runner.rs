@@ -213,7 +213,8 @@ fn a_panic_in_run_is_reported_and_the_recheck_decides() {
         .into_report();
     assert_eq!(
         lines.text(),
-        "Clumsy.check: fail\nClumsy.run: fail\nClumsy.recheck: fail \"not yet\"\n"
+        "Clumsy.check: fail\nClumsy.run: fail \"panicked: run exploded\"\n\
+         Clumsy.recheck: fail \"not yet\"\n"
     );
     assert_eq!(report.job("Clumsy").unwrap().status(), Status::Failed);
 }

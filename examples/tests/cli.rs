@@ -1,6 +1,7 @@
 //! The watch_movie binary as a user runs it: exit codes, the JSON report,
 //! the event stream, `--list` and the summary.
 
+use std::path::Path;
 use std::process::{Command, Output};
 
 mod support;
@@ -406,4 +407,118 @@ fn open_with_no_picture_to_open_stops_before_any_job_runs() {
         "error: --open: nothing to open: add --html, --graph or --graph-before\n"
     );
     assert_eq!(stdout(&output), "");
+}
+
+#[cfg(unix)]
+#[test]
+fn two_flags_naming_one_file_stop_the_program_before_any_job_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    std::fs::write(path("old.json"), "old").unwrap();
+    std::os::unix::fs::symlink(path("old.json"), path("link.json")).unwrap();
+    std::fs::create_dir(path("sub")).unwrap();
+    let (x, old, link, dotted) = (
+        path("x.json"),
+        path("old.json"),
+        path("link.json"),
+        path("sub/../x.json"),
+    );
+    let (svg, stdout_link) = (path("a.svg"), path("stdout"));
+    std::os::unix::fs::symlink("/dev/stdout", &stdout_link).unwrap();
+    let cases = [
+        ("--report-json", &x, "--events-json", &x),
+        ("--report-json", &old, "--events-json", &link),
+        ("--report-json", &x, "--events-json", &dotted),
+        ("--graph", &svg, "--graph-before", &svg),
+        (
+            "--report-json",
+            &"-".to_owned(),
+            "--events-json",
+            &stdout_link,
+        ),
+    ];
+    for (first, first_path, second, second_path) in cases {
+        let output = run(&["-v", first, first_path, second, second_path]);
+        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+        let (first_path, second_path) = (Path::new(first_path), Path::new(second_path));
+        assert_eq!(
+            stderr(&output),
+            format!(
+                "error: {second} {}: the same file as {first} {}\n",
+                second_path.display(),
+                first_path.display()
+            )
+        );
+        assert_eq!(stdout(&output), "");
+    }
+    let mut left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["link.json", "old.json", "stdout", "sub"],
+        "nothing written"
+    );
+    assert_eq!(std::fs::read_to_string(&old).unwrap(), "old");
+    // A device other than stdout may be named twice.
+    let output = run(&[
+        "-q",
+        "--report-json",
+        "/dev/null",
+        "--events-json",
+        "/dev/null",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+}
+
+#[test]
+fn list_draws_the_plan_with_graph_before_and_refuses_what_needs_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.dot");
+    let output = run(&["--list", "--graph-before", plan.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), stdout(&run(&["--list"])));
+    assert!(
+        std::fs::read_to_string(&plan)
+            .unwrap()
+            .contains("WatchMovie")
+    );
+    for flag in ["--report-json", "--events-json", "--graph", "--html"] {
+        let path = dir.path().join("out.html");
+        let output = run(&["--list", flag, path.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(2), "{flag}");
+        assert!(
+            stderr(&output).contains("'--list' cannot be used with")
+                && stderr(&output).contains(flag),
+            "{flag}: {}",
+            stderr(&output)
+        );
+        assert_eq!(stdout(&output), "");
+        assert!(!path.exists());
+    }
+}
+
+#[test]
+fn control_characters_reach_the_terminal_escaped() {
+    let output = run(&[
+        "-v",
+        "--color",
+        "never",
+        "--movie",
+        "esc \x1b[31mred\r\x1b[2J\n",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let (out, err) = (stdout(&output), stderr(&output));
+    for text in [&out, &err] {
+        assert!(
+            !text.contains(['\x1b', '\r']),
+            "nothing raw reaches the terminal: {text:?}"
+        );
+    }
+    assert!(
+        out.contains(": esc \\u{1b}[31mred\\r\\u{1b}[2J\\n not one of the available movies.\n"),
+        "{out}"
+    );
 }

@@ -109,6 +109,51 @@ fn a_report_to_dev_stdout_goes_down_the_pipe() {
     assert_eq!(report["jobs"].as_array().unwrap().len(), 20);
 }
 
+#[test]
+fn outputs_on_stdout_hold_it_alone_and_the_summary_goes_to_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    // stdout redirected to a file, the report through `/dev/stdout`: the
+    // summary once overwrote the report's start.
+    let file = dir.path().join("out.json");
+    let output = watch_movie()
+        .arg("--report-json")
+        .arg(link_to(dir.path(), "/dev/stdout"))
+        .stdout(std::fs::File::create(&file).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(report["jobs"].as_array().unwrap().len(), 20);
+    assert!(
+        stderr(&output).starts_with("20 jobs in "),
+        "{}",
+        stderr(&output)
+    );
+    // A pipe, with `-` for stdout.
+    let output = watch_movie().args(["--report-json", "-"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["jobs"].as_array().unwrap().len(), 20);
+    assert!(
+        stderr(&output).starts_with("20 jobs in "),
+        "{}",
+        stderr(&output)
+    );
+    let output = watch_movie().args(["--events-json", "-"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    for line in stdout(&output).lines() {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(event["event"].is_string(), "{line}");
+    }
+    assert!(
+        stderr(&output).starts_with("20 jobs in "),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!dir.path().join("-").exists() && !Path::new("-").exists());
+}
+
 /// Starts watch_movie with `args` and waits until it prints the line
 /// `until` on stderr; returns the child and what it printed so far.
 /// `--retry-delay 1h` keeps a run going until something stops it.
@@ -159,7 +204,13 @@ fn sigterm_cancels_like_ctrl_c_cleanups_run_and_the_report_is_written() {
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     let (output, err) = finish(child, seen);
     assert_eq!(output.status.code(), Some(1), "{err}");
-    assert!(err.contains("cancelling: phases under way finish"), "{err}");
+    assert!(
+        err.contains(
+            "cancelling: phases under way finish, then cleanups run \
+             (a second signal quits at once)\n"
+        ),
+        "worded for any signal, not Ctrl-C alone: {err}"
+    );
     assert!(err.contains("CleanCouch.cleanup running"), "{err}");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
@@ -169,6 +220,103 @@ fn sigterm_cancels_like_ctrl_c_cleanups_run_and_the_report_is_written() {
         "{}",
         stdout(&output)
     );
+}
+
+/// A FIFO at `path` and its reader, which never reads and holds little:
+/// the program's write of more than the returned size blocks until the
+/// program is stopped.
+#[cfg(target_os = "linux")]
+fn stalled_fifo(path: &Path) -> (std::fs::File, usize) {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::AsRawFd;
+    let name = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid C string; mkfifo only reads it.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o644) }, 0);
+    let reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .unwrap();
+    // SAFETY: an open descriptor of a pipe; the smallest size is a page.
+    let size = unsafe { libc::fcntl(reader.as_raw_fd(), libc::F_SETPIPE_SZ, 4096) };
+    assert!(
+        size > 0,
+        "F_SETPIPE_SZ: {}",
+        std::io::Error::last_os_error()
+    );
+    (reader, size as usize)
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_signal_after_the_run_skips_the_outputs_not_written_and_keeps_the_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole.svg");
+    let drawn = watch_movie()
+        .arg("-q")
+        .arg("--graph")
+        .arg(&whole)
+        .output()
+        .unwrap();
+    assert_eq!(drawn.status.code(), Some(1), "{}", stderr(&drawn));
+    let svg_size = std::fs::metadata(&whole).unwrap().len() as usize;
+    std::fs::remove_file(&whole).unwrap();
+
+    // The picture goes to a FIFO nobody reads: its write cannot end.
+    let fifo = dir.path().join("run.svg");
+    let (_reader, room) = stalled_fifo(&fifo);
+    assert!(
+        svg_size > room,
+        "the picture ({svg_size} bytes) overflows the pipe ({room})"
+    );
+    let (report, page) = (dir.path().join("report.json"), dir.path().join("run.html"));
+    let mut child = watch_movie()
+        .arg("--report-json")
+        .arg(&report)
+        .arg("--graph")
+        .arg(&fifo)
+        .arg("--html")
+        .arg(&page)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The summary comes before the outputs.
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut summary = String::new();
+    out.read_line(&mut summary).unwrap();
+    assert!(summary.starts_with("20 jobs in "), "{summary}");
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    out.read_to_string(&mut summary).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "the run's: {err}");
+    assert!(
+        err.starts_with(
+            "stopping: the outputs not written yet are skipped (a second signal quits at once)\n"
+        ),
+        "{err}"
+    );
+    for (flag, path) in [("--graph", &fifo), ("--html", &page)] {
+        assert!(
+            err.contains(&format!(
+                "error: {flag} {}: not written: stopped by a signal; the exit code is the run's\n",
+                path.display()
+            )),
+            "{err}"
+        );
+    }
+    // The report came first: written whole, or named as not written.
+    let report_skipped = err.contains("error: --report-json");
+    let mut expected = vec!["run.svg"];
+    if !report_skipped {
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        assert_eq!(report["jobs"].as_array().unwrap().len(), 20);
+        expected.insert(0, "report.json");
+    }
+    assert_eq!(names(dir.path()), expected, "no temporary file is left");
 }
 
 #[test]

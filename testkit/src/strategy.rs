@@ -1,4 +1,4 @@
-//! [proptest] strategies for random suites: job graphs of a given shape
+//! [proptest](mod@proptest) strategies for random suites: job graphs of a given shape
 //! (size, fan-in, depth) with random scripts, and random run configurations.
 //!
 //! ```
