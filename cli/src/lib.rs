@@ -41,7 +41,11 @@
 //!
 //! Ctrl-C, SIGTERM or SIGHUP cancels the run: phases under way finish,
 //! cleanups run, the report is complete (jobs not reached are blocked,
-//! `cancelled`); a second one exits at once with status 130.
+//! `cancelled`). A second one exits at once with status 130, after
+//! writing the report as it stands (jobs under way failed, jobs not
+//! reached blocked) and the summary, and naming the cleanups not run: for
+//! a phase abandoned at its time limit, which may never return (the run
+//! says when it waits only for such phases).
 //!
 //! Exit codes: 0 when every job passed, 1 when some job failed or is
 //! blocked, 2 when the suite could not start (a cycle, a duplicate job name,
@@ -54,15 +58,16 @@
 mod args;
 mod files;
 mod progress;
+mod signals;
 mod summary;
 
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex, Once, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use dojobber::engine::Plan;
-use dojobber::{CancelHandle, Event, Finished, Observer, Report, Runner};
+use dojobber::{Event, Finished, Observer, Report, Runner};
 use dojobber_viz::html::RunView;
 use dojobber_viz::{Format, GraphSource};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -72,6 +77,7 @@ pub use files::{OutputError, OutputFile};
 pub use summary::{list, summary};
 
 use progress::{BarWriter, Progress};
+use signals::AbandonHint;
 
 /// How a dojobber program exits.
 ///
@@ -233,12 +239,21 @@ impl RunArgs {
             stream.failures = Some(Arc::clone(&failures));
             runner = runner.observe(stream);
         }
-        cancel_on_signals(runner.current_cancel_handle());
+        let report_file = Arc::new(Mutex::new(outputs.report));
+        let exit_now = signals::ExitNow {
+            report: Arc::clone(&report_file),
+            summary: (!self.quiet).then_some(color),
+        };
+        let cancel = runner.current_cancel_handle();
+        signals::cancel_on_signals(cancel.clone(), exit_now);
         let bar = self.progress_bar();
         if let Some(bar) = &bar {
             runner = runner
                 .output(BarWriter::new(bar.clone()))
-                .observe(Progress::new(bar.clone()));
+                .observe(Progress::new(bar.clone()))
+                .observe(AbandonHint::new(cancel, BarWriter::new(bar.clone())));
+        } else {
+            runner = runner.observe(AbandonHint::new(cancel, io::stderr()));
         }
 
         let finished = match run(runner) {
@@ -251,7 +266,12 @@ impl RunArgs {
         let report = finished.report();
         let mut failures =
             std::mem::take(&mut *failures.lock().unwrap_or_else(PoisonError::into_inner));
-        if let Some(file) = outputs.report {
+        // Taken under its lock: a second signal meanwhile waits for it.
+        if let Some(file) = report_file
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
             let written = file.write(|out| {
                 serde_json::to_writer_pretty(&mut *out, &report)?;
                 out.write_all(b"\n")
@@ -438,7 +458,7 @@ fn open_in_viewer(path: &Path) -> Result<(), String> {
 
 /// Prints on stdout; a reader that went away (`--list | head -1`) ends
 /// the output quietly.
-fn print_stdout(text: &str) {
+pub(crate) fn print_stdout(text: &str) {
     let mut out = io::stdout().lock();
     let written = out.write_all(text.as_bytes()).and_then(|()| out.flush());
     match written {
@@ -447,32 +467,6 @@ fn print_stdout(text: &str) {
         }
         _ => {}
     }
-}
-
-/// Makes the first Ctrl-C, SIGTERM or SIGHUP cancel `handle`; a second
-/// one exits at once with status 130. The process-wide handler is
-/// installed once; the handle of the latest call is the one it cancels.
-fn cancel_on_signals(handle: CancelHandle) {
-    static CURRENT: Mutex<Option<CancelHandle>> = Mutex::new(None);
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        let installed = ctrlc::set_handler(|| {
-            let current = CURRENT.lock().unwrap_or_else(PoisonError::into_inner);
-            match current.as_ref() {
-                Some(handle) if !handle.is_cancelled() => {
-                    eprintln!(
-                        "cancelling: phases under way finish, then cleanups run (Ctrl-C again to quit now)"
-                    );
-                    handle.cancel();
-                }
-                _ => std::process::exit(130),
-            }
-        });
-        if let Err(error) = installed {
-            tracing::debug!(%error, "signals stay with the program's own handler");
-        }
-    });
-    *CURRENT.lock().unwrap_or_else(PoisonError::into_inner) = Some(handle);
 }
 
 fn cannot_start(error: impl std::fmt::Display) -> Exit {
