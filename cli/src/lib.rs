@@ -41,9 +41,13 @@
 //!
 //! Ctrl-C, SIGTERM or SIGHUP cancels the run: phases under way finish,
 //! cleanups run, the report is complete (jobs not reached are blocked,
-//! `cancelled`); a second one exits at once with status 130. After the
-//! run the summary comes first, then the files; a signal then skips the
-//! files not written yet (drawing included) and keeps the run's exit code.
+//! `cancelled`). A second one exits at once with status 130, after
+//! writing the report as it stands (jobs under way failed, jobs not
+//! reached blocked) and the summary, and naming the cleanups not run: for
+//! a phase abandoned at its time limit, which may never return (the run
+//! says when it waits only for such phases). After the run the summary
+//! comes first, then the files; a signal then skips the files not written
+//! yet (drawing included) and keeps the run's exit code.
 //!
 //! Exit codes: 0 when every job passed, 1 when some job failed or is
 //! blocked or a cleanup failed, 2 when the suite could not start (a cycle,
@@ -57,13 +61,14 @@
 mod args;
 mod files;
 mod progress;
+mod signals;
 mod summary;
 
 use std::io::{self, IsTerminal, Write};
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex, Once, PoisonError, mpsc};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
 use dojobber::engine::Plan;
 use dojobber::{CancelHandle, Event, Finished, Observer, Report, Runner};
@@ -78,6 +83,7 @@ use files::Destination;
 pub use summary::{escaped, list, summary};
 
 use progress::{BarWriter, Progress};
+use signals::AbandonHint;
 
 /// How a dojobber program exits.
 ///
@@ -242,12 +248,27 @@ impl RunArgs {
             stream.failures = Some(Arc::clone(&failures));
             runner = runner.observe(stream);
         }
-        cancel_on_signals(runner.current_cancel_handle(), DURING_THE_RUN);
+        let color = self.color.enabled(if outputs.to_stdout {
+            io::stderr().is_terminal()
+        } else {
+            io::stdout().is_terminal()
+        });
+        let report_file = Arc::new(Mutex::new(outputs.report));
+        let exit_now = signals::ExitNow {
+            report: Arc::clone(&report_file),
+            summary: (!self.quiet).then_some(color),
+            stdout_taken: outputs.to_stdout,
+        };
+        let cancel = runner.current_cancel_handle();
+        signals::cancel_during_the_run(cancel.clone(), exit_now);
         let bar = self.progress_bar();
         if let Some(bar) = &bar {
             runner = runner
                 .output(BarWriter::new(bar.clone()))
-                .observe(Progress::new(bar.clone()));
+                .observe(Progress::new(bar.clone()))
+                .observe(AbandonHint::new(cancel, BarWriter::new(bar.clone())));
+        } else {
+            runner = runner.observe(AbandonHint::new(cancel, io::stderr()));
         }
 
         let finished = match run(runner) {
@@ -260,20 +281,20 @@ impl RunArgs {
         let report = Arc::new(finished.report());
         // From here on, a signal skips the outputs not written yet.
         let stop = CancelHandle::new();
-        cancel_on_signals(stop.clone(), AFTER_THE_RUN);
+        signals::stop_outputs_on_signals(stop.clone());
         if !self.quiet {
-            let on_terminal = if outputs.to_stdout {
-                io::stderr().is_terminal()
-            } else {
-                io::stdout().is_terminal()
-            };
-            let color = self.color.enabled(on_terminal);
             print_human(&summary(&report, color), outputs.to_stdout);
         }
         let mut failures =
             std::mem::take(&mut *failures.lock().unwrap_or_else(PoisonError::into_inner));
         let plan = Arc::new(finished.plan().clone());
-        if let Some(file) = outputs.report {
+        // Taken under its lock: a second signal during the run writes it
+        // as the run stood, and then it is gone.
+        let report_file = report_file
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(file) = report_file {
             let report = Arc::clone(&report);
             let written = write_unless_stopped(&stop, file, move |out| {
                 serde_json::to_writer_pretty(&mut *out, &*report)?;
@@ -503,7 +524,7 @@ fn open_in_viewer(path: &Path) -> Result<(), String> {
 
 /// Prints text for people: on stdout, or on stderr when an output took
 /// stdout.
-fn print_human(text: &str, stdout_taken: bool) {
+pub(crate) fn print_human(text: &str, stdout_taken: bool) {
     if stdout_taken {
         eprint!("{text}");
     } else {
@@ -513,7 +534,7 @@ fn print_human(text: &str, stdout_taken: bool) {
 
 /// Prints on stdout; a reader that went away (`--list | head -1`) ends
 /// the output quietly.
-fn print_stdout(text: &str) {
+pub(crate) fn print_stdout(text: &str) {
     let mut out = io::stdout().lock();
     let written = out.write_all(text.as_bytes()).and_then(|()| out.flush());
     match written {
@@ -522,38 +543,6 @@ fn print_stdout(text: &str) {
         }
         _ => {}
     }
-}
-
-/// What the first signal of a run prints.
-const DURING_THE_RUN: &str =
-    "cancelling: phases under way finish, then cleanups run (a second signal quits at once)";
-/// What the first signal after the run prints.
-const AFTER_THE_RUN: &str =
-    "stopping: the outputs not written yet are skipped (a second signal quits at once)";
-
-/// Makes the first Ctrl-C, SIGTERM or SIGHUP print `message` and cancel
-/// `handle`; a second one exits at once with status 130. The process-wide
-/// handler is installed once; the handle of the latest call is the one it
-/// cancels.
-fn cancel_on_signals(handle: CancelHandle, message: &'static str) {
-    static CURRENT: Mutex<Option<(CancelHandle, &'static str)>> = Mutex::new(None);
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        let installed = ctrlc::set_handler(|| {
-            let current = CURRENT.lock().unwrap_or_else(PoisonError::into_inner);
-            match current.as_ref() {
-                Some((handle, message)) if !handle.is_cancelled() => {
-                    eprintln!("{message}");
-                    handle.cancel();
-                }
-                _ => std::process::exit(130),
-            }
-        });
-        if let Err(error) = installed {
-            tracing::debug!(%error, "signals stay with the program's own handler");
-        }
-    });
-    *CURRENT.lock().unwrap_or_else(PoisonError::into_inner) = Some((handle, message));
 }
 
 /// Writes `file` with `fill` (drawing included) on a thread of its own and

@@ -3,6 +3,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::report::Report;
+
 /// Stops a run when cancelled: no new phase starts, phases in flight finish
 /// (the async driver cancels them), cleanups run, and the report is
 /// complete, with the jobs never reached blocked for the reason
@@ -36,12 +38,18 @@ pub struct CancelHandle {
 /// Wakes a driver's watcher.
 type Waker = Box<dyn Fn() + Send + Sync>;
 
+/// The report of a run under way, as if it ended now.
+type Reporter = Box<dyn Fn() -> Option<Report> + Send + Sync>;
+
 #[derive(Default)]
 struct Inner {
     cancelled: AtomicBool,
     /// Drivers' watchers to wake, by subscription number.
     wakers: Mutex<Vec<(u64, Waker)>>,
     next_subscription: std::sync::atomic::AtomicU64,
+    /// The runs under way that this handle stops, by subscription number:
+    /// the latest reports.
+    reporters: Mutex<Vec<(u64, Reporter)>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -116,6 +124,63 @@ impl CancelHandle {
             handle: self.clone(),
             id,
         }
+    }
+}
+
+impl CancelHandle {
+    /// The report of the run this handle stops, as it would read if the
+    /// program ended now without waiting for the phases in flight (see
+    /// [`Machine::report_if_ended_now`](crate::engine::Machine::report_if_ended_now)):
+    /// what a program writes before it exits on a second Ctrl-C, when a
+    /// phase will not return. `None` when no run is under way.
+    ///
+    /// ```
+    /// let handle = dojobber::CancelHandle::new();
+    /// assert!(handle.report_if_ended_now().is_none());
+    /// ```
+    pub fn report_if_ended_now(&self) -> Option<Report> {
+        let reporters = self
+            .inner
+            .reporters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        reporters.last().and_then(|(_, report)| report())
+    }
+
+    /// Makes `report` answer [`report_if_ended_now`](Self::report_if_ended_now)
+    /// while the subscription lives. It is called under the handle's lock,
+    /// so once the subscription is dropped it is never called again.
+    pub(crate) fn lend_reports(
+        &self,
+        report: impl Fn() -> Option<Report> + Send + Sync + 'static,
+    ) -> ReportSubscription {
+        let id = self.inner.next_subscription.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .reporters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((id, Box::new(report)));
+        ReportSubscription {
+            handle: self.clone(),
+            id,
+        }
+    }
+}
+
+/// A run's reports lent to its cancel handle; withdrawn when dropped.
+pub(crate) struct ReportSubscription {
+    handle: CancelHandle,
+    id: u64,
+}
+
+impl Drop for ReportSubscription {
+    fn drop(&mut self) {
+        let inner = &self.handle.inner;
+        let mut reporters = inner
+            .reporters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        reporters.retain(|(id, _)| *id != self.id);
     }
 }
 

@@ -125,6 +125,17 @@ pub enum Event {
     },
     /// The cleanups are over (or stopped at a failure).
     CleanupFinished,
+    /// The run has nothing left to do but wait for this phase, which the
+    /// machine abandoned at its time limit (its try has failed) and which
+    /// has not returned: a thread cannot be stopped. Made once per such
+    /// phase, even when the main events are muted; the run goes on when
+    /// it returns.
+    WaitingForAbandoned {
+        /// The phase.
+        task: Task,
+        /// When it started.
+        started: Duration,
+    },
 }
 
 /// An [`Event`] with its jobs named, in a stable form for machines to read:
@@ -206,6 +217,17 @@ pub enum EventRecord<'a> {
     },
     /// See [`Event::CleanupFinished`].
     CleanupFinished,
+    /// See [`Event::WaitingForAbandoned`].
+    WaitingForAbandoned {
+        /// The job's name.
+        job: &'a str,
+        /// The phase.
+        phase: crate::job::Phase,
+        /// The try.
+        attempt: u32,
+        /// Seconds since the run started.
+        started_secs: f64,
+    },
 }
 
 impl Event {
@@ -253,6 +275,12 @@ impl Event {
                 at_secs: at.as_secs_f64(),
             },
             Event::CleanupFinished => EventRecord::CleanupFinished,
+            Event::WaitingForAbandoned { task, started } => EventRecord::WaitingForAbandoned {
+                job: plan.name(task.job),
+                phase: task.phase,
+                attempt: task.attempt,
+                started_secs: started.as_secs_f64(),
+            },
         }
     }
 }

@@ -230,10 +230,19 @@ pub trait Job<A = ()>: Any + Send + Sync {
     }
 
     /// The longest time one phase (check, run, recheck) may take; `None`,
-    /// the default, is no limit. An over-time phase fails its try with
-    /// "timed out after ...". The async driver cancels it; the sequential
-    /// and thread drivers cannot stop running code, so the phase goes on,
-    /// and the job is not retried until it returns.
+    /// the default, is no limit. At the limit, the phase's try fails with
+    /// "timed out after 1s" (its record ends there), whatever the driver.
+    /// The async driver cancels an async phase; a thread cannot be
+    /// stopped, so a plain phase goes on: its job is not retried, and the
+    /// run does not end, until it returns; the error then says when
+    /// ("timed out after 1s (it returned after 1.5s)"). A run that has
+    /// nothing left but such phases says so
+    /// ([`Event::WaitingForAbandoned`](crate::Event::WaitingForAbandoned)),
+    /// and a program can still exit without them, writing the report as it
+    /// stands ([`CancelHandle::report_if_ended_now`](crate::CancelHandle::report_if_ended_now);
+    /// a second Ctrl-C in dojobber-cli). With one worker, a suite with a
+    /// time limit runs its phases on a worker thread while the calling
+    /// thread watches the limits.
     fn time_limit(&self) -> Option<Duration> {
         None
     }

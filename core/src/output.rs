@@ -63,7 +63,8 @@ pub enum Verbosity {
 /// shortened when huge (`-d` prints it whole). Names and messages reach
 /// the terminal with control characters escaped (`\u{1b}`, `\n`), so a
 /// name cannot move the cursor, clear the screen or fake a line. A
-/// failing cleanup is printed whatever the verbosity.
+/// failing cleanup, and a run left waiting only for phases abandoned at
+/// their time limit, are printed whatever the verbosity.
 ///
 /// ```
 /// use dojobber::{dep, bail, Context, Job, JobResult, Printer, Runner, Verbosity};
@@ -144,6 +145,17 @@ impl<W: Write + Send> Observer for Printer<W> {
                         self.print_chain(failure);
                     }
                 }
+            }
+            Event::WaitingForAbandoned { task, .. } => {
+                let limit = plan.time_limit(task.job).map_or_else(String::new, |limit| {
+                    format!(" at its {} time limit", crate::machine::humane(limit))
+                });
+                let _ = writeln!(
+                    self.out,
+                    "waiting for {}.{}, abandoned{limit}: it cannot be stopped, and the run ends when it returns",
+                    plan.name(task.job),
+                    task.phase
+                );
             }
             _ => {}
         }

@@ -806,6 +806,11 @@ impl Plan {
         self.time_limits.get(&id).copied()
     }
 
+    /// Whether any job of the plan has a time limit.
+    pub fn has_time_limits(&self) -> bool {
+        !self.time_limits.is_empty()
+    }
+
     /// The job's concurrency group, as an index into [`group_names`](Self::group_names).
     pub fn group(&self, id: JobId) -> Option<usize> {
         self.job_groups.get(id).map(usize::from)

@@ -234,6 +234,10 @@ impl<A: 'static> Runner<A> {
     /// one phase at a time in the reference order, or with `workers(n)`, up to
     /// n at once on as many threads. Blocks the calling thread.
     ///
+    /// With one worker the phases run on the calling thread, unless a job
+    /// has a time limit: then on one worker thread, while the calling
+    /// thread watches the limits (the order is the same).
+    ///
     /// Fails only when the suite cannot start (see [`SetupError`]; a
     /// worker thread the system refuses is one); failing jobs are in the
     /// report.
@@ -250,8 +254,10 @@ impl<A: 'static> Runner<A> {
     {
         let session = self.start()?;
         let workers = session.lock().machine.config().workers;
+        // A time limit needs a watcher besides the phase's thread, which
+        // may never return: one worker thread, the caller's thread watching.
         match workers {
-            1 => threads::drive_alone(&session),
+            1 if !session.plan().has_time_limits() => threads::drive_alone(&session),
             workers => {
                 if let Err(error) = threads::drive_pool(&session, workers) {
                     drop(session.into_report());

@@ -194,8 +194,8 @@ fn an_over_time_phase_fails_its_try_and_the_job_waits_for_it_to_return() {
     let hangs = run.report.job("Hangs").unwrap();
     assert_eq!((hangs.status(), hangs.tries()), (Status::Failed, 2));
     let error = hangs.last_error().unwrap();
-    assert_eq!(error.message, "timed out after 2s");
-    assert_eq!(error.causes, ["the phase ended 5.000s after it started"]);
+    assert_eq!(error.message, "timed out after 2s (it returned after 5s)");
+    assert!(error.causes.is_empty(), "{error:?}");
     // Its delay ran out at 3 s, but the retry waited for the first check
     // to return, at 5 s.
     let second = run.performed.iter().find(|s| s.attempt == 2).unwrap();
@@ -212,7 +212,7 @@ fn a_cancellable_over_time_phase_is_abandoned_at_its_limit() {
     );
     let error = run.report.job("Hangs").unwrap().last_error().unwrap();
     // The second try started at 3 s and was cancelled at its 2 s limit.
-    assert_eq!(error.causes, ["the phase ended 2.000s after it started"]);
+    assert_eq!(error.message, "timed out after 2s");
 }
 
 #[test]

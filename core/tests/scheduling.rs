@@ -262,7 +262,10 @@ fn time_limits_are_named_as_people_write_them() {
         check_invariants(&sim).unwrap();
         let job = sim.report.job_at(0).expect("the report has every job");
         let error = job.last_error().unwrap();
-        assert_eq!(error.message, format!("timed out after {said}"));
+        // One worker sees it late, when it returns, and says when (when
+        // that reads differently from the limit: not `1m 0s` twice).
+        let message = format!("timed out after {said}");
+        assert!(error.message.starts_with(&message), "{error:?}");
     }
     // A phase that takes exactly its limit is in time.
     let suite = Suite::new([Mock::new("Punctual")

@@ -207,7 +207,7 @@ fn sigterm_cancels_like_ctrl_c_cleanups_run_and_the_report_is_written() {
     assert!(
         err.contains(
             "cancelling: phases under way finish, then cleanups run \
-             (a second signal quits at once)\n"
+             (a second signal exits at once, writing the report as it stands)\n"
         ),
         "worded for any signal, not Ctrl-C alone: {err}"
     );
@@ -353,5 +353,86 @@ fn a_reader_that_goes_away_ends_the_output_quietly() {
             stderr(&output)
         );
         assert_eq!(stderr(&output), "", "{args:?}");
+    }
+}
+
+/// Starts `program` with `args` and waits until it prints the line
+/// `until` on stderr; returns the child and what it printed so far.
+fn start_program_and_wait_for(program: &str, args: &[&str], until: &str) -> (Child, String) {
+    let mut child = Command::new(example(program))
+        .env_remove("RUST_LOG")
+        .args(["--progress", "never", "--color", "never"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    wait_for_line(&mut lines, &mut seen, until);
+    child.stderr = Some(lines.into_inner());
+    (child, seen)
+}
+
+fn wait_for_line(lines: &mut impl BufRead, seen: &mut String, until: &str) {
+    loop {
+        let mut line = String::new();
+        assert!(
+            lines.read_line(&mut line).unwrap() > 0,
+            "ended before {until:?}: {seen}"
+        );
+        seen.push_str(&line);
+        if line.trim_end().starts_with(until) {
+            return;
+        }
+    }
+}
+
+/// A check past its time limit never returns: once everything else is
+/// done the run says it waits only for it, the first SIGTERM cancels, and
+/// the second writes the report as it stands (the check timed out and had
+/// not returned, the cleanup not run is named) and the summary, and exits
+/// with 130. Alone and with a pool.
+#[test]
+fn a_second_signal_writes_the_report_of_a_run_that_waits_for_a_hung_phase() {
+    for workers in ["1", "4"] {
+        let dir = tempfile::tempdir().unwrap();
+        let report = dir.path().join("report.json");
+        let args = ["-j", workers, "--report-json", report.to_str().unwrap()];
+        let hint = "Ctrl-C twice to exit without waiting";
+        let (mut child, mut seen) = start_program_and_wait_for("hangs", &args, hint);
+        let pid = Pid::from_raw(child.id() as i32);
+        let waiting = "waiting for Hangs.check, abandoned at its 50ms time limit: \
+                       it cannot be stopped, and the run ends when it returns\n";
+        assert!(seen.contains(waiting), "{seen}");
+        kill(pid, Signal::SIGTERM).unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap());
+        wait_for_line(&mut lines, &mut seen, "cancelling:");
+        kill(pid, Signal::SIGTERM).unwrap();
+        child.stderr = Some(lines.into_inner());
+        let (output, err) = finish(child, seen);
+        assert_eq!(output.status.code(), Some(130), "{err}");
+        assert!(err.contains("cleanups not run: Cleaned"), "{err}");
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        assert_eq!(report["stopped"], "cancelled");
+        let jobs = report["jobs"].as_array().unwrap();
+        let hangs = jobs.iter().find(|job| job["name"] == "Hangs").unwrap();
+        assert_eq!(hangs["status"], "failed");
+        let error = hangs["last_error"]["message"].as_str().unwrap();
+        assert!(
+            error.starts_with("timed out after 50ms (it had not returned after "),
+            "{error}"
+        );
+        let root = jobs.iter().find(|job| job["name"] == "Root").unwrap();
+        assert_eq!(
+            (&root["status"], &root["blocked_by"]),
+            (&"blocked".into(), &"Hangs".into())
+        );
+        assert!(
+            stdout(&output).contains("failed Hangs"),
+            "{}",
+            stdout(&output)
+        );
     }
 }

@@ -466,6 +466,8 @@ impl<'a> Checker<'a> {
                 self.stage = Stage::CleanupOver;
                 Ok(())
             }
+            // Only what observers are told: the phase's record says the rest.
+            Event::WaitingForAbandoned { .. } => Ok(()),
         }
     }
 
@@ -1331,8 +1333,18 @@ impl<'a> Checker<'a> {
             let reported_error = reported.last_error().map(|e| e.message.clone());
             // A job that failed a try and then passed may report the old
             // error; a failed job reports its last one.
+            // A timeout's phase that returned later says when, in the report.
+            let returned_later = |reported: &str, traced: &str| {
+                reported.strip_prefix(traced).is_some_and(|rest| {
+                    rest.starts_with(" (it returned after ") && rest.ends_with(')')
+                })
+            };
+            let agrees = reported_error == last_error
+                || track.timed_out
+                    && matches!((&reported_error, &last_error),
+                        (Some(reported), Some(traced)) if returned_later(reported, traced));
             if status == Status::Failed {
-                check(reported_error == last_error, &|| {
+                check(agrees, &|| {
                     format!("reported error {reported_error:?}, the trace's is {last_error:?}")
                 })?;
             }

@@ -32,7 +32,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::cancel::CancelHandle;
+use crate::cancel::{CancelHandle, ReportSubscription};
 use crate::event::Task;
 use crate::event::{Outcome, drop_caught};
 use crate::graph::JobTable;
@@ -57,7 +57,11 @@ pub struct Session<A> {
     pub(crate) clock: Instant,
     /// The plan, readable without the lock.
     pub(crate) plan: Arc<Plan>,
-    pub(crate) run: Mutex<Run>,
+    /// Shared (weakly) with the cancel handle, which may ask for the
+    /// report as it stands from another thread (a second Ctrl-C).
+    pub(crate) run: Arc<Mutex<Run>>,
+    /// Lends that report to the cancel handle until the run ends.
+    reporting: ReportSubscription,
 }
 
 /// What the workers share, behind the session's lock: the machine, the
@@ -174,21 +178,32 @@ impl<A> Session<A> {
         {
             machine.mute_main_events();
         }
+        let clock = Instant::now();
+        let run = Arc::new(Mutex::new(Run {
+            locals: HashMap::default(),
+            machine,
+            observers,
+            handoff: VecDeque::new(),
+            idle_workers: 0,
+            watcher_wakes: None,
+            broken: false,
+        }));
+        let reporting = cancel.lend_reports({
+            let run = Arc::downgrade(&run);
+            move || {
+                let run = run.upgrade()?;
+                let run = run.lock().unwrap_or_else(PoisonError::into_inner);
+                Some(run.machine.report_if_ended_now(clock.elapsed()))
+            }
+        });
         Session {
             jobs,
             args,
             global: GlobalStorage::default(),
             cancel,
-            clock: Instant::now(),
-            run: Mutex::new(Run {
-                locals: HashMap::default(),
-                machine,
-                observers,
-                handoff: VecDeque::new(),
-                idle_workers: 0,
-                watcher_wakes: None,
-                broken: false,
-            }),
+            clock,
+            run,
+            reporting,
             plan,
         }
     }
@@ -266,15 +281,21 @@ impl<A> Session<A> {
             global,
             run,
             plan,
+            reporting,
             ..
         } = self;
+        // Once withdrawn, the cancel handle holds the run no more.
+        drop(reporting);
         drop(jobs);
         // The machine's is then the only handle: the report takes its names.
         // The arguments and observers are user code, whose `Drop` may panic
         // (the storages catch their values' own).
         drop_caught(args);
         drop((global, plan));
-        let run = run.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let run = Arc::into_inner(run)
+            .expect("only the session holds the run once its reports are withdrawn")
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
         run.observers.into_iter().for_each(drop_caught);
         drop((run.locals, run.handoff));
         run.machine.into_report_card()

@@ -37,6 +37,7 @@ mod ready;
 mod timers;
 
 use std::collections::VecDeque;
+use std::fmt::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -247,6 +248,9 @@ pub struct Machine {
     continuations: VecDeque<Task>,
     /// Phases to abandon, to tell the driver.
     to_abandon: VecDeque<Task>,
+    /// Phases abandoned at their time limit that have not come back, and
+    /// whether observers were told the run waits only for them.
+    over_limit: Vec<(Task, bool)>,
     in_flight: usize,
     round: u32,
     stage: Stage,
@@ -303,6 +307,7 @@ impl Machine {
             retry_next_round: Vec::new(),
             continuations: VecDeque::new(),
             to_abandon: VecDeque::new(),
+            over_limit: Vec::new(),
             in_flight: 0,
             round: 1,
             stage: Stage::Main,
@@ -391,7 +396,22 @@ impl Machine {
     #[must_use]
     pub fn next_timer(&self) -> Option<Duration> {
         let running = self.stopped.is_none();
-        self.timers.earliest(running, running)
+        let timer = self.timers.earliest(running, running);
+        match self.retry_waiting_in_place().filter(|_| running) {
+            Some(retry) => Some(timer.map_or(retry, |timer| timer.min(retry))),
+            None => timer,
+        }
+    }
+
+    /// One at a time, a job retried in a new round waits for its delay at
+    /// the head of the ready queue, not in the timers: when it may start.
+    fn retry_waiting_in_place(&self) -> Option<Duration> {
+        if !self.in_rounds() {
+            return None;
+        }
+        let job = self.ready.next_up()?;
+        let not_before = self.jobs[job.index()].not_before;
+        (not_before > self.last_seen).then(|| not_before.get())
     }
 
     /// The configuration the machine was made with.
@@ -407,7 +427,20 @@ impl Machine {
     ///
     /// Phases of tries under way come first, then new tries in the
     /// reference order, up to `workers` phases at once.
+    ///
+    /// When the run has nothing left to do but wait for phases abandoned
+    /// at their time limit (which a thread cannot stop), it says so once
+    /// for each ([`Event::WaitingForAbandoned`]).
     pub fn poll(&mut self, now: Duration) -> Step {
+        let step = self.decide(now);
+        if matches!(step, Step::Idle) && !self.over_limit.is_empty() {
+            self.tell_waiting_for_abandoned();
+        }
+        step
+    }
+
+    /// [`poll`](Self::poll)'s decision.
+    fn decide(&mut self, now: Duration) -> Step {
         // Made once: the phase handed out starts then too.
         let now_nanos = Nanos::of(now);
         self.last_seen = self.last_seen.max(now_nanos);
@@ -575,17 +608,21 @@ impl Machine {
         };
         self.in_flight -= 1;
         if let Flight::Abandoned { retry_owed, .. } = flight {
-            self.came_back(job, since.get(), retry_owed, now);
+            self.came_back(this_phase, since.get(), retry_owed, now);
             return Ok(());
         }
         if phase != Phase::Cleanup
             && let Some(limit) = self.plan.time_limit(job)
             && now.saturating_sub(since.get()) > limit
         {
-            // Drivers that cannot interrupt a phase report it late.
-            let failure = timed_out(limit);
+            // A driver with no watcher reports it late: its record ends at
+            // the limit, as when a watcher gives up on it there, and the
+            // error says when it really returned.
+            let mut failure = timed_out(limit);
+            say_returned_after(&mut failure, now.saturating_sub(since.get()));
             let outcome = Outcome::Fail(failure.clone());
-            self.finish_phase(this_phase, since, outcome, now, end);
+            let at_limit = Nanos::of(since.get() + limit);
+            self.finish_phase(this_phase, since, outcome, now, at_limit);
             self.try_failed(job, failure, now);
             return Ok(());
         }
@@ -808,6 +845,93 @@ impl Machine {
         self.report_of(table)
     }
 
+    /// The report if the program ended at `now` without waiting for the
+    /// phases in flight: what a program writes when told to exit at once.
+    /// A job with a try under way has failed, interrupted by the stop (or
+    /// by a cancel, if the run was not stopped); a job never tried is
+    /// blocked, as at the end of a run. Cleanups have not run: the jobs'
+    /// records show none.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use dojobber::{FailureKind, Status, StopReason};
+    /// use dojobber::engine::{Defaults, JobSpec, Machine, MachineConfig, Plan, Step};
+    ///
+    /// let specs = vec![JobSpec::new("Hangs"), JobSpec { deps: vec![0], ..JobSpec::new("Root") }];
+    /// let (plan, _) = Plan::new(specs, 1, Defaults::default())?;
+    /// let mut machine = Machine::new(plan, MachineConfig::default());
+    /// let Step::Perform(_hangs) = machine.poll(Duration::ZERO) else { unreachable!() };
+    /// machine.stop(StopReason::Cancelled);
+    /// let report = machine.report_if_ended_now(Duration::from_secs(3));
+    /// let hangs = report.job("Hangs").unwrap();
+    /// assert_eq!(hangs.status(), Status::Failed);
+    /// assert_eq!(hangs.last_error().unwrap().kind, FailureKind::Interrupted(StopReason::Cancelled));
+    /// assert_eq!(report.job("Root").unwrap().blocked_by(), Some("Hangs"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn report_if_ended_now(&self, now: Duration) -> Report {
+        let reason = self.stopped.unwrap_or(StopReason::Cancelled);
+        let mut table = self.new_table();
+        let mut ended = Vec::with_capacity(self.jobs.len());
+        for id in self.plan.ids() {
+            let state = &self.jobs[id.index()];
+            let mut last_error = state.last_error.as_deref().cloned();
+            let progress = match state.progress {
+                Progress::Trying => {
+                    let during = match state.flight {
+                        Flight::Flying { phase, .. } => {
+                            format!("its {phase}, which never returned")
+                        }
+                        Flight::Landed | Flight::Abandoned { .. } => "its try".to_owned(),
+                    };
+                    let failure = Failure::new(format!("{reason} during {during}"))
+                        .with_kind(FailureKind::Interrupted(reason));
+                    last_error = Some(failure);
+                    Progress::Failed
+                }
+                Progress::Waiting => {
+                    // Deps come first in the reference order: theirs is known.
+                    let by = self.plan.deps(id).iter().copied().find(|dep| {
+                        matches!(
+                            ended[dep.index()],
+                            Progress::Failed | Progress::Blocked { .. }
+                        )
+                    });
+                    Progress::Blocked {
+                        by,
+                        reason: by.is_none().then_some(reason),
+                    }
+                }
+                progress => progress,
+            };
+            if let Flight::Abandoned { since, .. } = state.flight
+                && let Some(error) = &mut last_error
+                && error.kind == FailureKind::TimedOut
+            {
+                let took = humane(now.saturating_sub(since.get()));
+                let _ = write!(error.message, " (it had not returned after {took})");
+            }
+            ended.push(progress);
+            self.push_job_as(&mut table, id, progress, last_error);
+        }
+        let (phases, ends) = self.phase_log.clone().into_job_order(self.jobs.len());
+        table.set_phases(phases, ends);
+        let rounds = if self.in_rounds() {
+            self.round
+        } else {
+            table.most_tries()
+        };
+        Report::new(
+            self.config.no_act,
+            rounds,
+            self.last_seen.get().max(now),
+            Some(reason),
+            self.cleanups.failure().cloned(),
+            table,
+        )
+    }
+
     /// The report, taking the phase records and the jobs' last errors out
     /// of the machine instead of copying them. The job states are freed
     /// before the phase records are put in job order, so a large run does
@@ -837,8 +961,20 @@ impl Machine {
 
     /// Adds job `id` to `table`, with its last error.
     fn push_job(&self, table: &mut ReportTable, id: JobId, last_error: Option<Failure>) {
+        let progress = self.jobs[id.index()].progress;
+        self.push_job_as(table, id, progress, last_error);
+    }
+
+    /// Adds job `id` to `table` as standing at `progress`.
+    fn push_job_as(
+        &self,
+        table: &mut ReportTable,
+        id: JobId,
+        progress: Progress,
+        last_error: Option<Failure>,
+    ) {
         let state = &self.jobs[id.index()];
-        let (status, blocked_by, blocked_reason) = match state.progress {
+        let (status, blocked_by, blocked_reason) = match progress {
             Progress::Passed => (Status::Passed, None, None),
             Progress::Fixed => (Status::Fixed, None, None),
             Progress::Failed => (Status::Failed, None, None),
@@ -921,26 +1057,58 @@ impl Machine {
                 retry_owed: false,
             };
             self.to_abandon.push_back(task);
+            self.over_limit.push((task, false));
             let outcome = Outcome::Fail(failure.clone());
-            self.finish_phase(task, since, outcome, now, Nanos::of(now));
+            // The record ends at the limit, however late the watcher saw it.
+            let at_limit = Nanos::of(since.get() + limit);
+            self.finish_phase(task, since, outcome, now, at_limit);
             self.try_failed(task.job, failure, now);
         }
     }
 
-    /// An abandoned phase reported: its job may now be retried. The error
-    /// says when the phase really ended: at the limit if the driver could
-    /// cancel it, later if it ran on.
-    fn came_back(&mut self, job: JobId, since: Duration, retry_owed: bool, now: Duration) {
+    /// An abandoned phase reported: its job may now be retried. Its
+    /// timeout, in its record and as the job's error, now says when it
+    /// really returned: at the limit if the driver could cancel it, later
+    /// if it ran on.
+    fn came_back(&mut self, task: Task, since: Duration, retry_owed: bool, now: Duration) {
+        let job = task.job;
+        self.over_limit.retain(|(waited, _)| *waited != task);
+        let took = now.saturating_sub(since);
         let state = &mut self.jobs[job.index()];
-        if let Some(error) = &mut state.last_error {
-            let overrun = now.saturating_sub(since);
-            error.causes.push(format!(
-                "the phase ended {:.3}s after it started",
-                overrun.as_secs_f64()
-            ));
+        if let Some(error) = &mut state.last_error
+            && error.kind == FailureKind::TimedOut
+        {
+            say_returned_after(error, took);
+        }
+        if let Some(error) = self.phase_log.error_of(job, task) {
+            say_returned_after(error, took);
         }
         if retry_owed {
             self.queue_retry(job);
+        }
+    }
+
+    /// Tells observers, once for each, of the phases abandoned at their
+    /// time limit when the run waits only for them. Recorded even when the
+    /// main events are muted: someone should know why the run goes on.
+    fn tell_waiting_for_abandoned(&mut self) {
+        if self.in_flight != self.over_limit.len() {
+            return;
+        }
+        for (task, told) in &mut self.over_limit {
+            if !*told {
+                *told = true;
+                let started = match self.jobs[task.job.index()].flight {
+                    Flight::Abandoned { since, .. } => since.get(),
+                    Flight::Landed | Flight::Flying { .. } => {
+                        unreachable!("a phase over its limit is abandoned until it returns")
+                    }
+                };
+                self.events.push_back(Event::WaitingForAbandoned {
+                    task: *task,
+                    started,
+                });
+            }
         }
     }
 
@@ -1221,8 +1389,18 @@ fn timed_out(limit: Duration) -> Failure {
     Failure::new(format!("timed out after {}", humane(limit))).with_kind(FailureKind::TimedOut)
 }
 
+/// Adds to a timeout's message how long its phase really took:
+/// `timed out after 1s (it returned after 1.5s)`.
+/// Nothing is added when it returned at the limit (a cancelled phase).
+fn say_returned_after(timeout: &mut Failure, took: Duration) {
+    let took = humane(took);
+    if !timeout.message.ends_with(&format!(" {took}")) {
+        let _ = write!(timeout.message, " (it returned after {took})");
+    }
+}
+
 /// `1.5s`, `250ms`, `2m 5s`: a duration as people write it.
-fn humane(duration: Duration) -> String {
+pub(crate) fn humane(duration: Duration) -> String {
     if duration < Duration::from_secs(1) {
         format!("{}ms", duration.as_millis())
     } else if duration < Duration::from_secs(60) {

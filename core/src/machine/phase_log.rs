@@ -2,8 +2,9 @@
 //! than one per job: a large run makes no allocation per job for it, and
 //! the report takes the list as it is, put in job order in place.
 
+use crate::event::Task;
 use crate::plan::JobId;
-use crate::report::PhaseRecord;
+use crate::report::{Failure, PhaseRecord};
 
 /// Every phase record of the run, in the order the phases finished, with
 /// the job of each.
@@ -25,6 +26,21 @@ impl PhaseLog {
     pub(super) fn last(&self) -> Option<(JobId, &PhaseRecord)> {
         let job = JobId::from_index(*self.jobs.last()? as usize);
         Some((job, self.records.last()?))
+    }
+
+    /// The error of `task`'s record, the latest of its job for that phase
+    /// and try, if it failed. Searched from the end: for the rare phase
+    /// that comes back after its time limit.
+    pub(super) fn error_of(&mut self, job: JobId, task: Task) -> Option<&mut Failure> {
+        let job = u32::try_from(job.index()).expect("a JobId is a u32");
+        let at = self
+            .jobs
+            .iter()
+            .zip(&self.records)
+            .rposition(|(&of, record)| {
+                of == job && record.phase == task.phase && record.attempt == task.attempt
+            })?;
+        self.records[at].error.as_deref_mut()
     }
 
     /// The records in job order, each job's in the order they finished,

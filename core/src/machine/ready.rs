@@ -47,6 +47,14 @@ impl ReadyQueue {
         }
     }
 
+    /// The job that goes next, for a caller that cannot move the cursor.
+    pub(super) fn next_up(&self) -> Option<JobId> {
+        match self {
+            ReadyQueue::InOrder(queue) => queue.search().map(|(_, index)| JobId::from_index(index)),
+            ReadyQueue::ByUrgency(queue) => queue.peek(),
+        }
+    }
+
     pub(super) fn pop(&mut self) -> Option<JobId> {
         match self {
             ReadyQueue::InOrder(queue) => queue.pop(),
@@ -93,21 +101,33 @@ impl InOrder {
         self.cursor = self.cursor.min(index / BLOCK_BITS);
     }
 
-    /// The lowest ready id; the blocks skipped on the way stay skipped.
-    fn first(&mut self) -> Option<usize> {
+    /// The lowest ready id and its block, searched from the cursor.
+    fn search(&self) -> Option<(usize, usize)> {
         if self.waiting == 0 {
-            // Nothing is set: the next push puts the cursor at its block.
-            self.cursor = usize::MAX;
             return None;
         }
         let blocks = self.ready.as_slice();
-        while let Some(&block) = blocks.get(self.cursor) {
-            if block != 0 {
-                return Some(self.cursor * BLOCK_BITS + block.trailing_zeros() as usize);
+        let offset = blocks.get(self.cursor..)?.iter().position(|&b| b != 0)?;
+        let block = self.cursor + offset;
+        Some((
+            block,
+            block * BLOCK_BITS + blocks[block].trailing_zeros() as usize,
+        ))
+    }
+
+    /// The lowest ready id; the blocks skipped on the way stay skipped.
+    fn first(&mut self) -> Option<usize> {
+        match self.search() {
+            Some((block, index)) => {
+                self.cursor = block;
+                Some(index)
             }
-            self.cursor += 1;
+            None => {
+                // Nothing is set: the next push puts the cursor at its block.
+                self.cursor = usize::MAX;
+                None
+            }
         }
-        None
     }
 
     fn pop(&mut self) -> Option<JobId> {
