@@ -210,10 +210,11 @@ fn stdout_file() -> io::Result<File> {
 /// from two naming different ones.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Destination {
-    /// This process's stdout: `-`, `/dev/stdout`, or the file stdout is.
+    /// This process's stdout: `-`, `/dev/stdout`, `/dev/fd/1`, or the file
+    /// or pipe stdout is redirected to.
     Stdout,
-    /// A device other than stdout (`/dev/null`, `/dev/tty`): any number of
-    /// flags may name it.
+    /// A device named by its path (`/dev/null`, `/dev/tty`), even the one
+    /// stdout is: any number of flags may name it.
     Device,
     /// A file that exists (a pipe included), by device and inode.
     Existing(u64, u64),
@@ -224,25 +225,25 @@ pub(crate) enum Destination {
 
 impl Destination {
     /// What `path` names now; nothing is created or opened for writing.
+    ///
+    /// `-`, `/dev/stdout` and `/dev/fd/1` are stdout by name. Any other
+    /// device is a [`Device`](Destination::Device), even when stdout is that
+    /// device (`>/dev/null`): only a file or a pipe stdout is redirected to
+    /// is stdout by identity.
     pub(crate) fn of(path: &Path) -> Destination {
         if is_dash(path) {
             return Destination::Stdout;
         }
-        let resolved =
-            follow_links(path).map_or_else(|_| path.to_owned(), |(resolved, _)| resolved);
+        let (resolved, in_proc) = follow_links(path).unwrap_or_else(|_| (path.to_owned(), false));
+        if in_proc && is_own_stdout(&resolved) {
+            return Destination::Stdout;
+        }
         match fs::metadata(&resolved) {
+            Ok(meta) if is_char_device(&meta) => Destination::Device,
             Ok(meta) => {
                 let id = file_id(&meta);
-                if id.is_some()
-                    && id
-                        == stdout_file()
-                            .ok()
-                            .and_then(|f| f.metadata().ok())
-                            .and_then(|m| file_id(&m))
-                {
+                if id.is_some() && id == stdout_id() {
                     Destination::Stdout
-                } else if is_char_device(&meta) {
-                    Destination::Device
                 } else if let Some((dev, ino)) = id {
                     Destination::Existing(dev, ino)
                 } else {
@@ -258,6 +259,23 @@ impl Destination {
                 })
             }
         }
+    }
+}
+
+/// Whether `path`, a link in `/proc` as [`follow_links`] leaves it, is
+/// this process's descriptor 1.
+fn is_own_stdout(path: &Path) -> bool {
+    path.file_name().is_some_and(|name| name == "1")
+        && fs::canonicalize("/proc/self/fd").is_ok_and(|fds| path.parent() == Some(&*fds))
+}
+
+/// The identity of the file or pipe stdout is redirected to, if it is one.
+fn stdout_id() -> Option<(u64, u64)> {
+    let meta = stdout_file().ok()?.metadata().ok()?;
+    if is_file_or_pipe(&meta) {
+        file_id(&meta)
+    } else {
+        None
     }
 }
 
@@ -280,6 +298,16 @@ fn is_char_device(meta: &fs::Metadata) -> bool {
 #[cfg(not(unix))]
 fn is_char_device(_meta: &fs::Metadata) -> bool {
     false
+}
+
+#[cfg(unix)]
+fn is_file_or_pipe(meta: &fs::Metadata) -> bool {
+    meta.is_file() || std::os::unix::fs::FileTypeExt::is_fifo(&meta.file_type())
+}
+
+#[cfg(not(unix))]
+fn is_file_or_pipe(meta: &fs::Metadata) -> bool {
+    meta.is_file()
 }
 
 enum Opened {
@@ -315,16 +343,20 @@ fn open(path: &Path) -> Result<Opened, String> {
 }
 
 /// `path` with each symbolic link replaced by its target, up to a link in
-/// `/proc` (`/dev/stdout` leads to `/proc/self/fd/1`), whose target names
-/// an open file (`pipe:[1234]`), not a path: that one is returned as it
-/// is, with `true`.
+/// `/proc` (`/dev/stdout` leads to `/proc/self/fd/1`, and `/dev/fd/1` is
+/// in it through its folder), whose target names an open file
+/// (`pipe:[1234]`), not a path: that one is returned, its folder
+/// resolved (`/proc/PID/fd/1`), with `true`.
 fn follow_links(path: &Path) -> io::Result<(PathBuf, bool)> {
     let mut path = path.to_owned();
     for _ in 0..40 {
         match fs::symlink_metadata(&path) {
             Ok(meta) if meta.file_type().is_symlink() => {
-                if path.starts_with("/proc") {
-                    return Ok((path, true));
+                if let Ok(dir) = fs::canonicalize(folder_of(&path))
+                    && dir.starts_with("/proc")
+                    && let Some(name) = path.file_name()
+                {
+                    return Ok((dir.join(name), true));
                 }
                 let target = fs::read_link(&path)?;
                 path = folder_of(&path).join(target);

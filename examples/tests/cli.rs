@@ -474,6 +474,34 @@ fn two_flags_naming_one_file_stop_the_program_before_any_job_runs() {
 }
 
 #[test]
+fn dev_null_may_be_named_twice_when_stdout_is_dev_null() {
+    // As under cron or nohup: stdout is /dev/null, a device named by its
+    // path, not stdout.
+    let output = Command::new(example("watch_movie"))
+        .args(["--report-json", "/dev/null", "--events-json", "/dev/null"])
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(stderr(&output), "", "the summary stays on stdout");
+}
+
+#[test]
+fn dev_fd_1_is_stdout() {
+    let output = run(&["-q", "--report-json", "/dev/fd/1"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["jobs"].as_array().unwrap().len(), 20);
+    let output = run(&["-q", "--report-json", "-", "--events-json", "/dev/fd/1"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert_eq!(
+        stderr(&output),
+        "error: --events-json /dev/fd/1: the same file as --report-json -\n"
+    );
+}
+
+#[test]
 fn list_draws_the_plan_with_graph_before_and_refuses_what_needs_a_run() {
     let dir = tempfile::tempdir().unwrap();
     let plan = dir.path().join("plan.dot");
