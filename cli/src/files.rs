@@ -8,7 +8,7 @@ use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 
 /// Why a file named on the command line cannot be written: the flag, the
 /// path as given, and the cause.
@@ -121,29 +121,104 @@ impl OutputFile {
         mut self,
         fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
     ) -> Result<(), OutputError> {
+        self.fill(fill, &Gate::default())?;
+        self.commit()
+    }
+
+    /// Writes the whole content with `fill`: a regular file's to its
+    /// temporary, synced, for [`commit`](Self::commit) to put in place; a
+    /// pipe's, a device's or stdout's in place, from its first byte on
+    /// only if `gate` was not closed first.
+    pub(crate) fn fill(
+        &mut self,
+        fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+        gate: &Gate,
+    ) -> Result<(), OutputError> {
         let written = match &mut self.target {
             Target::Plain(file) => {
-                let mut out = BufWriter::new(&*file);
+                let mut out = BufWriter::new(Gated { file, gate });
                 fill(&mut out).and_then(|()| out.flush())
             }
-            Target::Atomic {
-                temp,
-                temp_path,
-                path,
-                done,
-            } => {
+            Target::Atomic { temp, .. } => {
                 let mut out = BufWriter::new(&*temp);
-                fill(&mut out)
-                    .and_then(|()| out.flush())
-                    .and_then(|()| {
-                        drop(out);
-                        temp.sync_all()
-                    })
-                    .and_then(|()| fs::rename(&*temp_path, &*path))
-                    .map(|()| *done = true)
+                fill(&mut out).and_then(|()| out.flush()).and_then(|()| {
+                    drop(out);
+                    temp.sync_all()
+                })
             }
         };
         written.map_err(|cause| OutputError::new(self.flag, &self.path, cause))
+    }
+
+    /// Puts a regular file's filled temporary in place (a pipe, a device
+    /// or stdout already has its content).
+    pub(crate) fn commit(mut self) -> Result<(), OutputError> {
+        match &mut self.target {
+            Target::Plain(_) => Ok(()),
+            Target::Atomic {
+                temp_path,
+                path,
+                done,
+                ..
+            } => fs::rename(&*temp_path, &*path)
+                .map(|()| *done = true)
+                .map_err(|cause| OutputError::new(self.flag, &self.path, cause)),
+        }
+    }
+}
+
+/// Lets the first byte through to a pipe, a device or stdout unless it
+/// was closed first: a write on a thread and the thread that gives up
+/// waiting for it agree on whether anything was written.
+#[derive(Debug, Default)]
+pub(crate) struct Gate(AtomicU8);
+
+const GATE_UNUSED: u8 = 0;
+const GATE_PASSED: u8 = 1;
+const GATE_CLOSED: u8 = 2;
+
+impl Gate {
+    /// Lets the first byte through, unless closed: whether it may.
+    fn pass(&self) -> bool {
+        self.0
+            .compare_exchange(
+                GATE_UNUSED,
+                GATE_PASSED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .map_or_else(|now| now == GATE_PASSED, |_| true)
+    }
+
+    /// Closes the gate unless a byte went through: whether nothing did.
+    pub(crate) fn close(&self) -> bool {
+        self.0
+            .compare_exchange(
+                GATE_UNUSED,
+                GATE_CLOSED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .map_or_else(|now| now == GATE_CLOSED, |_| true)
+    }
+}
+
+/// A file written in place, through a [`Gate`].
+struct Gated<'a> {
+    file: &'a File,
+    gate: &'a Gate,
+}
+
+impl Write for Gated<'_> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if !self.gate.pass() {
+            return Err(io::Error::other("stopped before its first byte"));
+        }
+        self.file.write(bytes)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
     }
 }
 
@@ -480,6 +555,40 @@ mod tests {
         file.write(|out| out.write_all(b"new\n")).unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "new\n");
         assert_eq!(names(dir.path()), ["report.json"]);
+    }
+
+    /// A file written in place on one end of a pipe, and the other end.
+    fn piped() -> (OutputFile, File) {
+        let (read, write) = nix::unistd::pipe().unwrap();
+        let file = OutputFile {
+            flag: "--graph",
+            path: PathBuf::from("pipe"),
+            target: Target::Plain(File::from(write)),
+        };
+        (file, File::from(read))
+    }
+
+    #[test]
+    fn a_closed_gate_keeps_every_byte_from_a_pipe_and_an_open_one_says_so() {
+        use std::io::Read;
+        let (mut file, mut pipe) = piped();
+        let gate = Gate::default();
+        assert!(gate.close(), "nothing went through");
+        let stopped = file.fill(|out| out.write_all(b"<svg/>"), &gate);
+        assert!(stopped.is_err());
+        drop(file);
+        let mut read = Vec::new();
+        pipe.read_to_end(&mut read).unwrap();
+        assert!(read.is_empty(), "not written means not one byte");
+
+        let (mut file, mut pipe) = piped();
+        let gate = Gate::default();
+        file.fill(|out| out.write_all(b"<svg/>"), &gate).unwrap();
+        assert!(!gate.close(), "the write began: a stop now cuts it short");
+        drop(file);
+        let mut read = Vec::new();
+        pipe.read_to_end(&mut read).unwrap();
+        assert_eq!(read, b"<svg/>");
     }
 
     #[test]

@@ -43,7 +43,11 @@
 //! cleanups run, the report is complete (jobs not reached are blocked,
 //! `cancelled`); a second one exits at once with status 130. After the
 //! run the summary comes first, then the files; a signal then skips the
-//! files not written yet (drawing included) and keeps the run's exit code.
+//! files not written yet (drawing included) and keeps the run's exit code,
+//! and a second one exits at once with status 130. A regular file is put
+//! in place whole or not at all; a pipe or stdout being written when the
+//! signal comes is cut short (stderr says so), and the thread writing it
+//! may go on after `execute` returns, until the process ends.
 //!
 //! Exit codes: 0 when every job passed, 1 when some job failed or is
 //! blocked or a cleanup failed, 2 when the suite could not start (a cycle,
@@ -74,7 +78,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 pub use args::{RunArgs, When};
 pub use files::{OutputError, OutputFile};
 
-use files::Destination;
+use files::{Destination, Gate};
 pub use summary::{escaped, list, summary};
 
 use progress::{BarWriter, Progress};
@@ -557,43 +561,62 @@ fn cancel_on_signals(handle: CancelHandle, message: &'static str) {
 }
 
 /// Writes `file` with `fill` (drawing included) on a thread of its own and
-/// waits for it, unless a signal pulls `stop` first: then the file is left
-/// as it was (its temporary removed) and the thread ends with the process.
+/// waits for it, unless a signal pulls `stop` first.
+///
+/// Only this thread puts a regular file in place, and only when no signal
+/// came first: a file said "not written" was not (its temporary is
+/// removed). A pipe, a device or stdout is written in place as `fill`
+/// goes: a signal before its first byte leaves it untouched ("not
+/// written"), after it cuts it short ("cut short"). The thread given up on
+/// is not stopped: it may go on drawing, or writing to such a pipe, after
+/// `execute` returns, until the process ends.
 fn write_unless_stopped(
     stop: &CancelHandle,
-    file: OutputFile,
+    mut file: OutputFile,
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'static,
 ) -> Result<(), String> {
     let named = format!("{} {}", file.flag(), file.path().display());
+    let not_written = |why: &str| format!("{named}: not written: {why}");
     if stop.is_cancelled() {
-        return Err(format!("{named}: not written: stopped by a signal"));
+        return Err(not_written("stopped by a signal"));
     }
     let temp = file.temp_path().map(Path::to_owned);
+    let gate = Arc::new(Gate::default());
     let (done, wait) = mpsc::channel();
     let stopped = done.clone();
     let _subscription = stop.subscribe(move || {
         let _ = stopped.send(None);
     });
+    let writer_gate = Arc::clone(&gate);
     let spawned = std::thread::Builder::new()
         .name("dojobber-output".to_owned())
         .spawn(move || {
-            let written = panic::catch_unwind(AssertUnwindSafe(|| file.write(fill)))
-                .map_err(|_| "not written: it panicked".to_owned());
-            let _ = done.send(Some(written));
+            let filled = panic::catch_unwind(AssertUnwindSafe(|| file.fill(fill, &writer_gate)));
+            let _ = done.send(Some((file, filled)));
         });
     if let Err(error) = spawned {
-        return Err(format!(
-            "{named}: not written: no thread to write it: {error}"
-        ));
+        return Err(not_written(&format!("no thread to write it: {error}")));
     }
+    let cut_unless_untouched = |why: &str| {
+        if gate.close() {
+            not_written(why)
+        } else {
+            format!("{named}: cut short: {why}")
+        }
+    };
     match wait.recv() {
-        Ok(Some(Ok(written))) => written.map_err(|error| error.to_string()),
-        Ok(Some(Err(why))) => Err(format!("{named}: {why}")),
+        Ok(Some((_, Err(_)))) => Err(cut_unless_untouched("it panicked")),
+        Ok(Some((_, Ok(Err(error))))) => Err(error.to_string()),
+        Ok(Some((file, Ok(Ok(()))))) if file.temp_path().is_none() || !stop.is_cancelled() => {
+            file.commit().map_err(|error| error.to_string())
+        }
+        // Filled, but a signal came first: dropping it removes its temporary.
+        Ok(Some(_)) => Err(not_written("stopped by a signal")),
         Ok(None) | Err(_) => {
             if let Some(temp) = temp {
                 let _ = std::fs::remove_file(temp);
             }
-            Err(format!("{named}: not written: stopped by a signal"))
+            Err(cut_unless_untouched("stopped by a signal"))
         }
     }
 }
