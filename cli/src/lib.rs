@@ -44,7 +44,8 @@
 //! `cancelled`); a second one exits at once with status 130. After the
 //! run the summary comes first, then the files; a signal then skips the
 //! files not written yet (drawing included) and keeps the run's exit code,
-//! and a second one exits at once with status 130. A regular file is put
+//! and a second one exits at once with status 130, as does any signal
+//! once `execute` has returned. A regular file is put
 //! in place whole or not at all; a pipe or stdout being written when the
 //! signal comes is cut short (stderr says so), and the thread writing it
 //! may go on after `execute` returns, until the process ends.
@@ -70,7 +71,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex, Once, PoisonError, mpsc};
 
 use dojobber::engine::Plan;
-use dojobber::{CancelHandle, Event, Finished, Observer, Report, Runner};
+use dojobber::{CancelHandle, Event, Finished, Observer, Report, Runner, StopReason};
 use dojobber_viz::html::RunView;
 use dojobber_viz::{Format, GraphSource};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -78,8 +79,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 pub use args::{RunArgs, When};
 pub use files::{OutputError, OutputFile};
 
+pub use dojobber::escaped;
 use files::{Destination, Gate};
-pub use summary::{escaped, list, summary};
+pub use summary::{list, summary};
 
 use progress::{BarWriter, Progress};
 
@@ -98,7 +100,7 @@ pub enum Exit {
     /// 1: some job failed or is blocked, or a cleanup failed.
     JobsFailed = 1,
     /// 2: the suite could not start: bad flags, a file that cannot be
-    /// written, a cycle, an unknown job.
+    /// written, two flags naming one file, a cycle, an unknown job.
     CannotStart = 2,
 }
 
@@ -193,7 +195,10 @@ impl RunArgs {
         if !self.debug {
             skip_error_backtraces();
         }
-        self.run(runner, run).into()
+        let exit = self.run(runner, run);
+        // Later signals find no run and no output to stop: they quit.
+        stop_cancelling_on_signals();
+        exit.into()
     }
 
     fn run<A: 'static, R: Ran, E: std::fmt::Display>(
@@ -211,6 +216,13 @@ impl RunArgs {
         if self.open && self.html.is_none() && self.graph.is_none() && self.graph_before.is_none() {
             return cannot_start("--open: nothing to open: add --html, --graph or --graph-before");
         }
+        if self.open
+            && let Some(html) = &self.html
+            && Destination::of(html) == Destination::Stdout
+        {
+            let why = "the page goes to stdout: there is no file to open";
+            return cannot_start(format!("--open --html {}: {why}", html.display()));
+        }
         let mut outputs = match self.open_outputs() {
             Ok(outputs) => outputs,
             Err(error) => return cannot_start(error),
@@ -223,7 +235,8 @@ impl RunArgs {
             };
             if let Some((file, format)) = outputs.graph_before.take() {
                 let path = file.path().to_owned();
-                if let Err(error) = self.draw(file, format, graph.plan()) {
+                let options = self.graph_options();
+                if let Err(error) = file.write(|out| draw(out, graph.plan(), format, &options)) {
                     return cannot_start(error);
                 }
                 drawn = Some(path);
@@ -246,7 +259,8 @@ impl RunArgs {
             stream.failures = Some(Arc::clone(&failures));
             runner = runner.observe(stream);
         }
-        cancel_on_signals(runner.current_cancel_handle(), DURING_THE_RUN);
+        let run_handle = runner.current_cancel_handle();
+        cancel_on_signals(run_handle.clone(), DURING_THE_RUN);
         let bar = self.progress_bar();
         if let Some(bar) = &bar {
             runner = runner
@@ -265,6 +279,11 @@ impl RunArgs {
         // From here on, a signal skips the outputs not written yet.
         let stop = CancelHandle::new();
         cancel_on_signals(stop.clone(), AFTER_THE_RUN);
+        // A signal after the run's end but before the line above cancelled
+        // the finished run: it was meant for the outputs.
+        if run_handle.is_cancelled() && report.stopped != Some(StopReason::Cancelled) {
+            stop.cancel();
+        }
         if !self.quiet {
             let on_terminal = if outputs.to_stdout {
                 io::stderr().is_terminal()
@@ -276,7 +295,10 @@ impl RunArgs {
         }
         let mut failures =
             std::mem::take(&mut *failures.lock().unwrap_or_else(PoisonError::into_inner));
-        let plan = Arc::new(finished.plan().clone());
+        // The pictures and the page need the plan on their threads.
+        let mut plan = None;
+        let mut shared_plan =
+            || Arc::clone(plan.get_or_insert_with(|| Arc::new(finished.plan().clone())));
         if let Some(file) = outputs.report {
             let report = Arc::clone(&report);
             let written = write_unless_stopped(&stop, file, move |out| {
@@ -287,12 +309,10 @@ impl RunArgs {
         }
         if let Some((file, format)) = outputs.graph {
             let path = file.path().to_owned();
-            let (plan, report) = (Arc::clone(&plan), Arc::clone(&report));
+            let (plan, report) = (shared_plan(), Arc::clone(&report));
             let options = self.graph_options();
             let written = write_unless_stopped(&stop, file, move |out| {
-                let bytes = dojobber_viz::render((&*plan, &*report), format, &options)
-                    .map_err(io::Error::other)?;
-                out.write_all(&bytes)
+                draw(out, (&*plan, &*report), format, &options)
             });
             match written {
                 Ok(()) => drawn = Some(path),
@@ -301,7 +321,7 @@ impl RunArgs {
         }
         if let Some(file) = outputs.html {
             let path = file.path().to_owned();
-            let (plan, report, flags) = (Arc::clone(&plan), Arc::clone(&report), self.clone());
+            let (plan, report, flags) = (shared_plan(), Arc::clone(&report), self.clone());
             let written = write_unless_stopped(&stop, file, move |out| {
                 let page = dojobber_viz::html::page(&flags.run_view(&plan, &report));
                 out.write_all(page.as_bytes())
@@ -413,20 +433,6 @@ impl RunArgs {
         Ok(seen.iter().any(|(_, _, to)| *to == Destination::Stdout))
     }
 
-    /// Draws the plan or the run into `file`, in the style the flags ask for.
-    fn draw<'a>(
-        &self,
-        file: OutputFile,
-        format: Format,
-        source: impl Into<GraphSource<'a>>,
-    ) -> Result<(), OutputError> {
-        let bytes = match dojobber_viz::render(source, format, &self.graph_options()) {
-            Ok(bytes) => bytes,
-            Err(error) => return Err(OutputError::new(file.flag(), file.path(), error)),
-        };
-        file.write(|out| out.write_all(&bytes))
-    }
-
     /// The HTML page's view of the run, with the settings the flags chose.
     fn run_view(&self, plan: &Plan, report: &dojobber::Report) -> RunView {
         let mut view = RunView::from_run(plan, report).setting("workers", self.workers.to_string());
@@ -459,6 +465,17 @@ impl RunArgs {
         bar.set_style(style);
         Some(bar)
     }
+}
+
+/// Draws the plan or the run into `out` as `format`, in the style `options` holds.
+fn draw<'a>(
+    out: &mut dyn Write,
+    source: impl Into<GraphSource<'a>>,
+    format: Format,
+    options: &dojobber_viz::Options,
+) -> io::Result<()> {
+    let bytes = dojobber_viz::render(source, format, options).map_err(io::Error::other)?;
+    out.write_all(&bytes)
 }
 
 /// Sets `RUST_LIB_BACKTRACE=0` when `RUST_BACKTRACE` asks for backtraces
@@ -535,12 +552,19 @@ const DURING_THE_RUN: &str =
 const AFTER_THE_RUN: &str =
     "stopping: the outputs not written yet are skipped (a second signal quits at once)";
 
+/// The handle a signal cancels, and what it prints then; none: it quits.
+static CURRENT: Mutex<Option<(CancelHandle, &'static str)>> = Mutex::new(None);
+
+/// Makes a signal quit at once (status 130), as when no run is under way.
+fn stop_cancelling_on_signals() {
+    *CURRENT.lock().unwrap_or_else(PoisonError::into_inner) = None;
+}
+
 /// Makes the first Ctrl-C, SIGTERM or SIGHUP print `message` and cancel
 /// `handle`; a second one exits at once with status 130. The process-wide
 /// handler is installed once; the handle of the latest call is the one it
 /// cancels.
 fn cancel_on_signals(handle: CancelHandle, message: &'static str) {
-    static CURRENT: Mutex<Option<(CancelHandle, &'static str)>> = Mutex::new(None);
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         let installed = ctrlc::set_handler(|| {

@@ -409,6 +409,21 @@ fn open_with_no_picture_to_open_stops_before_any_job_runs() {
     assert_eq!(stdout(&output), "");
 }
 
+#[test]
+fn open_with_the_page_on_stdout_stops_before_any_job_runs() {
+    for page in ["-", "/dev/stdout"] {
+        let output = run(&["-v", "--html", page, "--open"]);
+        assert_eq!(output.status.code(), Some(2));
+        assert_eq!(
+            stderr(&output),
+            format!(
+                "error: --open --html {page}: the page goes to stdout: there is no file to open\n"
+            )
+        );
+        assert_eq!(stdout(&output), "");
+    }
+}
+
 #[cfg(unix)]
 #[test]
 fn two_flags_naming_one_file_stop_the_program_before_any_job_runs() {
