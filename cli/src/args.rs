@@ -77,7 +77,8 @@ pub struct RunArgs {
     /// Show a progress display on stderr.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = When::Auto)]
     pub progress: When,
-    /// Colour the summary.
+    /// Colour the summary (auto: when the stream it goes to is a terminal:
+    /// stdout, or stderr when an output takes stdout).
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = When::Auto)]
     pub color: When,
 }

@@ -8,7 +8,7 @@ use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 
 /// Why a file named on the command line cannot be written: the flag, the
 /// path as given, and the cause.
@@ -121,29 +121,104 @@ impl OutputFile {
         mut self,
         fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
     ) -> Result<(), OutputError> {
+        self.fill(fill, &Gate::default())?;
+        self.commit()
+    }
+
+    /// Writes the whole content with `fill`: a regular file's to its
+    /// temporary, synced, for [`commit`](Self::commit) to put in place; a
+    /// pipe's, a device's or stdout's in place, from its first byte on
+    /// only if `gate` was not closed first.
+    pub(crate) fn fill(
+        &mut self,
+        fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+        gate: &Gate,
+    ) -> Result<(), OutputError> {
         let written = match &mut self.target {
             Target::Plain(file) => {
-                let mut out = BufWriter::new(&*file);
+                let mut out = BufWriter::new(Gated { file, gate });
                 fill(&mut out).and_then(|()| out.flush())
             }
-            Target::Atomic {
-                temp,
-                temp_path,
-                path,
-                done,
-            } => {
+            Target::Atomic { temp, .. } => {
                 let mut out = BufWriter::new(&*temp);
-                fill(&mut out)
-                    .and_then(|()| out.flush())
-                    .and_then(|()| {
-                        drop(out);
-                        temp.sync_all()
-                    })
-                    .and_then(|()| fs::rename(&*temp_path, &*path))
-                    .map(|()| *done = true)
+                fill(&mut out).and_then(|()| out.flush()).and_then(|()| {
+                    drop(out);
+                    temp.sync_all()
+                })
             }
         };
         written.map_err(|cause| OutputError::new(self.flag, &self.path, cause))
+    }
+
+    /// Puts a regular file's filled temporary in place (a pipe, a device
+    /// or stdout already has its content).
+    pub(crate) fn commit(mut self) -> Result<(), OutputError> {
+        match &mut self.target {
+            Target::Plain(_) => Ok(()),
+            Target::Atomic {
+                temp_path,
+                path,
+                done,
+                ..
+            } => fs::rename(&*temp_path, &*path)
+                .map(|()| *done = true)
+                .map_err(|cause| OutputError::new(self.flag, &self.path, cause)),
+        }
+    }
+}
+
+/// Lets the first byte through to a pipe, a device or stdout unless it
+/// was closed first: a write on a thread and the thread that gives up
+/// waiting for it agree on whether anything was written.
+#[derive(Debug, Default)]
+pub(crate) struct Gate(AtomicU8);
+
+const GATE_UNUSED: u8 = 0;
+const GATE_PASSED: u8 = 1;
+const GATE_CLOSED: u8 = 2;
+
+impl Gate {
+    /// Lets the first byte through, unless closed: whether it may.
+    fn pass(&self) -> bool {
+        self.0
+            .compare_exchange(
+                GATE_UNUSED,
+                GATE_PASSED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .map_or_else(|now| now == GATE_PASSED, |_| true)
+    }
+
+    /// Closes the gate unless a byte went through: whether nothing did.
+    pub(crate) fn close(&self) -> bool {
+        self.0
+            .compare_exchange(
+                GATE_UNUSED,
+                GATE_CLOSED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .map_or_else(|now| now == GATE_CLOSED, |_| true)
+    }
+}
+
+/// A file written in place, through a [`Gate`].
+struct Gated<'a> {
+    file: &'a File,
+    gate: &'a Gate,
+}
+
+impl Write for Gated<'_> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if !self.gate.pass() {
+            return Err(io::Error::other("stopped before its first byte"));
+        }
+        self.file.write(bytes)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
     }
 }
 
@@ -210,10 +285,11 @@ fn stdout_file() -> io::Result<File> {
 /// from two naming different ones.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Destination {
-    /// This process's stdout: `-`, `/dev/stdout`, or the file stdout is.
+    /// This process's stdout: `-`, `/dev/stdout`, `/dev/fd/1`, or the file
+    /// or pipe stdout is redirected to.
     Stdout,
-    /// A device other than stdout (`/dev/null`, `/dev/tty`): any number of
-    /// flags may name it.
+    /// A device named by its path (`/dev/null`, `/dev/tty`), even the one
+    /// stdout is: any number of flags may name it.
     Device,
     /// A file that exists (a pipe included), by device and inode.
     Existing(u64, u64),
@@ -224,25 +300,25 @@ pub(crate) enum Destination {
 
 impl Destination {
     /// What `path` names now; nothing is created or opened for writing.
+    ///
+    /// `-`, `/dev/stdout` and `/dev/fd/1` are stdout by name. Any other
+    /// device is a [`Device`](Destination::Device), even when stdout is that
+    /// device (`>/dev/null`): only a file or a pipe stdout is redirected to
+    /// is stdout by identity.
     pub(crate) fn of(path: &Path) -> Destination {
         if is_dash(path) {
             return Destination::Stdout;
         }
-        let resolved =
-            follow_links(path).map_or_else(|_| path.to_owned(), |(resolved, _)| resolved);
+        let (resolved, in_proc) = follow_links(path).unwrap_or_else(|_| (path.to_owned(), false));
+        if in_proc && is_own_stdout(&resolved) {
+            return Destination::Stdout;
+        }
         match fs::metadata(&resolved) {
+            Ok(meta) if is_char_device(&meta) => Destination::Device,
             Ok(meta) => {
                 let id = file_id(&meta);
-                if id.is_some()
-                    && id
-                        == stdout_file()
-                            .ok()
-                            .and_then(|f| f.metadata().ok())
-                            .and_then(|m| file_id(&m))
-                {
+                if id.is_some() && id == stdout_id() {
                     Destination::Stdout
-                } else if is_char_device(&meta) {
-                    Destination::Device
                 } else if let Some((dev, ino)) = id {
                     Destination::Existing(dev, ino)
                 } else {
@@ -258,6 +334,23 @@ impl Destination {
                 })
             }
         }
+    }
+}
+
+/// Whether `path`, a link in `/proc` as [`follow_links`] leaves it, is
+/// this process's descriptor 1.
+fn is_own_stdout(path: &Path) -> bool {
+    path.file_name().is_some_and(|name| name == "1")
+        && fs::canonicalize("/proc/self/fd").is_ok_and(|fds| path.parent() == Some(&*fds))
+}
+
+/// The identity of the file or pipe stdout is redirected to, if it is one.
+fn stdout_id() -> Option<(u64, u64)> {
+    let meta = stdout_file().ok()?.metadata().ok()?;
+    if is_file_or_pipe(&meta) {
+        file_id(&meta)
+    } else {
+        None
     }
 }
 
@@ -280,6 +373,16 @@ fn is_char_device(meta: &fs::Metadata) -> bool {
 #[cfg(not(unix))]
 fn is_char_device(_meta: &fs::Metadata) -> bool {
     false
+}
+
+#[cfg(unix)]
+fn is_file_or_pipe(meta: &fs::Metadata) -> bool {
+    meta.is_file() || std::os::unix::fs::FileTypeExt::is_fifo(&meta.file_type())
+}
+
+#[cfg(not(unix))]
+fn is_file_or_pipe(meta: &fs::Metadata) -> bool {
+    meta.is_file()
 }
 
 enum Opened {
@@ -315,16 +418,20 @@ fn open(path: &Path) -> Result<Opened, String> {
 }
 
 /// `path` with each symbolic link replaced by its target, up to a link in
-/// `/proc` (`/dev/stdout` leads to `/proc/self/fd/1`), whose target names
-/// an open file (`pipe:[1234]`), not a path: that one is returned as it
-/// is, with `true`.
+/// `/proc` (`/dev/stdout` leads to `/proc/self/fd/1`, and `/dev/fd/1` is
+/// in it through its folder), whose target names an open file
+/// (`pipe:[1234]`), not a path: that one is returned, its folder
+/// resolved (`/proc/PID/fd/1`), with `true`.
 fn follow_links(path: &Path) -> io::Result<(PathBuf, bool)> {
     let mut path = path.to_owned();
     for _ in 0..40 {
         match fs::symlink_metadata(&path) {
             Ok(meta) if meta.file_type().is_symlink() => {
-                if path.starts_with("/proc") {
-                    return Ok((path, true));
+                if let Ok(dir) = fs::canonicalize(folder_of(&path))
+                    && dir.starts_with("/proc")
+                    && let Some(name) = path.file_name()
+                {
+                    return Ok((dir.join(name), true));
                 }
                 let target = fs::read_link(&path)?;
                 path = folder_of(&path).join(target);
@@ -448,6 +555,40 @@ mod tests {
         file.write(|out| out.write_all(b"new\n")).unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "new\n");
         assert_eq!(names(dir.path()), ["report.json"]);
+    }
+
+    /// A file written in place on one end of a pipe, and the other end.
+    fn piped() -> (OutputFile, File) {
+        let (read, write) = nix::unistd::pipe().unwrap();
+        let file = OutputFile {
+            flag: "--graph",
+            path: PathBuf::from("pipe"),
+            target: Target::Plain(File::from(write)),
+        };
+        (file, File::from(read))
+    }
+
+    #[test]
+    fn a_closed_gate_keeps_every_byte_from_a_pipe_and_an_open_one_says_so() {
+        use std::io::Read;
+        let (mut file, mut pipe) = piped();
+        let gate = Gate::default();
+        assert!(gate.close(), "nothing went through");
+        let stopped = file.fill(|out| out.write_all(b"<svg/>"), &gate);
+        assert!(stopped.is_err());
+        drop(file);
+        let mut read = Vec::new();
+        pipe.read_to_end(&mut read).unwrap();
+        assert!(read.is_empty(), "not written means not one byte");
+
+        let (mut file, mut pipe) = piped();
+        let gate = Gate::default();
+        file.fill(|out| out.write_all(b"<svg/>"), &gate).unwrap();
+        assert!(!gate.close(), "the write began: a stop now cuts it short");
+        drop(file);
+        let mut read = Vec::new();
+        pipe.read_to_end(&mut read).unwrap();
+        assert_eq!(read, b"<svg/>");
     }
 
     #[test]

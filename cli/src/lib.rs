@@ -47,7 +47,12 @@
 //! a phase abandoned at its time limit, which may never return (the run
 //! says when it waits only for such phases). After the run the summary
 //! comes first, then the files; a signal then skips the files not written
-//! yet (drawing included) and keeps the run's exit code.
+//! yet (drawing included) and keeps the run's exit code, and a second one
+//! exits at once with status 130, as does any signal once `execute` has
+//! returned. A regular file is put in place whole or not at all; a pipe
+//! or stdout being written when the signal comes is cut short (stderr
+//! says so), and the thread writing it may go on after `execute`
+//! returns, until the process ends.
 //!
 //! Exit codes: 0 when every job passed, 1 when some job failed or is
 //! blocked or a cleanup failed, 2 when the suite could not start (a cycle,
@@ -71,7 +76,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
 use dojobber::engine::Plan;
-use dojobber::{CancelHandle, Event, Finished, Observer, Report, Runner};
+use dojobber::{CancelHandle, Event, Finished, Observer, Report, Runner, StopReason};
 use dojobber_viz::html::RunView;
 use dojobber_viz::{Format, GraphSource};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -79,8 +84,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 pub use args::{RunArgs, When};
 pub use files::{OutputError, OutputFile};
 
-use files::Destination;
-pub use summary::{escaped, list, summary};
+pub use dojobber::escaped;
+use files::{Destination, Gate};
+pub use summary::{list, summary};
 
 use progress::{BarWriter, Progress};
 use signals::AbandonHint;
@@ -100,7 +106,7 @@ pub enum Exit {
     /// 1: some job failed or is blocked, or a cleanup failed.
     JobsFailed = 1,
     /// 2: the suite could not start: bad flags, a file that cannot be
-    /// written, a cycle, an unknown job.
+    /// written, two flags naming one file, a cycle, an unknown job.
     CannotStart = 2,
 }
 
@@ -195,7 +201,10 @@ impl RunArgs {
         if !self.debug {
             skip_error_backtraces();
         }
-        self.run(runner, run).into()
+        let exit = self.run(runner, run);
+        // Later signals find no run and no output to stop: they quit.
+        signals::quit_on_signals();
+        exit.into()
     }
 
     fn run<A: 'static, R: Ran, E: std::fmt::Display>(
@@ -213,6 +222,13 @@ impl RunArgs {
         if self.open && self.html.is_none() && self.graph.is_none() && self.graph_before.is_none() {
             return cannot_start("--open: nothing to open: add --html, --graph or --graph-before");
         }
+        if self.open
+            && let Some(html) = &self.html
+            && Destination::of(html) == Destination::Stdout
+        {
+            let why = "the page goes to stdout: there is no file to open";
+            return cannot_start(format!("--open --html {}: {why}", html.display()));
+        }
         let mut outputs = match self.open_outputs() {
             Ok(outputs) => outputs,
             Err(error) => return cannot_start(error),
@@ -225,7 +241,8 @@ impl RunArgs {
             };
             if let Some((file, format)) = outputs.graph_before.take() {
                 let path = file.path().to_owned();
-                if let Err(error) = self.draw(file, format, graph.plan()) {
+                let options = self.graph_options();
+                if let Err(error) = file.write(|out| draw(out, graph.plan(), format, &options)) {
                     return cannot_start(error);
                 }
                 drawn = Some(path);
@@ -266,9 +283,12 @@ impl RunArgs {
             runner = runner
                 .output(BarWriter::new(bar.clone()))
                 .observe(Progress::new(bar.clone()))
-                .observe(AbandonHint::new(cancel, BarWriter::new(bar.clone())));
+                .observe(AbandonHint::new(
+                    cancel.clone(),
+                    BarWriter::new(bar.clone()),
+                ));
         } else {
-            runner = runner.observe(AbandonHint::new(cancel, io::stderr()));
+            runner = runner.observe(AbandonHint::new(cancel.clone(), io::stderr()));
         }
 
         let finished = match run(runner) {
@@ -282,12 +302,20 @@ impl RunArgs {
         // From here on, a signal skips the outputs not written yet.
         let stop = CancelHandle::new();
         signals::stop_outputs_on_signals(stop.clone());
+        // A signal after the run's end but before the line above cancelled
+        // the finished run: it was meant for the outputs.
+        if cancel.is_cancelled() && report.stopped != Some(StopReason::Cancelled) {
+            stop.cancel();
+        }
         if !self.quiet {
             print_human(&summary(&report, color), outputs.to_stdout);
         }
         let mut failures =
             std::mem::take(&mut *failures.lock().unwrap_or_else(PoisonError::into_inner));
-        let plan = Arc::new(finished.plan().clone());
+        // The pictures and the page need the plan on their threads.
+        let mut plan = None;
+        let mut shared_plan =
+            || Arc::clone(plan.get_or_insert_with(|| Arc::new(finished.plan().clone())));
         // Taken under its lock: a second signal during the run writes it
         // as the run stood, and then it is gone.
         let report_file = report_file
@@ -304,12 +332,10 @@ impl RunArgs {
         }
         if let Some((file, format)) = outputs.graph {
             let path = file.path().to_owned();
-            let (plan, report) = (Arc::clone(&plan), Arc::clone(&report));
+            let (plan, report) = (shared_plan(), Arc::clone(&report));
             let options = self.graph_options();
             let written = write_unless_stopped(&stop, file, move |out| {
-                let bytes = dojobber_viz::render((&*plan, &*report), format, &options)
-                    .map_err(io::Error::other)?;
-                out.write_all(&bytes)
+                draw(out, (&*plan, &*report), format, &options)
             });
             match written {
                 Ok(()) => drawn = Some(path),
@@ -318,7 +344,7 @@ impl RunArgs {
         }
         if let Some(file) = outputs.html {
             let path = file.path().to_owned();
-            let (plan, report, flags) = (Arc::clone(&plan), Arc::clone(&report), self.clone());
+            let (plan, report, flags) = (shared_plan(), Arc::clone(&report), self.clone());
             let written = write_unless_stopped(&stop, file, move |out| {
                 let page = dojobber_viz::html::page(&flags.run_view(&plan, &report));
                 out.write_all(page.as_bytes())
@@ -430,20 +456,6 @@ impl RunArgs {
         Ok(seen.iter().any(|(_, _, to)| *to == Destination::Stdout))
     }
 
-    /// Draws the plan or the run into `file`, in the style the flags ask for.
-    fn draw<'a>(
-        &self,
-        file: OutputFile,
-        format: Format,
-        source: impl Into<GraphSource<'a>>,
-    ) -> Result<(), OutputError> {
-        let bytes = match dojobber_viz::render(source, format, &self.graph_options()) {
-            Ok(bytes) => bytes,
-            Err(error) => return Err(OutputError::new(file.flag(), file.path(), error)),
-        };
-        file.write(|out| out.write_all(&bytes))
-    }
-
     /// The HTML page's view of the run, with the settings the flags chose.
     fn run_view(&self, plan: &Plan, report: &dojobber::Report) -> RunView {
         let mut view = RunView::from_run(plan, report).setting("workers", self.workers.to_string());
@@ -476,6 +488,17 @@ impl RunArgs {
         bar.set_style(style);
         Some(bar)
     }
+}
+
+/// Draws the plan or the run into `out` as `format`, in the style `options` holds.
+fn draw<'a>(
+    out: &mut dyn Write,
+    source: impl Into<GraphSource<'a>>,
+    format: Format,
+    options: &dojobber_viz::Options,
+) -> io::Result<()> {
+    let bytes = dojobber_viz::render(source, format, options).map_err(io::Error::other)?;
+    out.write_all(&bytes)
 }
 
 /// Sets `RUST_LIB_BACKTRACE=0` when `RUST_BACKTRACE` asks for backtraces
@@ -546,43 +569,62 @@ pub(crate) fn print_stdout(text: &str) {
 }
 
 /// Writes `file` with `fill` (drawing included) on a thread of its own and
-/// waits for it, unless a signal pulls `stop` first: then the file is left
-/// as it was (its temporary removed) and the thread ends with the process.
+/// waits for it, unless a signal pulls `stop` first.
+///
+/// Only this thread puts a regular file in place, and only when no signal
+/// came first: a file said "not written" was not (its temporary is
+/// removed). A pipe, a device or stdout is written in place as `fill`
+/// goes: a signal before its first byte leaves it untouched ("not
+/// written"), after it cuts it short ("cut short"). The thread given up on
+/// is not stopped: it may go on drawing, or writing to such a pipe, after
+/// `execute` returns, until the process ends.
 fn write_unless_stopped(
     stop: &CancelHandle,
-    file: OutputFile,
+    mut file: OutputFile,
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'static,
 ) -> Result<(), String> {
     let named = format!("{} {}", file.flag(), file.path().display());
+    let not_written = |why: &str| format!("{named}: not written: {why}");
     if stop.is_cancelled() {
-        return Err(format!("{named}: not written: stopped by a signal"));
+        return Err(not_written("stopped by a signal"));
     }
     let temp = file.temp_path().map(Path::to_owned);
+    let gate = Arc::new(Gate::default());
     let (done, wait) = mpsc::channel();
     let stopped = done.clone();
     let _subscription = stop.subscribe(move || {
         let _ = stopped.send(None);
     });
+    let writer_gate = Arc::clone(&gate);
     let spawned = std::thread::Builder::new()
         .name("dojobber-output".to_owned())
         .spawn(move || {
-            let written = panic::catch_unwind(AssertUnwindSafe(|| file.write(fill)))
-                .map_err(|_| "not written: it panicked".to_owned());
-            let _ = done.send(Some(written));
+            let filled = panic::catch_unwind(AssertUnwindSafe(|| file.fill(fill, &writer_gate)));
+            let _ = done.send(Some((file, filled)));
         });
     if let Err(error) = spawned {
-        return Err(format!(
-            "{named}: not written: no thread to write it: {error}"
-        ));
+        return Err(not_written(&format!("no thread to write it: {error}")));
     }
+    let cut_unless_untouched = |why: &str| {
+        if gate.close() {
+            not_written(why)
+        } else {
+            format!("{named}: cut short: {why}")
+        }
+    };
     match wait.recv() {
-        Ok(Some(Ok(written))) => written.map_err(|error| error.to_string()),
-        Ok(Some(Err(why))) => Err(format!("{named}: {why}")),
+        Ok(Some((_, Err(_)))) => Err(cut_unless_untouched("it panicked")),
+        Ok(Some((_, Ok(Err(error))))) => Err(error.to_string()),
+        Ok(Some((file, Ok(Ok(()))))) if file.temp_path().is_none() || !stop.is_cancelled() => {
+            file.commit().map_err(|error| error.to_string())
+        }
+        // Filled, but a signal came first: dropping it removes its temporary.
+        Ok(Some(_)) => Err(not_written("stopped by a signal")),
         Ok(None) | Err(_) => {
             if let Some(temp) = temp {
                 let _ = std::fs::remove_file(temp);
             }
-            Err(format!("{named}: not written: stopped by a signal"))
+            Err(cut_unless_untouched("stopped by a signal"))
         }
     }
 }

@@ -95,6 +95,12 @@ pub(crate) fn stop_outputs_on_signals(handle: CancelHandle) {
     set_current(Current::Outputs { handle });
 }
 
+/// Makes a signal quit at once (status 130), as when no run is under way:
+/// for a program that goes on after `execute` returns.
+pub(crate) fn quit_on_signals() {
+    *CURRENT.lock().unwrap_or_else(PoisonError::into_inner) = None;
+}
+
 /// Installs the process-wide handler once; the latest call's state is the
 /// one it acts on.
 fn set_current(current: Current) {

@@ -1,11 +1,10 @@
 //! What a run prints on stdout: `--list` and the end-of-run summary.
 
-use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use console::Style;
 use dojobber::engine::Plan;
-use dojobber::{JobKind, Report, Status};
+use dojobber::{JobKind, MAX_REASON_CHARS, Report, Status, escaped, shortened};
 
 /// The jobs in the order they are tried, one per line, with their kind
 /// when not normal and their deps: `DetermineDetails (dummy) <- ValidateMovie, PickTimeAndDate`.
@@ -150,47 +149,9 @@ fn jobs(count: usize) -> String {
     }
 }
 
-/// The most characters of an error the summary shows; the report has it
-/// whole.
-const MAX_REASON_CHARS: usize = 300;
-
-/// An error as the summary shows it: escaped, cut to [`MAX_REASON_CHARS`].
+/// An error as the summary shows it: cut to [`MAX_REASON_CHARS`], escaped.
 fn reason(text: &str) -> String {
-    match text.char_indices().nth(MAX_REASON_CHARS) {
-        None => escaped(text).into_owned(),
-        Some((end, _)) => {
-            let rest = text[end..].chars().count();
-            format!("{}… ({rest} more characters)", escaped(&text[..end]))
-        }
-    }
-}
-
-/// `text` for a terminal: control characters (ESC, `\r`, `\n`, tabs, C1)
-/// and the bidirectional overrides shown as Rust escapes (`\u{1b}`,
-/// `\n`), as the engine's printer shows them, so that a name or an error
-/// cannot move the cursor, clear the screen or fake a line.
-///
-/// ```
-/// assert_eq!(dojobber_cli::escaped("a\u{1b}[2J\nb"), "a\\u{1b}[2J\\nb");
-/// assert_eq!(dojobber_cli::escaped("Café \"x\""), "Café \"x\"");
-/// ```
-pub fn escaped(text: &str) -> Cow<'_, str> {
-    let is_hostile = |c: char| {
-        c.is_control()
-            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    };
-    if !text.chars().any(is_hostile) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if is_hostile(c) {
-            out.extend(c.escape_debug());
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
+    escaped(&shortened(text, MAX_REASON_CHARS)).into_owned()
 }
 
 #[cfg(test)]

@@ -71,6 +71,7 @@ mod plan;
 mod report;
 mod runner;
 mod storage;
+mod text;
 
 pub use anyhow::{self, bail};
 #[cfg(feature = "tokio")]
@@ -86,6 +87,7 @@ pub use report::{
 };
 pub use runner::{CleanupError, Finished, Runner};
 pub use storage::{BoxError, GlobalStorage, LocalStorage, SharedBackend, SharedError, WrongType};
+pub use text::{MAX_REASON_CHARS, escaped, is_hostile, shortened};
 
 /// What a job author needs, in one import.
 ///

@@ -1,13 +1,13 @@
 //! Observers of the machine's events, and the printer behind verbose and
 //! debug output.
 
-use std::borrow::Cow;
 use std::io::Write;
 
 use crate::event::{Event, Outcome};
 use crate::job::Phase;
 use crate::plan::Plan;
 use crate::report::Failure;
+use crate::text::{MAX_REASON_CHARS, escaped, shortened};
 
 /// Something that follows a run through its events: a printer, a progress
 /// display, a recorder. Called on the driver's thread, in event order.
@@ -162,42 +162,6 @@ impl<W: Write + Send> Observer for Printer<W> {
     }
 }
 
-/// The most characters of a reason a verbose line shows.
-const MAX_REASON_CHARS: usize = 300;
-
-/// `text` with control characters (ESC, `\r`, `\n`, tabs, C1) and the
-/// bidirectional overrides shown as Rust escapes (`\u{1b}`, `\n`), for a
-/// terminal; anything else as it is.
-fn escaped(text: &str) -> Cow<'_, str> {
-    let is_hostile = |c: char| {
-        c.is_control()
-            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    };
-    if !text.chars().any(is_hostile) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if is_hostile(c) {
-            out.extend(c.escape_debug());
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
-}
-
-/// `text` cut to `max` characters, with `…` and the count of the rest.
-fn shortened(text: &str, max: usize) -> Cow<'_, str> {
-    match text.char_indices().nth(max) {
-        None => Cow::Borrowed(text),
-        Some((end, _)) => {
-            let rest = text[end..].chars().count();
-            Cow::Owned(format!("{}… ({rest} more characters)", &text[..end]))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,16 +201,5 @@ mod tests {
                  esc \\u{{1b}}[2J\\r.recheck: fail \"not \\u{{1b}}[31myet\"\n"
             )
         );
-    }
-
-    #[test]
-    fn hostile_text_is_escaped_and_plain_text_borrowed() {
-        assert_eq!(
-            escaped("esc \u{1b}[31mred\r\n\t\u{202e}x"),
-            "esc \\u{1b}[31mred\\r\\n\\t\\u{202e}x"
-        );
-        assert!(matches!(escaped("Caf\u{e9} \"q\" \\"), Cow::Borrowed(_)));
-        assert_eq!(shortened("abcdef", 4), "abcd… (2 more characters)");
-        assert_eq!(shortened("abc", 4), "abc");
     }
 }

@@ -409,6 +409,21 @@ fn open_with_no_picture_to_open_stops_before_any_job_runs() {
     assert_eq!(stdout(&output), "");
 }
 
+#[test]
+fn open_with_the_page_on_stdout_stops_before_any_job_runs() {
+    for page in ["-", "/dev/stdout"] {
+        let output = run(&["-v", "--html", page, "--open"]);
+        assert_eq!(output.status.code(), Some(2));
+        assert_eq!(
+            stderr(&output),
+            format!(
+                "error: --open --html {page}: the page goes to stdout: there is no file to open\n"
+            )
+        );
+        assert_eq!(stdout(&output), "");
+    }
+}
+
 #[cfg(unix)]
 #[test]
 fn two_flags_naming_one_file_stop_the_program_before_any_job_runs() {
@@ -471,6 +486,34 @@ fn two_flags_naming_one_file_stop_the_program_before_any_job_runs() {
         "/dev/null",
     ]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+}
+
+#[test]
+fn dev_null_may_be_named_twice_when_stdout_is_dev_null() {
+    // As under cron or nohup: stdout is /dev/null, a device named by its
+    // path, not stdout.
+    let output = Command::new(example("watch_movie"))
+        .args(["--report-json", "/dev/null", "--events-json", "/dev/null"])
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(stderr(&output), "", "the summary stays on stdout");
+}
+
+#[test]
+fn dev_fd_1_is_stdout() {
+    let output = run(&["-q", "--report-json", "/dev/fd/1"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["jobs"].as_array().unwrap().len(), 20);
+    let output = run(&["-q", "--report-json", "-", "--events-json", "/dev/fd/1"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert_eq!(
+        stderr(&output),
+        "error: --events-json /dev/fd/1: the same file as --report-json -\n"
+    );
 }
 
 #[test]

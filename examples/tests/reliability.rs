@@ -298,15 +298,18 @@ fn a_signal_after_the_run_skips_the_outputs_not_written_and_keeps_the_exit_code(
         ),
         "{err}"
     );
-    for (flag, path) in [("--graph", &fifo), ("--html", &page)] {
-        assert!(
-            err.contains(&format!(
-                "error: {flag} {}: not written: stopped by a signal; the exit code is the run's\n",
-                path.display()
-            )),
-            "{err}"
-        );
-    }
+    let stopped = |flag: &str, path: &Path, how: &str| {
+        err.contains(&format!(
+            "error: {flag} {}: {how}: stopped by a signal; the exit code is the run's\n",
+            path.display()
+        ))
+    };
+    // The pipe's write may have begun before the signal, or not.
+    assert!(
+        stopped("--graph", &fifo, "not written") || stopped("--graph", &fifo, "cut short"),
+        "{err}"
+    );
+    assert!(stopped("--html", &page, "not written"), "{err}");
     // The report came first: written whole, or named as not written.
     let report_skipped = err.contains("error: --report-json");
     let mut expected = vec!["run.svg"];

@@ -347,7 +347,7 @@ impl Serve {
         match served {
             Ok(()) => Exit::Success.into(),
             Err(error) => {
-                eprintln!("error: {error}");
+                eprintln!("error: {}", dojobber::escaped(&error.to_string()));
                 Exit::CannotStart.into()
             }
         }

@@ -158,11 +158,12 @@ fn is_plain(name: &str) -> bool {
 }
 
 /// A name as a picture draws it when it is short: every control
-/// character, line breaks and tabs included, as a Rust escape (`\u{a}`).
+/// character, line breaks and tabs included, and every bidirectional
+/// override, as a Rust escape (`\u{a}`).
 fn as_drawn(name: &str) -> String {
     name.chars()
         .flat_map(|c| {
-            let escaped = c.is_control() || c == '\u{fffe}' || c == '\u{ffff}';
+            let escaped = dojobber::is_hostile(c) || c == '\u{fffe}' || c == '\u{ffff}';
             let text: Vec<char> = if escaped {
                 c.escape_unicode().collect()
             } else {
@@ -279,7 +280,10 @@ proptest! {
 
     #[test]
     fn printable_names_survive_a_round_trip(
-        names in prop::collection::hash_set("[^\\p{Cc}\\x{FFFE}\\x{FFFF}]{0,40}", 1..6)
+        names in prop::collection::hash_set(
+            "[^\\p{Cc}\\x{FFFE}\\x{FFFF}\\x{200E}\\x{200F}\\x{202A}-\\x{202E}\\x{2066}-\\x{2069}]{0,40}",
+            1..6,
+        )
     ) {
         assert_round_trip(&names.into_iter().collect::<Vec<_>>());
     }

@@ -223,7 +223,8 @@ impl Observer for Failures {
             ..
         } = event
         {
-            let name = plan.name(task.job);
+            let name = dojobber::escaped(plan.name(task.job));
+            let failure = dojobber::escaped(&failure.to_string()).into_owned();
             eprintln!(
                 "failed: {name} {} try {}: {failure}",
                 task.phase, task.attempt

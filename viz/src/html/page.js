@@ -52,10 +52,11 @@
   // and tabs too) and U+FFFE/U+FFFF as a Rust escape, \u{1b}; the same
   // as the crate's names::printable.
   function shown(name) {
-    return name.replace(/[\p{Cc}\uFFFE\uFFFF]/gu, (c) => "\\u{" + c.codePointAt(0).toString(16) + "}");
+    // dojobber::is_hostile, and what XML forbids, as names.rs escapes them.
+    return name.replace(/[\p{Cc}\u200E\u200F\u202A-\u202E\u2066-\u2069\uFFFE\uFFFF]/gu, (c) => "\\u{" + c.codePointAt(0).toString(16) + "}");
   }
   function shorten(name, max) {
-    const chars = Array.from(name.replace(/\s+/g, " "));
+    const chars = Array.from(name.replace(/[^\S\p{Cc}]+/gu, " "));
     return chars.length > max ? chars.slice(0, max - 1).join("") + "\u2026" : chars.join("");
   }
   function swatch(kind) { return el("span", { class: "swatch " + kind }); }
@@ -251,7 +252,7 @@
         const y = top + row * rowHeight;
         const band = svgEl("rect", { x: 0, y: y, width: labelWidth + plot + 16, height: rowHeight, fill: row % 2 ? "#ffffff" : "#f6f6f6", class: "row-band", "data-job": i });
         svg.append(band);
-        const label = svgEl("text", { x: 4, y: y + 14, "font-size": 12, class: "row-label", "data-job": i, text: shorten(shown(job.name), 32) });
+        const label = svgEl("text", { x: 4, y: y + 14, "font-size": 12, class: "row-label", "data-job": i, text: shown(shorten(job.name, 32)) });
         label.append(svgEl("title", { text: shown(job.name) }));
         svg.append(label);
         if (job.phases.length === 0) {

@@ -1,0 +1,77 @@
+//! Text from jobs (names, errors) made safe for a terminal: the one rule
+//! the engine's printer, the command line and the pictures share.
+
+use std::borrow::Cow;
+
+/// Whether `c` would act on a terminal rather than show: a control
+/// character (ESC, `\r`, `\n`, tabs, C1) or a bidirectional override
+/// (U+200E/F, U+202A–E, U+2066–9), which reorders what follows it.
+///
+/// ```
+/// assert!(dojobber::is_hostile('\u{1b}'));
+/// assert!(dojobber::is_hostile('\u{202e}'));
+/// assert!(!dojobber::is_hostile('é'));
+/// ```
+pub fn is_hostile(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with every [hostile](is_hostile) character shown as a Rust
+/// escape (`\u{1b}`, `\n`), so a job name or an error cannot move the
+/// cursor, clear the screen or fake a line; anything else as it is.
+///
+/// ```
+/// assert_eq!(dojobber::escaped("a\u{1b}[2J\nb"), "a\\u{1b}[2J\\nb");
+/// assert_eq!(dojobber::escaped("Café \"x\""), "Café \"x\"");
+/// ```
+pub fn escaped(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_hostile) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_hostile(c) {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The most characters of an error that a line for people shows; the
+/// report has it whole.
+pub const MAX_REASON_CHARS: usize = 300;
+
+/// `text` cut to `max` characters, with `…` and the count of the rest.
+///
+/// ```
+/// assert_eq!(dojobber::shortened("abcdef", 4), "abcd… (2 more characters)");
+/// assert_eq!(dojobber::shortened("abc", 4), "abc");
+/// ```
+pub fn shortened(text: &str, max: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => Cow::Borrowed(text),
+        Some((end, _)) => {
+            let rest = text[end..].chars().count();
+            Cow::Owned(format!("{}… ({rest} more characters)", &text[..end]))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_text_is_escaped_and_plain_text_borrowed() {
+        assert_eq!(
+            escaped("esc \u{1b}[31mred\r\n\t\u{202e}x\u{2066}\u{200f}"),
+            "esc \\u{1b}[31mred\\r\\n\\t\\u{202e}x\\u{2066}\\u{200f}"
+        );
+        assert!(matches!(escaped("Caf\u{e9} \"q\" \\"), Cow::Borrowed(_)));
+        assert_eq!(shortened("abcdef", 4), "abcd… (2 more characters)");
+        assert_eq!(shortened("abc", 4), "abc");
+    }
+}
