@@ -141,7 +141,9 @@ impl<A: 'static> JobGraph<A> {
                                 second: dep.type_name().to_owned(),
                             };
                             drop_caught(dep);
-                            drop_caught(deps);
+                            // One by one: a second panic while one unwinds
+                            // would abort.
+                            deps.for_each(|(_, dep)| drop_caught(dep));
                             jobs.0.reverse();
                             return Err(error);
                         }

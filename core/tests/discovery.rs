@@ -785,3 +785,53 @@ fn a_dep_whose_name_panics_is_told_by_its_place_and_type() {
     assert_eq!(root.deps().collect::<Vec<_>>(), ["Calm"]);
     assert_eq!(report.job("Calm").unwrap().status(), Status::Passed);
 }
+
+#[test]
+fn a_duplicate_name_drops_the_deps_left_one_by_one() {
+    struct Same;
+    impl Job for Same {
+        fn name(&self) -> String {
+            "Same".into()
+        }
+    }
+    struct Other;
+    impl Job for Other {
+        fn name(&self) -> String {
+            "Same".into()
+        }
+    }
+    struct Explodes(&'static str, Arc<Mutex<Vec<&'static str>>>);
+    impl Job for Explodes {
+        fn name(&self) -> String {
+            self.0.into()
+        }
+    }
+    impl Drop for Explodes {
+        fn drop(&mut self) {
+            self.1.lock().unwrap().push(self.0);
+            panic!("{} exploded", self.0);
+        }
+    }
+    struct Root(Arc<Mutex<Vec<&'static str>>>);
+    impl Job for Root {
+        fn deps(&self, _: &()) -> Vec<JobRef> {
+            vec![
+                dep(Same),
+                dep(Other),
+                dep(Explodes("first", Arc::clone(&self.0))),
+                dep(Explodes("second", Arc::clone(&self.0))),
+            ]
+        }
+    }
+    let dropped = Arc::new(Mutex::new(Vec::new()));
+    let root = dep(Root(Arc::clone(&dropped)));
+    let discovered = catch_unwind(AssertUnwindSafe(|| {
+        JobGraph::discover(root, &(), Defaults::default()).err()
+    }));
+    let error = discovered.expect("no panic escapes discovery");
+    assert!(
+        matches!(error, Some(SetupError::DuplicateName { .. })),
+        "{error:?}"
+    );
+    assert_eq!(*dropped.lock().unwrap(), ["first", "second"]);
+}
