@@ -91,14 +91,16 @@ impl Drop for LocalStorage {
     fn drop(&mut self) {
         // Most tries store nothing: their storage's drop is this test.
         if let Some(values) = self.values.take() {
-            drop_each_caught(values);
+            drop_each_caught(values.into_values());
         }
     }
 }
 
+/// Drops each stored value on its own, catching its panic: user code, and
+/// a second panic while one unwinds would abort.
 #[cold]
-fn drop_each_caught(values: BTreeMap<String, Value>) {
-    for value in values.into_values() {
+fn drop_each_caught(values: impl IntoIterator<Item = Value>) {
+    for value in values {
         crate::event::drop_caught(value);
     }
 }
@@ -356,9 +358,7 @@ impl Drop for GlobalStorage {
             .values
             .get_mut()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for value in std::mem::take(values).into_values() {
-            crate::event::drop_caught(value);
-        }
+        drop_each_caught(std::mem::take(values).into_values());
     }
 }
 

@@ -842,7 +842,7 @@ impl Machine {
         }
         let (phases, ends) = self.phase_log.clone().into_job_order(self.jobs.len());
         table.set_phases(phases, ends);
-        self.report_of(table)
+        self.report_of(table, self.stopped, self.last_seen.get())
     }
 
     /// The report if the program ended at `now` without waiting for the
@@ -917,19 +917,7 @@ impl Machine {
         }
         let (phases, ends) = self.phase_log.clone().into_job_order(self.jobs.len());
         table.set_phases(phases, ends);
-        let rounds = if self.in_rounds() {
-            self.round
-        } else {
-            table.most_tries()
-        };
-        Report::new(
-            self.config.no_act,
-            rounds,
-            self.last_seen.get().max(now),
-            Some(reason),
-            self.cleanups.failure().cloned(),
-            table,
-        )
+        self.report_of(table, Some(reason), self.last_seen.get().max(now))
     }
 
     /// The report, taking the phase records and the jobs' last errors out
@@ -948,7 +936,7 @@ impl Machine {
         let phase_log = std::mem::take(&mut self.phase_log);
         let (phases, ends) = phase_log.into_job_order(job_count);
         table.set_phases(phases, ends);
-        self.report_of(table)
+        self.report_of(table, self.stopped, self.last_seen.get())
     }
 
     /// An empty table for every job of the plan.
@@ -994,8 +982,14 @@ impl Machine {
         table.push(job, deps);
     }
 
-    /// The report of the whole run, with `jobs` in the reference order.
-    fn report_of(&self, jobs: ReportTable) -> Report {
+    /// The report of the whole run, with `jobs` in the reference order,
+    /// stopped for `stopped` after `elapsed`.
+    fn report_of(
+        &self,
+        jobs: ReportTable,
+        stopped: Option<StopReason>,
+        elapsed: Duration,
+    ) -> Report {
         let rounds = if self.in_rounds() {
             self.round
         } else {
@@ -1005,8 +999,8 @@ impl Machine {
         Report::new(
             self.config.no_act,
             rounds,
-            self.last_seen.get(),
-            self.stopped,
+            elapsed,
+            stopped,
             cleanup_failure,
             jobs,
         )
