@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use crate::job::Phase;
+use crate::caught::drop_caught;
+use crate::phase::Phase;
 use crate::plan::JobId;
 use crate::report::{Failure, Status};
 
@@ -49,18 +50,6 @@ impl Outcome {
     /// Whether the phase passed.
     pub fn is_pass(&self) -> bool {
         matches!(self, Outcome::Pass)
-    }
-}
-
-/// Drops `value`, catching a panic in its `Drop` (user code: a job, a
-/// stored value, a panic's payload). A panic payload that panics again
-/// when dropped is leaked: nothing could drop it.
-pub(crate) fn drop_caught<T>(value: T) {
-    use std::panic::{AssertUnwindSafe, catch_unwind};
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(value)))
-        && let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload)))
-    {
-        std::mem::forget(again);
     }
 }
 
@@ -170,7 +159,7 @@ pub enum EventRecord<'a> {
         /// The job's name.
         job: &'a str,
         /// The phase.
-        phase: crate::job::Phase,
+        phase: crate::phase::Phase,
         /// The try.
         attempt: u32,
         /// Seconds since the run started.
@@ -181,7 +170,7 @@ pub enum EventRecord<'a> {
         /// The job's name.
         job: &'a str,
         /// The phase.
-        phase: crate::job::Phase,
+        phase: crate::phase::Phase,
         /// The try.
         attempt: u32,
         /// Seconds since the run started.
@@ -222,7 +211,7 @@ pub enum EventRecord<'a> {
         /// The job's name.
         job: &'a str,
         /// The phase.
-        phase: crate::job::Phase,
+        phase: crate::phase::Phase,
         /// The try.
         attempt: u32,
         /// Seconds since the run started.

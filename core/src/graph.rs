@@ -7,10 +7,9 @@
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crate::event::drop_caught;
+use crate::caught::{drop_caught, panic_message};
 use crate::job::JobRef;
 use crate::plan::{Defaults, Described, Discovered, JobId, NameIndex, Plan, SetupError, reorder};
-use crate::report::Failure;
 
 /// The jobs of a suite, numbered as in their [`Plan`].
 pub struct JobGraph<A> {
@@ -35,7 +34,7 @@ impl<A> Drop for JobTable<A> {
         // Dependents have larger ids than their deps. A job whose `Drop`
         // panics does not stop the others from being dropped.
         while let Some(job) = self.0.pop() {
-            crate::event::drop_caught(job);
+            drop_caught(job);
         }
     }
 }
@@ -193,14 +192,6 @@ impl<A: 'static> JobGraph<A> {
     pub(crate) fn into_parts(self) -> (Plan, JobTable<A>) {
         (self.plan, self.jobs)
     }
-}
-
-/// The message of a caught panic; its payload is user code's value too,
-/// dropped as one.
-fn panic_message(payload: Box<dyn Any + Send>) -> String {
-    let message = Failure::from_panic(&*payload).message;
-    drop_caught(payload);
-    message
 }
 
 fn type_of<A: 'static>(job: &JobRef<A>) -> std::any::TypeId {

@@ -58,15 +58,15 @@
 
 #![warn(missing_docs)]
 
-#[cfg(feature = "tokio")]
-mod asynchronous;
 mod cancel;
+mod caught;
 mod driver;
 mod event;
 mod graph;
 mod job;
 mod machine;
 mod output;
+mod phase;
 mod plan;
 mod report;
 mod runner;
@@ -74,12 +74,13 @@ mod storage;
 mod text;
 
 pub use anyhow::{self, bail};
-#[cfg(feature = "tokio")]
-pub use asynchronous::{AsyncJob, PhaseFuture, async_dep};
 pub use cancel::CancelHandle;
 pub use event::{Event, EventRecord, Outcome};
-pub use job::{Context, Group, Job, JobKind, JobRef, JobResult, Phase, dep};
+#[cfg(feature = "tokio")]
+pub use job::asynchronous::{AsyncJob, PhaseFuture, async_dep};
+pub use job::{Context, Group, Job, JobRef, JobResult, dep};
 pub use output::{Observer, Printer, Verbosity};
+pub use phase::{JobKind, Phase};
 pub use plan::SetupError;
 pub use report::{
     CleanupFailure, Failure, FailureKind, InvalidReport, JobRecord, JobReport, PhaseRecord, Report,
@@ -109,8 +110,9 @@ pub use text::{MAX_REASON_CHARS, escaped, is_hostile, shortened};
 /// ```
 pub mod prelude {
     #[cfg(feature = "tokio")]
-    pub use crate::asynchronous::{AsyncJob, PhaseFuture, async_dep};
-    pub use crate::job::{Context, Group, Job, JobKind, JobRef, JobResult, Phase, dep};
+    pub use crate::job::asynchronous::{AsyncJob, PhaseFuture, async_dep};
+    pub use crate::job::{Context, Group, Job, JobRef, JobResult, dep};
+    pub use crate::phase::{JobKind, Phase};
     pub use crate::plan::SetupError;
     pub use crate::report::{Report, Status};
     pub use crate::runner::{Finished, Runner};

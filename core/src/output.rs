@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use crate::event::{Event, Outcome};
-use crate::job::Phase;
+use crate::phase::Phase;
 use crate::plan::Plan;
 use crate::report::Failure;
 use crate::text::{MAX_REASON_CHARS, escaped, shortened};
@@ -148,7 +148,7 @@ impl<W: Write + Send> Observer for Printer<W> {
             }
             Event::WaitingForAbandoned { task, .. } => {
                 let limit = plan.time_limit(task.job).map_or_else(String::new, |limit| {
-                    format!(" at its {} time limit", crate::machine::humane(limit))
+                    format!(" at its {} time limit", crate::text::humane(limit))
                 });
                 let _ = writeln!(
                     self.out,

@@ -15,7 +15,7 @@ use petgraph::algo::{astar, kosaraju_scc, toposort};
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{DfsPostOrder, GraphBase, GraphRef, IntoNeighbors, NodeFiltered, Visitable};
 
-use crate::job::JobKind;
+use crate::phase::JobKind;
 
 /// A job's number in its [`Plan`]. Ids follow the reference order (the
 /// depth-first post-order from the root, deps in declaration order), so a

@@ -101,7 +101,7 @@ impl Drop for LocalStorage {
 #[cold]
 fn drop_each_caught(values: impl IntoIterator<Item = Value>) {
     for value in values {
-        crate::event::drop_caught(value);
+        crate::caught::drop_caught(value);
     }
 }
 

@@ -1,7 +1,9 @@
 //! Text from jobs (names, errors) made safe for a terminal: the one rule
-//! the engine's printer, the command line and the pictures share.
+//! the engine's printer, the command line and the pictures share; and
+//! durations as people write them (`humane`).
 
 use std::borrow::Cow;
+use std::time::Duration;
 
 /// Whether `c` would act on a terminal rather than show: a control
 /// character (ESC, `\r`, `\n`, tabs, C1) or a bidirectional override
@@ -57,6 +59,18 @@ pub fn shortened(text: &str, max: usize) -> Cow<'_, str> {
             let rest = text[end..].chars().count();
             Cow::Owned(format!("{}… ({rest} more characters)", &text[..end]))
         }
+    }
+}
+
+/// `1.5s`, `250ms`, `2m 5s`: a duration as people write it.
+pub(crate) fn humane(duration: Duration) -> String {
+    if duration < Duration::from_secs(1) {
+        format!("{}ms", duration.as_millis())
+    } else if duration < Duration::from_secs(60) {
+        format!("{}s", (duration.as_secs_f64() * 1000.0).round() / 1000.0)
+    } else {
+        let secs = duration.as_secs();
+        format!("{}m {}s", secs / 60, secs % 60)
     }
 }
 

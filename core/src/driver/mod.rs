@@ -33,12 +33,14 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::cancel::{CancelHandle, ReportSubscription};
+use crate::caught::drop_caught;
+use crate::event::Outcome;
 use crate::event::Task;
-use crate::event::{Outcome, drop_caught};
 use crate::graph::JobTable;
-use crate::job::{Context, Job, JobRef, Phase};
+use crate::job::{Context, Job, JobRef};
 use crate::machine::{Machine, MachineConfig, Step};
 use crate::output::Observer;
+use crate::phase::Phase;
 use crate::plan::{JobId, Plan};
 use crate::report::{Report, StopReason};
 use crate::storage::{GlobalStorage, LocalStorage};

@@ -19,10 +19,10 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 
 use super::{Came, Done, Executor, Next, Role, Session, Work, perform};
-use crate::asynchronous::start_phase;
 use crate::event::Outcome;
 use crate::event::Task;
 use crate::job::Context;
+use crate::job::asynchronous::start_phase;
 use crate::report::Failure;
 
 /// How to cancel a job's phase in flight, and the other end, until its

@@ -42,12 +42,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::event::{Event, Outcome, Task};
-use crate::job::{JobKind, Phase};
+use crate::phase::{JobKind, Phase};
 use crate::plan::{JobId, Plan};
 use crate::report::{
     CleanupFailure, Failure, FailureKind, NewJob, PhaseRecord, Report, ReportTable, Status,
     StopReason, nanos,
 };
+use crate::text::humane;
 
 use cleanup::Cleanups;
 use groups::Groups;
@@ -1390,18 +1391,6 @@ fn say_returned_after(timeout: &mut Failure, took: Duration) {
     let took = humane(took);
     if !timeout.message.ends_with(&format!(" {took}")) {
         let _ = write!(timeout.message, " (it returned after {took})");
-    }
-}
-
-/// `1.5s`, `250ms`, `2m 5s`: a duration as people write it.
-pub(crate) fn humane(duration: Duration) -> String {
-    if duration < Duration::from_secs(1) {
-        format!("{}ms", duration.as_millis())
-    } else if duration < Duration::from_secs(60) {
-        format!("{}s", (duration.as_secs_f64() * 1000.0).round() / 1000.0)
-    } else {
-        let secs = duration.as_secs();
-        format!("{}m {}s", secs / 60, secs % 60)
     }
 }
 

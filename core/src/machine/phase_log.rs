@@ -91,7 +91,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::PhaseLog;
-    use crate::job::Phase;
+    use crate::phase::Phase;
     use crate::plan::JobId;
     use crate::report::PhaseRecord;
 

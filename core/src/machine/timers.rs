@@ -16,7 +16,7 @@ pub(super) struct Timers {
     retries: BinaryHeap<Reverse<(Duration, JobId)>>,
     /// When each limited phase in flight runs out of time, earliest first;
     /// entries whose phase has reported stay until they come up.
-    phase_limits: BinaryHeap<Reverse<(Duration, JobId, u32, crate::job::Phase)>>,
+    phase_limits: BinaryHeap<Reverse<(Duration, JobId, u32, crate::phase::Phase)>>,
     /// No new phase starts at or after this time.
     deadline: Option<Duration>,
 }
@@ -108,7 +108,7 @@ impl Timers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::Phase;
+    use crate::phase::Phase;
 
     fn secs(n: u64) -> Duration {
         Duration::from_secs(n)

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::job::Phase;
+use crate::phase::Phase;
 
 mod table;
 
@@ -200,12 +200,7 @@ impl Failure {
     /// assert_eq!(dojobber::Failure::from_panic(&*payload).message, "panicked: no remote");
     /// ```
     pub fn from_panic(payload: &(dyn std::any::Any + Send)) -> Failure {
-        let text = payload
-            .downcast_ref::<&str>()
-            .copied()
-            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-            .unwrap_or("(a payload that is not a string)");
-        Failure::new(format!("panicked: {text}"))
+        Failure::new(format!("panicked: {}", crate::caught::panic_text(payload)))
     }
 }
 

@@ -5,7 +5,11 @@ use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::phase::{JobKind, Phase};
 use crate::storage::{GlobalStorage, LocalStorage};
+
+#[cfg(feature = "tokio")]
+pub(crate) mod asynchronous;
 
 /// What `check`, `run` and `cleanup` return.
 ///
@@ -32,7 +36,7 @@ pub struct JobRef<A = ()> {
     job: Arc<dyn Job<A>>,
     /// The same job's async phases, for the async driver.
     #[cfg(feature = "tokio")]
-    async_job: Option<Arc<dyn crate::AsyncJob<A>>>,
+    async_job: Option<Arc<dyn asynchronous::AsyncJob<A>>>,
     /// The job's full type name, to tell apart two different jobs that
     /// claim one name.
     type_name: &'static str,
@@ -53,14 +57,14 @@ impl<A> JobRef<A> {
 
     /// The job's async phases, when it was made by `async_dep`.
     #[cfg(feature = "tokio")]
-    pub(crate) fn as_async(&self) -> Option<&dyn crate::AsyncJob<A>> {
+    pub(crate) fn as_async(&self) -> Option<&dyn asynchronous::AsyncJob<A>> {
         self.async_job.as_deref()
     }
 
     #[cfg(feature = "tokio")]
     pub(crate) fn new_async(
         job: Arc<dyn Job<A>>,
-        async_job: Arc<dyn crate::AsyncJob<A>>,
+        async_job: Arc<dyn asynchronous::AsyncJob<A>>,
         type_name: &'static str,
     ) -> Self {
         JobRef {
@@ -110,53 +114,6 @@ pub fn dep<A, J: Job<A>>(job: J) -> JobRef<A> {
         #[cfg(feature = "tokio")]
         async_job: None,
         type_name: std::any::type_name::<J>(),
-    }
-}
-
-/// How the engine treats a job's phases.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum JobKind {
-    /// `check`; if it fails, `run` (its result ignored), then `check` again.
-    Normal,
-    /// Groups other jobs: always passes, calls no user code.
-    Dummy,
-    /// Has no check: every try calls `run`, and the run's result decides.
-    /// It can never pass in no-act mode.
-    RunOnly,
-}
-
-/// One of the steps of a job's life that calls user code.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Phase {
-    /// The first `check` of a try.
-    Check,
-    /// `run`, after a failed check.
-    Run,
-    /// `check` again, after `run`.
-    Recheck,
-    /// `cleanup`, once after the whole run, for jobs whose `run` executed.
-    Cleanup,
-}
-
-impl Phase {
-    /// The lower-case name used in output: `check`, `run`, `recheck`, `cleanup`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Check => "check",
-            Phase::Run => "run",
-            Phase::Recheck => "recheck",
-            Phase::Cleanup => "cleanup",
-        }
-    }
-}
-
-impl std::fmt::Display for Phase {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -1,9 +1,9 @@
-//! The async driver (feature `tokio`): [`Runner::run_async`] runs up to
-//! `workers(n)` phases at once as tasks on the caller's tokio runtime.
-//!
-//! Jobs whose phases are futures implement [`AsyncJob`] and join a graph
-//! through [`async_dep`]; plain [`Job`]s sit in the same suite and run on
-//! tokio's blocking threads. An async phase over its time limit, or in
+//! Async jobs (feature `tokio`): jobs whose phases are futures implement
+//! [`AsyncJob`] and join a graph through [`async_dep`]. The async driver,
+//! [`Runner::run_async`](crate::Runner::run_async), runs up to
+//! `workers(n)` phases at once as tasks on the caller's tokio runtime;
+//! plain [`Job`]s sit in the same suite and run on tokio's blocking
+//! threads. An async phase over its time limit, or in
 //! flight when the run is cancelled, is cancelled (its task is aborted)
 //! and fails its try; a blocking phase cannot be, and is waited for, as in
 //! the thread driver.
@@ -42,10 +42,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::driver::tokio_tasks;
-use crate::job::{Context, Job, JobKind, JobRef, JobResult, Phase};
-use crate::plan::SetupError;
-use crate::runner::{CleanupError, Finished, Runner};
+use super::{Context, Job, JobRef, JobResult};
+use crate::phase::{JobKind, Phase};
 
 /// What an async phase returns: a boxed future of its result.
 pub type PhaseFuture<'a> = Pin<Box<dyn Future<Output = JobResult> + Send + 'a>>;
@@ -76,10 +74,10 @@ pub trait AsyncJob<A = ()>: Job<A> {
 
 /// Wraps an async job into a [`JobRef`], for lists of deps and roots.
 ///
-/// Outside the async driver (with [`Runner::run`]), each of its phases runs
+/// Outside the async driver (with [`Runner::run`](crate::Runner::run)), each of its phases runs
 /// to completion on a small tokio runtime of its own; tokio forbids that on
 /// a runtime's own threads, where such a phase fails with tokio's message:
-/// inside a runtime, use [`Runner::run_async`].
+/// inside a runtime, use [`Runner::run_async`](crate::Runner::run_async).
 pub fn async_dep<A: 'static, J: AsyncJob<A>>(job: J) -> JobRef<A> {
     let job = Arc::new(job);
     JobRef::new_async(
@@ -132,70 +130,6 @@ fn block_on(future: PhaseFuture<'_>) -> JobResult {
         .enable_all()
         .build()?;
     runtime.block_on(future)
-}
-
-impl<A: Send + Sync + 'static> Runner<A> {
-    /// Runs the suite on the caller's tokio runtime (which needs its time
-    /// driver: `#[tokio::main]` has it), up to `workers(n)` phases at once:
-    /// async jobs as tasks, the others on tokio's blocking threads. The
-    /// semantics are those of [`run`](Runner::run).
-    pub async fn run_async(self) -> Result<Finished<A>, SetupError> {
-        let session = Arc::new(self.start()?);
-        // The watcher runs as a task of its own: woken by a runtime worker
-        // rather than by the caller's thread (tens of microseconds less per
-        // wake-up under `block_on`).
-        let driving = tokio::spawn(async move {
-            tokio_tasks::drive(&session).await;
-            session
-        });
-        let session = match driving.await {
-            Ok(session) => session,
-            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
-            Err(error) => panic!("the runtime dropped the run's task: {error}"),
-        };
-        Ok(Finished { session })
-    }
-}
-
-impl<A: Send + Sync + 'static> Finished<A> {
-    /// [`Finished::cleanup`] for a run made with
-    /// [`run_async`](Runner::run_async): the cleanups run on the caller's
-    /// runtime, async ones as futures.
-    ///
-    /// ```
-    /// use dojobber::{AsyncJob, Context, Job, PhaseFuture, Runner, async_dep};
-    ///
-    /// struct Tunnel;
-    /// impl Job for Tunnel {}
-    /// impl AsyncJob for Tunnel {
-    ///     fn check<'a>(&'a self, cx: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
-    ///         let open = cx.is_recheck();
-    ///         Box::pin(async move { if open { Ok(()) } else { dojobber::bail!("closed") } })
-    ///     }
-    ///     fn cleanup<'a>(&'a self, cx: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
-    ///         Box::pin(async move {
-    ///             tokio::task::yield_now().await; // closing takes a round trip
-    ///             cx.global().insert("closed", true);
-    ///             Ok(())
-    ///         })
-    ///     }
-    /// }
-    /// # let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    /// # runtime.block_on(async {
-    /// let mut finished = Runner::from_ref(async_dep(Tunnel), ()).cleanup(false).run_async().await?;
-    /// finished.cleanup_async().await.expect("the tunnel closes");
-    /// assert_eq!(finished.global().get::<bool>("closed"), Some(true));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// # }).unwrap();
-    /// ```
-    pub async fn cleanup_async(&mut self) -> Result<(), CleanupError> {
-        self.session.lock().machine.start_cleanup()?;
-        tokio_tasks::drive(&self.session).await;
-        match self.report().cleanup_failure {
-            Some(failure) => Err(CleanupError::Failed(failure)),
-            None => Ok(()),
-        }
-    }
 }
 
 /// The future of one phase of an async job.
