@@ -1,16 +1,16 @@
-//! Properties of the engine on random suites: every simulated run keeps
-//! every invariant, the strategies make the shapes they promise, and the
-//! real sequential driver does what the simulation does.
+//! The testkit's own properties: the strategies make the shapes they
+//! promise, and the checker accepts the documented behaviour. The
+//! engine's properties on random suites (every run keeps every invariant,
+//! the real drivers against the simulation) are core's
+//! `tests/properties.rs`.
 
 use std::time::Duration;
 
-use dojobber::Runner;
 use dojobber::engine::{Defaults, JobId, Plan};
 use dojobber_testkit::strategy::{
-    GraphShape, RunShape, ScriptShape, SuiteShape, quiet_scripted_panics, scenarios, sim_configs,
-    suites,
+    GraphShape, RunShape, ScriptShape, SuiteShape, sim_configs, suites,
 };
-use dojobber_testkit::{Simulation, Suite, check_invariants, record, render_plan, simulate};
+use dojobber_testkit::{Simulation, Suite, check_invariants, render_plan, simulate};
 use proptest::prelude::*;
 
 /// What to print when a property fails: the violation, the plan, the trace.
@@ -37,41 +37,6 @@ fn depth(plan: &Plan) -> usize {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
-
-    #[test]
-    fn simulated_runs_keep_every_invariant((suite, config) in scenarios(SuiteShape::default())) {
-        let sim = simulate(&suite, config);
-        if let Err(violation) = check_invariants(&sim) {
-            return Err(TestCaseError::fail(explain(&sim, &violation.to_string())));
-        }
-    }
-
-    /// Several workers, fail-fast, deadlines, cancellations, group limits
-    /// and time limits, in any combination.
-    #[test]
-    fn runs_with_every_option_keep_every_invariant(
-        (suite, config) in scenarios(SuiteShape { run: RunShape::everything(), ..SuiteShape::default() })
-    ) {
-        let sim = simulate(&suite, config);
-        if let Err(violation) = check_invariants(&sim) {
-            return Err(TestCaseError::fail(explain(&sim, &violation.to_string())));
-        }
-    }
-
-
-    #[test]
-    fn deep_and_wide_graphs_keep_every_invariant(
-        (suite, config) in scenarios(SuiteShape {
-            graph: GraphShape { jobs: 10..=40, max_deps: 6, max_depth: 12 },
-            script: ScriptShape { max_tries: 3, ..ScriptShape::default() },
-            run: RunShape::everything(),
-        })
-    ) {
-        let sim = simulate(&suite, config);
-        if let Err(violation) = check_invariants(&sim) {
-            return Err(TestCaseError::fail(explain(&sim, &violation.to_string())));
-        }
-    }
 
     #[test]
     fn random_graphs_have_the_shape_asked_for(
@@ -119,75 +84,6 @@ proptest! {
         let sim = simulate(&suite, config.clone());
         for entry in &sim.trace.entries {
             prop_assert!(entry.end - entry.at <= Duration::from_millis(300), "{entry:?}");
-        }
-    }
-
-    /// The sequential driver, calling real job values, makes the same
-    /// phases in the same order, with the same outcomes and statuses, as
-    /// the simulation of the same suite, when no retry has to wait.
-    #[test]
-    fn the_sequential_driver_agrees_with_the_simulation(
-        (suite, config) in scenarios(SuiteShape::without_time())
-    ) {
-        quiet_scripted_panics();
-        let sim = simulate(&suite, config.clone());
-        let runner = Runner::from_ref(suite.fresh().root_job(), ())
-            .tries(config.defaults.tries)
-            .retry_delay(Duration::ZERO)
-            .no_act(config.machine.no_act)
-            .cleanup(config.machine.cleanup)
-            .output(std::io::sink());
-        let real = record(runner).expect("the suite is valid").record;
-        prop_assert_eq!(render_plan(&real.plan), render_plan(&sim.plan));
-        prop_assert_eq!(
-            real.trace.render_untimed(),
-            sim.trace.render_untimed(),
-            "{}",
-            explain(&sim, "the real run's phases differ")
-        );
-        let statuses = |sim: &Simulation| -> Vec<String> {
-            sim.report.jobs()
-                .map(|job| format!("{} {} {} {:?}", job.name(), job.status(), job.tries(), job.blocked_by()))
-                .collect()
-        };
-        prop_assert_eq!(statuses(&real), statuses(&sim));
-        prop_assert_eq!(&real.report.cleanup_failure, &sim.report.cleanup_failure);
-        if let Err(violation) = check_invariants(&real) {
-            return Err(TestCaseError::fail(explain(&real, &violation.to_string())));
-        }
-    }
-
-    /// The thread-pool driver, with real job values on real threads, keeps
-    /// every invariant too (its order of events depends on the threads, so
-    /// there is no one trace to compare).
-    #[test]
-    fn the_thread_pool_driver_keeps_every_invariant(
-        (suite, config) in scenarios(SuiteShape {
-            run: RunShape {
-                max_workers: 4,
-                group_limits: true,
-                max_retry_delay: Duration::ZERO,
-                ..RunShape::default()
-            },
-            ..SuiteShape::without_time()
-        })
-    ) {
-        quiet_scripted_panics();
-        let mut runner = Runner::from_ref(suite.root_job(), ())
-            .tries(config.defaults.tries)
-            .retry_delay(Duration::ZERO)
-            .no_act(config.machine.no_act)
-            .cleanup(config.machine.cleanup)
-            .workers(config.machine.workers)
-            .fail_fast(config.machine.fail_fast)
-            .output(std::io::sink());
-        for (group, limit) in &config.group_limits {
-            runner = runner.group_limit(group.clone(), *limit);
-        }
-        // The record carries the runner's settings: workers, fail-fast, group limits.
-        let real = record(runner).expect("the suite is valid").record;
-        if let Err(violation) = check_invariants(&real) {
-            return Err(TestCaseError::fail(explain(&real, &violation.to_string())));
         }
     }
 }
