@@ -104,34 +104,49 @@ pub(crate) fn jobs(source: GraphSource<'_>) -> Vec<Job> {
             jobs
         }
         GraphSource::Report(report) => {
-            let mut index: HashMap<&str, usize> = report
-                .jobs()
-                .enumerate()
-                .map(|(i, job)| (job.name(), i))
-                .collect();
+            let (deps, missing) = report_deps(report);
             let mut jobs: Vec<Job> = report
                 .jobs()
-                .map(|job| Job {
-                    deps: Vec::with_capacity(job.deps().len()),
+                .zip(deps)
+                .map(|(job, deps)| Job {
+                    deps,
                     outcome: Some((job.tries(), job.time())),
                     ..Job::single(job.name().to_owned(), Some(job.status()))
                 })
                 .collect();
-            // A report read from JSON may name a dep it has no entry for:
-            // draw it as a job of unknown status rather than drop the edge.
-            for (i, job) in report.jobs().enumerate() {
-                for dep in job.deps() {
-                    let next = jobs.len();
-                    let dep_index = *index.entry(dep).or_insert(next);
-                    if dep_index == next {
-                        jobs.push(Job::single(dep.to_owned(), None));
-                    }
-                    jobs[i].deps.push(dep_index);
-                }
-            }
+            jobs.extend(missing.into_iter().map(|name| Job::single(name, None)));
             jobs
         }
     }
+}
+
+/// Each of the report's jobs' deps, as indexes into its jobs, and the
+/// names of the deps it has no entry for, which take the indexes after
+/// its jobs, in the order first named. A report read from JSON may name
+/// such a dep: the picture and the run page show it as a job of unknown
+/// status rather than drop the edge.
+pub(crate) fn report_deps(report: &Report) -> (Vec<Vec<usize>>, Vec<String>) {
+    let mut index: HashMap<&str, usize> = report
+        .jobs()
+        .enumerate()
+        .map(|(i, job)| (job.name(), i))
+        .collect();
+    let known = index.len();
+    let mut missing = Vec::new();
+    let deps = report
+        .jobs()
+        .map(|job| {
+            job.deps()
+                .map(|dep| {
+                    *index.entry(dep).or_insert_with(|| {
+                        missing.push(dep.to_owned());
+                        known + missing.len() - 1
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    (deps, missing)
 }
 
 /// The label's second line when tries and time are shown: `2 tries, 1.5 ms`,
@@ -350,5 +365,30 @@ mod tests {
             "3 tries, 5.00 ms"
         );
         assert_eq!(details(Some(Status::Blocked), 0, Duration::ZERO), "blocked");
+    }
+
+    /// A dep the report has no entry for takes the index after its jobs,
+    /// once however often it is named; the picture and the run page both
+    /// show it, with no status.
+    #[test]
+    fn deps_a_report_lacks_come_after_its_jobs() {
+        use dojobber::JobRecord;
+        let mut tea = JobRecord::new("Tea", Status::Blocked);
+        tea.deps = vec!["Kettle".into(), "Water".into(), "Cup".into()];
+        let mut cup = JobRecord::new("Cup", Status::Fixed);
+        cup.deps = vec!["Water".into()];
+        let mut kettle = JobRecord::new("Kettle", Status::Fixed);
+        kettle.deps = vec!["Water".into()];
+        let report = Report::from_jobs([kettle, cup, tea]).expect("names differ");
+        let (deps, missing) = report_deps(&report);
+        assert_eq!(deps, [vec![3], vec![3], vec![0, 3, 1]]);
+        assert_eq!(missing, ["Water"]);
+        let drawn = jobs(GraphSource::Report(&report));
+        let names: Vec<_> = drawn.iter().map(|job| (&*job.name, job.status)).collect();
+        assert_eq!(names[3], ("Water", None));
+        let view = crate::html::RunView::from_report(&report);
+        assert_eq!(view.jobs[3].name, "Water");
+        assert_eq!(view.jobs[3].status, None);
+        assert_eq!(view.jobs[2].deps, [0, 3, 1]);
     }
 }

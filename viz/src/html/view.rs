@@ -220,18 +220,16 @@ impl RunView {
     }
 
     fn from_source(report: &Report, source: GraphSource<'_>) -> RunView {
-        let mut index: HashMap<&str, usize> = HashMap::new();
-        for (i, job) in report.jobs().enumerate() {
-            index.entry(job.name()).or_insert(i);
-        }
+        let (deps, missing) = crate::source::report_deps(report);
         let mut jobs: Vec<JobView> = report
             .jobs()
-            .map(|job| JobView {
+            .zip(deps)
+            .map(|(job, deps)| JobView {
                 name: job.name().to_owned(),
                 status: Some(job.status()),
                 tries: job.tries(),
                 time_secs: job.time().as_secs_f64(),
-                deps: Vec::new(),
+                deps,
                 last_error: job.last_error().cloned(),
                 blocked_by: job.blocked_by().map(str::to_owned),
                 blocked_reason: job.blocked_reason().map(|reason| reason.to_string()),
@@ -239,29 +237,20 @@ impl RunView {
                 ready_secs: None,
             })
             .collect();
-        // A report read from JSON may name a dep it has no entry for: show
-        // it as a job of unknown status, as the picture does.
-        for (i, job) in report.jobs().enumerate() {
-            for dep in job.deps() {
-                let next = jobs.len();
-                let dep_index = *index.entry(dep).or_insert(next);
-                if dep_index == next {
-                    jobs.push(JobView {
-                        name: dep.to_owned(),
-                        status: None,
-                        tries: 0,
-                        time_secs: 0.0,
-                        deps: Vec::new(),
-                        last_error: None,
-                        blocked_by: None,
-                        blocked_reason: None,
-                        phases: Vec::new(),
-                        ready_secs: None,
-                    });
-                }
-                jobs[i].deps.push(dep_index);
-            }
-        }
+        // A report read from JSON may name a dep it has no entry for: shown
+        // as a job of unknown status, as the picture does.
+        jobs.extend(missing.into_iter().map(|name| JobView {
+            name,
+            status: None,
+            tries: 0,
+            time_secs: 0.0,
+            deps: Vec::new(),
+            last_error: None,
+            blocked_by: None,
+            blocked_reason: None,
+            phases: Vec::new(),
+            ready_secs: None,
+        }));
         // Drawn as `--graph` draws it, fan-outs collapsed, so the picture
         // grows with what it shows rather than with every edge of a wide
         // fan-out; the page draws its own legend. The boxes are in the
