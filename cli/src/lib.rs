@@ -207,6 +207,7 @@ impl RunArgs {
         exit.into()
     }
 
+    #[allow(clippy::too_many_lines)] // split by h/secout
     fn run<A: 'static, R: Ran, E: std::fmt::Display>(
         &self,
         runner: Runner<A>,
@@ -517,6 +518,7 @@ fn draw<'a>(
 /// dojobber_cli::skip_error_backtraces();
 /// // ... then parse the flags, build the runner, execute.
 /// ```
+#[allow(unsafe_code)] // `set_var`, with the process single-threaded: see SAFETY below.
 pub fn skip_error_backtraces() -> bool {
     let asks = std::env::var_os("RUST_BACKTRACE").is_some_and(|value| value != "0");
     if !asks || std::env::var_os("RUST_LIB_BACKTRACE").is_some() || !single_threaded() {

@@ -82,22 +82,11 @@ fn main() {
         .expect("a tokio runtime");
     let thread_sleep = measure_thread_sleep();
     let tokio_sleep = runtime.block_on(measure_tokio_sleep());
-    println!(
-        "one 2 ms sleep, measured alone: std::thread::sleep {}, tokio::time::sleep {} \
-         ({} tokio workers)",
-        human(thread_sleep),
-        human(tokio_sleep),
+    print_header(
+        runs,
+        thread_sleep,
+        tokio_sleep,
         runtime.metrics().num_workers(),
-    );
-    println!("median of {runs} runs per row");
-    println!();
-    println!(
-        "| jobs  | driver     | n     | wall (min-max)            | ideal    | ratio | bound \
-         | sched | lpf   | sleep | rest  | cleanup  | own   |"
-    );
-    println!(
-        "|-------|------------|-------|---------------------------|----------|-------|-------\
-         |-------|-------|-------|-------|----------|-------|"
     );
     for jobs in SIZES {
         let shape = Arc::new(Shape::random_dag(jobs));
@@ -171,6 +160,27 @@ fn main() {
             human(PHASE * PHASES_PER_JOB * jobs as u32),
         );
     }
+}
+
+/// What was measured alone, and the table's head.
+fn print_header(runs: usize, thread_sleep: Duration, tokio_sleep: Duration, workers: usize) {
+    println!(
+        "one 2 ms sleep, measured alone: std::thread::sleep {}, tokio::time::sleep {} \
+         ({} tokio workers)",
+        human(thread_sleep),
+        human(tokio_sleep),
+        workers,
+    );
+    println!("median of {runs} runs per row");
+    println!();
+    println!(
+        "| jobs  | driver     | n     | wall (min-max)            | ideal    | ratio | bound \
+         | sched | lpf   | sleep | rest  | cleanup  | own   |"
+    );
+    println!(
+        "|-------|------------|-------|---------------------------|----------|-------|-------\
+         |-------|-------|-------|-------|----------|-------|"
+    );
 }
 
 fn wall(spread: Spread) -> String {

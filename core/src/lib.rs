@@ -56,6 +56,7 @@
 //! `--graph`, ...) is the `dojobber-cli` crate; this one has no argument
 //! parser or terminal code.
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod cancel;

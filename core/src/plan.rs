@@ -565,43 +565,12 @@ impl Plan {
                 job: "the run's default".into(),
             });
         }
-        let view = found.deps_view();
-        // petgraph's walk from the root gives the reference order, and on
-        // a graph without cycles every dep comes before its dependents.
-        let mut order = Vec::with_capacity(found.len());
-        let mut dfs = DfsPostOrder::new(view, len_u32(root));
-        while let Some(index) = dfs.next(view) {
-            order.push(index);
-        }
-        drop(dfs);
-        let mut old_to_new = vec![u32::MAX; found.len()];
-        for (id, &old) in order.iter().enumerate() {
-            old_to_new[old as usize] = len_u32(id);
-        }
-        // The deps in the reference order, with the ids of the plan.
-        let mut plan_start = Vec::with_capacity(order.len() + 1);
-        let mut plan_list = Vec::with_capacity(view.list.len());
-        plan_start.push(0);
-        let mut dep_after_dependent = false;
-        for (id, &old) in order.iter().enumerate() {
-            for &dep in view.deps(old) {
-                let dep = old_to_new[dep as usize];
-                dep_after_dependent |= dep as usize >= id;
-                plan_list.push(JobId(dep));
-            }
-            plan_start.push(len_u32(plan_list.len()));
-        }
-        // A dep after its dependent means a cycle; specs the root does not
-        // reach were not walked. Either way petgraph's toposort decides.
-        if dep_after_dependent || order.len() < found.len() {
-            let graph = petgraph_graph(view);
-            if toposort(&graph, None).is_err() {
-                return Err(SetupError::Cycle {
-                    cycle: find_cycle(&graph, &found.names),
-                });
-            }
-            assert!(!dep_after_dependent, "an order of a graph without cycles");
-        }
+        let Ordered {
+            order,
+            old_to_new,
+            dep_start: plan_start,
+            dep_list: plan_list,
+        } = Ordered::walk(&found, root)?;
 
         let Discovered {
             mut names,
@@ -836,6 +805,67 @@ impl Plan {
     pub fn dependents(&self, id: JobId) -> &[JobId] {
         let i = id.index();
         &self.dependent_list[self.dependent_start[i] as usize..self.dependent_start[i + 1] as usize]
+    }
+}
+
+/// The specs `root` reaches in the reference order (petgraph's walk from
+/// the root), each spec's id in the plan, and the deps in that order with
+/// those ids: the first part of [`Plan::build`].
+struct Ordered {
+    /// Per id, the spec's index in the discovered jobs.
+    order: Vec<u32>,
+    /// Per spec, its id (`u32::MAX`: not reached).
+    old_to_new: Vec<u32>,
+    dep_start: Vec<u32>,
+    dep_list: Vec<JobId>,
+}
+
+impl Ordered {
+    /// A dep after its dependent means a cycle, which is an error naming it.
+    fn walk(found: &Discovered, root: usize) -> Result<Ordered, SetupError> {
+        let view = found.deps_view();
+        // petgraph's walk from the root gives the reference order, and on
+        // a graph without cycles every dep comes before its dependents.
+        let mut order = Vec::with_capacity(found.len());
+        let mut dfs = DfsPostOrder::new(view, len_u32(root));
+        while let Some(index) = dfs.next(view) {
+            order.push(index);
+        }
+        drop(dfs);
+        let mut old_to_new = vec![u32::MAX; found.len()];
+        for (id, &old) in order.iter().enumerate() {
+            old_to_new[old as usize] = len_u32(id);
+        }
+        // The deps in the reference order, with the ids of the plan.
+        let mut plan_start = Vec::with_capacity(order.len() + 1);
+        let mut plan_list = Vec::with_capacity(view.list.len());
+        plan_start.push(0);
+        let mut dep_after_dependent = false;
+        for (id, &old) in order.iter().enumerate() {
+            for &dep in view.deps(old) {
+                let dep = old_to_new[dep as usize];
+                dep_after_dependent |= dep as usize >= id;
+                plan_list.push(JobId(dep));
+            }
+            plan_start.push(len_u32(plan_list.len()));
+        }
+        // A dep after its dependent means a cycle; specs the root does not
+        // reach were not walked. Either way petgraph's toposort decides.
+        if dep_after_dependent || order.len() < found.len() {
+            let graph = petgraph_graph(view);
+            if toposort(&graph, None).is_err() {
+                return Err(SetupError::Cycle {
+                    cycle: find_cycle(&graph, &found.names),
+                });
+            }
+            assert!(!dep_after_dependent, "an order of a graph without cycles");
+        }
+        Ok(Ordered {
+            order,
+            old_to_new,
+            dep_start: plan_start,
+            dep_list: plan_list,
+        })
     }
 }
 

@@ -226,6 +226,7 @@ fn sigterm_cancels_like_ctrl_c_cleanups_run_and_the_report_is_written() {
 /// the program's write of more than the returned size blocks until the
 /// program is stopped.
 #[cfg(target_os = "linux")]
+#[allow(unsafe_code)] // mkfifo and F_SETPIPE_SZ: libc calls
 fn stalled_fifo(path: &Path) -> (std::fs::File, usize) {
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::OpenOptionsExt;

@@ -31,6 +31,7 @@
 //! storage across hosts: [`SharedStorage`], serde values in a key-value
 //! bucket. A job uses the same calls in a local run.
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod cli;

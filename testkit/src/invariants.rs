@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use dojobber::engine::{JobId, Plan};
-use dojobber::{Event, FailureKind, JobKind, Outcome, Phase, Status, StopReason};
+use dojobber::{Event, FailureKind, JobKind, JobReport, Outcome, Phase, Status, StopReason};
 
 use crate::sim::Simulation;
 
@@ -611,34 +611,53 @@ impl<'a> Checker<'a> {
         if self.parallel {
             self.ready_in_order(job, attempt)?;
         } else {
-            // The round it is due in.
-            let due_round = if attempt == 1 {
-                track.ready_round
-            } else {
-                track.retry_due
-            };
-            self.check(
-                due_round == Some(self.round),
-                Invariant::ReferenceOrderInRounds,
-                job,
-                || match due_round {
-                    Some(due) => {
-                        format!("try {attempt} in round {}, due in round {due}", self.round)
-                    }
-                    None => format!("try {attempt} in round {} was not due", self.round),
-                },
-            )?;
-            // The order within the round.
-            if let Some(last) = self.last_position
-                && position <= last
-            {
-                let before = self
-                    .plan
-                    .ids()
-                    .find(|other| self.position[other.index()] == last)
-                    .map(|other| self.name(other))
-                    .unwrap_or_default();
-                return Err(self.fail(
+            self.due_in_round_and_order(job, attempt)?;
+        }
+        self.enter_group(job, attempt)?;
+        let track = &mut self.jobs[job.index()];
+        track.tries = attempt;
+        track.phases.clear();
+        track.try_result = None;
+        track.try_round = self.round;
+        track.retry_due = None;
+        self.last_position = Some(position);
+        self.tries_in_round += 1;
+        Ok(())
+    }
+
+    /// One at a time: a try starts in the round it is due in, and after
+    /// the tries of that round that come before it in the reference order.
+    fn due_in_round_and_order(&self, job: JobId, attempt: u32) -> Result<(), Violation> {
+        let track = &self.jobs[job.index()];
+        let position = self.position[job.index()];
+        // The round it is due in.
+        let due_round = if attempt == 1 {
+            track.ready_round
+        } else {
+            track.retry_due
+        };
+        self.check(
+            due_round == Some(self.round),
+            Invariant::ReferenceOrderInRounds,
+            job,
+            || match due_round {
+                Some(due) => {
+                    format!("try {attempt} in round {}, due in round {due}", self.round)
+                }
+                None => format!("try {attempt} in round {} was not due", self.round),
+            },
+        )?;
+        // The order within the round.
+        if let Some(last) = self.last_position
+            && position <= last
+        {
+            let before = self
+                .plan
+                .ids()
+                .find(|other| self.position[other.index()] == last)
+                .map(|other| self.name(other))
+                .unwrap_or_default();
+            return Err(self.fail(
                 Invariant::ReferenceOrderInRounds,
                 Some(job),
                 format!(
@@ -651,9 +670,12 @@ impl<'a> Checker<'a> {
                     }
                 ),
             ));
-            }
         }
-        // Its concurrency group has room.
+        Ok(())
+    }
+
+    /// A try enters its concurrency group, which must have room.
+    fn enter_group(&mut self, job: JobId, attempt: u32) -> Result<(), Violation> {
         if let Some(group) = self.plan.group(job) {
             let (limit, trying) = self.groups[group];
             if limit.is_some_and(|limit| trying >= limit) {
@@ -669,14 +691,6 @@ impl<'a> Checker<'a> {
             self.groups[group].1 += 1;
             self.jobs[job.index()].in_group_try = true;
         }
-        let track = &mut self.jobs[job.index()];
-        track.tries = attempt;
-        track.phases.clear();
-        track.try_result = None;
-        track.try_round = self.round;
-        track.retry_due = None;
-        self.last_position = Some(position);
-        self.tries_in_round += 1;
         Ok(())
     }
 
@@ -1108,6 +1122,41 @@ impl<'a> Checker<'a> {
                 format!("round {} tried nothing", self.round),
             ));
         }
+        self.every_job_has_a_status()?;
+        self.stopped_in_time()?;
+        // Several at a time, there are no rounds: the report counts the
+        // most tries any job used.
+        let rounds = if self.parallel {
+            self.jobs.iter().map(|job| job.tries).max().unwrap_or(0)
+        } else {
+            self.round
+        };
+        if rounds != self.run.report.rounds {
+            return Err(self.fail(
+                Invariant::StatusAgreesWithTrace,
+                None,
+                format!(
+                    "the report says {} rounds, the events {rounds}",
+                    self.run.report.rounds
+                ),
+            ));
+        }
+        // Each job whose run executed, most recent run first.
+        let mut seen = vec![false; self.plan.len()];
+        self.expected_cleanups = self
+            .runs
+            .iter()
+            .rev()
+            .copied()
+            .filter(|job| !std::mem::replace(&mut seen[job.index()], true))
+            .collect();
+        self.stage = Stage::Cleanup;
+        Ok(())
+    }
+
+    /// When the run finishes, every job has a status, and a job without
+    /// one says which rule the run broke.
+    fn every_job_has_a_status(&self) -> Result<(), Violation> {
         for job in self.plan.ids() {
             let track = &self.jobs[job.index()];
             if track.finished.is_some() {
@@ -1146,11 +1195,15 @@ impl<'a> Checker<'a> {
                 "the run ended without a status for it".into(),
             ));
         }
-        // A stop at a deadline or cancellation ends the run then, or when
-        // the phases in flight then come back. On a real clock the machine
-        // learns the time only when a worker takes its turn, which a busy
-        // machine delays: there, no phase after the stop is the rule
-        // (checked as each phase starts).
+        Ok(())
+    }
+
+    /// A stop at a deadline or cancellation ends the run then, or when
+    /// the phases in flight then come back. On a real clock the machine
+    /// learns the time only when a worker takes its turn, which a busy
+    /// machine delays: there, no phase after the stop is the rule
+    /// (checked as each phase starts).
+    fn stopped_in_time(&self) -> Result<(), Violation> {
         let machine = &self.run.config.machine;
         let stop_at = [machine.deadline, self.run.config.cancel_at]
             .into_iter()
@@ -1171,33 +1224,6 @@ impl<'a> Checker<'a> {
                 ),
             ));
         }
-        // Several at a time, there are no rounds: the report counts the
-        // most tries any job used.
-        let rounds = if self.parallel {
-            self.jobs.iter().map(|job| job.tries).max().unwrap_or(0)
-        } else {
-            self.round
-        };
-        if rounds != self.run.report.rounds {
-            return Err(self.fail(
-                Invariant::StatusAgreesWithTrace,
-                None,
-                format!(
-                    "the report says {} rounds, the events {rounds}",
-                    self.run.report.rounds
-                ),
-            ));
-        }
-        // Each job whose run executed, most recent run first.
-        let mut seen = vec![false; self.plan.len()];
-        self.expected_cleanups = self
-            .runs
-            .iter()
-            .rev()
-            .copied()
-            .filter(|job| !std::mem::replace(&mut seen[job.index()], true))
-            .collect();
-        self.stage = Stage::Cleanup;
         Ok(())
     }
 
@@ -1256,6 +1282,116 @@ impl<'a> Checker<'a> {
         Ok(())
     }
 
+    /// One job's entry in the report says what its events say: name,
+    /// status, tries, what blocked it, its last error, its time, its deps.
+    fn job_agrees_with_report(&self, job: JobId, reported: JobReport<'_>) -> Result<(), Violation> {
+        let invariant = Invariant::StatusAgreesWithTrace;
+        let track = &self.jobs[job.index()];
+        let check = |ok: bool, detail: &dyn Fn() -> String| self.check(ok, invariant, job, detail);
+        check(reported.name() == self.plan.name(job), &|| {
+            format!("reported as {:?}", reported.name())
+        })?;
+        let status = track.finished.unwrap_or(Status::Pending);
+        check(reported.status() == status, &|| {
+            format!(
+                "reported {}, but the trace says {status}",
+                reported.status()
+            )
+        })?;
+        check(reported.tries() == track.tries, &|| {
+            format!(
+                "reported {} tries, the trace has {}",
+                reported.tries(),
+                track.tries
+            )
+        })?;
+        let blocked_by = track.blocked_by.map(|dep| self.name(dep));
+        check(reported.blocked_by() == blocked_by.as_deref(), &|| {
+            format!(
+                "reported blocked by {:?}, the trace says {blocked_by:?}",
+                reported.blocked_by()
+            )
+        })?;
+        let last_error = match status {
+            Status::Failed => track
+                .last_error
+                .clone()
+                .or_else(|| self.plan.broken(job).map(str::to_owned)),
+            _ => None,
+        };
+        let reported_error = reported.last_error().map(|e| e.message.clone());
+        // A job that failed a try and then passed may report the old
+        // error; a failed job reports its last one.
+        // A timeout's phase that returned later says when, in the report.
+        let returned_later = |reported: &str, traced: &str| {
+            reported
+                .strip_prefix(traced)
+                .is_some_and(|rest| rest.starts_with(" (it returned after ") && rest.ends_with(')'))
+        };
+        let agrees = reported_error == last_error
+            || track.timed_out
+                && matches!((&reported_error, &last_error),
+                    (Some(reported), Some(traced)) if returned_later(reported, traced));
+        if status == Status::Failed {
+            check(agrees, &|| {
+                format!("reported error {reported_error:?}, the trace's is {last_error:?}")
+            })?;
+        }
+        // A phase that timed out may run on, and its time counts when
+        // it comes back.
+        let time_agrees = if track.timed_out {
+            reported.time() >= track.busy
+        } else {
+            reported.time() == track.busy
+        };
+        check(time_agrees, &|| {
+            format!(
+                "reported {:?} spent in its phases, the trace {:?}",
+                reported.time(),
+                track.busy
+            )
+        })?;
+        let deps: Vec<&str> = self
+            .plan
+            .deps(job)
+            .iter()
+            .map(|&d| self.plan.name(d))
+            .collect();
+        check(reported.deps().eq(deps.iter().copied()), &|| {
+            let reported: Vec<&str> = reported.deps().collect();
+            format!("reported deps {reported:?}, the plan's are {deps:?}")
+        })?;
+        // A job whose deps all passed was tried; one with a dep that did
+        // not pass was blocked.
+        let blocked_reason = (status == Status::Blocked && track.blocked_by.is_none())
+            .then_some(self.stopped)
+            .flatten();
+        check(reported.blocked_reason() == blocked_reason, &|| {
+            format!(
+                "reported blocked for {:?}, the trace says {blocked_reason:?}",
+                reported.blocked_reason()
+            )
+        })?;
+        if track.unpassed_deps == 0 && self.plan.broken(job).is_none() && self.stopped.is_none() {
+            self.check(track.tries > 0, Invariant::ReadyJobsAreTried, job, || {
+                "every dep passed, yet it was never tried".into()
+            })?;
+        } else if track.unpassed_deps > 0 {
+            self.check(
+                status == Status::Blocked && track.tries == 0,
+                Invariant::BlockedJobsAreNotTried,
+                job,
+                || {
+                    format!(
+                        "{status} after {} tries with a dep that did not pass",
+                        track.tries
+                    )
+                },
+            )?;
+        }
+        Ok(())
+    }
+
     fn finish(self) -> Result<(), Violation> {
         let report = &self.run.report;
         let invariant = Invariant::StatusAgreesWithTrace;
@@ -1297,110 +1433,7 @@ impl<'a> Checker<'a> {
             let reported = report
                 .job_at(job.index())
                 .expect("the report has every job of the plan");
-            let check =
-                |ok: bool, detail: &dyn Fn() -> String| self.check(ok, invariant, job, detail);
-            check(reported.name() == self.plan.name(job), &|| {
-                format!("reported as {:?}", reported.name())
-            })?;
-            let status = track.finished.unwrap_or(Status::Pending);
-            check(reported.status() == status, &|| {
-                format!(
-                    "reported {}, but the trace says {status}",
-                    reported.status()
-                )
-            })?;
-            check(reported.tries() == track.tries, &|| {
-                format!(
-                    "reported {} tries, the trace has {}",
-                    reported.tries(),
-                    track.tries
-                )
-            })?;
-            let blocked_by = track.blocked_by.map(|dep| self.name(dep));
-            check(reported.blocked_by() == blocked_by.as_deref(), &|| {
-                format!(
-                    "reported blocked by {:?}, the trace says {blocked_by:?}",
-                    reported.blocked_by()
-                )
-            })?;
-            let last_error = match status {
-                Status::Failed => track
-                    .last_error
-                    .clone()
-                    .or_else(|| self.plan.broken(job).map(str::to_owned)),
-                _ => None,
-            };
-            let reported_error = reported.last_error().map(|e| e.message.clone());
-            // A job that failed a try and then passed may report the old
-            // error; a failed job reports its last one.
-            // A timeout's phase that returned later says when, in the report.
-            let returned_later = |reported: &str, traced: &str| {
-                reported.strip_prefix(traced).is_some_and(|rest| {
-                    rest.starts_with(" (it returned after ") && rest.ends_with(')')
-                })
-            };
-            let agrees = reported_error == last_error
-                || track.timed_out
-                    && matches!((&reported_error, &last_error),
-                        (Some(reported), Some(traced)) if returned_later(reported, traced));
-            if status == Status::Failed {
-                check(agrees, &|| {
-                    format!("reported error {reported_error:?}, the trace's is {last_error:?}")
-                })?;
-            }
-            // A phase that timed out may run on, and its time counts when
-            // it comes back.
-            let time_agrees = if track.timed_out {
-                reported.time() >= track.busy
-            } else {
-                reported.time() == track.busy
-            };
-            check(time_agrees, &|| {
-                format!(
-                    "reported {:?} spent in its phases, the trace {:?}",
-                    reported.time(),
-                    track.busy
-                )
-            })?;
-            let deps: Vec<&str> = self
-                .plan
-                .deps(job)
-                .iter()
-                .map(|&d| self.plan.name(d))
-                .collect();
-            check(reported.deps().eq(deps.iter().copied()), &|| {
-                let reported: Vec<&str> = reported.deps().collect();
-                format!("reported deps {reported:?}, the plan's are {deps:?}")
-            })?;
-            // A job whose deps all passed was tried; one with a dep that did
-            // not pass was blocked.
-            let blocked_reason = (status == Status::Blocked && track.blocked_by.is_none())
-                .then_some(self.stopped)
-                .flatten();
-            check(reported.blocked_reason() == blocked_reason, &|| {
-                format!(
-                    "reported blocked for {:?}, the trace says {blocked_reason:?}",
-                    reported.blocked_reason()
-                )
-            })?;
-            if track.unpassed_deps == 0 && self.plan.broken(job).is_none() && self.stopped.is_none()
-            {
-                self.check(track.tries > 0, Invariant::ReadyJobsAreTried, job, || {
-                    "every dep passed, yet it was never tried".into()
-                })?;
-            } else if track.unpassed_deps > 0 {
-                self.check(
-                    status == Status::Blocked && track.tries == 0,
-                    Invariant::BlockedJobsAreNotTried,
-                    job,
-                    || {
-                        format!(
-                            "{status} after {} tries with a dep that did not pass",
-                            track.tries
-                        )
-                    },
-                )?;
-            }
+            self.job_agrees_with_report(job, reported)?;
             latest = latest.max(track.try_end.unwrap_or_default());
         }
         // A driver may poll after the last event (a phase that timed out

@@ -11,7 +11,7 @@ use std::collections::{BinaryHeap, HashMap};
 use dojobber::engine::{Defaults, Machine, MachineConfig, Plan, Step, StopReason, Task};
 use dojobber::{Event, Failure, Outcome, Phase, Report};
 
-use crate::mock::{Act, Suite};
+use crate::mock::{Act, Mock, Suite};
 
 /// How to run a simulation.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -322,10 +322,7 @@ pub fn simulate(suite: &Suite, config: SimConfig) -> Simulation {
     }
     let mut events = Vec::new();
     let mut runs = vec![0u32; plan.len()];
-    // Phases in flight, earliest end first; outcomes by sequence number.
-    let mut flying: BinaryHeap<Reverse<(Duration, u64)>> = BinaryHeap::new();
-    let mut outcomes: HashMap<u64, (Task, Outcome, Duration)> = HashMap::new();
-    let mut sequence = 0u64;
+    let mut flying = InFlight::default();
     let mut performed = Vec::new();
     let mut abandoned = Vec::new();
     // What the driver saw of a phase it performed.
@@ -351,7 +348,7 @@ pub fn simulate(suite: &Suite, config: SimConfig) -> Simulation {
         events.extend(std::iter::from_fn(|| machine.poll_event()));
         // The next thing that happens without the machine: a phase ends,
         // or the run is cancelled.
-        let next_landing = flying.peek().map(|Reverse((end, _))| *end);
+        let next_landing = flying.next_end();
         let until = |limit: Option<Duration>| {
             [limit, next_landing, cancel_at]
                 .into_iter()
@@ -364,17 +361,7 @@ pub fn simulate(suite: &Suite, config: SimConfig) -> Simulation {
                 let mock = suite
                     .mock(plan.name(task.job))
                     .expect("every planned job is a mock");
-                let act = mock.decide(task.phase, task.attempt, runs[task.job.index()]);
-                if task.phase == Phase::Run {
-                    runs[task.job.index()] += 1;
-                }
-                let outcome = match act {
-                    Act::Pass => Outcome::Pass,
-                    Act::Fail(message) => Outcome::Fail(Failure::new(message)),
-                    Act::Panic(message) => {
-                        Outcome::Fail(Failure::new(format!("panicked: {message}")))
-                    }
-                };
+                let outcome = perform(mock, task, &mut runs[task.job.index()]);
                 let end = now + mock.duration_of(task.phase);
                 if config.machine.workers == 1 {
                     // As the sequential runner does: the phase blocks the
@@ -387,9 +374,7 @@ pub fn simulate(suite: &Suite, config: SimConfig) -> Simulation {
                         .expect("the simulation reports what it was handed");
                     events.extend(std::iter::from_fn(|| machine.poll_event()));
                 } else {
-                    sequence += 1;
-                    flying.push(Reverse((end, sequence)));
-                    outcomes.insert(sequence, (task, outcome, now));
+                    flying.launch(task, outcome, now, end);
                 }
                 continue;
             }
@@ -397,13 +382,7 @@ pub fn simulate(suite: &Suite, config: SimConfig) -> Simulation {
                 abandoned.push((task, now));
                 if config.abandoned == Abandoned::Stops {
                     // Cancelled at once: it lands now, failed.
-                    let id = outcomes
-                        .iter()
-                        .find(|(_, (flying, ..))| *flying == task)
-                        .map(|(&id, _)| id)
-                        .expect("an abandoned phase is in flight");
-                    let (_, _, start) = outcomes.remove(&id).expect("found above");
-                    flying.retain(|&Reverse((_, other))| other != id);
+                    let start = flying.cancel(task);
                     let outcome = Outcome::Fail(Failure::new("the phase was cancelled"));
                     performed.push(entry(task, &outcome, start, now, machine.round()));
                     machine
@@ -426,12 +405,7 @@ pub fn simulate(suite: &Suite, config: SimConfig) -> Simulation {
             Step::Done => break,
         }
         // Land every phase that has ended by now, earliest first.
-        while let Some(&Reverse((end, id))) = flying.peek() {
-            if end > now {
-                break;
-            }
-            flying.pop();
-            let (task, outcome, start) = outcomes.remove(&id).expect("each phase lands once");
+        while let Some((task, outcome, start, end)) = flying.land_by(now) {
             performed.push(entry(task, &outcome, start, end, machine.round()));
             machine
                 .handle_outcome(task, outcome, end)
@@ -448,5 +422,64 @@ pub fn simulate(suite: &Suite, config: SimConfig) -> Simulation {
         performed,
         abandoned,
         real_clock: false,
+    }
+}
+
+/// What a mock does in one phase, as the machine hears it; `runs` counts
+/// its runs so far.
+fn perform(mock: &Mock, task: Task, runs: &mut u32) -> Outcome {
+    let act = mock.decide(task.phase, task.attempt, *runs);
+    if task.phase == Phase::Run {
+        *runs += 1;
+    }
+    match act {
+        Act::Pass => Outcome::Pass,
+        Act::Fail(message) => Outcome::Fail(Failure::new(message)),
+        Act::Panic(message) => Outcome::Fail(Failure::new(format!("panicked: {message}"))),
+    }
+}
+
+/// Phases in flight (several workers), earliest end first; their outcomes
+/// by sequence number.
+#[derive(Default)]
+struct InFlight {
+    ends: BinaryHeap<Reverse<(Duration, u64)>>,
+    outcomes: HashMap<u64, (Task, Outcome, Duration)>,
+    sequence: u64,
+}
+
+impl InFlight {
+    fn launch(&mut self, task: Task, outcome: Outcome, start: Duration, end: Duration) {
+        self.sequence += 1;
+        self.ends.push(Reverse((end, self.sequence)));
+        self.outcomes.insert(self.sequence, (task, outcome, start));
+    }
+
+    fn next_end(&self) -> Option<Duration> {
+        self.ends.peek().map(|Reverse((end, _))| *end)
+    }
+
+    /// Takes `task` out of flight (cancelled), returning when it started.
+    fn cancel(&mut self, task: Task) -> Duration {
+        let id = self
+            .outcomes
+            .iter()
+            .find(|(_, (flying, ..))| *flying == task)
+            .map(|(&id, _)| id)
+            .expect("an abandoned phase is in flight");
+        let (_, _, start) = self.outcomes.remove(&id).expect("found above");
+        self.ends.retain(|&Reverse((_, other))| other != id);
+        start
+    }
+
+    /// The earliest phase that has ended by `now`: task, outcome, start, end.
+    fn land_by(&mut self, now: Duration) -> Option<(Task, Outcome, Duration, Duration)> {
+        let &Reverse((end, id)) = self.ends.peek()?;
+        if end > now {
+            return None;
+        }
+        self.ends.pop();
+        let (task, outcome, start) = self.outcomes.remove(&id).expect("each phase lands once");
+        Some((task, outcome, start, end))
     }
 }

@@ -21,37 +21,7 @@ use crate::source::{Job, Members};
 /// stands for.
 pub(crate) fn collapse(jobs: Vec<Job>, over: usize) -> (Vec<Job>, Vec<usize>) {
     let n = jobs.len();
-    // box_of[j]: the index of the box job j goes into, in `boxes`.
-    let mut box_of: Vec<Option<usize>> = vec![None; n];
-    let mut boxes: Vec<Vec<usize>> = Vec::new();
-    for job in &jobs {
-        let mut by_kind: HashMap<&str, Vec<usize>> = HashMap::new();
-        let mut kinds_in_order: Vec<&str> = Vec::new();
-        for &dep in &job.deps {
-            if box_of[dep].is_some() {
-                continue;
-            }
-            if let Some(kind) = names::kind(&jobs[dep].name) {
-                let members = by_kind.entry(kind).or_default();
-                if members.is_empty() {
-                    kinds_in_order.push(kind);
-                }
-                members.push(dep);
-            }
-        }
-        for kind in kinds_in_order {
-            let mut members = by_kind.remove(kind).expect("listed kinds have members");
-            // The reference order, each job once (a report may repeat a dep).
-            members.sort_unstable();
-            members.dedup();
-            if members.len() > over {
-                for &m in &members {
-                    box_of[m] = Some(boxes.len());
-                }
-                boxes.push(members);
-            }
-        }
-    }
+    let (mut box_of, mut boxes) = fan_outs(&jobs, over);
     // Undo the boxes that close a cycle, until none does: one pass over
     // the graph each time, and in practice there is none or one.
     loop {
@@ -138,6 +108,43 @@ pub(crate) fn collapse(jobs: Vec<Job>, over: usize) -> (Vec<Job>, Vec<usize>) {
         .map(|job| job.expect("every new position is filled"))
         .collect();
     (out, new_index)
+}
+
+/// Every fan-out of more than `over` deps of one kind, as a box of its
+/// members in the reference order, each job in one box at most; and per
+/// job, the index of its box.
+fn fan_outs(jobs: &[Job], over: usize) -> (Vec<Option<usize>>, Vec<Vec<usize>>) {
+    let mut box_of: Vec<Option<usize>> = vec![None; jobs.len()];
+    let mut boxes: Vec<Vec<usize>> = Vec::new();
+    for job in jobs {
+        let mut by_kind: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut kinds_in_order: Vec<&str> = Vec::new();
+        for &dep in &job.deps {
+            if box_of[dep].is_some() {
+                continue;
+            }
+            if let Some(kind) = names::kind(&jobs[dep].name) {
+                let members = by_kind.entry(kind).or_default();
+                if members.is_empty() {
+                    kinds_in_order.push(kind);
+                }
+                members.push(dep);
+            }
+        }
+        for kind in kinds_in_order {
+            let mut members = by_kind.remove(kind).expect("listed kinds have members");
+            // The reference order, each job once (a report may repeat a dep).
+            members.sort_unstable();
+            members.dedup();
+            if members.len() > over {
+                for &m in &members {
+                    box_of[m] = Some(boxes.len());
+                }
+                boxes.push(members);
+            }
+        }
+    }
+    (box_of, boxes)
 }
 
 /// The boxes that lie on a cycle of the picture with jobs merged as

@@ -43,20 +43,76 @@ struct Route {
 /// Lays out `jobs` drawn as `labels` (one each); with `wrap_width`, a
 /// layer of jobs wider than that is spread over several rows.
 pub(crate) fn layout(jobs: &[Job], labels: Vec<Label>, wrap_width: Option<f32>) -> Scene {
-    let n = jobs.len();
     let (upper_lower, reversed) = orient_edges(jobs);
-    let mut layer = assign_layers(n, &upper_lower);
+    let mut layer = assign_layers(jobs.len(), &upper_lower);
     let mut wrapped_rows = Vec::new();
     if let Some(max_width) = wrap_width {
         let widths: Vec<f32> = labels.iter().map(|label| label.width).collect();
         (layer, wrapped_rows) = wrap(&layer, &widths, &upper_lower, max_width);
     }
     let layer_count = layer.iter().max().map_or(0, |&l| l + 1);
+    let (slots, routes) = route_edges(&labels, &layer, &upper_lower, &reversed);
 
-    // Slots: the jobs first, then the virtual points.
+    let mut layers = initial_order(&slots, layer_count, jobs.len());
+    reduce_crossings(&slots, &mut layers);
+    for &l in &wrapped_rows {
+        centre_passing_edges(&slots, &mut layers[l]);
+    }
+    let mut x = place(&slots, &layers);
+    straighten(&slots, &layers, &routes, &mut x);
+
+    let bands = Bands::new(&labels, &layer, layer_count);
+    let width = slots
+        .iter()
+        .zip(&x)
+        .map(|(slot, &x)| x + slot.width / 2.0)
+        .fold(0.0f32, f32::max)
+        + MARGIN;
+    let nodes: Vec<NodeBox> = labels
+        .into_iter()
+        .enumerate()
+        .map(|(i, label)| NodeBox {
+            centre: Point {
+                x: x[i],
+                y: bands.centre(layer[i]),
+            },
+            label,
+        })
+        .collect();
+    let ports = Ports::new(&routes, &x, &nodes);
+    let placed = Placed {
+        slots: &slots,
+        x: &x,
+        bands: &bands,
+        nodes: &nodes,
+    };
+    let edges = placed.draw_edges(&routes, &ports);
+    Scene {
+        width,
+        height: bands.height,
+        nodes,
+        edges,
+        legend: Vec::new(),
+    }
+}
+
+/// The slots (the jobs first, then the virtual points of long edges) and
+/// each edge's route through them.
+///
+/// Long edges that share an end share their virtual points (Graphviz's
+/// `concentrate`): each runs in the bundle of whichever end has more
+/// long edges (at least BUNDLE_MIN), so a fan-out over wrapped rows is
+/// one trunk, not fifty.
+fn route_edges(
+    labels: &[Label],
+    layer: &[usize],
+    upper_lower: &[(usize, usize)],
+    reversed: &[bool],
+) -> (Vec<Slot>, Vec<Route>) {
+    let n = labels.len();
     let mut slots: Vec<Slot> = labels
         .iter()
-        .zip(&layer)
+        .zip(layer)
         .map(|(label, &layer)| Slot {
             width: label.width,
             layer,
@@ -65,13 +121,9 @@ pub(crate) fn layout(jobs: &[Job], labels: Vec<Label>, wrap_width: Option<f32>) 
             is_job: true,
         })
         .collect();
-    // Long edges that share an end share their virtual points (Graphviz's
-    // `concentrate`): each runs in the bundle of whichever end has more
-    // long edges (at least BUNDLE_MIN), so a fan-out over wrapped rows is
-    // one trunk, not fifty.
     let mut long_out = vec![0usize; n];
     let mut long_in = vec![0usize; n];
-    for &(upper, lower) in &upper_lower {
+    for &(upper, lower) in upper_lower {
         if layer[lower] > layer[upper] + 1 {
             long_out[upper] += 1;
             long_in[lower] += 1;
@@ -80,7 +132,7 @@ pub(crate) fn layout(jobs: &[Job], labels: Vec<Label>, wrap_width: Option<f32>) 
     let mut bundles: HashMap<(usize, bool, usize), usize> = HashMap::new();
     let mut linked: HashSet<(usize, usize)> = HashSet::new();
     let mut routes = Vec::with_capacity(upper_lower.len());
-    for (&(upper, lower), &reversed) in upper_lower.iter().zip(&reversed) {
+    for (&(upper, lower), &reversed) in upper_lower.iter().zip(reversed) {
         let bundle = if long_out[upper] >= BUNDLE_MIN && long_out[upper] >= long_in[lower] {
             Some((upper, true))
         } else if long_in[lower] >= BUNDLE_MIN {
@@ -116,155 +168,180 @@ pub(crate) fn layout(jobs: &[Job], labels: Vec<Label>, wrap_width: Option<f32>) 
         }
         routes.push(Route { chain, reversed });
     }
+    (slots, routes)
+}
 
-    let mut layers = initial_order(&slots, layer_count, jobs.len());
-    reduce_crossings(&slots, &mut layers);
-    for &l in &wrapped_rows {
-        centre_passing_edges(&slots, &mut layers[l]);
-    }
-    let mut x = place(&slots, &layers);
-    straighten(&slots, &layers, &routes, &mut x);
+/// Vertical bands: each layer as tall as its tallest job.
+struct Bands {
+    top: Vec<f32>,
+    heights: Vec<f32>,
+    /// The whole picture's, margins included.
+    height: f32,
+}
 
-    // Vertical bands: each layer as tall as its tallest job.
-    let mut band_height = vec![0.0f32; layer_count];
-    for (label, &l) in labels.iter().zip(&layer) {
-        band_height[l] = band_height[l].max(label.height);
-    }
-    let mut band_top = Vec::with_capacity(layer_count);
-    let mut y = MARGIN;
-    for &height in &band_height {
-        band_top.push(y);
-        y += height + LAYER_GAP;
-    }
-    let height = y - LAYER_GAP + MARGIN;
-    let width = slots
-        .iter()
-        .zip(&x)
-        .map(|(slot, &x)| x + slot.width / 2.0)
-        .fold(0.0f32, f32::max)
-        + MARGIN;
-    let centre_y = |l: usize| band_top[l] + band_height[l] / 2.0;
-
-    let nodes: Vec<NodeBox> = labels
-        .into_iter()
-        .enumerate()
-        .map(|(i, label)| NodeBox {
-            centre: Point {
-                x: x[i],
-                y: centre_y(layer[i]),
-            },
-            label,
-        })
-        .collect();
-
-    // Ports: a node's edges leave its bottom and enter its top spread out
-    // in the order of where they go, so they do not cross at the node;
-    // edges into the same first (or out of the same last) point of a
-    // bundle share one port.
-    let mut port_of: HashMap<(usize, usize), usize> = HashMap::new();
-    let mut out_ports: Vec<Vec<(f32, usize)>> = vec![Vec::new(); n];
-    let mut in_ports: Vec<Vec<(f32, usize)>> = vec![Vec::new(); n];
-    let mut route_ports = Vec::with_capacity(routes.len());
-    for route in &routes {
-        let chain = &route.chain;
-        let (first, second) = (chain[0], chain[1]);
-        let (last, before) = (chain[chain.len() - 1], chain[chain.len() - 2]);
-        let mut port = |node: usize, towards: usize, ports: &mut Vec<Vec<(f32, usize)>>| {
-            let next = port_of.len();
-            *port_of.entry((node, towards)).or_insert_with(|| {
-                ports[node].push((x[towards], next));
-                next
-            })
-        };
-        let start = port(first, second, &mut out_ports);
-        let end = port(last, before, &mut in_ports);
-        route_ports.push((start, end));
-    }
-    let mut port_x = vec![0.0f32; port_of.len()];
-    for (node, ports) in out_ports.iter_mut().enumerate() {
-        spread(&nodes[node], ports, &mut port_x);
-    }
-    for (node, ports) in in_ports.iter_mut().enumerate() {
-        spread(&nodes[node], ports, &mut port_x);
-    }
-
-    // Each link between two slots is drawn once: edges of a bundle share
-    // their trunk, so a fan-out over wrapped rows costs the picture its
-    // trunk once plus a branch per edge, not a whole path per edge.
-    let mut drawn: HashSet<(usize, usize)> = HashSet::new();
-    let mut edges = Vec::with_capacity(routes.len());
-    for (route, &(start, end)) in routes.iter().zip(&route_ports) {
-        let chain = &route.chain;
-        let last = chain.len() - 1;
-        let start_point = Point {
-            x: port_x[start],
-            y: nodes[chain[0]].centre.y + nodes[chain[0]].label.height / 2.0,
-        };
-        let end_point = Point {
-            x: port_x[end],
-            y: nodes[chain[last]].centre.y - nodes[chain[last]].label.height / 2.0,
-        };
-        let top = |slot: usize| Point {
-            x: x[slot],
-            y: band_top[slots[slot].layer],
-        };
-        let bottom = |slot: usize| Point {
-            x: x[slot],
-            y: band_top[slots[slot].layer] + band_height[slots[slot].layer],
-        };
-        if route.reversed {
-            // An arrow pointing up (a cycle in a report read from outside)
-            // is drawn whole, its head at its upper end.
-            let mut points = vec![start_point];
-            for &slot in &chain[1..last] {
-                points.extend([top(slot), bottom(slot)]);
-            }
-            points.push(end_point);
-            edges.push(Segment::through(points, true));
-            continue;
+impl Bands {
+    fn new(labels: &[Label], layer: &[usize], layer_count: usize) -> Bands {
+        let mut heights = vec![0.0f32; layer_count];
+        for (label, &l) in labels.iter().zip(layer) {
+            heights[l] = heights[l].max(label.height);
         }
-        // Runs of links not drawn yet, each one piece: from the upper job's
-        // port or a point's bottom, through the points (top, bottom), to
-        // the lower job's port (with the head) or a point's bottom.
-        let new: Vec<bool> = chain
-            .windows(2)
-            .map(|link| drawn.insert((link[0], link[1])))
-            .collect();
-        let mut i = 0;
-        while i < last {
-            if !new[i] {
-                i += 1;
+        let mut top = Vec::with_capacity(layer_count);
+        let mut y = MARGIN;
+        for &height in &heights {
+            top.push(y);
+            y += height + LAYER_GAP;
+        }
+        Bands {
+            top,
+            heights,
+            height: y - LAYER_GAP + MARGIN,
+        }
+    }
+
+    fn centre(&self, l: usize) -> f32 {
+        self.top[l] + self.heights[l] / 2.0
+    }
+
+    fn bottom(&self, l: usize) -> f32 {
+        self.top[l] + self.heights[l]
+    }
+}
+
+/// Ports: a node's edges leave its bottom and enter its top spread out
+/// in the order of where they go, so they do not cross at the node;
+/// edges into the same first (or out of the same last) point of a
+/// bundle share one port.
+struct Ports {
+    /// Each port's x.
+    x: Vec<f32>,
+    /// Per route, its start and end port.
+    of_route: Vec<(usize, usize)>,
+}
+
+impl Ports {
+    fn new(routes: &[Route], x: &[f32], nodes: &[NodeBox]) -> Ports {
+        let n = nodes.len();
+        let mut port_of: HashMap<(usize, usize), usize> = HashMap::new();
+        let mut out_ports: Vec<Vec<(f32, usize)>> = vec![Vec::new(); n];
+        let mut in_ports: Vec<Vec<(f32, usize)>> = vec![Vec::new(); n];
+        let mut of_route = Vec::with_capacity(routes.len());
+        for route in routes {
+            let chain = &route.chain;
+            let (first, second) = (chain[0], chain[1]);
+            let (last, before) = (chain[chain.len() - 1], chain[chain.len() - 2]);
+            let mut port = |node: usize, towards: usize, ports: &mut Vec<Vec<(f32, usize)>>| {
+                let next = port_of.len();
+                *port_of.entry((node, towards)).or_insert_with(|| {
+                    ports[node].push((x[towards], next));
+                    next
+                })
+            };
+            let start = port(first, second, &mut out_ports);
+            let end = port(last, before, &mut in_ports);
+            of_route.push((start, end));
+        }
+        let mut port_x = vec![0.0f32; port_of.len()];
+        for (node, ports) in out_ports.iter_mut().enumerate() {
+            spread(&nodes[node], ports, &mut port_x);
+        }
+        for (node, ports) in in_ports.iter_mut().enumerate() {
+            spread(&nodes[node], ports, &mut port_x);
+        }
+        Ports {
+            x: port_x,
+            of_route,
+        }
+    }
+}
+
+/// Where everything went, for drawing the edges.
+struct Placed<'a> {
+    slots: &'a [Slot],
+    x: &'a [f32],
+    bands: &'a Bands,
+    nodes: &'a [NodeBox],
+}
+
+impl Placed<'_> {
+    fn top(&self, slot: usize) -> Point {
+        Point {
+            x: self.x[slot],
+            y: self.bands.top[self.slots[slot].layer],
+        }
+    }
+
+    fn bottom(&self, slot: usize) -> Point {
+        Point {
+            x: self.x[slot],
+            y: self.bands.bottom(self.slots[slot].layer),
+        }
+    }
+
+    /// Each link between two slots is drawn once: edges of a bundle share
+    /// their trunk, so a fan-out over wrapped rows costs the picture its
+    /// trunk once plus a branch per edge, not a whole path per edge.
+    fn draw_edges(&self, routes: &[Route], ports: &Ports) -> Vec<Segment> {
+        let nodes = self.nodes;
+        let mut drawn: HashSet<(usize, usize)> = HashSet::new();
+        let mut edges = Vec::with_capacity(routes.len());
+        for (route, &(start, end)) in routes.iter().zip(&ports.of_route) {
+            let chain = &route.chain;
+            let last = chain.len() - 1;
+            let start_point = Point {
+                x: ports.x[start],
+                y: nodes[chain[0]].centre.y + nodes[chain[0]].label.height / 2.0,
+            };
+            let end_point = Point {
+                x: ports.x[end],
+                y: nodes[chain[last]].centre.y - nodes[chain[last]].label.height / 2.0,
+            };
+            if route.reversed {
+                // An arrow pointing up (a cycle in a report read from outside)
+                // is drawn whole, its head at its upper end.
+                let mut points = vec![start_point];
+                for &slot in &chain[1..last] {
+                    points.extend([self.top(slot), self.bottom(slot)]);
+                }
+                points.push(end_point);
+                edges.push(Segment::through(points, true));
                 continue;
             }
-            let mut j = i;
-            while j < last && new[j] {
-                j += 1;
+            // Runs of links not drawn yet, each one piece: from the upper job's
+            // port or a point's bottom, through the points (top, bottom), to
+            // the lower job's port (with the head) or a point's bottom.
+            let new: Vec<bool> = chain
+                .windows(2)
+                .map(|link| drawn.insert((link[0], link[1])))
+                .collect();
+            let mut i = 0;
+            while i < last {
+                if !new[i] {
+                    i += 1;
+                    continue;
+                }
+                let mut j = i;
+                while j < last && new[j] {
+                    j += 1;
+                }
+                let mut points = vec![if i == 0 {
+                    start_point
+                } else {
+                    self.bottom(chain[i])
+                }];
+                for &slot in &chain[i + 1..j] {
+                    points.extend([self.top(slot), self.bottom(slot)]);
+                }
+                if j == last {
+                    points.push(end_point);
+                    edges.push(Segment::through(points, false));
+                } else {
+                    points.extend([self.top(chain[j]), self.bottom(chain[j])]);
+                    edges.push(Segment::piece(&points));
+                }
+                i = j;
             }
-            let mut points = vec![if i == 0 {
-                start_point
-            } else {
-                bottom(chain[i])
-            }];
-            for &slot in &chain[i + 1..j] {
-                points.extend([top(slot), bottom(slot)]);
-            }
-            if j == last {
-                points.push(end_point);
-                edges.push(Segment::through(points, false));
-            } else {
-                points.extend([top(chain[j]), bottom(chain[j])]);
-                edges.push(Segment::piece(&points));
-            }
-            i = j;
         }
-    }
-
-    Scene {
-        width,
-        height,
-        nodes,
-        edges,
-        legend: Vec::new(),
+        edges
     }
 }
 

@@ -9,6 +9,8 @@
 //!   the HTML page of a run from its JSON report and, for the timeline,
 //!   its `--events-json` stream.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;

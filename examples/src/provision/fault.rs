@@ -80,6 +80,7 @@ pub(super) fn point(kind: Kind) {
     }
     match action {
         // SAFETY: kill(2) with our own pid; it does not return.
+        #[allow(unsafe_code)] // the crash being injected
         Action::Kill => unsafe {
             libc::kill(libc::getpid(), libc::SIGKILL);
         },
