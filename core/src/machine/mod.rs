@@ -645,27 +645,7 @@ impl Machine {
                 self.jobs[job.index()].ran = true;
                 self.cleanups.ran(job);
                 if self.plan.kind(job) == JobKind::RunOnly {
-                    // A run-only job has no check: its run's outcome is the recheck's.
-                    let recheck = Task {
-                        job,
-                        phase: Phase::Recheck,
-                        attempt,
-                    };
-                    if passed {
-                        self.phase_over(recheck, end, Outcome::Pass, now, end, false);
-                        self.job_passed(job);
-                    } else {
-                        let failure = self.last_recorded_failure(job);
-                        self.phase_over(
-                            recheck,
-                            end,
-                            Outcome::Fail(failure.clone()),
-                            now,
-                            end,
-                            false,
-                        );
-                        self.try_failed(job, failure, now);
-                    }
+                    self.run_only_ran(job, attempt, passed, now, end);
                 } else {
                     self.continue_try(job, Phase::Recheck);
                 }
@@ -683,6 +663,31 @@ impl Machine {
             }
         }
         Ok(())
+    }
+
+    /// A run-only job has no check: its run's outcome is the recheck's,
+    /// recorded at the run's end, and it ends the try.
+    fn run_only_ran(&mut self, job: JobId, attempt: u32, passed: bool, now: Duration, end: Nanos) {
+        let recheck = Task {
+            job,
+            phase: Phase::Recheck,
+            attempt,
+        };
+        if passed {
+            self.phase_over(recheck, end, Outcome::Pass, now, end, false);
+            self.job_passed(job);
+        } else {
+            let failure = self.last_recorded_failure(job);
+            self.phase_over(
+                recheck,
+                end,
+                Outcome::Fail(failure.clone()),
+                now,
+                end,
+                false,
+            );
+            self.try_failed(job, failure, now);
+        }
     }
 
     /// A copy of the failure of `job`'s phase recorded last, which failed.
