@@ -57,6 +57,7 @@ impl Outcome {
 /// displays, trace recorders. Events name jobs by id; the [`Plan`](crate::engine::Plan)
 /// has their names.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// A round of tries begins.
     RoundStarted {
@@ -141,6 +142,7 @@ pub enum Event {
 /// ```
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum EventRecord<'a> {
     /// See [`Event::RoundStarted`].
     RoundStarted {

@@ -72,7 +72,7 @@ mod plan;
 mod report;
 mod runner;
 mod storage;
-mod text;
+pub mod text;
 
 pub use anyhow::{self, bail};
 pub use cancel::CancelHandle;
@@ -82,13 +82,15 @@ pub use job::asynchronous::{AsyncJob, PhaseFuture, async_dep};
 pub use job::{Context, Group, Job, JobRef, JobResult, dep};
 pub use output::{Observer, Printer, Verbosity};
 pub use phase::{JobKind, Phase};
-pub use plan::SetupError;
+pub use plan::{SetupError, SpawnError};
 pub use report::{
     CleanupFailure, Failure, FailureKind, InvalidReport, JobRecord, JobReport, PhaseRecord, Report,
     Status, StopReason,
 };
 pub use runner::{CleanupError, Finished, Runner};
 pub use storage::{BoxError, GlobalStorage, LocalStorage, SharedBackend, SharedError, WrongType};
+/// Moved to [`dojobber::text`](crate::text); these paths go in the next release.
+#[doc(hidden)]
 pub use text::{MAX_REASON_CHARS, escaped, is_hostile, shortened};
 
 /// What a job author needs, in one import.

@@ -51,6 +51,7 @@ impl std::fmt::Display for JobId {
 
 /// Why a suite could not start. Nothing has run when one of these is returned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SetupError {
     /// Jobs depend on each other in a circle; the list starts and ends with
     /// the same job.
@@ -84,10 +85,56 @@ pub enum SetupError {
         /// The names of the graph that look like it, closest first.
         close: Vec<String>,
     },
-    /// The run's configuration makes no sense, e.g. zero workers, or a
-    /// hand-made plan's indexes point past its specs.
-    #[error("{0}")]
-    BadConfig(String),
+    /// `workers(0)`: a run needs at least one worker.
+    #[error("workers(0): at least one worker is needed")]
+    ZeroWorkers,
+    /// `group_limit(group, 0)`: a group needs room for at least one job.
+    #[error("group_limit({group:?}, 0): a group needs room for at least one job")]
+    ZeroGroupLimit {
+        /// The group's name.
+        group: String,
+    },
+    /// More concurrency groups than a run can number (65,536).
+    #[error("concurrency group {group:?} is one too many: a run has at most 65,536")]
+    TooManyGroups {
+        /// The first group past the limit.
+        group: String,
+    },
+    /// A hand-made plan's root is past its specs.
+    #[error("the root is spec {root}, but there are {specs} specs")]
+    RootOutOfRange {
+        /// The root's index.
+        root: usize,
+        /// How many specs were given.
+        specs: usize,
+    },
+    /// A spec of a hand-made plan has a dep past the specs.
+    #[error("spec {spec} ({name}) has dep {dep}, but there are {specs} specs")]
+    DepOutOfRange {
+        /// The spec's index.
+        spec: usize,
+        /// Its name.
+        name: String,
+        /// The dep's index.
+        dep: usize,
+        /// How many specs were given.
+        specs: usize,
+    },
+    /// The system refused a worker thread of the thread pool.
+    /// (The message keeps the source's text, as it always said it.)
+    #[error("workers({workers}): could not start worker thread {number} of {wanted}: {source}")]
+    WorkerThread {
+        /// The workers asked for.
+        workers: usize,
+        /// Which thread, from 1.
+        number: usize,
+        /// The threads the run needed (fewer than `workers` for a plan
+        /// with fewer jobs).
+        wanted: usize,
+        /// Why the system refused it.
+        #[source]
+        source: SpawnError,
+    },
     /// The root job's `name()` panicked, so there is nothing to name the run by.
     #[error("the root job's name() panicked: {message}")]
     RootNamePanicked {
@@ -95,6 +142,21 @@ pub enum SetupError {
         message: String,
     },
 }
+
+/// The system's refusal of a thread ([`SetupError::WorkerThread`]'s
+/// source): an [`std::io::Error`], shared so that the error stays `Clone`,
+/// and compared by its kind and text.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct SpawnError(pub std::sync::Arc<std::io::Error>);
+
+impl PartialEq for SpawnError {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.kind() == other.0.kind() && self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for SpawnError {}
 
 fn close_matches(close: &[String]) -> String {
     match close {
@@ -516,16 +578,16 @@ impl Plan {
     ) -> Result<(Plan, Vec<Option<JobId>>), SetupError> {
         let count = specs.len();
         if root >= count {
-            return Err(SetupError::BadConfig(format!(
-                "the root is spec {root}, but there are {count} specs"
-            )));
+            return Err(SetupError::RootOutOfRange { root, specs: count });
         }
         for (index, spec) in specs.iter().enumerate() {
             if let Some(dep) = spec.deps.iter().find(|&&dep| dep >= count) {
-                return Err(SetupError::BadConfig(format!(
-                    "spec {index} ({}) has dep {dep}, but there are {count} specs",
-                    spec.name
-                )));
+                return Err(SetupError::DepOutOfRange {
+                    spec: index,
+                    name: spec.name.clone(),
+                    dep: *dep,
+                    specs: count,
+                });
             }
         }
         let (plan, order) = Self::build(Discovered::from_specs(specs), root, defaults, false)?;
@@ -895,9 +957,7 @@ fn group_index(
         return Ok(index);
     }
     let Ok(index) = u16::try_from(group_names.len()) else {
-        return Err(SetupError::BadConfig(format!(
-            "concurrency group {name:?} is one too many: a run has at most 65,536"
-        )));
+        return Err(SetupError::TooManyGroups { group: name });
     };
     numbers.insert(name.clone(), index);
     group_names.push(name);

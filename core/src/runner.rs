@@ -289,14 +289,12 @@ impl<A: 'static> Runner<A> {
     /// Checks the configuration, discovers the graph and sets up the run.
     pub(crate) fn start(self) -> Result<Session<A>, SetupError> {
         if self.config.workers == 0 {
-            return self.refuse(SetupError::BadConfig(
-                "workers(0): at least one worker is needed".into(),
-            ));
+            return self.refuse(SetupError::ZeroWorkers);
         }
         if let Some((group, _)) = self.group_limits.iter().find(|(_, limit)| *limit == 0) {
-            let error = SetupError::BadConfig(format!(
-                "group_limit({group:?}, 0): a group needs room for at least one job"
-            ));
+            let error = SetupError::ZeroGroupLimit {
+                group: group.clone(),
+            };
             return self.refuse(error);
         }
         let graph = match self.graph() {
@@ -451,6 +449,7 @@ impl<A: Send + Sync + 'static> Finished<A> {
 
 /// Why [`Finished::cleanup`] did not clean everything.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CleanupError {
     /// A job's cleanup failed; those after it did not run.
     #[error(transparent)]

@@ -183,6 +183,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A shared value could not be read or written.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SharedError {
     /// The backend (a server, in a run over several hosts) failed.
     #[error("shared storage, key {key:?}: {error}")]

@@ -1,6 +1,14 @@
 //! Text from jobs (names, errors) made safe for a terminal: the one rule
-//! the engine's printer, the command line and the pictures share; and
-//! durations as people write them (`humane`).
+//! the engine's printer, the command line and the pictures share.
+//!
+//! ```
+//! use dojobber::text::{escaped, shortened};
+//! let name = escaped("Deploy\u{1b}[2J to prod");
+//! assert_eq!(name, "Deploy\\u{1b}[2J to prod");
+//! assert_eq!(shortened(&name, 6), "Deploy… (17 more characters)");
+//! ```
+
+// Inside the engine, durations as people write them (`humane`) too.
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -10,9 +18,9 @@ use std::time::Duration;
 /// (U+200E/F, U+202A–E, U+2066–9), which reorders what follows it.
 ///
 /// ```
-/// assert!(dojobber::is_hostile('\u{1b}'));
-/// assert!(dojobber::is_hostile('\u{202e}'));
-/// assert!(!dojobber::is_hostile('é'));
+/// assert!(dojobber::text::is_hostile('\u{1b}'));
+/// assert!(dojobber::text::is_hostile('\u{202e}'));
+/// assert!(!dojobber::text::is_hostile('é'));
 /// ```
 pub fn is_hostile(c: char) -> bool {
     c.is_control()
@@ -24,8 +32,8 @@ pub fn is_hostile(c: char) -> bool {
 /// cursor, clear the screen or fake a line; anything else as it is.
 ///
 /// ```
-/// assert_eq!(dojobber::escaped("a\u{1b}[2J\nb"), "a\\u{1b}[2J\\nb");
-/// assert_eq!(dojobber::escaped("Café \"x\""), "Café \"x\"");
+/// assert_eq!(dojobber::text::escaped("a\u{1b}[2J\nb"), "a\\u{1b}[2J\\nb");
+/// assert_eq!(dojobber::text::escaped("Café \"x\""), "Café \"x\"");
 /// ```
 pub fn escaped(text: &str) -> Cow<'_, str> {
     if !text.chars().any(is_hostile) {
@@ -49,8 +57,8 @@ pub const MAX_REASON_CHARS: usize = 300;
 /// `text` cut to `max` characters, with `…` and the count of the rest.
 ///
 /// ```
-/// assert_eq!(dojobber::shortened("abcdef", 4), "abcd… (2 more characters)");
-/// assert_eq!(dojobber::shortened("abc", 4), "abc");
+/// assert_eq!(dojobber::text::shortened("abcdef", 4), "abcd… (2 more characters)");
+/// assert_eq!(dojobber::text::shortened("abc", 4), "abc");
 /// ```
 pub fn shortened(text: &str, max: usize) -> Cow<'_, str> {
     match text.char_indices().nth(max) {

@@ -731,7 +731,8 @@ fn a_runner_catches_its_roots_drop_on_a_setup_error() {
             let refused_by_config = matches!(case, 1 | 2);
             assert!(
                 match error {
-                    Some(SetupError::BadConfig(_)) => refused_by_config,
+                    Some(SetupError::ZeroWorkers | SetupError::ZeroGroupLimit { .. }) =>
+                        refused_by_config,
                     Some(SetupError::Cycle { .. } | SetupError::RootNamePanicked { .. }) => {
                         !refused_by_config
                     }

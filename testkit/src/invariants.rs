@@ -468,6 +468,13 @@ impl<'a> Checker<'a> {
             }
             // Only what observers are told: the phase's record says the rest.
             Event::WaitingForAbandoned { .. } => Ok(()),
+            // `Event` may grow: an event this checker does not know yet is
+            // a rule it cannot hold the run to, so it says so.
+            other => Err(self.fail(
+                Invariant::StatusAgreesWithTrace,
+                None,
+                format!("an event the checker does not know: {other:?}"),
+            )),
         }
     }
 

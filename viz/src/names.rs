@@ -5,7 +5,7 @@
 const MIN_CHARS: usize = 8;
 
 /// The text with every character the terminal escapes
-/// ([`dojobber::is_hostile`]: control characters, line breaks and tabs
+/// ([`dojobber::text::is_hostile`]: control characters, line breaks and tabs
 /// included, and the bidirectional overrides) shown as a Rust-style escape
 /// (`\u{a}`): one line, visibly what the name holds, with nothing XML
 /// forbids and nothing a viewer drops or a DOT reader trips on. U+FFFE and
@@ -25,7 +25,7 @@ pub(crate) fn printable(text: &str) -> String {
 
 /// Whether [`printable`] escapes `c`.
 fn is_escaped(c: char) -> bool {
-    dojobber::is_hostile(c) || c == '\u{fffe}' || c == '\u{ffff}'
+    dojobber::text::is_hostile(c) || c == '\u{fffe}' || c == '\u{ffff}'
 }
 
 /// The name as a label: printable and at most `max_chars` characters

@@ -163,7 +163,7 @@ fn is_plain(name: &str) -> bool {
 fn as_drawn(name: &str) -> String {
     name.chars()
         .flat_map(|c| {
-            let escaped = dojobber::is_hostile(c) || c == '\u{fffe}' || c == '\u{ffff}';
+            let escaped = dojobber::text::is_hostile(c) || c == '\u{fffe}' || c == '\u{ffff}';
             let text: Vec<char> = if escaped {
                 c.escape_unicode().collect()
             } else {

@@ -141,9 +141,12 @@ pub(crate) fn drive_pool<A: Sync + 'static>(
                 Ok(worker) => started.push(worker),
                 Err(error) => {
                     gate.set(false);
-                    return Err(SetupError::BadConfig(format!(
-                        "workers({workers}): could not start worker thread {number} of {wanted}: {error}"
-                    )));
+                    return Err(SetupError::WorkerThread {
+                        workers,
+                        number,
+                        wanted,
+                        source: crate::plan::SpawnError(std::sync::Arc::new(error)),
+                    });
                 }
             }
         }

@@ -112,6 +112,7 @@ pub enum Step {
 
 /// The driver fed the machine something it did not ask for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum MachineError {
     /// A report for a phase that was not handed out, or was already reported.
     #[error("report for {job:?}.{phase} that the machine did not ask for")]

@@ -60,6 +60,7 @@ impl std::fmt::Display for Status {
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub enum StopReason {
     /// Someone cancelled the run.
     #[serde(rename = "cancelled")]
@@ -123,6 +124,7 @@ pub struct Failure {
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
 )]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum FailureKind {
     /// The job's code returned an error or panicked, or the job could not
     /// be set up.
