@@ -42,7 +42,8 @@
 //! - **Writing jobs**: `use dojobber::prelude::*;` brings [`Job`],
 //!   [`Context`], [`dep`], [`Group`], [`JobResult`], [`bail!`], [`Runner`]
 //!   and what a run returns. Everything else a runner's user may touch
-//!   (observers, storage, the report's parts) is at the crate root.
+//!   (storage, the report's parts) is at the crate root, and what an
+//!   observer of a run sees is in [`observe`].
 //! - **Embedding the engine**: [`engine`] holds the layers under the
 //!   [`Runner`], from the inside out: [`engine::Plan`] (the graph as data),
 //!   [`engine::Machine`] (the scheduler: no I/O, no clock, no user code)
@@ -76,10 +77,15 @@ pub mod text;
 
 pub use anyhow::{self, bail};
 pub use cancel::CancelHandle;
-pub use event::{Event, EventRecord, Outcome};
+pub use event::Outcome;
+/// Moved to [`dojobber::observe`](crate::observe); these paths go in the next release.
+#[doc(hidden)]
+pub use event::{Event, EventRecord};
 #[cfg(feature = "tokio")]
 pub use job::asynchronous::{AsyncJob, PhaseFuture, async_dep};
 pub use job::{Context, Group, Job, JobRef, JobResult, dep};
+/// Moved to [`dojobber::observe`](crate::observe); these paths go in the next release.
+#[doc(hidden)]
 pub use output::{Observer, Printer, Verbosity};
 pub use phase::{JobKind, Phase};
 pub use plan::{SetupError, SpawnError};
@@ -120,6 +126,40 @@ pub mod prelude {
     pub use crate::report::{Report, Status};
     pub use crate::runner::{Finished, Runner};
     pub use anyhow::bail;
+}
+
+/// What an observer of a run sees, in one place: the `Observer` trait,
+/// the `Event`s it is given, the `Plan` that names their jobs and the
+/// `JobId`s they name them by; and the printer behind `-v`/`-d`.
+///
+/// ```
+/// use dojobber::observe::{Event, JobId, Observer, Plan};
+/// use dojobber::prelude::*;
+///
+/// /// The names of the jobs that finished, in order.
+/// struct Finished(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+/// impl Observer for Finished {
+///     fn on_event(&mut self, event: &Event, plan: &Plan) {
+///         if let Event::JobFinished { job, .. } = event {
+///             let job: JobId = *job;
+///             self.0.lock().unwrap().push(plan.name(job).to_owned());
+///         }
+///     }
+/// }
+///
+/// struct Kettle;
+/// impl Job for Kettle {
+///     fn check(&self, _: &mut Context<'_, ()>) -> JobResult { Ok(()) }
+/// }
+/// let names = std::sync::Arc::default();
+/// Runner::new(Kettle, ()).observe(Finished(std::sync::Arc::clone(&names))).run()?;
+/// assert_eq!(*names.lock().unwrap(), ["Kettle"]);
+/// # Ok::<(), SetupError>(())
+/// ```
+pub mod observe {
+    pub use crate::event::{Event, EventRecord, Outcome, Task};
+    pub use crate::output::{Observer, Printer, Verbosity};
+    pub use crate::plan::{JobId, Plan};
 }
 
 /// The layers under the [`Runner`], for embedding the engine: a driver of

@@ -13,8 +13,7 @@ use crate::text::{MAX_REASON_CHARS, escaped, shortened};
 /// display, a recorder. Called on the driver's thread, in event order.
 ///
 /// ```
-/// use dojobber::{Event, Observer};
-/// use dojobber::engine::Plan;
+/// use dojobber::observe::{Event, Observer, Plan};
 ///
 /// #[derive(Default)]
 /// struct CountRounds(u32);
