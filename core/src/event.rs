@@ -132,7 +132,7 @@ pub enum Event {
 /// one JSON object per event, tagged by `"event"`.
 ///
 /// ```
-/// use dojobber::Event;
+/// use dojobber::observe::Event;
 /// use dojobber::engine::{Defaults, JobSpec, Plan};
 /// let (plan, _) = Plan::new(vec![JobSpec::new("Food")], 0, Defaults::default())?;
 /// let event = Event::JobBlocked { job: plan.root(), by: Some(plan.root()) };

@@ -66,7 +66,8 @@ pub enum Verbosity {
 /// their time limit, are printed whatever the verbosity.
 ///
 /// ```
-/// use dojobber::{dep, bail, Context, Job, JobResult, Printer, Runner, Verbosity};
+/// use dojobber::{dep, bail, Context, Job, JobResult, Runner};
+/// use dojobber::observe::{Printer, Verbosity};
 ///
 /// struct TurnOnTv;
 /// impl Job for TurnOnTv {

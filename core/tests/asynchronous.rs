@@ -311,9 +311,9 @@ fn put_off_async_cleanups_run_as_futures_on_the_runtime() {
 
 /// An observer with a bug.
 struct Clumsy;
-impl dojobber::Observer for Clumsy {
-    fn on_event(&mut self, event: &dojobber::Event, _: &dojobber::engine::Plan) {
-        if matches!(event, dojobber::Event::JobFinished { .. }) {
+impl dojobber::observe::Observer for Clumsy {
+    fn on_event(&mut self, event: &dojobber::observe::Event, _: &dojobber::observe::Plan) {
+        if matches!(event, dojobber::observe::Event::JobFinished { .. }) {
             panic!("the observer tripped");
         }
     }

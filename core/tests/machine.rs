@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use dojobber::engine::{Defaults, JobSpec, Machine, MachineConfig, MachineError, Plan, Step, Task};
-use dojobber::{Event, JobKind, Outcome, Phase, Status};
+use dojobber::observe::Event;
+use dojobber::{JobKind, Outcome, Phase, Status};
 use dojobber_testkit::{Act, Mock, SimConfig, Suite, simulate};
 
 fn secs(s: u64) -> Duration {

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use dojobber::engine::{Defaults, Machine, MachineConfig, MachineError, Step};
-use dojobber::{Event, Failure, Outcome, Phase, Status};
+use dojobber::observe::Event;
+use dojobber::{Failure, Outcome, Phase, Status};
 use dojobber_testkit::{Act, Mock, SimConfig, Suite, check_invariants, simulate};
 
 /// Performs one step the way the mocks say, at time zero, returning the

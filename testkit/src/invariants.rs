@@ -4,7 +4,8 @@ use std::fmt;
 use std::time::Duration;
 
 use dojobber::engine::{JobId, Plan};
-use dojobber::{Event, FailureKind, JobKind, JobReport, Outcome, Phase, Status, StopReason};
+use dojobber::observe::Event;
+use dojobber::{FailureKind, JobKind, JobReport, Outcome, Phase, Status, StopReason};
 
 use crate::sim::Simulation;
 

@@ -5,7 +5,8 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use dojobber::engine::Plan;
-use dojobber::{Event, Finished, Observer, Report, Runner, SetupError};
+use dojobber::observe::{Event, Observer};
+use dojobber::{Finished, Report, Runner, SetupError};
 
 use crate::mock::Suite;
 use crate::sim::{SimConfig, Simulation, Trace};

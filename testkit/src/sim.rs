@@ -9,7 +9,8 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
 use dojobber::engine::{Defaults, Machine, MachineConfig, Plan, Step, StopReason, Task};
-use dojobber::{Event, Failure, Outcome, Phase, Report};
+use dojobber::observe::Event;
+use dojobber::{Failure, Outcome, Phase, Report};
 
 use crate::mock::{Act, Mock, Suite};
 

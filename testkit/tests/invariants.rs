@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use dojobber::engine::{Defaults, JobId};
-use dojobber::{Event, Phase, Status};
+use dojobber::observe::Event;
+use dojobber::{Phase, Status};
 use dojobber_testkit::{
     Act, Invariant, Mock, SimConfig, Simulation, Suite, Violation, check_invariants, simulate,
 };

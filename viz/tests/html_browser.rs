@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dojobber::{Event, Failure, JobRecord, Report, Status};
+use dojobber::{Failure, JobRecord, Report, Status};
+
+use dojobber::observe::Event;
 use dojobber_viz::html::{RunView, write_page};
 use headless_chrome::Tab;
 use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;

@@ -2,7 +2,8 @@
 //! memory or from the `--events-json` stream, come to the same view.
 
 use dojobber::engine::Plan;
-use dojobber::{Event, JobRecord, Phase, Report, Status};
+use dojobber::observe::Event;
+use dojobber::{JobRecord, Phase, Report, Status};
 use dojobber_viz::html::{RunView, ViewError, page};
 
 #[path = "common/movie_run.rs"]

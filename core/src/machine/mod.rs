@@ -711,7 +711,8 @@ impl Machine {
     /// ```
     /// use std::time::Duration;
     /// use dojobber::engine::{Defaults, JobSpec, Machine, MachineConfig, Plan, Step};
-    /// use dojobber::{Event, Outcome};
+    /// use dojobber::Outcome;
+    /// use dojobber::observe::Event;
     ///
     /// let (plan, _) = Plan::new(vec![JobSpec::new("Only")], 0, Defaults::default())?;
     /// let mut machine = Machine::new(plan, MachineConfig::default());

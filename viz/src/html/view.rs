@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::io::BufRead;
 
 use dojobber::engine::Plan;
-use dojobber::{CleanupFailure, Event, EventRecord, Failure, Phase, PhaseRecord, Report, Status};
+use dojobber::observe::{Event, EventRecord};
+use dojobber::{CleanupFailure, Failure, Phase, PhaseRecord, Report, Status};
 
 use crate::{GraphSource, Options, Renderer, Style};
 

@@ -4,8 +4,9 @@
 
 use std::sync::{Arc, Mutex};
 
+use dojobber::Report;
 use dojobber::engine::Plan;
-use dojobber::{Event, Observer, Report};
+use dojobber::observe::{Event, Observer};
 use dojobber_examples::movie::{self, MovieArgs};
 
 /// Keeps every event of a run.
