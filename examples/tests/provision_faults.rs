@@ -28,6 +28,9 @@ use rusqlite::Connection;
 mod support;
 use support::{example, stderr, stdout};
 
+/// The provision program with its crash points compiled in.
+const FAULTY: &str = "provision_faulty";
+
 // ---------------------------------------------------------------------------
 // Helpers
 
@@ -67,7 +70,7 @@ impl Site {
     /// Runs the program on the target with the sample config (or another
     /// one), in the target's parent directory.
     fn run(&self, args: &[&str], kill_at: Option<(&str, usize)>) -> Output {
-        let mut command = Command::new(example("provision"));
+        let mut command = Command::new(example(FAULTY));
         command
             .current_dir(self.dir.path())
             .args(["--config", SAMPLE_CONFIG, "--target"])
@@ -206,7 +209,7 @@ fn sql_smuggled_into_columns_is_refused_and_never_runs_with_or_without_no_act() 
     let config = write_config(&site, SMUGGLER);
     let before = snapshot(&site.decoy());
     for flags in [&["-n"][..], &["--list"], &[]] {
-        let mut command = Command::new(example("provision"));
+        let mut command = Command::new(example(FAULTY));
         command
             .current_dir(site.dir.path())
             .args(["--config", config.to_str().unwrap(), "--target"])
@@ -446,7 +449,7 @@ fn two_runs_on_one_target_at_once_both_converge() {
         let site = Site::new();
         let workers = if pair % 2 == 0 { "1" } else { "4" };
         let spawn = || {
-            Command::new(example("provision"))
+            Command::new(example(FAULTY))
                 .args(["--config", SAMPLE_CONFIG, "--target"])
                 .arg(site.target())
                 .args(["--color", "never", "--progress", "never", "-j", workers])
@@ -491,7 +494,7 @@ fn read_until(stderr: &mut impl BufRead, wanted: &str) -> (String, bool) {
 fn a_run_that_meets_another_in_the_middle_of_a_database_write_waits_for_it() {
     let site = Site::new();
     let spawn = |hold: bool| {
-        let mut command = Command::new(example("provision"));
+        let mut command = Command::new(example(FAULTY));
         command
             .args(["--config", SAMPLE_CONFIG, "--target"])
             .arg(site.target())

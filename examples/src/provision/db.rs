@@ -14,29 +14,57 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, Transactio
 
 use super::config::{Scalar, quote};
 use super::fault::{self, Kind};
-use super::jobs::{Needs, check_mode, entry_job, make_parent, os, set_mode};
-use super::paths::{RelPath, describe, inspect};
+use super::beneath::{self, Root, stat_at};
+use super::jobs::{Needs, check_mode, entry_job, open_root, os, set_mode};
+use super::paths::RelPath;
 
 /// How long a connection waits for another one's lock before giving up:
 /// jobs of one run may write one database at once (`-j`).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A connection to a database beneath the target, and the target's
+/// handle that the database's name refers to ([`super::vfs`]): the
+/// connection is dropped first.
+pub(super) struct Db {
+    connection: Connection,
+    _root: Root,
+}
+
+impl std::ops::Deref for Db {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.connection
+    }
+}
+
+impl std::ops::DerefMut for Db {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.connection
+    }
+}
+
 /// Opens the database at `path` under `root` to look at it: read-only,
 /// never creating it.
-fn open_to_read(path: &RelPath, root: &Path) -> anyhow::Result<Connection> {
+fn open_to_read(path: &RelPath, root: &Path) -> anyhow::Result<Db> {
     open(path, root, OpenFlags::SQLITE_OPEN_READ_ONLY)
 }
 
 /// Opens the database to change it; it must exist already (the database
 /// job makes it). Its first read rolls back a hot journal.
-fn open_to_write(path: &RelPath, root: &Path) -> anyhow::Result<Connection> {
+fn open_to_write(path: &RelPath, root: &Path) -> anyhow::Result<Db> {
     open(path, root, OpenFlags::SQLITE_OPEN_READ_WRITE)
 }
 
-fn open(path: &RelPath, root: &Path, flags: OpenFlags) -> anyhow::Result<Connection> {
-    let at = path.locate(root)?;
+/// Opens the database beneath the target's handle: SQLite reaches it and
+/// its journal only through the handle, never through a symlink, and
+/// refuses a file with other names (hard links).
+fn open(path: &RelPath, root: &Path, flags: OpenFlags) -> anyhow::Result<Db> {
+    let root = open_root(root)?;
+    check_companions(path, &root)?;
+    super::vfs::install()?;
     let cannot_open = |error| anyhow::anyhow!("cannot open database {path}: {error}");
-    let connection = Connection::open_with_flags(at, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+    let name = super::vfs::name(root.fd(), path);
+    let connection = Connection::open_with_flags(name, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)
         .map_err(cannot_open)?;
     connection.busy_timeout(BUSY_TIMEOUT).map_err(cannot_open)?;
     if fault::database_armed() {
@@ -44,7 +72,38 @@ fn open(path: &RelPath, root: &Path, flags: OpenFlags) -> anyhow::Result<Connect
             .pragma_update(None, "synchronous", "OFF")
             .map_err(cannot_open)?;
     }
-    Ok(connection)
+    Ok(Db {
+        connection,
+        _root: root,
+    })
+}
+
+/// The files SQLite keeps beside a database.
+const COMPANIONS: [&str; 3] = ["-journal", "-wal", "-shm"];
+
+/// Fails when a file SQLite keeps beside the database (its journal) is
+/// there but is not a regular file: SQLite would not open it (it follows
+/// no symlink here), and the error would only say it cannot read the
+/// database.
+fn check_companions(path: &RelPath, root: &Root) -> JobResult {
+    let Some(parent) = root.parent_of(path)? else {
+        return Ok(());
+    };
+    for suffix in COMPANIONS {
+        let name = format!("{}{suffix}", path.name());
+        let found = os(stat_at(&parent, &name), || {
+            format!("cannot inspect {path}{suffix}")
+        })?;
+        if let Some(found) = found
+            && !found.is_file()
+        {
+            bail!(
+                "{path}{suffix} is {}, not SQLite's file: not opening the database through it; remove it",
+                found.describe()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A transaction that takes the write lock at its start. A deferred one
@@ -84,14 +143,16 @@ impl Database {
         format!("database {}", self.path)
     }
     fn inspect(&self, root: &Path) -> JobResult {
-        let at = self.path.locate(root)?;
-        let meta = match os(inspect(&at), || format!("cannot inspect {}", self.path))? {
+        let found = match open_root(root)?.look(&self.path)? {
             None => bail!("{} is missing", self.path),
-            Some(meta) if !meta.is_file() => {
-                bail!("{} is {}, not a database file", self.path, describe(&meta))
+            Some(found) if !found.is_file() => {
+                bail!("{} is {}, not a database file", self.path, found.describe())
             }
-            Some(meta) => meta,
+            Some(found) => found,
         };
+        if found.links > 1 {
+            bail!("{}", self.shared_by_links(found.links));
+        }
         let connection = open_to_read(&self.path, root)?;
         match readable(&connection) {
             Ok(()) => {}
@@ -101,31 +162,26 @@ impl Database {
             ),
             Err(error) => bail!("{} is not a SQLite database: {error}", self.path),
         }
-        check_mode(&self.path, &meta, self.mode)
+        check_mode(&self.path, &found, self.mode)
+    }
+    fn shared_by_links(&self, links: u64) -> String {
+        format!(
+            "{} has {links} hard links: not writing a database that other paths (maybe outside the target) share",
+            self.path
+        )
     }
     fn converge(&self, root: &Path) -> JobResult {
-        let at = self.path.locate(root)?;
-        match os(inspect(&at), || format!("cannot inspect {}", self.path))? {
-            None => {
-                make_parent(&at)?;
-                let connection = Connection::open(&at).map_err(|error| {
-                    anyhow::anyhow!("cannot create database {}: {error}", self.path)
-                })?;
-                fault::point(Kind::Database);
-                // SQLite writes the file only when there is something to
-                // write: its header, with the schema version.
-                connection
-                    .execute_batch("PRAGMA user_version = 0; VACUUM;")
-                    .map_err(|error| {
-                        anyhow::anyhow!("cannot create database {}: {error}", self.path)
-                    })?;
-                fault::point(Kind::Database);
-            }
-            Some(meta) if !meta.is_file() => bail!(
+        let handle = open_root(root)?;
+        let parent = handle.make_parent(&self.path)?;
+        let name = self.path.name();
+        match os(stat_at(&parent, name), || format!("cannot inspect {}", self.path))? {
+            None => self.create(root)?,
+            Some(found) if !found.is_file() => bail!(
                 "{} is {}: not replacing it with a database",
                 self.path,
-                describe(&meta)
+                found.describe()
             ),
+            Some(found) if found.links > 1 => bail!("{}", self.shared_by_links(found.links)),
             Some(_) => {
                 // Read-write, so that SQLite rolls back a hot journal.
                 let connection = open_to_write(&self.path, root)?;
@@ -137,7 +193,26 @@ impl Database {
                 }
             }
         }
-        set_mode(&at, self.mode)
+        // The mode is set through a handle on the file just checked.
+        let cannot = || format!("cannot set the mode of {}", self.path);
+        let Some((file, found)) = os(beneath::open_file(&parent, name), cannot)? else {
+            bail!("{} is no longer a file", self.path);
+        };
+        set_mode(&self.path, &file, &found, self.mode)
+    }
+    /// Makes a new, empty database.
+    fn create(&self, root: &Path) -> JobResult {
+        let cannot_create = |error| anyhow::anyhow!("cannot create database {}: {error}", self.path);
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
+        let connection = open(&self.path, root, flags)?;
+        fault::point(Kind::Database);
+        // SQLite writes the file only when there is something to
+        // write: its header, with the schema version.
+        connection
+            .execute_batch("PRAGMA user_version = 0; VACUUM;")
+            .map_err(cannot_create)?;
+        fault::point(Kind::Database);
+        Ok(())
     }
 }
 entry_job!(Database);
@@ -482,7 +557,7 @@ impl dojobber::Job<super::Provision> for Share {
             .map_err(|error| {
                 anyhow::anyhow!("cannot read the tables of {}: {error}", self.database)
             })?;
-        let location = self.database.locate(root)?;
+        let location = root.join(self.database.to_string());
         let shared = SharedDatabase {
             location: location.display().to_string(),
             tables,
