@@ -41,7 +41,10 @@ impl Job for Cleaned {
     }
 }
 
+/// A suite with a check that never returns, past its time limit: what an
+/// operator sees and can do. Ctrl-C twice writes the report as it stands.
 #[derive(Parser)]
+#[command(version)]
 struct Cli {
     #[command(flatten)]
     run: RunArgs,

@@ -88,11 +88,13 @@ use std::time::Duration;
 
 use dojobber::{Group, JobRef, Runner};
 
+mod beneath;
 mod config;
 mod db;
 pub mod fault;
 mod jobs;
 mod paths;
+mod vfs;
 
 pub use config::{ConfigError, Desired, Invalid, Scalar, TARGET_JOB};
 pub use db::{Database, Seed, Share, SharedDatabase, Table};

@@ -840,6 +840,29 @@ const BAD: &[Bad] = &[
         entry: "seed users",
         message: "no table named \"users\" is declared in the database",
     },
+    // Issue 20, item 9: TOML reads 644 as decimal, which makes 0o1204.
+    Bad {
+        toml: "[[dir]]\npath = \"etc\"\nmode = 644\n",
+        line: 3,
+        column: 8,
+        entry: "dir etc",
+        message: "write modes in octal: 0o644",
+    },
+    // Issue 20, item 7: contradictory seed rows, refused before any run.
+    Bad {
+        toml: "[database]\npath = \"app.db\"\n[[database.table]]\nname = \"users\"\ncolumns = [\"id INTEGER PRIMARY KEY\", \"name TEXT UNIQUE\"]\n[[database.seed]]\ntable = \"users\"\nrows = [{ id = 1, name = \"a\" }, { id = 1, name = \"b\" }]\n",
+        line: 8,
+        column: 8,
+        entry: "seed users",
+        message: "rows 1 and 2 both have id = 1: one row per primary key",
+    },
+    Bad {
+        toml: "[database]\npath = \"app.db\"\n[[database.table]]\nname = \"users\"\ncolumns = [\"id INTEGER PRIMARY KEY\", \"name TEXT UNIQUE\"]\n[[database.seed]]\ntable = \"users\"\nrows = [{ id = 1, name = \"a\" }, { id = 2, name = \"a\" }]\n",
+        line: 8,
+        column: 8,
+        entry: "seed users",
+        message: "rows 1 and 2 both have name = \"a\": one row per UNIQUE (name)",
+    },
 ];
 
 #[test]
@@ -1000,4 +1023,198 @@ fn a_template_that_reads_a_key_no_database_shares_is_refused() {
         "{error}"
     );
     assert!(error.starts_with("bad.toml:3:12: file a:"), "{error}");
+}
+
+// ---------------------------------------------------------------------------
+// Issue 20: running as root next to a hostile neighbour
+
+/// Runs a desired state given as text on `target`, in-process.
+fn converge_text(toml: &str, target: &Path, no_act: bool) -> Report {
+    let desired = Desired::parse(toml, "test.toml").expect("the config is valid");
+    provision::runner(desired, target)
+        .no_act(no_act)
+        .run()
+        .expect("the suite starts")
+        .into_report()
+}
+
+fn error_of(report: &Report, job: &str) -> String {
+    let job = report.job(job).unwrap();
+    job.last_error()
+        .map(|error| error.message.clone())
+        .unwrap_or_else(|| format!("no error ({})", job.status()))
+}
+
+const USERS: &str = r#"
+[database]
+path = "app.db"
+[[database.table]]
+name = "users"
+columns = ["id INTEGER PRIMARY KEY", "name TEXT UNIQUE", "role TEXT"]
+[[database.seed]]
+table = "users"
+rows = [{ id = 2, name = "Alice", role = "admin" }]
+"#;
+
+/// Item 4: `INSERT OR REPLACE` deleted the app's row 5 to make room for a
+/// seed row with the same UNIQUE name. A seed updates its own row (same
+/// primary key) and refuses to take another's place, with `-n` too.
+#[test]
+fn a_seed_never_replaces_a_row_it_does_not_own() {
+    let target = tempfile::tempdir().unwrap();
+    let target = target.path();
+    assert!(converge_text(USERS, target, false).is_success());
+    let app = Connection::open(target.join("app.db")).unwrap();
+    // The seed's own row, changed: the seed puts its values back.
+    app.execute("UPDATE users SET role = 'guest' WHERE id = 2", [])
+        .unwrap();
+    assert!(converge_text(USERS, target, false).is_success());
+    let role: String = app
+        .query_row("SELECT role FROM users WHERE id = 2", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(role, "admin");
+
+    // The app's own Alice (row 5), once the seed's row 2 is gone.
+    app.execute_batch("DELETE FROM users; INSERT INTO users VALUES (5, 'Alice', 'user');")
+        .unwrap();
+    let conflict = "seed row 1 of table users (id = 2, name = \"Alice\", role = \"admin\") has the UNIQUE name of the row id = 5, which the seed does not own: not replacing it";
+    let report = converge_text(USERS, target, true);
+    assert_eq!(error_of(&report, "seed users"), conflict, "-n says so");
+    let report = converge_text(USERS, target, false);
+    assert_eq!(report.job("seed users").unwrap().status(), Status::Failed);
+    assert!(error_of(&report, "seed users").contains(conflict));
+    let rows: Vec<(i64, String)> = app
+        .prepare("SELECT id, name FROM users")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows, [(5, "Alice".to_owned())], "row 5 is still there");
+}
+
+/// Item 15: `AUTOINCREMENT` makes SQLite's `sqlite_sequence` table too,
+/// which is not a second table of the user's.
+#[test]
+fn an_autoincrement_key_is_accepted_and_converges() {
+    let toml = r#"
+[database]
+path = "app.db"
+share = "db"
+[[database.table]]
+name = "events"
+columns = ["id INTEGER PRIMARY KEY AUTOINCREMENT", "what TEXT"]
+[[database.seed]]
+table = "events"
+rows = [{ what = "installed" }]
+"#;
+    let target = tempfile::tempdir().unwrap();
+    assert!(converge_text(toml, target.path(), false).is_success());
+    let again = converge_text(toml, target.path(), false);
+    assert!(again.is_success());
+    assert!(again.names_with(Status::Fixed).is_empty(), "the rerun changed nothing");
+}
+
+/// Item 8: a file entry that is a hard link to a file outside the target
+/// (same content, another mode): its mode was changed through the link.
+/// The entry is replaced by a file of its own; the outside file keeps
+/// its mode and content. A database with other names is refused.
+#[test]
+fn a_hard_linked_file_is_replaced_not_changed_through_the_link() {
+    let site = tempfile::tempdir().unwrap();
+    let (target, outside) = (site.path().join("target"), site.path().join("outside"));
+    fs::create_dir_all(&target).unwrap();
+    fs::create_dir_all(&outside).unwrap();
+    fs::write(outside.join("f"), "same\n").unwrap();
+    fs::set_permissions(outside.join("f"), fs::Permissions::from_mode(0o644)).unwrap();
+    fs::hard_link(outside.join("f"), target.join("f")).unwrap();
+    let toml = "[[file]]\npath = \"f\"\ncontent = \"same\\n\"\nmode = 0o600\n";
+    assert!(converge_text(toml, &target, false).is_success());
+    assert_eq!(mode(&outside.join("f")), 0o644, "the outside file's mode");
+    assert_eq!(fs::read_to_string(outside.join("f")).unwrap(), "same\n");
+    assert_eq!(mode(&target.join("f")), 0o600);
+
+    Connection::open(outside.join("o.db"))
+        .unwrap()
+        .execute_batch("CREATE TABLE t (a)")
+        .unwrap();
+    fs::hard_link(outside.join("o.db"), target.join("app.db")).unwrap();
+    let toml = "[database]\npath = \"app.db\"\nmode = 0o600\n[[database.table]]\nname = \"u\"\ncolumns = [\"b\"]\n";
+    let report = converge_text(toml, &target, false);
+    assert!(
+        error_of(&report, "database app.db").contains("app.db has 2 hard links: not writing a database"),
+        "{}",
+        error_of(&report, "database app.db")
+    );
+    assert_eq!(mode(&outside.join("o.db")), 0o644);
+    let tables: i64 = Connection::open(outside.join("o.db"))
+        .unwrap()
+        .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(tables, 1, "no table was added outside");
+}
+
+/// Item 6: a config error shows the file's text with the one escaping
+/// rule: no escape sequence, BEL or NUL reaches the terminal.
+#[test]
+fn a_config_error_never_prints_control_characters() {
+    let toml = "[[dir]]\npath = \"\\u001b]0;owned\\u0007/../x\\u0000\"\n";
+    let text = Desired::parse(toml, "ev\u{1b}[2Jil.toml").unwrap_err().to_string();
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "{text:?}"
+    );
+    assert!(text.contains("\\u{1b}]0;owned\\u{7}"), "{text}");
+    // A raw control character in the line itself is escaped too.
+    let toml = "[[dir]]\npath = \"x\"\nmode = \u{1b}[31m\n";
+    let text = Desired::parse(toml, "bad.toml").unwrap_err().to_string();
+    assert!(!text.contains('\u{1b}'), "{text:?}");
+}
+
+/// Item 17: a config error on a 2 MB line shows 200 characters of it and
+/// says it was cut; the caret still points at the column.
+#[test]
+fn a_config_error_cuts_a_long_line() {
+    let toml = format!("x = \"{}\" ", "a".repeat(2_000_000));
+    let text = Desired::parse(&toml, "long.toml").unwrap_err().to_string();
+    assert!(text.len() < 1_000, "{} bytes", text.len());
+    assert!(text.contains("(line cut: "), "{text}");
+    let toml = format!("[[dir]]\npath = \"{}\"\nmode = 644\n", "d".repeat(500));
+    let text = Desired::parse(&toml, "ok.toml").unwrap_err().to_string();
+    assert!(text.contains("\n3 | mode = 644\n  |        ^"), "{text}");
+}
+
+/// Item 17: a journal that is a symlink is named as what is wrong, not
+/// reported as "not a SQLite database"; nothing is followed through it.
+#[test]
+fn a_symlinked_journal_is_named() {
+    let toml = "[database]\npath = \"app.db\"\n[[database.table]]\nname = \"u\"\ncolumns = [\"b\"]\n";
+    let target = tempfile::tempdir().unwrap();
+    assert!(converge_text(toml, target.path(), false).is_success());
+    let elsewhere = tempfile::tempdir().unwrap();
+    symlink(elsewhere.path().join("j"), target.path().join("app.db-journal")).unwrap();
+    let report = converge_text(toml, target.path(), false);
+    assert_eq!(
+        error_of(&report, "database app.db"),
+        "app.db-journal is a symlink, not SQLite's file: not opening the database through it; remove it"
+    );
+    assert!(!elsewhere.path().join("j").exists());
+}
+
+/// Item 16: the `provision` program has no crash points: a variable in a
+/// user's environment cannot kill it (the fault suite's
+/// `provision_faulty` has them).
+#[test]
+fn the_fault_injection_variables_do_nothing_in_the_program() {
+    let target = tempfile::tempdir().unwrap();
+    let output = Command::new(example("provision"))
+        .args(["--target", path_str(target.path())])
+        .args(["--color", "never", "--progress", "never"])
+        .env(provision::fault::KILL_AT, "tree:1")
+        .env(provision::fault::HOLD_AT, "tree:1")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("held"));
+    assert!(!provision::fault::COMPILED_IN, "the library's tests build without the feature");
 }

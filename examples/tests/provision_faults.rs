@@ -28,6 +28,9 @@ use rusqlite::Connection;
 mod support;
 use support::{example, stderr, stdout};
 
+/// The provision program with its crash points compiled in.
+const FAULTY: &str = "provision_faulty";
+
 // ---------------------------------------------------------------------------
 // Helpers
 
@@ -67,7 +70,7 @@ impl Site {
     /// Runs the program on the target with the sample config (or another
     /// one), in the target's parent directory.
     fn run(&self, args: &[&str], kill_at: Option<(&str, usize)>) -> Output {
-        let mut command = Command::new(example("provision"));
+        let mut command = Command::new(example(FAULTY));
         command
             .current_dir(self.dir.path())
             .args(["--config", SAMPLE_CONFIG, "--target"])
@@ -206,7 +209,7 @@ fn sql_smuggled_into_columns_is_refused_and_never_runs_with_or_without_no_act() 
     let config = write_config(&site, SMUGGLER);
     let before = snapshot(&site.decoy());
     for flags in [&["-n"][..], &["--list"], &[]] {
-        let mut command = Command::new(example("provision"));
+        let mut command = Command::new(example(FAULTY));
         command
             .current_dir(site.dir.path())
             .args(["--config", config.to_str().unwrap(), "--target"])
@@ -446,7 +449,7 @@ fn two_runs_on_one_target_at_once_both_converge() {
         let site = Site::new();
         let workers = if pair % 2 == 0 { "1" } else { "4" };
         let spawn = || {
-            Command::new(example("provision"))
+            Command::new(example(FAULTY))
                 .args(["--config", SAMPLE_CONFIG, "--target"])
                 .arg(site.target())
                 .args(["--color", "never", "--progress", "never", "-j", workers])
@@ -491,7 +494,7 @@ fn read_until(stderr: &mut impl BufRead, wanted: &str) -> (String, bool) {
 fn a_run_that_meets_another_in_the_middle_of_a_database_write_waits_for_it() {
     let site = Site::new();
     let spawn = |hold: bool| {
-        let mut command = Command::new(example("provision"));
+        let mut command = Command::new(example(FAULTY));
         command
             .args(["--config", SAMPLE_CONFIG, "--target"])
             .arg(site.target())
@@ -625,4 +628,141 @@ fn checking_any_config_never_touches_the_disk_and_never_panics() {
         })
         .unwrap();
     assert_eq!(snapshot(&decoy_dir), before);
+}
+
+// ---------------------------------------------------------------------------
+// 5. A hostile neighbour swaps the target's entries for symlinks mid-run
+
+/// The entries of [`race_config`] an attacker swaps, and what in the decoy
+/// tree the symlink it swaps in points to (the same names are there).
+const SWAPPED: [(&str, &str); 5] = [
+    ("a", ""),
+    ("a/x", "x"),
+    ("a/sub", "sub"),
+    ("d", ""),
+    ("d/db.sqlite", "db.sqlite"),
+];
+
+/// Even runs write `a/x`, `a/sub/f` and the database; odd runs delete
+/// `a/x` and `a/sub` and write the database. Every run changes something.
+fn race_config(run: usize) -> String {
+    let tree = if run % 2 == 0 {
+        format!(
+            "[[file]]\npath = \"a/x\"\ncontent = \"run {run}\\n\"\nmode = 0o600\n\
+             [[dir]]\npath = \"a/sub\"\nmode = 0o700\n\
+             [[file]]\npath = \"a/sub/f\"\ncontent = \"run {run}\\n\"\n"
+        )
+    } else {
+        "[[absent]]\npath = \"a/x\"\n[[absent]]\npath = \"a/sub\"\n".to_owned()
+    };
+    format!(
+        "[[dir]]\npath = \"a\"\n[[dir]]\npath = \"d\"\n{tree}\
+         [database]\npath = \"d/db.sqlite\"\nmode = 0o600\n\
+         [[database.table]]\nname = \"t\"\ncolumns = [\"id INTEGER PRIMARY KEY\", \"v TEXT\"]\n\
+         [[database.seed]]\ntable = \"t\"\nrows = [{{ id = {run}, v = \"run {run}\" }}]\n"
+    )
+}
+
+/// Exchanges two names atomically (renameat2 RENAME_EXCHANGE).
+fn exchange(a: &Path, b: &Path) -> bool {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).is_ok()
+}
+
+/// Swaps each entry of [`SWAPPED`] in turn for a symlink into the decoy
+/// tree and back, as fast as it can, until `stop`; (tried, made).
+fn attack(target: &Path, decoy: &Path, stop: &std::sync::atomic::AtomicBool) -> (u64, u64) {
+    use std::sync::atomic::Ordering;
+    let (mut tried, mut made) = (0, 0);
+    let mut turn = SplitMix(7);
+    while !stop.load(Ordering::Relaxed) {
+        for (entry, points_to) in SWAPPED {
+            // A new name each time: after a swap that did not go back the
+            // real entry stays parked under the old one.
+            let link = target.join(format!(".swap{tried}"));
+            std::os::unix::fs::symlink(decoy.join(points_to), &link).unwrap();
+            tried += 1;
+            if exchange(&target.join(entry), &link) {
+                made += 1;
+                // The link stays a moment, a different one each time.
+                for _ in 0..turn.below(200) {
+                    std::thread::yield_now();
+                }
+                // Back, unless the run replaced or removed the link (then
+                // what it put there stays, and the real entry is `.swapN`).
+                if fs::symlink_metadata(target.join(entry)).is_ok_and(|m| m.is_symlink())
+                    && exchange(&target.join(entry), &link)
+                {
+                    let _ = fs::remove_file(&link);
+                }
+            } else {
+                let _ = fs::remove_file(&link);
+            }
+        }
+    }
+    (tried, made)
+}
+
+/// Issue 20, item 2: an attacker thread swaps directories and files of the
+/// target for symlinks into a decoy tree (holding the same names) while
+/// provision runs again and again, with `openat2` and without it (one
+/// component at a time, as on a kernel before 5.6). Nothing in the decoy
+/// tree may change: not a byte, a mode or a modification time.
+#[test]
+fn entries_swapped_for_symlinks_mid_run_never_lead_a_write_outside() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let site = Site::new();
+    let decoy = site.decoy();
+    fs::write(decoy.join("x"), "decoy x\n").unwrap();
+    fs::create_dir(decoy.join("sub")).unwrap();
+    fs::write(decoy.join("sub/f"), "decoy f\n").unwrap();
+    fs::copy(decoy.join("outside.db"), decoy.join("db.sqlite")).unwrap();
+    let config = site.dir.path().join("race.toml");
+    let provision = |run: usize, no_openat2: &str| {
+        fs::write(&config, race_config(run)).unwrap();
+        Command::new(example(FAULTY))
+            .args(["--config", config.to_str().unwrap(), "--target"])
+            .arg(site.target())
+            .args(["--color", "never", "--progress", "never", "-j", "4"])
+            .env(fault::NO_OPENAT2, no_openat2)
+            .env_remove(fault::KILL_AT)
+            .env_remove(fault::HOLD_AT)
+            .output()
+            .unwrap()
+    };
+    // A first run makes every entry, so that each has something to swap.
+    let first = provision(0, "0");
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let before = snapshot(&decoy);
+
+    let runs_per_way = 24;
+    let stop = AtomicBool::new(false);
+    let (mut runs, mut failed) = (0, 0);
+    let (tried, made) = std::thread::scope(|scope| {
+        let attacker = scope.spawn(|| attack(&site.target(), &decoy, &stop));
+        for no_openat2 in ["0", "1"] {
+            for run in 1..=runs_per_way {
+                let output = provision(run, no_openat2);
+                runs += 1;
+                // A run may fail (it refuses the symlinks it meets); it may
+                // never crash or escape.
+                match output.status.code() {
+                    Some(0) => {}
+                    Some(1) => failed += 1,
+                    _ => panic!("run {run}: {:?}\n{}", output.status, stderr(&output)),
+                }
+                assert_eq!(snapshot(&decoy), before, "run {run} wrote outside the target");
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        attacker.join().unwrap()
+    });
+    println!(
+        "symlink race: {tried} swaps tried, {made} made, {runs} runs ({failed} refused something), writes outside: 0"
+    );
+    assert!(made > 0, "the attacker never swapped anything");
+    // Once the attacker stops, a run converges again.
+    let last = provision(runs_per_way + 1, "0");
+    assert_eq!(last.status.code(), Some(0), "{}", stderr(&last));
+    assert_eq!(snapshot(&decoy), before);
 }

@@ -397,6 +397,18 @@ fn wait_for_line(lines: &mut impl BufRead, seen: &mut String, until: &str) {
 /// the second writes the report as it stands (the check timed out and had
 /// not returned, the cleanup not run is named) and the summary, and exits
 /// with 130. Alone and with a pool.
+/// Issue 20, item 17: `hangs --help` described itself with the doc
+/// comment of the flags' struct (`The flags of a dojobber program, as a
+/// clap argument group`), which is for the programmer, not the user.
+#[test]
+fn hangs_help_describes_the_program() {
+    let output = Command::new(example("hangs")).arg("--help").output().unwrap();
+    let help = stdout(&output);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(help.starts_with("A suite with a check that never returns"), "{help}");
+    assert!(!help.contains("argument group"), "{help}");
+}
+
 #[test]
 fn a_second_signal_writes_the_report_of_a_run_that_waits_for_a_hung_phase() {
     for workers in ["1", "4"] {

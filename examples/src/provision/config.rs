@@ -162,7 +162,7 @@ type Deps = Vec<Spanned<String>>;
 #[serde(deny_unknown_fields)]
 struct RawDir {
     path: Spanned<String>,
-    mode: Option<Mode>,
+    mode: Option<Spanned<Mode>>,
     #[serde(default)]
     deps: Deps,
 }
@@ -173,7 +173,7 @@ struct RawFile {
     path: Spanned<String>,
     content: Option<String>,
     template: Option<Spanned<String>>,
-    mode: Option<Mode>,
+    mode: Option<Spanned<Mode>>,
     #[serde(default)]
     deps: Deps,
 }
@@ -199,7 +199,7 @@ struct RawAbsent {
 #[serde(deny_unknown_fields)]
 struct RawDatabase {
     path: Spanned<String>,
-    mode: Option<Mode>,
+    mode: Option<Spanned<Mode>>,
     /// A key under which the run's shared values get where the database
     /// is and its tables, for other entries' (other hosts') templates.
     share: Option<Spanned<String>>,
@@ -233,7 +233,7 @@ struct RawSeed {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {source}", dojobber::escaped(&path.display().to_string()))]
     Read {
         /// The file.
         path: PathBuf,
@@ -272,16 +272,46 @@ impl fmt::Display for Invalid {
     ///    | ^
     /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: ", self.origin, self.line, self.column)?;
+        // Every part may come from the file: shown with the one escaping
+        // rule for terminals, so no byte of it acts on the terminal.
+        let origin = dojobber::escaped(&self.origin);
+        write!(f, "{origin}:{}:{}: ", self.line, self.column)?;
         if let Some(entry) = &self.entry {
-            write!(f, "{entry}: ")?;
+            write!(f, "{}: ", dojobber::escaped(entry))?;
         }
-        writeln!(f, "{}", self.message)?;
+        writeln!(f, "{}", dojobber::escaped(&self.message))?;
+        let (shown, caret) = excerpt(&self.source_line, self.column);
         let gutter = " ".repeat(self.line.to_string().len());
         writeln!(f, "{gutter} |")?;
-        writeln!(f, "{} | {}", self.line, self.source_line)?;
-        write!(f, "{gutter} | {}^", " ".repeat(self.column - 1))
+        writeln!(f, "{} | {shown}", self.line)?;
+        write!(f, "{gutter} | {}^", " ".repeat(caret))
     }
+}
+
+/// The most characters of the offending line an error shows.
+const MAX_LINE_CHARS: usize = 200;
+
+/// The part of a line an error shows, escaped, around the column (from
+/// 1), and where the caret goes in it: a long line is cut, saying so.
+fn excerpt(line: &str, column: usize) -> (String, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    let at = column.saturating_sub(1).min(chars.len());
+    let start = match at < MAX_LINE_CHARS {
+        true => 0,
+        false => at - MAX_LINE_CHARS / 2,
+    };
+    let end = (start + MAX_LINE_CHARS).min(chars.len());
+    let piece = |range: std::ops::Range<usize>| {
+        dojobber::escaped(&chars[range].iter().collect::<String>()).into_owned()
+    };
+    let before = if start > 0 { "… " } else { "" };
+    let caret = before.chars().count() + piece(start..at).chars().count();
+    let mut shown = format!("{before}{}", piece(start..end));
+    if start > 0 || end < chars.len() {
+        let cut = chars.len() - (end - start);
+        shown.push_str(&format!(" … (line cut: {cut} more characters)"));
+    }
+    (shown, caret)
 }
 
 /// The desired state, checked whole: every path inside the target, every
@@ -608,9 +638,25 @@ impl<'a> Builder<'a> {
             .map(|(name, value)| (name.clone(), value.into()))
             .collect();
 
-        for dir in raw.dir {
+        self.add_dirs(raw.dir)?;
+        self.add_files(raw.file, &vars, reads_shared)?;
+        self.add_symlinks(raw.symlink)?;
+        self.add_absents(raw.absent)?;
+        if let Some(database) = raw.database {
+            self.database(database)?;
+        }
+
+        self.check_nesting()?;
+        let staging = std::mem::take(&mut self.staging).into_iter().collect();
+        self.pending[self.target].make =
+            Box::new(move |needs| dojobber::dep(Target::new(needs, staging)));
+        Ok(())
+    }
+
+    fn add_dirs(&mut self, raw: Vec<RawDir>) -> Result<(), ConfigError> {
+        for dir in raw {
             let path = self.path("dir", &dir.path)?;
-            let mode = dir.mode.map_or(DEFAULT_DIR_MODE, |mode| mode.0);
+            let mode = self.mode(&format!("dir {path}"), dir.mode, DEFAULT_DIR_MODE)?;
             let job_path = path.clone();
             self.add_path("dir", path, true, &dir.path, dir.deps, move |needs| {
                 dojobber::dep(Directory {
@@ -620,10 +666,21 @@ impl<'a> Builder<'a> {
                 })
             })?;
         }
-        for file in raw.file {
+        Ok(())
+    }
+
+    /// The file entries, their templates rendered (with stand-ins for the
+    /// shared values they read) so that a bad one is refused now.
+    fn add_files(
+        &mut self,
+        raw: Vec<RawFile>,
+        vars: &BTreeMap<String, minijinja::Value>,
+        reads_shared: bool,
+    ) -> Result<(), ConfigError> {
+        for file in raw {
             let path = self.path("file", &file.path)?;
             let name = format!("file {path}");
-            let mode = file.mode.map_or(DEFAULT_FILE_MODE, |mode| mode.0);
+            let mode = self.mode(&name, file.mode, DEFAULT_FILE_MODE)?;
             let mut reads = Vec::new();
             let content = match (file.content, &file.template) {
                 (Some(content), None) => Content::Fixed(content),
@@ -637,7 +694,7 @@ impl<'a> Builder<'a> {
                     let stand_ins = keys
                         .iter()
                         .map(|key| (key.clone(), SharedDatabase::stand_in()));
-                    let checked = self.render(&name, template, &with_shared(&vars, stand_ins))?;
+                    let checked = self.render(&name, template, &with_shared(vars, stand_ins))?;
                     if keys.is_empty() {
                         Content::Fixed(checked)
                     } else {
@@ -679,7 +736,11 @@ impl<'a> Builder<'a> {
             })?;
             self.pending[id].reads = reads;
         }
-        for link in raw.symlink {
+        Ok(())
+    }
+
+    fn add_symlinks(&mut self, raw: Vec<RawSymlink>) -> Result<(), ConfigError> {
+        for link in raw {
             let path = self.path("symlink", &link.path)?;
             let target = PathBuf::from(link.target.get_ref());
             if let Err(why) = path.check_link(&target) {
@@ -702,7 +763,11 @@ impl<'a> Builder<'a> {
                 },
             )?;
         }
-        for absent in raw.absent {
+        Ok(())
+    }
+
+    fn add_absents(&mut self, raw: Vec<RawAbsent>) -> Result<(), ConfigError> {
+        for absent in raw {
             let path = self.path("absent", &absent.path)?;
             let job_path = path.clone();
             self.add_path(
@@ -719,14 +784,6 @@ impl<'a> Builder<'a> {
                 },
             )?;
         }
-        if let Some(database) = raw.database {
-            self.database(database)?;
-        }
-
-        self.check_nesting()?;
-        let staging = std::mem::take(&mut self.staging).into_iter().collect();
-        self.pending[self.target].make =
-            Box::new(move |needs| dojobber::dep(Target::new(needs, staging)));
         Ok(())
     }
 
@@ -761,6 +818,35 @@ impl<'a> Builder<'a> {
             tops,
             source,
         })
+    }
+
+    /// An entry's mode, or the default. TOML reads `644` and `0o644` as
+    /// integers alike, so the text decides: only octal is a mode (`644`
+    /// would be `0o1204`).
+    fn mode(
+        &self,
+        entry: &str,
+        mode: Option<Spanned<Mode>>,
+        default: u32,
+    ) -> Result<u32, ConfigError> {
+        let Some(mode) = mode else {
+            return Ok(default);
+        };
+        let written = self.source.text.get(mode.span()).unwrap_or_default().trim();
+        if !written.starts_with("0o") {
+            let digits = written.trim_start_matches(['+', '0']);
+            let octal = if !digits.is_empty() && digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+                digits.to_owned()
+            } else {
+                format!("{:o}", mode.get_ref().0)
+            };
+            return Err(self.error(
+                mode.span(),
+                entry,
+                format_args!("mode {written} is not octal: write modes in octal: 0o{octal}"),
+            ));
+        }
+        Ok(mode.into_inner().0)
     }
 
     fn path(&self, kind: &str, path: &Spanned<String>) -> Result<RelPath, ConfigError> {
@@ -846,7 +932,7 @@ impl<'a> Builder<'a> {
     fn database(&mut self, database: RawDatabase) -> Result<(), ConfigError> {
         let path = self.path("database", &database.path)?;
         let name = format!("database {path}");
-        let mode = database.mode.map_or(DEFAULT_FILE_MODE, |mode| mode.0);
+        let mode = self.mode(&name, database.mode, DEFAULT_FILE_MODE)?;
         let job_path = path.clone();
         let db_id = self.add_path(
             "database",
@@ -868,8 +954,24 @@ impl<'a> Builder<'a> {
         // reach a database on disk from there.
         let scratch =
             super::db::scratch().map_err(|error| self.error(database.path.span(), &name, error))?;
+        let tables = self.add_tables(&path, db_id, &scratch, database.table)?;
+        if let Some(key) = database.share {
+            self.add_share(&path, &name, db_id, &tables, key)?;
+        }
+        self.add_seeds(&path, &scratch, &tables, database.seed)
+    }
+
+    /// The tables of the database `path` (entry `db_id`), each created in
+    /// the scratch database; their entries by name.
+    fn add_tables(
+        &mut self,
+        path: &RelPath,
+        db_id: usize,
+        scratch: &rusqlite::Connection,
+        raw: Vec<RawTable>,
+    ) -> Result<HashMap<String, usize>, ConfigError> {
         let mut tables: HashMap<String, usize> = HashMap::new();
-        for table in database.table {
+        for table in raw {
             let table_name = table.name.get_ref().clone();
             let job_name = format!("table {table_name}");
             if table_name.is_empty() {
@@ -891,7 +993,7 @@ impl<'a> Builder<'a> {
                 quote(&table_name),
                 table.columns.get_ref().join(", ")
             );
-            super::db::create_in_scratch(&scratch, &table_name, &create).map_err(|refused| {
+            super::db::create_in_scratch(scratch, &table_name, &create).map_err(|refused| {
                 let message = match refused {
                     Refused::NotCreateTable(action) => format!(
                         "columns must only define columns: they make SQLite do {action}, not just create table {table_name:?}"
@@ -926,41 +1028,64 @@ impl<'a> Builder<'a> {
             )?;
             tables.insert(table_name, id);
         }
-        if let Some(key) = database.share {
+        Ok(tables)
+    }
+
+    /// The job that shares where the database is, once its tables are there.
+    fn add_share(
+        &mut self,
+        path: &RelPath,
+        name: &str,
+        db_id: usize,
+        tables: &HashMap<String, usize>,
+        key: Spanned<String>,
+    ) -> Result<(), ConfigError> {
             let job_key = key.get_ref().clone();
-            let job_name = format!("share {job_key}");
-            if job_key.is_empty() {
-                return Err(self.error(key.span(), &name, "share: the key is empty"));
-            }
-            if let Some(&first) = self.shares.get(&job_key) {
-                let line = self.line_of(self.pending[first].span.start);
-                return Err(self.error(
-                    key.span(),
-                    &name,
-                    format_args!("share: {job_key:?} is shared already (line {line})"),
-                ));
-            }
-            // Shared once every table is there.
-            let mut needs = vec![db_id];
-            needs.extend(tables.values().copied());
-            needs.sort_unstable();
-            let job_path = path.clone();
-            let id = self.add(
-                job_name,
-                key.span(),
-                needs,
-                Vec::new(),
-                Box::new(move |needs| {
-                    dojobber::dep(Share {
-                        database: job_path,
-                        key: job_key,
-                        needs,
-                    })
-                }),
-            )?;
-            self.shares.insert(key.into_inner(), id);
+        let job_name = format!("share {job_key}");
+        if job_key.is_empty() {
+            return Err(self.error(key.span(), name, "share: the key is empty"));
         }
-        for seed in database.seed {
+        if let Some(&first) = self.shares.get(&job_key) {
+            let line = self.line_of(self.pending[first].span.start);
+            return Err(self.error(
+                key.span(),
+                name,
+                format_args!("share: {job_key:?} is shared already (line {line})"),
+            ));
+        }
+        // Shared once every table is there.
+        let mut needs = vec![db_id];
+        needs.extend(tables.values().copied());
+        needs.sort_unstable();
+        let job_path = path.clone();
+        let id = self.add(
+            job_name,
+            key.span(),
+            needs,
+            Vec::new(),
+            Box::new(move |needs| {
+                dojobber::dep(Share {
+                    database: job_path,
+                    key: job_key,
+                    needs,
+                })
+            }),
+        )?;
+        self.shares.insert(key.into_inner(), id);
+        Ok(())
+    }
+
+    /// The seeds of the database's tables: every row goes into the
+    /// scratch database too, and two rows of one seed with one key (the
+    /// primary key, or a UNIQUE column) are refused.
+    fn add_seeds(
+        &mut self,
+        path: &RelPath,
+        scratch: &rusqlite::Connection,
+        tables: &HashMap<String, usize>,
+        raw: Vec<RawSeed>,
+    ) -> Result<(), ConfigError> {
+        for seed in raw {
             let table_name = seed.table.get_ref().clone();
             let job_name = format!("seed {table_name}");
             let Some(&table_id) = tables.get(&table_name) else {
@@ -974,6 +1099,10 @@ impl<'a> Builder<'a> {
             if rows.is_empty() {
                 return Err(self.error(seed.rows.span(), &job_name, "has no rows"));
             }
+            let keys = super::db::keys(scratch, &table_name)
+                .map_err(|error| self.error(seed.table.span(), &job_name, error))?;
+            // (key, its values as written) -> the first row with them
+            let mut seen: HashMap<(usize, String), usize> = HashMap::new();
             for (i, row) in rows.iter().enumerate() {
                 if row.is_empty() {
                     return Err(self.error(
@@ -982,7 +1111,35 @@ impl<'a> Builder<'a> {
                         format_args!("row {} has no columns", i + 1),
                     ));
                 }
-                super::db::insert(&scratch, &table_name, row).map_err(|error| {
+                for (k, key) in keys.iter().enumerate() {
+                    let Some(values) = key
+                        .iter()
+                        .map(|column| row.get(column).map(|value| format!("{column} = {value}")))
+                        .collect::<Option<Vec<_>>>()
+                    else {
+                        continue;
+                    };
+                    if key.is_empty() {
+                        continue;
+                    }
+                    let values = values.join(", ");
+                    if let Some(first) = seen.insert((k, values.clone()), i) {
+                        let what = match k {
+                            0 => "primary key".to_owned(),
+                            _ => format!("UNIQUE ({})", key.join(", ")),
+                        };
+                        return Err(self.error(
+                            seed.rows.span(),
+                            &job_name,
+                            format_args!(
+                                "rows {} and {} both have {values}: one row per {what}",
+                                first + 1,
+                                i + 1
+                            ),
+                        ));
+                    }
+                }
+                super::db::insert(scratch, &table_name, row).map_err(|error| {
                     self.error(
                         seed.rows.span(),
                         &job_name,

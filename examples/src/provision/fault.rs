@@ -8,8 +8,17 @@
 //! `PROVISION_HOLD_AT=KIND:N` instead stops there, in the middle of the
 //! write, prints `provision: held` on stderr and waits for a line (or the
 //! end) on stdin: a test makes a second run meet this one mid-write.
+//!
+//! `PROVISION_NO_OPENAT2=1` makes path resolution go one component at a
+//! time, as on a kernel without `openat2`.
+//!
+//! All three exist only with the `fault-injection` feature, which only the
+//! `provision_faulty` example turns on: the `provision` program ignores
+//! them, so no variable in a user's environment can kill or hold it.
 
+#[cfg(feature = "fault-injection")]
 use std::sync::OnceLock;
+#[cfg(feature = "fault-injection")]
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The environment variable that arms a kill.
@@ -18,7 +27,14 @@ pub const KILL_AT: &str = "PROVISION_KILL_AT";
 /// The environment variable that arms a hold.
 pub const HOLD_AT: &str = "PROVISION_HOLD_AT";
 
+/// The environment variable that makes paths resolve without `openat2`.
+pub const NO_OPENAT2: &str = "PROVISION_NO_OPENAT2";
+
+/// Whether this build has the crash points (the `fault-injection` feature).
+pub const COMPILED_IN: bool = cfg!(feature = "fault-injection");
+
 /// What happens at the armed point.
+#[cfg(feature = "fault-injection")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Action {
     Kill,
@@ -35,6 +51,7 @@ pub(super) enum Kind {
     Database,
 }
 
+#[cfg(feature = "fault-injection")]
 impl Kind {
     fn parse(text: &str) -> Option<Kind> {
         match text {
@@ -45,6 +62,7 @@ impl Kind {
     }
 }
 
+#[cfg(feature = "fault-injection")]
 /// The armed point, read once: `None` when neither variable is set to
 /// `KIND:N`.
 fn armed() -> Option<(Action, Kind, usize)> {
@@ -65,11 +83,28 @@ fn armed() -> Option<(Action, Kind, usize)> {
 /// leaves the hot journal that a kill inside a commit leaves (the window
 /// a `kill -9` at a random moment hits) instead of a cold one.
 pub(super) fn database_armed() -> bool {
-    matches!(armed(), Some((Action::Kill, Kind::Database, _)))
+    #[cfg(feature = "fault-injection")]
+    return matches!(armed(), Some((Action::Kill, Kind::Database, _)));
+    #[cfg(not(feature = "fault-injection"))]
+    false
+}
+
+/// Whether the tests asked for path resolution without `openat2`.
+pub(super) fn no_openat2() -> bool {
+    #[cfg(feature = "fault-injection")]
+    return std::env::var_os(NO_OPENAT2).is_some_and(|value| value == "1");
+    #[cfg(not(feature = "fault-injection"))]
+    false
 }
 
 /// A point where a crash would leave a write half done: the process kills
 /// itself (or holds) here if this is the armed point.
+#[cfg(not(feature = "fault-injection"))]
+pub(super) fn point(_kind: Kind) {}
+
+/// A point where a crash would leave a write half done: the process kills
+/// itself (or holds) here if this is the armed point.
+#[cfg(feature = "fault-injection")]
 pub(super) fn point(kind: Kind) {
     static PASSED: AtomicUsize = AtomicUsize::new(0);
     let Some((action, armed, nth)) = armed() else {

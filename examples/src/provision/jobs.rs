@@ -5,7 +5,7 @@
 
 use std::fs;
 use std::io::Write as _;
-use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
@@ -13,7 +13,8 @@ use dojobber::{Context, JobRef, JobResult, bail};
 
 use super::Provision;
 use super::fault::{self, Kind};
-use super::paths::{RelPath, describe, inspect};
+use super::beneath::{self, Found, Root, stat_at};
+use super::paths::RelPath;
 
 /// How the temporary files of a write start (the new content of a file,
 /// a new symlink, before they are renamed into place), so that the next
@@ -141,38 +142,34 @@ impl dojobber::Job<Provision> for OnHost {
     }
 }
 
-/// The permission bits of a file, as `0644`.
-pub(super) fn mode_of(meta: &fs::Metadata) -> u32 {
-    meta.permissions().mode() & 0o7777
-}
-
 /// Fails when the permission bits differ.
-pub(super) fn check_mode(path: &RelPath, meta: &fs::Metadata, mode: u32) -> JobResult {
-    let has = mode_of(meta);
+pub(super) fn check_mode(path: &RelPath, found: &Found, mode: u32) -> JobResult {
+    let has = found.permissions();
     if has != mode {
         bail!("{path} has mode {has:04o}, wants {mode:04o}");
     }
     Ok(())
 }
 
-/// Sets the permission bits, without following a symlink (there is none:
-/// the caller just made or checked the entry).
-pub(super) fn set_mode(path: &Path, mode: u32) -> JobResult {
-    os(
-        fs::set_permissions(path, fs::Permissions::from_mode(mode)),
-        || format!("cannot set the mode of {}", path.display()),
-    )
+/// Sets the permission bits of the file `fd` is open on, which the caller
+/// checked is the entry. A file with other names (hard links) is refused:
+/// one of them may be outside the target, and the mode is the file's.
+pub(super) fn set_mode(path: &RelPath, fd: &impl AsFd, found: &Found, mode: u32) -> JobResult {
+    if found.is_file() && found.links > 1 {
+        bail!(
+            "{path} has {} hard links: not changing the mode of a file that other paths (maybe outside the target) share; replace it with a file of its own",
+            found.links
+        );
+    }
+    os(beneath::set_mode(fd, mode), || {
+        format!("cannot set the mode of {path}")
+    })
 }
 
-/// Creates the directories up to `path`'s parent that are not declared
-/// themselves, with the default mode.
-pub(super) fn make_parent(path: &Path) -> JobResult {
-    if let Some(parent) = path.parent() {
-        os(fs::create_dir_all(parent), || {
-            format!("cannot create directory {}", parent.display())
-        })?;
-    }
-    Ok(())
+/// The target's handle, through which every entry is reached.
+pub(super) fn open_root(root: &Path) -> anyhow::Result<Root> {
+    no_target_is_an_error(root)?;
+    os(Root::open(root), || format!("cannot open {}", root.display()))
 }
 
 /// The target directory itself: everything else is inside it. Its check
@@ -202,15 +199,17 @@ impl Target {
     }
     fn inspect(&self, root: &Path) -> JobResult {
         no_target_is_an_error(root)?;
-        match inspect(root) {
-            Ok(Some(meta)) if meta.is_dir() => {}
-            Ok(Some(meta)) if meta.is_symlink() && root.is_dir() => {}
-            Ok(Some(meta)) => bail!("{} is {}, not a directory", root.display(), describe(&meta)),
-            Ok(None) => bail!("{} is missing", root.display()),
+        // The target itself may be a symlink to a directory: the user named it.
+        match fs::metadata(root) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => bail!("{} is not a directory", root.display()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                bail!("{} is missing", root.display())
+            }
             Err(error) => bail!("cannot inspect {}: {error}", root.display()),
         }
         self.take_lock(root)?;
-        match self.leftovers(root)?.as_slice() {
+        match self.leftovers(&open_root(root)?)?.as_slice() {
             [] => Ok(()),
             [one] => bail!("a temporary file left by an interrupted run: {one}"),
             [first, more @ ..] => bail!(
@@ -225,9 +224,14 @@ impl Target {
             format!("cannot create {}", root.display())
         })?;
         self.take_lock(root)?;
-        for leftover in self.leftovers(root)? {
-            let at = leftover.locate(root)?;
-            os(fs::remove_file(at), || format!("cannot remove {leftover}"))?;
+        let handle = open_root(root)?;
+        for leftover in self.leftovers(&handle)? {
+            let Some(dir) = handle.parent_of(&leftover)? else {
+                continue;
+            };
+            os(beneath::remove_file(&dir, leftover.name()), || {
+                format!("cannot remove {leftover}")
+            })?;
         }
         Ok(())
     }
@@ -258,31 +262,29 @@ impl Target {
     }
 
     /// The temporary files in the staging directories, by their path.
-    fn leftovers(&self, root: &Path) -> anyhow::Result<Vec<RelPath>> {
+    fn leftovers(&self, root: &Root) -> anyhow::Result<Vec<RelPath>> {
         let mut found = Vec::new();
         for dir in &self.staging {
-            let at = match dir {
-                Some(dir) => dir.locate(root)?,
-                None => root.to_path_buf(),
-            };
             let shown = || match dir {
                 Some(dir) => format!("cannot list {dir}"),
-                None => format!("cannot list {}", root.display()),
+                None => "cannot list the target directory".to_owned(),
             };
             // Only a real directory: a symlink here is its entry's business.
-            match os(inspect(&at), shown)? {
-                Some(meta) if meta.is_dir() => {}
-                _ => continue,
-            }
-            for entry in os(fs::read_dir(&at), shown)? {
-                let entry = os(entry, shown)?;
-                let name = entry.file_name();
-                let Some(name) = name.to_str() else { continue };
-                let is_dir = os(entry.file_type(), shown)?.is_dir();
-                if name.starts_with(TEMP_PREFIX) && !is_dir {
+            let Some(handle) = root.staging_dir(dir.as_ref())? else {
+                continue;
+            };
+            for name in os(beneath::list(&handle), shown)? {
+                let Ok(name) = String::from_utf8(name) else {
+                    continue;
+                };
+                if !name.starts_with(TEMP_PREFIX) {
+                    continue;
+                }
+                let is_dir = os(stat_at(&handle, &name), shown)?.is_some_and(|f| f.is_dir());
+                if !is_dir {
                     let path = match dir {
                         Some(dir) => format!("{dir}/{name}"),
-                        None => name.to_owned(),
+                        None => name,
                     };
                     found.push(RelPath::parse(&path).map_err(anyhow::Error::msg)?);
                 }
@@ -303,13 +305,6 @@ fn no_target_is_an_error(root: &Path) -> JobResult {
     Ok(())
 }
 
-/// Looks at an entry's path on disk, without following a symlink there.
-fn look(path: &RelPath, root: &Path) -> anyhow::Result<(PathBuf, Option<fs::Metadata>)> {
-    let at = path.locate(root)?;
-    let meta = os(inspect(&at), || format!("cannot inspect {path}"))?;
-    Ok((at, meta))
-}
-
 /// A directory with a mode.
 #[derive(Debug)]
 pub struct Directory {
@@ -323,32 +318,50 @@ impl Directory {
         format!("dir {}", self.path)
     }
     fn inspect(&self, root: &Path) -> JobResult {
-        match look(&self.path, root)? {
-            (_, None) => bail!("{} is missing", self.path),
-            (_, Some(meta)) if !meta.is_dir() => {
-                bail!("{} is {}, not a directory", self.path, describe(&meta))
+        match open_root(root)?.look(&self.path)? {
+            None => bail!("{} is missing", self.path),
+            Some(found) if !found.is_dir() => {
+                bail!("{} is {}, not a directory", self.path, found.describe())
             }
-            (_, Some(meta)) => check_mode(&self.path, &meta, self.mode),
+            Some(found) => check_mode(&self.path, &found, self.mode),
         }
     }
     fn converge(&self, root: &Path) -> JobResult {
-        let (at, meta) = look(&self.path, root)?;
-        match meta {
+        let root = open_root(root)?;
+        let parent = root.make_parent(&self.path)?;
+        let name = self.path.name();
+        match os(stat_at(&parent, name), || format!("cannot inspect {}", self.path))? {
             None => {
-                make_parent(&at)?;
-                os(fs::create_dir(&at), || {
-                    format!("cannot create directory {}", self.path)
-                })?;
+                os(
+                    rustix::fs::mkdirat(&parent, name, rustix::fs::Mode::from_raw_mode(0o700))
+                        .map_err(std::io::Error::from),
+                    || format!("cannot create directory {}", self.path),
+                )?;
                 fault::point(Kind::Tree);
             }
-            Some(meta) if !meta.is_dir() => bail!(
+            Some(found) if !found.is_dir() => bail!(
                 "{} is {}: not replacing it with a directory",
                 self.path,
-                describe(&meta)
+                found.describe()
             ),
             Some(_) => {}
         }
-        set_mode(&at, self.mode)
+        // Opened without following a symlink, then changed through the handle.
+        let dir = match beneath::open_subdir(&parent, name) {
+            Ok(dir) => dir,
+            Err(error) => match stat_at(&parent, name) {
+                Ok(Some(found)) if !found.is_dir() => bail!(
+                    "{} is {}: not replacing it with a directory",
+                    self.path,
+                    found.describe()
+                ),
+                _ => bail!("cannot open directory {}: {error}", self.path),
+            },
+        };
+        let found = os(rustix::fs::fstat(&dir).map_err(std::io::Error::from), || {
+            format!("cannot inspect {}", self.path)
+        })?;
+        set_mode(&self.path, &dir, &Found::of(&found), self.mode)
     }
 }
 entry_job!(Directory);
@@ -424,60 +437,71 @@ impl File {
         Ok(content.into())
     }
     fn inspect(&self, root: &Path, content: &str) -> JobResult {
-        match look(&self.path, root)? {
-            (_, None) => bail!("{} is missing", self.path),
-            (_, Some(meta)) if !meta.is_file() => {
-                bail!("{} is {}, not a file", self.path, describe(&meta))
+        let root = open_root(root)?;
+        let Some(parent) = root.parent_of(&self.path)? else {
+            bail!("{} is missing", self.path);
+        };
+        let cannot_read = || format!("cannot read {}", self.path);
+        let name = self.path.name();
+        match os(stat_at(&parent, name), cannot_read)? {
+            None => bail!("{} is missing", self.path),
+            Some(found) if !found.is_file() => {
+                bail!("{} is {}, not a file", self.path, found.describe())
             }
-            (at, Some(meta)) => {
-                let found = os(fs::read(at), || format!("cannot read {}", self.path))?;
-                if found != content.as_bytes() {
-                    bail!("{} does not have the desired content", self.path);
-                }
-                check_mode(&self.path, &meta, self.mode)
-            }
+            Some(_) => {}
         }
+        let Some((file, found)) = os(beneath::open_file(&parent, name), cannot_read)? else {
+            bail!("{} is no longer a file", self.path);
+        };
+        if os(beneath::read_all(&file), cannot_read)? != content.as_bytes() {
+            bail!("{} does not have the desired content", self.path);
+        }
+        check_mode(&self.path, &found, self.mode)
     }
     fn converge(&self, root: &Path, content: &str) -> JobResult {
-        let (at, meta) = look(&self.path, root)?;
-        if let Some(meta) = &meta
-            && !(meta.is_file() || meta.is_symlink())
-        {
-            bail!(
+        let root = open_root(root)?;
+        let parent = root.make_parent(&self.path)?;
+        let name = self.path.name();
+        let cannot_write = || format!("cannot write {}", self.path);
+        match os(stat_at(&parent, name), cannot_write)? {
+            Some(found) if !(found.is_file() || found.is_symlink()) => bail!(
                 "{} is {}: not replacing it with a file",
                 self.path,
-                describe(meta)
-            );
-        }
-        let same = meta.as_ref().is_some_and(|meta| meta.is_file())
-            && fs::read(&at).is_ok_and(|found| found == content.as_bytes());
-        if same {
-            return set_mode(&at, self.mode);
+                found.describe()
+            ),
+            Some(found) if found.is_file() => {
+                if let Some((file, found)) = os(beneath::open_file(&parent, name), cannot_write)?
+                    && found.links == 1
+                    && beneath::read_all(&file).is_ok_and(|found| found == content.as_bytes())
+                {
+                    return set_mode(&self.path, &file, &found, self.mode);
+                }
+            }
+            _ => {}
         }
         // A new file next to the old one, renamed over it: readers see the
-        // old content or the new, and a symlink there is replaced, not
-        // followed.
-        make_parent(&at)?;
-        let dir = at.parent().unwrap_or(Path::new("."));
-        let cannot_write = || format!("cannot write {}", self.path);
-        let mut temp = os(
-            tempfile::Builder::new()
-                .prefix(TEMP_PREFIX)
-                .tempfile_in(dir),
-            cannot_write,
-        )?;
-        let (head, tail) = content.as_bytes().split_at(content.len() / 2);
-        os(temp.write_all(head), cannot_write)?;
-        fault::point(Kind::Tree);
-        os(
-            temp.write_all(tail)
-                .and_then(|()| temp.as_file().sync_all()),
-            cannot_write,
-        )?;
-        set_mode(temp.path(), self.mode)?;
-        fault::point(Kind::Tree);
-        os(temp.persist(&at).map_err(|error| error.error), cannot_write)?;
-        Ok(())
+        // old content or the new, a symlink there is replaced, not
+        // followed, and a file with other names (hard links) keeps its
+        // content and mode under them.
+        let (temp, mut file) = os(beneath::create_temp(&parent, TEMP_PREFIX), cannot_write)?;
+        let written = (|| {
+            let (head, tail) = content.as_bytes().split_at(content.len() / 2);
+            os(file.write_all(head), cannot_write)?;
+            fault::point(Kind::Tree);
+            os(
+                file.write_all(tail).and_then(|()| file.sync_all()),
+                cannot_write,
+            )?;
+            os(beneath::set_mode(&file, self.mode), || {
+                format!("cannot set the mode of {}", self.path)
+            })?;
+            fault::point(Kind::Tree);
+            os(beneath::rename(&parent, &temp, name), cannot_write)
+        })();
+        if written.is_err() {
+            let _ = beneath::remove_file(&parent, &temp);
+        }
+        written
     }
 }
 
@@ -494,13 +518,18 @@ impl Symlink {
         format!("symlink {}", self.path)
     }
     fn inspect(&self, root: &Path) -> JobResult {
-        match look(&self.path, root)? {
-            (_, None) => bail!("{} is missing", self.path),
-            (_, Some(meta)) if !meta.is_symlink() => {
-                bail!("{} is {}, not a symlink", self.path, describe(&meta))
+        let root = open_root(root)?;
+        match root.look(&self.path)? {
+            None => bail!("{} is missing", self.path),
+            Some(found) if !found.is_symlink() => {
+                bail!("{} is {}, not a symlink", self.path, found.describe())
             }
-            (at, Some(_)) => {
-                let points_to = os(fs::read_link(at), || format!("cannot read {}", self.path))?;
+            Some(_) => {
+                let cannot_read = || format!("cannot read {}", self.path);
+                let Some(parent) = root.parent_of(&self.path)? else {
+                    bail!("{} is missing", self.path);
+                };
+                let points_to = os(beneath::read_link(&parent, self.path.name()), cannot_read)?;
                 if points_to != self.target {
                     bail!(
                         "{} points to {}, wants {}",
@@ -514,32 +543,30 @@ impl Symlink {
         }
     }
     fn converge(&self, root: &Path) -> JobResult {
-        let (at, meta) = look(&self.path, root)?;
-        if let Some(meta) = meta
-            && !meta.is_symlink()
+        let root = open_root(root)?;
+        let parent = root.make_parent(&self.path)?;
+        let name = self.path.name();
+        let cannot_create = || format!("cannot create symlink {}", self.path);
+        if let Some(found) = os(stat_at(&parent, name), cannot_create)?
+            && !found.is_symlink()
         {
             bail!(
                 "{} is {}: not replacing it with a symlink",
                 self.path,
-                describe(&meta)
+                found.describe()
             );
         }
-        make_parent(&at)?;
-        let dir = at.parent().unwrap_or(Path::new("."));
-        let cannot_create = || format!("cannot create symlink {}", self.path);
         // Made under a free name, then renamed over the old link.
         let temp = os(
-            tempfile::Builder::new()
-                .prefix(TEMP_PREFIX)
-                .make_in(dir, |temp| symlink(&self.target, temp)),
+            beneath::create_temp_symlink(&parent, TEMP_PREFIX, &self.target),
             cannot_create,
         )?;
         fault::point(Kind::Tree);
-        os(
-            temp.persist(&at).map_err(|error| error.error),
-            cannot_create,
-        )?;
-        Ok(())
+        let renamed = os(beneath::rename(&parent, &temp, name), cannot_create);
+        if renamed.is_err() {
+            let _ = beneath::remove_file(&parent, &temp);
+        }
+        renamed
     }
 }
 entry_job!(Symlink);
@@ -557,18 +584,23 @@ impl Absent {
         format!("absent {}", self.path)
     }
     fn inspect(&self, root: &Path) -> JobResult {
-        match look(&self.path, root)? {
-            (_, None) => Ok(()),
-            (_, Some(meta)) => bail!("{} exists ({})", self.path, describe(&meta)),
+        match open_root(root)?.look(&self.path)? {
+            None => Ok(()),
+            Some(found) => bail!("{} exists ({})", self.path, found.describe()),
         }
     }
     fn converge(&self, root: &Path) -> JobResult {
-        let cannot_remove = || format!("cannot remove {}", self.path);
+        let root = open_root(root)?;
         fault::point(Kind::Tree);
-        match look(&self.path, root)? {
-            (_, None) => Ok(()),
-            (at, Some(meta)) if meta.is_dir() => os(fs::remove_dir_all(at), cannot_remove),
-            (at, Some(_)) => os(fs::remove_file(at), cannot_remove),
+        let Some(parent) = root.parent_of(&self.path)? else {
+            return Ok(());
+        };
+        // A directory is removed level by level beneath its handle; a
+        // symlink is removed itself, never what it points to.
+        match beneath::remove_tree(&parent, std::ffi::OsStr::new(self.path.name())) {
+            Ok(()) => Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(error) => bail!("cannot remove {}: {error}", self.path),
         }
     }
 }

@@ -1,13 +1,9 @@
-//! Paths inside the target directory: checked once when the file is read
-//! (relative, no `..`), and again at every use on disk (no symlink on the
-//! way), so that no job ever writes outside the target.
+//! Paths inside the target directory, checked when the file is read
+//! (relative, no `..`); on disk they are reached beneath the target's
+//! handle ([`super::beneath`]), so that no job ever writes outside it.
 
 use std::fmt;
-use std::fs::{self, Metadata};
-use std::io;
-use std::path::{Component, Path, PathBuf};
-
-use dojobber::bail;
+use std::path::{Component, Path};
 
 /// A path relative to the target directory, normalised: no `.`, no `..`,
 /// no root, no trailing slash, at least one component.
@@ -102,64 +98,41 @@ impl RelPath {
         Ok(())
     }
 
-    /// The path on disk under `root`, after making sure that no directory
-    /// on the way there is a symlink: following one could lead out of the
-    /// target. The last component is not followed by the jobs either.
-    pub fn locate(&self, root: &Path) -> anyhow::Result<PathBuf> {
-        let mut at = root.to_path_buf();
-        for (i, part) in self.parts[..self.parts.len() - 1].iter().enumerate() {
-            at.push(part);
-            match fs::symlink_metadata(&at) {
-                Ok(meta) if meta.file_type().is_symlink() => {
-                    let on_the_way = RelPath {
-                        parts: self.parts[..=i].to_vec(),
-                    };
-                    bail!("{on_the_way} is a symlink: not following it to reach {self}");
-                }
-                Ok(_) => {}
-                // Missing, or not a directory: the OS says so at first use.
-                Err(_) => break,
-            }
+    /// Its components, from the top of the target.
+    pub fn parts(&self) -> &[String] {
+        &self.parts
+    }
+
+    /// The components of the directory it is in (none at the top).
+    pub fn parent_parts(&self) -> &[String] {
+        &self.parts[..self.parts.len() - 1]
+    }
+
+    /// Its last component: the name in its directory.
+    pub fn name(&self) -> &str {
+        &self.parts[self.parts.len() - 1]
+    }
+
+    /// Its first `len` components, as a path (`len` at least 1).
+    pub fn prefix(&self, len: usize) -> RelPath {
+        RelPath {
+            parts: self.parts[..len.clamp(1, self.parts.len())].to_vec(),
         }
-        Ok(root.join(self.parts.join("/")))
+    }
+
+    /// The error for a symlink found at its first `len` components: the
+    /// jobs never follow one to reach an entry.
+    pub fn symlink_on_the_way(&self, len: usize) -> anyhow::Error {
+        anyhow::anyhow!(
+            "{} is a symlink: not following it to reach {self}",
+            self.prefix(len)
+        )
     }
 }
 
 impl fmt::Display for RelPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.parts.join("/"))
-    }
-}
-
-/// What is at a path, without following a symlink there: `None` when
-/// nothing is, or when a file stands where a directory on the way should
-/// be (then nothing can be there either).
-pub fn inspect(path: &Path) -> io::Result<Option<Metadata>> {
-    match fs::symlink_metadata(path) {
-        Ok(meta) => Ok(Some(meta)),
-        Err(error)
-            if matches!(
-                error.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-            ) =>
-        {
-            Ok(None)
-        }
-        Err(error) => Err(error),
-    }
-}
-
-/// `a directory`, `a file`, `a symlink`, or `something else`, for messages.
-pub fn describe(meta: &Metadata) -> &'static str {
-    let kind = meta.file_type();
-    if kind.is_dir() {
-        "a directory"
-    } else if kind.is_file() {
-        "a file"
-    } else if kind.is_symlink() {
-        "a symlink"
-    } else {
-        "something else (not a file, directory or symlink)"
     }
 }
 
@@ -212,24 +185,5 @@ mod tests {
         let top = RelPath::parse("current").unwrap();
         assert!(top.check_link(Path::new("..")).is_err());
         assert_eq!(top.check_link(Path::new("./etc")), Ok(()));
-    }
-
-    #[test]
-    fn locate_refuses_a_symlink_on_the_way() {
-        let root = tempfile::tempdir().unwrap();
-        let outside = tempfile::tempdir().unwrap();
-        std::os::unix::fs::symlink(outside.path(), root.path().join("etc")).unwrap();
-        let error = RelPath::parse("etc/motd")
-            .unwrap()
-            .locate(root.path())
-            .unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "etc is a symlink: not following it to reach etc/motd"
-        );
-        // The last component itself may be a symlink: the jobs look at it
-        // without following it.
-        let path = RelPath::parse("etc").unwrap().locate(root.path()).unwrap();
-        assert_eq!(path, root.path().join("etc"));
     }
 }

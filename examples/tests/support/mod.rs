@@ -8,7 +8,8 @@ use std::sync::{Mutex, PoisonError};
 
 /// Builds the example `name` once per test binary (cargo releases its lock
 /// while tests run) and returns the path of its executable, as cargo
-/// reports it.
+/// reports it. `provision_faulty` is built with the crash points
+/// (`--features fault-injection`), which no other example has.
 pub fn example(name: &str) -> PathBuf {
     static BUILT: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
     let mut built = BUILT.lock().unwrap_or_else(PoisonError::into_inner);
@@ -26,6 +27,10 @@ pub fn example(name: &str) -> PathBuf {
             "dojobber-examples",
         ])
         .args(["--example", name])
+        .args(match name {
+            "provision_faulty" => &["--features", "fault-injection"][..],
+            _ => &[],
+        })
         .output()
         .expect("cargo runs");
     assert!(
