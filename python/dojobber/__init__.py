@@ -273,6 +273,13 @@ class DoJobber:  # pylint:disable=too-many-instance-attributes
         self.report = report
         reached = self.nodestatus
         self.nodestatus = {name: reached.get(name) for name in report.names()}
+        for name, status in self.nodestatus.items():
+            # A phase past its TIME_LIMIT failed its try, whatever it did
+            # when it came back.
+            if status is not False and report.timed_out(name):
+                self._node_failed(
+                    name, TimeoutError(f'{name}: {report.error(name)}')
+                )
         os.chdir(self._checknrun_cwd)
         try:
             if extras['report_json'] is not None:

@@ -501,6 +501,14 @@ impl Report {
         Ok(self.job(name)?.last_error().map(|f| f.message.clone()))
     }
 
+    /// Whether the job's last try failed by running over its `TIME_LIMIT`.
+    fn timed_out(&self, name: &str) -> PyResult<bool> {
+        Ok(self
+            .job(name)?
+            .last_error()
+            .is_some_and(|f| f.kind == dojobber::FailureKind::TimedOut))
+    }
+
     /// For a blocked job, the dep that blocked it.
     fn blocked_by(&self, name: &str) -> PyResult<Option<String>> {
         Ok(self.job(name)?.blocked_by().map(str::to_owned))
