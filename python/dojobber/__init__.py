@@ -265,7 +265,7 @@ class DoJobber:  # pylint:disable=too-many-instance-attributes
         extras = self._extras
         report, escaped = self._suite.run(
             start,
-            self._phase_callback(),
+            (self._check, self._run, self._recheck),
             workers=extras['workers'],
             no_act=self._no_act,
             deadline=extras['deadline'],
@@ -273,10 +273,10 @@ class DoJobber:  # pylint:disable=too-many-instance-attributes
         self.report = report
         reached = self.nodestatus
         self.nodestatus = {name: reached.get(name) for name in report.names()}
-        for name, status in self.nodestatus.items():
+        for name in report.timed_out():
             # A phase past its TIME_LIMIT failed its try, whatever it did
             # when it came back.
-            if status is not False and report.timed_out(name):
+            if self.nodestatus[name] is not False:
                 self._node_failed(
                     name, TimeoutError(f'{name}: {report.error(name)}')
                 )
@@ -293,15 +293,6 @@ class DoJobber:  # pylint:disable=too-many-instance-attributes
         finally:
             if escaped is not None:
                 raise escaped
-
-    def _phase_callback(self):
-        """The function the engine calls for each phase of each job."""
-        phases = (self._check, self._run, self._recheck)
-
-        def phase(index, which):
-            return phases[which](index)
-
-        return phase
 
     def _check(self, index):
         nodename = self._names[index]
@@ -505,6 +496,11 @@ class _Main:
         self._global = {}
         self._args = ()
 
+    def phases(self):
+        return tuple(
+            lambda index, which=which: self.phase(index, which) for which in range(4)
+        )
+
     def phase(self, index, which):
         try:
             if which == 0:
@@ -557,7 +553,7 @@ def main(root, argv=None):
     runner = _Main(dojob._classmap, dojob._names)
     prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else 'dojobber'
     code = dojob._suite.main(
-        dojob._index[dojob._class_name(root)], [prog, *argv], runner.phase
+        dojob._index[dojob._class_name(root)], [prog, *argv], runner.phases()
     )
     sys.stdout.flush()
     sys.exit(code)

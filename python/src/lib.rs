@@ -41,20 +41,21 @@ struct Specs {
     index: HashMap<String, usize>,
 }
 
-/// The specs and, for a run, the Python callback and what it let escape.
+/// The specs and, for a run, the Python callbacks (one per phase: check,
+/// run, recheck and, for `main`, cleanup) and what they let escape.
 struct Table {
     specs: Arc<Specs>,
-    callback: Option<Py<PyAny>>,
+    callbacks: Vec<Py<PyAny>>,
     /// The first exception the callback raised; the run is cancelled then.
     escaped: Mutex<Option<PyErr>>,
     cancel: CancelHandle,
 }
 
 impl Table {
-    fn new(specs: &Arc<Specs>, callback: Option<Py<PyAny>>) -> Arc<Table> {
+    fn new(specs: &Arc<Specs>, callbacks: Vec<Py<PyAny>>) -> Arc<Table> {
         Arc::new(Table {
             specs: Arc::clone(specs),
-            callback,
+            callbacks,
             escaped: Mutex::new(None),
             cancel: CancelHandle::new(),
         })
@@ -92,8 +93,8 @@ struct PyJob {
     table: Arc<Table>,
 }
 
-/// The phase numbers the Python callback is given.
-fn phase_code(phase: Phase) -> u8 {
+/// A phase's place in the callbacks.
+fn phase_code(phase: Phase) -> usize {
     match phase {
         Phase::Check => 0,
         Phase::Run => 1,
@@ -107,10 +108,10 @@ impl PyJob {
         if self.table.is_interrupted() {
             dojobber::bail!("not started: the run was interrupted");
         }
-        let Some(callback) = &self.table.callback else {
-            dojobber::bail!("no callback: this suite is only drawn");
+        let Some(callback) = self.table.callbacks.get(phase_code(phase)) else {
+            dojobber::bail!("no {phase} callback");
         };
-        Python::with_gil(|py| match callback.call1(py, (self.index, phase_code(phase))) {
+        Python::with_gil(|py| match callback.call1(py, (self.index,)) {
             Ok(answer) if answer.is_none(py) => Ok(()),
             Ok(answer) => {
                 let message = match answer.bind(py).str() {
@@ -198,9 +199,14 @@ impl Suite {
         time_limits: Vec<Option<f64>>,
     ) -> PyResult<Suite> {
         let count = names.len();
-        if [deps.len(), tries.len(), retry_delays.len(), time_limits.len()]
-            .iter()
-            .any(|&len| len != count)
+        if [
+            deps.len(),
+            tries.len(),
+            retry_delays.len(),
+            time_limits.len(),
+        ]
+        .iter()
+        .any(|&len| len != count)
         {
             return Err(PyValueError::new_err(
                 "names, deps, tries, retry_delays and time_limits must be as long as each other",
@@ -264,7 +270,9 @@ impl Suite {
         let bytes = match report {
             Some(run) => {
                 let run: &Report = &run;
-                py.allow_threads(|| dojobber_viz::render((&run.plan, &run.report), format, &options()))
+                py.allow_threads(|| {
+                    dojobber_viz::render((&run.plan, &run.report), format, &options())
+                })
             }
             None => {
                 let plan = py.allow_threads(|| self.plan(root))?;
@@ -275,17 +283,17 @@ impl Suite {
         Ok(PyBytes::new(py, &bytes).unbind())
     }
 
-    /// Runs the jobs `root` needs, calling `callback(index, phase)` (phase
+    /// Runs the jobs `root` needs, calling `callbacks[phase](index)` (phase
     /// 0 check, 1 run, 2 recheck, 3 cleanup) for each phase. Returns the
-    /// report and the exception the callback let escape, if any (the run
+    /// report and the exception a callback let escape, if any (the run
     /// was cancelled at that point).
-    #[pyo3(signature = (root, callback, *, workers=1, no_act=false, deadline=None, cleanup=false, tries=3, retry_delay=1.0))]
+    #[pyo3(signature = (root, callbacks, *, workers=1, no_act=false, deadline=None, cleanup=false, tries=3, retry_delay=1.0))]
     #[allow(clippy::too_many_arguments)]
     fn run(
         &self,
         py: Python<'_>,
         root: usize,
-        callback: Py<PyAny>,
+        callbacks: Vec<Py<PyAny>>,
         workers: usize,
         no_act: bool,
         deadline: Option<f64>,
@@ -294,7 +302,7 @@ impl Suite {
         retry_delay: f64,
     ) -> PyResult<(Report, Option<PyObject>)> {
         self.check_root(root)?;
-        let table = Table::new(&self.specs, Some(callback));
+        let table = Table::new(&self.specs, callbacks);
         let mut runner = Runner::new(
             PyJob {
                 index: root,
@@ -313,15 +321,23 @@ impl Suite {
             runner = runner.deadline(seconds("deadline", deadline)?);
         }
         let ran = drive(py, runner, &table, workers == 1);
-        let escaped = table.take_escaped().map(|error| error.into_value(py).into_any());
+        let escaped = table
+            .take_escaped()
+            .map(|error| error.into_value(py).into_any());
         let (plan, report) = ran.map_err(|error| PyRuntimeError::new_err(error.to_string()))?;
-        Ok((Report { plan, report }, escaped))
+        Ok((Report::new(plan, report), escaped))
     }
 
     /// `dojobber.main`: parses `argv` as a dojobber program's command
     /// line, runs the jobs `root` needs with the command line's printer,
     /// summary, files and signal handling, and returns the exit code.
-    fn main(&self, py: Python<'_>, root: usize, argv: Vec<String>, callback: Py<PyAny>) -> i32 {
+    fn main(
+        &self,
+        py: Python<'_>,
+        root: usize,
+        argv: Vec<String>,
+        callbacks: Vec<Py<PyAny>>,
+    ) -> i32 {
         #[derive(clap::Parser)]
         struct Cli {
             #[command(flatten)]
@@ -338,7 +354,7 @@ impl Suite {
             eprintln!("{error}");
             return 2;
         }
-        let table = Table::new(&self.specs, Some(callback));
+        let table = Table::new(&self.specs, callbacks);
         let runner = Runner::new(
             PyJob {
                 index: root,
@@ -368,7 +384,7 @@ impl Suite {
 
     fn plan(&self, root: usize) -> PyResult<Plan> {
         self.check_root(root)?;
-        let table = Table::new(&self.specs, None);
+        let table = Table::new(&self.specs, Vec::new());
         let runner = Runner::new(PyJob { index: root, table }, ());
         let graph = runner
             .graph()
@@ -411,8 +427,7 @@ fn drive(
             let _ = sender.send(run());
         });
         loop {
-            let waited =
-                py.allow_threads(|| receiver.recv_timeout(Duration::from_millis(50)));
+            let waited = py.allow_threads(|| receiver.recv_timeout(Duration::from_millis(50)));
             match waited {
                 Ok(ran) => return ran,
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
@@ -452,12 +467,29 @@ fn format_named(fmt: &str) -> PyResult<Format> {
 struct Report {
     plan: Plan,
     report: dojobber::Report,
+    /// Each job's place in the report, by name (the report's own lookup
+    /// is a search).
+    index: HashMap<String, usize>,
 }
 
 impl Report {
+    fn new(plan: Plan, report: dojobber::Report) -> Report {
+        let index = report
+            .jobs()
+            .enumerate()
+            .map(|(i, job)| (job.name().to_owned(), i))
+            .collect();
+        Report {
+            plan,
+            report,
+            index,
+        }
+    }
+
     fn job(&self, name: &str) -> PyResult<dojobber::JobReport<'_>> {
-        self.report
-            .job(name)
+        self.index
+            .get(name)
+            .and_then(|&i| self.report.job_at(i))
             .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(name.to_owned()))
     }
 
@@ -483,7 +515,10 @@ impl Report {
 
     /// The jobs' names, in the reference order.
     fn names(&self) -> Vec<String> {
-        self.report.jobs().map(|job| job.name().to_owned()).collect()
+        self.report
+            .jobs()
+            .map(|job| job.name().to_owned())
+            .collect()
     }
 
     /// `passed`, `fixed`, `failed` or `blocked`.
@@ -501,12 +536,16 @@ impl Report {
         Ok(self.job(name)?.last_error().map(|f| f.message.clone()))
     }
 
-    /// Whether the job's last try failed by running over its `TIME_LIMIT`.
-    fn timed_out(&self, name: &str) -> PyResult<bool> {
-        Ok(self
-            .job(name)?
-            .last_error()
-            .is_some_and(|f| f.kind == dojobber::FailureKind::TimedOut))
+    /// The jobs whose last try failed by running over their `TIME_LIMIT`.
+    fn timed_out(&self) -> Vec<String> {
+        self.report
+            .jobs()
+            .filter(|job| {
+                job.last_error()
+                    .is_some_and(|f| f.kind == dojobber::FailureKind::TimedOut)
+            })
+            .map(|job| job.name().to_owned())
+            .collect()
     }
 
     /// For a blocked job, the dep that blocked it.
@@ -521,13 +560,21 @@ impl Report {
 
     /// Names by status: `{"passed": [...], "fixed": [...], ...}`.
     fn by_status(&self) -> HashMap<&'static str, Vec<String>> {
-        [Status::Passed, Status::Fixed, Status::Failed, Status::Blocked]
-            .into_iter()
-            .map(|status| {
-                let names = self.report.names_with(status);
-                (status.as_str(), names.into_iter().map(str::to_owned).collect())
-            })
-            .collect()
+        [
+            Status::Passed,
+            Status::Fixed,
+            Status::Failed,
+            Status::Blocked,
+        ]
+        .into_iter()
+        .map(|status| {
+            let names = self.report.names_with(status);
+            (
+                status.as_str(),
+                names.into_iter().map(str::to_owned).collect(),
+            )
+        })
+        .collect()
     }
 
     /// Why the run stopped early (`cancelled`, `run deadline passed`, ...), or None.
@@ -550,7 +597,8 @@ impl Report {
 
     /// The report as JSON, the same as a Rust program's `--report-json`.
     fn to_json(&self) -> PyResult<String> {
-        serde_json::to_string_pretty(&self.report).map_err(|e| PyRuntimeError::new_err(e.to_string()))
+        serde_json::to_string_pretty(&self.report)
+            .map_err(|e| PyRuntimeError::new_err(e.to_string()))
     }
 
     /// Writes the JSON report to `path` (replaced whole, or not at all).
@@ -568,8 +616,7 @@ impl Report {
 
     /// Draws the run to `path` (`.png`, `.svg` or `.dot`).
     fn write_graph(&self, path: PathBuf) -> PyResult<()> {
-        let format =
-            Format::from_path(&path).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let format = Format::from_path(&path).map_err(|e| PyValueError::new_err(e.to_string()))?;
         let bytes = dojobber_viz::render((&self.plan, &self.report), format, &options())
             .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
         self.write("graph", path, &bytes)
@@ -590,6 +637,11 @@ impl Report {
 /// The module `dojobber._engine`.
 #[pymodule]
 fn _engine(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    // A failing Check is an expected result: with RUST_BACKTRACE set, each
+    // would capture a backtrace nobody reads (a quarter of a fix run's
+    // instructions). Panics keep theirs. Done only while the process has
+    // one thread, as changing the environment is sound only then.
+    dojobber_cli::skip_error_backtraces();
     module.add_class::<Suite>()?;
     module.add_class::<Report>()?;
     Ok(())

