@@ -36,6 +36,10 @@ class Job:  # pylint:disable=too-many-instance-attributes
 
     TRIES = None  # Override in your Job if desired
     RETRY_DELAY = None  # Override in your Job if desired
+    TIME_LIMIT = None  # Seconds a phase may take (this package only)
+    # No Cleanup unless a job defines one (found without an AttributeError,
+    # which costs more than a phase's own work on a large suite).
+    Cleanup = None
 
     def __init__(self):
         self.storage = None
