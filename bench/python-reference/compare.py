@@ -7,6 +7,10 @@ wall time per job and the ratio, and beside them the bounds on that ratio:
 the same suite run with no engine (`scale --engine none`, the user's code
 alone) and a process that does nothing (`true`), timed the same way. Use `./run` beside this file, which makes
 the virtualenv and builds the example first.
+
+With `--python-rs`, the same `suite.py` also runs under the Python package
+`dojobber-rs` (DoJobber's API on the Rust engine), beside `floor.py`: the
+same job classes called by a bare Python loop, the floor for that package.
 """
 
 import argparse
@@ -45,7 +49,10 @@ def main():
     parser.add_argument("--scale", required=True, help="the release build of the scale example")
     parser.add_argument("--python-repeats", type=int, default=3)
     parser.add_argument("--rust-repeats", type=int, default=11)
+    parser.add_argument("--python-rs", help="a python with dojobber-rs installed: time it too")
     args = parser.parse_args()
+    if args.python_rs:
+        return compare_package(args)
 
     empty = median_time(["true"], args.rust_repeats)
     print(f"a process that does nothing: {empty * 1e3:.2f} ms")
@@ -67,6 +74,33 @@ def main():
             f" {ratio:>8.0f}× {per_job(floor):>13.2f} {python / floor:>12.0f}× {python / empty:>12.0f}×"
         )
     print(f"smallest ratio: {min(ratios):.0f}×")
+
+
+PACKAGE_WORKLOADS = WORKLOADS + [("chain", 100_000, "fix")]
+
+
+def compare_package(args):
+    """The original, dojobber-rs and the bare-loop floor, on the same suite.py."""
+    print(
+        f"{'workload':<22} {'original µs/job':>16} {'dojobber-rs µs/job':>19} {'ratio':>8}"
+        f" {'floor µs/job':>13} {'rs/floor':>9}"
+    )
+    for shape, jobs, mode in PACKAGE_WORKLOADS:
+        flags = ["--shape", shape, "--jobs", str(jobs), "--mode", mode]
+        per_job = lambda seconds: seconds / (jobs + 1) * 1e6
+        if jobs <= 10_000:
+            original = median_time([args.python, HERE / "suite.py", *flags], args.python_repeats)
+            shown = f"{per_job(original):>16.1f}"
+        else:
+            original = None
+            shown = f"{'(not run)':>16}"
+        package = median_time([args.python_rs, HERE / "suite.py", *flags], args.python_repeats)
+        floor = median_time([args.python_rs, HERE / "floor.py", *flags], args.python_repeats)
+        ratio = f"{original / package:>7.0f}×" if original else f"{'':>8}"
+        print(
+            f"{f'{shape} {jobs:,} {mode}':<22} {shown} {per_job(package):>19.2f} {ratio}"
+            f" {per_job(floor):>13.2f} {package / floor:>8.2f}×"
+        )
 
 
 if __name__ == "__main__":

