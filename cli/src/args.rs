@@ -74,11 +74,13 @@ pub struct RunArgs {
     /// in the system's viewer.
     #[arg(long)]
     pub open: bool,
-    /// Show a progress display on stderr.
+    /// Show a progress display on stderr (auto: when stderr is a terminal
+    /// and TERM is not dumb).
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = When::Auto)]
     pub progress: When,
-    /// Colour the summary (auto: when the stream it goes to is a terminal:
-    /// stdout, or stderr when an output takes stdout).
+    /// Colour the summary (auto: when the stream it goes to is a terminal,
+    /// stdout or stderr when an output takes stdout, NO_COLOR is unset or
+    /// empty and TERM is not dumb).
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = When::Auto)]
     pub color: When,
 }

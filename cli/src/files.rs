@@ -3,12 +3,16 @@
 //! a path that cannot be written stops the program before it changes
 //! anything.
 
-use std::ffi::OsString;
+mod beside;
+
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+pub(crate) use beside::Beside;
 
 /// Why a file named on the command line cannot be written: the flag, the
 /// path as given, and the cause.
@@ -42,9 +46,11 @@ impl std::error::Error for OutputError {}
 /// A regular file (or a name not taken yet) is written to a temporary
 /// file beside it, which then replaces it: readers see the old content or
 /// the new, never half. The temporary file is named
-/// `.NAME.PID.N.dojobber-tmp`; one left behind by a killed process is
-/// removed by the next run that writes `NAME`. A symbolic link is followed
-/// and its target replaced. A pipe, a terminal or a device
+/// `.NAME.PID.RANDOM.dojobber-tmp`, created new (`O_EXCL`, `O_NOFOLLOW`:
+/// a link planted at its name is never followed) beneath a descriptor of
+/// its folder; those left behind by killed runs of this user are removed
+/// by the next run that writes in that folder. A symbolic link named on
+/// the command line is followed and its target replaced. A pipe, a terminal or a device
 /// (`/dev/stdout`) is written in place, and `-` is stdout. Files are
 /// created with the mode the umask leaves.
 pub struct OutputFile {
@@ -54,18 +60,15 @@ pub struct OutputFile {
 }
 
 enum Target {
-    /// Written to `temp`, renamed over `path` when complete.
+    /// Written to `temp`, renamed over the file it is beside when complete.
     Atomic {
         temp: File,
-        temp_path: PathBuf,
-        path: PathBuf,
+        beside: Arc<Beside>,
         done: bool,
     },
     /// Written as it is: a pipe, a terminal, a device.
     Plain(File),
 }
-
-const TEMP_SUFFIX: &str = ".dojobber-tmp";
 
 impl OutputFile {
     /// Opens the file `path` that the flag `flag` names, or says why it
@@ -99,11 +102,10 @@ impl OutputFile {
         let target = match open(path).map_err(error)? {
             Opened::Plain(file) => Target::Plain(file),
             Opened::Regular(resolved) => {
-                let (temp, temp_path) = create_temp(&resolved).map_err(error)?;
+                let (temp, beside) = Beside::create(&resolved).map_err(error)?;
                 Target::Atomic {
                     temp,
-                    temp_path,
-                    path: resolved,
+                    beside: Arc::new(beside),
                     done: false,
                 }
             }
@@ -155,12 +157,8 @@ impl OutputFile {
     pub(crate) fn commit(mut self) -> Result<(), OutputError> {
         match &mut self.target {
             Target::Plain(_) => Ok(()),
-            Target::Atomic {
-                temp_path,
-                path,
-                done,
-                ..
-            } => fs::rename(&*temp_path, &*path)
+            Target::Atomic { beside, done, .. } => beside
+                .put_in_place()
                 .map(|()| *done = true)
                 .map_err(|cause| OutputError::new(self.flag, &self.path, cause)),
         }
@@ -232,9 +230,9 @@ impl OutputFile {
     }
 
     /// The temporary file the content goes to first, if any.
-    pub(crate) fn temp_path(&self) -> Option<&Path> {
+    pub(crate) fn temp(&self) -> Option<Arc<Beside>> {
         match &self.target {
-            Target::Atomic { temp_path, .. } => Some(temp_path),
+            Target::Atomic { beside, .. } => Some(Arc::clone(beside)),
             Target::Plain(_) => None,
         }
     }
@@ -243,18 +241,20 @@ impl OutputFile {
 impl Drop for OutputFile {
     fn drop(&mut self) {
         if let Target::Atomic {
-            temp_path,
+            beside,
             done: false,
             ..
         } = &self.target
         {
-            let _ = fs::remove_file(temp_path);
+            beside.remove();
         }
     }
 }
 
 /// Opens the event stream at `path`: created or truncated (a pipe or a
-/// device written in place), through symbolic links, with the umask's mode.
+/// device written in place), through the symbolic links `path` names,
+/// with the umask's mode; a link that takes the place of the file once
+/// its path is resolved is not followed.
 pub(crate) fn open_stream(flag: &'static str, path: &Path) -> Result<File, OutputError> {
     let error = |cause: String| OutputError::new(flag, path, cause);
     if is_dash(path) {
@@ -262,7 +262,12 @@ pub(crate) fn open_stream(flag: &'static str, path: &Path) -> Result<File, Outpu
     }
     match open(path).map_err(error)? {
         Opened::Plain(file) => Ok(file),
-        Opened::Regular(resolved) => File::create(resolved).map_err(|e| error(e.to_string())),
+        Opened::Regular(resolved) => {
+            let name = resolved
+                .file_name()
+                .ok_or_else(|| error("names no file".to_owned()))?;
+            beside::create_or_truncate(folder_of(&resolved), name).map_err(|e| error(e.to_string()))
+        }
     }
 }
 
@@ -451,77 +456,6 @@ fn folder_of(path: &Path) -> &Path {
     }
 }
 
-/// Removes what killed runs left beside `path`, then creates this run's
-/// temporary file there.
-fn create_temp(path: &Path) -> Result<(File, PathBuf), String> {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let dir = folder_of(path);
-    let name = path.file_name().ok_or_else(|| "names no file".to_owned())?;
-    remove_leftovers(dir, name);
-    let mut temp_name = OsString::from(".");
-    temp_name.push(name);
-    temp_name.push(format!(
-        ".{}.{}{TEMP_SUFFIX}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let temp_path = dir.join(temp_name);
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&temp_path)
-        .map_err(|e| format!("cannot create a file in {}: {e}", dir.display()))?;
-    Ok((file, temp_path))
-}
-
-/// Removes `.NAME.PID.N.dojobber-tmp` files in `dir` whose process is gone.
-fn remove_leftovers(dir: &Path, name: &std::ffi::OsStr) {
-    let Some(name) = name.to_str() else { return };
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    let prefix = format!(".{name}.");
-    for entry in entries.flatten() {
-        let file_name = entry.file_name();
-        let Some(rest) = file_name
-            .to_str()
-            .and_then(|f| f.strip_prefix(&prefix))
-            .and_then(|f| f.strip_suffix(TEMP_SUFFIX))
-        else {
-            continue;
-        };
-        let pid = rest
-            .split('.')
-            .next()
-            .and_then(|pid| pid.parse::<u32>().ok());
-        if let Some(pid) = pid
-            && !process_alive(pid)
-        {
-            tracing::debug!(file = ?entry.path(), "removing what a killed run left");
-            let _ = fs::remove_file(entry.path());
-        }
-    }
-}
-
-#[cfg(unix)]
-fn process_alive(pid: u32) -> bool {
-    use nix::errno::Errno;
-    use nix::sys::signal::kill;
-    use nix::unistd::Pid;
-    let Ok(pid) = i32::try_from(pid) else {
-        return true;
-    };
-    // Signal 0 asks whether the process exists; EPERM means it does.
-    !matches!(kill(Pid::from_raw(pid), None), Err(Errno::ESRCH))
-}
-
-#[cfg(not(unix))]
-fn process_alive(_pid: u32) -> bool {
-    // Without a way to ask, a leftover is kept rather than a live run's file removed.
-    true
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -593,20 +527,39 @@ mod tests {
 
     #[test]
     fn leftovers_of_dead_processes_go_and_others_stay() {
+        use std::os::unix::ffi::OsStrExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("report.json");
         // No process has this pid (Linux caps them at 2^22).
         let dead = ".report.json.2147483647.0.dojobber-tmp";
+        let dead_random = ".report.json.2147483647.Ab3dE9.dojobber-tmp";
+        let other_output = ".other.json.2147483647.0.dojobber-tmp";
         let alive = format!(".report.json.{}.99.dojobber-tmp", std::process::id());
-        let other = ".other.json.2147483647.0.dojobber-tmp";
-        for name in [dead, &alive, other] {
+        let not_ours = ".report.json.2147483647.0.dojobber-tmp.keep";
+        for name in [dead, dead_random, other_output, &alive, not_ours] {
             fs::write(dir.path().join(name), "half").unwrap();
         }
+        let non_utf8 = std::ffi::OsStr::from_bytes(b".r\xff.json.2147483647.0.dojobber-tmp");
+        fs::write(dir.path().join(non_utf8), "half").unwrap();
+        // A link of the temporaries' form is never one of ours: it stays,
+        // and what it points to is not touched.
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "mine").unwrap();
+        let link = ".victim.2147483647.1.dojobber-tmp";
+        std::os::unix::fs::symlink(&victim, dir.path().join(link)).unwrap();
+
         let file = OutputFile::prepare("--report-json", &path).unwrap();
         file.write(|out| out.write_all(b"{}\n")).unwrap();
-        let mut expected = vec![alive, other.to_owned(), "report.json".to_owned()];
+        let mut expected = vec![
+            alive,
+            link.to_owned(),
+            not_ours.to_owned(),
+            "report.json".to_owned(),
+            "victim".to_owned(),
+        ];
         expected.sort();
         assert_eq!(names(dir.path()), expected);
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "mine");
     }
 
     #[test]

@@ -47,9 +47,9 @@
 //! a phase abandoned at its time limit, which may never return (the run
 //! says when it waits only for such phases). After the run the summary
 //! comes first, then the files; a signal then skips the files not written
-//! yet (drawing included) and keeps the run's exit code, and a second one
-//! exits at once with status 130, as does any signal once `execute` has
-//! returned. A regular file is put in place whole or not at all; a pipe
+//! yet (drawing included) but the report, which is always written, and
+//! keeps the run's exit code; two more signals after it exit at once with
+//! status 130, as does any signal once `execute` has returned. A regular file is put in place whole or not at all; a pipe
 //! or stdout being written when the signal comes is cut short (stderr
 //! says so), and the thread writing it may go on after `execute`
 //! returns, until the process ends.
@@ -63,20 +63,32 @@
 
 #![warn(missing_docs)]
 
+/// Prints a line for people on stderr, like `eprintln!`; when stderr
+/// cannot be written either (`2>/dev/full`), nothing: the exit code says
+/// the rest.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod args;
 mod files;
 mod progress;
 mod signals;
 mod summary;
+mod terminal;
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
+use std::ops::ControlFlow;
 use std::panic::{self, AssertUnwindSafe};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
 use dojobber::engine::Plan;
-use dojobber::{CancelHandle, Event, Finished, Observer, Report, Runner, StopReason};
+use dojobber::{CancelHandle, Event, Finished, Observer, Report, Runner};
 use dojobber_viz::html::RunView;
 use dojobber_viz::{Format, GraphSource};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -145,6 +157,25 @@ impl<A: Sync + 'static> Ran for Finished<A> {
     }
 }
 
+/// What the end of the run needs from before it.
+struct Watched {
+    /// The event stream's failures, said after the run.
+    failures: Arc<Mutex<Vec<String>>>,
+    /// `--report-json`, shared with the signal handler.
+    report_file: Arc<Mutex<Option<OutputFile>>>,
+    graph: Option<(OutputFile, Format)>,
+    html: Option<OutputFile>,
+    to_stdout: bool,
+    /// The picture `--graph-before` drew, which `--open` shows when
+    /// nothing else is drawn.
+    drawn: Option<PathBuf>,
+    bar: Option<ProgressBar>,
+    color: bool,
+    /// Cancelled by a signal after the run: the outputs not written yet
+    /// (but the report) are skipped.
+    stop: CancelHandle,
+}
+
 /// The files the flags ask for, opened before the run.
 struct Outputs {
     report: Option<OutputFile>,
@@ -207,69 +238,114 @@ impl RunArgs {
         exit.into()
     }
 
-    #[allow(clippy::too_many_lines)] // split by h/secout
+    /// Validates the flags, opens the outputs, draws the plan, runs with
+    /// the observers and the signal handler on, then writes the outputs.
     fn run<A: 'static, R: Ran, E: std::fmt::Display>(
         &self,
         runner: Runner<A>,
         run: impl FnOnce(Runner<A>) -> Result<R, E>,
     ) -> Exit {
+        let runner = match self.validate(runner) {
+            Ok(runner) => runner,
+            Err(exit) => return exit,
+        };
+        let mut outputs = match self.open_outputs() {
+            Ok(outputs) => outputs,
+            Err(error) => return cannot_start(error),
+        };
+        let drawn = match self.before_the_run(&runner, &mut outputs) {
+            ControlFlow::Continue(drawn) => drawn,
+            ControlFlow::Break(exit) => return exit,
+        };
+        let (runner, watched) = self.observe(runner, outputs, drawn);
+        let finished = match run(runner) {
+            Ok(finished) => finished,
+            Err(error) => return cannot_start(error),
+        };
+        signals::run_ended();
+        self.after_the_run(&finished, watched)
+    }
+
+    /// Configures the runner and refuses what cannot start: an unknown
+    /// `--only` job, `--open` with nothing to open.
+    fn validate<A: 'static>(&self, runner: Runner<A>) -> Result<Runner<A>, Exit> {
         let mut runner = self.configure(runner);
         if let Some(only) = &self.only {
-            runner = match runner.only(only) {
-                Ok(runner) => runner,
-                Err(error) => return cannot_start(error),
-            };
+            runner = runner.only(only).map_err(cannot_start)?;
         }
         if self.open && self.html.is_none() && self.graph.is_none() && self.graph_before.is_none() {
-            return cannot_start("--open: nothing to open: add --html, --graph or --graph-before");
+            return Err(cannot_start(
+                "--open: nothing to open: add --html, --graph or --graph-before",
+            ));
         }
         if self.open
             && let Some(html) = &self.html
             && Destination::of(html) == Destination::Stdout
         {
             let why = "the page goes to stdout: there is no file to open";
-            return cannot_start(format!("--open --html {}: {why}", html.display()));
+            return Err(cannot_start(format!(
+                "--open --html {}: {why}",
+                html.display()
+            )));
         }
-        let mut outputs = match self.open_outputs() {
-            Ok(outputs) => outputs,
-            Err(error) => return cannot_start(error),
-        };
-        let mut drawn = None;
-        if self.list || outputs.graph_before.is_some() {
-            let graph = match runner.graph() {
-                Ok(graph) => graph,
-                Err(error) => return cannot_start(error),
-            };
-            if let Some((file, format)) = outputs.graph_before.take() {
-                let path = file.path().to_owned();
-                let options = self.graph_options();
-                if let Err(error) = file.write(|out| draw(out, graph.plan(), format, &options)) {
-                    return cannot_start(error);
-                }
-                drawn = Some(path);
-            }
-            // --list takes no flag that needs a run (clap refuses them).
-            if self.list {
-                print_human(&list(graph.plan()), outputs.to_stdout);
-                if self.open
-                    && let Some(path) = drawn
-                    && let Err(error) = open_in_viewer(&path)
-                {
-                    eprintln!("error: {}", escaped(&error));
-                }
-                return Exit::Success;
-            }
-        }
+        Ok(runner)
+    }
 
+    /// `--graph-before` and `--list`, which need the plan and no run:
+    /// breaks with the exit code when nothing is to run; else goes on with
+    /// the picture drawn, if any.
+    fn before_the_run<A: 'static>(
+        &self,
+        runner: &Runner<A>,
+        outputs: &mut Outputs,
+    ) -> ControlFlow<Exit, Option<PathBuf>> {
+        let mut drawn = None;
+        if !self.list && outputs.graph_before.is_none() {
+            return ControlFlow::Continue(drawn);
+        }
+        let graph = match runner.graph() {
+            Ok(graph) => graph,
+            Err(error) => return ControlFlow::Break(cannot_start(error)),
+        };
+        if let Some((file, format)) = outputs.graph_before.take() {
+            let path = file.path().to_owned();
+            let options = self.graph_options();
+            if let Err(error) = file.write(|out| draw(out, graph.plan(), format, &options)) {
+                return ControlFlow::Break(cannot_start(error));
+            }
+            drawn = Some(path);
+        }
+        // --list takes no flag that needs a run (clap refuses them).
+        if self.list {
+            print_human(&list(graph.plan()), outputs.to_stdout);
+            if self.open
+                && let Some(path) = drawn
+                && let Err(error) = open_in_viewer(&path)
+            {
+                say!("error: {}", escaped(&error));
+            }
+            return ControlFlow::Break(Exit::Success);
+        }
+        ControlFlow::Continue(drawn)
+    }
+
+    /// Puts the event stream, the progress display and the signal handler
+    /// on the run; returns the runner and what the end of the run needs.
+    fn observe<A: 'static>(
+        &self,
+        mut runner: Runner<A>,
+        outputs: Outputs,
+        drawn: Option<PathBuf>,
+    ) -> (Runner<A>, Watched) {
         let failures = Arc::new(Mutex::new(Vec::new()));
         if let Some(mut stream) = outputs.events {
             stream.failures = Some(Arc::clone(&failures));
             runner = runner.observe(stream);
         }
         let color = self.color.enabled(if outputs.to_stdout {
-            io::stderr().is_terminal()
+            terminal::is_colour_terminal(&io::stderr())
         } else {
-            io::stdout().is_terminal()
+            terminal::is_colour_terminal(&io::stdout())
         });
         let report_file = Arc::new(Mutex::new(outputs.report));
         let exit_now = signals::ExitNow {
@@ -278,7 +354,9 @@ impl RunArgs {
             stdout_taken: outputs.to_stdout,
         };
         let cancel = runner.current_cancel_handle();
-        signals::cancel_during_the_run(cancel.clone(), exit_now);
+        // Cancelled by a signal after the run: skips the outputs not written yet.
+        let stop = CancelHandle::new();
+        signals::watch(cancel.clone(), exit_now, stop.clone());
         let bar = self.progress_bar();
         if let Some(bar) = &bar {
             runner = runner
@@ -291,25 +369,41 @@ impl RunArgs {
         } else {
             runner = runner.observe(AbandonHint::new(cancel.clone(), io::stderr()));
         }
-
-        let finished = match run(runner) {
-            Ok(finished) => finished,
-            Err(error) => return cannot_start(error),
+        let watched = Watched {
+            failures,
+            report_file,
+            graph: outputs.graph,
+            html: outputs.html,
+            to_stdout: outputs.to_stdout,
+            drawn,
+            bar,
+            color,
+            stop,
         };
+        (runner, watched)
+    }
+
+    /// Prints the summary, writes the report (whatever signal came) and
+    /// the pictures and the page (unless a signal came), opens one with
+    /// `--open`, and returns the run's exit code.
+    fn after_the_run<R: Ran>(&self, finished: &R, watched: Watched) -> Exit {
+        let Watched {
+            failures,
+            report_file,
+            graph,
+            html,
+            to_stdout,
+            mut drawn,
+            bar,
+            color,
+            stop,
+        } = watched;
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
         let report = Arc::new(finished.report());
-        // From here on, a signal skips the outputs not written yet.
-        let stop = CancelHandle::new();
-        signals::stop_outputs_on_signals(stop.clone());
-        // A signal after the run's end but before the line above cancelled
-        // the finished run: it was meant for the outputs.
-        if cancel.is_cancelled() && report.stopped != Some(StopReason::Cancelled) {
-            stop.cancel();
-        }
         if !self.quiet {
-            print_human(&summary(&report, color), outputs.to_stdout);
+            print_human(&summary(&report, color), to_stdout);
         }
         let mut failures =
             std::mem::take(&mut *failures.lock().unwrap_or_else(PoisonError::into_inner));
@@ -324,14 +418,14 @@ impl RunArgs {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         if let Some(file) = report_file {
-            let report = Arc::clone(&report);
-            let written = write_unless_stopped(&stop, file, move |out| {
+            // A signal does not skip it: only quitting does.
+            let written = file.write(|out| {
                 serde_json::to_writer_pretty(&mut *out, &*report)?;
                 out.write_all(b"\n")
             });
-            failures.extend(written.err());
+            failures.extend(written.err().map(|error| error.to_string()));
         }
-        if let Some((file, format)) = outputs.graph {
+        if let Some((file, format)) = graph {
             let path = file.path().to_owned();
             let (plan, report) = (shared_plan(), Arc::clone(&report));
             let options = self.graph_options();
@@ -343,7 +437,7 @@ impl RunArgs {
                 Err(error) => failures.push(error),
             }
         }
-        if let Some(file) = outputs.html {
+        if let Some(file) = html {
             let path = file.path().to_owned();
             let (plan, report, flags) = (shared_plan(), Arc::clone(&report), self.clone());
             let written = write_unless_stopped(&stop, file, move |out| {
@@ -364,7 +458,7 @@ impl RunArgs {
             failures.push(error);
         }
         for failure in &failures {
-            eprintln!("error: {}; the exit code is the run's", escaped(failure));
+            say!("error: {}; the exit code is the run's", escaped(failure));
         }
         // A failed cleanup may leave a lock behind: a script must see it.
         if report.is_success() && report.cleanup_failure.is_none() {
@@ -427,23 +521,75 @@ impl RunArgs {
         })
     }
 
-    /// Refuses two flags that name one file (one output would overwrite
-    /// the other), stdout included; a device other than stdout
-    /// (`/dev/null`) may be named by several. Returns whether an output
-    /// goes to stdout.
-    fn check_destinations(&self) -> Result<bool, OutputError> {
-        let named = [
+    /// Refuses an output flag that names one of the program's input
+    /// files, `inputs` (each with the flag that named it): the run would
+    /// overwrite what it reads. Files that exist are compared by device
+    /// and inode (a link or another path to the same file is the same
+    /// file), names not taken yet by path. Call it before reading the
+    /// inputs; on an error, print it and exit with [`Exit::CannotStart`].
+    ///
+    /// ```
+    /// use dojobber_cli::RunArgs;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let config = dir.path().join("cfg.toml");
+    /// std::fs::write(&config, "")?;
+    /// let flags = RunArgs { report_json: Some(config.clone()), ..RunArgs::default() };
+    /// let error = flags.check_inputs([("--config", &*config)]).unwrap_err();
+    /// assert_eq!(
+    ///     error.to_string(),
+    ///     format!("--report-json {0}: the input --config {0}: it would be overwritten", config.display())
+    /// );
+    /// let elsewhere = RunArgs { report_json: Some(dir.path().join("r.json")), ..RunArgs::default() };
+    /// assert!(elsewhere.check_inputs([("--config", &*config)]).is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn check_inputs<'a>(
+        &self,
+        inputs: impl IntoIterator<Item = (&'a str, &'a Path)>,
+    ) -> Result<(), OutputError> {
+        let inputs: Vec<_> = inputs
+            .into_iter()
+            .map(|(flag, path)| (flag, path, Destination::of(path)))
+            .filter(|(_, _, input)| {
+                matches!(input, Destination::Existing(..) | Destination::Path(_))
+            })
+            .collect();
+        for (flag, path) in self.outputs() {
+            let output = Destination::of(path);
+            if let Some((input_flag, input_path, _)) =
+                inputs.iter().find(|(_, _, input)| *input == output)
+            {
+                let why = format!(
+                    "the input {input_flag} {}: it would be overwritten",
+                    input_path.display()
+                );
+                return Err(OutputError::new(flag, path, why));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every output flag given, with its path.
+    fn outputs(&self) -> impl Iterator<Item = (&'static str, &Path)> {
+        [
             ("--report-json", &self.report_json),
             ("--events-json", &self.events_json),
             ("--html", &self.html),
             ("--graph", &self.graph),
             ("--graph-before", &self.graph_before),
-        ];
+        ]
+        .into_iter()
+        .filter_map(|(flag, path)| Some((flag, path.as_deref()?)))
+    }
+
+    /// Refuses two flags that name one file (one output would overwrite
+    /// the other), stdout included; a device other than stdout
+    /// (`/dev/null`) may be named by several. Returns whether an output
+    /// goes to stdout.
+    fn check_destinations(&self) -> Result<bool, OutputError> {
         let mut seen: Vec<(&str, &Path, Destination)> = Vec::new();
-        for (flag, path) in named {
-            let Some(path) = path.as_deref() else {
-                continue;
-            };
+        for (flag, path) in self.outputs() {
             let destination = Destination::of(path);
             if destination != Destination::Device
                 && let Some((other, other_path, _)) =
@@ -479,7 +625,10 @@ impl RunArgs {
     }
 
     fn progress_bar(&self) -> Option<ProgressBar> {
-        if !self.progress.enabled(io::stderr().is_terminal()) {
+        if !self
+            .progress
+            .enabled(terminal::is_redrawing_terminal(&io::stderr()))
+        {
             return None;
         }
         let target = ProgressDrawTarget::term_like(Box::new(console::Term::stderr()));
@@ -551,7 +700,7 @@ fn open_in_viewer(path: &Path) -> Result<(), String> {
 /// stdout.
 pub(crate) fn print_human(text: &str, stdout_taken: bool) {
     if stdout_taken {
-        eprint!("{text}");
+        let _ = io::stderr().write_all(text.as_bytes());
     } else {
         print_stdout(text);
     }
@@ -564,7 +713,7 @@ pub(crate) fn print_stdout(text: &str) {
     let written = out.write_all(text.as_bytes()).and_then(|()| out.flush());
     match written {
         Err(error) if error.kind() != io::ErrorKind::BrokenPipe => {
-            eprintln!("error: cannot write to stdout: {error}");
+            say!("error: cannot write to stdout: {error}");
         }
         _ => {}
     }
@@ -590,7 +739,7 @@ fn write_unless_stopped(
     if stop.is_cancelled() {
         return Err(not_written("stopped by a signal"));
     }
-    let temp = file.temp_path().map(Path::to_owned);
+    let temp = file.temp();
     let gate = Arc::new(Gate::default());
     let (done, wait) = mpsc::channel();
     let stopped = done.clone();
@@ -617,14 +766,14 @@ fn write_unless_stopped(
     match wait.recv() {
         Ok(Some((_, Err(_)))) => Err(cut_unless_untouched("it panicked")),
         Ok(Some((_, Ok(Err(error))))) => Err(error.to_string()),
-        Ok(Some((file, Ok(Ok(()))))) if file.temp_path().is_none() || !stop.is_cancelled() => {
+        Ok(Some((file, Ok(Ok(()))))) if file.temp().is_none() || !stop.is_cancelled() => {
             file.commit().map_err(|error| error.to_string())
         }
         // Filled, but a signal came first: dropping it removes its temporary.
         Ok(Some(_)) => Err(not_written("stopped by a signal")),
         Ok(None) | Err(_) => {
             if let Some(temp) = temp {
-                let _ = std::fs::remove_file(temp);
+                temp.remove();
             }
             Err(cut_unless_untouched("stopped by a signal"))
         }
@@ -632,7 +781,7 @@ fn write_unless_stopped(
 }
 
 fn cannot_start(error: impl std::fmt::Display) -> Exit {
-    eprintln!("error: {}", escaped(&error.to_string()));
+    say!("error: {}", escaped(&error.to_string()));
     Exit::CannotStart
 }
 

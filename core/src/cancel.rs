@@ -50,6 +50,8 @@ struct Inner {
     /// The runs under way that this handle stops, by subscription number:
     /// the latest reports.
     reporters: Mutex<Vec<(u64, Reporter)>>,
+    /// Whether a run has lent its reports (see [`CancelHandle::has_run`]).
+    has_run: AtomicBool,
 }
 
 impl std::fmt::Debug for Inner {
@@ -147,6 +149,25 @@ impl CancelHandle {
         reporters.last().and_then(|(_, report)| report())
     }
 
+    /// Whether a run this handle stops has started (it may have ended
+    /// since): with [`report_if_ended_now`](Self::report_if_ended_now)
+    /// `None`, the run has ended, and its own report is on its way. A
+    /// signal handler tells "no run yet" from "the run is over" by it.
+    ///
+    /// ```
+    /// use dojobber::{Group, Runner};
+    ///
+    /// let runner = Runner::new(Group::<()>::new("Nothing"), ());
+    /// let handle = runner.current_cancel_handle();
+    /// assert!(!handle.has_run());
+    /// runner.run()?;
+    /// assert!(handle.has_run() && handle.report_if_ended_now().is_none());
+    /// # Ok::<(), dojobber::SetupError>(())
+    /// ```
+    pub fn has_run(&self) -> bool {
+        self.inner.has_run.load(Ordering::SeqCst)
+    }
+
     /// Makes `report` answer [`report_if_ended_now`](Self::report_if_ended_now)
     /// while the subscription lives. It is called under the handle's lock,
     /// so once the subscription is dropped it is never called again.
@@ -154,6 +175,7 @@ impl CancelHandle {
         &self,
         report: impl Fn() -> Option<Report> + Send + Sync + 'static,
     ) -> ReportSubscription {
+        self.inner.has_run.store(true, Ordering::SeqCst);
         let id = self.inner.next_subscription.fetch_add(1, Ordering::Relaxed);
         self.inner
             .reporters

@@ -14,17 +14,31 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 /// Whether `c` would act on a terminal rather than show: a control
-/// character (ESC, `\r`, `\n`, tabs, C1) or a bidirectional override
-/// (U+200E/F, U+202A–E, U+2066–9), which reorders what follows it.
+/// character (ESC, `\r`, `\n`, tabs, C1), a line or paragraph separator
+/// (U+2028, U+2029), which a viewer breaks the line at, or a
+/// bidirectional mark or override (U+061C, U+200E/F, U+202A–E,
+/// U+2066–9), which reorders what follows it. The one rule for the
+/// terminal, the pictures and the HTML page (whose script keeps a copy:
+/// viz's `page.js`, `shown`).
 ///
 /// ```
 /// assert!(dojobber::text::is_hostile('\u{1b}'));
 /// assert!(dojobber::text::is_hostile('\u{202e}'));
+/// assert!(dojobber::text::is_hostile('\u{2028}'));
 /// assert!(!dojobber::text::is_hostile('é'));
 /// ```
 pub fn is_hostile(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+        )
 }
 
 /// `text` with every [hostile](is_hostile) character shown as a Rust
@@ -91,6 +105,11 @@ mod tests {
         assert_eq!(
             escaped("esc \u{1b}[31mred\r\n\t\u{202e}x\u{2066}\u{200f}"),
             "esc \\u{1b}[31mred\\r\\n\\t\\u{202e}x\\u{2066}\\u{200f}"
+        );
+        assert_eq!(
+            escaped("a\u{61c}b\u{2028}c\u{2029}d"),
+            "a\\u{61c}b\\u{2028}c\\u{2029}d",
+            "the Arabic letter mark and the line and paragraph separators"
         );
         assert!(matches!(escaped("Caf\u{e9} \"q\" \\"), Cow::Borrowed(_)));
         assert_eq!(shortened("abcdef", 4), "abcd… (2 more characters)");

@@ -34,6 +34,10 @@ fn main() -> std::process::ExitCode {
     }
 
     let cli = Cli::parse();
+    if let Err(error) = cli.run.check_inputs([("--config", cli.config.as_path())]) {
+        eprintln!("error: {}", dojobber_cli::escaped(&error.to_string()));
+        return Exit::CannotStart.into();
+    }
     // Every mistake in the file is found before anything is touched.
     let desired = match Desired::load(&cli.config) {
         Ok(desired) => desired,

@@ -565,3 +565,137 @@ fn control_characters_reach_the_terminal_escaped() {
         "{out}"
     );
 }
+
+/// `2>/dev/full` too: nothing can be said, nothing panics, and the exit
+/// code is the run's.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_stdout_and_stderr_end_with_the_runs_exit_code_quietly() {
+    let full = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap()
+    };
+    for args in [&[][..], &["-v"][..], &["--list"][..]] {
+        let status = Command::new(example("watch_movie"))
+            .args(args)
+            .env_remove("RUST_LOG")
+            .env_remove("RUST_BACKTRACE")
+            .stdout(full())
+            .stderr(full())
+            .status()
+            .unwrap();
+        let expected = if args == ["--list"] { 0 } else { 1 };
+        assert_eq!(status.code(), Some(expected), "{args:?}");
+    }
+}
+
+/// Runs watch_movie on a terminal (a pseudo-terminal's far end as stdout
+/// and stderr) with `env` set, and returns all it printed.
+#[cfg(target_os = "linux")]
+fn on_a_terminal(env: &[(&str, &str)]) -> String {
+    use std::io::Read;
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let terminal = std::fs::File::from(pty.slave);
+    let mut command = Command::new(example("watch_movie"));
+    command
+        .args(["--movie", "MST3K", "--battery-state", "charged"])
+        .env_remove("RUST_LOG")
+        .env_remove("NO_COLOR")
+        .env("TERM", "xterm-256color")
+        .stdout(terminal.try_clone().unwrap())
+        .stderr(terminal);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().unwrap();
+    // Only the child holds the terminal now: reading ends when it exits.
+    drop(command);
+    let mut printed = Vec::new();
+    let mut screen = std::fs::File::from(pty.master);
+    // Linux says EIO once the last holder of the far end closes it.
+    let _ = screen.read_to_end(&mut printed);
+    assert_eq!(child.wait().unwrap().code(), Some(1));
+    String::from_utf8_lossy(&printed).into_owned()
+}
+
+/// Whether `text` holds a colour or style (SGR: `ESC [ 1 ; 31 m`).
+fn has_colours(text: &str) -> bool {
+    text.split("\x1b[").skip(1).any(|rest| {
+        let end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == ';'))
+            .unwrap_or(rest.len());
+        rest[end..].starts_with('m')
+    })
+}
+
+/// Whether `text` moves the cursor back to redraw a line: an escape
+/// sequence, or a carriage return (the terminal turns `\n` into `\r\n`).
+fn redraws(text: &str) -> bool {
+    text.replace("\r\n", "\n").contains(['\r', '\x1b'])
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn no_color_and_a_dumb_terminal_are_honoured() {
+    let coloured = on_a_terminal(&[]);
+    assert!(
+        has_colours(&coloured),
+        "a terminal gets colours: {coloured:?}"
+    );
+    assert!(redraws(&coloured), "and a progress display: {coloured:?}");
+
+    let no_color = on_a_terminal(&[("NO_COLOR", "1")]);
+    assert!(no_color.contains("20 jobs in "), "{no_color:?}");
+    assert!(!has_colours(&no_color), "{no_color:?}");
+    let dumb = on_a_terminal(&[("TERM", "dumb")]);
+    assert!(dumb.starts_with("20 jobs in "), "{dumb:?}");
+    assert!(!redraws(&dumb), "nothing but plain lines: {dumb:?}");
+}
+
+/// An output flag that names provision's own `--config` (by its name, a
+/// symbolic link or a hard link to it) stops the program before anything
+/// runs, naming both flags, and the file is left as it was.
+#[cfg(unix)]
+#[test]
+fn an_output_over_the_input_is_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let config = work.path().join("cfg.toml");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/provision.toml"),
+        &config,
+    )
+    .unwrap();
+    let before = std::fs::read(&config).unwrap();
+    let link = work.path().join("link.json");
+    std::os::unix::fs::symlink(&config, &link).unwrap();
+    let hard = work.path().join("hard.json");
+    std::fs::hard_link(&config, &hard).unwrap();
+    for (flag, path) in [
+        ("--report-json", &config),
+        ("--events-json", &link),
+        ("--report-json", &hard),
+    ] {
+        let target = tempfile::tempdir().unwrap();
+        let args: [&std::ffi::OsStr; 4] = [
+            "--config".as_ref(),
+            config.as_ref(),
+            flag.as_ref(),
+            path.as_ref(),
+        ];
+        let output = provision(target.path(), &args);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{flag} {path:?}: {err}");
+        assert_eq!(
+            err,
+            format!(
+                "error: {flag} {}: the input --config {}: it would be overwritten\n",
+                path.display(),
+                config.display()
+            )
+        );
+        assert_eq!(std::fs::read_dir(target.path()).unwrap().count(), 0);
+        assert_eq!(std::fs::read(&config).unwrap(), before);
+    }
+}

@@ -4,7 +4,8 @@
 //! real; the tests wait on lines the program prints, never on time.
 #![cfg(unix)]
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -251,7 +252,7 @@ fn stalled_fifo(path: &Path) -> (std::fs::File, usize) {
 
 #[cfg(target_os = "linux")]
 #[test]
-fn a_signal_after_the_run_skips_the_outputs_not_written_and_keeps_the_exit_code() {
+fn a_signal_after_the_run_skips_the_outputs_not_written_but_the_report_and_keeps_the_exit_code() {
     let dir = tempfile::tempdir().unwrap();
     let whole = dir.path().join("whole.svg");
     let drawn = watch_movie()
@@ -295,7 +296,8 @@ fn a_signal_after_the_run_skips_the_outputs_not_written_and_keeps_the_exit_code(
     assert_eq!(output.status.code(), Some(1), "the run's: {err}");
     assert!(
         err.starts_with(
-            "stopping: the outputs not written yet are skipped (a second signal quits at once)\n"
+            "stopping: the report is written, the other outputs not written yet are skipped \
+             (signal twice more to quit at once)\n"
         ),
         "{err}"
     );
@@ -311,16 +313,22 @@ fn a_signal_after_the_run_skips_the_outputs_not_written_and_keeps_the_exit_code(
         "{err}"
     );
     assert!(stopped("--html", &page, "not written"), "{err}");
-    // The report came first: written whole, or named as not written.
-    let report_skipped = err.contains("error: --report-json");
-    let mut expected = vec!["run.svg"];
-    if !report_skipped {
-        let report: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-        assert_eq!(report["jobs"].as_array().unwrap().len(), 20);
-        expected.insert(0, "report.json");
-    }
-    assert_eq!(names(dir.path()), expected, "no temporary file is left");
+    // A signal never skips the report the run produced.
+    assert!(!err.contains("error: --report-json"), "{err}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(report["jobs"].as_array().unwrap().len(), 20);
+    assert_eq!(
+        names(dir.path()),
+        ["report.json", "run.svg"],
+        "no temporary file is left"
+    );
+}
+
+/// Whether `name` has the form of the temporary files outputs are
+/// written to: `.NAME.PID.RANDOM.dojobber-tmp`.
+fn is_temporary(name: &str) -> bool {
+    name.starts_with('.') && name.ends_with(".dojobber-tmp")
 }
 
 #[test]
@@ -333,14 +341,114 @@ fn the_temporary_file_of_a_killed_run_is_removed_by_the_next() {
     kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
     let (output, _) = finish(child, seen);
     assert_eq!(output.status.code(), None, "killed");
-    assert_eq!(
-        names(dir.path()),
-        [format!(".report.json.{pid}.0.dojobber-tmp")]
+    let left = names(dir.path());
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(
+        left[0].starts_with(&format!(".report.json.{pid}.")) && is_temporary(&left[0]),
+        "{left:?}"
     );
 
+    // Another output's leftover, and one with a name that is not UTF-8,
+    // go too: every leftover of a dead process in the folder.
+    let other = ".run.html.2147483647.Xy7.dojobber-tmp";
+    std::fs::write(dir.path().join(other), "half").unwrap();
+    let odd = std::ffi::OsStr::from_bytes(b".r\xff.svg.2147483647.0.dojobber-tmp");
+    std::fs::write(dir.path().join(odd), "half").unwrap();
     let rerun = watch_movie().arg("-q").args(args).output().unwrap();
     assert_eq!(rerun.status.code(), Some(1), "{}", stderr(&rerun));
     assert_eq!(names(dir.path()), ["report.json"]);
+}
+
+/// The outputs' names in [`links_planted_at_every_temporary_name_are_never_followed`].
+const OUTPUTS: [(&str, &str); 5] = [
+    ("--report-json", "r.json"),
+    ("--html", "run.html"),
+    ("--graph", "g.svg"),
+    ("--graph-before", "plan.svg"),
+    ("--events-json", "e.jsonl"),
+];
+
+/// Another user plants symbolic links to a file of the victim's at every
+/// name an output's temporary file could have under a predictable scheme
+/// (the one before: `.NAME.PID.N.dojobber-tmp`, for this PID and the next
+/// ones, and the usual patterns of editors and tools), then the victim
+/// runs the program in that folder: no link is followed, none is replaced
+/// or removed, and the victim's file never changes.
+#[test]
+fn links_planted_at_every_temporary_name_are_never_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "precious\n").unwrap();
+    // The shell's PID is the program's: it waits for the links, then execs.
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", "read -r planted && exec \"$0\" \"$@\""])
+        .arg(example("watch_movie"))
+        .args(["-q", "--progress", "never"])
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (flag, name) in OUTPUTS {
+        command.args([flag, name]);
+    }
+    let mut child = command.spawn().unwrap();
+    let pid = child.id();
+    let mut planted = Vec::new();
+    for (_, name) in OUTPUTS {
+        for next in pid..pid + 64 {
+            for counter in 0..8 {
+                planted.push(format!(".{name}.{next}.{counter}.dojobber-tmp"));
+            }
+            planted.push(format!(".{name}.{next}.dojobber-tmp"));
+        }
+        for pattern in [
+            ".{}.tmp",
+            "{}.tmp",
+            ".{}.swp",
+            "{}~",
+            ".{}.dojobber-tmp",
+            "{}.new",
+        ] {
+            planted.push(pattern.replace("{}", name));
+        }
+    }
+    for name in &planted {
+        std::os::unix::fs::symlink(&victim, dir.path().join(name)).unwrap();
+    }
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    for name in &planted {
+        let link = dir.path().join(name);
+        let meta = std::fs::symlink_metadata(&link).unwrap();
+        assert!(meta.file_type().is_symlink(), "{name} was replaced");
+        assert_eq!(std::fs::read_link(&link).unwrap(), victim, "{name}");
+    }
+    for (_, name) in OUTPUTS {
+        let meta = std::fs::symlink_metadata(dir.path().join(name)).unwrap();
+        assert!(meta.is_file(), "{name} is a file of its own");
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("r.json")).unwrap()).unwrap();
+    assert_eq!(report["jobs"].as_array().unwrap().len(), 20);
+    let mut left = names(dir.path());
+    left.retain(|name| !planted.contains(name));
+    assert_eq!(
+        left,
+        [
+            "e.jsonl",
+            "g.svg",
+            "plan.svg",
+            "r.json",
+            "run.html",
+            "victim.txt"
+        ],
+        "no temporary file is left"
+    );
 }
 
 #[test]
@@ -451,4 +559,61 @@ fn a_second_signal_writes_the_report_of_a_run_that_waits_for_a_hung_phase() {
             stdout(&output)
         );
     }
+}
+
+/// Two signals close together after the run's end, before its outputs
+/// (the summary waits on a full stdout): the report the run produced is
+/// written all the same, whichever way they land (the first may still
+/// find the run lending its report, and the second then writes it as the
+/// run stood). The events come through a FIFO, whose last line says the
+/// cleanups are over: no clock decides anything.
+#[cfg(target_os = "linux")]
+#[test]
+fn two_signals_before_the_outputs_never_lose_the_report() {
+    use std::os::unix::io::AsRawFd;
+    let dir = tempfile::tempdir().unwrap();
+    let (report, events) = (dir.path().join("report.json"), dir.path().join("e.jsonl"));
+    let name = std::ffi::CString::new(events.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid C string; mkfifo only reads it.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+    // stdout: a pipe already full, so the summary waits for the test.
+    let (mut summary, mut full) = std::io::pipe().unwrap();
+    // SAFETY: an open descriptor of a pipe; the smallest size is a page.
+    let room = unsafe { libc::fcntl(full.as_raw_fd(), libc::F_SETPIPE_SZ, 4096) };
+    assert!(
+        room > 0,
+        "F_SETPIPE_SZ: {}",
+        std::io::Error::last_os_error()
+    );
+    full.write_all(&vec![b'.'; room as usize]).unwrap();
+    let mut child = watch_movie()
+        .arg("--report-json")
+        .arg(&report)
+        .arg("--events-json")
+        .arg(&events)
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stream = BufReader::new(std::fs::File::open(&events).unwrap());
+    let mut seen = String::new();
+    wait_for_line(&mut stream, &mut seen, r#"{"event":"cleanup_finished"}"#);
+    let pid = Pid::from_raw(child.id() as i32);
+    kill(pid, Signal::SIGTERM).unwrap();
+    kill(pid, Signal::SIGTERM).unwrap();
+    let mut out = Vec::new();
+    summary.read_to_end(&mut out).unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(matches!(status.code(), Some(1 | 130)), "{status:?}: {err}");
+    assert!(!err.contains("--report-json"), "{err}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(report["jobs"].as_array().unwrap().len(), 20, "{err}");
 }

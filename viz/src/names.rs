@@ -6,7 +6,8 @@ const MIN_CHARS: usize = 8;
 
 /// The text with every character the terminal escapes
 /// ([`dojobber::text::is_hostile`]: control characters, line breaks and tabs
-/// included, and the bidirectional overrides) shown as a Rust-style escape
+/// included, the line and paragraph separators and the bidirectional
+/// marks and overrides) shown as a Rust-style escape
 /// (`\u{a}`): one line, visibly what the name holds, with nothing XML
 /// forbids and nothing a viewer drops or a DOT reader trips on. U+FFFE and
 /// U+FFFF, which XML forbids, are escaped too. The HTML page's script
@@ -101,6 +102,10 @@ mod tests {
         assert_eq!(
             printable("a\u{202e}b\u{2066}\u{200f}"),
             "a\\u{202e}b\\u{2066}\\u{200f}"
+        );
+        assert_eq!(
+            printable("a\u{61c}b\u{2028}c\u{2029}"),
+            "a\\u{61c}b\\u{2028}c\\u{2029}"
         );
     }
 

@@ -281,7 +281,7 @@ proptest! {
     #[test]
     fn printable_names_survive_a_round_trip(
         names in prop::collection::hash_set(
-            "[^\\p{Cc}\\x{FFFE}\\x{FFFF}\\x{200E}\\x{200F}\\x{202A}-\\x{202E}\\x{2066}-\\x{2069}]{0,40}",
+            "[^\\p{Cc}\\x{FFFE}\\x{FFFF}\\x{061C}\\x{200E}\\x{200F}\\x{2028}\\x{2029}\\x{202A}-\\x{202E}\\x{2066}-\\x{2069}]{0,40}",
             1..6,
         )
     ) {

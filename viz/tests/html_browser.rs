@@ -188,7 +188,7 @@ fn names_and_errors_are_shown_as_text_never_as_markup() -> TestResult {
     let hostile = [
         "</script><script>window.pwned = 1</script>",
         "<img src=x onerror=\"window.pwned = 2\">",
-        "Tom & \"Jerry\" <b>bold</b>\nsecond\tline \u{7}\u{1b}[31m",
+        "Tom & \"Jerry\" <b>bold</b>\nsecond\tline \u{7}\u{1b}[31m \u{2028}\u{2029}\u{61c}",
     ];
     // Control characters, line breaks and tabs too, show as the pictures
     // show them.
@@ -197,6 +197,9 @@ fn names_and_errors_are_shown_as_text_never_as_markup() -> TestResult {
             .replace('\t', "\\u{9}")
             .replace('\u{7}', "\\u{7}")
             .replace('\u{1b}', "\\u{1b}")
+            .replace('\u{2028}', "\\u{2028}")
+            .replace('\u{2029}', "\\u{2029}")
+            .replace('\u{61c}', "\\u{61c}")
     });
     let job = |name: &str, status, deps: Vec<String>| JobRecord {
         tries: u32::from(status != Status::Blocked),

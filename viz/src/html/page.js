@@ -53,7 +53,7 @@
   // as the crate's names::printable.
   function shown(name) {
     // dojobber::is_hostile, and what XML forbids, as names.rs escapes them.
-    return name.replace(/[\p{Cc}\u200E\u200F\u202A-\u202E\u2066-\u2069\uFFFE\uFFFF]/gu, (c) => "\\u{" + c.codePointAt(0).toString(16) + "}");
+    return name.replace(/[\p{Cc}\u061C\u200E\u200F\u2028\u2029\u202A-\u202E\u2066-\u2069\uFFFE\uFFFF]/gu, (c) => "\\u{" + c.codePointAt(0).toString(16) + "}");
   }
   function shorten(name, max) {
     const chars = Array.from(name.replace(/[^\S\p{Cc}]+/gu, " "));
