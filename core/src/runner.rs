@@ -239,8 +239,9 @@ impl<A: 'static> Runner<A> {
     /// thread watches the limits (the order is the same).
     ///
     /// Fails only when the suite cannot start (see [`SetupError`]; a
-    /// worker thread the system refuses is one); failing jobs are in the
-    /// report.
+    /// worker thread the system refuses is one, and so is a pool of more
+    /// threads than the system can map, `vm.max_map_count` on Linux);
+    /// failing jobs are in the report.
     ///
     /// A panic in a job's phase fails that job's try; a panic in the `Drop`
     /// of a job value, of a value in local storage, or of a panic's payload

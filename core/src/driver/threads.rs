@@ -125,6 +125,7 @@ pub(crate) fn drive_pool<A: Sync + 'static>(
     workers: usize,
 ) -> Result<(), SetupError> {
     let wanted = workers.min(session.lock().machine.most_in_flight());
+    room_for_threads(workers, wanted, MapLimit::of_this_system())?;
     let threads = Threads::new(session.clock, wanted);
     let gate = Gate::default();
     std::thread::scope(|scope| {
@@ -160,6 +161,70 @@ pub(crate) fn drive_pool<A: Sync + 'static>(
     })
 }
 
+/// Memory mappings a thread takes: its stack and guard page, and std's
+/// alternative signal stack and its guard page.
+const MAPS_PER_THREAD: usize = 4;
+
+/// Mappings kept free for what the run maps besides its threads (malloc's
+/// per-thread arenas, large allocations).
+const MAPS_HEADROOM: usize = 1024;
+
+/// The system's limit on a process's memory mappings (`vm.max_map_count`)
+/// and how to count those this process has, read only when needed.
+struct MapLimit<Count> {
+    limit: usize,
+    in_use: Count,
+}
+
+impl MapLimit<fn() -> usize> {
+    /// Linux's limit, `None` where it cannot be read (no such limit, or no
+    /// `/proc`): then nothing is checked.
+    fn of_this_system() -> Option<Self> {
+        let limit = std::fs::read_to_string(MAX_MAP_COUNT).ok()?;
+        Some(MapLimit {
+            limit: limit.trim().parse().ok()?,
+            in_use: maps_in_use,
+        })
+    }
+}
+
+const MAX_MAP_COUNT: &str = "/proc/sys/vm/max_map_count";
+
+/// The mappings this process has now (a line each in `/proc/self/maps`).
+fn maps_in_use() -> usize {
+    std::fs::read("/proc/self/maps")
+        .map_or(0, |maps| maps.iter().filter(|&&byte| byte == b'\n').count())
+}
+
+/// Refuses a pool of `wanted` threads that the system cannot map: past
+/// `vm.max_map_count`, a thread that has started aborts the process in
+/// std's start-up ("failed to set up alternative stack guard page"), which
+/// no program can catch. The mappings in use are counted (a read of
+/// `/proc/self/maps`) only when the pool would take over half the limit.
+fn room_for_threads<Count: FnOnce() -> usize>(
+    workers: usize,
+    wanted: usize,
+    limit: Option<MapLimit<Count>>,
+) -> Result<(), SetupError> {
+    let Some(MapLimit { limit, in_use }) = limit else {
+        return Ok(());
+    };
+    let needed = wanted.saturating_mul(MAPS_PER_THREAD);
+    if needed.saturating_add(MAPS_HEADROOM) <= limit / 2 {
+        return Ok(());
+    }
+    let in_use = in_use();
+    if in_use.saturating_add(needed).saturating_add(MAPS_HEADROOM) <= limit {
+        return Ok(());
+    }
+    let fit = limit.saturating_sub(in_use).saturating_sub(MAPS_HEADROOM) / MAPS_PER_THREAD;
+    Err(SetupError::BadConfig(format!(
+        "workers({workers}): {wanted} worker threads need about {needed} memory mappings, \
+         but the system allows a process {limit} (vm.max_map_count, {MAX_MAP_COUNT}) and this \
+         one has {in_use}: at most {fit} workers fit; use fewer, or raise vm.max_map_count"
+    )))
+}
+
 /// A cancel wakes the watcher, which tells the machine.
 fn wake_watcher_of(threads: &Threads) -> impl Fn() + Send + Sync + 'static {
     let bell = Arc::clone(&threads.watcher_bell);
@@ -187,5 +252,46 @@ impl Gate {
             .wait_while(open, |open| open.is_none())
             .unwrap_or_else(PoisonError::into_inner);
         open.unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit(limit: usize, in_use: usize) -> Option<MapLimit<impl FnOnce() -> usize>> {
+        Some(MapLimit {
+            limit,
+            in_use: move || in_use,
+        })
+    }
+
+    #[test]
+    fn a_pool_past_the_map_limit_is_refused_naming_the_setting() {
+        // Linux's default limit, and what `fix_many -j 20000` wanted.
+        let error = room_for_threads(20_000, 20_000, limit(65_530, 500)).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "workers(20000): 20000 worker threads need about 80000 memory \
+             mappings, but the system allows a process 65530 (vm.max_map_count, \
+             /proc/sys/vm/max_map_count) and this one has 500: at most 16001 workers fit; use \
+             fewer, or raise vm.max_map_count"
+        );
+        // Just over and just under what fits.
+        assert!(room_for_threads(16_002, 16_002, limit(65_530, 500)).is_err());
+        assert!(room_for_threads(20_000, 16_001, limit(65_530, 500)).is_ok());
+        // A process that has mapped much already has room for fewer.
+        assert!(room_for_threads(10_000, 10_000, limit(65_530, 30_000)).is_err());
+    }
+
+    #[test]
+    fn small_pools_count_no_mappings_and_no_limit_refuses_nothing() {
+        let uncounted = || -> usize { unreachable!("a small pool is not counted") };
+        let small = Some(MapLimit {
+            limit: 65_530,
+            in_use: uncounted,
+        });
+        assert!(room_for_threads(64, 64, small).is_ok());
+        assert!(room_for_threads(1_000_000, 1_000_000, None::<MapLimit<fn() -> usize>>).is_ok());
     }
 }
