@@ -5,7 +5,7 @@
 //! is not retried until it returns (the machine waits for its report).
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::{Came, Executor, Next, Role, Session};
@@ -178,11 +178,16 @@ struct MapLimit<Count> {
 
 impl MapLimit<fn() -> usize> {
     /// Linux's limit, `None` where it cannot be read (no such limit, or no
-    /// `/proc`): then nothing is checked.
+    /// `/proc`): then nothing is checked. Read once per process: a run's
+    /// fixed cost counts, and the setting seldom changes.
     fn of_this_system() -> Option<Self> {
-        let limit = std::fs::read_to_string(MAX_MAP_COUNT).ok()?;
+        static LIMIT: OnceLock<Option<usize>> = OnceLock::new();
+        let limit = LIMIT.get_or_init(|| {
+            let limit = std::fs::read_to_string(MAX_MAP_COUNT).ok()?;
+            limit.trim().parse().ok()
+        });
         Some(MapLimit {
-            limit: limit.trim().parse().ok()?,
+            limit: (*limit)?,
             in_use: maps_in_use,
         })
     }
