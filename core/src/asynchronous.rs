@@ -2,11 +2,12 @@
 //! `workers(n)` phases at once as tasks on the caller's tokio runtime.
 //!
 //! Jobs whose phases are futures implement [`AsyncJob`] and join a graph
-//! through [`async_dep`]; plain [`Job`]s sit in the same suite and run on
-//! tokio's blocking threads. An async phase over its time limit, or in
-//! flight when the run is cancelled, is cancelled (its task is aborted)
-//! and fails its try; a blocking phase cannot be, and is waited for, as in
-//! the thread driver.
+//! through [`async_dep`]; plain [`Job`]s sit in the same suite and run in
+//! the driver's tasks, as on a thread, until one takes over 100 µs (then,
+//! and in a run with time limits or a deadline, on tokio's blocking
+//! threads). An async phase over its time limit, or in flight when the run
+//! is cancelled, is cancelled (its task is aborted) and fails its try; a
+//! plain phase cannot be, and is waited for, as in the thread driver.
 //!
 //! ```
 //! use std::time::Duration;
@@ -137,8 +138,10 @@ fn block_on(future: PhaseFuture<'_>) -> JobResult {
 impl<A: Send + Sync + 'static> Runner<A> {
     /// Runs the suite on the caller's tokio runtime (which needs its time
     /// driver: `#[tokio::main]` has it), up to `workers(n)` phases at once:
-    /// async jobs as tasks, the others on tokio's blocking threads. The
-    /// semantics are those of [`run`](Runner::run).
+    /// async jobs as tasks, the others in the same tasks (on tokio's
+    /// blocking threads once one takes over 100 µs, or when the run has
+    /// time limits or a deadline). The semantics are those of
+    /// [`run`](Runner::run).
     pub async fn run_async(self) -> Result<Finished<A>, SetupError> {
         let session = Arc::new(self.start()?);
         // The watcher runs as a task of its own: woken by a runtime worker

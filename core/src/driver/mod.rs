@@ -20,8 +20,8 @@
 //!   order), or a pool of scoped threads with the caller's thread as the
 //!   watcher.
 //! - `tokio_tasks` (feature `tokio`): workers as tokio tasks; async phases
-//!   run inside the worker and can be cancelled, plain ones go to tokio's
-//!   blocking threads.
+//!   run inside the worker and can be cancelled; plain ones run there too
+//!   while they are quick, else on tokio's blocking threads.
 
 pub(crate) mod threads;
 #[cfg(feature = "tokio")]
