@@ -232,7 +232,8 @@ impl<A: 'static> Runner<A> {
 
     /// Runs the suite to the end, then the cleanups (unless turned off):
     /// one phase at a time in the reference order, or with `workers(n)`, up to
-    /// n at once on as many threads. Blocks the calling thread.
+    /// n at once on as many threads, the calling thread one of them (the
+    /// others start when there is work for them). Blocks the calling thread.
     ///
     /// With one worker the phases run on the calling thread, unless a job
     /// has a time limit: then on one worker thread, while the calling

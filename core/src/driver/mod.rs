@@ -160,6 +160,13 @@ pub trait Executor {
     }
     /// Starts one more worker, which steps in with [`Came::Start`].
     fn add_worker(&self) {}
+    /// Whether sleeping workers also watch the timers: an executor with no
+    /// watcher, whose workers sleep until the time [`Next::Sleep`] gives
+    /// them and whose [`wake_watcher`](Self::wake_watcher) wakes one of
+    /// them. Otherwise a worker is told to sleep until woken.
+    fn workers_watch(&self) -> bool {
+        false
+    }
 }
 
 impl<A> Session<A> {
@@ -361,7 +368,14 @@ impl<A> Session<A> {
         let mut landed = None;
         match came {
             Came::Start => {}
-            Came::Woke if role == Role::Worker => run.idle_workers -= 1,
+            Came::Woke if role == Role::Worker => {
+                run.idle_workers -= 1;
+                if executor.workers_watch() {
+                    // When the others wake is no longer known: as if never,
+                    // so the next timer made rings one of them.
+                    run.watcher_wakes = (run.idle_workers > 0).then_some(Duration::MAX);
+                }
+            }
             Came::Woke => run.watcher_wakes = None,
             Came::Finished(Done {
                 task,
@@ -399,7 +413,12 @@ impl<A> Session<A> {
             Next::Sleep(until) => match role {
                 Role::Worker => {
                     run.idle_workers += 1;
-                    *until = None;
+                    if executor.workers_watch() {
+                        let wakes = until.unwrap_or(Duration::MAX);
+                        run.watcher_wakes = Some(run.watcher_wakes.map_or(wakes, |w| w.min(wakes)));
+                    } else {
+                        *until = None;
+                    }
                 }
                 Role::Watcher => run.watcher_wakes = Some(until.unwrap_or(Duration::MAX)),
                 Role::Alone => {}

@@ -4,8 +4,10 @@
 //! A thread cannot be interrupted: an abandoned phase runs on, and its job
 //! is not retried until it returns (the machine waits for its report).
 
+use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
+use std::thread::ScopedJoinHandle;
 use std::time::{Duration, Instant};
 
 use super::{Came, Executor, Next, Role, Session};
@@ -55,6 +57,9 @@ struct Threads {
     worker_bell: Bell,
     /// Shared with the cancel handle's wake-up call.
     watcher_bell: Arc<Bell>,
+    /// A pool with no watcher: every thread sleeps on the watcher's bell
+    /// until the machine's next timer (see [`drive_pool`]).
+    workers_watch: bool,
 }
 
 impl Executor for Threads {
@@ -62,20 +67,32 @@ impl Executor for Threads {
         self.clock.elapsed()
     }
     fn wake_workers(&self, count: usize) {
-        self.worker_bell.ring(count.min(self.workers));
+        self.bell(Role::Worker).ring(count.min(self.workers));
     }
     fn wake_watcher(&self) {
         self.watcher_bell.ring(1);
     }
+    fn workers_watch(&self) -> bool {
+        self.workers_watch
+    }
 }
 
 impl Threads {
-    fn new(clock: Instant, workers: usize) -> Threads {
+    fn new(clock: Instant, workers: usize, workers_watch: bool) -> Threads {
         Threads {
             clock,
             workers,
             worker_bell: Bell::default(),
             watcher_bell: Arc::default(),
+            workers_watch,
+        }
+    }
+
+    /// The bell a thread in `role` sleeps on.
+    fn bell(&self, role: Role) -> &Bell {
+        match role {
+            Role::Worker if !self.workers_watch => &self.worker_bell,
+            _ => &self.watcher_bell,
         }
     }
 
@@ -87,10 +104,7 @@ impl Threads {
             came = match next {
                 Next::Perform(work) => Came::Finished(session.perform(work, || self.now())),
                 Next::Sleep(until) => {
-                    let bell = match role {
-                        Role::Worker => &self.worker_bell,
-                        Role::Watcher | Role::Alone => &self.watcher_bell,
-                    };
+                    let bell = self.bell(role);
                     bell.wait(until.map(|at| at.saturating_sub(self.now())));
                     Came::Woke
                 }
@@ -112,21 +126,181 @@ impl Threads {
 /// Runs the session on the caller's thread alone: one phase at a time, in
 /// the reference order.
 pub(crate) fn drive_alone<A: Sync + 'static>(session: &Session<A>) {
-    let threads = Threads::new(session.clock, 1);
+    let threads = Threads::new(session.clock, 1, false);
     let _subscription = session.cancel.subscribe(wake_watcher_of(&threads));
     threads.work(session, Role::Alone);
 }
 
 /// Runs the session on up to `workers` threads (no more than can ever be
-/// busy at once), the caller's thread watching the timers. Fails, before
-/// anything runs, if a thread cannot be started.
+/// busy at once). Fails if the system cannot give the pool its threads:
+/// before anything runs if it could never map them, else before the next
+/// phase once a thread is refused (see [`lead`]).
+///
+/// In a run with time limits or a deadline, every thread is started before
+/// any phase and the caller's thread is the watcher ([`with_watcher`]): a
+/// phase may never return, and its limit must still fire. Otherwise the
+/// caller's thread is a worker and the others start the first time the
+/// machine has more than one phase to hand out ([`lead`]), so a run with
+/// nothing to do at once, a chain, starts no thread at all; every sleeping
+/// thread then watches the timers.
 pub(crate) fn drive_pool<A: Sync + 'static>(
     session: &Session<A>,
     workers: usize,
 ) -> Result<(), SetupError> {
-    let wanted = workers.min(session.lock().machine.most_in_flight());
+    let (wanted, limited) = {
+        let run = session.lock();
+        let limited =
+            run.machine.plan().has_time_limits() || run.machine.config().deadline.is_some();
+        (workers.min(run.machine.most_in_flight()), limited)
+    };
     room_for_threads(workers, wanted, MapLimit::of_this_system())?;
-    let threads = Threads::new(session.clock, wanted);
+    if limited || wanted == 1 {
+        return with_watcher(session, workers, wanted);
+    }
+    let threads = Threads::new(session.clock, wanted, true);
+    let gate = Gate::default();
+    let _subscription = session.cancel.subscribe(wake_watcher_of(&threads));
+    std::thread::scope(|scope| {
+        let lead = Lead {
+            threads: &threads,
+            session,
+            scope,
+            gate: &gate,
+            workers,
+            wanted,
+            started: RefCell::new(None),
+        };
+        let led = catch_unwind(AssertUnwindSafe(|| lead.work()));
+        if led.is_err() {
+            session.break_down(&lead);
+        }
+        // Workers that were started, if any, end once they see the run
+        // over or the gate shut; a worker's panic (an observer's) reaches
+        // the caller as it was.
+        if let Some(Ok(started)) = lead.started.into_inner() {
+            for worker in started {
+                if let Err(panic) = worker.join() {
+                    resume_unwind(panic);
+                }
+            }
+        }
+        match led {
+            Ok(led) => led,
+            Err(panic) => resume_unwind(panic),
+        }
+    })
+}
+
+/// The caller's thread in a pool with no watcher: a worker, which starts
+/// the others the first time the machine hands out a phase that no
+/// sleeping worker can take.
+struct Lead<'scope, 'env, A> {
+    threads: &'env Threads,
+    session: &'env Session<A>,
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    gate: &'env Gate,
+    /// What the run asked for, and the threads wanted (the lead included).
+    workers: usize,
+    wanted: usize,
+    /// The other workers once started, or why they could not be.
+    started: RefCell<Option<Result<Vec<ScopedJoinHandle<'scope, ()>>, SetupError>>>,
+}
+
+impl<A: Sync + 'static> Executor for Lead<'_, '_, A> {
+    fn now(&self) -> Duration {
+        self.threads.now()
+    }
+    fn wake_workers(&self, count: usize) {
+        self.threads.wake_workers(count);
+    }
+    fn wake_watcher(&self) {
+        self.threads.wake_watcher();
+    }
+    fn workers_watch(&self) -> bool {
+        true
+    }
+    fn can_add_worker(&self) -> bool {
+        self.started.borrow().is_none()
+    }
+    /// Starts every other worker at once (they wait at the gate until all
+    /// have started), so a refused thread is known before the next phase.
+    fn add_worker(&self) {
+        let mut started = Vec::with_capacity(self.wanted - 1);
+        let mut refused = None;
+        for number in 1..self.wanted {
+            let (threads, session, gate) = (self.threads, self.session, self.gate);
+            let spawned = std::thread::Builder::new()
+                .name(format!("dojobber worker {number}"))
+                .spawn_scoped(self.scope, move || {
+                    if gate.wait_open() {
+                        threads.work_or_break_down(session, Role::Worker);
+                    }
+                });
+            match spawned {
+                Ok(worker) => started.push(worker),
+                Err(error) => {
+                    refused = Some(SetupError::BadConfig(format!(
+                        "workers({}): could not start worker thread {number} of {}: {error}",
+                        self.workers,
+                        self.wanted - 1,
+                    )));
+                    break;
+                }
+            }
+        }
+        self.gate.set(refused.is_none());
+        *self.started.borrow_mut() = Some(match refused {
+            None => Ok(started),
+            Some(error) => {
+                // Those started end at the shut gate.
+                for worker in started {
+                    let _ = worker.join();
+                }
+                Err(error)
+            }
+        });
+    }
+}
+
+impl<A: Sync + 'static> Lead<'_, '_, A> {
+    /// The lead's whole life, as a worker's, but for a refused thread:
+    /// then the run stops before the next phase (the phase the lead was
+    /// given is not performed) and the refusal is returned.
+    fn work(&self) -> Result<(), SetupError> {
+        let session = self.session;
+        let mut came = Came::Start;
+        loop {
+            let next = session.step(Role::Worker, came, self);
+            if matches!(&*self.started.borrow(), Some(Err(_))) {
+                session.break_down(self);
+                drop(next);
+                return match self.started.borrow_mut().take() {
+                    Some(Err(error)) => Err(error),
+                    _ => unreachable!("checked just above"),
+                };
+            }
+            came = match next {
+                Next::Perform(work) => Came::Finished(session.perform(work, || self.now())),
+                Next::Sleep(until) => {
+                    let bell = self.threads.bell(Role::Worker);
+                    bell.wait(until.map(|at| at.saturating_sub(self.now())));
+                    Came::Woke
+                }
+                Next::Done => return Ok(()),
+            };
+        }
+    }
+}
+
+/// The pool with the caller's thread as its watcher: every worker thread
+/// started before any phase. Fails, before anything runs, if a thread
+/// cannot be started.
+fn with_watcher<A: Sync + 'static>(
+    session: &Session<A>,
+    workers: usize,
+    wanted: usize,
+) -> Result<(), SetupError> {
+    let threads = Threads::new(session.clock, wanted, false);
     let gate = Gate::default();
     std::thread::scope(|scope| {
         let mut started = Vec::with_capacity(wanted);
