@@ -20,7 +20,7 @@
 //! a `u32`; a dagrs action returns an empty output. dojobber runs with the
 //! sequential driver, the thread driver (`workers(2)`), and the async driver
 //! (`jobs(64)`) called from `block_on` (as `#[tokio::main]` does) or inside
-//! a task.
+//! a task, and the async driver on the plain jobs (`dojobber_async_64_plain`).
 //!
 //! Run with `cargo bench -p dojobber --bench compare --features tokio`.
 
@@ -183,6 +183,17 @@ fn dojobber_threads_2(bencher: Bencher, name: &str) {
 #[divan::bench(args = WORKLOADS, sample_count = 20, max_time = 5)]
 fn dojobber_async_64(bencher: Bencher, name: &str) {
     bench_dojobber(bencher, name, async_no_op, |runner| {
+        RUNTIME
+            .block_on(runner.workers(64).run_async())
+            .expect("a DAG")
+    });
+}
+
+/// Plain (synchronous) jobs on the async driver: what a suite that mixes a
+/// few async jobs into many plain ones pays per plain phase.
+#[divan::bench(args = WORKLOADS, sample_count = 20, max_time = 5)]
+fn dojobber_async_64_plain(bencher: Bencher, name: &str) {
+    bench_dojobber(bencher, name, no_op, |runner| {
         RUNTIME
             .block_on(runner.workers(64).run_async())
             .expect("a DAG")

@@ -135,6 +135,29 @@ pub enum SetupError {
         #[source]
         source: SpawnError,
     },
+    /// A thread pool larger than the system can map: past
+    /// `vm.max_map_count`, a started thread aborts the process.
+    #[error(
+        "workers({workers}): {wanted} worker threads need about {needed} memory mappings, \
+         but the system allows a process {limit} (vm.max_map_count, {setting}) and this \
+         one has {in_use}: at most {fit} workers fit; use fewer, or raise vm.max_map_count"
+    )]
+    TooManyThreads {
+        /// The workers asked for.
+        workers: usize,
+        /// The threads the run needed.
+        wanted: usize,
+        /// The memory mappings those threads need, about.
+        needed: usize,
+        /// The system's limit of mappings per process.
+        limit: usize,
+        /// The mappings this process already has.
+        in_use: usize,
+        /// How many workers would fit.
+        fit: usize,
+        /// Where the limit is set.
+        setting: &'static str,
+    },
     /// The root job's `name()` panicked, so there is nothing to name the run by.
     #[error("the root job's name() panicked: {message}")]
     RootNamePanicked {

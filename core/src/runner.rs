@@ -232,15 +232,17 @@ impl<A: 'static> Runner<A> {
 
     /// Runs the suite to the end, then the cleanups (unless turned off):
     /// one phase at a time in the reference order, or with `workers(n)`, up to
-    /// n at once on as many threads. Blocks the calling thread.
+    /// n at once on as many threads, the calling thread one of them (the
+    /// others start when there is work for them). Blocks the calling thread.
     ///
     /// With one worker the phases run on the calling thread, unless a job
     /// has a time limit: then on one worker thread, while the calling
     /// thread watches the limits (the order is the same).
     ///
     /// Fails only when the suite cannot start (see [`SetupError`]; a
-    /// worker thread the system refuses is one); failing jobs are in the
-    /// report.
+    /// worker thread the system refuses is one, and so is a pool of more
+    /// threads than the system can map, `vm.max_map_count` on Linux);
+    /// failing jobs are in the report.
     ///
     /// A panic in a job's phase fails that job's try; a panic in the `Drop`
     /// of a job value, of a value in local storage, or of a panic's payload
@@ -385,8 +387,10 @@ impl<A: Sync + 'static> Finished<A> {
 impl<A: Send + Sync + 'static> Runner<A> {
     /// Runs the suite on the caller's tokio runtime (which needs its time
     /// driver: `#[tokio::main]` has it), up to `workers(n)` phases at once:
-    /// async jobs as tasks, the others on tokio's blocking threads. The
-    /// semantics are those of [`run`](Runner::run).
+    /// async jobs as tasks, the others in the same tasks (on tokio's
+    /// blocking threads once one takes over 100 µs, or when the run has
+    /// time limits or a deadline). The semantics are those of
+    /// [`run`](Runner::run).
     pub async fn run_async(self) -> Result<Finished<A>, SetupError> {
         let session = Arc::new(self.start()?);
         // The watcher runs as a task of its own: woken by a runtime worker

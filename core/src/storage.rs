@@ -13,7 +13,10 @@ use std::any::{Any, type_name};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{PoisonError, RwLock};
 
+use compact_str::CompactString;
 use serde::Serialize;
+
+use crate::caught::drop_caught;
 use serde::de::DeserializeOwned;
 
 type Value = Box<dyn Any + Send + Sync>;
@@ -42,9 +45,91 @@ pub struct WrongType {
 /// ```
 #[derive(Default)]
 pub struct LocalStorage {
-    /// `None` until something is stored: most tries store nothing, and
-    /// dropping an empty map still walks an iterator, once per phase.
-    values: Option<BTreeMap<String, Value>>,
+    /// `None` until something is stored: most tries store nothing. A try
+    /// that stores one value (the common case: "my run ran") keeps it and
+    /// its key in one allocation, a short key inline; only a second key
+    /// makes a map. A million jobs may each keep theirs until the cleanups.
+    values: Option<Box<dyn Slot>>,
+}
+
+/// What a [`LocalStorage`] holds: one value with its key ([`One`]), or a
+/// map of them ([`Many`]).
+trait Slot: Send + Sync {
+    /// The value under `key`.
+    fn get(&self, key: &str) -> Option<&dyn Any>;
+    /// The value under `key`, to change.
+    fn get_mut(&mut self, key: &str) -> Option<&mut dyn Any>;
+    /// Whether `key` holds a value.
+    fn contains_key(&self, key: &str) -> bool;
+    /// Every key.
+    fn keys(&self) -> Vec<&str>;
+    /// The map, if this is one.
+    fn as_map(&mut self) -> Option<&mut BTreeMap<CompactString, Value>>;
+    /// The values as a map, to hold a second key.
+    fn into_map(self: Box<Self>) -> BTreeMap<CompactString, Value>;
+}
+
+/// A single key and its value, in one allocation.
+struct One<T> {
+    key: CompactString,
+    value: T,
+}
+
+impl<T: Any + Send + Sync> Slot for One<T> {
+    fn get(&self, key: &str) -> Option<&dyn Any> {
+        (self.key == key).then_some(&self.value)
+    }
+    fn get_mut(&mut self, key: &str) -> Option<&mut dyn Any> {
+        (self.key == key).then_some(&mut self.value)
+    }
+    fn contains_key(&self, key: &str) -> bool {
+        self.key == key
+    }
+    fn keys(&self) -> Vec<&str> {
+        vec![&self.key]
+    }
+    fn as_map(&mut self) -> Option<&mut BTreeMap<CompactString, Value>> {
+        None
+    }
+    fn into_map(self: Box<Self>) -> BTreeMap<CompactString, Value> {
+        let One { key, value } = *self;
+        BTreeMap::from([(key, Box::new(value) as Value)])
+    }
+}
+
+/// Two keys or more.
+struct Many(BTreeMap<CompactString, Value>);
+
+impl Slot for Many {
+    fn get(&self, key: &str) -> Option<&dyn Any> {
+        self.0.get(key).map(|value| &**value as &dyn Any)
+    }
+    fn get_mut(&mut self, key: &str) -> Option<&mut dyn Any> {
+        self.0
+            .get_mut(key)
+            .map(|value| &mut **value as &mut dyn Any)
+    }
+    fn contains_key(&self, key: &str) -> bool {
+        self.0.contains_key(key)
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(CompactString::as_str).collect()
+    }
+    fn as_map(&mut self) -> Option<&mut BTreeMap<CompactString, Value>> {
+        Some(&mut self.0)
+    }
+    fn into_map(self: Box<Self>) -> BTreeMap<CompactString, Value> {
+        let mut many = *self;
+        std::mem::take(&mut many.0)
+    }
+}
+
+impl Drop for Many {
+    /// Each value is user code whose `Drop` may panic: each is dropped on
+    /// its own and its panic caught, so one cannot stop the others.
+    fn drop(&mut self) {
+        drop_each_caught(std::mem::take(&mut self.0).into_values());
+    }
 }
 
 impl LocalStorage {
@@ -58,17 +143,58 @@ impl LocalStorage {
         self.values.as_mut()?.get_mut(key)?.downcast_mut()
     }
 
-    /// Stores `value` under `key`, replacing whatever was there.
-    pub fn insert<T: Any + Send + Sync>(&mut self, key: impl Into<String>, value: T) {
-        let values = self.values.get_or_insert_with(BTreeMap::new);
-        values.insert(key.into(), Box::new(value));
+    /// Stores `value` under `key`, replacing whatever was there. A key of
+    /// up to 24 bytes is kept without an allocation of its own.
+    pub fn insert<T: Any + Send + Sync>(&mut self, key: impl AsRef<str>, value: T) {
+        let key = key.as_ref();
+        let values: Box<dyn Slot> = match self.values.take() {
+            None => Box::new(One {
+                key: key.into(),
+                value,
+            }),
+            Some(mut values) => {
+                if let Some(map) = values.as_map() {
+                    if let Some(old) = map.insert(key.into(), Box::new(value)) {
+                        drop_caught(old);
+                    }
+                    values
+                } else if values.contains_key(key) {
+                    // The value replaced is user code, whose `Drop` may panic.
+                    drop_caught(values);
+                    Box::new(One {
+                        key: key.into(),
+                        value,
+                    })
+                } else {
+                    let mut map = values.into_map();
+                    map.insert(key.into(), Box::new(value));
+                    Box::new(Many(map))
+                }
+            }
+        };
+        self.values = Some(values);
     }
 
     /// Removes `key`; tells whether it was there.
     pub fn remove(&mut self, key: &str) -> bool {
-        self.values
-            .as_mut()
-            .is_some_and(|values| values.remove(key).is_some())
+        let Some(values) = self.values.as_mut() else {
+            return false;
+        };
+        let now_empty = if let Some(map) = values.as_map() {
+            let Some(value) = map.remove(key) else {
+                return false;
+            };
+            drop_caught(value);
+            map.is_empty()
+        } else if values.contains_key(key) {
+            true
+        } else {
+            return false;
+        };
+        if now_empty && let Some(values) = self.values.take() {
+            drop_caught(values);
+        }
+        true
     }
 
     /// Whether `key` holds a value of any type.
@@ -80,18 +206,19 @@ impl LocalStorage {
 
     /// Whether nothing is stored.
     pub fn is_empty(&self) -> bool {
-        self.values.as_ref().is_none_or(BTreeMap::is_empty)
+        // A map is never left empty: its last removal drops it.
+        self.values.is_none()
     }
 }
 
 impl Drop for LocalStorage {
-    /// Each value is user code whose `Drop` may panic: each is dropped on
-    /// its own and its panic caught, so one cannot stop the others.
+    /// The values are user code whose `Drop` may panic: a single one is
+    /// dropped under `catch_unwind`, a map's each on its own.
     #[inline]
     fn drop(&mut self) {
         // Most tries store nothing: their storage's drop is this test.
         if let Some(values) = self.values.take() {
-            drop_each_caught(values.into_values());
+            drop_caught(values);
         }
     }
 }
@@ -108,7 +235,7 @@ fn drop_each_caught(values: impl IntoIterator<Item = Value>) {
 impl std::fmt::Debug for LocalStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_set()
-            .entries(self.values.iter().flat_map(BTreeMap::keys))
+            .entries(self.values.iter().flat_map(|values| values.keys()))
             .finish()
     }
 }
@@ -457,6 +584,61 @@ mod tests {
         // Typed values stay in the process.
         global.insert("db", 1u8);
         assert_eq!(global.get::<u8>("db"), Some(1));
+    }
+
+    #[test]
+    fn local_storage_holds_one_key_then_many_then_none() {
+        let mut local = LocalStorage::default();
+        local.insert("ran", true);
+        local.insert(String::from("ran"), 2u8); // the same key, another type
+        assert_eq!(
+            (local.get::<bool>("ran"), local.get::<u8>("ran")),
+            (None, Some(&2))
+        );
+        assert_eq!(format!("{local:?}"), r#"{"ran"}"#);
+        let long = "a key longer than twenty-four bytes";
+        local.insert(long, String::from("kept"));
+        assert_eq!(local.get::<String>(long).map(String::as_str), Some("kept"));
+        assert_eq!(local.get::<u8>("ran"), Some(&2));
+        *local.get_mut::<u8>("ran").unwrap() += 1;
+        local.insert("ran", 4u8);
+        assert_eq!(local.get::<u8>("ran"), Some(&4));
+        assert!(local.contains_key(long) && !local.contains_key("other"));
+        assert!(!local.remove("other"));
+        assert!(local.remove("ran"));
+        assert_eq!(format!("{local:?}"), format!("{{{long:?}}}"));
+        assert!(local.remove(long));
+        assert!(local.is_empty() && !local.remove(long));
+        local.insert("again", 1u32);
+        assert!(local.remove("again") && local.is_empty());
+    }
+
+    /// Panics when dropped, counting the drops.
+    struct Bomb(Arc<std::sync::atomic::AtomicUsize>);
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            panic!("bomb");
+        }
+    }
+
+    #[test]
+    fn a_stored_value_whose_drop_panics_is_caught_when_replaced_removed_or_dropped() {
+        let drops = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut local = LocalStorage::default();
+        local.insert("one", Bomb(Arc::clone(&drops)));
+        local.insert("one", Bomb(Arc::clone(&drops)));
+        local.insert("two", Bomb(Arc::clone(&drops)));
+        local.insert("two", 2u8);
+        local.insert("three", Bomb(Arc::clone(&drops)));
+        assert!(local.remove("three"));
+        local.insert("four", Bomb(Arc::clone(&drops)));
+        drop(local);
+        assert_eq!(
+            drops.load(std::sync::atomic::Ordering::SeqCst),
+            5,
+            "every bomb"
+        );
     }
 
     #[test]

@@ -374,10 +374,17 @@ fn far_more_workers_than_jobs_start_no_more_threads_than_jobs() {
         "{} threads ran checks",
         threads.len()
     );
+    // The caller's thread is one of the workers.
+    let caller = std::thread::current()
+        .name()
+        .unwrap_or("unnamed")
+        .to_owned();
     assert!(
-        threads
-            .iter()
-            .all(|name| name.starts_with("dojobber worker ")),
+        threads.iter().all(|name| *name == caller
+            || name
+                .strip_prefix("dojobber worker ")
+                .and_then(|number| number.parse::<usize>().ok())
+                .is_some_and(|number| (1..50).contains(&number))),
         "{threads:?}"
     );
 }

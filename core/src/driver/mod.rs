@@ -20,14 +20,14 @@
 //!   order), or a pool of scoped threads with the caller's thread as the
 //!   watcher.
 //! - `tokio_tasks` (feature `tokio`): workers as tokio tasks; async phases
-//!   run inside the worker and can be cancelled, plain ones go to tokio's
-//!   blocking threads.
+//!   run inside the worker and can be cancelled; plain ones run there too
+//!   while they are quick, else on tokio's blocking threads.
 
 pub(crate) mod threads;
 #[cfg(feature = "tokio")]
 pub(crate) mod tokio_tasks;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -71,9 +71,11 @@ pub struct Session<A> {
 /// crate's own drivers) take the lock.
 pub(crate) struct Run {
     pub(crate) machine: Machine,
-    /// The local storages that hold something, by job, with the try they
-    /// belong to. Most jobs store nothing: they cost nothing here.
-    locals: HashMap<JobId, (u32, LocalStorage), foldhash::fast::RandomState>,
+    /// The local storages kept between phases, by job index, with the try
+    /// they belong to: empty until a job keeps something, then one slot
+    /// per job (24 bytes each, less than a map's entry for each job that
+    /// keeps one). A run whose jobs store nothing costs nothing here.
+    locals: Vec<(u32, LocalStorage)>,
     observers: Vec<Box<dyn Observer>>,
     /// Phases the machine handed out for sleeping workers to take.
     handoff: VecDeque<Work>,
@@ -162,6 +164,13 @@ pub trait Executor {
     }
     /// Starts one more worker, which steps in with [`Came::Start`].
     fn add_worker(&self) {}
+    /// Whether sleeping workers also watch the timers: an executor with no
+    /// watcher, whose workers sleep until the time [`Next::Sleep`] gives
+    /// them and whose [`wake_watcher`](Self::wake_watcher) wakes one of
+    /// them. Otherwise a worker is told to sleep until woken.
+    fn workers_watch(&self) -> bool {
+        false
+    }
 }
 
 impl<A> Session<A> {
@@ -182,7 +191,7 @@ impl<A> Session<A> {
         }
         let clock = Instant::now();
         let run = Arc::new(Mutex::new(Run {
-            locals: HashMap::default(),
+            locals: Vec::new(),
             machine,
             observers,
             handoff: VecDeque::new(),
@@ -363,7 +372,14 @@ impl<A> Session<A> {
         let mut landed = None;
         match came {
             Came::Start => {}
-            Came::Woke if role == Role::Worker => run.idle_workers -= 1,
+            Came::Woke if role == Role::Worker => {
+                run.idle_workers -= 1;
+                if executor.workers_watch() {
+                    // When the others wake is no longer known: as if never,
+                    // so the next timer made rings one of them.
+                    run.watcher_wakes = (run.idle_workers > 0).then_some(Duration::MAX);
+                }
+            }
             Came::Woke => run.watcher_wakes = None,
             Came::Finished(Done {
                 task,
@@ -401,7 +417,12 @@ impl<A> Session<A> {
             Next::Sleep(until) => match role {
                 Role::Worker => {
                     run.idle_workers += 1;
-                    *until = None;
+                    if executor.workers_watch() {
+                        let wakes = until.unwrap_or(Duration::MAX);
+                        run.watcher_wakes = Some(run.watcher_wakes.map_or(wakes, |w| w.min(wakes)));
+                    } else {
+                        *until = None;
+                    }
                 }
                 Role::Watcher => run.watcher_wakes = Some(until.unwrap_or(Duration::MAX)),
                 Role::Alone => {}
@@ -538,17 +559,14 @@ impl Run {
     /// a new try.
     fn lend(&mut self, task: Task, executor: &impl Executor) -> Work {
         // Looked up only when some job stores something.
-        let kept = (!self.locals.is_empty())
-            .then(|| self.locals.remove(&task.job))
-            .flatten();
-        let local = match kept {
-            Some((attempt, local)) if attempt == task.attempt => local,
-            Some((_, last_try)) => {
+        let local = match self.locals.get_mut(task.job.index()) {
+            Some((attempt, local)) if *attempt == task.attempt => std::mem::take(local),
+            Some((_, last_try)) if !last_try.is_empty() => {
                 // The last try's values: user code, whose `Drop` may panic.
-                drop_caught(last_try);
+                drop_caught(std::mem::take(last_try));
                 LocalStorage::default()
             }
-            None => LocalStorage::default(),
+            _ => LocalStorage::default(),
         };
         executor.handed_out(task);
         Work { task, local }
@@ -561,7 +579,11 @@ impl Run {
     #[inline]
     fn finish(&mut self, task: Task, local: LocalStorage, outcome: Outcome, at: Duration) {
         if !local.is_empty() {
-            self.locals.insert(task.job, (task.attempt, local));
+            if self.locals.is_empty() {
+                let jobs = self.machine.plan().len();
+                self.locals = (0..jobs).map(|_| (0, LocalStorage::default())).collect();
+            }
+            self.locals[task.job.index()] = (task.attempt, local);
         }
         self.machine
             .handle_outcome(task, outcome, at)

@@ -3,13 +3,15 @@
 //!
 //! An async job's phase runs inside its worker, so the next phase needs no
 //! hand-off; an abandoned one is cancelled (its future dropped) and reports
-//! a failure. A plain job's phase goes to tokio's blocking threads and,
-//! like a thread's, runs on when abandoned. The clock is tokio's, so tests
+//! a failure. A plain job's phase runs inside its worker too, until one
+//! takes over 100 µs, and never in a run with time limits or a deadline:
+//! then it goes to tokio's blocking threads and, like a thread's, runs on
+//! when abandoned. The clock is tokio's, so tests
 //! with paused time run in virtual time.
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
@@ -24,6 +26,7 @@ use crate::event::Task;
 use crate::job::Context;
 use crate::job::asynchronous::start_phase;
 use crate::report::Failure;
+use crate::storage::LocalStorage;
 
 /// How to cancel a job's phase in flight, and the other end, until its
 /// worker takes it.
@@ -50,6 +53,9 @@ struct Tasks<A> {
     watcher_bell: Arc<Notify>,
     /// Per job, while a phase of it is in flight.
     aborts: Mutex<Vec<Option<Cancel>>>,
+    /// Whether plain jobs' phases go to tokio's blocking threads rather
+    /// than run in their workers (see `perform_plain`).
+    plain_to_threads: AtomicBool,
 }
 
 impl<A: Send + Sync + 'static> Executor for Tasks<A> {
@@ -147,8 +153,8 @@ impl<A: Send + Sync + 'static> Tasks<A> {
         }
     }
 
-    /// Performs a phase: an async job's here, cancellable; a plain job's on
-    /// a blocking thread.
+    /// Performs a phase: an async job's here, cancellable; a plain job's
+    /// as [`perform_plain`](Self::perform_plain) says.
     async fn perform(&self, session: &Arc<Session<A>>, work: Work) -> Done {
         let Work { task, mut local } = work;
         let registration = self.aborts()[task.job.index()]
@@ -182,16 +188,7 @@ impl<A: Send + Sync + 'static> Tasks<A> {
                 }
             }
             None => {
-                let session = Arc::clone(session);
-                let blocking = tokio::task::spawn_blocking(move || {
-                    let job = &*session.jobs[task.job.index()];
-                    let outcome = perform(job, &session.args, &session.global, task, &mut local);
-                    (outcome, local)
-                });
-                let (outcome, local) = match blocking.await {
-                    Ok(performed) => performed,
-                    Err(error) => std::panic::resume_unwind(error.into_panic()),
-                };
+                let (outcome, local) = self.perform_plain(session, task, local).await;
                 Done {
                     task,
                     local,
@@ -205,13 +202,63 @@ impl<A: Send + Sync + 'static> Tasks<A> {
     }
 }
 
+/// A plain phase that takes longer than this blocks a runtime thread for
+/// too long (tokio's rule of thumb for the time between two awaits): the
+/// run's later plain phases go to tokio's blocking threads.
+const SLOW_PLAIN_PHASE: Duration = Duration::from_micros(100);
+
+impl<A: Send + Sync + 'static> Tasks<A> {
+    /// Performs a plain (synchronous) job's phase: here, on the worker's
+    /// own thread, as the thread driver does (a hand-off to a blocking
+    /// thread and back costs 5 to 30 µs a phase, more than most phases),
+    /// then gives the runtime a turn if the task's budget is spent. Once a
+    /// plain phase has taken over [`SLOW_PLAIN_PHASE`], and from the start
+    /// in a run with time limits or a deadline, on tokio's blocking
+    /// threads instead: there a slow phase keeps no runtime thread from
+    /// its other tasks, and one past its limit runs on while the run goes
+    /// on.
+    async fn perform_plain(
+        &self,
+        session: &Arc<Session<A>>,
+        task: Task,
+        mut local: LocalStorage,
+    ) -> (Outcome, LocalStorage) {
+        if !self.plain_to_threads.load(Ordering::Relaxed) {
+            let started = Instant::now();
+            let job = &*session.jobs[task.job.index()];
+            let outcome = perform(job, &session.args, &session.global, task, &mut local);
+            if started.elapsed() > SLOW_PLAIN_PHASE {
+                self.plain_to_threads.store(true, Ordering::Relaxed);
+            }
+            tokio::task::consume_budget().await;
+            return (outcome, local);
+        }
+        let session = Arc::clone(session);
+        let blocking = tokio::task::spawn_blocking(move || {
+            let job = &*session.jobs[task.job.index()];
+            let outcome = perform(job, &session.args, &session.global, task, &mut local);
+            (outcome, local)
+        });
+        match blocking.await {
+            Ok(performed) => performed,
+            Err(error) => std::panic::resume_unwind(error.into_panic()),
+        }
+    }
+}
+
 /// Runs the session on tokio tasks: up to `workers` workers (no more than
 /// can ever be busy at once, and started only as work comes), this task
 /// watching the timers.
 pub(crate) async fn drive<A: Send + Sync + 'static>(session: &Arc<Session<A>>) {
-    let (workers, jobs) = {
+    let (workers, jobs, limited) = {
         let run = session.lock();
-        (run.machine.most_in_flight(), run.machine.plan().len())
+        let limited =
+            run.machine.plan().has_time_limits() || run.machine.config().deadline.is_some();
+        (
+            run.machine.most_in_flight(),
+            run.machine.plan().len(),
+            limited,
+        )
     };
     let tasks = Arc::new_cyclic(|me| Tasks {
         session: Arc::clone(session),
@@ -225,6 +272,7 @@ pub(crate) async fn drive<A: Send + Sync + 'static>(session: &Arc<Session<A>>) {
         worker_bell: Semaphore::new(0),
         watcher_bell: Arc::new(Notify::new()),
         aborts: Mutex::new((0..jobs).map(|_| None).collect()),
+        plain_to_threads: AtomicBool::new(limited),
     });
     let _subscription = session.cancel.subscribe({
         let bell = Arc::clone(&tasks.watcher_bell);

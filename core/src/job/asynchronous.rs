@@ -2,11 +2,12 @@
 //! [`AsyncJob`] and join a graph through [`async_dep`]. The async driver,
 //! [`Runner::run_async`](crate::Runner::run_async), runs up to
 //! `workers(n)` phases at once as tasks on the caller's tokio runtime;
-//! plain [`Job`]s sit in the same suite and run on tokio's blocking
-//! threads. An async phase over its time limit, or in
-//! flight when the run is cancelled, is cancelled (its task is aborted)
-//! and fails its try; a blocking phase cannot be, and is waited for, as in
-//! the thread driver.
+//! plain [`Job`]s sit in the same suite and run in the driver's tasks, as
+//! on a thread, until one takes over 100 µs (then, and in a run with time
+//! limits or a deadline, on tokio's blocking threads). An async phase over
+//! its time limit, or in flight when the run is cancelled, is cancelled
+//! (its task is aborted) and fails its try; a plain phase cannot be, and
+//! is waited for, as in the thread driver.
 //!
 //! ```
 //! use std::time::Duration;
