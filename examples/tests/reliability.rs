@@ -569,6 +569,7 @@ fn a_second_signal_writes_the_report_of_a_run_that_waits_for_a_hung_phase() {
 /// cleanups are over: no clock decides anything.
 #[cfg(target_os = "linux")]
 #[test]
+#[allow(unsafe_code)] // mkfifo and F_SETPIPE_SZ: libc calls
 fn two_signals_before_the_outputs_never_lose_the_report() {
     use std::os::unix::io::AsRawFd;
     let dir = tempfile::tempdir().unwrap();

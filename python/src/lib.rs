@@ -423,7 +423,7 @@ fn drive(
     }
     let (sender, receiver) = crossbeam_channel::bounded(1);
     std::thread::scope(|scope| {
-        scope.spawn(move || {
+        let running = scope.spawn(move || {
             let _ = sender.send(run());
         });
         loop {
@@ -436,11 +436,12 @@ fn drive(
                     }
                 }
                 Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
-                    // The run's thread panicked: the scope passes the panic
-                    // on, and PyO3 turns it into a PanicException.
-                    return Err(dojobber::SetupError::BadConfig(
-                        "the run's thread ended without a report".into(),
-                    ));
+                    // Nothing sent: the run's thread panicked. Its panic
+                    // goes on, and PyO3 turns it into a PanicException.
+                    let panic = running.join().err();
+                    std::panic::resume_unwind(panic.unwrap_or_else(|| {
+                        Box::new("the run's thread ended without a report")
+                    }));
                 }
             }
         }

@@ -15,6 +15,10 @@
 //! The handle must stay open while the connection is: [`super::db`]'s
 //! `Db` owns both.
 
+// SQLite's system-call table is a C interface: replacing its calls is
+// unsafe by nature, and this module is the one place that does it.
+#![allow(unsafe_code)]
+
 use std::ffi::{CStr, CString, c_char, c_int};
 use std::os::fd::{AsRawFd as _, BorrowedFd, FromRawFd as _, OwnedFd, RawFd};
 use std::sync::OnceLock;
