@@ -1,8 +1,8 @@
 //! The provision example across several hosts, over NATS JetStream: one
 //! desired-state file with a section per host (the sample:
-//! `examples/provision-hosts.toml`), one worker per host converging its
+//! `examples/provision/provision-hosts.toml`), one worker per host converging its
 //! own target directory, and a coordinator that runs the whole graph,
-//! cross-host dependencies included. `examples/distributed/run` starts it
+//! cross-host dependencies included. `examples/hosts/run` starts it
 //! all on one machine.
 //!
 //! ```text
@@ -39,7 +39,7 @@ mod hosts {
     use clap::{Parser, Subcommand};
     use dojobber::Runner;
     use dojobber_cli::Exit;
-    use dojobber_examples::provision::{self, Desired, Provision};
+    use dojobber_example_provision::{self as provision, Desired, Provision};
     use dojobber_nats::Worker;
     use dojobber_nats::cli::{Coordinate, Serve};
 
@@ -57,7 +57,7 @@ mod hosts {
     #[derive(Subcommand)]
     enum Mode {
         /// Run the whole file: send each job's tries to its host's workers.
-        // A flag given twice takes the last value: `examples/distributed/run`
+        // A flag given twice takes the last value: `examples/hosts/run`
         // gives `-j`, and whoever runs it may give it again.
         #[command(args_override_self = true)]
         Coordinate {

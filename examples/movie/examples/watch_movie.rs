@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use dojobber_cli::RunArgs;
-use dojobber_examples::movie::{self, MovieArgs};
+use dojobber_example_movie::{self as movie, MovieArgs};
 
 /// Invite friends over to watch a movie, one small idempotent job at a time.
 #[derive(Parser, Debug)]

@@ -2,7 +2,7 @@
 //! `cargo run --example provision -- --target /tmp/demo -v`.
 //!
 //! `--config FILE` is the desired state (default: the sample,
-//! `examples/provision.toml`); `--target DIR` the directory to converge
+//! `examples/provision/provision.toml`); `--target DIR` the directory to converge
 //! (default: a new one under the system temp dir, printed at start). The
 //! run flags (`-n`, `-v`, `--report-json`, `--list`, ...) come from
 //! `dojobber_cli::RunArgs`. Exit status: 0 when every job passed, 1 when
@@ -15,7 +15,7 @@ fn main() -> std::process::ExitCode {
 
     use clap::Parser;
     use dojobber_cli::{Exit, RunArgs};
-    use dojobber_examples::provision::{self, Desired};
+    use dojobber_example_provision::{self as provision, Desired};
 
     /// Converge a directory tree and a SQLite database to the state a TOML
     /// file describes, one small idempotent job per entry.

@@ -366,7 +366,7 @@ impl Desired {
     /// (`db: table users`).
     ///
     /// ```
-    /// use dojobber_examples::provision::Desired;
+    /// use dojobber_example_provision::Desired;
     ///
     /// let desired = Desired::parse_hosts(
     ///     r#"
@@ -383,7 +383,7 @@ impl Desired {
     ///     desired.job_names(),
     ///     ["app: target", "app: file app.conf", "db: target", "db: dir data"],
     /// );
-    /// # Ok::<(), dojobber_examples::provision::ConfigError>(())
+    /// # Ok::<(), dojobber_example_provision::ConfigError>(())
     /// ```
     pub fn parse_hosts(source: &str, origin: &str) -> Result<Desired, ConfigError> {
         let here = Source {

@@ -69,29 +69,29 @@ pub(super) fn checked(cx: &Context<'_, Provision>, result: JobResult) -> JobResu
 /// `needs`, `inspect` (the check) and `converge` (the run).
 macro_rules! entry_job {
     ($type:ty) => {
-        impl dojobber::Job<$crate::provision::Provision> for $type {
+        impl dojobber::Job<$crate::Provision> for $type {
             fn name(&self) -> String {
                 self.label()
             }
             fn deps(
                 &self,
-                args: &$crate::provision::Provision,
-            ) -> Vec<dojobber::JobRef<$crate::provision::Provision>> {
+                args: &$crate::Provision,
+            ) -> Vec<dojobber::JobRef<$crate::Provision>> {
                 self.needs.jobs(args)
             }
             fn check(
                 &self,
-                cx: &mut dojobber::Context<'_, $crate::provision::Provision>,
+                cx: &mut dojobber::Context<'_, $crate::Provision>,
             ) -> dojobber::JobResult {
                 let result = self.inspect(cx.args().target());
-                $crate::provision::jobs::checked(cx, result)
+                $crate::jobs::checked(cx, result)
             }
             fn run(
                 &self,
-                cx: &mut dojobber::Context<'_, $crate::provision::Provision>,
+                cx: &mut dojobber::Context<'_, $crate::Provision>,
             ) -> dojobber::JobResult {
                 let result = self.converge(cx.args().target());
-                $crate::provision::jobs::ran(cx, result)
+                $crate::jobs::ran(cx, result)
             }
         }
     };

@@ -16,7 +16,7 @@
 //!
 //! ```
 //! use dojobber::Status;
-//! use dojobber_examples::provision::{self, Desired};
+//! use dojobber_example_provision::{self as provision, Desired};
 //!
 //! let desired = Desired::parse(
 //!     r#"
@@ -37,7 +37,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! The file's format, by example: `examples/provision.toml`.
+//! The file's format, by example: `examples/provision/provision.toml`.
 //!
 //! | entry | keys | job |
 //! |---|---|---|
@@ -61,7 +61,7 @@
 //! hosts they reach every host.
 //!
 //! Several hosts: [`Desired::parse_hosts`] reads a file with a section per
-//! host (`examples/provision-hosts.toml`), which `examples/provision_hosts`
+//! host (`examples/provision/provision-hosts.toml`), which `provision_hosts`
 //! runs over NATS, one worker per host, each in its own target directory.
 //!
 //! Checking the file runs none of it: a table's `columns` must make one
@@ -102,7 +102,7 @@ pub use paths::RelPath;
 /// The sample desired-state file, the command line's default.
 pub const SAMPLE_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/provision.toml");
 
-/// The sample file for several hosts, `examples/provision_hosts`'s default.
+/// The sample file for several hosts, the `provision_hosts` example's default.
 pub const HOSTS_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/provision-hosts.toml");
 
 /// The name of the root job, which groups every entry.

@@ -11,7 +11,7 @@ mod support;
 use support::{example, stderr, stdout};
 
 /// The same browser and page helpers as viz's own page tests.
-#[path = "../../viz/tests/common/chromium.rs"]
+#[path = "../../../viz/tests/common/chromium.rs"]
 mod chromium;
 use chromium::{Chromium, assert_no_errors, assert_shows, count, text};
 

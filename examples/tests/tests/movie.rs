@@ -2,7 +2,7 @@
 //! documents, and its verbose output, line by line.
 
 use dojobber::{Report, Status, Verbosity};
-use dojobber_examples::movie::{self, MovieArgs};
+use dojobber_example_movie::{self as movie, MovieArgs};
 use dojobber_testkit::SharedBuffer;
 
 fn run(args: MovieArgs, no_act: bool) -> (Report, String) {

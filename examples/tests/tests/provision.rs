@@ -14,7 +14,7 @@ use std::process::{Command, Output};
 use std::time::SystemTime;
 
 use dojobber::{Report, Status};
-use dojobber_examples::provision::{self, ConfigError, Desired, SAMPLE_CONFIG};
+use dojobber_example_provision::{self as provision, ConfigError, Desired, SAMPLE_CONFIG};
 use rusqlite::Connection;
 
 mod support;

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::SystemTime;
 
-use dojobber_examples::provision::{ConfigError, Desired, SAMPLE_CONFIG, TEMP_PREFIX, fault};
+use dojobber_example_provision::{ConfigError, Desired, SAMPLE_CONFIG, TEMP_PREFIX, fault};
 use proptest::prelude::*;
 use rusqlite::Connection;
 

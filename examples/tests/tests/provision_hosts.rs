@@ -1,5 +1,5 @@
 //! The provision example across three hosts, run as its README says:
-//! `examples/distributed/run`, which starts a real `nats-server -js`, a
+//! `examples/hosts/run`, which starts a real `nats-server -js`, a
 //! worker per host and the coordinator. The test fails, never skips, when
 //! `nats-server` is missing (the script says how to install it).
 
@@ -21,11 +21,11 @@ const HANG: Duration = Duration::from_secs(120);
 
 const HOSTS: [&str; 3] = ["db", "app1", "app2"];
 
-/// Runs `examples/distributed/run` with the hosts' directories under
+/// Runs `examples/hosts/run` with the hosts' directories under
 /// `dir`, starting workers for `hosts` only, with the coordinator's
 /// `flags`; returns what it printed and its report.
 fn run_script(dir: &Path, hosts: &str, flags: &[&str]) -> (Output, Report) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("distributed/run");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hosts/run");
     let report = dir.join("report.json");
     let mut child = Command::new(script)
         .env("PROVISION_HOSTS_BIN", support::example("provision_hosts"))

@@ -10,6 +10,13 @@ use std::sync::{Mutex, PoisonError};
 /// while tests run) and returns the path of its executable, as cargo
 /// reports it.
 pub fn example(name: &str) -> PathBuf {
+    // Each example is built in its own package, with that package's
+    // features, as `cargo run --example NAME` from the root builds it.
+    let package = match name {
+        "provision" => "dojobber-example-provision",
+        "provision_hosts" => "dojobber-example-hosts",
+        _ => "dojobber-example-movie",
+    };
     static BUILT: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
     let mut built = BUILT.lock().unwrap_or_else(PoisonError::into_inner);
     let built = built.get_or_insert_with(HashMap::new);
@@ -23,7 +30,7 @@ pub fn example(name: &str) -> PathBuf {
             "--quiet",
             "--message-format=json",
             "-p",
-            "dojobber-examples",
+            package,
         ])
         .args(["--example", name])
         .output()
