@@ -50,6 +50,12 @@ impl Outcome {
     pub fn is_pass(&self) -> bool {
         matches!(self, Outcome::Pass)
     }
+
+    /// The name before 0.2.0.
+    #[deprecated(since = "0.2.0", note = "use `Outcome::is_pass`")]
+    pub fn passed(&self) -> bool {
+        self.is_pass()
+    }
 }
 
 /// Drops `value`, catching a panic in its `Drop` (user code: a job, a
