@@ -73,10 +73,7 @@ macro_rules! entry_job {
             fn name(&self) -> String {
                 self.label()
             }
-            fn deps(
-                &self,
-                args: &$crate::Provision,
-            ) -> Vec<dojobber::JobRef<$crate::Provision>> {
+            fn deps(&self, args: &$crate::Provision) -> Vec<dojobber::JobRef<$crate::Provision>> {
                 self.needs.jobs(args)
             }
             fn check(

@@ -25,13 +25,7 @@ pub fn example(name: &str) -> PathBuf {
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = Command::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "--message-format=json",
-            "-p",
-            package,
-        ])
+        .args(["build", "--quiet", "--message-format=json", "-p", package])
         .args(["--example", name])
         .output()
         .expect("cargo runs");
