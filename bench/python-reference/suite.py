@@ -1,6 +1,6 @@
 """The scale example's suite for the original Python DoJobber.
 
-Builds the same graph as dojobber's `examples/examples/scale.rs` (chain, or
+Builds the same graph as dojobber's `examples/movie/examples/scale.rs` (chain, or
 a random DAG from the same xorshift64* stream) as Job classes with DEPS,
 roots it in a DummyJob of the jobs nothing needs, and runs checknrun. In
 "fix" mode each Check fails until the job's Run stored a mark in its

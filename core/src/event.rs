@@ -51,6 +51,12 @@ impl Outcome {
     pub fn is_pass(&self) -> bool {
         matches!(self, Outcome::Pass)
     }
+
+    /// The name before 0.2.0.
+    #[deprecated(since = "0.2.0", note = "use `Outcome::is_pass`")]
+    pub fn passed(&self) -> bool {
+        self.is_pass()
+    }
 }
 
 /// One transition of the machine, for observers: printers, progress

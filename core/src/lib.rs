@@ -1,64 +1,7 @@
-//! dojobber orchestrates small, single-purpose, idempotent jobs.
-//!
-//! A [`Job`] knows how to **check** that the world is as it should be and how
-//! to **run** to make it so, and names the jobs it depends on. From a root
-//! job, a [`Runner`] discovers the graph and takes every job through check,
-//! then (if needed) run and recheck, in dependency order; it retries
-//! failures in rounds, blocks what depends on a failure while the rest goes
-//! on, cleans up, and returns a [`Report`] of what passed, what it fixed,
-//! what failed and what was blocked.
-//!
-//! ```
-//! use dojobber::prelude::*;
-//!
-//! struct BoilWater;
-//! impl Job for BoilWater {
-//!     fn check(&self, cx: &mut Context<'_, ()>) -> JobResult {
-//!         match cx.global().get::<bool>("boiled") {
-//!             Some(true) => Ok(()),
-//!             _ => bail!("the water is cold"),
-//!         }
-//!     }
-//!     fn run(&self, cx: &mut Context<'_, ()>) -> JobResult {
-//!         cx.global().insert("boiled", true);
-//!         Ok(())
-//!     }
-//! }
-//!
-//! struct MakeTea;
-//! impl Job for MakeTea {
-//!     fn deps(&self, _: &()) -> Vec<JobRef> { vec![dep(BoilWater)] }
-//!     fn check(&self, _: &mut Context<'_, ()>) -> JobResult { Ok(()) }
-//! }
-//!
-//! let report = Runner::new(MakeTea, ()).run()?.into_report();
-//! assert_eq!(report.job("BoilWater").unwrap().status(), Status::Fixed);
-//! assert_eq!(report.job("MakeTea").unwrap().status(), Status::Passed);
-//! # Ok::<(), dojobber::SetupError>(())
-//! ```
-//!
-//! # Layers
-//!
-//! - **Writing jobs**: `use dojobber::prelude::*;` brings [`Job`],
-//!   [`Context`], [`dep`], [`Group`], [`JobResult`], [`bail!`], [`Runner`]
-//!   and what a run returns. Everything else a runner's user may touch
-//!   (storage, the report's parts) is at the crate root, and what an
-//!   observer of a run sees is in [`observe`].
-//! - **Embedding the engine**: [`engine`] holds the layers under the
-//!   [`Runner`], from the inside out: [`engine::Plan`] (the graph as data),
-//!   [`engine::Machine`] (the scheduler: no I/O, no clock, no user code)
-//!   and what it hands out and is told ([`engine::Step`],
-//!   [`engine::Task`]). A driver of your own, a simulator or a viewer
-//!   starts there.
-//! - **Testing a suite**: the `dojobber-testkit` crate (records of real
-//!   runs, invariant checks, random run settings, mock jobs).
-//!
-//! The command line a program gets for free (`-v`, `-n`, `--report-json`,
-//! `--graph`, ...) is the `dojobber-cli` crate; this one has no argument
-//! parser or terminal code.
-
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod cancel;
 mod caught;

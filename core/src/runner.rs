@@ -116,6 +116,12 @@ impl<A: 'static> Runner<A> {
         self
     }
 
+    /// The name before 0.2.0: a "job" is what you write, a worker runs it.
+    #[deprecated(since = "0.2.0", note = "use `Runner::workers`")]
+    pub fn jobs(self, workers: usize) -> Self {
+        self.workers(workers)
+    }
+
     /// After the first job that failed for good, start no new try; tries
     /// under way finish. Off by default: every branch that can go on does.
     pub fn fail_fast(mut self, fail_fast: bool) -> Self {

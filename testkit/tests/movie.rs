@@ -3,7 +3,7 @@
 //! plan; every run is also held to the engine's invariants.
 
 use dojobber::{Runner, Status};
-use dojobber_examples::movie::{self, MovieArgs};
+use dojobber_example_movie::{self as movie, MovieArgs};
 use dojobber_testkit::{
     IdempotenceError, Simulation, check_idempotent, check_invariants, dry_run_text, record,
     render_plan,

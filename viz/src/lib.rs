@@ -1,40 +1,4 @@
-//! Draw a dojobber job graph, before a run or after one, as DOT, SVG or PNG,
-//! with or without Graphviz installed.
-//!
-//! Every job is a box labelled with its name, with an arrow from each job
-//! to each of its deps. After a run the boxes are filled by status: passed
-//! green, fixed dark green, failed red, blocked grey, not run unfilled;
-//! dummy jobs are dashed, and every picture has a legend. [`Style`] keeps
-//! large graphs readable: fan-outs collapsed, long names shortened, wide
-//! ranks wrapped.
-//!
-//! - **DOT** is built with graphviz-rust's DOT model and printed by it; any
-//!   job name, quotes, backslashes, newlines and all, comes out as valid
-//!   DOT that parses back to the same name ([`job_names`]).
-//! - **SVG and PNG** come from Graphviz's `dot` when it is on PATH, and
-//!   otherwise from a pure-Rust pipeline: a layered layout of our own
-//!   (fast at 10,000 jobs), an SVG written with the `svg` crate, and resvg
-//!   with an embedded DejaVu Sans for the PNG, so labels render on a
-//!   machine with no fonts at all. [`Renderer`] forces either.
-//!
-//! ```
-//! use dojobber::{Context, Job, JobResult, Runner};
-//! use dojobber_viz::{Options, write_graph};
-//!
-//! struct Done;
-//! impl Job for Done {
-//!     fn check(&self, _: &mut Context<'_, ()>) -> JobResult { Ok(()) }
-//! }
-//!
-//! let dir = tempfile::tempdir()?;
-//! let runner = Runner::new(Done, ()).output(std::io::sink());
-//! let graph = runner.graph()?;
-//! write_graph(&dir.path().join("before.svg"), graph.plan(), &Options::default())?;
-//! let report = runner.run()?.into_report();
-//! write_graph(&dir.path().join("after.png"), &report, &Options::default())?;
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
-
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -6,7 +6,7 @@ mod common;
 
 use dojobber::engine::{Defaults, JobSpec, Plan};
 use dojobber::{JobRecord, Report, Status};
-use dojobber_examples::movie::{self, MovieArgs};
+use dojobber_example_movie::{self as movie, MovieArgs};
 use dojobber_viz::dot_structures::{Attribute, Graph, Id, Stmt};
 use dojobber_viz::{Options, Style, dot_string, graphviz_rust, job_names, to_dot};
 use proptest::prelude::*;

@@ -5,7 +5,7 @@ mod common;
 
 use common::sitekit::sitekit;
 use dojobber::engine::{Defaults, JobSpec, Plan};
-use dojobber_examples::movie::{self, MovieArgs};
+use dojobber_example_movie::{self as movie, MovieArgs};
 use dojobber_viz::{Format, Options, Renderer, Style, render};
 use proptest::prelude::*;
 use resvg::usvg::roxmltree::{Document, Node};

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use dojobber::Report;
 use dojobber::engine::{Defaults, JobSpec, Plan};
-use dojobber_examples::movie::{self, MovieArgs};
+use dojobber_example_movie::{self as movie, MovieArgs};
 use dojobber_viz::{Format, Options, Renderer, Style, VizError, render, write_graph};
 
 fn movie_report() -> Report {

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use dojobber::Report;
-use dojobber_examples::movie::{self, MovieArgs};
+use dojobber_example_movie::{self as movie, MovieArgs};
 use dojobber_viz::html::{self, RunView};
 use dojobber_viz::{Options, Renderer, Style};
 

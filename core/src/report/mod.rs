@@ -30,6 +30,12 @@ impl Status {
         matches!(self, Status::Passed | Status::Fixed)
     }
 
+    /// The name before 0.2.0.
+    #[deprecated(since = "0.2.0", note = "use `Status::is_success`")]
+    pub fn succeeded(self) -> bool {
+        self.is_success()
+    }
+
     /// The lower-case name used in output and JSON.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -658,6 +664,18 @@ impl Report {
     /// or found things already done.
     pub fn is_partial_success(&self) -> bool {
         self.jobs().any(|job| job.status().is_success())
+    }
+
+    /// The name before 0.2.0.
+    #[deprecated(since = "0.2.0", note = "use `Report::is_success`")]
+    pub fn success(&self) -> bool {
+        self.is_success()
+    }
+
+    /// The name before 0.2.0.
+    #[deprecated(since = "0.2.0", note = "use `Report::is_partial_success`")]
+    pub fn partial_success(&self) -> bool {
+        self.is_partial_success()
     }
 
     /// The names of the jobs with this status, in the reference order.

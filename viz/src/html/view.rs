@@ -295,6 +295,12 @@ impl RunView {
             .any(|phase| phase.end_secs.is_some())
     }
 
+    /// The name before 0.2.0.
+    #[deprecated(since = "0.2.0", note = "use `RunView::is_timed`")]
+    pub fn timed(&self) -> bool {
+        self.is_timed()
+    }
+
     /// Adds the phases of the run's events as an observer saw them, with
     /// the plan that names their jobs. Fails, changing nothing, when an
     /// event names a job the report does not have.

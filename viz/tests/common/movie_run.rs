@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use dojobber::Report;
 use dojobber::engine::Plan;
 use dojobber::observe::{Event, Observer};
-use dojobber_examples::movie::{self, MovieArgs};
+use dojobber_example_movie::{self as movie, MovieArgs};
 
 /// Keeps every event of a run.
 #[derive(Clone, Default)]
