@@ -338,3 +338,37 @@ def test_main_exit_codes(tmp_path):
     assert run_main(tmp_path, '--only', 'Nobody').returncode == 2
     listed = run_main(tmp_path, '--help')
     assert listed.returncode == 0 and '--workers' in listed.stdout
+
+
+SIGTERM_SCRIPT = textwrap.dedent('''
+    import os
+    import signal
+    import time
+    import dojobber
+
+    class First(dojobber.Job):
+        def Check(self):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.2)
+
+    class Second(dojobber.Job):
+        DEPS = [First]
+        def Check(self):
+            print('Second ran')
+
+    dojobber.main(Second)
+''')
+
+
+def test_main_keeps_the_report_on_sigterm(tmp_path):
+    script = tmp_path / 'term.py'
+    script.write_text(SIGTERM_SCRIPT)
+    report = tmp_path / 'report.json'
+    done = subprocess.run([sys.executable, str(script), '-q', '--report-json', str(report)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert 'Second ran' not in done.stdout
+    written = json.loads(report.read_text())
+    assert written['stopped'] == 'cancelled'
+    assert {job['name']: job['status'] for job in written['jobs']} == {
+        'First': 'passed', 'Second': 'blocked'}
