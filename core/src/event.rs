@@ -97,7 +97,8 @@ pub enum Event {
         /// When.
         at: Duration,
         /// `false` when the machine decided it without user code: a dummy
-        /// job's check, a run-only job's check and recheck.
+        /// job's check, a run-only job's check and recheck; and when its
+        /// outcome was lost ([`FailureKind::Lost`](crate::FailureKind::Lost)).
         performed: bool,
     },
     /// A job has its final status: passed, fixed, or failed with no tries left.
