@@ -137,6 +137,16 @@ pub enum Event {
         /// When it started.
         started: Duration,
     },
+    /// What a driver must tell the user, whatever the program's logging:
+    /// dojobber-nats's coordinator says so when a worker went silent with
+    /// a try, no worker serves a label, or a worker refused a try. Not a
+    /// transition of the machine: printers show it at every verbosity.
+    Warning {
+        /// The job it is about, if one.
+        job: Option<JobId>,
+        /// What happened, in words.
+        message: String,
+    },
 }
 
 /// An [`Event`] with its jobs named, in a stable form for machines to read:
@@ -229,6 +239,14 @@ pub enum EventRecord<'a> {
         /// Seconds since the run started.
         started_secs: f64,
     },
+    /// See [`Event::Warning`].
+    Warning {
+        /// The job's name, if it is about one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        job: Option<&'a str>,
+        /// What happened.
+        message: &'a str,
+    },
 }
 
 impl Event {
@@ -281,6 +299,10 @@ impl Event {
                 phase: task.phase,
                 attempt: task.attempt,
                 started_secs: started.as_secs_f64(),
+            },
+            Event::Warning { job, message } => EventRecord::Warning {
+                job: job.map(|job| plan.name(job)),
+                message,
             },
         }
     }

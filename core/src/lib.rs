@@ -144,9 +144,7 @@ pub mod prelude {
 pub mod engine {
     pub use crate::event::Task;
     pub use crate::graph::JobGraph;
-    pub use crate::machine::{
-        Machine, MachineConfig, MachineError, Step, first_phase, next_phase,
-    };
+    pub use crate::machine::{Machine, MachineConfig, MachineError, Step, first_phase, next_phase};
     pub use crate::plan::{Defaults, JobId, JobSpec, Plan};
     /// Why a run stopped early: the report's word, and what
     /// [`Machine::stop`](crate::engine::Machine::stop) is told.

@@ -305,13 +305,18 @@ pub struct Serve {
     #[arg(long, value_name = "K", default_value_t = 1,
           value_parser = clap::value_parser!(u16).range(1..))]
     pub slots: u16,
+    /// Say a line on stderr per try performed.
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 impl Serve {
     /// Serves tries with the graph `root` builds from each run's
     /// arguments, until killed or the server cannot be used (then exit 2,
-    /// the error on stderr). Waits for the server to come up. Starts its
-    /// own tokio runtime: call it from a plain `fn main`.
+    /// the error on stderr). Says when it is ready, and every few seconds
+    /// while it cannot reach the server, why; refuses a name a live worker
+    /// of the suite holds. Starts its own tokio runtime: call it from a
+    /// plain `fn main`.
     ///
     /// ```no_run
     /// use clap::Parser;
@@ -333,15 +338,66 @@ impl Serve {
     where
         A: DeserializeOwned + Send + Sync + 'static,
     {
+        self.execute_with(root, |worker| worker)
+    }
+
+    /// Like [`execute`](Self::execute), with `configure` setting the rest
+    /// of the [`Worker`] before it serves: this host's own arguments
+    /// ([`Worker::host_args`]), say, so a fleet program is one `main` with
+    /// two modes.
+    ///
+    /// ```no_run
+    /// use std::path::PathBuf;
+    /// use clap::{Parser, Subcommand};
+    /// use dojobber::{dep, Group, JobRef, Runner};
+    /// use dojobber_nats::cli::{Coordinate, Serve};
+    ///
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Args { #[serde(skip)] target: PathBuf }
+    ///
+    /// fn root(_: &Args) -> JobRef<Args> { dep(Group::<Args>::new("All")) }
+    ///
+    /// #[derive(Parser)]
+    /// enum Cli {
+    ///     Coordinate(Coordinate),
+    ///     Worker {
+    ///         #[command(flatten)]
+    ///         serve: Serve,
+    ///         /// The directory this host converges.
+    ///         #[arg(long)]
+    ///         target: PathBuf,
+    ///     },
+    /// }
+    ///
+    /// fn main() -> std::process::ExitCode {
+    ///     match Cli::parse() {
+    ///         Cli::Coordinate(coordinate) => {
+    ///             let args = Args { target: PathBuf::new() };
+    ///             coordinate.execute(Runner::from_ref(root(&args), args))
+    ///         }
+    ///         Cli::Worker { serve, target } => serve.execute_with(root, move |worker| {
+    ///             worker.host_args(move |args: &mut Args| args.target = target.clone())
+    ///         }),
+    ///     }
+    /// }
+    /// ```
+    pub fn execute_with<A>(
+        &self,
+        root: impl Fn(&A) -> JobRef<A> + Send + Sync + 'static,
+        configure: impl FnOnce(Worker<A>) -> Worker<A>,
+    ) -> ExitCode
+    where
+        A: DeserializeOwned + Send + Sync + 'static,
+    {
         let served = runtime().and_then(|runtime| {
             runtime.block_on(async {
-                let client = self.connection.connect_retrying().await?;
-                Worker::new(client, &self.connection.suite, &self.name, root)?
+                let client = self.connect_saying().await?;
+                let worker = Worker::new(client, &self.connection.suite, &self.name, root)?
                     .labels(self.labels.iter().cloned())?
                     .slots(usize::from(self.slots))
                     .settings(self.connection.settings())
-                    .serve()
-                    .await
+                    .announce(self.verbose);
+                configure(worker).serve().await
             })
         });
         match served {
@@ -352,7 +408,46 @@ impl Serve {
             }
         }
     }
+
+    /// Connects, saying every few seconds why it cannot yet, and later
+    /// when the connection is lost and back.
+    async fn connect_saying(&self) -> Result<async_nats::Client, Error> {
+        let name = self.name.clone();
+        loop {
+            let name = name.clone();
+            let options = async_nats::ConnectOptions::new().event_callback(move |event| {
+                let name = name.clone();
+                async move {
+                    match event {
+                        async_nats::Event::Disconnected => eprintln!(
+                            "worker {name}: lost the NATS server; reconnecting (tries in hand \
+                             come back to the queue after an ack wait)"
+                        ),
+                        async_nats::Event::Connected => {
+                            eprintln!("worker {name}: connected to the NATS server")
+                        }
+                        _ => {}
+                    }
+                }
+            });
+            match self.connection.connect_with(options).await {
+                Ok(client) => return Ok(client),
+                Err(error @ Error::Connect { .. }) => {
+                    let error = dojobber::escaped(&error.to_string()).into_owned();
+                    eprintln!(
+                        "worker {}: {error}; trying again in {RECONNECT_EVERY:?}",
+                        self.name
+                    );
+                    tokio::time::sleep(RECONNECT_EVERY).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
 }
+
+/// How often a worker that cannot reach the server tries again (and says so).
+const RECONNECT_EVERY: Duration = Duration::from_secs(3);
 
 /// The two modes, for a suite whose modes take no flags of their own.
 // Parsed once per process: the size of a variant does not matter.

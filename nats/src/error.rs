@@ -24,6 +24,19 @@ pub enum Error {
         /// The run id of the coordinator that holds the lease.
         holder: String,
     },
+    /// A live worker of the suite already has this worker's name.
+    #[error(
+        "worker name {name:?} is in use by a live worker of suite {suite:?}: \
+         names are unique (a dead worker's name is free {expires:?} after its end)"
+    )]
+    NameInUse {
+        /// The suite.
+        suite: String,
+        /// The name.
+        name: String,
+        /// How long a dead worker's name stays taken.
+        expires: std::time::Duration,
+    },
     /// The run's arguments cannot be sent.
     #[error("cannot serialise the run's arguments: {0}")]
     Args(String),

@@ -36,6 +36,7 @@
 pub mod cli;
 mod coordinator;
 mod error;
+mod remote_try;
 mod shared;
 mod transport;
 mod wire;

@@ -468,6 +468,8 @@ impl<'a> Checker<'a> {
             }
             // Only what observers are told: the phase's record says the rest.
             Event::WaitingForAbandoned { .. } => Ok(()),
+            // A driver's word to the user, not a transition.
+            Event::Warning { .. } => Ok(()),
         }
     }
 

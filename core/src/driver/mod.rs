@@ -478,6 +478,33 @@ impl<A> Session<A> {
         }
     }
 
+    /// Tells the run's observers (its printer among them) something the
+    /// user must know that is no transition of the machine: an
+    /// [`Event::Warning`](crate::Event::Warning), shown at every verbosity.
+    /// Takes the session's lock: call it from no observer.
+    ///
+    /// ```
+    /// use dojobber::prelude::*;
+    ///
+    /// struct Kettle;
+    /// impl Job for Kettle {}
+    ///
+    /// let session = Runner::new(Kettle, ()).into_session()?;
+    /// session.warn(None, "the kitchen's worker went silent");
+    /// # Ok::<(), SetupError>(())
+    /// ```
+    pub fn warn(&self, job: Option<JobId>, message: impl Into<String>) {
+        let event = crate::event::Event::Warning {
+            job,
+            message: message.into(),
+        };
+        let mut run = self.lock();
+        let run = &mut *run;
+        for observer in &mut run.observers {
+            observer.on_event(&event, run.machine.plan());
+        }
+    }
+
     /// Stops every worker after a panic outside user code (an observer's,
     /// or the executor's own): their next step is [`Next::Done`].
     pub fn break_down(&self, executor: &impl Executor) {

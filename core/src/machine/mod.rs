@@ -1104,7 +1104,8 @@ impl Machine {
         at: Duration,
         end: Nanos,
     ) {
-        let performed = !matches!(&outcome, Outcome::Fail(failure) if failure.kind == FailureKind::Lost);
+        let performed =
+            !matches!(&outcome, Outcome::Fail(failure) if failure.kind == FailureKind::Lost);
         self.phase_over(task, since, outcome, at, end, performed);
     }
 
