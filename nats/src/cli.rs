@@ -10,10 +10,18 @@
 //!   and opens every file before anything is sent, cancels on Ctrl-C or
 //!   SIGTERM (tries under way finish), and exits as a local run does
 //!   (0 all passed, 1 some job failed or is blocked, 2 could not start:
-//!   bad flags, another coordinator holds the suite, no server).
-//! - `worker`: serves the suite's tries: `--name` (unique in the suite),
-//!   `--labels a,b` (the jobs whose `runs_on` names one of them; jobs with
-//!   no label go to any worker), `--slots K` (tries of each label at once).
+//!   bad flags, another coordinator holds the suite, no server). With `-n`
+//!   (check only), 1 says that something would run: some check failed.
+//!   What a user must know while it runs (a worker gone silent with a
+//!   try, a label no worker serves, a worker refusing a try) comes on
+//!   stderr as `warning: ...` lines, with or without `-v` and whatever
+//!   the program's logging.
+//! - `worker`: serves the suite's tries: `--name` (unique in the suite:
+//!   refused while a live worker holds it), `--labels a,b` (the jobs whose
+//!   `runs_on` names one of them; jobs with no label go to any worker),
+//!   `--slots K` (tries of each label at once), `-v` (a line per try). It
+//!   says when it is ready, and every few seconds why it cannot reach the
+//!   server. [`Serve::execute_with`] gives it this host's own arguments.
 //!
 //! Both connect with [`Connection`]: `--nats URL` (default
 //! `nats://127.0.0.1:4222`; a comma-separated list for a cluster),

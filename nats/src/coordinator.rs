@@ -375,9 +375,14 @@ impl Lease {
                             .flatten()
                             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
                             .unwrap_or_else(|| "(expired just now)".into());
+                        let expires_within = match store.status().await {
+                            Ok(status) => status.max_age(),
+                            Err(_) => transport.settings.lease_ttl,
+                        };
                         return Err(Error::LeaseHeld {
                             suite: transport.names.suite().to_owned(),
                             holder,
+                            expires_within,
                         });
                     }
                     // Waiting for the holder's key to go: released or expired.

@@ -10,9 +10,12 @@
 //! - The run's arguments travel once (serde, in a key-value bucket); each
 //!   worker rebuilds the graph from them and refuses a try when its graph
 //!   differs from the coordinator's ([`plan_fingerprint`]).
-//! - At-least-once delivery, the ack wait and redelivery are JetStream's:
-//!   a try whose worker goes silent comes back to another worker, which
-//!   reports it lost, and the machine retries it as any failed try.
+//! - At-least-once delivery, the ack wait and redelivery are JetStream's.
+//!   A worker holding a try renews its claim on it (a key in the runs
+//!   bucket) every third of the ack wait: a claim unchanged for an ack
+//!   wait means its worker is dead, and the coordinator declares the try
+//!   lost by itself (whether or not another worker is there to be handed
+//!   it again), says so, and the machine retries it as any failed try.
 //! - One coordinator per suite at a time: a lease in a key-value bucket.
 //! - Connection options (credentials, TLS) are async-nats's own: connect
 //!   the [`async_nats::Client`] as you need and hand it over, or let
@@ -23,6 +26,15 @@
 //! [`cli`]: `coordinate --suite NAME` (`-j N`: tries in flight at once,
 //! over all workers, 16 unless given) and `worker --suite NAME --name W
 //! --labels a,b`.
+//!
+//! A program that builds its own [`Coordinator`] or [`Worker`] (rather
+//! than [`cli`], which starts its own runtime) needs tokio with the
+//! `rt-multi-thread`, `macros` and `time` features, and a
+//! multi-threaded runtime: a worker performs each phase on tokio's
+//! blocking pool. `serde` with `derive` makes the run's arguments
+//! travel. Logs for developers go to `tracing`; what a user must know
+//! goes through the run's printer ([`dojobber::Event::Warning`]) or, for
+//! a worker, on stderr ([`Worker::announce`]), with no subscriber.
 //!
 //! Each worker has its own [`GlobalStorage`](dojobber::GlobalStorage) per
 //! run (values of any type, in its process), whose shared values

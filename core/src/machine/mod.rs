@@ -1281,10 +1281,21 @@ impl Machine {
     }
 
     /// A try cut short by a stop before its next phase: the job fails, for good.
+    /// A phase of it whose outcome was lost (a remote worker gone silent)
+    /// is named: it is why the try never got further.
     fn try_interrupted(&mut self, job: JobId, reason: StopReason) {
         self.try_ended(job);
-        let failure = Failure::new(format!("{reason} during its try"))
-            .with_kind(FailureKind::Interrupted(reason));
+        let lost = self
+            .phase_log
+            .last()
+            .filter(|(last_job, _)| *last_job == job)
+            .and_then(|(_, record)| record.error.as_deref())
+            .filter(|error| error.kind == FailureKind::Lost);
+        let message = match lost {
+            Some(lost) => format!("{reason} during its try, whose last phase was lost: {lost}"),
+            None => format!("{reason} during its try"),
+        };
+        let failure = Failure::new(message).with_kind(FailureKind::Interrupted(reason));
         self.fail_for_good(job, Some(failure));
     }
 
