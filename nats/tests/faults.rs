@@ -94,13 +94,23 @@ fn a_worker_killed_mid_try_with_no_other_for_its_label_is_reported_and_named_at_
         ) && error.contains("worker web1, which served it, went silent"),
         "{error}"
     );
-    // The lost run and the retry's check that nobody performed say so.
+    // The lost run, the recheck the machine asked for after it, and the
+    // retry's check: nobody reported performing them, and they say so.
     let lost: Vec<_> = gate
         .phases()
         .iter()
         .filter(|phase| !phase.performed)
         .collect();
-    assert_eq!(lost.len(), 2, "{:?}", gate.phases());
+    let phases: Vec<_> = lost
+        .iter()
+        .map(|phase| (phase.phase, phase.attempt))
+        .collect();
+    assert_eq!(
+        phases,
+        [(Phase::Run, 1), (Phase::Recheck, 1), (Phase::Check, 2)],
+        "{:?}",
+        gate.phases()
+    );
     assert!(
         lost.iter()
             .all(|phase| phase.error.as_ref().unwrap().kind == FailureKind::Lost)
