@@ -231,6 +231,8 @@ pub mod engine {
         /// Re-exported for [`CancelHandle::subscribe`](crate::CancelHandle::subscribe),
         /// which wakes a watcher on a cancel.
         pub use crate::cancel::Subscription;
+        #[cfg(feature = "tokio")]
+        pub use crate::driver::task_pool::{PerformPhase, drive_tasks};
         pub use crate::driver::{Came, Done, Executor, Next, Role, Session, Work};
     }
 }

@@ -24,22 +24,20 @@
 //! A run the worker renewed its claim for just before the cut landed
 //! still runs (one KV round-trip's window).
 
-use std::any::Any;
 use std::collections::{HashMap, HashSet};
-use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream::{consumer, kv};
-use dojobber::engine::driver::{Came, Done, Executor, Next, Role, Session, Work};
+use dojobber::engine::driver::{PerformPhase, Session, Work, drive_tasks};
 use dojobber::engine::{JobId, Plan, Task, first_phase};
 use dojobber::{
-    CancelHandle, Failure, FailureKind, Job, JobRef, Observer, Outcome, Phase, Report, Runner, dep,
+    CancelHandle, Failure, FailureKind, Job, JobRef, LocalStorage, Observer, Outcome, Phase,
+    Report, Runner, dep,
 };
-use futures_util::{FutureExt, StreamExt};
+use futures_util::StreamExt;
 use serde::Serialize;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::error::{Error, nats};
@@ -305,7 +303,11 @@ where
             });
             let _reader = AbortOnDrop(listen(&link).await?);
             let _claims = AbortOnDrop(watch_claims(&link).await?);
-            drive(&session, &link).await;
+            let performer = RemotePhases {
+                link: Arc::clone(&link),
+                plan: Arc::clone(session.plan()),
+            };
+            drive_tasks(&session, performer).await;
             let broken = link.broken().take();
             if let Some(error) = broken {
                 return Err(error);
@@ -661,36 +663,26 @@ async fn watch_claims(link: &Arc<Link>) -> Result<tokio::task::JoinHandle<()>, E
     }))
 }
 
-/// The executor: the watcher is the run's own task; each worker is a
-/// tokio task that sends tries and awaits their phases' outcomes.
-struct Remote<A> {
-    session: Arc<Session<A>>,
+/// How the coordinator performs a phase, on dojobber's task pool
+/// ([`drive_tasks`]): each worker task sends tries and awaits their
+/// phases' outcomes.
+struct RemotePhases {
     link: Arc<Link>,
-    /// Itself, for the workers it starts.
-    me: Weak<Remote<A>>,
-    start: Instant,
-    /// The most workers the run can use.
-    workers: usize,
-    /// Workers started (changed under the session's lock).
-    started: AtomicUsize,
-    handles: Mutex<Vec<tokio::task::JoinHandle<()>>>,
-    /// The first panic of a worker (an observer's), for the caller.
-    panic: Mutex<Option<Box<dyn Any + Send>>>,
-    worker_bell: Semaphore,
-    /// Shared with the cancel handle's wake-up call.
-    watcher_bell: Arc<Notify>,
+    plan: Arc<Plan>,
 }
 
-impl<A: Send + Sync + 'static> Executor for Remote<A> {
-    fn now(&self) -> Duration {
-        self.start.elapsed()
+impl<A: Send + Sync + 'static> PerformPhase<A> for RemotePhases {
+    /// Performs a phase on the workers: its outcome as they report it. The
+    /// local storage lent stays empty: a try's lives on its worker.
+    async fn perform(&self, _session: &Arc<Session<A>>, work: Work) -> (Outcome, LocalStorage) {
+        let Work { task, local } = work;
+        let outcome = match task.phase {
+            Phase::Cleanup => self.cleanup(task).await,
+            _ => self.phase(task).await,
+        };
+        (outcome, local)
     }
-    fn wake_workers(&self, count: usize) {
-        self.worker_bell.add_permits(count.min(self.workers));
-    }
-    fn wake_watcher(&self) {
-        self.watcher_bell.notify_one();
-    }
+
     fn abandon(&self, task: Task) {
         if task.phase == Phase::Cleanup {
             return;
@@ -698,141 +690,22 @@ impl<A: Send + Sync + 'static> Executor for Remote<A> {
         self.link
             .tell_try(task.job, task.attempt, RemoteTry::handle_abandon);
     }
-    fn can_add_worker(&self) -> bool {
-        self.started.load(Ordering::SeqCst) < self.workers
-    }
-    fn add_worker(&self) {
-        self.started.fetch_add(1, Ordering::SeqCst);
-        let remote = self
-            .me
-            .upgrade()
-            .expect("the executor outlives its workers");
-        let handle = tokio::spawn(async move { remote.worker().await });
-        lock(&self.handles).push(handle);
+
+    /// Wakes the other worker tasks, whichever try they await.
+    fn broke_down(&self) {
+        self.link.break_down(Error::Nats {
+            context: "the run",
+            error: "a worker task panicked (an observer?)".into(),
+        });
     }
 }
 
-/// Runs the session with remote workers: up to `most_in_flight` worker
-/// tasks, started as work comes, this task watching the timers.
-async fn drive<A: Send + Sync + 'static>(session: &Arc<Session<A>>, link: &Arc<Link>) {
-    let remote = Arc::new_cyclic(|me| Remote {
-        session: Arc::clone(session),
-        link: Arc::clone(link),
-        me: me.clone(),
-        start: link.start,
-        workers: session.most_in_flight(),
-        started: AtomicUsize::new(0),
-        handles: Mutex::new(Vec::new()),
-        panic: Mutex::new(None),
-        worker_bell: Semaphore::new(0),
-        watcher_bell: Arc::new(Notify::new()),
-    });
-    let _subscription = session.cancel_handle().subscribe({
-        let bell = Arc::clone(&remote.watcher_bell);
-        move || bell.notify_one()
-    });
-    // Worker tasks still running when this future is dropped or unwinds
-    // are ended with it.
-    let _workers = AbortWorkers(&remote.handles);
-    let watching = AssertUnwindSafe(remote.work(Role::Watcher))
-        .catch_unwind()
-        .await;
-    if let Err(panic) = watching {
-        session.break_down(&*remote);
-        std::panic::resume_unwind(panic);
-    }
-    loop {
-        let handles = std::mem::take(&mut *lock(&remote.handles));
-        if handles.is_empty() {
-            break;
-        }
-        // Each still aborted if this future is dropped meanwhile.
-        for mut handle in handles.into_iter().map(AbortOnDrop) {
-            // A worker catches its own panics (kept below).
-            let _ = (&mut handle.0).await;
-        }
-    }
-    let panic = lock(&remote.panic).take();
-    if let Some(panic) = panic {
-        std::panic::resume_unwind(panic);
-    }
-}
-
-/// Aborts the worker tasks left when dropped.
-struct AbortWorkers<'a>(&'a Mutex<Vec<tokio::task::JoinHandle<()>>>);
-
-impl Drop for AbortWorkers<'_> {
-    fn drop(&mut self) {
-        for handle in lock(self.0).drain(..) {
-            handle.abort();
-        }
-    }
-}
-
-impl<A: Send + Sync + 'static> Remote<A> {
-    /// A worker's whole life; a panic stops the run and is kept for the
-    /// caller.
-    async fn worker(&self) {
-        let work = AssertUnwindSafe(self.work(Role::Worker));
-        if let Err(panic) = work.catch_unwind().await {
-            self.session.break_down(self);
-            // Wakes the other worker tasks, whichever try they await.
-            self.link.break_down(Error::Nats {
-                context: "the run",
-                error: "a worker task panicked (an observer?)".into(),
-            });
-            lock(&self.panic).get_or_insert(panic);
-        }
-    }
-
-    async fn work(&self, role: Role) {
-        let session = &self.session;
-        let mut came = Came::Start;
-        loop {
-            let next = session.step(role, came, self);
-            came = match next {
-                Next::Perform(work) => Came::Finished(self.perform(work).await),
-                Next::Sleep(until) => {
-                    match role {
-                        Role::Worker => self
-                            .worker_bell
-                            .acquire()
-                            .await
-                            .expect("the bell is never closed")
-                            .forget(),
-                        Role::Watcher | Role::Alone => {
-                            let until =
-                                until.map_or(Duration::MAX, |at| at.saturating_sub(self.now()));
-                            let _ = tokio::time::timeout(until, self.watcher_bell.notified()).await;
-                        }
-                    }
-                    Came::Woke
-                }
-                Next::Done => return,
-            };
-        }
-    }
-
-    /// Performs a phase on the workers: its outcome as they report it.
-    async fn perform(&self, work: Work) -> Done {
-        let Work { task, local } = work;
-        let outcome = match task.phase {
-            Phase::Cleanup => self.cleanup(task).await,
-            _ => self.phase(task).await,
-        };
-        Done {
-            task,
-            local,
-            outcome,
-            at: self.now(),
-        }
-    }
-
+impl RemotePhases {
     /// A phase of a try: sends the try if this is its first phase, then
     /// does what the try's [`RemoteTry`] says until it has the outcome.
     async fn phase(&self, task: Task) -> Outcome {
         let link = &self.link;
-        let kind = self.session.plan().kind(task.job);
+        let kind = self.plan.kind(task.job);
         let first = first_phase(kind, link.no_act);
         let (news, new_try) = {
             // `broken` read under the tries' lock: a break-down after this
@@ -1042,7 +915,7 @@ impl<A: Send + Sync + 'static> Remote<A> {
         let link = &self.link;
         let request = TryRequest {
             run: link.run.clone(),
-            job: self.session.plan().name(task.job).to_owned(),
+            job: self.plan.name(task.job).to_owned(),
             job_id: task.job.index() as u32,
             attempt: task.attempt,
             no_act: link.no_act,

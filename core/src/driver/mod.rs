@@ -19,10 +19,16 @@
 //! - [`threads`]: the caller's thread alone (`workers(1)`, the reference
 //!   order), or a pool of scoped threads with the caller's thread as the
 //!   watcher.
-//! - `tokio_tasks` (feature `tokio`): workers as tokio tasks; async phases
-//!   run inside the worker and can be cancelled, plain ones go to tokio's
-//!   blocking threads.
+//! - `task_pool` (feature `tokio`): the one async executor, workers as
+//!   tokio tasks, over a `PerformPhase` (how a phase is performed); public
+//!   as `engine::driver::drive_tasks`, which dojobber-nats's coordinator
+//!   uses too.
+//! - `tokio_tasks` (feature `tokio`): `run_async`'s `PerformPhase`; async
+//!   phases run inside the worker and can be cancelled, plain ones go to
+//!   tokio's blocking threads.
 
+#[cfg(feature = "tokio")]
+pub(crate) mod task_pool;
 pub(crate) mod threads;
 #[cfg(feature = "tokio")]
 pub(crate) mod tokio_tasks;
