@@ -91,9 +91,6 @@ struct TaskPool<A, P> {
     /// and no worker sleeps, up to `workers` (changed under the session's
     /// lock).
     started: AtomicUsize,
-    /// Workers that have ended, and a call for the watcher when the last does.
-    ended: AtomicUsize,
-    all_ended: Notify,
     /// The workers' tasks, aborted if the run's future is dropped.
     handles: Mutex<Vec<JoinHandle<()>>>,
     /// The first panic of a worker (an observer's), for the caller.
@@ -147,23 +144,23 @@ impl<A: Send + Sync + 'static, P: PerformPhase<A>> TaskPool<A, P> {
             self.performer.broke_down();
             lock(&self.panic).get_or_insert(panic);
         }
-        self.ended.fetch_add(1, Ordering::SeqCst);
-        self.all_ended.notify_one();
     }
 
-    /// Waits for every worker started to end.
+    /// Waits for every worker started to end, its task dropped (so no
+    /// worker holds the session any more): a worker is started only by a
+    /// live one once the watcher is done, so when none is left to await,
+    /// none will start.
     async fn all_workers_ended(&self) {
         loop {
-            let notified = self.all_ended.notified();
-            // Under the lock: no worker starts meanwhile.
-            let started = {
-                let _run = self.session.lock();
-                self.started.load(Ordering::SeqCst)
-            };
-            if self.ended.load(Ordering::SeqCst) == started {
+            let handles = std::mem::take(&mut *lock(&self.handles));
+            if handles.is_empty() {
                 return;
             }
-            notified.await;
+            // Each still aborted if the run's future is dropped meanwhile.
+            for mut handle in handles.into_iter().map(AbortOnDrop) {
+                // A worker catches its own panics (kept in `panic`).
+                let _ = (&mut handle.0).await;
+            }
         }
     }
 
@@ -205,6 +202,15 @@ impl<A: Send + Sync + 'static, P: PerformPhase<A>> TaskPool<A, P> {
     }
 }
 
+/// A task that ends when this is dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Aborts the worker tasks left when dropped.
 struct AbortWorkers<'a>(&'a Mutex<Vec<JoinHandle<()>>>);
 
@@ -233,8 +239,6 @@ where
         start: Instant::now(),
         workers: session.most_in_flight(),
         started: AtomicUsize::new(0),
-        ended: AtomicUsize::new(0),
-        all_ended: Notify::new(),
         handles: Mutex::new(Vec::new()),
         panic: Mutex::new(None),
         worker_bell: Semaphore::new(0),
