@@ -109,10 +109,10 @@ impl Proc {
         };
         let stdout = read(self.child.stdout.as_mut().map(|p| p as _));
         let mut stderr = read(self.child.stderr.as_mut().map(|p| p as _));
-        if self.lines.is_some() {
+        if let Some(lines) = &self.lines {
             // The reading thread ends at the pipe's end, soon after the process.
             let deadline = Instant::now() + Duration::from_secs(5);
-            while Arc::strong_count(self.lines.as_ref().unwrap()) > 1 && Instant::now() < deadline {
+            while Arc::strong_count(lines) > 1 && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));
             }
             stderr = self.said();
