@@ -46,7 +46,9 @@ use crate::storage::LocalStorage;
 /// }
 ///
 /// struct Kettle;
-/// impl Job for Kettle {}
+/// impl Job for Kettle {
+///     fn check(&self, _: &mut Context<'_, ()>) -> JobResult { Ok(()) }
+/// }
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 /// let session = Arc::new(Runner::new(Kettle, ()).into_session()?);
