@@ -65,6 +65,8 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use dojobber::{JobRef, Runner};
@@ -284,7 +286,8 @@ impl Coordinate {
         self.run.execute_with(runner, |runner| {
             let runtime = runtime()?;
             runtime.block_on(async {
-                let client = self.connection.connect().await?;
+                let options = saying_connection_events("coordinator".into());
+                let client = self.connection.connect_with(options).await?;
                 Coordinator::from_runner(client, &self.connection.suite, runner)
                     .settings(self.connection.settings())
                     .wait_for_lease(self.wait_for_lease)
@@ -420,24 +423,8 @@ impl Serve {
     /// Connects, saying every few seconds why it cannot yet, and later
     /// when the connection is lost and back.
     async fn connect_saying(&self) -> Result<async_nats::Client, Error> {
-        let name = self.name.clone();
         loop {
-            let name = name.clone();
-            let options = async_nats::ConnectOptions::new().event_callback(move |event| {
-                let name = name.clone();
-                async move {
-                    match event {
-                        async_nats::Event::Disconnected => eprintln!(
-                            "worker {name}: lost the NATS server; reconnecting (tries in hand \
-                             come back to the queue after an ack wait)"
-                        ),
-                        async_nats::Event::Connected => {
-                            eprintln!("worker {name}: connected to the NATS server")
-                        }
-                        _ => {}
-                    }
-                }
-            });
+            let options = saying_connection_events(format!("worker {}", self.name));
             match self.connection.connect_with(options).await {
                 Ok(client) => return Ok(client),
                 Err(error @ Error::Connect { .. }) => {
@@ -452,6 +439,28 @@ impl Serve {
             }
         }
     }
+}
+
+/// Connection options that say on stderr when the server is lost and
+/// when it is back (`who` is the speaker): a user must know, whatever
+/// the program's logging.
+fn saying_connection_events(who: String) -> async_nats::ConnectOptions {
+    let lost = Arc::new(AtomicBool::new(false));
+    async_nats::ConnectOptions::new().event_callback(move |event| {
+        let (who, lost) = (who.clone(), Arc::clone(&lost));
+        async move {
+            match event {
+                async_nats::Event::Disconnected => {
+                    lost.store(true, Ordering::Relaxed);
+                    eprintln!("{who}: lost the NATS server; reconnecting");
+                }
+                async_nats::Event::Connected if lost.swap(false, Ordering::Relaxed) => {
+                    eprintln!("{who}: the NATS server is back");
+                }
+                _ => {}
+            }
+        }
+    })
 }
 
 /// How often a worker that cannot reach the server tries again (and says so).
