@@ -408,7 +408,7 @@ impl Serve {
                     .slots(usize::from(self.slots))
                     .settings(self.connection.settings())
                     .announce(self.verbose);
-                configure(worker).serve().await
+                configure(worker).serve_until(stop_signal()).await
             })
         });
         match served {
@@ -438,6 +438,18 @@ impl Serve {
                 Err(error) => return Err(error),
             }
         }
+    }
+}
+
+/// Ready at Ctrl-C, SIGTERM or SIGHUP, so a worker stopped by its
+/// service manager leaves its name free at once; never ready when the
+/// program set its own handler.
+async fn stop_signal() {
+    let signalled = Arc::new(tokio::sync::Notify::new());
+    let bell = Arc::clone(&signalled);
+    match ctrlc::set_handler(move || bell.notify_one()) {
+        Ok(()) => signalled.notified().await,
+        Err(_) => std::future::pending().await,
     }
 }
 

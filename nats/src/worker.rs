@@ -206,6 +206,29 @@ where
     /// suite has its name: each holds a presence key, which expires a
     /// lease TTL after its worker's end.
     pub async fn serve(self) -> Result<(), Error> {
+        self.serve_until(std::future::pending()).await
+    }
+
+    /// Like [`serve`](Self::serve), until `stop` is ready (a signal, say):
+    /// then it leaves, its name free at once for the next worker that
+    /// takes it. Tries it holds come back to the queue after an ack wait.
+    ///
+    /// ```no_run
+    /// # use dojobber::{dep, Job};
+    /// # use dojobber_nats::Worker;
+    /// # struct Table;
+    /// # impl Job<String> for Table {}
+    /// # async fn serve(client: async_nats::Client) -> Result<(), dojobber_nats::Error> {
+    /// let stop = async { tokio::time::sleep(std::time::Duration::from_secs(60)).await };
+    /// Worker::new(client, "provision", "db-host-1", |_: &String| dep(Table))?
+    ///     .serve_until(stop)
+    ///     .await
+    /// # }
+    /// ```
+    pub async fn serve_until(
+        self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), Error> {
         let names = wire::Names::new(&self.suite)?;
         let transport = Transport::open(self.client.clone(), names, self.settings).await?;
         let presence = Presence {
@@ -218,6 +241,7 @@ where
                     .unwrap_or_default()
             ),
         };
+        let instance = presence.instance.clone();
         let presence_task = hold_name(&transport, &self.name, presence).await?;
         let shared = Arc::new(Shared {
             transport,
@@ -260,12 +284,38 @@ where
                 self.name, self.suite, info.host, info.port, self.slots
             );
         }
-        while let Some(ended) = tasks.join_next().await {
-            if let Ok(Err(error)) = ended {
-                return Err(error);
+        let served = async {
+            while let Some(ended) = tasks.join_next().await {
+                if let Ok(Err(error)) = ended {
+                    return Err(error);
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        };
+        let served = tokio::select! {
+            served = served => served,
+            () = stop => Ok(()),
+        };
+        tasks.abort_all();
+        leave_name(&shared.transport, &self.name, &instance).await;
+        served
+    }
+}
+
+/// Deletes this worker's presence key, if it is still this process's.
+async fn leave_name(transport: &Transport, name: &str, instance: &str) {
+    let Ok(bucket) = transport.presence_bucket().await else {
+        return;
+    };
+    let Ok(Some(entry)) = bucket.entry(name).await else {
+        return;
+    };
+    let ours = serde_json::from_slice::<Presence>(&entry.value)
+        .is_ok_and(|present| present.instance == instance);
+    if ours {
+        let _ = bucket
+            .delete_expect_revision(name, Some(entry.revision))
+            .await;
     }
 }
 
