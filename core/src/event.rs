@@ -93,7 +93,8 @@ pub enum Event {
         /// When.
         at: Duration,
         /// `false` when the machine decided it without user code: a dummy
-        /// job's check, a run-only job's check and recheck.
+        /// job's check, a run-only job's check and recheck; and when its
+        /// outcome was lost ([`FailureKind::Lost`](crate::FailureKind::Lost)).
         performed: bool,
     },
     /// A job has its final status: passed, fixed, or failed with no tries left.
@@ -131,6 +132,16 @@ pub enum Event {
         task: Task,
         /// When it started.
         started: Duration,
+    },
+    /// What a driver must tell the user, whatever the program's logging:
+    /// dojobber-nats's coordinator says so when a worker went silent with
+    /// a try, no worker serves a label, or a worker refused a try. Not a
+    /// transition of the machine: printers show it at every verbosity.
+    Warning {
+        /// The job it is about, if one.
+        job: Option<JobId>,
+        /// What happened, in words.
+        message: String,
     },
 }
 
@@ -225,6 +236,14 @@ pub enum EventRecord<'a> {
         /// Seconds since the run started.
         started_secs: f64,
     },
+    /// See [`Event::Warning`].
+    Warning {
+        /// The job's name, if it is about one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        job: Option<&'a str>,
+        /// What happened.
+        message: &'a str,
+    },
 }
 
 impl Event {
@@ -277,6 +296,10 @@ impl Event {
                 phase: task.phase,
                 attempt: task.attempt,
                 started_secs: started.as_secs_f64(),
+            },
+            Event::Warning { job, message } => EventRecord::Warning {
+                job: job.map(|job| plan.name(job)),
+                message,
             },
         }
     }

@@ -132,7 +132,7 @@ pub mod observe {
 pub mod engine {
     pub use crate::event::Task;
     pub use crate::graph::JobGraph;
-    pub use crate::machine::{Machine, MachineConfig, MachineError, Step};
+    pub use crate::machine::{Machine, MachineConfig, MachineError, Step, first_phase, next_phase};
     pub use crate::plan::{Defaults, JobId, JobSpec, Plan};
     /// Why a run stopped early: the report's word, and what
     /// [`Machine::stop`](crate::engine::Machine::stop) is told.
@@ -219,6 +219,8 @@ pub mod engine {
         /// Re-exported for [`CancelHandle::subscribe`](crate::CancelHandle::subscribe),
         /// which wakes a watcher on a cancel.
         pub use crate::cancel::Subscription;
+        #[cfg(feature = "tokio")]
+        pub use crate::driver::task_pool::{PerformPhase, drive_tasks};
         pub use crate::driver::{Came, Done, Executor, Next, Role, Session, Work};
     }
 }

@@ -157,6 +157,11 @@ impl<W: Write + Send> Observer for Printer<W> {
                     task.phase
                 );
             }
+            Event::Warning { job, message } => {
+                let about =
+                    job.map_or_else(String::new, |job| format!("{}: ", escaped(plan.name(job))));
+                let _ = writeln!(self.out, "warning: {about}{}", escaped(message));
+            }
             _ => {}
         }
     }

@@ -10,10 +10,18 @@
 //!   and opens every file before anything is sent, cancels on Ctrl-C or
 //!   SIGTERM (tries under way finish), and exits as a local run does
 //!   (0 all passed, 1 some job failed or is blocked, 2 could not start:
-//!   bad flags, another coordinator holds the suite, no server).
-//! - `worker`: serves the suite's tries: `--name` (unique in the suite),
-//!   `--labels a,b` (the jobs whose `runs_on` names one of them; jobs with
-//!   no label go to any worker), `--slots K` (tries of each label at once).
+//!   bad flags, another coordinator holds the suite, no server). With `-n`
+//!   (check only), 1 says that something would run: some check failed.
+//!   What a user must know while it runs (a worker gone silent with a
+//!   try, a label no worker serves, a worker refusing a try) comes on
+//!   stderr as `warning: ...` lines, with or without `-v` and whatever
+//!   the program's logging.
+//! - `worker`: serves the suite's tries: `--name` (unique in the suite:
+//!   refused while a live worker holds it), `--labels a,b` (the jobs whose
+//!   `runs_on` names one of them; jobs with no label go to any worker),
+//!   `--slots K` (tries of each label at once), `-v` (a line per try). It
+//!   says when it is ready, and every few seconds why it cannot reach the
+//!   server. [`Serve::execute_with`] gives it this host's own arguments.
 //!
 //! Both connect with [`Connection`]: `--nats URL` (default
 //! `nats://127.0.0.1:4222`; a comma-separated list for a cluster),
@@ -57,6 +65,8 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use dojobber::{JobRef, Runner};
@@ -276,7 +286,8 @@ impl Coordinate {
         self.run.execute_with(runner, |runner| {
             let runtime = runtime()?;
             runtime.block_on(async {
-                let client = self.connection.connect().await?;
+                let options = saying_connection_events("coordinator".into());
+                let client = self.connection.connect_with(options).await?;
                 Coordinator::from_runner(client, &self.connection.suite, runner)
                     .settings(self.connection.settings())
                     .wait_for_lease(self.wait_for_lease)
@@ -305,13 +316,18 @@ pub struct Serve {
     #[arg(long, value_name = "K", default_value_t = 1,
           value_parser = clap::value_parser!(u16).range(1..))]
     pub slots: u16,
+    /// Say a line on stderr per try performed.
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 impl Serve {
     /// Serves tries with the graph `root` builds from each run's
     /// arguments, until killed or the server cannot be used (then exit 2,
-    /// the error on stderr). Waits for the server to come up. Starts its
-    /// own tokio runtime: call it from a plain `fn main`.
+    /// the error on stderr). Says when it is ready, and every few seconds
+    /// while it cannot reach the server, why; refuses a name a live worker
+    /// of the suite holds. Starts its own tokio runtime: call it from a
+    /// plain `fn main`.
     ///
     /// ```no_run
     /// use clap::Parser;
@@ -333,15 +349,66 @@ impl Serve {
     where
         A: DeserializeOwned + Send + Sync + 'static,
     {
+        self.execute_with(root, |worker| worker)
+    }
+
+    /// Like [`execute`](Self::execute), with `configure` setting the rest
+    /// of the [`Worker`] before it serves: this host's own arguments
+    /// ([`Worker::host_args`]), say, so a fleet program is one `main` with
+    /// two modes.
+    ///
+    /// ```no_run
+    /// use std::path::PathBuf;
+    /// use clap::{Parser, Subcommand};
+    /// use dojobber::{dep, Group, JobRef, Runner};
+    /// use dojobber_nats::cli::{Coordinate, Serve};
+    ///
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Args { #[serde(skip)] target: PathBuf }
+    ///
+    /// fn root(_: &Args) -> JobRef<Args> { dep(Group::<Args>::new("All")) }
+    ///
+    /// #[derive(Parser)]
+    /// enum Cli {
+    ///     Coordinate(Coordinate),
+    ///     Worker {
+    ///         #[command(flatten)]
+    ///         serve: Serve,
+    ///         /// The directory this host converges.
+    ///         #[arg(long)]
+    ///         target: PathBuf,
+    ///     },
+    /// }
+    ///
+    /// fn main() -> std::process::ExitCode {
+    ///     match Cli::parse() {
+    ///         Cli::Coordinate(coordinate) => {
+    ///             let args = Args { target: PathBuf::new() };
+    ///             coordinate.execute(Runner::from_ref(root(&args), args))
+    ///         }
+    ///         Cli::Worker { serve, target } => serve.execute_with(root, move |worker| {
+    ///             worker.host_args(move |args: &mut Args| args.target = target.clone())
+    ///         }),
+    ///     }
+    /// }
+    /// ```
+    pub fn execute_with<A>(
+        &self,
+        root: impl Fn(&A) -> JobRef<A> + Send + Sync + 'static,
+        configure: impl FnOnce(Worker<A>) -> Worker<A>,
+    ) -> ExitCode
+    where
+        A: DeserializeOwned + Send + Sync + 'static,
+    {
         let served = runtime().and_then(|runtime| {
             runtime.block_on(async {
-                let client = self.connection.connect_retrying().await?;
-                Worker::new(client, &self.connection.suite, &self.name, root)?
+                let client = self.connect_saying().await?;
+                let worker = Worker::new(client, &self.connection.suite, &self.name, root)?
                     .labels(self.labels.iter().cloned())?
                     .slots(usize::from(self.slots))
                     .settings(self.connection.settings())
-                    .serve()
-                    .await
+                    .announce(self.verbose);
+                configure(worker).serve_until(stop_signal()).await
             })
         });
         match served {
@@ -352,7 +419,64 @@ impl Serve {
             }
         }
     }
+
+    /// Connects, saying every few seconds why it cannot yet, and later
+    /// when the connection is lost and back.
+    async fn connect_saying(&self) -> Result<async_nats::Client, Error> {
+        loop {
+            let options = saying_connection_events(format!("worker {}", self.name));
+            match self.connection.connect_with(options).await {
+                Ok(client) => return Ok(client),
+                Err(error @ Error::Connect { .. }) => {
+                    let error = dojobber::escaped(&error.to_string()).into_owned();
+                    eprintln!(
+                        "worker {}: {error}; trying again in {RECONNECT_EVERY:?}",
+                        self.name
+                    );
+                    tokio::time::sleep(RECONNECT_EVERY).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
 }
+
+/// Ready at Ctrl-C, SIGTERM or SIGHUP, so a worker stopped by its
+/// service manager leaves its name free at once; never ready when the
+/// program set its own handler.
+async fn stop_signal() {
+    let signalled = Arc::new(tokio::sync::Notify::new());
+    let bell = Arc::clone(&signalled);
+    match ctrlc::set_handler(move || bell.notify_one()) {
+        Ok(()) => signalled.notified().await,
+        Err(_) => std::future::pending().await,
+    }
+}
+
+/// Connection options that say on stderr when the server is lost and
+/// when it is back (`who` is the speaker): a user must know, whatever
+/// the program's logging.
+fn saying_connection_events(who: String) -> async_nats::ConnectOptions {
+    let lost = Arc::new(AtomicBool::new(false));
+    async_nats::ConnectOptions::new().event_callback(move |event| {
+        let (who, lost) = (who.clone(), Arc::clone(&lost));
+        async move {
+            match event {
+                async_nats::Event::Disconnected => {
+                    lost.store(true, Ordering::Relaxed);
+                    eprintln!("{who}: lost the NATS server; reconnecting");
+                }
+                async_nats::Event::Connected if lost.swap(false, Ordering::Relaxed) => {
+                    eprintln!("{who}: the NATS server is back");
+                }
+                _ => {}
+            }
+        }
+    })
+}
+
+/// How often a worker that cannot reach the server tries again (and says so).
+const RECONNECT_EVERY: Duration = Duration::from_secs(3);
 
 /// The two modes, for a suite whose modes take no flags of their own.
 // Parsed once per process: the size of a variant does not matter.

@@ -24,25 +24,24 @@
 //! A run the worker renewed its claim for just before the cut landed
 //! still runs (one KV round-trip's window).
 
-use std::any::Any;
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream::{consumer, kv};
-use dojobber::engine::driver::{Came, Done, Executor, Next, Role, Session, Work};
-use dojobber::engine::{JobId, Plan, Task};
+use dojobber::engine::driver::{PerformPhase, Session, Work, drive_tasks};
+use dojobber::engine::{JobId, Plan, Task, first_phase};
 use dojobber::{
-    CancelHandle, Failure, Job, JobKind, JobRef, Observer, Outcome, Phase, Report, Runner, dep,
+    CancelHandle, Failure, FailureKind, Job, JobRef, LocalStorage, Observer, Outcome, Phase,
+    Report, Runner, dep,
 };
-use futures_util::{FutureExt, StreamExt};
+use futures_util::StreamExt;
 use serde::Serialize;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::error::{Error, nats};
+use crate::remote_try::{Action, ClaimSeen, CutResult, Lost, RemoteTry};
 use crate::transport::{LEASE_KEY, Served, Settings, Transport};
 use crate::wire::{
     self, CleanupRequest, News, TryRequest, WireOutcome, WorkerReport, args_key, claim_key,
@@ -278,6 +277,15 @@ where
                 .put(args_key(&run), args.into())
                 .await
                 .map_err(nats("cannot store the run's arguments"))?;
+            let session = Arc::new(session);
+            let warn = {
+                let session = Arc::downgrade(&session);
+                move |job: Option<JobId>, message: String| {
+                    if let Some(session) = session.upgrade() {
+                        session.warn(job, message);
+                    }
+                }
+            };
             let link = Arc::new(Link {
                 fingerprint: fingerprint(session.plan(), &labels),
                 labels,
@@ -285,14 +293,21 @@ where
                 transport: transport.clone(),
                 client: self.client,
                 run: run.clone(),
+                start: Instant::now(),
                 tries: Mutex::new(HashMap::new()),
                 ran_on: Mutex::new(HashMap::new()),
                 broken: Mutex::new(None),
                 unserved: Mutex::new(HashSet::new()),
+                lost: Mutex::new(HashMap::new()),
+                warn: Box::new(warn),
             });
             let _reader = AbortOnDrop(listen(&link).await?);
-            let session = Arc::new(session);
-            drive(&session, &link).await;
+            let _claims = AbortOnDrop(watch_claims(&link).await?);
+            let performer = RemotePhases {
+                link: Arc::clone(&link),
+                plan: Arc::clone(session.plan()),
+            };
+            drive_tasks(&session, performer).await;
             let broken = link.broken().take();
             if let Some(error) = broken {
                 return Err(error);
@@ -362,9 +377,14 @@ impl Lease {
                             .flatten()
                             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
                             .unwrap_or_else(|| "(expired just now)".into());
+                        let expires_within = match store.status().await {
+                            Ok(status) => status.max_age(),
+                            Err(_) => transport.settings.lease_ttl,
+                        };
                         return Err(Error::LeaseHeld {
                             suite: transport.names.suite().to_owned(),
                             holder,
+                            expires_within,
                         });
                     }
                     // Waiting for the holder's key to go: released or expired.
@@ -415,8 +435,8 @@ impl Lease {
     }
 }
 
-/// What the executor, the report reader and the sending tasks share: the
-/// run on the server and the tries in flight.
+/// What the executor, the report reader, the claim watcher and the
+/// sending tasks share: the run on the server and the tries in flight.
 struct Link {
     fingerprint: String,
     labels: Vec<Option<String>>,
@@ -424,43 +444,28 @@ struct Link {
     transport: Transport,
     client: async_nats::Client,
     run: String,
+    /// The run's clock: the tries' times are since this.
+    start: Instant,
     /// Per job, its try on the workers (the latest).
-    tries: Mutex<HashMap<JobId, RemoteTry>>,
+    tries: Mutex<HashMap<JobId, Followed>>,
     /// Per job whose run executed: the worker and the try, for its cleanup.
     ran_on: Mutex<HashMap<JobId, (String, u32)>>,
     /// Reports can no longer come back: why. Every phase then fails.
     broken: Mutex<Option<Error>>,
     /// Labels already named as having no worker, so each is named once.
     unserved: Mutex<HashSet<Option<String>>>,
+    /// Per label, the last worker declared lost with a try of it.
+    lost: Mutex<HashMap<Option<String>, Lost>>,
+    /// Tells the run's observers what the user must know (never called
+    /// with a lock of this link held: the session's lock comes first).
+    warn: Box<dyn Fn(Option<JobId>, String) + Send + Sync>,
 }
 
-/// One try on the workers, as the coordinator follows it.
-struct RemoteTry {
-    attempt: u32,
-    /// Outcomes reported and not yet asked for.
-    pending: VecDeque<(Phase, Outcome)>,
-    /// Why the try ended early (refused, lost, given up, never sent): the
-    /// outcome of every phase the machine still asks for; later reports
-    /// are dropped.
-    ended: Option<Outcome>,
-    /// The machine abandoned the phase in flight (a time limit, a stop).
-    abandoned: bool,
-    /// JetStream handed the try to a second worker: its holder was silent
-    /// for an ack wait, maybe dead.
-    suspect: bool,
-    /// Phase reports heard so far: its worker is alive.
-    heard: u64,
-    /// Rung when any of the above changes.
+/// A try on the workers, and the bell of the task awaiting its phase.
+struct Followed {
+    remote: RemoteTry,
+    /// Rung when the try has news.
     news: Arc<Notify>,
-}
-
-/// A try being watched (abandoned, or its holder suspected dead): its
-/// claim's revision when last seen (a worker refreshes it while it
-/// lives), the worker that holds it, and when that was.
-struct Silence {
-    revision: Option<u64>,
-    holder: Option<String>,
-    since: Instant,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -468,12 +473,51 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Link {
-    fn tries(&self) -> MutexGuard<'_, HashMap<JobId, RemoteTry>> {
+    fn tries(&self) -> MutexGuard<'_, HashMap<JobId, Followed>> {
         lock(&self.tries)
     }
 
     fn broken(&self) -> MutexGuard<'_, Option<Error>> {
         lock(&self.broken)
+    }
+
+    /// The run's clock.
+    fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// Calls `change` on try `attempt` of `job` if it is the one in
+    /// flight (from the task that awaits its phase).
+    fn with_try<R>(
+        &self,
+        job: JobId,
+        attempt: u32,
+        change: impl FnOnce(&mut RemoteTry) -> R,
+    ) -> Option<R> {
+        let mut tries = self.tries();
+        let followed = tries.get_mut(&job)?;
+        if followed.remote.attempt != attempt {
+            return None;
+        }
+        Some(change(&mut followed.remote))
+    }
+
+    /// Like [`with_try`](Self::with_try), from elsewhere: rings the bell of
+    /// the task that awaits the try's phase.
+    fn tell_try<R>(
+        &self,
+        job: JobId,
+        attempt: u32,
+        change: impl FnOnce(&mut RemoteTry) -> R,
+    ) -> Option<R> {
+        let mut tries = self.tries();
+        let followed = tries.get_mut(&job)?;
+        if followed.remote.attempt != attempt {
+            return None;
+        }
+        let result = change(&mut followed.remote);
+        followed.news.notify_one();
+        Some(result)
     }
 
     /// Takes a worker's report of a try in flight.
@@ -482,51 +526,68 @@ impl Link {
             return;
         }
         let job = JobId::from_index(report.job_id as usize);
-        let mut tries = self.tries();
-        let Some(remote) = tries.get_mut(&job) else {
-            return;
+        if let News::Phase {
+            phase: Phase::Run, ..
+        } = report.news
+        {
+            lock(&self.ran_on).insert(job, (report.worker.clone(), report.attempt));
+        }
+        let refused = match &report.news {
+            News::Refused { reason } => Some(reason.clone()),
+            _ => None,
         };
-        if remote.ended.is_some() || remote.attempt != report.attempt {
-            return;
+        let now = self.now();
+        let taken = self.tell_try(job, report.attempt, |remote| {
+            let live = !remote.has_ended();
+            remote.handle_report(report.news, now);
+            live
+        });
+        if let (Some(true), Some(reason)) = (taken, refused) {
+            let worker = &report.worker;
+            (self.warn)(
+                Some(job),
+                format!("worker {worker} refused try {}: {reason}", report.attempt),
+            );
         }
-        match report.news {
-            News::Phase { phase, outcome, .. } => {
-                if phase == Phase::Run {
-                    lock(&self.ran_on).insert(job, (report.worker.clone(), report.attempt));
-                }
-                remote.pending.push_back((phase, outcome.into()));
-                remote.heard += 1;
-            }
-            News::Refused { reason } | News::Stopped { reason } => {
-                remote.ended = Some(fail(reason));
-            }
-            // Only a suspicion: its holder may be slow, not dead. The
-            // try ends if the holder's claim stays still for an ack wait.
-            News::Lost { .. } => remote.suspect = true,
-        }
-        remote.news.notify_one();
+    }
+
+    /// Takes the claim on a try as the runs bucket shows it.
+    fn take_claim(&self, job: JobId, attempt: u32, seen: ClaimSeen) {
+        let now = self.now();
+        self.tell_try(job, attempt, |remote| remote.handle_claim(seen, now));
     }
 
     /// Ends try `attempt` of `job` early with `outcome`, unless it ended.
     fn end(&self, job: JobId, attempt: u32, outcome: Outcome) {
-        let mut tries = self.tries();
-        if let Some(remote) = tries.get_mut(&job)
-            && remote.attempt == attempt
-            && remote.ended.is_none()
-        {
-            remote.ended = Some(outcome);
-            remote.news.notify_one();
-        }
+        self.tell_try(job, attempt, |remote| remote.end(outcome));
     }
 
     /// Reports can no longer come back: every try in flight fails.
     fn break_down(&self, error: Error) {
         let reason = format!("the coordinator lost its reports: {error}");
         self.broken().get_or_insert(error);
-        for remote in self.tries().values_mut() {
-            remote.ended.get_or_insert_with(|| fail(reason.clone()));
-            remote.news.notify_one();
+        for followed in self.tries().values_mut() {
+            followed.remote.end(fail(reason.clone()));
+            followed.news.notify_one();
         }
+    }
+
+    /// The claim key of a try.
+    fn claim_key(&self, task: Task) -> String {
+        claim_key(&self.run, task.job.index() as u32, task.attempt)
+    }
+}
+
+/// The claim on a try as its key's value says.
+fn claim_seen(value: &[u8], revision: u64) -> ClaimSeen {
+    match value {
+        b"" => ClaimSeen::Free,
+        value if value == COORDINATOR.as_bytes() => ClaimSeen::GivenUp,
+        value if value == CUT.as_bytes() => ClaimSeen::Cut { revision },
+        name => ClaimSeen::Worker {
+            name: String::from_utf8_lossy(name).into_owned(),
+            revision,
+        },
     }
 }
 
@@ -568,211 +629,107 @@ async fn listen(link: &Arc<Link>) -> Result<tokio::task::JoinHandle<()>, Error> 
     }))
 }
 
-/// The executor: the watcher is the run's own task; each worker is a
-/// tokio task that sends tries and awaits their phases' outcomes.
-struct Remote<A> {
-    session: Arc<Session<A>>,
-    link: Arc<Link>,
-    /// Itself, for the workers it starts.
-    me: Weak<Remote<A>>,
-    start: Instant,
-    /// The most workers the run can use.
-    workers: usize,
-    /// Workers started (changed under the session's lock).
-    started: AtomicUsize,
-    handles: Mutex<Vec<tokio::task::JoinHandle<()>>>,
-    /// The first panic of a worker (an observer's), for the caller.
-    panic: Mutex<Option<Box<dyn Any + Send>>>,
-    worker_bell: Semaphore,
-    /// Shared with the cancel handle's wake-up call.
-    watcher_bell: Arc<Notify>,
-}
-
-impl<A: Send + Sync + 'static> Executor for Remote<A> {
-    fn now(&self) -> Duration {
-        self.start.elapsed()
-    }
-    fn wake_workers(&self, count: usize) {
-        self.worker_bell.add_permits(count.min(self.workers));
-    }
-    fn wake_watcher(&self) {
-        self.watcher_bell.notify_one();
-    }
-    fn abandon(&self, task: Task) {
-        if task.phase == Phase::Cleanup {
-            return;
-        }
-        let mut tries = self.link.tries();
-        if let Some(remote) = tries.get_mut(&task.job)
-            && remote.attempt == task.attempt
-        {
-            remote.abandoned = true;
-            remote.news.notify_one();
-        }
-    }
-    fn can_add_worker(&self) -> bool {
-        self.started.load(Ordering::SeqCst) < self.workers
-    }
-    fn add_worker(&self) {
-        self.started.fetch_add(1, Ordering::SeqCst);
-        let remote = self
-            .me
-            .upgrade()
-            .expect("the executor outlives its workers");
-        let handle = tokio::spawn(async move { remote.worker().await });
-        lock(&self.handles).push(handle);
-    }
-}
-
-/// Runs the session with remote workers: up to `most_in_flight` worker
-/// tasks, started as work comes, this task watching the timers.
-async fn drive<A: Send + Sync + 'static>(session: &Arc<Session<A>>, link: &Arc<Link>) {
-    let remote = Arc::new_cyclic(|me| Remote {
-        session: Arc::clone(session),
-        link: Arc::clone(link),
-        me: me.clone(),
-        start: Instant::now(),
-        workers: session.most_in_flight(),
-        started: AtomicUsize::new(0),
-        handles: Mutex::new(Vec::new()),
-        panic: Mutex::new(None),
-        worker_bell: Semaphore::new(0),
-        watcher_bell: Arc::new(Notify::new()),
-    });
-    let _subscription = session.cancel_handle().subscribe({
-        let bell = Arc::clone(&remote.watcher_bell);
-        move || bell.notify_one()
-    });
-    // Worker tasks still running when this future is dropped or unwinds
-    // are ended with it.
-    let _workers = AbortWorkers(&remote.handles);
-    let watching = AssertUnwindSafe(remote.work(Role::Watcher))
-        .catch_unwind()
-        .await;
-    if let Err(panic) = watching {
-        session.break_down(&*remote);
-        std::panic::resume_unwind(panic);
-    }
-    loop {
-        let handles = std::mem::take(&mut *lock(&remote.handles));
-        if handles.is_empty() {
-            break;
-        }
-        // Each still aborted if this future is dropped meanwhile.
-        for mut handle in handles.into_iter().map(AbortOnDrop) {
-            // A worker catches its own panics (kept below).
-            let _ = (&mut handle.0).await;
-        }
-    }
-    let panic = lock(&remote.panic).take();
-    if let Some(panic) = panic {
-        std::panic::resume_unwind(panic);
-    }
-}
-
-/// Aborts the worker tasks left when dropped.
-struct AbortWorkers<'a>(&'a Mutex<Vec<tokio::task::JoinHandle<()>>>);
-
-impl Drop for AbortWorkers<'_> {
-    fn drop(&mut self) {
-        for handle in lock(self.0).drain(..) {
-            handle.abort();
-        }
-    }
-}
-
-impl<A: Send + Sync + 'static> Remote<A> {
-    /// A worker's whole life; a panic stops the run and is kept for the
-    /// caller.
-    async fn worker(&self) {
-        let work = AssertUnwindSafe(self.work(Role::Worker));
-        if let Err(panic) = work.catch_unwind().await {
-            self.session.break_down(self);
-            // Wakes the other worker tasks, whichever try they await.
-            self.link.break_down(Error::Nats {
-                context: "the run",
-                error: "a worker task panicked (an observer?)".into(),
-            });
-            lock(&self.panic).get_or_insert(panic);
-        }
-    }
-
-    async fn work(&self, role: Role) {
-        let session = &self.session;
-        let mut came = Came::Start;
-        loop {
-            let next = session.step(role, came, self);
-            came = match next {
-                Next::Perform(work) => Came::Finished(self.perform(work).await),
-                Next::Sleep(until) => {
-                    match role {
-                        Role::Worker => self
-                            .worker_bell
-                            .acquire()
-                            .await
-                            .expect("the bell is never closed")
-                            .forget(),
-                        Role::Watcher | Role::Alone => {
-                            let until =
-                                until.map_or(Duration::MAX, |at| at.saturating_sub(self.now()));
-                            let _ = tokio::time::timeout(until, self.watcher_bell.notified()).await;
-                        }
-                    }
-                    Came::Woke
-                }
-                Next::Done => return,
+/// Watches the claims on the run's tries: each new revision is a word
+/// from the worker that holds one (it writes one at least every third of
+/// an ack wait while it lives). A watch that breaks costs only reads:
+/// each try's claim is read after an ack wait with no news.
+async fn watch_claims(link: &Arc<Link>) -> Result<tokio::task::JoinHandle<()>, Error> {
+    let prefix = format!("{}.claim.", link.run);
+    let mut watch = link
+        .transport
+        .runs
+        .watch(format!("{prefix}>"))
+        .await
+        .map_err(nats("cannot watch the run's claims"))?;
+    let link = Arc::clone(link);
+    Ok(tokio::spawn(async move {
+        while let Some(entry) = watch.next().await {
+            let Ok(entry) = entry else { continue };
+            let Some((job, attempt)) = entry
+                .key
+                .strip_prefix(&prefix)
+                .and_then(|rest| rest.split_once('.'))
+                .and_then(|(job, attempt)| Some((job.parse().ok()?, attempt.parse().ok()?)))
+            else {
+                continue;
             };
+            let seen = match entry.operation {
+                kv::Operation::Put => claim_seen(&entry.value, entry.revision),
+                kv::Operation::Delete | kv::Operation::Purge => ClaimSeen::Free,
+            };
+            link.take_claim(JobId::from_index(job), attempt, seen);
         }
-    }
+        tracing::debug!("the watch of claims ended; claims are read instead");
+    }))
+}
 
-    /// Performs a phase on the workers: its outcome as they report it.
-    async fn perform(&self, work: Work) -> Done {
+/// How the coordinator performs a phase, on dojobber's task pool
+/// ([`drive_tasks`]): each worker task sends tries and awaits their
+/// phases' outcomes.
+struct RemotePhases {
+    link: Arc<Link>,
+    plan: Arc<Plan>,
+}
+
+impl<A: Send + Sync + 'static> PerformPhase<A> for RemotePhases {
+    /// Performs a phase on the workers: its outcome as they report it. The
+    /// local storage lent stays empty: a try's lives on its worker.
+    async fn perform(&self, _session: &Arc<Session<A>>, work: Work) -> (Outcome, LocalStorage) {
         let Work { task, local } = work;
         let outcome = match task.phase {
             Phase::Cleanup => self.cleanup(task).await,
             _ => self.phase(task).await,
         };
-        Done {
-            task,
-            local,
-            outcome,
-            at: self.now(),
-        }
+        (outcome, local)
     }
 
+    fn abandon(&self, task: Task) {
+        if task.phase == Phase::Cleanup {
+            return;
+        }
+        self.link
+            .tell_try(task.job, task.attempt, RemoteTry::handle_abandon);
+    }
+
+    /// Wakes the other worker tasks, whichever try they await.
+    fn broke_down(&self) {
+        self.link.break_down(Error::Nats {
+            context: "the run",
+            error: "a worker task panicked (an observer?)".into(),
+        });
+    }
+}
+
+impl RemotePhases {
     /// A phase of a try: sends the try if this is its first phase, then
-    /// waits for what its worker reports.
+    /// does what the try's [`RemoteTry`] says until it has the outcome.
     async fn phase(&self, task: Task) -> Outcome {
-        let first = match self.session.plan().kind(task.job) {
-            JobKind::RunOnly => Phase::Run,
-            _ => Phase::Check,
-        };
+        let link = &self.link;
+        let kind = self.plan.kind(task.job);
+        let first = first_phase(kind, link.no_act);
         let (news, new_try) = {
             // `broken` read under the tries' lock: a break-down after this
             // look finds the try inserted here, and ends it.
-            let mut tries = self.link.tries();
-            if let Some(error) = &*self.link.broken() {
+            let mut tries = link.tries();
+            if let Some(error) = &*link.broken() {
                 return fail(format!("the coordinator lost its reports: {error}"));
             }
-            let new_try = task.phase == first
+            let new_try = Some(task.phase) == first
                 && tries
                     .get(&task.job)
-                    .is_none_or(|remote| remote.attempt != task.attempt);
+                    .is_none_or(|followed| followed.remote.attempt != task.attempt);
             if new_try {
-                let remote = RemoteTry {
-                    attempt: task.attempt,
-                    pending: VecDeque::new(),
-                    ended: None,
-                    abandoned: false,
-                    suspect: false,
-                    heard: 0,
+                let ack_wait = link.transport.settings.ack_wait;
+                let followed = Followed {
+                    remote: RemoteTry::new(task.attempt, ack_wait, link.now()),
                     news: Arc::new(Notify::new()),
                 };
-                tries.insert(task.job, remote);
+                tries.insert(task.job, followed);
             }
-            match tries.get(&task.job) {
-                Some(remote) if remote.attempt == task.attempt => {
-                    (Arc::clone(&remote.news), new_try)
+            match tries.get_mut(&task.job) {
+                Some(followed) if followed.remote.attempt == task.attempt => {
+                    followed.remote.ask(task.phase);
+                    (Arc::clone(&followed.news), new_try)
                 }
                 _ => return fail(format!("{} of a try never sent", task.phase)),
             }
@@ -780,75 +737,138 @@ impl<A: Send + Sync + 'static> Remote<A> {
         if new_try {
             self.send_try(task);
         }
-        // Until its worker first reports: a try unheard of for an ack wait
-        // may have no worker at all, which is worth saying.
-        let mut unheard_since = new_try.then(Instant::now);
-        let mut watch: Option<(u64, Silence)> = None;
-        // Whether the claim was cut (or the try given up) since the
-        // machine abandoned it: tried once before any outcome goes back,
-        // so the machine starts no next try while this one may go on.
-        let mut cut = false;
         loop {
             let notified = news.notified();
-            let (outcome, abandoned, suspect, heard) = {
-                let mut tries = self.link.tries();
-                let remote = tries
-                    .get_mut(&task.job)
-                    .expect("a try in flight stays until its next");
-                (
-                    take_outcome(remote, task.phase),
-                    remote.abandoned,
-                    remote.suspect,
-                    remote.heard,
-                )
+            let now = link.now();
+            let action = link.with_try(task.job, task.attempt, |remote| remote.poll(now));
+            let Some(action) = action else {
+                return fail(format!("{} of a try no longer followed", task.phase));
             };
-            if abandoned && !cut {
-                cut = true;
-                let seen = self.watch_claim(task, true, None).await;
-                watch = seen.map(|silence| (heard, silence));
-                continue;
-            }
-            if let Some(outcome) = outcome {
-                return outcome;
-            }
-            let mut wake = None;
-            if abandoned || suspect {
-                let ack_wait = self.link.transport.settings.ack_wait;
-                // Its worker spoke since the last look: look afresh.
-                let last = watch.take().filter(|(seen, _)| *seen == heard);
-                match last {
-                    Some((seen, silence)) if silence.since.elapsed() < ack_wait => {
-                        wake = Some(silence.since + ack_wait);
-                        watch = Some((seen, silence));
-                    }
-                    last => {
-                        let last = last.map(|(_, silence)| silence);
-                        // None: the try ended, and the next look finds its outcome.
-                        let seen = self.watch_claim(task, abandoned, last).await;
-                        watch = seen.map(|silence| (heard, silence));
-                        continue;
-                    }
+            match action {
+                Action::Answer(outcome) => return outcome,
+                Action::Wait(Some(at)) => {
+                    let _ = tokio::time::timeout_at(link.start + at, notified).await;
                 }
-            }
-            if let Some(since) = unheard_since {
-                let at = since + self.link.transport.settings.ack_wait;
-                if heard > 0 {
-                    unheard_since = None;
-                } else if Instant::now() >= at {
-                    unheard_since = None;
+                Action::Wait(None) => notified.await,
+                Action::GiveUp => self.give_up(task).await,
+                Action::Cut { revision } => self.cut(task, revision).await,
+                Action::ReadClaim => self.read_claim(task).await,
+                Action::AskServed => {
                     self.name_if_unserved(task).await;
-                    continue;
-                } else {
-                    wake = Some(wake.map_or(at, |wake: Instant| wake.min(at)));
+                    let now = link.now();
+                    link.with_try(task.job, task.attempt, |remote| {
+                        remote.handle_served_asked(now)
+                    });
                 }
-            }
-            match wake {
-                Some(wake) => {
-                    let _ = tokio::time::timeout_at(wake, notified).await;
-                }
-                None => notified.await,
             }
         }
+    }
+
+    /// Claims an abandoned try for the coordinator, so no worker runs it,
+    /// and ends it; a worker that claimed it first is cut instead.
+    async fn give_up(&self, task: Task) {
+        let link = &self.link;
+        match link
+            .transport
+            .runs
+            .create(link.claim_key(task), COORDINATOR.into())
+            .await
+        {
+            Ok(_) => {
+                let failure = self.given_up(task);
+                (link.warn)(Some(task.job), failure.clone());
+                let outcome = Outcome::Fail(Failure::new(failure).with_kind(FailureKind::Lost));
+                link.end(task.job, task.attempt, outcome);
+            }
+            Err(error) if error.kind() == kv::CreateErrorKind::AlreadyExists => {
+                link.with_try(task.job, task.attempt, RemoteTry::handle_give_up_refused);
+            }
+            // The server cannot say now: asked again in a moment.
+            Err(error) => {
+                tracing::warn!(%error, "cannot give up a try; trying again");
+                tokio::time::sleep(RETRY_SERVER).await;
+            }
+        }
+    }
+
+    /// Why a try was given up: no worker of its label took it in time,
+    /// and the last one lost with a try of it, if any.
+    fn given_up(&self, task: Task) -> String {
+        let label = &self.link.labels[task.job.index()];
+        let mut why = format!(
+            "given up before any worker with label {} took it \
+             (the run was stopped, or the job is over its time limit)",
+            label.as_deref().unwrap_or(wire::ANY_LABEL)
+        );
+        if let Some(lost) = lock(&self.link.lost).get(label) {
+            let worker = lost.worker.as_deref().unwrap_or("?");
+            let at = lost.last_heard.as_secs_f64();
+            why.push_str(&format!(
+                "; worker {worker}, which served it, went silent {at:.1}s into the run"
+            ));
+        }
+        why
+    }
+
+    /// Cuts the claim on a try at `revision`: its worker performs no
+    /// further phase. When the claim had not moved for an ack wait, its
+    /// worker is declared lost, and the user told.
+    async fn cut(&self, task: Task, revision: u64) {
+        let link = &self.link;
+        let runs = &link.transport.runs;
+        let result = match runs
+            .update(link.claim_key(task), CUT.into(), revision)
+            .await
+        {
+            Ok(revision) => CutResult::Done(revision),
+            Err(error) if error.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                CutResult::Moved
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot cut a claim");
+                CutResult::Failed
+            }
+        };
+        let now = link.now();
+        let lost = link
+            .with_try(task.job, task.attempt, |remote| {
+                remote.handle_cut(result, now)
+            })
+            .flatten();
+        if let Some(lost) = lost {
+            let ack_wait = link.transport.settings.ack_wait;
+            let worker = lost.worker.as_deref().unwrap_or("?");
+            (link.warn)(
+                Some(task.job),
+                format!(
+                    "worker {worker} went silent with try {}: no word since {:.1}s into the run, \
+                     for {ack_wait:?}; the try is lost",
+                    task.attempt,
+                    lost.last_heard.as_secs_f64()
+                ),
+            );
+            let label = link.labels[task.job.index()].clone();
+            lock(&link.lost).insert(label, lost);
+        }
+    }
+
+    /// Reads the claim on a try.
+    async fn read_claim(&self, task: Task) {
+        let link = &self.link;
+        let seen = match link.transport.runs.entry(link.claim_key(task)).await {
+            Ok(None) => ClaimSeen::Free,
+            Ok(Some(entry)) if entry.operation != kv::Operation::Put => ClaimSeen::Free,
+            Ok(Some(entry)) => claim_seen(&entry.value, entry.revision),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read a claim; trying again");
+                tokio::time::sleep(RETRY_SERVER).await;
+                return;
+            }
+        };
+        let now = link.now();
+        link.with_try(task.job, task.attempt, |remote| {
+            remote.handle_claim(seen, now)
+        });
     }
 
     /// Warns, once per label, when a try has had no word for an ack wait
@@ -863,21 +883,30 @@ impl<A: Send + Sync + 'static> Remote<A> {
         let why = match self.link.transport.served(label.as_deref()).await {
             Some(Served::Never) => "none has ever served this suite".to_owned(),
             Some(Served::NotNow { queued }) => {
-                format!("none is serving now, {queued} tries queued")
+                format!(
+                    "none is serving now, {queued} {} queued",
+                    tries_word(queued)
+                )
             }
             Some(Served::Yes) | None => return,
         };
         if !lock(&self.link.unserved).insert(label.clone()) {
             return;
         }
-        let name = self.session.plan().name(task.job);
-        match &label {
-            Some(label) => tracing::warn!(
-                job = name,
+        let mut message = match &label {
+            Some(label) => format!(
                 "waiting for a worker with label {label}: {why}; start one with `--labels {label}`"
             ),
-            None => tracing::warn!(job = name, "waiting for a worker: {why}; start one"),
+            None => format!("waiting for a worker: {why}; start one"),
+        };
+        if let Some(lost) = lock(&self.link.lost).get(&label) {
+            let worker = lost.worker.as_deref().unwrap_or("?");
+            message.push_str(&format!(
+                " (worker {worker} went silent {:.1}s into the run)",
+                lost.last_heard.as_secs_f64()
+            ));
         }
+        (self.link.warn)(Some(task.job), message);
     }
 
     /// Publishes a try without waiting for the server's acknowledgement
@@ -886,7 +915,7 @@ impl<A: Send + Sync + 'static> Remote<A> {
         let link = &self.link;
         let request = TryRequest {
             run: link.run.clone(),
-            job: self.session.plan().name(task.job).to_owned(),
+            job: self.plan.name(task.job).to_owned(),
             job_id: task.job.index() as u32,
             attempt: task.attempt,
             no_act: link.no_act,
@@ -905,95 +934,6 @@ impl<A: Send + Sync + 'static> Remote<A> {
                 link.end(task.job, task.attempt, fail(failure));
             }
         });
-    }
-
-    /// Looks at the claim of a try being watched. When `cut` (the machine
-    /// abandoned it): claims it for the coordinator if no worker has, and
-    /// ends it; else cuts the worker's claim, so it performs no further
-    /// phase. Ends the try if the claim has not moved since `last` (its
-    /// worker died), cutting it first. Else returns the claim as seen now,
-    /// to look again after an ack wait.
-    async fn watch_claim(&self, task: Task, cut: bool, last: Option<Silence>) -> Option<Silence> {
-        let (job, attempt) = (task.job, task.attempt);
-        let runs = &self.link.transport.runs;
-        let claim = claim_key(&self.link.run, job.index() as u32, attempt);
-        let name = self.session.plan().name(job);
-        let mut last = last;
-        // A worker may write between a read and a write: read again.
-        for _ in 0..3 {
-            let since = Instant::now();
-            let entry = match runs.entry(claim.clone()).await {
-                Ok(None) if !cut => {
-                    return Some(Silence {
-                        revision: None,
-                        holder: None,
-                        since,
-                    });
-                }
-                Ok(None) => match runs.create(&claim, COORDINATOR.into()).await {
-                    Ok(_) => {
-                        let label = self.link.labels[job.index()].as_deref();
-                        let failure = format!(
-                            "given up before any worker with label {} took it \
-                             (the run was stopped, or the job is over its time limit)",
-                            label.unwrap_or(wire::ANY_LABEL)
-                        );
-                        tracing::warn!(job = name, "{failure}");
-                        self.link.end(job, attempt, fail(failure));
-                        return None;
-                    }
-                    // A worker claimed it just now.
-                    Err(_) => continue,
-                },
-                Ok(Some(entry)) => entry,
-                // The server cannot tell now: look again later.
-                Err(_) => break,
-            };
-            let value = String::from_utf8_lossy(&entry.value).into_owned();
-            if value == COORDINATOR {
-                // Given up by this coordinator already: its outcome is there.
-                return None;
-            }
-            let holder = match value.as_str() {
-                CUT => last.as_ref().and_then(|last| last.holder.clone()),
-                _ => Some(value.clone()),
-            };
-            let still = last
-                .as_ref()
-                .is_some_and(|last| last.revision == Some(entry.revision));
-            if still || (cut && value != CUT) {
-                // Cut: the worker's next compare-and-set fails.
-                let Ok(revision) = runs.update(&claim, CUT.into(), entry.revision).await else {
-                    // It wrote just now: alive.
-                    last = None;
-                    continue;
-                };
-                if !still {
-                    return Some(Silence {
-                        revision: Some(revision),
-                        holder,
-                        since: Instant::now(),
-                    });
-                }
-                let ack_wait = self.link.transport.settings.ack_wait;
-                let holder = holder.unwrap_or_else(|| "?".into());
-                let failure =
-                    format!("worker {holder} took this try and went silent for {ack_wait:?}: lost");
-                tracing::warn!(job = name, "{failure}");
-                self.link.end(job, attempt, fail(failure));
-                return None;
-            }
-            return Some(Silence {
-                revision: Some(entry.revision),
-                holder,
-                since,
-            });
-        }
-        Some(Silence {
-            revision: last.as_ref().and_then(|last| last.revision),
-            holder: last.and_then(|last| last.holder),
-            since: Instant::now(),
-        })
     }
 
     /// A cleanup: a request to the worker that ran the job's run.
@@ -1024,21 +964,12 @@ impl<A: Send + Sync + 'static> Remote<A> {
     }
 }
 
-/// The outcome of `wanted` if its worker reported it, or the try's if it
-/// ended early. Outcomes of phases before it, which the machine did not
-/// ask for (a stop cut the try), are dropped.
-fn take_outcome(remote: &mut RemoteTry, wanted: Phase) -> Option<Outcome> {
-    while remote
-        .pending
-        .front()
-        .is_some_and(|(phase, _)| *phase < wanted)
-    {
-        remote.pending.pop_front();
-    }
-    match remote.pending.front() {
-        Some((phase, _)) if *phase == wanted => remote.pending.pop_front().map(|(_, o)| o),
-        _ => remote.ended.clone(),
-    }
+/// How long to wait before asking the server again when it could not say.
+const RETRY_SERVER: Duration = Duration::from_millis(200);
+
+/// "try" or "tries", for `count`.
+fn tries_word(count: u64) -> &'static str {
+    if count == 1 { "try" } else { "tries" }
 }
 
 fn fail(message: String) -> Outcome {

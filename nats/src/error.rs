@@ -16,13 +16,31 @@ pub enum Error {
     /// Another coordinator holds the suite's lease.
     #[error(
         "suite {suite:?} is already being run by coordinator run {holder}: \
-         one coordinator per suite at a time (its lease expires if it dies)"
+         one coordinator per suite at a time. If that coordinator is dead, its lease \
+         expires within {expires_within:?} of its last refresh: run again then, or give \
+         --wait-for-lease (say 30s) to wait for it"
     )]
     LeaseHeld {
         /// The suite.
         suite: String,
         /// The run id of the coordinator that holds the lease.
         holder: String,
+        /// The lease's lifetime: a dead coordinator's lease is gone this
+        /// long after its last refresh.
+        expires_within: std::time::Duration,
+    },
+    /// A live worker of the suite already has this worker's name.
+    #[error(
+        "worker name {name:?} is in use by a live worker of suite {suite:?}: \
+         names are unique (a dead worker's name is free {expires:?} after its end)"
+    )]
+    NameInUse {
+        /// The suite.
+        suite: String,
+        /// The name.
+        name: String,
+        /// How long a dead worker's name stays taken.
+        expires: std::time::Duration,
     },
     /// The run's arguments cannot be sent.
     #[error("cannot serialise the run's arguments: {0}")]

@@ -5,6 +5,7 @@
 pub mod cli;
 mod coordinator;
 mod error;
+mod remote_try;
 mod shared;
 mod transport;
 mod wire;

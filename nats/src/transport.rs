@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::context::ConsumerInfoErrorKind;
 use async_nats::jetstream::{self, consumer, kv, message::PublishMessage, stream};
 
+use futures_util::StreamExt;
+
 use crate::error::{Error, nats};
 use crate::wire::Names;
 
@@ -108,20 +110,48 @@ impl Transport {
         })
     }
 
-    /// Whether any worker serves `label` now, as its consumer on the
-    /// server sees it; `None` when the server cannot tell.
+    /// Whether any worker serves `label` now: its consumer on the server
+    /// says whether one ever did, the live workers' presence keys whether
+    /// one does now (a try held by a dead worker looks the same as one
+    /// held by a live one to the consumer). `None` when the server cannot
+    /// tell.
     pub(crate) async fn served(&self, label: Option<&str>) -> Option<Served> {
         let name = self.names.consumer(label);
-        match self.tries.consumer_info(&name).await {
-            Ok(info) if info.num_waiting > 0 || info.num_ack_pending > 0 => Some(Served::Yes),
-            Ok(info) => Some(Served::NotNow {
-                queued: info.num_pending,
-            }),
+        let info = match self.tries.consumer_info(&name).await {
+            Ok(info) => info.clone(),
             Err(error) if matches!(error.kind(), ConsumerInfoErrorKind::NotFound) => {
-                Some(Served::Never)
+                return Some(Served::Never);
             }
-            Err(_) => None,
+            Err(_) => return None,
+        };
+        let presence = self.presence_bucket().await.ok()?;
+        let mut keys = presence.keys().await.ok()?;
+        while let Some(key) = keys.next().await {
+            let Ok(key) = key else { return None };
+            let Ok(Some(value)) = presence.get(&key).await else {
+                continue;
+            };
+            let Ok(present) = serde_json::from_slice::<Presence>(&value) else {
+                continue;
+            };
+            if label.is_none_or(|label| present.labels.iter().any(|l| l == label)) {
+                return Some(Served::Yes);
+            }
         }
+        Some(Served::NotNow {
+            queued: info.num_pending + info.num_ack_pending as u64,
+        })
+    }
+
+    /// The bucket of the suite's live workers: a key per worker name,
+    /// which expires `lease_ttl` after its last refresh.
+    pub(crate) async fn presence_bucket(&self) -> Result<kv::Store, Error> {
+        bucket(
+            &self.js,
+            &self.names.workers_bucket(),
+            self.settings.lease_ttl,
+        )
+        .await
     }
 
     /// The pull consumer of one label's tries (`None`: jobs with no label).
@@ -225,4 +255,13 @@ pub(crate) enum Served {
     NotNow { queued: u64 },
     /// No worker ever served it: its consumer does not exist.
     Never,
+}
+
+/// A live worker, as its presence key says.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Presence {
+    /// Its labels.
+    pub(crate) labels: Vec<String>,
+    /// This process's own mark, so it knows its key from another's.
+    pub(crate) instance: String,
 }

@@ -217,6 +217,11 @@ impl Names {
         format!("dojobber_shared_{}", self.suite)
     }
 
+    /// The key-value bucket of the live workers: a key per name.
+    pub fn workers_bucket(&self) -> String {
+        format!("dojobber_workers_{}", self.suite)
+    }
+
     /// The key-value bucket of the runs: arguments and claims.
     pub fn runs_bucket(&self) -> String {
         format!("dojobber_runs_{}", self.suite)

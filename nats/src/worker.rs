@@ -13,14 +13,14 @@ use std::time::{Duration, Instant};
 use async_nats::StatusCode;
 use async_nats::jetstream::consumer::pull::BatchConfig;
 use async_nats::jetstream::{self, AckKind, kv};
-use dojobber::engine::{Defaults, JobGraph, JobId};
-use dojobber::{Context, GlobalStorage, JobKind, JobRef, LocalStorage, Outcome, Phase};
+use dojobber::engine::{Defaults, JobGraph, JobId, first_phase, next_phase};
+use dojobber::{Context, GlobalStorage, JobRef, LocalStorage, Outcome, Phase};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, nats};
 use crate::shared::SharedStorage;
-use crate::transport::{LEASE_KEY, Settings, Transport};
+use crate::transport::{LEASE_KEY, Presence, Settings, Transport};
 use crate::wire::{
     self, CleanupRequest, News, TryRequest, WireOutcome, WorkerReport, args_key, check_token,
     claim_key, plan_fingerprint,
@@ -58,6 +58,14 @@ pub struct Worker<A> {
     host_args: Option<HostArgsFn<A>>,
     settings: Settings,
     slots: usize,
+    /// Whether it says on stderr when it is ready (and each try, with `each_try`).
+    announce: Option<Announce>,
+}
+
+/// What a worker says on stderr.
+#[derive(Clone, Copy, Debug)]
+struct Announce {
+    each_try: bool,
 }
 
 /// What a worker keeps of one run: its graph and storages.
@@ -82,6 +90,8 @@ struct Shared<A> {
     name: String,
     root: RootFn<A>,
     host_args: Option<HostArgsFn<A>>,
+    /// Says a line on stderr per try.
+    each_try: bool,
     /// The latest run's id, and its state or why its arguments cannot be
     /// used (a Vec: empty before the first).
     runs: Mutex<Vec<KnownRun<A>>>,
@@ -114,6 +124,7 @@ where
             host_args: None,
             settings: Settings::default(),
             slots: 1,
+            announce: None,
         })
     }
 
@@ -169,10 +180,69 @@ where
         self
     }
 
+    /// Says on stderr when it is ready (its name, labels, suite and
+    /// server) and, with `each_try`, a line per try it performs: a worker
+    /// program's own output, whatever its logging setup.
+    ///
+    /// ```no_run
+    /// # use dojobber::{dep, Job};
+    /// # use dojobber_nats::Worker;
+    /// # struct Table;
+    /// # impl Job<String> for Table {}
+    /// # async fn serve(client: async_nats::Client) -> Result<(), dojobber_nats::Error> {
+    /// Worker::new(client, "provision", "db-host-1", |_: &String| dep(Table))?
+    ///     .announce(true)
+    ///     .serve()
+    ///     .await
+    /// # }
+    /// ```
+    pub fn announce(mut self, each_try: bool) -> Self {
+        self.announce = Some(Announce { each_try });
+        self
+    }
+
     /// Serves tries and cleanups until the connection fails for good.
+    /// Refuses to start ([`Error::NameInUse`]) while a live worker of the
+    /// suite has its name: each holds a presence key, which expires a
+    /// lease TTL after its worker's end.
     pub async fn serve(self) -> Result<(), Error> {
+        self.serve_until(std::future::pending()).await
+    }
+
+    /// Like [`serve`](Self::serve), until `stop` is ready (a signal, say):
+    /// then it leaves, its name free at once for the next worker that
+    /// takes it. Tries it holds come back to the queue after an ack wait.
+    ///
+    /// ```no_run
+    /// # use dojobber::{dep, Job};
+    /// # use dojobber_nats::Worker;
+    /// # struct Table;
+    /// # impl Job<String> for Table {}
+    /// # async fn serve(client: async_nats::Client) -> Result<(), dojobber_nats::Error> {
+    /// let stop = async { tokio::time::sleep(std::time::Duration::from_secs(60)).await };
+    /// Worker::new(client, "provision", "db-host-1", |_: &String| dep(Table))?
+    ///     .serve_until(stop)
+    ///     .await
+    /// # }
+    /// ```
+    pub async fn serve_until(
+        self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), Error> {
         let names = wire::Names::new(&self.suite)?;
         let transport = Transport::open(self.client.clone(), names, self.settings).await?;
+        let presence = Presence {
+            labels: self.labels.clone(),
+            instance: format!(
+                "{}-{:?}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+            ),
+        };
+        let instance = presence.instance.clone();
+        let presence_task = hold_name(&transport, &self.name, presence).await?;
         let shared = Arc::new(Shared {
             transport,
             lease: tokio::sync::OnceCell::new(),
@@ -180,6 +250,7 @@ where
             name: self.name.clone(),
             root: self.root,
             host_args: self.host_args,
+            each_try: self.announce.is_some_and(|announce| announce.each_try),
             runs: Mutex::new(Vec::new()),
         });
         let cleanups = self
@@ -200,14 +271,92 @@ where
                 tasks.spawn(serve_label(Arc::clone(&shared), consumer.clone()));
             }
         }
+        tasks.spawn(presence_task);
         tracing::info!(worker = %self.name, labels = ?self.labels, "worker serving");
-        while let Some(ended) = tasks.join_next().await {
-            if let Ok(Err(error)) = ended {
-                return Err(error);
+        if self.announce.is_some() {
+            let info = self.client.server_info();
+            let labels = match self.labels.is_empty() {
+                true => "no label: only jobs with none".to_owned(),
+                false => format!("labels {} and jobs with none", self.labels.join(", ")),
+            };
+            eprintln!(
+                "worker {} ready: suite {} on {}:{}, {labels}, {} at a time each",
+                self.name, self.suite, info.host, info.port, self.slots
+            );
+        }
+        let served = async {
+            while let Some(ended) = tasks.join_next().await {
+                if let Ok(Err(error)) = ended {
+                    return Err(error);
+                }
+            }
+            Ok(())
+        };
+        let served = tokio::select! {
+            served = served => served,
+            () = stop => Ok(()),
+        };
+        tasks.abort_all();
+        leave_name(&shared.transport, &self.name, &instance).await;
+        served
+    }
+}
+
+/// Deletes this worker's presence key, if it is still this process's.
+async fn leave_name(transport: &Transport, name: &str, instance: &str) {
+    let Ok(bucket) = transport.presence_bucket().await else {
+        return;
+    };
+    let Ok(Some(entry)) = bucket.entry(name).await else {
+        return;
+    };
+    let ours = serde_json::from_slice::<Presence>(&entry.value)
+        .is_ok_and(|present| present.instance == instance);
+    if ours {
+        let _ = bucket
+            .delete_expect_revision(name, Some(entry.revision))
+            .await;
+    }
+}
+
+/// Takes the worker's name in the suite's presence bucket, refused while
+/// a live worker holds it; returns the task that keeps it (a refresh every
+/// third of the key's lifetime) for as long as the worker serves.
+async fn hold_name(
+    transport: &Transport,
+    name: &str,
+    presence: Presence,
+) -> Result<impl std::future::Future<Output = Result<(), Error>> + use<>, Error> {
+    let bucket = transport.presence_bucket().await?;
+    let value: bytes::Bytes = serde_json::to_vec(&presence).expect("serialisable").into();
+    let in_use = || Error::NameInUse {
+        suite: transport.names.suite().to_owned(),
+        name: name.to_owned(),
+        expires: transport.settings.lease_ttl,
+    };
+    let mut revision = match bucket.create(name, value.clone()).await {
+        Ok(revision) => revision,
+        Err(error) if error.kind() == kv::CreateErrorKind::AlreadyExists => return Err(in_use()),
+        Err(error) => return Err(nats("cannot register the worker's name")(error)),
+    };
+    let every = transport.settings.lease_ttl / 3;
+    let name = name.to_owned();
+    Ok(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            match bucket.update(&name, value.clone(), revision).await {
+                Ok(new) => revision = new,
+                // Expired while the server was away: taken again if free.
+                Err(error) if error.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                    match bucket.create(&name, value.clone()).await {
+                        Ok(new) => revision = new,
+                        Err(error) => tracing::warn!(%error, "cannot take the worker's name again"),
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "cannot refresh the worker's presence"),
             }
         }
-        Ok(())
-    }
+    })
 }
 
 /// How long a pull request waits at the server for a try.
@@ -483,11 +632,18 @@ where
         );
         return shared.report(request, News::Refused { reason }).await;
     }
-    let mut phase = match state.graph.plan().kind(id) {
-        JobKind::RunOnly => Phase::Run,
-        _ => Phase::Check,
+    let kind = state.graph.plan().kind(id);
+    let Some(mut phase) = first_phase(kind, request.no_act) else {
+        // The machine decides such a try itself and sends none.
+        let reason = format!(
+            "worker {}: job {:?} has no phase to perform",
+            shared.name, request.job
+        );
+        return shared.report(request, News::Refused { reason }).await;
     };
     let mut local = LocalStorage::default();
+    // The phases performed and how they went, for the line per try.
+    let mut performed = Vec::new();
     loop {
         if phase != Phase::Check && !claim.is_ours() {
             match shared.claim(request, claim).await {
@@ -505,15 +661,9 @@ where
         };
         local = back;
         let elapsed = started.elapsed();
-        let passed = outcome.is_pass();
-        let run_only = state.graph.plan().kind(id) == JobKind::RunOnly;
-        let next = match phase {
-            Phase::Check if passed || request.no_act => None,
-            Phase::Check => Some(Phase::Run),
-            Phase::Run if run_only => None,
-            Phase::Run => Some(Phase::Recheck),
-            Phase::Recheck | Phase::Cleanup => None,
-        };
+        let next = next_phase(kind, phase, outcome.is_pass(), request.no_act);
+        let word = if outcome.is_pass() { "pass" } else { "fail" };
+        performed.push(format!("{phase} {word}"));
         let news = News::Phase {
             phase,
             outcome: WireOutcome::from(outcome),
@@ -525,6 +675,11 @@ where
             if phase != Phase::Check {
                 let mut kept = state.kept.lock().unwrap_or_else(PoisonError::into_inner);
                 kept.insert(request.job_id, (request.attempt, local));
+            }
+            if shared.each_try {
+                let job = dojobber::escaped(&request.job);
+                let attempt = request.attempt;
+                eprintln!("{job} try {attempt}: {}", performed.join(", "));
             }
             return shared.report(request, news).await;
         };

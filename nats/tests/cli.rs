@@ -195,3 +195,112 @@ fn sigterm_cancels_a_coordinated_run_which_ends_with_its_report() {
     assert_eq!(report.job("gate").unwrap().status(), Status::Failed);
     assert_eq!(report.job("after").unwrap().status(), Status::Blocked);
 }
+
+/// A worker started with the stderr piped, as an operator sees it.
+fn speaking_worker(server_url: &str, suite: &str, name: &str, extra: &[&str]) -> common::Proc {
+    let child = Command::new(env!("CARGO_BIN_EXE_dojobber-nats-demo"))
+        .args([
+            "worker", "--nats", server_url, "--suite", suite, "--name", name,
+        ])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start a worker");
+    common::Proc {
+        child,
+        what: format!("worker {name}"),
+        lines: None,
+    }
+    .watch_stderr()
+}
+
+#[test]
+fn a_worker_says_when_it_is_ready_and_what_it_serves() {
+    let server = NatsServer::start();
+    let worker = speaking_worker(&server.url(), "hello", "db1", &["--labels", "db,cache"]);
+    let (_, line) = worker.wait_for_line("ready");
+    let port = server.url().rsplit(':').next().unwrap().to_owned();
+    assert!(
+        line.contains("worker db1 ready: suite hello on")
+            && line.contains(&port)
+            && line.contains("labels db, cache and jobs with none"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_worker_given_a_wrong_url_says_so_within_seconds_and_again() {
+    // A port nothing listens on: the server's, once it is gone.
+    let mut server = NatsServer::start();
+    let url = server.url();
+    server.stop();
+    let worker = speaking_worker(&url, "nowhere", "lost", &[]);
+    let (first, line) = worker.wait_for_line("cannot connect to the NATS server at");
+    assert!(
+        line.contains(&url) && line.contains("trying again"),
+        "{line}"
+    );
+    // Said again while it waits, not only once.
+    let lines = worker.lines.as_ref().unwrap();
+    let until = first + common::HANG;
+    while lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, l)| l.contains("cannot connect"))
+        .count()
+        < 2
+    {
+        assert!(
+            std::time::Instant::now() < until,
+            "said once only:\n{}",
+            worker.said()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_worker_name_a_live_worker_holds_is_refused_and_free_once_that_worker_is_gone() {
+    let server = NatsServer::start();
+    let ttl = ["--lease-ttl", "1500ms"];
+    let mut first = speaking_worker(&server.url(), "names", "web1", &ttl);
+    first.wait_for_line("worker web1 ready");
+
+    let second = speaking_worker(&server.url(), "names", "web1", &ttl).finish();
+    assert_eq!(second.status.code(), Some(2), "{}", second.stderr);
+    assert!(
+        second
+            .stderr
+            .contains("worker name \"web1\" is in use by a live worker of suite \"names\""),
+        "{}",
+        second.stderr
+    );
+
+    first.kill();
+    // Refused until the dead worker's key expires, then accepted: each
+    // attempt is a process that ends (refused) or says it is ready.
+    let until = std::time::Instant::now() + common::HANG;
+    loop {
+        let mut third = speaking_worker(&server.url(), "names", "web1", &ttl);
+        let ended = loop {
+            if third.said().contains("worker web1 ready") {
+                break None;
+            }
+            if let Some(status) = third.child.try_wait().unwrap() {
+                break Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        match ended {
+            None => break,
+            Some(status) => assert_eq!(status.code(), Some(2), "{}", third.said()),
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "the name was never free again"
+        );
+    }
+}

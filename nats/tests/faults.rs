@@ -6,7 +6,9 @@
 mod common;
 
 use common::{NatsServer, SHORT_ACK_WAIT, coordinate, made_by, wait_for_file, worker};
-use dojobber::{Status, StopReason};
+use std::time::{Duration, Instant};
+
+use dojobber::{FailureKind, Phase, Status, StopReason};
 
 /// A gate (its run waits for the `release` file) with a job after it.
 const GATED: &str = r#"[
@@ -42,40 +44,119 @@ fn a_worker_killed_mid_phase_loses_its_try_which_the_next_try_redoes_elsewhere()
     assert_eq!(finished.status("after"), Status::Fixed);
 }
 
+/// The ack wait of [`SHORT_ACK_WAIT`].
+const ACK_WAIT: Duration = Duration::from_millis(1500);
+
+/// How long past the ack wait a dead worker may go unreported: the claim
+/// is renewed every third of it, so a loss is seen within one ack wait of
+/// the last renewal; the rest is for a loaded machine.
+const REPORTED_WITHIN: Duration = Duration::from_secs(10);
+
+/// The fleet's usual shape: one worker per label. Its worker killed in
+/// the middle of a try and never restarted, the try is declared lost by
+/// the coordinator alone (no other worker is there to be handed it
+/// again), said on stderr by the run's printer (the demo installs no
+/// tracing subscriber), retried, and the run's deadline ends the retry
+/// with a reason naming the dead worker.
 #[test]
-fn a_worker_killed_mid_phase_with_no_other_for_its_label_fails_its_job_at_the_time_limit() {
+fn a_worker_killed_mid_try_with_no_other_for_its_label_is_reported_and_named_at_the_deadline() {
     let server = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let mut only = worker(&server, "alone", "only", "slow", &SHORT_ACK_WAIT);
-    // A first run, so the worker is serving before the timed one starts.
-    let warm_up = r#"[{"name": "warm", "label": "slow"}]"#;
-    let warmed = coordinate(&server, "alone", dir.path(), warm_up, &SHORT_ACK_WAIT).finish();
-    assert!(warmed.status.success(), "{}", warmed.stderr);
-
-    // The gate starts after `free` is over, so the kill cuts only the gate.
+    let mut web1 = worker(&server, "alone", "web1", "web", &SHORT_ACK_WAIT);
     let jobs = r#"[
         {"name": "free"},
-        {"name": "gate", "label": "slow", "gate": true, "time_limit_ms": 3000, "deps": ["free"]}
+        {"name": "gate", "label": "web", "gate": true, "deps": ["free"]}
     ]"#;
-    let flags = [&SHORT_ACK_WAIT[..], &["--tries", "1"]].concat();
-    let coordinator = coordinate(&server, "alone", dir.path(), jobs, &flags);
+    let flags = [&SHORT_ACK_WAIT[..], &["--tries", "3", "--deadline", "20s"]].concat();
+    let coordinator = coordinate(&server, "alone", dir.path(), jobs, &flags).watch_stderr();
     wait_for_file(&dir.path().join("gate.started"));
-    only.kill();
+    web1.kill();
+    let killed = Instant::now();
+
+    let (said_at, line) = coordinator.wait_for_line("worker web1 went silent with try 1");
+    let took = said_at.duration_since(killed);
+    eprintln!("one worker for the label: the loss was said {took:?} after the kill: {line}");
+    assert!(took < ACK_WAIT + REPORTED_WITHIN, "{took:?}: {line}");
+    assert!(line.starts_with("warning: gate: "), "{line}");
+    coordinator.wait_for_line("waiting for a worker with label web: none is serving now");
+
     let finished = coordinator.finish();
     assert_eq!(finished.status.code(), Some(1), "{}", finished.stderr);
     let report = finished.report();
+    assert_eq!(report.stopped, Some(StopReason::Deadline));
     let gate = report.job("gate").unwrap();
-    assert_eq!(gate.status(), Status::Failed);
+    assert_eq!((gate.status(), gate.tries()), (Status::Failed, 2));
     let error = gate.last_error().unwrap().to_string();
-    assert!(error.contains("timed out after 3s"), "{error}");
     assert!(
-        finished
-            .stderr
-            .contains("worker only took this try and went silent for 1.5s: lost"),
-        "{}",
-        finished.stderr
+        error.starts_with(
+            "run deadline passed during its try, whose last phase was lost: \
+             given up before any worker with label web took it"
+        ) && error.contains("worker web1, which served it, went silent"),
+        "{error}"
+    );
+    // The lost run, the recheck the machine asked for after it, and the
+    // retry's check: nobody reported performing them, and they say so.
+    let lost: Vec<_> = gate
+        .phases()
+        .iter()
+        .filter(|phase| !phase.performed)
+        .collect();
+    let phases: Vec<_> = lost
+        .iter()
+        .map(|phase| (phase.phase, phase.attempt))
+        .collect();
+    assert_eq!(
+        phases,
+        [(Phase::Run, 1), (Phase::Recheck, 1), (Phase::Check, 2)],
+        "{:?}",
+        gate.phases()
+    );
+    assert!(
+        lost.iter()
+            .all(|phase| phase.error.as_ref().unwrap().kind == FailureKind::Lost)
+    );
+    assert!(
+        gate.phases()
+            .iter()
+            .any(|phase| phase.performed && phase.phase == Phase::Check),
+        "the first check was performed"
     );
     assert_eq!(finished.status("free"), Status::Fixed);
+}
+
+/// The same kill with a second worker for the label: the loss is said as
+/// soon, and the retry goes to the other worker.
+#[test]
+fn a_worker_killed_mid_try_with_another_for_its_label_is_reported_and_its_try_redone() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut web1 = worker(&server, "pair", "web1", "web", &SHORT_ACK_WAIT);
+    let coordinator = coordinate(
+        &server,
+        "pair",
+        dir.path(),
+        r#"[{"name": "gate", "label": "web", "gate": true}]"#,
+        &SHORT_ACK_WAIT,
+    )
+    .watch_stderr();
+    wait_for_file(&dir.path().join("gate.started"));
+    assert_eq!(made_by(&dir.path().join("gate.started")), "web1");
+    let _web2 = worker(&server, "pair", "web2", "web", &SHORT_ACK_WAIT);
+    web1.kill();
+    let killed = Instant::now();
+    std::fs::write(dir.path().join("release"), "").unwrap();
+
+    let (said_at, line) = coordinator.wait_for_line("worker web1 went silent with try 1");
+    let took = said_at.duration_since(killed);
+    eprintln!("two workers for the label: the loss was said {took:?} after the kill: {line}");
+    assert!(took < ACK_WAIT + REPORTED_WITHIN, "{took:?}: {line}");
+
+    let finished = coordinator.finish();
+    assert!(finished.status.success(), "{}", finished.stderr);
+    let gate = finished.report();
+    let gate = gate.job("gate").unwrap();
+    assert_eq!((gate.status(), gate.tries()), (Status::Fixed, 2));
+    assert_eq!(made_by(&dir.path().join("gate.done")), "web2");
 }
 
 #[test]
@@ -90,7 +171,13 @@ fn a_label_no_worker_serves_fails_its_jobs_at_their_time_limit_and_the_rest_goes
     ]"#;
     let finished = coordinate(&server, "nolabel", dir.path(), jobs, &["--tries", "1"]).finish();
     assert_eq!(finished.status.code(), Some(1), "{}", finished.stderr);
-    assert_eq!(finished.status("free"), Status::Fixed);
+    assert_eq!(
+        finished.status("free"),
+        Status::Fixed,
+        "{}\n{}",
+        finished.stderr,
+        finished.stdout
+    );
     let report = finished.report();
     let ghostly = report.job("ghostly").unwrap();
     assert_eq!(ghostly.status(), Status::Failed);

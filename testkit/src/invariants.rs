@@ -469,6 +469,8 @@ impl<'a> Checker<'a> {
             }
             // Only what observers are told: the phase's record says the rest.
             Event::WaitingForAbandoned { .. } => Ok(()),
+            // A driver's word to the user, not a transition.
+            Event::Warning { .. } => Ok(()),
             // `Event` may grow: an event this checker does not know yet is
             // a rule it cannot hold the run to, so it says so.
             other => Err(self.fail(

@@ -19,10 +19,16 @@
 //! - [`threads`]: the caller's thread alone (`workers(1)`, the reference
 //!   order), or a pool of scoped threads with the caller's thread as the
 //!   watcher.
-//! - `tokio_tasks` (feature `tokio`): workers as tokio tasks; async phases
-//!   run inside the worker and can be cancelled; plain ones run there too
-//!   while they are quick, else on tokio's blocking threads.
+//! - `task_pool` (feature `tokio`): the one async executor, workers as
+//!   tokio tasks, over a `PerformPhase` (how a phase is performed); public
+//!   as `engine::driver::drive_tasks`, which dojobber-nats's coordinator
+//!   uses too.
+//! - `tokio_tasks` (feature `tokio`): `run_async`'s `PerformPhase`; async
+//!   phases run inside the worker and can be cancelled; plain ones run
+//!   there too while they are quick, else on tokio's blocking threads.
 
+#[cfg(feature = "tokio")]
+pub(crate) mod task_pool;
 pub(crate) mod threads;
 #[cfg(feature = "tokio")]
 pub(crate) mod tokio_tasks;
@@ -498,6 +504,33 @@ impl<A> Session<A> {
                 Step::Abandon(task) => executor.abandon(task),
                 Step::Wait(_) | Step::Idle | Step::Done => return,
             }
+        }
+    }
+
+    /// Tells the run's observers (its printer among them) something the
+    /// user must know that is no transition of the machine: an
+    /// [`Event::Warning`](crate::Event::Warning), shown at every verbosity.
+    /// Takes the session's lock: call it from no observer.
+    ///
+    /// ```
+    /// use dojobber::prelude::*;
+    ///
+    /// struct Kettle;
+    /// impl Job for Kettle {}
+    ///
+    /// let session = Runner::new(Kettle, ()).into_session()?;
+    /// session.warn(None, "the kitchen's worker went silent");
+    /// # Ok::<(), SetupError>(())
+    /// ```
+    pub fn warn(&self, job: Option<JobId>, message: impl Into<String>) {
+        let event = crate::event::Event::Warning {
+            job,
+            message: message.into(),
+        };
+        let mut run = self.lock();
+        let run = &mut *run;
+        for observer in &mut run.observers {
+            observer.on_event(&event, run.machine.plan());
         }
     }
 

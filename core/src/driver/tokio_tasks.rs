@@ -1,4 +1,5 @@
-//! The tokio executor (`Runner::run_async`): workers are tasks on the
+//! How `Runner::run_async` performs a phase, on the task pool
+//! ([`drive_tasks`], `task_pool.rs`): workers are tokio tasks on the
 //! caller's runtime, the run's own task is the watcher.
 //!
 //! An async job's phase runs inside its worker, so the next phase needs no
@@ -6,23 +7,21 @@
 //! a failure. A plain job's phase runs inside its worker too, until one
 //! takes over 100 µs, and never in a run with time limits or a deadline:
 //! then it goes to tokio's blocking threads and, like a thread's, runs on
-//! when abandoned. The clock is tokio's, so tests
-//! with paused time run in virtual time.
+//! when abandoned. The clock is tokio's, so tests with paused time run in
+//! virtual time.
 
-use std::any::Any;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use futures_util::FutureExt;
 use futures_util::future::{AbortHandle, AbortRegistration, Abortable};
-use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 
-use super::{Came, Done, Executor, Next, Role, Session, Work, perform};
-use crate::event::Outcome;
-use crate::event::Task;
+use super::task_pool::{PerformPhase, drive_tasks};
+use super::{Session, Work, perform};
+use crate::event::{Outcome, Task};
 use crate::job::Context;
 use crate::job::asynchronous::start_phase;
 use crate::report::Failure;
@@ -32,25 +31,8 @@ use crate::storage::LocalStorage;
 /// worker takes it.
 type Cancel = (AbortHandle, Option<AbortRegistration>);
 
-struct Tasks<A> {
-    session: Arc<Session<A>>,
-    /// Itself, for the workers it starts.
-    me: Weak<Tasks<A>>,
-    start: Instant,
-    /// The most workers the run can use.
-    workers: usize,
-    /// Workers started so far: one more each time the machine has a phase
-    /// and no worker sleeps, up to `workers` (changed under the session's
-    /// lock).
-    started: AtomicUsize,
-    /// Workers that have ended, and a call for the watcher when the last does.
-    ended: AtomicUsize,
-    all_ended: Notify,
-    /// The first panic of a worker (an observer's), for the caller.
-    panic: Mutex<Option<Box<dyn Any + Send>>>,
-    worker_bell: Semaphore,
-    /// Shared with the cancel handle's wake-up call.
-    watcher_bell: Arc<Notify>,
+/// Performs phases in this process: the job's own code.
+struct LocalPhases {
     /// Per job, while a phase of it is in flight.
     aborts: Mutex<Vec<Option<Cancel>>>,
     /// Whether plain jobs' phases go to tokio's blocking threads rather
@@ -58,110 +40,33 @@ struct Tasks<A> {
     plain_to_threads: AtomicBool,
 }
 
-impl<A: Send + Sync + 'static> Executor for Tasks<A> {
-    fn now(&self) -> Duration {
-        self.start.elapsed()
+impl LocalPhases {
+    fn aborts(&self) -> MutexGuard<'_, Vec<Option<Cancel>>> {
+        self.aborts.lock().unwrap_or_else(PoisonError::into_inner)
     }
-    fn wake_workers(&self, count: usize) {
-        self.worker_bell.add_permits(count.min(self.workers));
-    }
-    fn wake_watcher(&self) {
-        self.watcher_bell.notify_one();
-    }
+}
+
+impl<A: Send + Sync + 'static> PerformPhase<A> for LocalPhases {
     fn handed_out(&self, task: Task) {
         let (handle, registration) = AbortHandle::new_pair();
         self.aborts()[task.job.index()] = Some((handle, Some(registration)));
     }
+
     fn abandon(&self, task: Task) {
         if let Some((handle, _)) = &self.aborts()[task.job.index()] {
             handle.abort();
         }
     }
-    fn can_add_worker(&self) -> bool {
-        self.started.load(Ordering::SeqCst) < self.workers
-    }
-    fn add_worker(&self) {
-        self.started.fetch_add(1, Ordering::SeqCst);
-        let tasks = self
-            .me
-            .upgrade()
-            .expect("the executor outlives its workers");
-        tokio::spawn(async move { tasks.worker().await });
-    }
-}
-
-impl<A: Send + Sync + 'static> Tasks<A> {
-    /// A worker's whole life; a panic stops the run and is kept for the
-    /// caller.
-    async fn worker(&self) {
-        let work = AssertUnwindSafe(self.work(&self.session, Role::Worker));
-        if let Err(panic) = work.catch_unwind().await {
-            self.session.break_down(self);
-            self.panic
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .get_or_insert(panic);
-        }
-        self.ended.fetch_add(1, Ordering::SeqCst);
-        self.all_ended.notify_one();
-    }
-
-    /// Waits for every worker started to end.
-    async fn all_workers_ended(&self) {
-        loop {
-            let notified = self.all_ended.notified();
-            // Under the lock: no worker starts meanwhile.
-            let started = {
-                let _run = self.session.lock();
-                self.started.load(Ordering::SeqCst)
-            };
-            if self.ended.load(Ordering::SeqCst) == started {
-                return;
-            }
-            notified.await;
-        }
-    }
-
-    fn aborts(&self) -> MutexGuard<'_, Vec<Option<Cancel>>> {
-        self.aborts.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    async fn work(&self, session: &Arc<Session<A>>, role: Role) {
-        let mut came = Came::Start;
-        loop {
-            let next = session.step(role, came, self);
-            came = match next {
-                Next::Perform(work) => Came::Finished(self.perform(session, work).await),
-                Next::Sleep(until) => {
-                    match role {
-                        Role::Worker => self
-                            .worker_bell
-                            .acquire()
-                            .await
-                            .expect("the bell is never closed")
-                            .forget(),
-                        Role::Watcher | Role::Alone => {
-                            let until =
-                                until.map_or(Duration::MAX, |at| at.saturating_sub(self.now()));
-                            let _ = tokio::time::timeout(until, self.watcher_bell.notified()).await;
-                        }
-                    }
-                    Came::Woke
-                }
-                Next::Done => return,
-            };
-        }
-    }
 
     /// Performs a phase: an async job's here, cancellable; a plain job's
-    /// as [`perform_plain`](Self::perform_plain) says.
-    async fn perform(&self, session: &Arc<Session<A>>, work: Work) -> Done {
+    /// as [`perform_plain`](LocalPhases::perform_plain) says.
+    async fn perform(&self, session: &Arc<Session<A>>, work: Work) -> (Outcome, LocalStorage) {
         let Work { task, mut local } = work;
         let registration = self.aborts()[task.job.index()]
             .as_mut()
             .and_then(|(_, registration)| registration.take())
             .expect("every phase handed out can be cancelled");
-        let done = match session.jobs[task.job.index()].as_async() {
+        let performed = match session.jobs[task.job.index()].as_async() {
             Some(job) => {
                 let outcome = {
                     let mut cx = Context::new(
@@ -180,25 +85,12 @@ impl<A: Send + Sync + 'static> Tasks<A> {
                         Err(_aborted) => Outcome::Fail(Failure::new("the phase was cancelled")),
                     }
                 };
-                Done {
-                    task,
-                    local,
-                    outcome,
-                    at: self.now(),
-                }
+                (outcome, local)
             }
-            None => {
-                let (outcome, local) = self.perform_plain(session, task, local).await;
-                Done {
-                    task,
-                    local,
-                    outcome,
-                    at: self.now(),
-                }
-            }
+            None => self.perform_plain(session, task, local).await,
         };
         self.aborts()[task.job.index()] = None;
-        done
+        performed
     }
 }
 
@@ -207,7 +99,7 @@ impl<A: Send + Sync + 'static> Tasks<A> {
 /// run's later plain phases go to tokio's blocking threads.
 const SLOW_PLAIN_PHASE: Duration = Duration::from_micros(100);
 
-impl<A: Send + Sync + 'static> Tasks<A> {
+impl LocalPhases {
     /// Performs a plain (synchronous) job's phase: here, on the worker's
     /// own thread, as the thread driver does (a hand-off to a blocking
     /// thread and back costs 5 to 30 µs a phase, more than most phases),
@@ -217,7 +109,7 @@ impl<A: Send + Sync + 'static> Tasks<A> {
     /// threads instead: there a slow phase keeps no runtime thread from
     /// its other tasks, and one past its limit runs on while the run goes
     /// on.
-    async fn perform_plain(
+    async fn perform_plain<A: Send + Sync + 'static>(
         &self,
         session: &Arc<Session<A>>,
         task: Task,
@@ -246,52 +138,17 @@ impl<A: Send + Sync + 'static> Tasks<A> {
     }
 }
 
-/// Runs the session on tokio tasks: up to `workers` workers (no more than
-/// can ever be busy at once, and started only as work comes), this task
-/// watching the timers.
+/// Runs the session on tokio tasks, each phase performed in this process.
 pub(crate) async fn drive<A: Send + Sync + 'static>(session: &Arc<Session<A>>) {
-    let (workers, jobs, limited) = {
+    let (jobs, limited) = {
         let run = session.lock();
         let limited =
             run.machine.plan().has_time_limits() || run.machine.config().deadline.is_some();
-        (
-            run.machine.most_in_flight(),
-            run.machine.plan().len(),
-            limited,
-        )
+        (run.machine.plan().len(), limited)
     };
-    let tasks = Arc::new_cyclic(|me| Tasks {
-        session: Arc::clone(session),
-        me: me.clone(),
-        start: Instant::now(),
-        workers,
-        started: AtomicUsize::new(0),
-        ended: AtomicUsize::new(0),
-        all_ended: Notify::new(),
-        panic: Mutex::new(None),
-        worker_bell: Semaphore::new(0),
-        watcher_bell: Arc::new(Notify::new()),
+    let performer = LocalPhases {
         aborts: Mutex::new((0..jobs).map(|_| None).collect()),
         plain_to_threads: AtomicBool::new(limited),
-    });
-    let _subscription = session.cancel.subscribe({
-        let bell = Arc::clone(&tasks.watcher_bell);
-        move || bell.notify_one()
-    });
-    let watching = AssertUnwindSafe(tasks.work(session, Role::Watcher))
-        .catch_unwind()
-        .await;
-    if let Err(panic) = watching {
-        session.break_down(&*tasks);
-        std::panic::resume_unwind(panic);
-    }
-    tasks.all_workers_ended().await;
-    let panic = tasks
-        .panic
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take();
-    if let Some(panic) = panic {
-        std::panic::resume_unwind(panic);
-    }
+    };
+    drive_tasks(session, performer).await;
 }

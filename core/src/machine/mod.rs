@@ -34,6 +34,7 @@ mod cleanup;
 mod groups;
 mod phase_log;
 mod ready;
+mod sequence;
 mod timers;
 
 use std::collections::VecDeque;
@@ -54,6 +55,7 @@ use cleanup::Cleanups;
 use groups::Groups;
 use phase_log::PhaseLog;
 use ready::ReadyQueue;
+pub use sequence::{first_phase, next_phase};
 use timers::Timers;
 
 /// How the machine runs a suite.
@@ -632,63 +634,44 @@ impl Machine {
         // also ends the try, not for a check that fails on the way to a run.
         let passed = outcome.is_pass();
         self.finish_phase(this_phase, since, outcome, now, end);
-        match (phase, passed) {
-            (Phase::Check | Phase::Recheck, true) => self.job_passed(job),
-            (Phase::Check, false) => {
-                if self.config.no_act {
-                    let failure = self.last_recorded_failure(job);
-                    self.try_failed(job, failure, now);
-                } else {
-                    self.continue_try(job, Phase::Run);
-                }
-            }
-            (Phase::Run, passed) => {
-                self.jobs[job.index()].ran = true;
-                self.cleanups.ran(job);
-                if self.plan.kind(job) == JobKind::RunOnly {
-                    self.run_only_ran(job, attempt, passed, now, end);
-                } else {
-                    self.continue_try(job, Phase::Recheck);
-                }
-            }
-            (Phase::Recheck, false) => {
-                let failure = self.last_recorded_failure(job);
-                self.try_failed(job, failure, now);
-            }
-            (Phase::Cleanup, true) => {}
-            (Phase::Cleanup, false) => {
+        if phase == Phase::Cleanup {
+            if !passed {
                 self.cleanups.failed(CleanupFailure {
                     job: self.plan.name(job).to_owned(),
                     error: self.last_recorded_failure(job),
                 });
             }
+            return Ok(());
         }
-        Ok(())
-    }
-
-    /// A run-only job has no check: its run's outcome is the recheck's,
-    /// recorded at the run's end, and it ends the try.
-    fn run_only_ran(&mut self, job: JobId, attempt: u32, passed: bool, now: Duration, end: Nanos) {
-        let recheck = Task {
-            job,
-            phase: Phase::Recheck,
-            attempt,
-        };
+        let kind = self.plan.kind(job);
+        if phase == Phase::Run {
+            self.jobs[job.index()].ran = true;
+            self.cleanups.ran(job);
+        }
+        if let Some(next) = next_phase(kind, phase, passed, self.config.no_act) {
+            self.continue_try(job, next);
+            return Ok(());
+        }
+        if kind == JobKind::RunOnly && phase == Phase::Run {
+            // A run-only job has no check: its run's outcome is the recheck's.
+            let recheck = Task {
+                job,
+                phase: Phase::Recheck,
+                attempt,
+            };
+            let outcome = match passed {
+                true => Outcome::Pass,
+                false => Outcome::Fail(self.last_recorded_failure(job)),
+            };
+            self.phase_over(recheck, end, outcome, now, end, false);
+        }
         if passed {
-            self.phase_over(recheck, end, Outcome::Pass, now, end, false);
             self.job_passed(job);
         } else {
             let failure = self.last_recorded_failure(job);
-            self.phase_over(
-                recheck,
-                end,
-                Outcome::Fail(failure.clone()),
-                now,
-                end,
-                false,
-            );
             self.try_failed(job, failure, now);
         }
+        Ok(())
     }
 
     /// A copy of the failure of `job`'s phase recorded last, which failed.
@@ -1114,7 +1097,8 @@ impl Machine {
         }
     }
 
-    /// A phase the driver performed is over: it started at `since`.
+    /// A phase the driver performed is over: it started at `since`. One
+    /// whose outcome was lost was performed by nobody the run knows of.
     fn finish_phase(
         &mut self,
         task: Task,
@@ -1123,7 +1107,9 @@ impl Machine {
         at: Duration,
         end: Nanos,
     ) {
-        self.phase_over(task, since, outcome, at, end, true);
+        let performed =
+            !matches!(&outcome, Outcome::Fail(failure) if failure.kind == FailureKind::Lost);
+        self.phase_over(task, since, outcome, at, end, performed);
     }
 
     /// A phase is over: observers get the event, the report its record.
@@ -1221,24 +1207,24 @@ impl Machine {
         };
         let end = self.last_seen;
         let now = end.get();
-        match self.plan.kind(job) {
-            JobKind::Normal => self.continue_try(job, Phase::Check),
-            JobKind::Dummy => {
+        let kind = self.plan.kind(job);
+        let first = first_phase(kind, self.config.no_act);
+        match (kind, first) {
+            (JobKind::Normal, Some(first)) => self.continue_try(job, first),
+            (JobKind::Dummy, _) => {
                 self.phase_over(check, end, Outcome::Pass, now, end, false);
                 self.job_passed(job);
             }
-            JobKind::RunOnly => {
-                let why = if self.config.no_act {
-                    "run-only jobs cannot pass in no-act mode"
-                } else {
-                    "run-only jobs have no check"
+            (JobKind::RunOnly | JobKind::Normal, first) => {
+                let why = match first {
+                    Some(_) => "run-only jobs have no check",
+                    None => "run-only jobs cannot pass in no-act mode",
                 };
                 let failure = Failure::new(why);
                 self.phase_over(check, end, Outcome::Fail(failure.clone()), now, end, false);
-                if self.config.no_act {
-                    self.try_failed(job, failure, now);
-                } else {
-                    self.continue_try(job, Phase::Run);
+                match first {
+                    Some(first) => self.continue_try(job, first),
+                    None => self.try_failed(job, failure, now),
                 }
             }
         }
@@ -1298,10 +1284,21 @@ impl Machine {
     }
 
     /// A try cut short by a stop before its next phase: the job fails, for good.
+    /// A phase of it whose outcome was lost (a remote worker gone silent)
+    /// is named: it is why the try never got further.
     fn try_interrupted(&mut self, job: JobId, reason: StopReason) {
         self.try_ended(job);
-        let failure = Failure::new(format!("{reason} during its try"))
-            .with_kind(FailureKind::Interrupted(reason));
+        let lost = self
+            .phase_log
+            .last()
+            .filter(|(last_job, _)| *last_job == job)
+            .and_then(|(_, record)| record.error.as_deref())
+            .filter(|error| error.kind == FailureKind::Lost);
+        let message = match lost {
+            Some(lost) => format!("{reason} during its try, whose last phase was lost: {lost}"),
+            None => format!("{reason} during its try"),
+        };
+        let failure = Failure::new(message).with_kind(FailureKind::Interrupted(reason));
         self.fail_for_good(job, Some(failure));
     }
 

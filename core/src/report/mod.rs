@@ -140,6 +140,11 @@ pub enum FailureKind {
     TimedOut,
     /// The run stopped between two phases of the job's try.
     Interrupted(StopReason),
+    /// No outcome came back: the phase was handed to another process (a
+    /// dojobber-nats worker) that went silent, or none took it before it
+    /// was given up. Its record says it was not `performed`: nobody
+    /// reported running its code.
+    Lost,
 }
 
 impl FailureKind {
@@ -470,7 +475,8 @@ pub struct PhaseRecord {
     /// Whether it passed.
     pub passed: bool,
     /// Whether user code was called: a dummy job's check, a run-only job's
-    /// check and recheck are decided by the machine.
+    /// check and recheck are decided by the machine; a phase whose outcome
+    /// was lost ([`FailureKind::Lost`]) was performed by nobody the run knows.
     pub performed: bool,
     /// Why it failed; boxed, so a passing phase costs no more than a pointer.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -40,7 +40,6 @@ mod hosts {
     use dojobber::Runner;
     use dojobber_cli::Exit;
     use dojobber_example_provision::{self as provision, Desired, Provision};
-    use dojobber_nats::Worker;
     use dojobber_nats::cli::{Coordinate, Serve};
 
     /// Converge several hosts, each a directory tree and maybe a SQLite
@@ -78,11 +77,16 @@ mod hosts {
     }
 
     pub fn main() -> ExitCode {
-        tracing_subscriber::fmt()
-            .with_writer(std::io::stderr)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .with_max_level(tracing::Level::WARN)
-            .init();
+        // Developers' logs, only when asked for (`RUST_LOG=debug`): what an
+        // operator must know comes on stderr without them.
+        if let Some(level) = std::env::var_os("RUST_LOG") {
+            let level = level.to_str().and_then(|level| level.parse().ok());
+            tracing_subscriber::fmt()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_max_level(level.unwrap_or(tracing::Level::WARN))
+                .init();
+        }
         match Cli::parse().mode {
             Mode::Coordinate { config, coordinate } => {
                 // Every mistake in the file is found before the server is reached.
@@ -107,29 +111,9 @@ mod hosts {
     /// `Serve::execute`, plus this host's own directory in each run's
     /// arguments.
     fn serve_in(target: PathBuf, serve: &Serve) -> ExitCode {
-        let runtime = match tokio::runtime::Runtime::new() {
-            Ok(runtime) => runtime,
-            Err(error) => return cannot_start(format!("cannot start the async runtime: {error}")),
-        };
-        let served = runtime.block_on(async {
-            let client = serve.connection.connect().await?;
-            Worker::new(
-                client,
-                &serve.connection.suite,
-                &serve.name,
-                Provision::root,
-            )?
-            .labels(serve.labels.iter().cloned())?
-            .slots(usize::from(serve.slots))
-            .settings(serve.connection.settings())
-            .host_args(move |args: &mut Provision| args.set_target(target.clone()))
-            .serve()
-            .await
-        });
-        match served {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => cannot_start(error),
-        }
+        serve.execute_with(Provision::root, move |worker| {
+            worker.host_args(move |args: &mut Provision| args.set_target(target.clone()))
+        })
     }
 
     fn cannot_start(error: impl std::fmt::Display) -> ExitCode {

@@ -234,11 +234,16 @@ impl Observer for Failures {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_max_level(tracing::Level::WARN)
-        .init();
+    // Developers' logs, only when asked for (`RUST_LOG=debug`): what a
+    // user must know comes through the run's printer without them.
+    if let Some(level) = std::env::var_os("RUST_LOG") {
+        let level = level.to_str().and_then(|level| level.parse().ok());
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_max_level(level.unwrap_or(tracing::Level::WARN))
+            .init();
+    }
     match Cli::parse().mode {
         Mode::Worker {
             serve,

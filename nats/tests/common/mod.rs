@@ -5,8 +5,10 @@
 
 pub mod server;
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use server::NatsServer;
@@ -19,9 +21,65 @@ pub const HANG: Duration = Duration::from_secs(60);
 pub struct Proc {
     pub child: Child,
     pub what: String,
+    /// Its stderr's lines as they come, with when each came, once
+    /// [`watch_stderr`](Proc::watch_stderr) took the pipe.
+    pub lines: Option<Lines>,
 }
 
+/// Lines a process wrote, each with when it was read.
+pub type Lines = Arc<Mutex<Vec<(Instant, String)>>>;
+
 impl Proc {
+    /// Reads its stderr on a thread from now on, keeping each line with
+    /// when it came (for [`wait_for_line`](Proc::wait_for_line)).
+    pub fn watch_stderr(mut self) -> Proc {
+        let pipe = self.child.stderr.take().expect("stderr piped");
+        let lines: Lines = Arc::default();
+        let keep = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { return };
+                keep.lock().unwrap().push((Instant::now(), line));
+            }
+        });
+        self.lines = Some(lines);
+        self
+    }
+
+    /// Waits until it wrote a line on stderr containing `text`; returns
+    /// when the line was read and the line. Fails the test after [`HANG`].
+    pub fn wait_for_line(&self, text: &str) -> (Instant, String) {
+        let lines = self.lines.as_ref().expect("stderr watched");
+        let until = Instant::now() + HANG;
+        loop {
+            if let Some(found) = lines
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(_, line)| line.contains(text))
+            {
+                return found.clone();
+            }
+            assert!(
+                Instant::now() < until,
+                "{} never said {text:?}; it said:\n{}",
+                self.what,
+                self.said()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Everything it wrote on stderr so far, when watched.
+    pub fn said(&self) -> String {
+        let lines = self
+            .lines
+            .as_ref()
+            .map(|lines| lines.lock().unwrap().clone());
+        let lines = lines.unwrap_or_default();
+        lines.iter().map(|(_, line)| format!("{line}\n")).collect()
+    }
+
     /// SIGKILL, and wait for it to be gone.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -50,7 +108,15 @@ impl Proc {
             text
         };
         let stdout = read(self.child.stdout.as_mut().map(|p| p as _));
-        let stderr = read(self.child.stderr.as_mut().map(|p| p as _));
+        let mut stderr = read(self.child.stderr.as_mut().map(|p| p as _));
+        if let Some(lines) = &self.lines {
+            // The reading thread ends at the pipe's end, soon after the process.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Arc::strong_count(lines) > 1 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            stderr = self.said();
+        }
         Finished {
             status,
             stdout,
@@ -123,6 +189,7 @@ pub fn worker(server: &NatsServer, suite: &str, name: &str, labels: &str, extra:
     Proc {
         child,
         what: format!("worker {name}"),
+        lines: None,
     }
 }
 
@@ -158,6 +225,7 @@ pub fn coordinator(
     Proc {
         child,
         what: "the coordinator".into(),
+        lines: None,
     }
 }
 

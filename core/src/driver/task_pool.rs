@@ -1,0 +1,267 @@
+//! The one async executor (feature `tokio`): workers are tokio tasks on
+//! the caller's runtime, started as work comes, and the run's own task is
+//! the watcher. How a phase is performed is the one thing that differs
+//! between its users, and is a [`PerformPhase`]: the job's own code
+//! (`Runner::run_async`, `tokio_tasks.rs`), or a message to a remote
+//! worker (dojobber-nats's coordinator). The clock is tokio's, so tests
+//! with paused time run in virtual time.
+//!
+//! Worker tasks still running when the run's future is dropped (or
+//! unwinds) are aborted with it: no part of a run outlives its future.
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::{Came, Done, Executor, Next, Role, Session, Work};
+use crate::event::{Outcome, Task};
+use crate::storage::LocalStorage;
+
+/// How the task pool performs a phase: the narrow part of an async
+/// executor that differs between drivers (quinn has one driver over its
+/// `Runtime` trait in the same way). Everything else (starting workers,
+/// sleeping, waking, the watcher, panics) is [`drive_tasks`]'s.
+///
+/// ```
+/// use std::sync::Arc;
+/// use dojobber::engine::driver::{PerformPhase, Session, Work, drive_tasks};
+/// use dojobber::prelude::*;
+/// use dojobber::{LocalStorage, Outcome};
+///
+/// /// Performs every phase on the worker's task, as a plain call.
+/// struct Inline;
+/// impl PerformPhase<()> for Inline {
+///     async fn perform(&self, session: &Arc<Session<()>>, work: Work) -> (Outcome, LocalStorage) {
+///         let done = session.perform(work, || std::time::Duration::ZERO);
+///         (done.outcome, done.local)
+///     }
+/// }
+///
+/// struct Kettle;
+/// impl Job for Kettle {
+///     fn check(&self, _: &mut Context<'_, ()>) -> JobResult { Ok(()) }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let session = Arc::new(Runner::new(Kettle, ()).into_session()?);
+/// drive_tasks(&session, Inline).await;
+/// let report = Arc::try_unwrap(session).ok().unwrap().into_report();
+/// assert!(report.is_success());
+/// # Ok::<(), SetupError>(()) }).unwrap();
+/// ```
+pub trait PerformPhase<A>: Send + Sync + 'static {
+    /// Performs `work` (its local storage lent with it); its outcome and
+    /// the storage back. A panic here (not in user code, which a
+    /// performer catches) stops the run and reaches the caller of
+    /// [`drive_tasks`].
+    fn perform(
+        &self,
+        session: &Arc<Session<A>>,
+        work: Work,
+    ) -> impl Future<Output = (Outcome, LocalStorage)> + Send;
+
+    /// The machine handed `task` out; called before any worker can see it.
+    fn handed_out(&self, _task: Task) {}
+
+    /// The machine asks to cancel `task` if possible; its worker reports
+    /// it either way. Called under the session's lock: be quick.
+    fn abandon(&self, _task: Task) {}
+
+    /// A worker task panicked outside user code: the run is stopping, and
+    /// phases still awaited should end.
+    fn broke_down(&self) {}
+}
+
+/// The executor: the pool's workers and bells around a [`PerformPhase`].
+struct TaskPool<A, P> {
+    session: Arc<Session<A>>,
+    performer: P,
+    /// Itself, for the workers it starts.
+    me: Weak<TaskPool<A, P>>,
+    start: Instant,
+    /// The most workers the run can use.
+    workers: usize,
+    /// Workers started so far: one more each time the machine has a phase
+    /// and no worker sleeps, up to `workers` (changed under the session's
+    /// lock).
+    started: AtomicUsize,
+    /// The workers' tasks, aborted if the run's future is dropped.
+    handles: Mutex<Vec<JoinHandle<()>>>,
+    /// The first panic of a worker (an observer's), for the caller.
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
+    worker_bell: Semaphore,
+    /// Shared with the cancel handle's wake-up call.
+    watcher_bell: Arc<Notify>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<A: Send + Sync + 'static, P: PerformPhase<A>> Executor for TaskPool<A, P> {
+    fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+    fn wake_workers(&self, count: usize) {
+        self.worker_bell.add_permits(count.min(self.workers));
+    }
+    fn wake_watcher(&self) {
+        self.watcher_bell.notify_one();
+    }
+    fn handed_out(&self, task: Task) {
+        self.performer.handed_out(task);
+    }
+    fn abandon(&self, task: Task) {
+        self.performer.abandon(task);
+    }
+    fn can_add_worker(&self) -> bool {
+        self.started.load(Ordering::SeqCst) < self.workers
+    }
+    fn add_worker(&self) {
+        self.started.fetch_add(1, Ordering::SeqCst);
+        let pool = self
+            .me
+            .upgrade()
+            .expect("the executor outlives its workers");
+        let handle = tokio::spawn(async move { pool.worker().await });
+        lock(&self.handles).push(handle);
+    }
+}
+
+impl<A: Send + Sync + 'static, P: PerformPhase<A>> TaskPool<A, P> {
+    /// A worker's whole life; a panic stops the run and is kept for the
+    /// caller.
+    async fn worker(&self) {
+        let work = AssertUnwindSafe(self.work(Role::Worker));
+        if let Err(panic) = work.catch_unwind().await {
+            self.session.break_down(self);
+            self.performer.broke_down();
+            lock(&self.panic).get_or_insert(panic);
+        }
+    }
+
+    /// Waits for every worker started to end, its task dropped (so no
+    /// worker holds the session any more): a worker is started only by a
+    /// live one once the watcher is done, so when none is left to await,
+    /// none will start.
+    async fn all_workers_ended(&self) {
+        loop {
+            let handles = std::mem::take(&mut *lock(&self.handles));
+            if handles.is_empty() {
+                return;
+            }
+            // Each still aborted if the run's future is dropped meanwhile.
+            for mut handle in handles.into_iter().map(AbortOnDrop) {
+                // A worker catches its own panics (kept in `panic`).
+                let _ = (&mut handle.0).await;
+            }
+        }
+    }
+
+    async fn work(&self, role: Role) {
+        let session = &self.session;
+        let mut came = Came::Start;
+        loop {
+            let next = session.step(role, came, self);
+            came = match next {
+                Next::Perform(work) => {
+                    let task = work.task;
+                    let (outcome, local) = self.performer.perform(session, work).await;
+                    Came::Finished(Done {
+                        task,
+                        local,
+                        outcome,
+                        at: self.now(),
+                    })
+                }
+                Next::Sleep(until) => {
+                    match role {
+                        Role::Worker => self
+                            .worker_bell
+                            .acquire()
+                            .await
+                            .expect("the bell is never closed")
+                            .forget(),
+                        Role::Watcher | Role::Alone => {
+                            let until =
+                                until.map_or(Duration::MAX, |at| at.saturating_sub(self.now()));
+                            let _ = tokio::time::timeout(until, self.watcher_bell.notified()).await;
+                        }
+                    }
+                    Came::Woke
+                }
+                Next::Done => return,
+            };
+        }
+    }
+}
+
+/// A task that ends when this is dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Aborts the worker tasks left when dropped.
+struct AbortWorkers<'a>(&'a Mutex<Vec<JoinHandle<()>>>);
+
+impl Drop for AbortWorkers<'_> {
+    fn drop(&mut self) {
+        for handle in lock(self.0).drain(..) {
+            handle.abort();
+        }
+    }
+}
+
+/// Runs the session on tokio tasks, each phase performed by `performer`:
+/// up to [`Session::most_in_flight`] workers (started only as work
+/// comes), this task watching the timers and the cancel handle. Returns
+/// when every worker has ended; a worker's panic (an observer's, the
+/// performer's) is resumed here.
+pub async fn drive_tasks<A, P>(session: &Arc<Session<A>>, performer: P)
+where
+    A: Send + Sync + 'static,
+    P: PerformPhase<A>,
+{
+    let pool = Arc::new_cyclic(|me| TaskPool {
+        session: Arc::clone(session),
+        performer,
+        me: me.clone(),
+        start: Instant::now(),
+        workers: session.most_in_flight(),
+        started: AtomicUsize::new(0),
+        handles: Mutex::new(Vec::new()),
+        panic: Mutex::new(None),
+        worker_bell: Semaphore::new(0),
+        watcher_bell: Arc::new(Notify::new()),
+    });
+    let _subscription = session.cancel_handle().subscribe({
+        let bell = Arc::clone(&pool.watcher_bell);
+        move || bell.notify_one()
+    });
+    let _workers = AbortWorkers(&pool.handles);
+    let watching = AssertUnwindSafe(pool.work(Role::Watcher))
+        .catch_unwind()
+        .await;
+    if let Err(panic) = watching {
+        session.break_down(&*pool);
+        pool.performer.broke_down();
+        std::panic::resume_unwind(panic);
+    }
+    pool.all_workers_ended().await;
+    let panic = lock(&pool.panic).take();
+    if let Some(panic) = panic {
+        std::panic::resume_unwind(panic);
+    }
+}
