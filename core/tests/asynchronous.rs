@@ -380,3 +380,40 @@ fn the_sequential_driver_runs_an_async_jobs_own_phases() {
         .into_report();
     assert_eq!(report.job("Light").unwrap().status(), Status::Fixed);
 }
+
+/// Notes the thread its check runs on.
+struct OnThread(
+    Arc<std::sync::Mutex<Option<std::thread::ThreadId>>>,
+    Option<Duration>,
+);
+impl Job for OnThread {
+    fn time_limit(&self) -> Option<Duration> {
+        self.1
+    }
+    fn check(&self, _: &mut Context<'_, ()>) -> JobResult {
+        *self.0.lock().unwrap() = Some(std::thread::current().id());
+        Ok(())
+    }
+}
+
+/// A quick plain phase runs in its worker's task (here, on the caller's
+/// thread: the runtime has no other); in a run with time limits, on one of
+/// tokio's blocking threads, where one past its limit can run on.
+#[test]
+fn a_plain_phase_runs_in_its_worker_unless_the_run_has_time_limits() {
+    for (limit, here) in [(None, true), (Some(Duration::from_secs(60)), false)] {
+        let seen = Arc::new(std::sync::Mutex::new(None));
+        let report = runtime()
+            .block_on(
+                Runner::new(OnThread(Arc::clone(&seen), limit), ())
+                    .workers(4)
+                    .output(std::io::sink())
+                    .run_async(),
+            )
+            .unwrap()
+            .into_report();
+        assert!(report.is_success());
+        let on_caller = *seen.lock().unwrap() == Some(std::thread::current().id());
+        assert_eq!(on_caller, here, "time limit {limit:?}");
+    }
+}
