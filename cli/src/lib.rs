@@ -34,7 +34,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 pub use args::{RunArgs, When};
 pub use files::{OutputError, OutputFile};
 
-pub use dojobber::escaped;
+pub use dojobber::text::escaped;
 use files::{Destination, Gate};
 pub use summary::{list, summary};
 

@@ -59,7 +59,7 @@ impl Observer for Progress {
             .in_phase
             .iter()
             .take(4)
-            .map(|(&job, phase)| format!("{}.{phase}", dojobber::escaped(plan.name(job))))
+            .map(|(&job, phase)| format!("{}.{phase}", dojobber::text::escaped(plan.name(job))))
             .collect();
         message.push_str(&now.join(", "));
         self.bar.set_message(message);

@@ -414,7 +414,7 @@ impl Serve {
         match served {
             Ok(()) => Exit::Success.into(),
             Err(error) => {
-                eprintln!("error: {}", dojobber::escaped(&error.to_string()));
+                eprintln!("error: {}", dojobber::text::escaped(&error.to_string()));
                 Exit::CannotStart.into()
             }
         }
@@ -428,7 +428,7 @@ impl Serve {
             match self.connection.connect_with(options).await {
                 Ok(client) => return Ok(client),
                 Err(error @ Error::Connect { .. }) => {
-                    let error = dojobber::escaped(&error.to_string()).into_owned();
+                    let error = dojobber::text::escaped(&error.to_string()).into_owned();
                     eprintln!(
                         "worker {}: {error}; trying again in {RECONNECT_EVERY:?}",
                         self.name

@@ -677,7 +677,7 @@ where
                 kept.insert(request.job_id, (request.attempt, local));
             }
             if shared.each_try {
-                let job = dojobber::escaped(&request.job);
+                let job = dojobber::text::escaped(&request.job);
                 let attempt = request.attempt;
                 eprintln!("{job} try {attempt}: {}", performed.join(", "));
             }

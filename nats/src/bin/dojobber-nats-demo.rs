@@ -223,8 +223,8 @@ impl Observer for Failures {
             ..
         } = event
         {
-            let name = dojobber::escaped(plan.name(task.job));
-            let failure = dojobber::escaped(&failure.to_string()).into_owned();
+            let name = dojobber::text::escaped(plan.name(task.job));
+            let failure = dojobber::text::escaped(&failure.to_string()).into_owned();
             eprintln!(
                 "failed: {name} {} try {}: {failure}",
                 task.phase, task.attempt
