@@ -834,7 +834,8 @@ impl<'a> Builder<'a> {
         let written = self.source.text.get(mode.span()).unwrap_or_default().trim();
         if !written.starts_with("0o") {
             let digits = written.trim_start_matches(['+', '0']);
-            let octal = if !digits.is_empty() && digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+            let octal = if !digits.is_empty() && digits.bytes().all(|b| (b'0'..=b'7').contains(&b))
+            {
                 digits.to_owned()
             } else {
                 format!("{:o}", mode.get_ref().0)
@@ -1038,7 +1039,7 @@ impl<'a> Builder<'a> {
         tables: &HashMap<String, usize>,
         key: Spanned<String>,
     ) -> Result<(), ConfigError> {
-            let job_key = key.get_ref().clone();
+        let job_key = key.get_ref().clone();
         let job_name = format!("share {job_key}");
         if job_key.is_empty() {
             return Err(self.error(key.span(), name, "share: the key is empty"));
