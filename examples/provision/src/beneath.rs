@@ -37,6 +37,8 @@ pub struct Found {
 }
 
 impl Found {
+    // The types of `st_mode` and `st_nlink` differ between platforms.
+    #[allow(clippy::unnecessary_cast)]
     pub(super) fn of(stat: &Stat) -> Found {
         Found {
             mode: stat.st_mode as u32,
@@ -420,9 +422,15 @@ mod tests {
         std::os::unix::fs::symlink(outside.path(), root.path().join("a")).unwrap();
         let handle = Root::open(root.path()).unwrap();
         let error = handle.look(&rel("a/f")).unwrap_err();
-        assert_eq!(error.to_string(), "a is a symlink: not following it to reach a/f");
+        assert_eq!(
+            error.to_string(),
+            "a is a symlink: not following it to reach a/f"
+        );
         let error = handle.make_parent(&rel("a/b/f")).unwrap_err();
-        assert_eq!(error.to_string(), "a is a symlink: not following it to reach a/b/f");
+        assert_eq!(
+            error.to_string(),
+            "a is a symlink: not following it to reach a/b/f"
+        );
         // The last component is looked at, not followed.
         assert!(handle.look(&rel("a")).unwrap().unwrap().is_symlink());
         assert!(handle.look(&rel("missing/f")).unwrap().is_none());

@@ -233,7 +233,7 @@ struct RawSeed {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read {}: {source}", dojobber::escaped(&path.display().to_string()))]
+    #[error("cannot read {}: {source}", dojobber::text::escaped(&path.display().to_string()))]
     Read {
         /// The file.
         path: PathBuf,
@@ -274,12 +274,12 @@ impl fmt::Display for Invalid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Every part may come from the file: shown with the one escaping
         // rule for terminals, so no byte of it acts on the terminal.
-        let origin = dojobber::escaped(&self.origin);
+        let origin = dojobber::text::escaped(&self.origin);
         write!(f, "{origin}:{}:{}: ", self.line, self.column)?;
         if let Some(entry) = &self.entry {
-            write!(f, "{}: ", dojobber::escaped(entry))?;
+            write!(f, "{}: ", dojobber::text::escaped(entry))?;
         }
-        writeln!(f, "{}", dojobber::escaped(&self.message))?;
+        writeln!(f, "{}", dojobber::text::escaped(&self.message))?;
         let (shown, caret) = excerpt(&self.source_line, self.column);
         let gutter = " ".repeat(self.line.to_string().len());
         writeln!(f, "{gutter} |")?;
@@ -302,7 +302,7 @@ fn excerpt(line: &str, column: usize) -> (String, usize) {
     };
     let end = (start + MAX_LINE_CHARS).min(chars.len());
     let piece = |range: std::ops::Range<usize>| {
-        dojobber::escaped(&chars[range].iter().collect::<String>()).into_owned()
+        dojobber::text::escaped(&chars[range].iter().collect::<String>()).into_owned()
     };
     let before = if start > 0 { "… " } else { "" };
     let caret = before.chars().count() + piece(start..at).chars().count();
@@ -835,7 +835,8 @@ impl<'a> Builder<'a> {
         let written = self.source.text.get(mode.span()).unwrap_or_default().trim();
         if !written.starts_with("0o") {
             let digits = written.trim_start_matches(['+', '0']);
-            let octal = if !digits.is_empty() && digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+            let octal = if !digits.is_empty() && digits.bytes().all(|b| (b'0'..=b'7').contains(&b))
+            {
                 digits.to_owned()
             } else {
                 format!("{:o}", mode.get_ref().0)
@@ -1040,7 +1041,7 @@ impl<'a> Builder<'a> {
         tables: &HashMap<String, usize>,
         key: Spanned<String>,
     ) -> Result<(), ConfigError> {
-            let job_key = key.get_ref().clone();
+        let job_key = key.get_ref().clone();
         let job_name = format!("share {job_key}");
         if job_key.is_empty() {
             return Err(self.error(key.span(), name, "share: the key is empty"));

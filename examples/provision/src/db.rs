@@ -13,9 +13,9 @@ use rusqlite::limits::Limit;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 
+use super::beneath::{self, Root, stat_at};
 use super::config::{Scalar, quote};
 use super::fault::{self, Kind};
-use super::beneath::{self, Root, stat_at};
 use super::jobs::{Needs, check_mode, entry_job, open_root, os, set_mode};
 use super::paths::RelPath;
 
@@ -175,7 +175,9 @@ impl Database {
         let handle = open_root(root)?;
         let parent = handle.make_parent(&self.path)?;
         let name = self.path.name();
-        match os(stat_at(&parent, name), || format!("cannot inspect {}", self.path))? {
+        match os(stat_at(&parent, name), || {
+            format!("cannot inspect {}", self.path)
+        })? {
             None => self.create(root)?,
             Some(found) if !found.is_file() => bail!(
                 "{} is {}: not replacing it with a database",
@@ -203,7 +205,8 @@ impl Database {
     }
     /// Makes a new, empty database.
     fn create(&self, root: &Path) -> JobResult {
-        let cannot_create = |error| anyhow::anyhow!("cannot create database {}: {error}", self.path);
+        let cannot_create =
+            |error| anyhow::anyhow!("cannot create database {}: {error}", self.path);
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
         let connection = open(&self.path, root, flags)?;
         fault::point(Kind::Database);
@@ -321,8 +324,8 @@ impl Seed {
         let keys = keys(connection, &self.table).map_err(cannot_read)?;
         let mut writes = Vec::new();
         for i in self.missing(connection)? {
-            let write = plan_row(connection, &self.table, &keys, i, &self.rows[i])
-                .map_err(cannot_read)?;
+            let write =
+                plan_row(connection, &self.table, &keys, i, &self.rows[i]).map_err(cannot_read)?;
             writes.push((i, write));
         }
         Ok(writes)
@@ -403,7 +406,11 @@ pub(super) fn keys(connection: &Connection, table: &str) -> rusqlite::Result<Vec
         let mut query = connection.prepare(sql)?;
         let names = query.query_map([arg], |row| row.get::<_, Option<String>>(0))?;
         // An expression in an index has no name: no seed row gives it.
-        Ok(names.collect::<rusqlite::Result<Vec<_>>>()?.into_iter().flatten().collect())
+        Ok(names
+            .collect::<rusqlite::Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect())
     };
     let mut keys = vec![columns(
         "SELECT name FROM pragma_table_info(?1) WHERE pk > 0 ORDER BY pk",

@@ -30,9 +30,6 @@ pub const HOLD_AT: &str = "PROVISION_HOLD_AT";
 /// The environment variable that makes paths resolve without `openat2`.
 pub const NO_OPENAT2: &str = "PROVISION_NO_OPENAT2";
 
-/// Whether this build has the crash points (the `fault-injection` feature).
-pub const COMPILED_IN: bool = cfg!(feature = "fault-injection");
-
 /// What happens at the armed point.
 #[cfg(feature = "fault-injection")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -12,8 +12,8 @@ use std::sync::{Mutex, PoisonError};
 use dojobber::{Context, JobRef, JobResult, bail};
 
 use super::Provision;
-use super::fault::{self, Kind};
 use super::beneath::{self, Found, Root, stat_at};
+use super::fault::{self, Kind};
 use super::paths::RelPath;
 
 /// How the temporary files of a write start (the new content of a file,
@@ -166,7 +166,9 @@ pub(super) fn set_mode(path: &RelPath, fd: &impl AsFd, found: &Found, mode: u32)
 /// The target's handle, through which every entry is reached.
 pub(super) fn open_root(root: &Path) -> anyhow::Result<Root> {
     no_target_is_an_error(root)?;
-    os(Root::open(root), || format!("cannot open {}", root.display()))
+    os(Root::open(root), || {
+        format!("cannot open {}", root.display())
+    })
 }
 
 /// The target directory itself: everything else is inside it. Its check
@@ -327,7 +329,9 @@ impl Directory {
         let root = open_root(root)?;
         let parent = root.make_parent(&self.path)?;
         let name = self.path.name();
-        match os(stat_at(&parent, name), || format!("cannot inspect {}", self.path))? {
+        match os(stat_at(&parent, name), || {
+            format!("cannot inspect {}", self.path)
+        })? {
             None => {
                 os(
                     rustix::fs::mkdirat(&parent, name, rustix::fs::Mode::from_raw_mode(0o700))
@@ -355,9 +359,10 @@ impl Directory {
                 _ => bail!("cannot open directory {}: {error}", self.path),
             },
         };
-        let found = os(rustix::fs::fstat(&dir).map_err(std::io::Error::from), || {
-            format!("cannot inspect {}", self.path)
-        })?;
+        let found = os(
+            rustix::fs::fstat(&dir).map_err(std::io::Error::from),
+            || format!("cannot inspect {}", self.path),
+        )?;
         set_mode(&self.path, &dir, &Found::of(&found), self.mode)
     }
 }

@@ -36,6 +36,8 @@ pub(super) fn name(root: BorrowedFd<'_>, path: &RelPath) -> String {
     format!("{PREFIX}/{}/{path}", root.as_raw_fd())
 }
 
+/// A call as SQLite keeps it, whatever its real type.
+type AnyCall = unsafe extern "C" fn();
 type OpenCall = unsafe extern "C" fn(*const c_char, c_int, c_int) -> c_int;
 type AccessCall = unsafe extern "C" fn(*const c_char, c_int) -> c_int;
 type StatCall = unsafe extern "C" fn(*const c_char, *mut libc::stat) -> c_int;
@@ -82,25 +84,36 @@ fn replace_calls() -> Result<(), String> {
             get(vfs, name.as_ptr()).ok_or_else(|| format!("SQLite has no {name:?} call"))
         };
         let originals = Originals {
-            open: std::mem::transmute::<unsafe extern "C" fn(), OpenCall>(original(c"open")?),
-            access: std::mem::transmute::<unsafe extern "C" fn(), AccessCall>(original(
-                c"access",
-            )?),
-            stat: std::mem::transmute::<unsafe extern "C" fn(), StatCall>(original(c"stat")?),
-            lstat: std::mem::transmute::<unsafe extern "C" fn(), StatCall>(original(c"lstat")?),
-            unlink: std::mem::transmute::<unsafe extern "C" fn(), UnlinkCall>(original(
-                c"unlink",
-            )?),
+            open: std::mem::transmute::<AnyCall, OpenCall>(original(c"open")?),
+            access: std::mem::transmute::<AnyCall, AccessCall>(original(c"access")?),
+            stat: std::mem::transmute::<AnyCall, StatCall>(original(c"stat")?),
+            lstat: std::mem::transmute::<AnyCall, StatCall>(original(c"lstat")?),
+            unlink: std::mem::transmute::<AnyCall, UnlinkCall>(original(c"unlink")?),
         };
         if ORIGINALS.set(originals).is_err() {
             return Err("SQLite's calls were kept twice".into());
         }
-        let replacements: [(&CStr, unsafe extern "C" fn()); 5] = [
-            (c"open", std::mem::transmute::<OpenCall, _>(open as OpenCall)),
-            (c"access", std::mem::transmute::<AccessCall, _>(access as AccessCall)),
-            (c"stat", std::mem::transmute::<StatCall, _>(stat as StatCall)),
-            (c"lstat", std::mem::transmute::<StatCall, _>(lstat as StatCall)),
-            (c"unlink", std::mem::transmute::<UnlinkCall, _>(unlink as UnlinkCall)),
+        let replacements: [(&CStr, AnyCall); 5] = [
+            (
+                c"open",
+                std::mem::transmute::<OpenCall, AnyCall>(open as OpenCall),
+            ),
+            (
+                c"access",
+                std::mem::transmute::<AccessCall, AnyCall>(access as AccessCall),
+            ),
+            (
+                c"stat",
+                std::mem::transmute::<StatCall, AnyCall>(stat as StatCall),
+            ),
+            (
+                c"lstat",
+                std::mem::transmute::<StatCall, AnyCall>(lstat as StatCall),
+            ),
+            (
+                c"unlink",
+                std::mem::transmute::<UnlinkCall, AnyCall>(unlink as UnlinkCall),
+            ),
         ];
         for (name, call) in replacements {
             if set(vfs, name.as_ptr(), Some(call)) != ffi::SQLITE_OK {
@@ -275,7 +288,12 @@ unsafe extern "C" fn stat(path: *const c_char, buf: *mut libc::stat) -> c_int {
         Some(Ours::Beneath(fd, parts)) => match parent(fd, &parts) {
             // SAFETY: a directory handle, a name, SQLite's buffer.
             Ok((dir, name)) => unsafe {
-                libc::fstatat(dir.as_raw_fd(), name.as_ptr(), buf, libc::AT_SYMLINK_NOFOLLOW)
+                libc::fstatat(
+                    dir.as_raw_fd(),
+                    name.as_ptr(),
+                    buf,
+                    libc::AT_SYMLINK_NOFOLLOW,
+                )
             },
             Err(code) => fail(code),
         },

@@ -646,7 +646,7 @@ const SWAPPED: [(&str, &str); 5] = [
 /// Even runs write `a/x`, `a/sub/f` and the database; odd runs delete
 /// `a/x` and `a/sub` and write the database. Every run changes something.
 fn race_config(run: usize) -> String {
-    let tree = if run % 2 == 0 {
+    let tree = if run.is_multiple_of(2) {
         format!(
             "[[file]]\npath = \"a/x\"\ncontent = \"run {run}\\n\"\nmode = 0o600\n\
              [[dir]]\npath = \"a/sub\"\nmode = 0o700\n\
@@ -751,7 +751,11 @@ fn entries_swapped_for_symlinks_mid_run_never_lead_a_write_outside() {
                     Some(1) => failed += 1,
                     _ => panic!("run {run}: {:?}\n{}", output.status, stderr(&output)),
                 }
-                assert_eq!(snapshot(&decoy), before, "run {run} wrote outside the target");
+                assert_eq!(
+                    snapshot(&decoy),
+                    before,
+                    "run {run} wrote outside the target"
+                );
             }
         }
         stop.store(true, Ordering::Relaxed);

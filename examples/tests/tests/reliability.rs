@@ -510,10 +510,16 @@ fn wait_for_line(lines: &mut impl BufRead, seen: &mut String, until: &str) {
 /// clap argument group`), which is for the programmer, not the user.
 #[test]
 fn hangs_help_describes_the_program() {
-    let output = Command::new(example("hangs")).arg("--help").output().unwrap();
+    let output = Command::new(example("hangs"))
+        .arg("--help")
+        .output()
+        .unwrap();
     let help = stdout(&output);
     assert!(output.status.success(), "{}", stderr(&output));
-    assert!(help.starts_with("A suite with a check that never returns"), "{help}");
+    assert!(
+        help.starts_with("A suite with a check that never returns"),
+        "{help}"
+    );
     assert!(!help.contains("argument group"), "{help}");
 }
 
