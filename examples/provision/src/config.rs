@@ -612,7 +612,6 @@ impl<'a> Builder<'a> {
 
     /// Adds the entries of one host (`None`: the only one), whose
     /// template variables are `vars` and then its own.
-    #[allow(clippy::too_many_lines)] // split by h/secprov
     fn add_host(
         &mut self,
         host: Option<String>,
@@ -929,7 +928,6 @@ impl<'a> Builder<'a> {
         Ok(id)
     }
 
-    #[allow(clippy::too_many_lines)] // split by h/secprov
     fn database(&mut self, database: RawDatabase) -> Result<(), ConfigError> {
         let path = self.path("database", &database.path)?;
         let name = format!("database {path}");
