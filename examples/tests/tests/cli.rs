@@ -663,7 +663,7 @@ fn an_output_over_the_input_is_refused() {
     let work = tempfile::tempdir().unwrap();
     let config = work.path().join("cfg.toml");
     std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/provision.toml"),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../provision/provision.toml"),
         &config,
     )
     .unwrap();
