@@ -439,9 +439,10 @@ fn drive(
                     // Nothing sent: the run's thread panicked. Its panic
                     // goes on, and PyO3 turns it into a PanicException.
                     let panic = running.join().err();
-                    std::panic::resume_unwind(panic.unwrap_or_else(|| {
-                        Box::new("the run's thread ended without a report")
-                    }));
+                    std::panic::resume_unwind(
+                        panic
+                            .unwrap_or_else(|| Box::new("the run's thread ended without a report")),
+                    );
                 }
             }
         }
