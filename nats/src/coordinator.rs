@@ -468,6 +468,17 @@ struct Followed {
     news: Arc<Notify>,
 }
 
+/// Try `attempt` of `job`, if it is the one in flight.
+fn in_flight(
+    tries: &mut HashMap<JobId, Followed>,
+    job: JobId,
+    attempt: u32,
+) -> Option<&mut Followed> {
+    tries
+        .get_mut(&job)
+        .filter(|followed| followed.remote.attempt == attempt)
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -495,10 +506,7 @@ impl Link {
         change: impl FnOnce(&mut RemoteTry) -> R,
     ) -> Option<R> {
         let mut tries = self.tries();
-        let followed = tries.get_mut(&job)?;
-        if followed.remote.attempt != attempt {
-            return None;
-        }
+        let followed = in_flight(&mut tries, job, attempt)?;
         Some(change(&mut followed.remote))
     }
 
@@ -511,10 +519,7 @@ impl Link {
         change: impl FnOnce(&mut RemoteTry) -> R,
     ) -> Option<R> {
         let mut tries = self.tries();
-        let followed = tries.get_mut(&job)?;
-        if followed.remote.attempt != attempt {
-            return None;
-        }
+        let followed = in_flight(&mut tries, job, attempt)?;
         let result = change(&mut followed.remote);
         followed.news.notify_one();
         Some(result)
