@@ -17,6 +17,7 @@ use dojobber::engine::{Defaults, JobGraph, JobId, first_phase, next_phase};
 use dojobber::{Context, GlobalStorage, JobRef, LocalStorage, Outcome, Phase};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{Error, nats};
 use crate::shared::SharedStorage;
@@ -366,7 +367,9 @@ const PULL_EXPIRES: Duration = Duration::from_secs(5);
 /// one inbox for ever, and asks for the next try (a pull request for one
 /// message) only when it is free, so no try waits on a busy worker while
 /// another is free, and a try costs no subscription of its own (as a
-/// `fetch` would).
+/// `fetch` would). A try frees its slot when its last phase ends, before
+/// its last report: the next try is asked for while that report travels,
+/// and the try ends (report, ack) in a task of its own.
 async fn serve_label<A>(
     shared: Arc<Shared<A>>,
     consumer: jetstream::consumer::PullConsumer,
@@ -382,7 +385,15 @@ where
         .map_err(nats("cannot listen for tries"))?;
     // Whether a pull request is waiting at the server for its answer.
     let mut asked = false;
+    let slot = Arc::new(Semaphore::new(1));
+    // The tries taken, ended when this slot is (aborted with it).
+    let mut tries = tokio::task::JoinSet::new();
     loop {
+        while tries.try_join_next().is_some() {}
+        let free = Arc::clone(&slot)
+            .acquire_owned()
+            .await
+            .expect("the slot is never closed");
         if !asked {
             let request = BatchConfig {
                 batch: 1,
@@ -404,8 +415,11 @@ where
             Ok(Some(message)) => match message.status {
                 None | Some(StatusCode::OK) => {
                     asked = false;
-                    let context = shared.transport.js.clone();
-                    take_try(&shared, jetstream::Message { message, context }).await;
+                    let message = jetstream::Message {
+                        message,
+                        context: shared.transport.js.clone(),
+                    };
+                    tries.spawn(take_try(Arc::clone(&shared), message, free));
                 }
                 Some(StatusCode::IDLE_HEARTBEAT) => {}
                 // Expired, or ended by the server.
@@ -446,8 +460,11 @@ where
 ///   phase, so the coordinator reads them in order, and the last one
 ///   before the ack: a try acked has been reported;
 /// - the ack, which takes the try off the work queue.
-async fn take_try<A>(shared: &Arc<Shared<A>>, message: jetstream::Message)
-where
+async fn take_try<A>(
+    shared: Arc<Shared<A>>,
+    message: jetstream::Message,
+    slot: OwnedSemaphorePermit,
+) where
     A: DeserializeOwned + Send + Sync + 'static,
 {
     let request: TryRequest = match serde_json::from_slice(&message.payload) {
@@ -488,8 +505,8 @@ where
         return;
     }
     let done = tokio::select! {
-        done = perform_try(shared, &request, &claim) => done,
-        never = keep_alive(shared, &message, &claim) => match never {},
+        done = perform_try(&shared, &request, &claim, slot) => done,
+        never = keep_alive(&shared, &message, &claim) => match never {},
     };
     if done {
         let _ = message.ack().await;
@@ -606,8 +623,14 @@ pub(crate) const CUT: &str = "cut:coordinator";
 
 /// Performs the phases of a try, claiming it before its run, and reports
 /// each; tells whether the try may leave the queue (every report reached
-/// the server, or another holds the claim).
-async fn perform_try<A>(shared: &Arc<Shared<A>>, request: &TryRequest, claim: &Claim) -> bool
+/// the server, or another holds the claim). Frees `slot` once its last
+/// phase has ended.
+async fn perform_try<A>(
+    shared: &Arc<Shared<A>>,
+    request: &TryRequest,
+    claim: &Claim,
+    slot: OwnedSemaphorePermit,
+) -> bool
 where
     A: DeserializeOwned + Send + Sync + 'static,
 {
@@ -670,6 +693,7 @@ where
             elapsed,
         };
         let Some(next) = next else {
+            drop(slot);
             // Its run executed: its cleanup gets this try's storage,
             // kept before the last report, after which it may come.
             if phase != Phase::Check {
@@ -692,13 +716,19 @@ where
             }
             reported
         } else {
-            if !shared.report(request, news).await {
+            // The machine may have stopped the try meanwhile: the claim is
+            // renewed while the report travels.
+            let renew = async {
+                match claim.is_ours() {
+                    true => claim.renew(&shared.transport.runs, &shared.name).await,
+                    false => Ok(()),
+                }
+            };
+            let (reported, renewed) = tokio::join!(shared.report(request, news), renew);
+            if !reported {
                 return false;
             }
-            // The machine may have stopped the try meanwhile.
-            if claim.is_ours()
-                && let Err(why) = claim.renew(&shared.transport.runs, &shared.name).await
-            {
+            if let Err(why) = renewed {
                 let reason = format!("worker {} did not start its {next}: {why}", shared.name);
                 return shared.report(request, News::Stopped { reason }).await;
             }
