@@ -28,6 +28,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use async_nats::jetstream::context::{PublishAckFuture, PublishError};
+use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{consumer, kv};
 use dojobber::engine::driver::{PerformPhase, Session, Work, drive_tasks};
 use dojobber::engine::{JobId, Plan, Task, first_phase};
@@ -36,8 +38,10 @@ use dojobber::{
     Report, Runner, dep,
 };
 use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use serde::Serialize;
 use tokio::sync::Notify;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::error::{Error, nats};
@@ -303,9 +307,12 @@ where
             });
             let _reader = AbortOnDrop(listen(&link).await?);
             let _claims = AbortOnDrop(watch_claims(&link).await?);
+            let (outbox, outgoing) = mpsc::unbounded_channel();
+            let _sender = AbortOnDrop(tokio::spawn(send_tries(Arc::clone(&link), outgoing)));
             let performer = RemotePhases {
                 link: Arc::clone(&link),
                 plan: Arc::clone(session.plan()),
+                outbox,
             };
             drive_tasks(&session, performer).await;
             let broken = link.broken().take();
@@ -436,7 +443,7 @@ impl Lease {
 }
 
 /// What the executor, the report reader, the claim watcher and the
-/// sending tasks share: the run on the server and the tries in flight.
+/// sender of tries share: the run on the server and the tries in flight.
 struct Link {
     fingerprint: String,
     labels: Vec<Option<String>>,
@@ -674,6 +681,8 @@ async fn watch_claims(link: &Arc<Link>) -> Result<tokio::task::JoinHandle<()>, E
 struct RemotePhases {
     link: Arc<Link>,
     plan: Arc<Plan>,
+    /// Tries for [`send_tries`] to publish, in the order they were sent.
+    outbox: mpsc::UnboundedSender<Outgoing>,
 }
 
 impl<A: Send + Sync + 'static> PerformPhase<A> for RemotePhases {
@@ -914,8 +923,8 @@ impl RemotePhases {
         (self.link.warn)(Some(task.job), message);
     }
 
-    /// Publishes a try without waiting for the server's acknowledgement
-    /// (so tries go out back to back); a try the server never took fails.
+    /// Hands a try to [`send_tries`], which publishes it without waiting
+    /// for the acknowledgements of the tries before it.
     fn send_try(&self, task: Task) {
         let link = &self.link;
         let request = TryRequest {
@@ -932,13 +941,17 @@ impl RemotePhases {
             .names
             .try_subject(link.labels[task.job.index()].as_deref());
         let id = format!("{}.try.{}.{}", link.run, request.job_id, request.attempt);
-        let link = Arc::clone(link);
-        tokio::spawn(async move {
-            if let Err(error) = link.transport.publish(subject, payload.into(), &id).await {
-                let failure = format!("cannot send the try to the work queue: {error}");
-                link.end(task.job, task.attempt, fail(failure));
-            }
-        });
+        let outgoing = Outgoing {
+            task,
+            subject,
+            payload: payload.into(),
+            id,
+        };
+        // The sender ends only with the run, after its last phase.
+        if let Err(mpsc::error::SendError(outgoing)) = self.outbox.send(outgoing) {
+            let failure = fail("the run's sender of tries has ended".into());
+            link.end(outgoing.task.job, outgoing.task.attempt, failure);
+        }
     }
 
     /// A cleanup: a request to the worker that ran the job's run.
@@ -966,6 +979,60 @@ impl RemotePhases {
             Ok(Err(error)) => fail(format!("worker {worker} did not clean up: {error}")),
             Err(_) => fail(format!("worker {worker} did not answer within {timeout:?}")),
         }
+    }
+}
+
+/// A try on its way to the work queue.
+struct Outgoing {
+    task: Task,
+    subject: String,
+    payload: bytes::Bytes,
+    /// Its message id, so that a try published again is stored once.
+    id: String,
+}
+
+/// Publishes the run's tries from one task, in the order they come, each
+/// as soon as it comes: the server's acknowledgements are awaited
+/// meanwhile, all at once. A try whose publish fails is published again
+/// (with [`Transport::publish`]'s patience), and fails when the server
+/// never took it.
+async fn send_tries(link: Arc<Link>, mut outgoing: mpsc::UnboundedReceiver<Outgoing>) {
+    let mut unconfirmed = FuturesUnordered::new();
+    loop {
+        tokio::select! {
+            next = outgoing.recv() => {
+                let Some(next) = next else { break };
+                let message = PublishMessage::build()
+                    .payload(next.payload.clone())
+                    .message_id(&next.id);
+                let ack = link.transport.js.send_publish(next.subject.clone(), message).await;
+                unconfirmed.push(confirm(&link, next, ack));
+            }
+            Some(()) = unconfirmed.next(), if !unconfirmed.is_empty() => {}
+        }
+    }
+    while unconfirmed.next().await.is_some() {}
+}
+
+/// Awaits the server's acknowledgement of a try published; publishes it
+/// again if there is none, and ends the try if the server never takes it.
+async fn confirm(link: &Link, sent: Outgoing, ack: Result<PublishAckFuture, PublishError>) {
+    let confirmed = match ack {
+        Ok(ack) => ack.await.is_ok(),
+        Err(_) => false,
+    };
+    if confirmed {
+        return;
+    }
+    let Outgoing {
+        task,
+        subject,
+        payload,
+        id,
+    } = sent;
+    if let Err(error) = link.transport.publish(subject, payload, &id).await {
+        let failure = format!("cannot send the try to the work queue: {error}");
+        link.end(task.job, task.attempt, fail(failure));
     }
 }
 

@@ -388,6 +388,9 @@ where
     let slot = Arc::new(Semaphore::new(1));
     // The tries taken, ended when this slot is (aborted with it).
     let mut tries = tokio::task::JoinSet::new();
+    // How long a pull request may go unanswered: reset with each request.
+    let unanswered = tokio::time::sleep(PULL_EXPIRES * 2);
+    tokio::pin!(unanswered);
     loop {
         while tries.try_join_next().is_some() {}
         let free = Arc::clone(&slot)
@@ -407,10 +410,15 @@ where
                 continue;
             }
             asked = true;
+            let deadline = tokio::time::Instant::now() + PULL_EXPIRES * 2;
+            unanswered.as_mut().reset(deadline);
         }
         // The server answers every request, with a try or a word that it
         // expired; one it lost (it restarted) is asked again.
-        let answer = tokio::time::timeout(PULL_EXPIRES * 2, deliveries.next()).await;
+        let answer = tokio::select! {
+            answer = deliveries.next() => Ok(answer),
+            () = &mut unanswered => Err(()),
+        };
         match answer {
             Ok(Some(message)) => match message.status {
                 None | Some(StatusCode::OK) => {
