@@ -460,8 +460,8 @@ where
 ///   report is dropped, and the check may still be running while the
 ///   job's next try starts elsewhere;
 /// - once claimed, the claim renewed (a compare-and-set) before each
-///   further phase: a try the coordinator cut (a stop, a time limit) goes
-///   no further;
+///   further phase, while the last phase's report travels: a try the
+///   coordinator cut (a stop, a time limit) goes no further;
 /// - the lease, read at most every half of its TTL: tries of a run whose
 ///   coordinator is gone are not run;
 /// - one report per phase, each stored (and acknowledged) before the next
