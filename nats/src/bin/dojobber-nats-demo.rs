@@ -225,9 +225,10 @@ impl Observer for Failures {
         {
             let name = dojobber::text::escaped(plan.name(task.job));
             let failure = dojobber::text::escaped(&failure.to_string()).into_owned();
-            eprintln!(
+            dojobber_cli::say!(
                 "failed: {name} {} try {}: {failure}",
-                task.phase, task.attempt
+                task.phase,
+                task.attempt
             );
         }
     }
@@ -260,7 +261,7 @@ fn main() -> ExitCode {
             let jobs = match serde_json::from_str(&spec) {
                 Ok(jobs) => jobs,
                 Err(error) => {
-                    eprintln!("error: --spec: {error}");
+                    dojobber_cli::say!("error: --spec: {error}");
                     return ExitCode::from(2);
                 }
             };
