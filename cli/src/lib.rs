@@ -32,7 +32,8 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
 use dojobber::engine::Plan;
-use dojobber::{CancelHandle, Event, Finished, Observer, Report, Runner};
+use dojobber::observe::{Event, Observer};
+use dojobber::{CancelHandle, Finished, Report, Runner};
 use dojobber_viz::html::RunView;
 use dojobber_viz::{Format, GraphSource};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};

@@ -740,7 +740,6 @@ mod optional_seconds {
 
     use serde::{Deserialize, Deserializer, Serializer};
 
-    #[allow(clippy::ref_option, reason = "serde's `with` passes a reference")]
     pub fn serialize<S: Serializer>(
         duration: &Option<Duration>,
         serializer: S,

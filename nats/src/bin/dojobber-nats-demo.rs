@@ -29,9 +29,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use dojobber::engine::Plan;
-use dojobber::{
-    Context, Event, Group, Job, JobRef, JobResult, Observer, Outcome, Runner, bail, dep,
-};
+use dojobber::observe::{Event, Observer};
+use dojobber::{Context, Group, Job, JobRef, JobResult, Outcome, Runner, bail, dep};
 use dojobber_nats::SharedStorage;
 use dojobber_nats::cli::{Coordinate, Serve};
 use serde::{Deserialize, Serialize};
