@@ -39,7 +39,7 @@ pub enum Output {
     InPlace(File),
     /// A regular file, or a name not taken yet: `temp` is the new
     /// temporary file beside it, to fill, sync and put in place with
-    /// `beside`.
+    /// `beside` (dropped before that, `beside` removes it).
     Replaced {
         /// The temporary file, empty, open for writing.
         temp: File,
@@ -114,16 +114,11 @@ impl Output {
 pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     match Output::open(path)? {
         Output::InPlace(mut file) => file.write_all(bytes),
-        Output::Replaced { mut temp, beside } => {
-            let written = temp
-                .write_all(bytes)
-                .and_then(|()| temp.sync_all())
-                .and_then(|()| beside.put_in_place());
-            if written.is_err() {
-                beside.remove();
-            }
-            written
-        }
+        // On an error, dropping `beside` removes the temporary.
+        Output::Replaced { mut temp, beside } => temp
+            .write_all(bytes)
+            .and_then(|()| temp.sync_all())
+            .and_then(|()| beside.put_in_place()),
     }
 }
 

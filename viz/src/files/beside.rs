@@ -17,6 +17,7 @@ use std::io;
 use std::path::Path;
 #[cfg(not(unix))]
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The end of every temporary file's name.
 pub(super) const TEMP_SUFFIX: &str = ".dojobber-tmp";
@@ -30,7 +31,9 @@ const RANDOM_CHARS: usize = 16;
 
 /// A temporary file beside the file it will replace, in a folder held
 /// open: [`put_in_place`](Beside::put_in_place) renames it over that file,
-/// [`remove`](Beside::remove) gives up. Made by [`Output::open`](super::Output::open).
+/// [`remove`](Beside::remove) gives up, and so does dropping it before it
+/// is put in place (an error on the way leaves no temporary behind).
+/// Made by [`Output::open`](super::Output::open).
 #[derive(Debug)]
 pub struct Beside {
     folder: Folder,
@@ -38,6 +41,8 @@ pub struct Beside {
     name: OsString,
     /// The temporary's name in the folder.
     temp_name: OsString,
+    /// Put in place or removed: the temporary's name is no longer ours.
+    settled: AtomicBool,
 }
 
 /// The folder the output is in: its descriptor (Unix), else its path.
@@ -73,6 +78,7 @@ impl Beside {
             folder,
             name,
             temp_name,
+            settled: AtomicBool::new(false),
         };
         Ok((file, beside))
     }
@@ -81,12 +87,23 @@ impl Beside {
     /// the start: whatever is at the output's name (a link included) is
     /// replaced, not followed.
     pub fn put_in_place(&self) -> io::Result<()> {
-        rename_in(&self.folder, &self.temp_name, &self.name)
+        rename_in(&self.folder, &self.temp_name, &self.name)?;
+        self.settled.store(true, Ordering::Release);
+        Ok(())
     }
 
-    /// Removes the temporary, if it is still there.
+    /// Removes the temporary, if it is still there (once: a name another
+    /// process takes afterwards is never removed).
     pub fn remove(&self) {
-        remove_in(&self.folder, &self.temp_name);
+        if !self.settled.swap(true, Ordering::AcqRel) {
+            remove_in(&self.folder, &self.temp_name);
+        }
+    }
+}
+
+impl Drop for Beside {
+    fn drop(&mut self) {
+        self.remove();
     }
 }
 
@@ -353,5 +370,20 @@ mod tests {
         let error = open_truncated_in(&folder, planted).unwrap_err();
         assert!(error.to_string().contains("not followed"), "{error}");
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "mine");
+    }
+
+    #[test]
+    fn a_temporary_dropped_before_it_is_in_place_is_removed_and_one_in_place_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.json");
+        let (_file, beside) = Beside::create(&path).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        drop(beside);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let (_file, beside) = Beside::create(&path).unwrap();
+        beside.put_in_place().unwrap();
+        drop(beside);
+        assert!(path.is_file(), "the output stays");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }
