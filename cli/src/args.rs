@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use dojobber::{Runner, Verbosity};
+use dojobber::Runner;
+use dojobber::observe::Verbosity;
 
 /// The flags of a dojobber program, as a clap argument group:
 /// `#[command(flatten)] run: RunArgs`.
@@ -148,7 +149,7 @@ impl RunArgs {
     /// The printer's verbosity the flags ask for.
     ///
     /// ```
-    /// use dojobber::Verbosity;
+    /// use dojobber::observe::Verbosity;
     /// use dojobber_cli::RunArgs;
     ///
     /// let args = RunArgs { verbose: true, ..RunArgs::default() };

@@ -3,16 +3,15 @@
 //! a path that cannot be written stops the program before it changes
 //! anything.
 
-mod beside;
-
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-pub(crate) use beside::Beside;
+pub(crate) use dojobber_viz::files::Beside;
+use dojobber_viz::files::{Output, folder_of, follow_links};
 
 /// Why a file named on the command line cannot be written: the flag, the
 /// path as given, and the cause.
@@ -90,25 +89,22 @@ impl OutputFile {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn prepare(flag: &'static str, path: &Path) -> Result<OutputFile, OutputError> {
-        let error = |cause| OutputError::new(flag, path, cause);
+        let error = |cause: io::Error| OutputError::new(flag, path, cause);
         if is_dash(path) {
-            let stdout = stdout_file().map_err(|e| error(e.to_string()))?;
+            let stdout = stdout_file().map_err(error)?;
             return Ok(OutputFile {
                 flag,
                 path: path.to_owned(),
                 target: Target::Plain(stdout),
             });
         }
-        let target = match open(path).map_err(error)? {
-            Opened::Plain(file) => Target::Plain(file),
-            Opened::Regular(resolved) => {
-                let (temp, beside) = Beside::create(&resolved).map_err(error)?;
-                Target::Atomic {
-                    temp,
-                    beside: Arc::new(beside),
-                    done: false,
-                }
-            }
+        let target = match Output::open(path).map_err(error)? {
+            Output::InPlace(file) => Target::Plain(file),
+            Output::Replaced { temp, beside } => Target::Atomic {
+                temp,
+                beside: Arc::new(beside),
+                done: false,
+            },
         };
         Ok(OutputFile {
             flag,
@@ -256,19 +252,11 @@ impl Drop for OutputFile {
 /// with the umask's mode; a link that takes the place of the file once
 /// its path is resolved is not followed.
 pub(crate) fn open_stream(flag: &'static str, path: &Path) -> Result<File, OutputError> {
-    let error = |cause: String| OutputError::new(flag, path, cause);
+    let error = |cause: io::Error| OutputError::new(flag, path, cause);
     if is_dash(path) {
-        return stdout_file().map_err(|e| error(e.to_string()));
+        return stdout_file().map_err(error);
     }
-    match open(path).map_err(error)? {
-        Opened::Plain(file) => Ok(file),
-        Opened::Regular(resolved) => {
-            let name = resolved
-                .file_name()
-                .ok_or_else(|| error("names no file".to_owned()))?;
-            beside::create_or_truncate(folder_of(&resolved), name).map_err(|e| error(e.to_string()))
-        }
-    }
+    dojobber_viz::files::open_in_place(path).map_err(error)
 }
 
 /// Whether `path` is `-`, which names stdout (a file named `-` is `./-`).
@@ -388,72 +376,6 @@ fn is_file_or_pipe(meta: &fs::Metadata) -> bool {
 #[cfg(not(unix))]
 fn is_file_or_pipe(meta: &fs::Metadata) -> bool {
     meta.is_file()
-}
-
-enum Opened {
-    /// A pipe, a terminal or a device, open for writing.
-    Plain(File),
-    /// A regular file, or a name not taken yet: the path with every
-    /// symbolic link followed.
-    Regular(PathBuf),
-}
-
-fn open(path: &Path) -> Result<Opened, String> {
-    let (resolved, in_proc) = follow_links(path).map_err(|e| e.to_string())?;
-    match fs::metadata(&resolved) {
-        Ok(meta) if meta.is_dir() => Err("is a folder".to_owned()),
-        // `/dev/stdout` names whatever stdout is through `/proc`: never
-        // replace that, add to it.
-        Ok(meta) if !meta.is_file() || in_proc => OpenOptions::new()
-            .append(true)
-            .open(&resolved)
-            .map(Opened::Plain)
-            .map_err(|e| e.to_string()),
-        Ok(_) => Ok(Opened::Regular(resolved)),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            let dir = folder_of(&resolved);
-            if dir.is_dir() {
-                Ok(Opened::Regular(resolved))
-            } else {
-                Err(format!("the folder {} does not exist", dir.display()))
-            }
-        }
-        Err(error) => Err(error.to_string()),
-    }
-}
-
-/// `path` with each symbolic link replaced by its target, up to a link in
-/// `/proc` (`/dev/stdout` leads to `/proc/self/fd/1`, and `/dev/fd/1` is
-/// in it through its folder), whose target names an open file
-/// (`pipe:[1234]`), not a path: that one is returned, its folder
-/// resolved (`/proc/PID/fd/1`), with `true`.
-fn follow_links(path: &Path) -> io::Result<(PathBuf, bool)> {
-    let mut path = path.to_owned();
-    for _ in 0..40 {
-        match fs::symlink_metadata(&path) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                if let Ok(dir) = fs::canonicalize(folder_of(&path))
-                    && dir.starts_with("/proc")
-                    && let Some(name) = path.file_name()
-                {
-                    return Ok((dir.join(name), true));
-                }
-                let target = fs::read_link(&path)?;
-                path = folder_of(&path).join(target);
-            }
-            Ok(_) => return Ok((path, false)),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok((path, false)),
-            Err(error) => return Err(error),
-        }
-    }
-    Err(io::Error::other("too many levels of symbolic links"))
-}
-
-fn folder_of(path: &Path) -> &Path {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    }
 }
 
 #[cfg(test)]

@@ -2,8 +2,14 @@
 #![warn(missing_docs)]
 
 /// Prints a line for people on stderr, like `eprintln!`; when stderr
-/// cannot be written either (`2>/dev/full`), nothing: the exit code says
-/// the rest.
+/// cannot be written either (`2>/dev/full`, a closed descriptor), nothing,
+/// where `eprintln!` would panic: the exit code says the rest. Every
+/// program on this crate writes its own lines for people with it.
+///
+/// ```
+/// dojobber_cli::say!("error: --count: {} is not a number", "ten");
+/// ```
+#[macro_export]
 macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
@@ -26,7 +32,8 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
 use dojobber::engine::Plan;
-use dojobber::{CancelHandle, Event, Finished, Observer, Report, Runner};
+use dojobber::observe::{Event, Observer};
+use dojobber::{CancelHandle, Finished, Report, Runner};
 use dojobber_viz::html::RunView;
 use dojobber_viz::{Format, GraphSource};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};

@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use dojobber::engine::{JobId, Plan};
-use dojobber::{Event, Observer, Phase, Status};
+use dojobber::observe::{Event, Observer};
+use dojobber::{Phase, Status};
 use indicatif::ProgressBar;
 
 /// The progress display: jobs done of all, failures so far, and the jobs

@@ -12,7 +12,8 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, Once, PoisonError};
 
 use dojobber::engine::Plan;
-use dojobber::{CancelHandle, Event, Observer, Phase, Report};
+use dojobber::observe::{Event, Observer};
+use dojobber::{CancelHandle, Phase, Report};
 
 use crate::OutputFile;
 

@@ -4,7 +4,8 @@ use std::fmt::Write as _;
 
 use console::Style;
 use dojobber::engine::Plan;
-use dojobber::{JobKind, MAX_REASON_CHARS, Report, Status, escaped, shortened};
+use dojobber::text::{MAX_REASON_CHARS, escaped, shortened};
+use dojobber::{JobKind, Report, Status};
 
 /// The jobs in the order they are tried, one per line, with their kind
 /// when not normal and their deps: `DetermineDetails (dummy) <- ValidateMovie, PickTimeAndDate`.

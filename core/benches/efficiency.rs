@@ -49,9 +49,10 @@ use std::time::{Duration, Instant};
 
 use common::{Shape, Spread, human, time_runs};
 use dojobber::engine::{Machine, MachineConfig, Plan, Step};
+use dojobber::observe::{Event, Observer};
 use dojobber::{
-    AsyncJob, Context, Event, Failure, Job, JobRef, JobResult, Observer, Outcome, Phase,
-    PhaseFuture, Runner, async_dep,
+    AsyncJob, Context, Failure, Job, JobRef, JobResult, Outcome, Phase, PhaseFuture, Runner,
+    async_dep,
 };
 
 /// How long every phase waits.

@@ -195,7 +195,22 @@ fn an_over_time_phase_fails_its_try_and_the_job_waits_for_it_to_return() {
     assert_eq!((hangs.status(), hangs.tries()), (Status::Failed, 2));
     let error = hangs.last_error().unwrap();
     assert_eq!(error.message, "timed out after 2s (it returned after 5s)");
+    assert_eq!(error.returned_after, Some(secs(5)));
     assert!(error.causes.is_empty(), "{error:?}");
+    // The phase's record says it too, and the JSON carries it as a field.
+    let phases = hangs.phases();
+    let last = phases.last().unwrap().error.as_deref().unwrap();
+    assert_eq!(last.returned_after, Some(secs(5)));
+    let json = serde_json::to_value(&run.report).unwrap();
+    let hangs_json = json["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|job| job["name"] == "Hangs")
+        .unwrap();
+    assert_eq!(hangs_json["last_error"]["returned_after_secs"], 5.0);
+    let read: dojobber::Report = serde_json::from_value(json).unwrap();
+    assert_eq!(read, run.report);
     // Its delay ran out at 3 s, but the retry waited for the first check
     // to return, at 5 s.
     let second = run.performed.iter().find(|s| s.attempt == 2).unwrap();

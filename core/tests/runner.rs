@@ -5,9 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use dojobber::observe::Verbosity;
 use dojobber::{
-    Context, Group, Job, JobKind, JobRef, JobResult, Phase, Runner, SetupError, Status, Verbosity,
-    bail, dep,
+    Context, Group, Job, JobKind, JobRef, JobResult, Phase, Runner, SetupError, Status, bail, dep,
 };
 use dojobber_testkit::SharedBuffer;
 

@@ -7,10 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dojobber::engine::Plan;
-use dojobber::{
-    CancelHandle, Context, Event, Group, Job, JobRef, JobResult, Observer, Runner, Status, bail,
-    dep,
-};
+use dojobber::observe::{Event, Observer};
+use dojobber::{CancelHandle, Context, Group, Job, JobRef, JobResult, Runner, Status, bail, dep};
 use dojobber_testkit::Suite;
 use dojobber_testkit::strategy::{ScriptShape, SuiteShape, quiet_scripted_panics, suites};
 use proptest::prelude::*;

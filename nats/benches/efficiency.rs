@@ -26,7 +26,8 @@ use std::time::{Duration, Instant};
 
 use common::{BenchArgs, Graph, NatsServer, Spread, Workers, human, load_average, root, time_runs};
 use dojobber::engine::Plan;
-use dojobber::{Event, Observer, Report, Runner};
+use dojobber::observe::{Event, Observer};
+use dojobber::{Report, Runner};
 use dojobber_nats::Coordinator;
 
 const JOBS: usize = 200;

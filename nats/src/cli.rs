@@ -280,7 +280,7 @@ impl Coordinate {
         if self.run.only.is_some() {
             // Workers rebuild the whole graph from the root: a run rooted
             // elsewhere would be refused by every one of them.
-            eprintln!("error: --only: a distributed run runs the whole suite");
+            dojobber_cli::say!("error: --only: a distributed run runs the whole suite");
             return Exit::CannotStart.into();
         }
         self.run.execute_with(runner, |runner| {
@@ -414,7 +414,7 @@ impl Serve {
         match served {
             Ok(()) => Exit::Success.into(),
             Err(error) => {
-                eprintln!("error: {}", dojobber::text::escaped(&error.to_string()));
+                dojobber_cli::say!("error: {}", dojobber::text::escaped(&error.to_string()));
                 Exit::CannotStart.into()
             }
         }
@@ -429,7 +429,7 @@ impl Serve {
                 Ok(client) => return Ok(client),
                 Err(error @ Error::Connect { .. }) => {
                     let error = dojobber::text::escaped(&error.to_string()).into_owned();
-                    eprintln!(
+                    dojobber_cli::say!(
                         "worker {}: {error}; trying again in {RECONNECT_EVERY:?}",
                         self.name
                     );
@@ -464,10 +464,10 @@ fn saying_connection_events(who: String) -> async_nats::ConnectOptions {
             match event {
                 async_nats::Event::Disconnected => {
                     lost.store(true, Ordering::Relaxed);
-                    eprintln!("{who}: lost the NATS server; reconnecting");
+                    dojobber_cli::say!("{who}: lost the NATS server; reconnecting");
                 }
                 async_nats::Event::Connected if lost.swap(false, Ordering::Relaxed) => {
-                    eprintln!("{who}: the NATS server is back");
+                    dojobber_cli::say!("{who}: the NATS server is back");
                 }
                 _ => {}
             }

@@ -196,6 +196,45 @@ fn sigterm_cancels_a_coordinated_run_which_ends_with_its_report() {
     assert_eq!(report.job("after").unwrap().status(), Status::Blocked);
 }
 
+#[test]
+fn with_stderr_full_the_program_exits_with_its_code_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = || {
+        std::fs::File::options()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full")
+    };
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_dojobber-nats-demo"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(full())
+            .status()
+            .unwrap()
+            .code()
+    };
+    let nowhere = ["--nats", "nats://127.0.0.1:1", "--suite", "none"];
+    let dir = dir.path().to_str().unwrap();
+    let coordinate = |extra: &[&str]| {
+        let mut args = vec!["coordinate"];
+        args.extend(nowhere);
+        args.extend(["--dir", dir]);
+        args.extend(extra);
+        run(&args)
+    };
+    // Refused before it starts, each with a line on stderr it cannot write.
+    assert_eq!(coordinate(&["--spec", JOBS, "--only", "app"]), Some(2));
+    assert_eq!(coordinate(&["--spec", "not json"]), Some(2));
+    assert_eq!(coordinate(&["--spec", JOBS]), Some(2), "no server");
+    let missing = format!("{dir}/no-such-ca.pem");
+    let mut worker = vec!["worker"];
+    worker.extend(nowhere);
+    worker.extend(["--name", "w", "--tls-ca", &missing]);
+    assert_eq!(run(&worker), Some(2));
+}
+
 /// A worker started with the stderr piped, as an operator sees it.
 fn speaking_worker(server_url: &str, suite: &str, name: &str, extra: &[&str]) -> common::Proc {
     let child = Command::new(env!("CARGO_BIN_EXE_dojobber-nats-demo"))

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{HANG, NatsServer};
-use dojobber::{Context, Event, Group, Job, JobRef, JobResult, Outcome, Report, Runner, bail, dep};
+use dojobber::observe::Event;
+use dojobber::{Context, Group, Job, JobRef, JobResult, Outcome, Report, Runner, bail, dep};
 use dojobber_nats::{Coordinator, Settings, Worker};
 use dojobber_testkit::TraceRecorder;
 

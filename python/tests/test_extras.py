@@ -164,6 +164,35 @@ def test_report_files_and_the_report_view(tmp_path):
     assert paths['run.png'].read_bytes().startswith(b'\x89PNG')
 
 
+def test_report_files_follow_no_link_a_neighbour_planted(tmp_path):
+    # Each output is a hard link of the victim, and links to it wait at
+    # the names a predictable temporary would have had: the outputs are
+    # replaced whole through temporaries of their own, the victim is not
+    # touched and the links stay as they were.
+    victim = tmp_path / 'victim'
+    victim.write_text('mine')
+    names = ('run.json', 'run.html', 'run.dot')
+    planted = []
+    for name in names:
+        os.link(victim, tmp_path / name)
+        for pid in range(os.getpid(), os.getpid() + 16):
+            for counter in range(4):
+                link = tmp_path / f'.{name}.{pid}.{counter}.dojobber-tmp'
+                link.symlink_to(victim)
+                planted.append(link)
+    dojob = dojobber.DoJobber()
+    dojob.configure(movieish(), default_retry_delay=0, report_json=tmp_path / 'run.json',
+                    html=tmp_path / 'run.html', graph=tmp_path / 'run.dot')
+    dojob.checknrun()
+    assert victim.read_text() == 'mine'
+    assert os.stat(victim).st_nlink == 1
+    assert json.loads((tmp_path / 'run.json').read_text())['jobs']
+    assert (tmp_path / 'run.dot').read_text().startswith('digraph')
+    assert all(link.is_symlink() for link in planted)
+    left = sorted(p.name for p in tmp_path.iterdir() if not p.is_symlink())
+    assert left == ['run.dot', 'run.html', 'run.json', 'victim']
+
+
 def test_a_report_file_that_cannot_be_written_says_so(tmp_path):
     dojob = dojobber.DoJobber()
     dojob.configure(movieish(), default_retry_delay=0,

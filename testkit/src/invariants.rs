@@ -1329,19 +1329,19 @@ impl<'a> Checker<'a> {
                 .or_else(|| self.plan.broken(job).map(str::to_owned)),
             _ => None,
         };
-        let reported_error = reported.last_error().map(|e| e.message.clone());
+        let reported_failure = reported.last_error();
+        let reported_error = reported_failure.map(|e| e.message.clone());
         // A job that failed a try and then passed may report the old
-        // error; a failed job reports its last one.
-        // A timeout's phase that returned later says when, in the report.
-        let returned_later = |reported: &str, traced: &str| {
-            reported
-                .strip_prefix(traced)
-                .is_some_and(|rest| rest.starts_with(" (it returned after ") && rest.ends_with(')'))
+        // error; a failed job reports its last one. A timeout's phase that
+        // returned later says when in the report (`returned_after`), and
+        // its message adds that for people to the traced one.
+        let returned_later = match (reported_failure, &last_error) {
+            (Some(reported), Some(traced)) if track.timed_out => {
+                reported.returned_after.is_some() && reported.message.starts_with(traced.as_str())
+            }
+            _ => false,
         };
-        let agrees = reported_error == last_error
-            || track.timed_out
-                && matches!((&reported_error, &last_error),
-                    (Some(reported), Some(traced)) if returned_later(reported, traced));
+        let agrees = reported_error == last_error || returned_later;
         if status == Status::Failed {
             check(agrees, &|| {
                 format!("reported error {reported_error:?}, the trace's is {last_error:?}")

@@ -4,6 +4,7 @@
 
 mod collapse;
 mod dot;
+pub mod files;
 mod font;
 mod graphviz;
 pub mod html;
@@ -122,8 +123,9 @@ pub enum VizError {
 /// Draws a plan or a report into a file, in the format its extension
 /// names: `.dot` (or `.gv`), `.svg` or `.png`.
 ///
-/// Arguments: `path`, the file to write (replaced if it exists; its folder
-/// must exist); `source`, a `&Plan` (before a run), a `&Report` (after
+/// Arguments: `path`, the file to write (replaced whole if it exists, as
+/// [`files::write`] does: no link planted at a temporary name or swapped
+/// in at `path` is followed; its folder must exist); `source`, a `&Plan` (before a run), a `&Report` (after
 /// one) or `(&plan, &report)` (after one, dummy jobs told apart);
 /// `options`, whether to show tries and time, who draws, and the [`Style`].
 /// DOT keeps every job; pictures collapse fan-outs as the style says.
@@ -160,7 +162,7 @@ pub fn write_graph<'a>(
 ) -> Result<(), VizError> {
     let format = Format::from_path(path)?;
     let bytes = render(source, format, options)?;
-    std::fs::write(path, bytes).map_err(|source| VizError::Io {
+    files::write(path, &bytes).map_err(|source| VizError::Io {
         path: path.to_owned(),
         source,
     })

@@ -1388,13 +1388,15 @@ fn timed_out(limit: Duration) -> Failure {
     Failure::new(format!("timed out after {}", humane(limit))).with_kind(FailureKind::TimedOut)
 }
 
-/// Adds to a timeout's message how long its phase really took:
+/// Records in a timeout how long its phase really took, as a field
+/// (`Failure::returned_after`) and, for people, in its message:
 /// `timed out after 1s (it returned after 1.5s)`.
 /// Nothing is added when it returned at the limit (a cancelled phase).
 fn say_returned_after(timeout: &mut Failure, took: Duration) {
-    let took = humane(took);
-    if !timeout.message.ends_with(&format!(" {took}")) {
-        let _ = write!(timeout.message, " (it returned after {took})");
+    let said = humane(took);
+    if !timeout.message.ends_with(&format!(" {said}")) {
+        let _ = write!(timeout.message, " (it returned after {said})");
+        timeout.returned_after = Some(took);
     }
 }
 

@@ -114,6 +114,29 @@ pub struct Failure {
     /// (a time limit, a stop). Absent from JSON for the job's own error.
     #[serde(default, skip_serializing_if = "FailureKind::is_error")]
     pub kind: FailureKind,
+    /// For a phase that timed out ([`FailureKind::TimedOut`]) and returned
+    /// later: how long it really took, from its start. The message says
+    /// it too, for people (`timed out after 1s (it returned after 1.5s)`).
+    /// JSON: `returned_after_secs`, absent otherwise.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let json = r#"{"message":"timed out after 1s (it returned after 1.5s)",
+    ///                "kind":"timed_out","returned_after_secs":1.5}"#;
+    /// let failure: dojobber::Failure = serde_json::from_str(json)?;
+    /// assert_eq!(failure.returned_after, Some(Duration::from_millis(1500)));
+    /// let json = r#"{"message":"timed out after 1s","kind":"timed_out"}"#;
+    /// let failure: dojobber::Failure = serde_json::from_str(json)?;
+    /// assert_eq!(failure.returned_after, None);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    #[serde(
+        default,
+        with = "optional_seconds",
+        rename = "returned_after_secs",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub returned_after: Option<Duration>,
 }
 
 /// What kind of [`Failure`] a phase had: code need not read its message.
@@ -166,6 +189,7 @@ impl Failure {
             message: message.into(),
             causes: Vec::new(),
             kind: FailureKind::Error,
+            returned_after: None,
         }
     }
 
@@ -188,6 +212,7 @@ impl Failure {
             message: error.to_string(),
             causes: error.chain().skip(1).map(ToString::to_string).collect(),
             kind: FailureKind::Error,
+            returned_after: None,
         }
     }
 
@@ -706,6 +731,31 @@ mod seconds {
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
         let secs = f64::deserialize(deserializer)?;
         Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
+    }
+}
+
+/// An optional duration as `seconds` writes one (absent is `None`).
+mod optional_seconds {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        duration: &Option<Duration>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match duration {
+            Some(duration) => super::seconds::serialize(duration, serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        Option::<f64>::deserialize(deserializer)?
+            .map(|secs| Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom))
+            .transpose()
     }
 }
 

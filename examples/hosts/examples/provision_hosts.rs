@@ -26,7 +26,7 @@ fn main() -> std::process::ExitCode {
 
 #[cfg(not(unix))]
 fn main() -> std::process::ExitCode {
-    eprintln!("error: provision manages Unix modes and symlinks: it runs on Unix only");
+    dojobber_cli::say!("error: provision manages Unix modes and symlinks: it runs on Unix only");
     std::process::ExitCode::from(2)
 }
 
@@ -117,7 +117,7 @@ mod hosts {
     }
 
     fn cannot_start(error: impl std::fmt::Display) -> ExitCode {
-        eprintln!("error: {error}");
+        dojobber_cli::say!("error: {error}");
         Exit::CannotStart.into()
     }
 }

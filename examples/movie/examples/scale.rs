@@ -285,7 +285,7 @@ fn main() -> ExitCode {
     dojobber_cli::skip_error_backtraces();
     let cli = Cli::parse();
     if cli.jobs == 0 {
-        eprintln!("error: --jobs must be at least 1");
+        dojobber_cli::say!("error: --jobs must be at least 1");
         return ExitCode::from(2);
     }
     let deps = shape_deps(cli.shape, cli.jobs);
@@ -311,7 +311,10 @@ fn main() -> ExitCode {
     match counted {
         Ok(counts) => {
             let [passed, fixed, failed, blocked] = counts;
-            println!(
+            // A closed or full stdout loses the line, not the exit code.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stdout(),
                 "{} jobs: {passed} passed, {fixed} fixed, {failed} failed, {blocked} blocked",
                 passed + fixed + failed + blocked
             );
@@ -322,7 +325,7 @@ fn main() -> ExitCode {
             }
         }
         Err(error) => {
-            eprintln!("error: {error}");
+            dojobber_cli::say!("error: {error}");
             ExitCode::from(2)
         }
     }

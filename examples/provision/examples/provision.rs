@@ -35,14 +35,14 @@ fn main() -> std::process::ExitCode {
 
     let cli = Cli::parse();
     if let Err(error) = cli.run.check_inputs([("--config", cli.config.as_path())]) {
-        eprintln!("error: {}", dojobber_cli::escaped(&error.to_string()));
+        dojobber_cli::say!("error: {}", dojobber_cli::escaped(&error.to_string()));
         return Exit::CannotStart.into();
     }
     // Every mistake in the file is found before anything is touched.
     let desired = match Desired::load(&cli.config) {
         Ok(desired) => desired,
         Err(error) => {
-            eprintln!("error: {error}");
+            dojobber_cli::say!("error: {error}");
             return Exit::CannotStart.into();
         }
     };
@@ -51,17 +51,17 @@ fn main() -> std::process::ExitCode {
         None => match provision::fresh_target() {
             Ok(target) => target,
             Err(error) => {
-                eprintln!("error: cannot make a target directory: {error}");
+                dojobber_cli::say!("error: cannot make a target directory: {error}");
                 return Exit::CannotStart.into();
             }
         },
     };
-    eprintln!("target: {}", target.display());
+    dojobber_cli::say!("target: {}", target.display());
     cli.run.execute(provision::runner(desired, target))
 }
 
 #[cfg(not(unix))]
 fn main() -> std::process::ExitCode {
-    eprintln!("error: provision manages Unix modes and symlinks: it runs on Unix only");
+    dojobber_cli::say!("error: provision manages Unix modes and symlinks: it runs on Unix only");
     std::process::ExitCode::from(2)
 }

@@ -117,7 +117,7 @@ pub(super) fn point(kind: Kind) {
             libc::kill(libc::getpid(), libc::SIGKILL);
         },
         Action::Hold => {
-            eprintln!("provision: held");
+            dojobber_cli::say!("provision: held");
             let _ = std::io::stdin().read_line(&mut String::new());
         }
     }

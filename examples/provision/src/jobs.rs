@@ -248,7 +248,7 @@ impl Target {
         match dir.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
-                eprintln!(
+                dojobber_cli::say!(
                     "provision: another run is converging {}: waiting for it to finish",
                     root.display()
                 );

@@ -1,7 +1,8 @@
 //! The movie example's outcomes for every flag combination the reference
 //! documents, and its verbose output, line by line.
 
-use dojobber::{Report, Status, Verbosity};
+use dojobber::observe::Verbosity;
+use dojobber::{Report, Status};
 use dojobber_example_movie::{self as movie, MovieArgs};
 use dojobber_testkit::SharedBuffer;
 

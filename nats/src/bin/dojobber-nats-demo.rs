@@ -29,9 +29,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use dojobber::engine::Plan;
-use dojobber::{
-    Context, Event, Group, Job, JobRef, JobResult, Observer, Outcome, Runner, bail, dep,
-};
+use dojobber::observe::{Event, Observer};
+use dojobber::{Context, Group, Job, JobRef, JobResult, Outcome, Runner, bail, dep};
 use dojobber_nats::SharedStorage;
 use dojobber_nats::cli::{Coordinate, Serve};
 use serde::{Deserialize, Serialize};
@@ -225,9 +224,10 @@ impl Observer for Failures {
         {
             let name = dojobber::text::escaped(plan.name(task.job));
             let failure = dojobber::text::escaped(&failure.to_string()).into_owned();
-            eprintln!(
+            dojobber_cli::say!(
                 "failed: {name} {} try {}: {failure}",
-                task.phase, task.attempt
+                task.phase,
+                task.attempt
             );
         }
     }
@@ -260,7 +260,7 @@ fn main() -> ExitCode {
             let jobs = match serde_json::from_str(&spec) {
                 Ok(jobs) => jobs,
                 Err(error) => {
-                    eprintln!("error: --spec: {error}");
+                    dojobber_cli::say!("error: --spec: {error}");
                     return ExitCode::from(2);
                 }
             };

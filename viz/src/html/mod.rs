@@ -52,7 +52,9 @@ pub fn page(view: &RunView) -> String {
     )
 }
 
-/// Writes [`page`] to `path`, replacing the file if it exists.
+/// Writes [`page`] to `path`, replacing the file if it exists, as
+/// [`files::write`](crate::files::write) does: a link planted at a
+/// temporary name or swapped in at `path` is never followed.
 ///
 /// ```
 /// use dojobber::{Context, Job, JobResult, Runner};
@@ -68,7 +70,7 @@ pub fn page(view: &RunView) -> String {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn write_page(path: &Path, view: &RunView) -> Result<(), VizError> {
-    std::fs::write(path, page(view)).map_err(|source| VizError::Io {
+    crate::files::write(path, page(view).as_bytes()).map_err(|source| VizError::Io {
         path: path.to_owned(),
         source,
     })

@@ -1,7 +1,7 @@
 //! The temporary file a regular output is written to, beside the file it
 //! replaces, and the sweep of those that killed runs left.
 //!
-//! A folder named on the command line may be writable by others (the
+//! A folder an output is written to may be writable by others (the
 //! system's temporary folder, a shared report folder), and the program may
 //! run as root. So the temporary file gets a name nobody can guess
 //! (`.NAME.PID.RANDOM.dojobber-tmp`, the random part from the `tempfile`
@@ -17,6 +17,7 @@ use std::io;
 use std::path::Path;
 #[cfg(not(unix))]
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The end of every temporary file's name.
 pub(super) const TEMP_SUFFIX: &str = ".dojobber-tmp";
@@ -28,15 +29,20 @@ const NAME_BYTES_KEPT: usize = 160;
 /// Random characters in a temporary's name: 62^16, about 2^95 names.
 const RANDOM_CHARS: usize = 16;
 
-/// A temporary file beside the file `name` it will replace, in a folder
-/// held open.
+/// A temporary file beside the file it will replace, in a folder held
+/// open: [`put_in_place`](Beside::put_in_place) renames it over that file,
+/// [`remove`](Beside::remove) gives up, and so does dropping it before it
+/// is put in place (an error on the way leaves no temporary behind).
+/// Made by [`Output::open`](super::Output::open).
 #[derive(Debug)]
-pub(crate) struct Beside {
+pub struct Beside {
     folder: Folder,
     /// The output's name in the folder.
     name: OsString,
     /// The temporary's name in the folder.
     temp_name: OsString,
+    /// Put in place or removed: the temporary's name is no longer ours.
+    settled: AtomicBool,
 }
 
 /// The folder the output is in: its descriptor (Unix), else its path.
@@ -49,21 +55,30 @@ impl Beside {
     /// Removes what killed runs left in the folder of `path` (a regular
     /// file's path, its links followed), then creates this run's
     /// temporary file there, empty, with the mode the umask leaves.
-    pub(super) fn create(path: &Path) -> Result<(File, Beside), String> {
+    pub(super) fn create(path: &Path) -> io::Result<(File, Beside)> {
         let dir = super::folder_of(path);
         let name = path
             .file_name()
-            .ok_or_else(|| "names no file".to_owned())?
+            .ok_or_else(|| io::Error::other("names no file"))?
             .to_owned();
-        let folder = open_folder(dir)
-            .map_err(|e| format!("cannot open the folder {}: {e}", dir.display()))?;
+        let folder = open_folder(dir).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot open the folder {}: {e}", dir.display()),
+            )
+        })?;
         sweep_leftovers(&folder);
-        let (file, temp_name) = create_temp(&folder, dir, &name)
-            .map_err(|e| format!("cannot create a file in {}: {e}", dir.display()))?;
+        let (file, temp_name) = create_temp(&folder, dir, &name).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot create a file in {}: {e}", dir.display()),
+            )
+        })?;
         let beside = Beside {
             folder,
             name,
             temp_name,
+            settled: AtomicBool::new(false),
         };
         Ok((file, beside))
     }
@@ -71,13 +86,24 @@ impl Beside {
     /// Renames the temporary over the output, in the folder opened at
     /// the start: whatever is at the output's name (a link included) is
     /// replaced, not followed.
-    pub(super) fn put_in_place(&self) -> io::Result<()> {
-        rename_in(&self.folder, &self.temp_name, &self.name)
+    pub fn put_in_place(&self) -> io::Result<()> {
+        rename_in(&self.folder, &self.temp_name, &self.name)?;
+        self.settled.store(true, Ordering::Release);
+        Ok(())
     }
 
-    /// Removes the temporary, if it is still there.
-    pub(crate) fn remove(&self) {
-        remove_in(&self.folder, &self.temp_name);
+    /// Removes the temporary, if it is still there (once: a name another
+    /// process takes afterwards is never removed).
+    pub fn remove(&self) {
+        if !self.settled.swap(true, Ordering::AcqRel) {
+            remove_in(&self.folder, &self.temp_name);
+        }
+    }
+}
+
+impl Drop for Beside {
+    fn drop(&mut self) {
+        self.remove();
     }
 }
 
@@ -329,5 +355,35 @@ mod tests {
         assert_eq!(leftover_pid(temp), Some(std::process::id()));
         beside.remove();
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_at_the_name_is_neither_followed_nor_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "mine").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join("planted")).unwrap();
+        let folder = open_folder(dir.path()).unwrap();
+        let planted = OsStr::new("planted");
+        assert!(create_new_in(&folder, planted).is_err(), "O_EXCL");
+        let error = open_truncated_in(&folder, planted).unwrap_err();
+        assert!(error.to_string().contains("not followed"), "{error}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "mine");
+    }
+
+    #[test]
+    fn a_temporary_dropped_before_it_is_in_place_is_removed_and_one_in_place_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.json");
+        let (_file, beside) = Beside::create(&path).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        drop(beside);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let (_file, beside) = Beside::create(&path).unwrap();
+        beside.put_in_place().unwrap();
+        drop(beside);
+        assert!(path.is_file(), "the output stays");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }
