@@ -270,22 +270,22 @@ where
         let transport = Transport::open(self.client.clone(), names, self.settings).await?;
         let run = new_run_id();
         let cancel = session.cancel_handle().clone();
-        let lease = Lease::take(&transport, &run, self.lease_wait, &cancel).await?;
+        let session = Arc::new(session);
+        let warn: Warn = {
+            let session = Arc::downgrade(&session);
+            Arc::new(move |job: Option<JobId>, message: String| {
+                if let Some(session) = session.upgrade() {
+                    session.warn(job, message);
+                }
+            })
+        };
+        let lease = Lease::take(&transport, &run, self.lease_wait, &cancel, &warn).await?;
         let result = async {
             transport
                 .runs
                 .put(args_key(&run), args.into())
                 .await
                 .map_err(nats("cannot store the run's arguments"))?;
-            let session = Arc::new(session);
-            let warn = {
-                let session = Arc::downgrade(&session);
-                move |job: Option<JobId>, message: String| {
-                    if let Some(session) = session.upgrade() {
-                        session.warn(job, message);
-                    }
-                }
-            };
             let link = Arc::new(Link {
                 fingerprint: fingerprint(session.plan(), &labels),
                 labels,
@@ -299,7 +299,7 @@ where
                 broken: Mutex::new(None),
                 unserved: Mutex::new(HashSet::new()),
                 lost: Mutex::new(HashMap::new()),
-                warn: Box::new(warn),
+                warn,
             });
             let _reader = AbortOnDrop(listen(&link).await?);
             let _claims = AbortOnDrop(watch_claims(&link).await?);
@@ -362,6 +362,7 @@ impl Lease {
         run: &str,
         wait: Duration,
         cancel: &CancelHandle,
+        warn: &Warn,
     ) -> Result<Lease, Error> {
         let store = transport.lease_bucket().await?;
         let give_up = Instant::now() + wait;
@@ -396,6 +397,7 @@ impl Lease {
         let revision = Arc::new(Mutex::new(revision));
         let refresher = {
             let (store, run, revision) = (store.clone(), run.to_owned(), Arc::clone(&revision));
+            let warn = Arc::clone(warn);
             let every = transport.settings.lease_ttl / 3;
             tokio::spawn(async move {
                 loop {
@@ -404,9 +406,11 @@ impl Lease {
                     match store.update(LEASE_KEY, run.clone().into(), last).await {
                         Ok(new) => *lock(&revision) = new,
                         Err(error) if error.kind() == kv::UpdateErrorKind::WrongLastRevision => {
-                            tracing::error!(
+                            warn(
+                                None,
                                 "the suite's lease expired and another coordinator took it: \
                                  workers refuse this run's tries from now on"
+                                    .to_owned(),
                             );
                             return;
                         }
@@ -458,8 +462,12 @@ struct Link {
     lost: Mutex<HashMap<Option<String>, Lost>>,
     /// Tells the run's observers what the user must know (never called
     /// with a lock of this link held: the session's lock comes first).
-    warn: Box<dyn Fn(Option<JobId>, String) + Send + Sync>,
+    warn: Warn,
 }
+
+/// Tells the run's observers (its printer on stderr among them) what the
+/// user must know, about a job or the whole run: [`Session::warn`].
+type Warn = Arc<dyn Fn(Option<JobId>, String) + Send + Sync>;
 
 /// A try on the workers, and the bell of the task awaiting its phase.
 struct Followed {
