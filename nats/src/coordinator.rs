@@ -30,7 +30,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream::{consumer, kv};
 use dojobber::engine::driver::{PerformPhase, Session, Work, drive_tasks};
-use dojobber::engine::{JobId, Plan, Task, first_phase};
+use dojobber::engine::{JobId, Performer, Plan, Task, first_phase};
 use dojobber::{
     CancelHandle, Failure, FailureKind, Job, JobRef, LocalStorage, Observer, Outcome, Phase,
     Report, Runner, dep,
@@ -474,6 +474,18 @@ struct Followed {
     remote: RemoteTry,
     /// Rung when the try has news.
     news: Arc<Notify>,
+    /// The worker that reported a phase of the try, for the report.
+    reporter: Option<String>,
+}
+
+impl Followed {
+    /// Who performed the try as far as the coordinator knows: the worker
+    /// that reported its phases, else the one that held its claim (a try
+    /// lost with its worker), else nobody (a try refused, or given up).
+    fn performer(&self) -> Performer {
+        let worker = self.reporter.as_deref().or(self.remote.holder());
+        worker.map_or(Performer::Nobody, |name| Performer::Worker(name.to_owned()))
+    }
 }
 
 /// Try `attempt` of `job`, if it is the one in flight.
@@ -550,11 +562,20 @@ impl Link {
             _ => None,
         };
         let now = self.now();
-        let taken = self.tell_try(job, report.attempt, |remote| {
-            let live = !remote.has_ended();
-            remote.handle_report(report.news, now);
-            live
-        });
+        let taken = {
+            let mut tries = self.tries();
+            in_flight(&mut tries, job, report.attempt).map(|followed| {
+                let live = !followed.remote.has_ended();
+                if live && matches!(report.news, News::Phase { .. }) {
+                    followed
+                        .reporter
+                        .get_or_insert_with(|| report.worker.clone());
+                }
+                followed.remote.handle_report(report.news, now);
+                followed.news.notify_one();
+                live
+            })
+        };
         if let (Some(true), Some(reason)) = (taken, refused) {
             let worker = &report.worker;
             (self.warn)(
@@ -687,13 +708,34 @@ struct RemotePhases {
 impl<A: Send + Sync + 'static> PerformPhase<A> for RemotePhases {
     /// Performs a phase on the workers: its outcome as they report it. The
     /// local storage lent stays empty: a try's lives on its worker.
-    async fn perform(&self, _session: &Arc<Session<A>>, work: Work) -> (Outcome, LocalStorage) {
-        let Work { task, local } = work;
-        let outcome = match task.phase {
-            Phase::Cleanup => self.cleanup(task).await,
-            _ => self.phase(task).await,
-        };
+    async fn perform(&self, session: &Arc<Session<A>>, work: Work) -> (Outcome, LocalStorage) {
+        let (outcome, local, _) = self.perform_by(session, work).await;
         (outcome, local)
+    }
+
+    /// Performs a phase on the workers, naming the worker that performed
+    /// it: the report says who performed each try.
+    async fn perform_by(
+        &self,
+        _session: &Arc<Session<A>>,
+        work: Work,
+    ) -> (Outcome, LocalStorage, Performer) {
+        let Work { task, local } = work;
+        let (outcome, performer) = match task.phase {
+            Phase::Cleanup => self.cleanup(task).await,
+            _ => {
+                let outcome = self.phase(task).await;
+                let tries = self.link.tries();
+                let performer = tries
+                    .get(&task.job)
+                    .filter(|f| f.remote.attempt == task.attempt);
+                (
+                    outcome,
+                    performer.map_or(Performer::Nobody, Followed::performer),
+                )
+            }
+        };
+        (outcome, local, performer)
     }
 
     fn abandon(&self, task: Task) {
@@ -736,6 +778,7 @@ impl RemotePhases {
                 let followed = Followed {
                     remote: RemoteTry::new(task.attempt, ack_wait, link.now()),
                     news: Arc::new(Notify::new()),
+                    reporter: None,
                 };
                 tries.insert(task.job, followed);
             }
@@ -949,21 +992,28 @@ impl RemotePhases {
         });
     }
 
-    /// A cleanup: a request to the worker that ran the job's run.
-    async fn cleanup(&self, task: Task) -> Outcome {
+    /// A cleanup: a request to the worker that ran the job's run, who
+    /// performs it.
+    async fn cleanup(&self, task: Task) -> (Outcome, Performer) {
         let ran_on = lock(&self.link.ran_on).get(&task.job).cloned();
         let Some((worker, attempt)) = ran_on else {
             // The machine counts a run that a refused or lost try never
-            // began: nothing ran, nothing to clean.
-            return Outcome::Pass;
+            // began (or never said it did): nobody cleans.
+            return (Outcome::Pass, Performer::Nobody);
         };
+        let outcome = self.clean_on(task, &worker, attempt).await;
+        (outcome, Performer::Worker(worker))
+    }
+
+    /// Asks `worker` to clean up after its run of try `attempt`.
+    async fn clean_on(&self, task: Task, worker: &str, attempt: u32) -> Outcome {
         let request = CleanupRequest {
             run: self.link.run.clone(),
             job_id: task.job.index() as u32,
             attempt,
         };
         let payload = serde_json::to_vec(&request).expect("serialisable");
-        let subject = self.link.transport.names.cleanup_subject(&worker);
+        let subject = self.link.transport.names.cleanup_subject(worker);
         let timeout = self.link.transport.settings.cleanup_timeout;
         let answer = self.link.client.request(subject, payload.into());
         match tokio::time::timeout(timeout, answer).await {

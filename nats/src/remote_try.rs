@@ -216,6 +216,12 @@ impl RemoteTry {
         }
     }
 
+    /// The worker that holds the try's claim, or held it when it was
+    /// cut, if known.
+    pub(crate) fn holder(&self) -> Option<&str> {
+        self.held.as_ref()?.worker.as_deref()
+    }
+
     /// The machine abandoned the phase in flight (a time limit, a stop).
     pub(crate) fn handle_abandon(&mut self) {
         self.abandoned = true;
