@@ -94,27 +94,38 @@ fn a_worker_killed_mid_try_with_no_other_for_its_label_is_reported_and_named_at_
         ) && error.contains("worker web1, which served it, went silent"),
         "{error}"
     );
-    // The lost run, the recheck the machine asked for after it, and the
-    // retry's check: nobody reported performing them, and they say so.
-    let lost: Vec<_> = gate
+    // The lost run, the recheck the machine asked for after it, the
+    // retry's check, and the cleanup of the lost run, which nobody ran:
+    // nobody reported performing them, and they say so.
+    let unperformed: Vec<_> = gate
         .phases()
         .iter()
         .filter(|phase| !phase.performed)
         .collect();
-    let phases: Vec<_> = lost
+    let phases: Vec<_> = unperformed
         .iter()
         .map(|phase| (phase.phase, phase.attempt))
         .collect();
     assert_eq!(
         phases,
-        [(Phase::Run, 1), (Phase::Recheck, 1), (Phase::Check, 2)],
+        [
+            (Phase::Run, 1),
+            (Phase::Recheck, 1),
+            (Phase::Check, 2),
+            (Phase::Cleanup, 2)
+        ],
         "{:?}",
         gate.phases()
     );
+    let (cleanup, lost) = unperformed.split_last().unwrap();
     assert!(
         lost.iter()
             .all(|phase| phase.error.as_ref().unwrap().kind == FailureKind::Lost)
     );
+    assert!(cleanup.passed && cleanup.error.is_none(), "{cleanup:?}");
+    // The report names the worker that took the lost try; no worker took
+    // the retry.
+    assert_eq!(gate.performers(), [Some("web1".to_owned()), None]);
     assert!(
         gate.phases()
             .iter()

@@ -1023,8 +1023,8 @@ impl Machine {
         table.push(job, deps);
     }
 
-    /// Who performed each try of job `id` (try 1 first), when a worker
-    /// elsewhere performed any; empty otherwise.
+    /// Who performed each try of job `id` (try 1 first, one per try
+    /// used), when a worker elsewhere performed any; empty otherwise.
     fn performed_by(&self, id: JobId) -> Vec<Option<String>> {
         let mut tries = Vec::new();
         for (&(_, attempt), name) in self.performers.range((id, 0)..=(id, u32::MAX)) {
@@ -1033,6 +1033,10 @@ impl Machine {
                 tries.resize(at + 1, None);
             }
             tries[at] = Some(name.clone());
+        }
+        if !tries.is_empty() {
+            let used = self.jobs[id.index()].tries_used as usize;
+            tries.resize(tries.len().max(used), None);
         }
         tries
     }
