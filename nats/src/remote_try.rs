@@ -126,6 +126,10 @@ pub(crate) struct RemoteTry {
     /// When to ask next whether any worker serves the label, while none
     /// has spoken of the try.
     ask_served_at: Duration,
+    /// While a cut is asked for: when the claim last moved before it.
+    /// The watch may show the coordinator's own cut before the cut's
+    /// answer comes; that write is no word from the worker.
+    cutting: Option<Duration>,
 }
 
 impl RemoteTry {
@@ -143,6 +147,7 @@ impl RemoteTry {
             heard: false,
             last_news: now,
             ask_served_at: now + ack_wait,
+            cutting: None,
         }
     }
 
@@ -244,12 +249,18 @@ impl RemoteTry {
         let held = self.held.as_mut()?;
         match result {
             CutResult::Done(revision) => {
-                let silent = now >= held.since + self.ack_wait;
+                // Seen up to this cut's own write, the claim last moved
+                // before the cut; a later revision is the worker, alive.
+                let last_heard = match self.cutting.take() {
+                    Some(before) if held.revision <= revision => before,
+                    _ => held.since,
+                };
+                let silent = now >= last_heard + self.ack_wait;
                 let lost = Lost {
                     worker: held.worker.clone(),
-                    last_heard: held.since,
+                    last_heard,
                 };
-                held.revision = revision;
+                held.revision = held.revision.max(revision);
                 held.cut = true;
                 if !silent {
                     // Cut for the machine: the phase under way goes on.
@@ -261,11 +272,13 @@ impl RemoteTry {
                 Some(lost)
             }
             CutResult::Moved => {
+                self.cutting = None;
                 self.look = true;
                 None
             }
             // Looked at again after a while.
             CutResult::Failed => {
+                self.cutting = None;
                 held.since = held.since.max(now.saturating_sub(self.ack_wait / 2));
                 None
             }
@@ -283,6 +296,7 @@ impl RemoteTry {
             match &self.held {
                 None if self.ended.is_none() && !self.look => return Action::GiveUp,
                 Some(held) if !held.cut && self.ended.is_none() => {
+                    self.cutting = Some(held.since);
                     return Action::Cut {
                         revision: held.revision,
                     };
@@ -300,6 +314,7 @@ impl RemoteTry {
             Some(held) => {
                 let silent_at = held.since + self.ack_wait;
                 if now >= silent_at {
+                    self.cutting = Some(held.since);
                     return Action::Cut {
                         revision: held.revision,
                     };
@@ -457,6 +472,36 @@ mod tests {
         // Any phase the machine asks for next ends the same way.
         remote.ask(Phase::Recheck);
         assert!(!answered(remote.poll(secs(41.2))).is_pass());
+    }
+
+    /// The watch may show the coordinator's own cut before the cut's
+    /// answer comes: that write is no word from the worker, which is lost
+    /// at once, not one more ack wait later.
+    #[test]
+    fn the_cut_seen_by_the_watch_before_its_answer_is_no_word_from_the_worker() {
+        let mut remote = RemoteTry::new(1, ACK, Duration::ZERO);
+        remote.ask(Phase::Run);
+        remote.handle_claim(worker("web1", 7), secs(1.0));
+        assert_eq!(remote.poll(secs(31.0)), Action::Cut { revision: 7 });
+        remote.handle_claim(ClaimSeen::Cut { revision: 8 }, secs(31.01));
+        let lost = remote.handle_cut(CutResult::Done(8), secs(31.02));
+        let lost = lost.expect("the worker was silent for an ack wait before the cut");
+        assert_eq!(lost.worker.as_deref(), Some("web1"));
+        assert_eq!(lost.last_heard, secs(1.0));
+        assert!(!answered(remote.poll(secs(31.02))).is_pass());
+    }
+
+    /// A cut value written after the coordinator's cut (a higher revision)
+    /// is the worker, alive: its try goes on.
+    #[test]
+    fn a_cut_value_written_after_the_cut_is_the_worker_alive() {
+        let mut remote = RemoteTry::new(1, ACK, Duration::ZERO);
+        remote.ask(Phase::Run);
+        remote.handle_claim(worker("web1", 7), secs(1.0));
+        assert_eq!(remote.poll(secs(31.0)), Action::Cut { revision: 7 });
+        remote.handle_claim(ClaimSeen::Cut { revision: 9 }, secs(31.5));
+        assert_eq!(remote.handle_cut(CutResult::Done(8), secs(31.6)), None);
+        assert!(matches!(remote.poll(secs(31.6)), Action::Wait(_)));
     }
 
     #[test]
