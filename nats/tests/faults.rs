@@ -135,6 +135,64 @@ fn a_worker_killed_mid_try_with_no_other_for_its_label_is_reported_and_named_at_
     assert_eq!(finished.status("free"), Status::Fixed);
 }
 
+/// Waits until a try of suite `suite` is claimed (a `.claim.` key in its
+/// runs bucket), failing the test as hung after [`common::HANG`].
+fn wait_for_claim(server: &NatsServer, suite: &str) {
+    use futures_util::TryStreamExt;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = async_nats::connect(server.url()).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        let names = dojobber_nats::Names::new(suite).unwrap();
+        let until = Instant::now() + common::HANG;
+        loop {
+            if let Ok(bucket) = js.get_key_value(names.runs_bucket()).await
+                && let Ok(keys) = bucket.keys().await
+                && let Ok(keys) = keys.try_collect::<Vec<String>>().await
+                && keys.iter().any(|key| key.contains(".claim."))
+            {
+                return;
+            }
+            assert!(Instant::now() < until, "no try of {suite} was ever claimed");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+}
+
+/// A worker killed while its check blocks (a long check, before any run)
+/// is seen too: the try is claimed at its first keep-alive, and the claim
+/// then stops moving.
+#[test]
+fn a_worker_killed_during_a_long_check_is_reported_lost() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut web1 = worker(&server, "checking", "web1", "web", &SHORT_ACK_WAIT);
+    let jobs = r#"[{"name": "slow", "label": "web", "check_gate": true}]"#;
+    let flags = [&SHORT_ACK_WAIT[..], &["--tries", "1", "--deadline", "20s"]].concat();
+    let coordinator = coordinate(&server, "checking", dir.path(), jobs, &flags).watch_stderr();
+    wait_for_file(&dir.path().join("slow.checking"));
+    wait_for_claim(&server, "checking");
+    web1.kill();
+    let killed = Instant::now();
+
+    let (said_at, line) = coordinator.wait_for_line("worker web1 went silent with try 1");
+    let took = said_at.duration_since(killed);
+    eprintln!("killed in its check: the loss was said {took:?} after the kill: {line}");
+    assert!(took < ACK_WAIT + REPORTED_WITHIN, "{took:?}: {line}");
+
+    let finished = coordinator.finish();
+    assert_eq!(finished.status.code(), Some(1), "{}", finished.stderr);
+    let report = finished.report();
+    let slow = report.job("slow").unwrap();
+    assert_eq!((slow.status(), slow.tries()), (Status::Failed, 1));
+    assert_eq!(slow.last_error().unwrap().kind, FailureKind::Lost);
+    assert_eq!(slow.performed_by(1), Some("web1"));
+    assert!(
+        !dir.path().join("slow.done").exists(),
+        "nobody ran the job"
+    );
+}
+
 /// The same kill with a second worker for the label: the loss is said as
 /// soon, and the retry goes to the other worker.
 #[test]
