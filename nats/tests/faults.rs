@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{NatsServer, SHORT_ACK_WAIT, coordinate, made_by, wait_for_file, worker};
+use common::{NatsServer, SHORT_ACK_WAIT, coordinate, coordinator, made_by, wait_for_file, worker};
 use std::time::{Duration, Instant};
 
 use dojobber::{FailureKind, Phase, Status, StopReason};
@@ -168,8 +168,20 @@ fn a_worker_killed_during_a_long_check_is_reported_lost() {
     let dir = tempfile::tempdir().unwrap();
     let mut web1 = worker(&server, "checking", "web1", "web", &SHORT_ACK_WAIT);
     let jobs = r#"[{"name": "slow", "label": "web", "check_gate": true}]"#;
-    let flags = [&SHORT_ACK_WAIT[..], &["--tries", "1", "--deadline", "20s"]].concat();
-    let coordinator = coordinate(&server, "checking", dir.path(), jobs, &flags).watch_stderr();
+    // Not quiet: the summary goes to stderr, the report to stdout.
+    let flags = [
+        &SHORT_ACK_WAIT[..],
+        &[
+            "--tries",
+            "1",
+            "--deadline",
+            "20s",
+            "--report-json",
+            "/dev/stdout",
+        ],
+    ]
+    .concat();
+    let coordinator = coordinator(&server, "checking", dir.path(), jobs, &flags).watch_stderr();
     wait_for_file(&dir.path().join("slow.checking"));
     wait_for_claim(&server, "checking");
     web1.kill();
@@ -187,10 +199,15 @@ fn a_worker_killed_during_a_long_check_is_reported_lost() {
     assert_eq!((slow.status(), slow.tries()), (Status::Failed, 1));
     assert_eq!(slow.last_error().unwrap().kind, FailureKind::Lost);
     assert_eq!(slow.performed_by(1), Some("web1"));
+    // The summary names the worker of the failed try.
     assert!(
-        !dir.path().join("slow.done").exists(),
-        "nobody ran the job"
+        finished.stderr.contains(
+            "failed slow after 1 try (on web1): worker web1 took this try and went silent"
+        ),
+        "{}",
+        finished.stderr
     );
+    assert!(!dir.path().join("slow.done").exists(), "nobody ran the job");
 }
 
 /// The same kill with a second worker for the label: the loss is said as
