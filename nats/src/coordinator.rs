@@ -474,18 +474,6 @@ struct Followed {
     remote: RemoteTry,
     /// Rung when the try has news.
     news: Arc<Notify>,
-    /// The worker that reported a phase of the try, for the report.
-    reporter: Option<String>,
-}
-
-impl Followed {
-    /// Who performed the try as far as the coordinator knows: the worker
-    /// that reported its phases, else the one that held its claim (a try
-    /// lost with its worker), else nobody (a try refused, or given up).
-    fn performer(&self) -> Performer {
-        let worker = self.reporter.as_deref().or(self.remote.holder());
-        worker.map_or(Performer::Nobody, |name| Performer::Worker(name.to_owned()))
-    }
 }
 
 /// Try `attempt` of `job`, if it is the one in flight.
@@ -562,20 +550,11 @@ impl Link {
             _ => None,
         };
         let now = self.now();
-        let taken = {
-            let mut tries = self.tries();
-            in_flight(&mut tries, job, report.attempt).map(|followed| {
-                let live = !followed.remote.has_ended();
-                if live && matches!(report.news, News::Phase { .. }) {
-                    followed
-                        .reporter
-                        .get_or_insert_with(|| report.worker.clone());
-                }
-                followed.remote.handle_report(report.news, now);
-                followed.news.notify_one();
-                live
-            })
-        };
+        let taken = self.tell_try(job, report.attempt, |remote| {
+            let live = !remote.has_ended();
+            remote.handle_report_from(&report.worker, report.news, now);
+            live
+        });
         if let (Some(true), Some(reason)) = (taken, refused) {
             let worker = &report.worker;
             (self.warn)(
@@ -725,14 +704,13 @@ impl<A: Send + Sync + 'static> PerformPhase<A> for RemotePhases {
             Phase::Cleanup => self.cleanup(task).await,
             _ => {
                 let outcome = self.phase(task).await;
-                let tries = self.link.tries();
-                let performer = tries
-                    .get(&task.job)
-                    .filter(|f| f.remote.attempt == task.attempt);
-                (
-                    outcome,
-                    performer.map_or(Performer::Nobody, Followed::performer),
-                )
+                let worker = self.link.with_try(task.job, task.attempt, |remote| {
+                    remote.performer().map(str::to_owned)
+                });
+                let performer = worker
+                    .flatten()
+                    .map_or(Performer::Nobody, Performer::Worker);
+                (outcome, performer)
             }
         };
         (outcome, local, performer)
@@ -778,7 +756,6 @@ impl RemotePhases {
                 let followed = Followed {
                     remote: RemoteTry::new(task.attempt, ack_wait, link.now()),
                     news: Arc::new(Notify::new()),
-                    reporter: None,
                 };
                 tries.insert(task.job, followed);
             }

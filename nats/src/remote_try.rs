@@ -116,6 +116,8 @@ pub(crate) struct RemoteTry {
     abandoned: bool,
     /// The claim, once seen held.
     held: Option<Held>,
+    /// The worker that reported the try's first phase.
+    reporter: Option<String>,
     /// The coordinator asked to read the claim (a worker reported it lost).
     look: bool,
     /// A report came from a worker.
@@ -143,6 +145,7 @@ impl RemoteTry {
             ended: None,
             abandoned: false,
             held: None,
+            reporter: None,
             look: false,
             heard: false,
             last_news: now,
@@ -159,6 +162,23 @@ impl RemoteTry {
     /// Whether the try ended early (its outcome is known for any phase).
     pub(crate) fn has_ended(&self) -> bool {
         self.ended.is_some()
+    }
+
+    /// [`handle_report`](Self::handle_report) from `worker`, which is the
+    /// try's performer if it reports a phase first.
+    pub(crate) fn handle_report_from(&mut self, worker: &str, news: News, now: Duration) {
+        if self.ended.is_none() && self.reporter.is_none() && matches!(news, News::Phase { .. }) {
+            self.reporter = Some(worker.to_owned());
+        }
+        self.handle_report(news, now);
+    }
+
+    /// Who performed the try as far as the coordinator knows: the worker
+    /// that reported its phases, else the one that held its claim (a try
+    /// lost with its worker); `None`: nobody (refused, or given up).
+    pub(crate) fn performer(&self) -> Option<&str> {
+        let holder = self.held.as_ref().and_then(|held| held.worker.as_deref());
+        self.reporter.as_deref().or(holder)
     }
 
     /// A worker's word about this try, at `now`. Tells the worker whose
@@ -219,12 +239,6 @@ impl RemoteTry {
                 self.last_news = now;
             }
         }
-    }
-
-    /// The worker that holds the try's claim, or held it when it was
-    /// cut, if known.
-    pub(crate) fn holder(&self) -> Option<&str> {
-        self.held.as_ref()?.worker.as_deref()
     }
 
     /// The machine abandoned the phase in flight (a time limit, a stop).
@@ -430,6 +444,21 @@ mod tests {
         assert!(matches!(remote.poll(secs(2.0)), Action::Wait(_)));
         remote.ask(Phase::Run);
         assert!(answered(remote.poll(secs(2.0))).is_pass());
+    }
+
+    #[test]
+    fn the_performer_is_the_worker_that_reported_else_the_claims_holder() {
+        let mut remote = RemoteTry::new(1, ACK, Duration::ZERO);
+        assert_eq!(remote.performer(), None);
+        remote.handle_claim(worker("web1", 3), secs(0.5));
+        assert_eq!(remote.performer(), Some("web1"));
+        remote.handle_report_from("web2", phase(Phase::Check, false), secs(1.0));
+        remote.handle_report_from("web3", phase(Phase::Run, true), secs(2.0));
+        assert_eq!(remote.performer(), Some("web2"));
+        let mut refused = RemoteTry::new(1, ACK, Duration::ZERO);
+        let reason = "another version".to_owned();
+        refused.handle_report_from("web1", News::Refused { reason }, secs(1.0));
+        assert_eq!(refused.performer(), None);
     }
 
     #[test]
