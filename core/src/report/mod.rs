@@ -330,6 +330,17 @@ impl<'a> JobReport<'a> {
     /// The worker elsewhere that performed each try, try 1 first (`None`
     /// for a try no worker took); empty in a local run. See
     /// [`performed_by`](Self::performed_by).
+    ///
+    /// ```
+    /// use dojobber::{Job, Runner};
+    /// struct Here;
+    /// impl Job for Here {
+    ///     fn check(&self, _: &mut dojobber::Context<'_, ()>) -> dojobber::JobResult { Ok(()) }
+    /// }
+    /// let report = Runner::new(Here, ()).output(std::io::sink()).run()?.into_report();
+    /// assert!(report.job("Here").unwrap().performers().is_empty());
+    /// # Ok::<(), dojobber::SetupError>(())
+    /// ```
     pub fn performers(self) -> &'a [Option<String>] {
         self.table.performed_by(self.index)
     }
