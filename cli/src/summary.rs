@@ -92,11 +92,12 @@ pub fn summary(report: &Report, color: bool) -> String {
         let why = job.last_error().map_or("", |e| e.message.as_str());
         let _ = writeln!(
             text,
-            "{} {} after {} {}: {}",
+            "{} {} after {} {}{}: {}",
             paint(Style::new().red().bold(), "failed"),
             escaped(job.name()),
             job.tries(),
             if job.tries() == 1 { "try" } else { "tries" },
+            performers(job),
             reason(why),
         );
         // The recheck's error alone hides why the run failed. (A run-only
@@ -140,6 +141,25 @@ pub fn summary(report: &Report, color: bool) -> String {
         );
     }
     text
+}
+
+/// The workers elsewhere that performed a job's tries, as ` (on web1)`
+/// or ` (try 1 on web1, try 2 on web2)`; empty in a local run.
+fn performers(job: dojobber::JobReport<'_>) -> String {
+    let named: Vec<(u32, &str)> = (1..=job.tries())
+        .filter_map(|attempt| Some((attempt, job.performed_by(attempt)?)))
+        .collect();
+    match named.as_slice() {
+        [] => String::new(),
+        [(_, worker)] if job.tries() == 1 => format!(" (on {})", escaped(worker)),
+        tries => {
+            let tries: Vec<String> = tries
+                .iter()
+                .map(|(attempt, worker)| format!("try {attempt} on {}", escaped(worker)))
+                .collect();
+            format!(" ({})", tries.join(", "))
+        }
+    }
 }
 
 /// `1 job`, `2 jobs`.
@@ -248,6 +268,36 @@ mod tests {
         assert!(text.starts_with("1 job in "), "{text}");
         assert!(
             text.ends_with("\nfailed Once after 1 try: mirror unreachable\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_failed_job_names_the_workers_elsewhere_that_performed_its_tries() {
+        use dojobber::{Failure, JobRecord, Report, Status};
+        let job = |name: &str, tries: u32, by: &[Option<&str>]| JobRecord {
+            tries,
+            last_error: Some(Failure::new("down")),
+            performed_by: by.iter().map(|by| by.map(str::to_owned)).collect(),
+            ..JobRecord::new(name, Status::Failed)
+        };
+        let report = Report::from_jobs([
+            job("Web", 2, &[Some("web1"), Some("web2")]),
+            job("Db", 1, &[Some("db\u{1b}1")]),
+            job("Lost", 2, &[Some("web1"), None]),
+            job("Here", 1, &[]),
+        ])
+        .unwrap();
+        let text = super::summary(&report, false);
+        let lines: Vec<&str> = text.lines().skip(1).collect();
+        assert_eq!(
+            lines,
+            [
+                "failed Web after 2 tries (try 1 on web1, try 2 on web2): down",
+                "failed Db after 1 try (on db\\u{1b}1): down",
+                "failed Lost after 2 tries (try 1 on web1): down",
+                "failed Here after 1 try: down",
+            ],
             "{text}"
         );
     }

@@ -59,6 +59,39 @@ impl Outcome {
     }
 }
 
+/// Who performed a phase, as its executor says with the outcome
+/// ([`Machine::handle_outcome_by`](crate::engine::Machine::handle_outcome_by)).
+///
+/// ```
+/// use dojobber::engine::Performer;
+/// assert_eq!(Performer::default(), Performer::Here);
+/// assert_eq!(Performer::Worker("web1".into()).worker(), Some("web1"));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Performer {
+    /// This process, calling the job's own code: every local driver.
+    #[default]
+    Here,
+    /// A worker elsewhere, by name (dojobber-nats: the worker's name); the
+    /// report keeps it for each try.
+    Worker(String),
+    /// Nobody: there was nothing to perform (dojobber-nats: the cleanup of
+    /// a job whose run no worker began). Its record says it was not
+    /// `performed`.
+    Nobody,
+}
+
+impl Performer {
+    /// The worker's name, for one elsewhere.
+    pub fn worker(&self) -> Option<&str> {
+        match self {
+            Performer::Worker(name) => Some(name),
+            Performer::Here | Performer::Nobody => None,
+        }
+    }
+}
+
 /// One transition of the machine, for observers: printers, progress
 /// displays, trace recorders. Events name jobs by id; the [`Plan`](crate::engine::Plan)
 /// has their names.

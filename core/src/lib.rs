@@ -130,7 +130,7 @@ pub mod observe {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub mod engine {
-    pub use crate::event::Task;
+    pub use crate::event::{Performer, Task};
     pub use crate::graph::JobGraph;
     pub use crate::machine::{Machine, MachineConfig, MachineError, Step, first_phase, next_phase};
     pub use crate::plan::{Defaults, JobId, JobSpec, Plan};

@@ -443,3 +443,88 @@ fn muting_the_main_events_changes_no_decision_and_keeps_the_cleanups_events() {
         assert_eq!(muted_events, events[run_finished + 1..]);
     }
 }
+
+/// A driver across hosts says who performed each phase: the report keeps
+/// the worker of each try, and a phase performed by nobody (the cleanup
+/// of a run no worker began) is recorded as not performed. A local run's
+/// JSON has no `performed_by`.
+#[test]
+fn the_report_keeps_who_performed_each_try() {
+    use dojobber::engine::Performer;
+    use dojobber::{Failure, FailureKind};
+
+    let spec = JobSpec {
+        tries: Some(2),
+        retry_delay: Some(Duration::ZERO),
+        ..JobSpec::new("Web")
+    };
+    let (plan, _) = Plan::new(vec![spec], 0, Defaults::default()).unwrap();
+    let config = MachineConfig {
+        cleanup: true,
+        ..MachineConfig::default()
+    };
+    let mut machine = Machine::new(plan, config);
+    let mut now = Duration::ZERO;
+    loop {
+        match machine.poll(now) {
+            Step::Perform(task) => {
+                let (outcome, by) = match (task.attempt, task.phase) {
+                    (_, Phase::Cleanup) => (Outcome::Pass, Performer::Nobody),
+                    (1, Phase::Check) => (
+                        Outcome::Fail(Failure::new("down")),
+                        Performer::Worker("web1".into()),
+                    ),
+                    (1, _) => (
+                        Outcome::Fail(Failure::new("lost").with_kind(FailureKind::Lost)),
+                        Performer::Worker("web1".into()),
+                    ),
+                    (_, Phase::Check) => (
+                        Outcome::Fail(Failure::new("down")),
+                        Performer::Worker("web2".into()),
+                    ),
+                    _ => (Outcome::Pass, Performer::Worker("web2".into())),
+                };
+                now += secs(1);
+                machine.handle_outcome_by(task, outcome, by, now).unwrap();
+            }
+            Step::Wait(at) => now = at.max(now),
+            Step::Done => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let report = machine.into_report_card();
+    let web = report.job("Web").unwrap();
+    assert_eq!((web.status(), web.tries()), (Status::Fixed, 2));
+    assert_eq!(
+        web.performers(),
+        [Some("web1".to_owned()), Some("web2".to_owned())]
+    );
+    assert_eq!(web.performed_by(2), Some("web2"));
+    let performed: Vec<(Phase, u32, bool)> = web
+        .phases()
+        .iter()
+        .map(|record| (record.phase, record.attempt, record.performed))
+        .collect();
+    assert_eq!(
+        performed,
+        [
+            (Phase::Check, 1, true),
+            (Phase::Run, 1, false),
+            (Phase::Recheck, 1, false),
+            (Phase::Check, 2, true),
+            (Phase::Run, 2, true),
+            (Phase::Recheck, 2, true),
+            (Phase::Cleanup, 2, false),
+        ]
+    );
+    let json = serde_json::to_string(&report).unwrap();
+    assert!(json.contains(r#""performed_by":["web1","web2"]"#), "{json}");
+    let read: dojobber::Report = serde_json::from_str(&json).unwrap();
+    assert_eq!(read, report);
+
+    let (plan, _) = Plan::new(vec![JobSpec::new("Here")], 0, Defaults::default()).unwrap();
+    let local = drive_passing(Machine::new(plan, MachineConfig::default()));
+    assert!(local.job("Here").unwrap().performers().is_empty());
+    let json = serde_json::to_string(&local).unwrap();
+    assert!(!json.contains("performed_by"), "{json}");
+}

@@ -32,7 +32,7 @@ use async_nats::jetstream::context::{PublishAckFuture, PublishError};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{consumer, kv};
 use dojobber::engine::driver::{PerformPhase, Session, Work, drive_tasks};
-use dojobber::engine::{JobId, Plan, Task, first_phase};
+use dojobber::engine::{JobId, Performer, Plan, Task, first_phase};
 use dojobber::{
     CancelHandle, Failure, FailureKind, Job, JobRef, LocalStorage, Observer, Outcome, Phase,
     Report, Runner, dep,
@@ -274,22 +274,22 @@ where
         let transport = Transport::open(self.client.clone(), names, self.settings).await?;
         let run = new_run_id();
         let cancel = session.cancel_handle().clone();
-        let lease = Lease::take(&transport, &run, self.lease_wait, &cancel).await?;
+        let session = Arc::new(session);
+        let warn: Warn = {
+            let session = Arc::downgrade(&session);
+            Arc::new(move |job: Option<JobId>, message: String| {
+                if let Some(session) = session.upgrade() {
+                    session.warn(job, message);
+                }
+            })
+        };
+        let lease = Lease::take(&transport, &run, self.lease_wait, &cancel, &warn).await?;
         let result = async {
             transport
                 .runs
                 .put(args_key(&run), args.into())
                 .await
                 .map_err(nats("cannot store the run's arguments"))?;
-            let session = Arc::new(session);
-            let warn = {
-                let session = Arc::downgrade(&session);
-                move |job: Option<JobId>, message: String| {
-                    if let Some(session) = session.upgrade() {
-                        session.warn(job, message);
-                    }
-                }
-            };
             let link = Arc::new(Link {
                 fingerprint: fingerprint(session.plan(), &labels),
                 labels,
@@ -303,7 +303,7 @@ where
                 broken: Mutex::new(None),
                 unserved: Mutex::new(HashSet::new()),
                 lost: Mutex::new(HashMap::new()),
-                warn: Box::new(warn),
+                warn,
             });
             let _reader = AbortOnDrop(listen(&link).await?);
             let _claims = AbortOnDrop(watch_claims(&link).await?);
@@ -369,6 +369,7 @@ impl Lease {
         run: &str,
         wait: Duration,
         cancel: &CancelHandle,
+        warn: &Warn,
     ) -> Result<Lease, Error> {
         let store = transport.lease_bucket().await?;
         let give_up = Instant::now() + wait;
@@ -403,6 +404,7 @@ impl Lease {
         let revision = Arc::new(Mutex::new(revision));
         let refresher = {
             let (store, run, revision) = (store.clone(), run.to_owned(), Arc::clone(&revision));
+            let warn = Arc::clone(warn);
             let every = transport.settings.lease_ttl / 3;
             tokio::spawn(async move {
                 loop {
@@ -411,9 +413,11 @@ impl Lease {
                     match store.update(LEASE_KEY, run.clone().into(), last).await {
                         Ok(new) => *lock(&revision) = new,
                         Err(error) if error.kind() == kv::UpdateErrorKind::WrongLastRevision => {
-                            tracing::error!(
+                            warn(
+                                None,
                                 "the suite's lease expired and another coordinator took it: \
                                  workers refuse this run's tries from now on"
+                                    .to_owned(),
                             );
                             return;
                         }
@@ -465,8 +469,12 @@ struct Link {
     lost: Mutex<HashMap<Option<String>, Lost>>,
     /// Tells the run's observers what the user must know (never called
     /// with a lock of this link held: the session's lock comes first).
-    warn: Box<dyn Fn(Option<JobId>, String) + Send + Sync>,
+    warn: Warn,
 }
+
+/// Tells the run's observers (its printer on stderr among them) what the
+/// user must know, about a job or the whole run: [`Session::warn`].
+type Warn = Arc<dyn Fn(Option<JobId>, String) + Send + Sync>;
 
 /// A try on the workers, and the bell of the task awaiting its phase.
 struct Followed {
@@ -551,7 +559,7 @@ impl Link {
         let now = self.now();
         let taken = self.tell_try(job, report.attempt, |remote| {
             let live = !remote.has_ended();
-            remote.handle_report(report.news, now);
+            remote.handle_report_from(&report.worker, report.news, now);
             live
         });
         if let (Some(true), Some(reason)) = (taken, refused) {
@@ -688,13 +696,33 @@ struct RemotePhases {
 impl<A: Send + Sync + 'static> PerformPhase<A> for RemotePhases {
     /// Performs a phase on the workers: its outcome as they report it. The
     /// local storage lent stays empty: a try's lives on its worker.
-    async fn perform(&self, _session: &Arc<Session<A>>, work: Work) -> (Outcome, LocalStorage) {
-        let Work { task, local } = work;
-        let outcome = match task.phase {
-            Phase::Cleanup => self.cleanup(task).await,
-            _ => self.phase(task).await,
-        };
+    async fn perform(&self, session: &Arc<Session<A>>, work: Work) -> (Outcome, LocalStorage) {
+        let (outcome, local, _) = self.perform_by(session, work).await;
         (outcome, local)
+    }
+
+    /// Performs a phase on the workers, naming the worker that performed
+    /// it: the report says who performed each try.
+    async fn perform_by(
+        &self,
+        _session: &Arc<Session<A>>,
+        work: Work,
+    ) -> (Outcome, LocalStorage, Performer) {
+        let Work { task, local } = work;
+        let (outcome, performer) = match task.phase {
+            Phase::Cleanup => self.cleanup(task).await,
+            _ => {
+                let outcome = self.phase(task).await;
+                let worker = self.link.with_try(task.job, task.attempt, |remote| {
+                    remote.performer().map(str::to_owned)
+                });
+                let performer = worker
+                    .flatten()
+                    .map_or(Performer::Nobody, Performer::Worker);
+                (outcome, performer)
+            }
+        };
+        (outcome, local, performer)
     }
 
     fn abandon(&self, task: Task) {
@@ -954,21 +982,28 @@ impl RemotePhases {
         }
     }
 
-    /// A cleanup: a request to the worker that ran the job's run.
-    async fn cleanup(&self, task: Task) -> Outcome {
+    /// A cleanup: a request to the worker that ran the job's run, who
+    /// performs it.
+    async fn cleanup(&self, task: Task) -> (Outcome, Performer) {
         let ran_on = lock(&self.link.ran_on).get(&task.job).cloned();
         let Some((worker, attempt)) = ran_on else {
             // The machine counts a run that a refused or lost try never
-            // began: nothing ran, nothing to clean.
-            return Outcome::Pass;
+            // began (or never said it did): nobody cleans.
+            return (Outcome::Pass, Performer::Nobody);
         };
+        let outcome = self.clean_on(task, &worker, attempt).await;
+        (outcome, Performer::Worker(worker))
+    }
+
+    /// Asks `worker` to clean up after its run of try `attempt`.
+    async fn clean_on(&self, task: Task, worker: &str, attempt: u32) -> Outcome {
         let request = CleanupRequest {
             run: self.link.run.clone(),
             job_id: task.job.index() as u32,
             attempt,
         };
         let payload = serde_json::to_vec(&request).expect("serialisable");
-        let subject = self.link.transport.names.cleanup_subject(&worker);
+        let subject = self.link.transport.names.cleanup_subject(worker);
         let timeout = self.link.transport.settings.cleanup_timeout;
         let answer = self.link.client.request(subject, payload.into());
         match tokio::time::timeout(timeout, answer).await {

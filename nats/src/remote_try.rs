@@ -116,6 +116,8 @@ pub(crate) struct RemoteTry {
     abandoned: bool,
     /// The claim, once seen held.
     held: Option<Held>,
+    /// The worker that reported the try's first phase.
+    reporter: Option<String>,
     /// The coordinator asked to read the claim (a worker reported it lost).
     look: bool,
     /// A report came from a worker.
@@ -126,6 +128,10 @@ pub(crate) struct RemoteTry {
     /// When to ask next whether any worker serves the label, while none
     /// has spoken of the try.
     ask_served_at: Duration,
+    /// While a cut is asked for: when the claim last moved before it.
+    /// The watch may show the coordinator's own cut before the cut's
+    /// answer comes; that write is no word from the worker.
+    cutting: Option<Duration>,
 }
 
 impl RemoteTry {
@@ -139,10 +145,12 @@ impl RemoteTry {
             ended: None,
             abandoned: false,
             held: None,
+            reporter: None,
             look: false,
             heard: false,
             last_news: now,
             ask_served_at: now + ack_wait,
+            cutting: None,
         }
     }
 
@@ -154,6 +162,23 @@ impl RemoteTry {
     /// Whether the try ended early (its outcome is known for any phase).
     pub(crate) fn has_ended(&self) -> bool {
         self.ended.is_some()
+    }
+
+    /// [`handle_report`](Self::handle_report) from `worker`, which is the
+    /// try's performer if it reports a phase first.
+    pub(crate) fn handle_report_from(&mut self, worker: &str, news: News, now: Duration) {
+        if self.ended.is_none() && self.reporter.is_none() && matches!(news, News::Phase { .. }) {
+            self.reporter = Some(worker.to_owned());
+        }
+        self.handle_report(news, now);
+    }
+
+    /// Who performed the try as far as the coordinator knows: the worker
+    /// that reported its phases, else the one that held its claim (a try
+    /// lost with its worker); `None`: nobody (refused, or given up).
+    pub(crate) fn performer(&self) -> Option<&str> {
+        let holder = self.held.as_ref().and_then(|held| held.worker.as_deref());
+        self.reporter.as_deref().or(holder)
     }
 
     /// A worker's word about this try, at `now`. Tells the worker whose
@@ -238,12 +263,18 @@ impl RemoteTry {
         let held = self.held.as_mut()?;
         match result {
             CutResult::Done(revision) => {
-                let silent = now >= held.since + self.ack_wait;
+                // Seen up to this cut's own write, the claim last moved
+                // before the cut; a later revision is the worker, alive.
+                let last_heard = match self.cutting.take() {
+                    Some(before) if held.revision <= revision => before,
+                    _ => held.since,
+                };
+                let silent = now >= last_heard + self.ack_wait;
                 let lost = Lost {
                     worker: held.worker.clone(),
-                    last_heard: held.since,
+                    last_heard,
                 };
-                held.revision = revision;
+                held.revision = held.revision.max(revision);
                 held.cut = true;
                 if !silent {
                     // Cut for the machine: the phase under way goes on.
@@ -255,11 +286,13 @@ impl RemoteTry {
                 Some(lost)
             }
             CutResult::Moved => {
+                self.cutting = None;
                 self.look = true;
                 None
             }
             // Looked at again after a while.
             CutResult::Failed => {
+                self.cutting = None;
                 held.since = held.since.max(now.saturating_sub(self.ack_wait / 2));
                 None
             }
@@ -277,6 +310,7 @@ impl RemoteTry {
             match &self.held {
                 None if self.ended.is_none() && !self.look => return Action::GiveUp,
                 Some(held) if !held.cut && self.ended.is_none() => {
+                    self.cutting = Some(held.since);
                     return Action::Cut {
                         revision: held.revision,
                     };
@@ -294,6 +328,7 @@ impl RemoteTry {
             Some(held) => {
                 let silent_at = held.since + self.ack_wait;
                 if now >= silent_at {
+                    self.cutting = Some(held.since);
                     return Action::Cut {
                         revision: held.revision,
                     };
@@ -412,6 +447,21 @@ mod tests {
     }
 
     #[test]
+    fn the_performer_is_the_worker_that_reported_else_the_claims_holder() {
+        let mut remote = RemoteTry::new(1, ACK, Duration::ZERO);
+        assert_eq!(remote.performer(), None);
+        remote.handle_claim(worker("web1", 3), secs(0.5));
+        assert_eq!(remote.performer(), Some("web1"));
+        remote.handle_report_from("web2", phase(Phase::Check, false), secs(1.0));
+        remote.handle_report_from("web3", phase(Phase::Run, true), secs(2.0));
+        assert_eq!(remote.performer(), Some("web2"));
+        let mut refused = RemoteTry::new(1, ACK, Duration::ZERO);
+        let reason = "another version".to_owned();
+        refused.handle_report_from("web1", News::Refused { reason }, secs(1.0));
+        assert_eq!(refused.performer(), None);
+    }
+
+    #[test]
     fn a_claim_renewed_within_each_ack_wait_is_never_lost() {
         let mut remote = RemoteTry::new(1, ACK, Duration::ZERO);
         remote.ask(Phase::Run);
@@ -451,6 +501,36 @@ mod tests {
         // Any phase the machine asks for next ends the same way.
         remote.ask(Phase::Recheck);
         assert!(!answered(remote.poll(secs(41.2))).is_pass());
+    }
+
+    /// The watch may show the coordinator's own cut before the cut's
+    /// answer comes: that write is no word from the worker, which is lost
+    /// at once, not one more ack wait later.
+    #[test]
+    fn the_cut_seen_by_the_watch_before_its_answer_is_no_word_from_the_worker() {
+        let mut remote = RemoteTry::new(1, ACK, Duration::ZERO);
+        remote.ask(Phase::Run);
+        remote.handle_claim(worker("web1", 7), secs(1.0));
+        assert_eq!(remote.poll(secs(31.0)), Action::Cut { revision: 7 });
+        remote.handle_claim(ClaimSeen::Cut { revision: 8 }, secs(31.01));
+        let lost = remote.handle_cut(CutResult::Done(8), secs(31.02));
+        let lost = lost.expect("the worker was silent for an ack wait before the cut");
+        assert_eq!(lost.worker.as_deref(), Some("web1"));
+        assert_eq!(lost.last_heard, secs(1.0));
+        assert!(!answered(remote.poll(secs(31.02))).is_pass());
+    }
+
+    /// A cut value written after the coordinator's cut (a higher revision)
+    /// is the worker, alive: its try goes on.
+    #[test]
+    fn a_cut_value_written_after_the_cut_is_the_worker_alive() {
+        let mut remote = RemoteTry::new(1, ACK, Duration::ZERO);
+        remote.ask(Phase::Run);
+        remote.handle_claim(worker("web1", 7), secs(1.0));
+        assert_eq!(remote.poll(secs(31.0)), Action::Cut { revision: 7 });
+        remote.handle_claim(ClaimSeen::Cut { revision: 9 }, secs(31.5));
+        assert_eq!(remote.handle_cut(CutResult::Done(8), secs(31.6)), None);
+        assert!(matches!(remote.poll(secs(31.6)), Action::Wait(_)));
     }
 
     #[test]

@@ -452,7 +452,9 @@ where
 /// - the claim (a `create` in the runs bucket), only before the try's
 ///   first phase that may change something (its run; at the same time as
 ///   the failed check's report), or before anything when JetStream hands
-///   the try again: the first claim wins, so a try is
+///   the try again, or at the first keep-alive of a try still unclaimed
+///   (a check longer than a third of the ack wait, so that a worker that
+///   dies in it is seen): the first claim wins, so a try is
 ///   never run twice (the second worker reports it lost) nor after the
 ///   coordinator gave it up. A check whose outcome makes the try end (it
 ///   passed, or no-act) changes nothing, so that try is never claimed; if
@@ -514,27 +516,39 @@ async fn take_try<A>(
     }
     let done = tokio::select! {
         done = perform_try(&shared, &request, &claim, slot) => done,
-        never = keep_alive(&shared, &message, &claim) => match never {},
+        never = keep_alive(&shared, &message, &request, &claim) => match never {},
     };
     if done {
         let _ = message.ack().await;
     }
 }
 
-/// Tells JetStream (ack) and the coordinator (a new revision of the claim,
-/// once claimed) that this worker is alive while it holds a try, every
-/// third of the ack wait. Never ends.
+/// Tells JetStream (ack) and the coordinator (a new revision of the claim)
+/// that this worker is alive while it holds a try, every third of the ack
+/// wait. A try still unclaimed then (a long check) is claimed, once: the
+/// coordinator watches a claim, so a worker that dies in any phase is
+/// seen, while a try whose check passes quickly is never claimed. Never
+/// ends.
 async fn keep_alive<A>(
     shared: &Shared<A>,
     message: &jetstream::Message,
+    request: &TryRequest,
     claim: &Claim,
-) -> std::convert::Infallible {
+) -> std::convert::Infallible
+where
+    A: DeserializeOwned + Send + Sync + 'static,
+{
     let every = shared.transport.settings.ack_wait / 3;
+    let mut asked = false;
     loop {
         tokio::time::sleep(every).await;
         let _ = message.ack_with(AckKind::Progress).await;
         if claim.is_ours() {
             claim.refresh(&shared.transport.runs, &shared.name).await;
+        } else if !asked {
+            // Not ours: the try's next phase, if any, says so again.
+            asked = true;
+            let _ = shared.claim(request, claim).await;
         }
     }
 }
@@ -833,9 +847,15 @@ where
     /// coordinator's means it gave the try up (nothing to say).
     async fn claim(&self, request: &TryRequest, claim: &Claim) -> Claimed {
         let runs = &self.transport.runs;
+        // Held across the `create`: the keep-alive and the try's next
+        // phase may claim at once; the second finds the claim ours.
+        let mut revision = claim.revision.lock().await;
+        if claim.is_ours() {
+            return Claimed::Ours;
+        }
         match runs.create(&claim.key, self.name.clone().into()).await {
-            Ok(revision) => {
-                *claim.revision.lock().await = Some(revision);
+            Ok(new) => {
+                *revision = Some(new);
                 claim.ours.store(true, Ordering::Relaxed);
                 Claimed::Ours
             }

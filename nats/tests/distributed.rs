@@ -18,11 +18,41 @@ fn each_job_runs_and_cleans_up_on_a_worker_with_its_label_and_a_second_run_chang
     let _db = worker(&server, "labels", "db-host", "db", &[]);
     let _app = worker(&server, "labels", "app-host", "app,eu", &[]);
 
-    let first = coordinate(&server, "labels", dir.path(), JOBS, &[]).finish();
+    let page = dir.path().join("run.html");
+    let html = ["--html", page.to_str().unwrap()];
+    let first = coordinate(&server, "labels", dir.path(), JOBS, &html).finish();
     assert!(first.status.success(), "{}\n{}", first.stdout, first.stderr);
     for job in ["table", "app", "motd"] {
         assert_eq!(first.status(job), Status::Fixed, "{job}");
     }
+    // The report and the page name the worker of each try.
+    let report = first.report();
+    let performed_by = |job: &str| report.job(job).unwrap().performers().to_vec();
+    assert_eq!(performed_by("table"), [Some("db-host".to_owned())]);
+    assert_eq!(performed_by("app"), [Some("app-host".to_owned())]);
+    let motd = report.job("motd").unwrap().performed_by(1);
+    assert!(matches!(motd, Some("db-host" | "app-host")), "{motd:?}");
+    let json: serde_json::Value = serde_json::from_str(&first.stdout).unwrap();
+    assert_eq!(
+        json["jobs"][0]["performed_by"],
+        serde_json::json!(["db-host"]),
+        "{json}"
+    );
+    let page = std::fs::read_to_string(&page).unwrap();
+    assert!(page.contains(r#""performed_by":["db-host"]"#), "{page}");
+    assert!(page.contains(r#""performed_by":["app-host"]"#), "{page}");
+    // Each cleanup is recorded as performed: its worker did it.
+    let cleanup = report
+        .job("table")
+        .unwrap()
+        .phases()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (cleanup.phase, cleanup.performed),
+        (dojobber::Phase::Cleanup, true)
+    );
     assert_eq!(made_by(&dir.path().join("table.done")), "db-host");
     assert_eq!(made_by(&dir.path().join("app.done")), "app-host");
     // Each cleanup ran where its job's run did, with that try's local storage.

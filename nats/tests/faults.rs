@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{NatsServer, SHORT_ACK_WAIT, coordinate, made_by, wait_for_file, worker};
+use common::{NatsServer, SHORT_ACK_WAIT, coordinate, coordinator, made_by, wait_for_file, worker};
 use std::time::{Duration, Instant};
 
 use dojobber::{FailureKind, Phase, Status, StopReason};
@@ -94,27 +94,38 @@ fn a_worker_killed_mid_try_with_no_other_for_its_label_is_reported_and_named_at_
         ) && error.contains("worker web1, which served it, went silent"),
         "{error}"
     );
-    // The lost run, the recheck the machine asked for after it, and the
-    // retry's check: nobody reported performing them, and they say so.
-    let lost: Vec<_> = gate
+    // The lost run, the recheck the machine asked for after it, the
+    // retry's check, and the cleanup of the lost run, which nobody ran:
+    // nobody reported performing them, and they say so.
+    let unperformed: Vec<_> = gate
         .phases()
         .iter()
         .filter(|phase| !phase.performed)
         .collect();
-    let phases: Vec<_> = lost
+    let phases: Vec<_> = unperformed
         .iter()
         .map(|phase| (phase.phase, phase.attempt))
         .collect();
     assert_eq!(
         phases,
-        [(Phase::Run, 1), (Phase::Recheck, 1), (Phase::Check, 2)],
+        [
+            (Phase::Run, 1),
+            (Phase::Recheck, 1),
+            (Phase::Check, 2),
+            (Phase::Cleanup, 2)
+        ],
         "{:?}",
         gate.phases()
     );
+    let (cleanup, lost) = unperformed.split_last().unwrap();
     assert!(
         lost.iter()
             .all(|phase| phase.error.as_ref().unwrap().kind == FailureKind::Lost)
     );
+    assert!(cleanup.passed && cleanup.error.is_none(), "{cleanup:?}");
+    // The report names the worker that took the lost try; no worker took
+    // the retry.
+    assert_eq!(gate.performers(), [Some("web1".to_owned()), None]);
     assert!(
         gate.phases()
             .iter()
@@ -122,6 +133,81 @@ fn a_worker_killed_mid_try_with_no_other_for_its_label_is_reported_and_named_at_
         "the first check was performed"
     );
     assert_eq!(finished.status("free"), Status::Fixed);
+}
+
+/// Waits until a try of suite `suite` is claimed (a `.claim.` key in its
+/// runs bucket), failing the test as hung after [`common::HANG`].
+fn wait_for_claim(server: &NatsServer, suite: &str) {
+    use futures_util::TryStreamExt;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = async_nats::connect(server.url()).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        let names = dojobber_nats::Names::new(suite).unwrap();
+        let until = Instant::now() + common::HANG;
+        loop {
+            if let Ok(bucket) = js.get_key_value(names.runs_bucket()).await
+                && let Ok(keys) = bucket.keys().await
+                && let Ok(keys) = keys.try_collect::<Vec<String>>().await
+                && keys.iter().any(|key| key.contains(".claim."))
+            {
+                return;
+            }
+            assert!(Instant::now() < until, "no try of {suite} was ever claimed");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+}
+
+/// A worker killed while its check blocks (a long check, before any run)
+/// is seen too: the try is claimed at its first keep-alive, and the claim
+/// then stops moving.
+#[test]
+fn a_worker_killed_during_a_long_check_is_reported_lost() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut web1 = worker(&server, "checking", "web1", "web", &SHORT_ACK_WAIT);
+    let jobs = r#"[{"name": "slow", "label": "web", "check_gate": true}]"#;
+    // Not quiet: the summary goes to stderr, the report to stdout.
+    let flags = [
+        &SHORT_ACK_WAIT[..],
+        &[
+            "--tries",
+            "1",
+            "--deadline",
+            "20s",
+            "--report-json",
+            "/dev/stdout",
+        ],
+    ]
+    .concat();
+    let coordinator = coordinator(&server, "checking", dir.path(), jobs, &flags).watch_stderr();
+    wait_for_file(&dir.path().join("slow.checking"));
+    wait_for_claim(&server, "checking");
+    web1.kill();
+    let killed = Instant::now();
+
+    let (said_at, line) = coordinator.wait_for_line("worker web1 went silent with try 1");
+    let took = said_at.duration_since(killed);
+    eprintln!("killed in its check: the loss was said {took:?} after the kill: {line}");
+    assert!(took < ACK_WAIT + REPORTED_WITHIN, "{took:?}: {line}");
+
+    let finished = coordinator.finish();
+    assert_eq!(finished.status.code(), Some(1), "{}", finished.stderr);
+    let report = finished.report();
+    let slow = report.job("slow").unwrap();
+    assert_eq!((slow.status(), slow.tries()), (Status::Failed, 1));
+    assert_eq!(slow.last_error().unwrap().kind, FailureKind::Lost);
+    assert_eq!(slow.performed_by(1), Some("web1"));
+    // The summary names the worker of the failed try.
+    assert!(
+        finished.stderr.contains(
+            "failed slow after 1 try (on web1): worker web1 took this try and went silent"
+        ),
+        "{}",
+        finished.stderr
+    );
+    assert!(!dir.path().join("slow.done").exists(), "nobody ran the job");
 }
 
 /// The same kill with a second worker for the label: the loss is said as

@@ -411,3 +411,77 @@ fn a_wide_fan_out_is_one_box_in_the_graph_and_every_job_in_the_table() -> TestRe
     assert_no_errors(&errors);
     Ok(())
 }
+
+/// A run across hosts: the page names the worker of each try, in the
+/// jobs table (its last try's), the job's details, its phases and the
+/// failures; a name with control characters shows escaped.
+#[test]
+fn a_run_across_hosts_names_the_worker_of_each_try() -> TestResult {
+    let report: Report = serde_json::from_str(
+        r#"{"version":2,"no_act":false,"rounds":2,"elapsed_secs":3.0,"cleanup_failure":null,"jobs":[
+        {"name":"Db","status":"fixed","tries":1,"last_error":null,"blocked_by":null,"time_secs":1.0,"deps":[],
+         "phases":[{"phase":"check","attempt":1,"start_secs":0.0,"end_secs":0.5,"passed":false,"performed":true,"error":{"message":"no table"}},
+                   {"phase":"run","attempt":1,"start_secs":0.5,"end_secs":1.0,"passed":true,"performed":true},
+                   {"phase":"recheck","attempt":1,"start_secs":1.0,"end_secs":1.0,"passed":true,"performed":true}],
+         "performed_by":["db\u001b1"]},
+        {"name":"Web","status":"failed","tries":2,"last_error":{"message":"port taken"},"blocked_by":null,"time_secs":2.0,"deps":["Db"],
+         "phases":[{"phase":"check","attempt":1,"start_secs":1.0,"end_secs":2.0,"passed":false,"performed":true,"error":{"message":"down"}},
+                   {"phase":"check","attempt":2,"start_secs":2.0,"end_secs":3.0,"passed":false,"performed":true,"error":{"message":"port taken"}}],
+         "performed_by":["web1","web2"]}]}"#,
+    )?;
+    let view = RunView::from_report(&report);
+    let dir = tempfile::tempdir()?;
+    let page = dir.path().join("remote.html");
+    write_page(&page, &view)?;
+
+    let chromium = Chromium::launch(1000);
+    let (tab, errors) = chromium.open(&page);
+    let headers = eval(
+        &tab,
+        "Array.from(document.querySelectorAll('#jobs th')).map((th) => th.textContent).join(',')",
+    );
+    assert!(headers.as_str().unwrap().contains(",worker,"), "{headers}");
+    let workers = eval(
+        &tab,
+        "Array.from(document.querySelectorAll('#jobs td.worker')).map((td) => td.textContent).join(',')",
+    );
+    assert_eq!(workers, "db\\u{1b}1,web2");
+    let failures = text(&tab, "#failures");
+    assert!(
+        failures.contains("try 1 on web1, check: down")
+            && failures.contains("try 2 on web2, check: port taken"),
+        "{failures}"
+    );
+    click_graph_job(&tab, &view, "Web");
+    let details = text(&tab, "#details");
+    assert!(
+        details.contains("try 1 on web1, try 2 on web2"),
+        "{details}"
+    );
+    assert_eq!(count(&tab, "#details table.phases td.worker"), 2);
+    assert_no_errors(&errors);
+    Ok(())
+}
+
+/// A local run's page has no worker column: nobody elsewhere performed
+/// anything.
+#[test]
+fn a_local_runs_page_names_no_worker() -> TestResult {
+    let report = site_report(3, &[1], |i| format!("Page{i}"));
+    let view = RunView::from_report(&report);
+    let dir = tempfile::tempdir()?;
+    let page = dir.path().join("local.html");
+    write_page(&page, &view)?;
+
+    let chromium = Chromium::launch(1000);
+    let (tab, errors) = chromium.open(&page);
+    assert!(count(&tab, "#jobs th") > 0);
+    assert_eq!(count(&tab, "#jobs td.worker"), 0);
+    let headers = eval(
+        &tab,
+        "Array.from(document.querySelectorAll('#jobs th')).map((th) => th.textContent).join(',')",
+    );
+    assert!(!headers.as_str().unwrap().contains("worker"), "{headers}");
+    assert_no_errors(&errors);
+    Ok(())
+}

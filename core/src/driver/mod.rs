@@ -40,8 +40,8 @@ use std::time::{Duration, Instant};
 
 use crate::cancel::{CancelHandle, ReportSubscription};
 use crate::caught::drop_caught;
-use crate::event::Outcome;
 use crate::event::Task;
+use crate::event::{Outcome, Performer};
 use crate::graph::JobTable;
 use crate::job::{Context, Job, JobRef};
 use crate::machine::{Machine, MachineConfig, Step};
@@ -114,6 +114,10 @@ pub struct Done {
     pub outcome: Outcome,
     /// When it ended, on the executor's clock ([`Executor::now`]).
     pub at: Duration,
+    /// Who performed it: [`Performer::Here`] for a phase performed in
+    /// this process; an executor that performs it elsewhere names the
+    /// worker, for the report.
+    pub performed_by: Performer,
 }
 
 /// What a worker does in the run.
@@ -392,9 +396,10 @@ impl<A> Session<A> {
                 local,
                 outcome,
                 at,
+                performed_by,
             }) => {
                 landed = Some(at).filter(|_| role == Role::Alone);
-                run.finish(task, local, outcome, at);
+                run.finish(task, local, outcome, performed_by, at);
             }
         }
         let now = landed.unwrap_or_else(|| executor.now());
@@ -583,6 +588,7 @@ impl<A> Session<A> {
             local,
             outcome,
             at: now(),
+            performed_by: Performer::Here,
         }
     }
 }
@@ -610,7 +616,14 @@ impl Run {
     /// (compiled in the user's crate), and given a [`Done`]'s parts rather
     /// than the whole, so the outcome is not moved once more per phase.
     #[inline]
-    fn finish(&mut self, task: Task, local: LocalStorage, outcome: Outcome, at: Duration) {
+    fn finish(
+        &mut self,
+        task: Task,
+        local: LocalStorage,
+        outcome: Outcome,
+        performed_by: Performer,
+        at: Duration,
+    ) {
         if !local.is_empty() {
             if self.locals.is_empty() {
                 let jobs = self.machine.plan().len();
@@ -619,7 +632,7 @@ impl Run {
             self.locals[task.job.index()] = (task.attempt, local);
         }
         self.machine
-            .handle_outcome(task, outcome, at)
+            .handle_outcome_by(task, outcome, performed_by, at)
             .expect("the driver reports exactly the phases it was handed");
     }
 

@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::{Came, Done, Executor, Next, Role, Session, Work};
-use crate::event::{Outcome, Task};
+use crate::event::{Outcome, Performer, Task};
 use crate::storage::LocalStorage;
 
 /// How the task pool performs a phase: the narrow part of an async
@@ -67,6 +67,22 @@ pub trait PerformPhase<A>: Send + Sync + 'static {
         session: &Arc<Session<A>>,
         work: Work,
     ) -> impl Future<Output = (Outcome, LocalStorage)> + Send;
+
+    /// Like [`perform`](Self::perform), saying who performed the phase:
+    /// what the pool calls. By default [`perform`](Self::perform), done
+    /// here ([`Performer::Here`]); an executor that performs phases
+    /// elsewhere implements this too, naming its worker for the report.
+    fn perform_by(
+        &self,
+        session: &Arc<Session<A>>,
+        work: Work,
+    ) -> impl Future<Output = (Outcome, LocalStorage, Performer)> + Send {
+        let performing = self.perform(session, work);
+        async move {
+            let (outcome, local) = performing.await;
+            (outcome, local, Performer::Here)
+        }
+    }
 
     /// The machine handed `task` out; called before any worker can see it.
     fn handed_out(&self, _task: Task) {}
@@ -174,12 +190,14 @@ impl<A: Send + Sync + 'static, P: PerformPhase<A>> TaskPool<A, P> {
             came = match next {
                 Next::Perform(work) => {
                     let task = work.task;
-                    let (outcome, local) = self.performer.perform(session, work).await;
+                    let (outcome, local, performed_by) =
+                        self.performer.perform_by(session, work).await;
                     Came::Finished(Done {
                         task,
                         local,
                         outcome,
                         at: self.now(),
+                        performed_by,
                     })
                 }
                 Next::Sleep(until) => {

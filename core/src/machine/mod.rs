@@ -37,12 +37,12 @@ mod ready;
 mod sequence;
 mod timers;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::event::{Event, Outcome, Task};
+use crate::event::{Event, Outcome, Performer, Task};
 use crate::phase::{JobKind, Phase};
 use crate::plan::{JobId, Plan};
 use crate::report::{
@@ -270,6 +270,10 @@ pub struct Machine {
     events: VecDeque<Event>,
     /// Every phase record so far, for the report.
     phase_log: PhaseLog,
+    /// The worker elsewhere that performed each try, by job and try, when
+    /// the driver names one ([`handle_outcome_by`](Self::handle_outcome_by));
+    /// empty in a local run.
+    performers: BTreeMap<(JobId, u32), String>,
     /// No events are recorded until the main stage ends: nobody reads them.
     main_events_muted: bool,
 }
@@ -321,6 +325,7 @@ impl Machine {
             stopped_at: None,
             events: VecDeque::from([Event::RoundStarted { round: 1 }]),
             phase_log: PhaseLog::default(),
+            performers: BTreeMap::new(),
             main_events_muted: false,
         }
     }
@@ -572,13 +577,45 @@ impl Machine {
     }
 
     /// Tells the machine how a phase it handed out (`task`) went, at time
-    /// `now`.
+    /// `now`, performed here ([`Performer::Here`]).
     ///
     /// Fails, changing nothing, when that task is not in flight.
     pub fn handle_outcome(
         &mut self,
         task: Task,
         outcome: Outcome,
+        now: Duration,
+    ) -> Result<(), MachineError> {
+        self.handle_outcome_by(task, outcome, Performer::Here, now)
+    }
+
+    /// Like [`handle_outcome`](Self::handle_outcome), saying who performed
+    /// the phase: a worker elsewhere is kept for the phase's try (the
+    /// first the try names; [`JobReport::performed_by`](crate::report::JobReport::performed_by)),
+    /// and a phase performed by nobody is recorded as not `performed`.
+    /// Nothing else changes with it: the machine decides nothing by who.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use dojobber::engine::{Defaults, JobSpec, Machine, MachineConfig, Performer, Plan, Step};
+    /// use dojobber::Outcome;
+    ///
+    /// let (plan, _) = Plan::new(vec![JobSpec::new("Web")], 0, Defaults::default())?;
+    /// let mut machine = Machine::new(plan, MachineConfig::default());
+    /// let Step::Perform(task) = machine.poll(Duration::ZERO) else { unreachable!() };
+    /// let web1 = Performer::Worker("web1".into());
+    /// machine.handle_outcome_by(task, Outcome::Pass, web1, Duration::from_secs(1))?;
+    /// let report = machine.into_report_card();
+    /// assert_eq!(report.job("Web").unwrap().performed_by(1), Some("web1"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// Fails, changing nothing, when that task is not in flight.
+    pub fn handle_outcome_by(
+        &mut self,
+        task: Task,
+        outcome: Outcome,
+        performer: Performer,
         now: Duration,
     ) -> Result<(), MachineError> {
         let Task { job, phase, .. } = task;
@@ -611,6 +648,14 @@ impl Machine {
             attempt,
         };
         self.in_flight -= 1;
+        let by_nobody = match performer {
+            Performer::Here => false,
+            Performer::Worker(name) => {
+                self.performers.entry((job, attempt)).or_insert(name);
+                false
+            }
+            Performer::Nobody => true,
+        };
         if let Flight::Abandoned { retry_owed, .. } = flight {
             self.came_back(this_phase, since.get(), retry_owed, now);
             return Ok(());
@@ -633,7 +678,11 @@ impl Machine {
         // The phase's record takes the failure; it is copied only when it
         // also ends the try, not for a check that fails on the way to a run.
         let passed = outcome.is_pass();
-        self.finish_phase(this_phase, since, outcome, now, end);
+        if by_nobody {
+            self.phase_over(this_phase, since, outcome, now, end, false);
+        } else {
+            self.finish_phase(this_phase, since, outcome, now, end);
+        }
         if phase == Phase::Cleanup {
             if !passed {
                 self.cleanups.failed(CleanupFailure {
@@ -968,9 +1017,28 @@ impl Machine {
             last_error,
             blocked_by: blocked_by.map(JobId::index),
             blocked_reason,
+            performed_by: self.performed_by(id),
         };
         let deps = self.plan.deps(id).iter().map(|dep| dep.index());
         table.push(job, deps);
+    }
+
+    /// Who performed each try of job `id` (try 1 first, one per try
+    /// used), when a worker elsewhere performed any; empty otherwise.
+    fn performed_by(&self, id: JobId) -> Vec<Option<String>> {
+        let mut tries = Vec::new();
+        for (&(_, attempt), name) in self.performers.range((id, 0)..=(id, u32::MAX)) {
+            let at = attempt.saturating_sub(1) as usize;
+            if tries.len() <= at {
+                tries.resize(at + 1, None);
+            }
+            tries[at] = Some(name.clone());
+        }
+        if !tries.is_empty() {
+            let used = self.jobs[id.index()].tries_used as usize;
+            tries.resize(tries.len().max(used), None);
+        }
+        tries
     }
 
     /// The report of the whole run, with `jobs` in the reference order,

@@ -330,6 +330,46 @@ impl<'a> JobReport<'a> {
         self.table.phases(self.index)
     }
 
+    /// The worker elsewhere that performed try `attempt` (from 1), when a
+    /// driver across hosts ran the job (dojobber-nats: the worker's name);
+    /// `None` in a local run, and for a try no worker took.
+    ///
+    /// ```
+    /// use dojobber::{JobRecord, Report, Status};
+    /// let web = JobRecord {
+    ///     tries: 2,
+    ///     performed_by: vec![Some("web1".into()), Some("web2".into())],
+    ///     ..JobRecord::new("Web", Status::Fixed)
+    /// };
+    /// let report = Report::from_jobs([web])?;
+    /// let web = report.job("Web").unwrap();
+    /// assert_eq!((web.performed_by(1), web.performed_by(2)), (Some("web1"), Some("web2")));
+    /// assert_eq!(web.performed_by(3), None);
+    /// # Ok::<(), dojobber::InvalidReport>(())
+    /// ```
+    pub fn performed_by(self, attempt: u32) -> Option<&'a str> {
+        let at = usize::try_from(attempt.checked_sub(1)?).ok()?;
+        self.performers().get(at)?.as_deref()
+    }
+
+    /// The worker elsewhere that performed each try, try 1 first (`None`
+    /// for a try no worker took); empty in a local run. See
+    /// [`performed_by`](Self::performed_by).
+    ///
+    /// ```
+    /// use dojobber::{Job, Runner};
+    /// struct Here;
+    /// impl Job for Here {
+    ///     fn check(&self, _: &mut dojobber::Context<'_, ()>) -> dojobber::JobResult { Ok(()) }
+    /// }
+    /// let report = Runner::new(Here, ()).output(std::io::sink()).run()?.into_report();
+    /// assert!(report.job("Here").unwrap().performers().is_empty());
+    /// # Ok::<(), dojobber::SetupError>(())
+    /// ```
+    pub fn performers(self) -> &'a [Option<String>] {
+        self.table.performed_by(self.index)
+    }
+
     /// The job's outcome as an owned [`JobRecord`], to change or to build
     /// another report from.
     ///
@@ -352,6 +392,7 @@ impl<'a> JobReport<'a> {
             time: self.time(),
             deps: self.deps().map(str::to_owned).collect(),
             phases: self.phases().to_vec(),
+            performed_by: self.performers().to_vec(),
         }
     }
 
@@ -457,6 +498,11 @@ pub struct JobRecord {
     /// Its phases in the order they finished.
     #[serde(default)]
     pub phases: Vec<PhaseRecord>,
+    /// The worker elsewhere that performed each try, try 1 first (`None`
+    /// for a try no worker took); empty in a local run, and absent from
+    /// its JSON.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub performed_by: Vec<Option<String>>,
 }
 
 impl JobRecord {
@@ -478,6 +524,7 @@ impl JobRecord {
             time: Duration::ZERO,
             deps: Vec::new(),
             phases: Vec::new(),
+            performed_by: Vec::new(),
         }
     }
 }

@@ -33,6 +33,9 @@ pub(crate) struct ReportTable {
     /// Names a report read from JSON gives as deps or blockers but has no
     /// job for; index `i` past the jobs is `outside[i - jobs]`.
     outside: Vec<String>,
+    /// Who performed each try (try 1 first), by job index, in job order:
+    /// only jobs that a worker elsewhere performed (none in a local run).
+    performed_by: Vec<(u32, Box<[Option<String>]>)>,
 }
 
 /// One job: where its name, deps and phases end in the table's lists
@@ -65,6 +68,8 @@ pub(crate) struct NewJob<'a> {
     /// The index of its first dep that did not pass, for a blocked job.
     pub blocked_by: Option<usize>,
     pub blocked_reason: Option<StopReason>,
+    /// Who performed each try, try 1 first; empty if no worker elsewhere did.
+    pub performed_by: Vec<Option<String>>,
 }
 
 /// An index or length in the table's lists, which hold fewer than 2³²
@@ -92,6 +97,7 @@ impl ReportTable {
             phases: Vec::new(),
             rare: Vec::new(),
             outside: Vec::new(),
+            performed_by: Vec::new(),
         }
     }
 
@@ -107,6 +113,10 @@ impl ReportTable {
                 blocked_by: job.blocked_by.map(small),
             };
             self.rare.push((index, rare));
+        }
+        if !job.performed_by.is_empty() {
+            let tries = job.performed_by.into_boxed_slice();
+            self.performed_by.push((index, tries));
         }
         self.entries.push(Entry {
             name_end: small(self.names.len()),
@@ -184,6 +194,14 @@ impl ReportTable {
         self.rare(index)?.blocked_by
     }
 
+    /// Who performed each try of the job at `index`, try 1 first.
+    pub(super) fn performed_by(&self, index: usize) -> &[Option<String>] {
+        let found = self
+            .performed_by
+            .binary_search_by_key(&index, |&(job, _)| job as usize);
+        found.map_or(&[], |at| &self.performed_by[at].1)
+    }
+
     fn rare(&self, index: usize) -> Option<&Rare> {
         let found = self
             .rare
@@ -224,6 +242,8 @@ struct JobOut<'a> {
     time_secs: Duration,
     deps: DepNames<'a>,
     phases: &'a [PhaseRecord],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    performed_by: &'a [Option<String>],
 }
 
 /// A job's deps, written as their names.
@@ -248,6 +268,7 @@ impl Serialize for JobReport<'_> {
             time_secs: job.time(),
             deps: DepNames(job),
             phases: job.phases(),
+            performed_by: job.table.performed_by(job.index),
         }
         .serialize(serializer)
     }
@@ -340,6 +361,7 @@ impl ReportTable {
                 last_error: job.last_error,
                 blocked_by,
                 blocked_reason: job.blocked_reason,
+                performed_by: job.performed_by,
             };
             table.push(new, deps);
         }

@@ -5,7 +5,8 @@
 //! serves many shapes: each job makes the file `<dir>/<name>.done`
 //! (holding the name of the worker that ran it), may name a label, and
 //! may be a *gate*, whose run writes `<name>.started` and waits for
-//! `<dir>/release`. Its cleanup writes `<name>.cleaned`, with the name its
+//! `<dir>/release` (a *check gate* does the same in its first check,
+//! writing `<name>.checking`). Its cleanup writes `<name>.cleaned`, with the name its
 //! run left in the try's local storage. A job that `shares` a key puts its
 //! worker's name there in the run's shared storage
 //! (`cx.global().insert_shared`); one that `needs` a key writes what it
@@ -54,7 +55,7 @@ enum Mode {
         #[arg(long)]
         dir: PathBuf,
         /// The jobs, as JSON: `[{"name", "label"?, "deps"?, "gate"?,
-        /// "time_limit_ms"?, "shares"?, "needs"?}]`.
+        /// "check_gate"?, "time_limit_ms"?, "shares"?, "needs"?}]`.
         #[arg(long)]
         spec: String,
     },
@@ -85,6 +86,9 @@ struct Spec {
     deps: Vec<String>,
     #[serde(default)]
     gate: bool,
+    /// Its first check writes `<name>.checking` and waits for the release.
+    #[serde(default)]
+    check_gate: bool,
     #[serde(default)]
     time_limit_ms: Option<u64>,
     /// A key its run puts into the run's shared storage (the worker's name).
@@ -128,7 +132,15 @@ impl Job<Args> for FileJob {
         self.spec.time_limit_ms.map(Duration::from_millis)
     }
     fn check(&self, cx: &mut Context<'_, Args>) -> JobResult {
-        if !self.done(&cx.args().dir).exists() {
+        let dir = &cx.args().dir;
+        if self.spec.check_gate && !cx.is_recheck() {
+            let worker = WORKER.get().map_or("?", String::as_str);
+            write_whole(&dir.join(format!("{}.checking", self.spec.name)), worker)?;
+            while !dir.join("release").exists() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        if !self.done(dir).exists() {
             bail!("{} is not done", self.spec.name);
         }
         Ok(())
@@ -202,6 +214,7 @@ fn root(args: &Args, other_version: bool) -> JobRef<Args> {
             label: None,
             deps: Vec::new(),
             gate: false,
+            check_gate: false,
             time_limit_ms: None,
             shares: None,
             needs: None,

@@ -67,6 +67,12 @@
       onkeydown: (event) => { if (event.key === "Enter" || event.key === " ") { event.preventDefault(); select(index); } },
     });
   }
+  // The worker elsewhere that performed a try (a run across hosts), or null.
+  function workerOf(job, attempt) {
+    const workers = job.performed_by || [];
+    return workers[attempt - 1] || null;
+  }
+  const remote = jobs.some((job) => (job.performed_by || []).some((worker) => worker));
   function firstStart(job) {
     let first = null;
     for (const p of job.phases) {
@@ -150,7 +156,8 @@
       if (failedPhases.length > 0) {
         const list = el("ul", { class: "failed-phases" });
         for (const p of failedPhases) {
-          list.append(el("li", {}, "try " + p.attempt + ", " + p.phase + ": ",
+          const worker = workerOf(job, p.attempt);
+          list.append(el("li", {}, "try " + p.attempt + (worker ? " on " + shown(worker) : "") + ", " + p.phase + ": ",
             el("span", { class: "error", text: errorText(p.error) })));
         }
         box.append(list);
@@ -180,7 +187,9 @@
 
   // ---- timeline -------------------------------------------------------
   function phaseTip(job, p) {
-    const lines = [shown(job.name), p.phase + ", try " + p.attempt + (p.performed ? "" : " (decided without user code)")];
+    const worker = workerOf(job, p.attempt);
+    const lines = [shown(job.name), p.phase + ", try " + p.attempt + (worker ? " on " + shown(worker) : "") +
+      (p.performed ? "" : " (decided without user code)")];
     if (p.start_secs !== null) lines.push("started " + duration(p.start_secs) + ", took " + duration(p.end_secs - p.start_secs));
     else if (p.end_secs !== null) lines.push("at " + duration(p.end_secs));
     lines.push(p.passed ? "passed" : "failed: " + errorText(p.error));
@@ -497,6 +506,8 @@
     const fact = (name, ...value) => facts.append(el("dt", { text: name }), el("dd", {}, ...value));
     fact("status", swatch(statusOf(job)), statusOf(job));
     fact("tries", String(job.tries));
+    const workers = (job.performed_by || []).map((worker, n) => worker ? "try " + (n + 1) + " on " + shown(worker) : null).filter((t) => t);
+    if (workers.length > 0) fact("performed by", workers.join(", "));
     fact("time in phases", duration(job.time_secs));
     if (waited(job) !== null) fact("waited for a worker", duration(waited(job)));
     // Long lists of jobs fold away behind their count.
@@ -524,12 +535,14 @@
       return;
     }
     const table = el("table", { class: "phases" },
-      el("thead", {}, el("tr", {}, el("th", { text: "try" }), el("th", { text: "phase" }), el("th", { class: "num", text: "start" }),
+      el("thead", {}, el("tr", {}, el("th", { text: "try" }), ...(remote ? [el("th", { text: "worker" })] : []),
+        el("th", { text: "phase" }), el("th", { class: "num", text: "start" }),
         el("th", { class: "num", text: "took" }), el("th", { text: "outcome" }))));
     const body = el("tbody");
     for (const p of job.phases) {
       body.append(el("tr", {},
         el("td", { class: "num", text: String(p.attempt) }),
+        ...(remote ? [el("td", { class: "worker", text: shown(workerOf(job, p.attempt) || "") })] : []),
         el("td", {}, swatch(p.phase), p.phase + (p.performed ? "" : " (decided)")),
         el("td", { class: "num", text: duration(p.start_secs !== null ? p.start_secs : p.end_secs) }),
         el("td", { class: "num", text: p.start_secs !== null ? duration(p.end_secs - p.start_secs) : "" }),
@@ -555,11 +568,12 @@
       { name: "job", key: (job) => job.name.toLowerCase(), cell: (job, i) => el("td", { class: "name", title: shown(job.name) }, jobLink(i)) },
       { name: "status", key: (job) => STATUSES.indexOf(statusOf(job)), cell: (job) => el("td", {}, swatch(statusOf(job)), statusOf(job)) },
       { name: "tries", num: true, key: (job) => job.tries, cell: (job) => el("td", { class: "num", text: String(job.tries) }) },
+      { name: "worker", remote: true, key: (job) => workerOf(job, job.tries), cell: (job) => el("td", { class: "worker", title: "the worker of its last try", text: shown(workerOf(job, job.tries) || "") }) },
       { name: "time", num: true, key: (job) => job.time_secs, cell: (job) => el("td", { class: "num", text: duration(job.time_secs) }) },
       { name: "started", num: true, timed: true, key: (job) => firstStart(job), cell: (job) => el("td", { class: "num", text: duration(firstStart(job)) }) },
       { name: "waited", num: true, timed: true, key: (job) => waited(job), cell: (job) => el("td", { class: "num", text: duration(waited(job)) }) },
       { name: "last error", key: (job) => (job.last_error ? job.last_error.message : ""), cell: lastErrorCell },
-    ].filter((column) => timed || !column.timed);
+    ].filter((column) => (timed || !column.timed) && (remote || !column.remote));
     const head = el("tr");
     const body = el("tbody");
     const rows = jobs.map((job, i) => {

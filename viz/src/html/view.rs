@@ -85,6 +85,11 @@ pub struct JobView {
     /// When its last dep finished (0 for a job with no deps): from then
     /// on it could start. `None` without phase times.
     pub ready_secs: Option<f64>,
+    /// The worker elsewhere that performed each try, try 1 first
+    /// ([`JobReport::performed_by`](dojobber::JobReport::performed_by));
+    /// empty in a local run, and then absent from the page's data.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub performed_by: Vec<Option<String>>,
 }
 
 /// One phase of one try of a job.
@@ -236,6 +241,7 @@ impl RunView {
                 blocked_reason: job.blocked_reason().map(|reason| reason.to_string()),
                 phases: job.phases().iter().map(PhaseRun::from_record).collect(),
                 ready_secs: None,
+                performed_by: job.performers().to_vec(),
             })
             .collect();
         // A report read from JSON may name a dep it has no entry for: shown
@@ -251,6 +257,7 @@ impl RunView {
             blocked_reason: None,
             phases: Vec::new(),
             ready_secs: None,
+            performed_by: Vec::new(),
         }));
         // Drawn as `--graph` draws it, fan-outs collapsed, so the picture
         // grows with what it shows rather than with every edge of a wide
