@@ -33,9 +33,10 @@ use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{consumer, kv};
 use dojobber::engine::driver::{PerformPhase, Session, Work, drive_tasks};
 use dojobber::engine::{JobId, Performer, Plan, Task, first_phase};
+use dojobber::observe::Observer;
 use dojobber::{
-    CancelHandle, Failure, FailureKind, Job, JobRef, LocalStorage, Observer, Outcome, Phase,
-    Report, Runner, dep,
+    CancelHandle, Failure, FailureKind, Job, JobRef, LocalStorage, Outcome, Phase, Report, Runner,
+    dep,
 };
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;

@@ -280,9 +280,13 @@ where
                 true => "no label: only jobs with none".to_owned(),
                 false => format!("labels {} and jobs with none", self.labels.join(", ")),
             };
-            eprintln!(
+            dojobber_cli::say!(
                 "worker {} ready: suite {} on {}:{}, {labels}, {} at a time each",
-                self.name, self.suite, info.host, info.port, self.slots
+                self.name,
+                self.suite,
+                info.host,
+                info.port,
+                self.slots
             );
         }
         let served = async {
@@ -725,7 +729,7 @@ where
             if shared.each_try {
                 let job = dojobber::text::escaped(&request.job);
                 let attempt = request.attempt;
-                eprintln!("{job} try {attempt}: {}", performed.join(", "));
+                dojobber_cli::say!("{job} try {attempt}: {}", performed.join(", "));
             }
             return shared.report(request, news).await;
         };
