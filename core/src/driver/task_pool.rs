@@ -1,7 +1,12 @@
 //! The one async executor (feature `tokio`): workers are tokio tasks on
-//! the caller's runtime, started as work comes, and the run's own task is
-//! the watcher. How a phase is performed is the one thing that differs
-//! between its users, and is a [`PerformPhase`]: the job's own code
+//! the caller's runtime, started as work comes. In a run with time limits
+//! or a deadline, the run's own task is the watcher. Otherwise, as in the
+//! thread pool, there is no watcher: the run's own task is a worker (a
+//! chain runs in it alone, with no task started and no wake-up), sleeping
+//! workers watch the retry timers, and a cancel starts one more worker,
+//! which tells the machine and abandons the phases in flight even when
+//! every worker is busy. How a phase is performed is the one thing that
+//! differs between its users, and is a [`PerformPhase`]: the job's own code
 //! (`Runner::run_async`, `tokio_tasks.rs`), or a message to a remote
 //! worker (dojobber-nats's coordinator). The clock is tokio's, so tests
 //! with paused time run in virtual time.
@@ -86,13 +91,20 @@ struct TaskPool<A, P> {
     performer: P,
     /// Itself, for the workers it starts.
     me: Weak<TaskPool<A, P>>,
+    /// Where workers start: the caller's runtime (a cancel may come from
+    /// a thread outside it).
+    runtime: tokio::runtime::Handle,
     start: Instant,
     /// The most workers the run can use.
     workers: usize,
-    /// Workers started so far: one more each time the machine has a phase
-    /// and no worker sleeps, up to `workers` (changed under the session's
-    /// lock).
+    /// Workers started so far, the run's own task among them when it is
+    /// one: one more each time the machine has a phase and no worker
+    /// sleeps, up to `workers` (changed under the session's lock), and one
+    /// past it for a cancel (see [`drive_tasks`]).
     started: AtomicUsize,
+    /// No watcher: workers sleep on `worker_bell` until the machine's next
+    /// timer, and [`Executor::wake_watcher`] wakes one of them.
+    workers_watch: bool,
     /// The workers' tasks, aborted if the run's future is dropped.
     handles: Mutex<Vec<JoinHandle<()>>>,
     /// The first panic of a worker (an observer's), for the caller.
@@ -111,10 +123,15 @@ impl<A: Send + Sync + 'static, P: PerformPhase<A>> Executor for TaskPool<A, P> {
         self.start.elapsed()
     }
     fn wake_workers(&self, count: usize) {
-        self.worker_bell.add_permits(count.min(self.workers));
+        self.worker_bell
+            .add_permits(count.min(self.started.load(Ordering::SeqCst)));
     }
     fn wake_watcher(&self) {
-        self.watcher_bell.notify_one();
+        if self.workers_watch {
+            self.worker_bell.add_permits(1);
+        } else {
+            self.watcher_bell.notify_one();
+        }
     }
     fn handed_out(&self, task: Task) {
         self.performer.handed_out(task);
@@ -131,8 +148,11 @@ impl<A: Send + Sync + 'static, P: PerformPhase<A>> Executor for TaskPool<A, P> {
             .me
             .upgrade()
             .expect("the executor outlives its workers");
-        let handle = tokio::spawn(async move { pool.worker().await });
+        let handle = self.runtime.spawn(async move { pool.worker().await });
         lock(&self.handles).push(handle);
+    }
+    fn workers_watch(&self) -> bool {
+        self.workers_watch
     }
 }
 
@@ -183,16 +203,22 @@ impl<A: Send + Sync + 'static, P: PerformPhase<A>> TaskPool<A, P> {
                     })
                 }
                 Next::Sleep(until) => {
+                    let until = until.map(|at| at.saturating_sub(self.now()));
                     match role {
-                        Role::Worker => self
-                            .worker_bell
-                            .acquire()
-                            .await
-                            .expect("the bell is never closed")
-                            .forget(),
+                        // Told a time only when workers watch the timers;
+                        // else no timer is made for a sleep.
+                        Role::Worker => {
+                            let rung = self.worker_bell.acquire();
+                            let permit = match until {
+                                Some(until) => tokio::time::timeout(until, rung).await.ok(),
+                                None => Some(rung.await),
+                            };
+                            if let Some(permit) = permit {
+                                permit.expect("the bell is never closed").forget();
+                            }
+                        }
                         Role::Watcher | Role::Alone => {
-                            let until =
-                                until.map_or(Duration::MAX, |at| at.saturating_sub(self.now()));
+                            let until = until.unwrap_or(Duration::MAX);
                             let _ = tokio::time::timeout(until, self.watcher_bell.notified()).await;
                         }
                     }
@@ -226,39 +252,66 @@ impl Drop for AbortWorkers<'_> {
 
 /// Runs the session on tokio tasks, each phase performed by `performer`:
 /// up to [`Session::most_in_flight`] workers (started only as work
-/// comes), this task watching the timers and the cancel handle. Returns
-/// when every worker has ended; a worker's panic (an observer's, the
-/// performer's) is resumed here.
+/// comes). In a run with time limits or a deadline, this task watches the
+/// timers and the cancel handle; otherwise it is a worker itself, and a
+/// cancel starts one more worker to tell the machine. Returns when every
+/// worker has ended; a worker's panic (an observer's, the performer's) is
+/// resumed here.
 pub async fn drive_tasks<A, P>(session: &Arc<Session<A>>, performer: P)
 where
     A: Send + Sync + 'static,
     P: PerformPhase<A>,
 {
+    let (workers, limited) = {
+        let run = session.lock();
+        let limited =
+            run.machine.plan().has_time_limits() || run.machine.config().deadline.is_some();
+        (run.machine.most_in_flight(), limited)
+    };
+    // A phase that never returns must still meet its limit: then a watcher.
+    let role = if limited { Role::Watcher } else { Role::Worker };
     let pool = Arc::new_cyclic(|me| TaskPool {
         session: Arc::clone(session),
         performer,
         me: me.clone(),
+        runtime: tokio::runtime::Handle::current(),
         start: Instant::now(),
-        workers: session.most_in_flight(),
-        started: AtomicUsize::new(0),
+        workers,
+        started: AtomicUsize::new(usize::from(role == Role::Worker)),
+        workers_watch: role == Role::Worker,
         handles: Mutex::new(Vec::new()),
         panic: Mutex::new(None),
         worker_bell: Semaphore::new(0),
         watcher_bell: Arc::new(Notify::new()),
     });
-    let _subscription = session.cancel_handle().subscribe({
-        let bell = Arc::clone(&pool.watcher_bell);
-        move || bell.notify_one()
+    let subscription = session.cancel_handle().subscribe(match role {
+        Role::Worker => {
+            // Every worker may be busy with a phase that would wait on: one
+            // more steps in, the machine hears of the cancel and abandons
+            // them (once; later cancels change nothing).
+            let pool = Arc::downgrade(&pool);
+            let once = std::sync::Once::new();
+            Box::new(move || {
+                if let Some(pool) = pool.upgrade() {
+                    once.call_once(|| pool.add_worker());
+                }
+            }) as Box<dyn Fn() + Send + Sync>
+        }
+        _ => {
+            let bell = Arc::clone(&pool.watcher_bell);
+            Box::new(move || bell.notify_one())
+        }
     });
     let _workers = AbortWorkers(&pool.handles);
-    let watching = AssertUnwindSafe(pool.work(Role::Watcher))
-        .catch_unwind()
-        .await;
-    if let Err(panic) = watching {
+    let own_turns = AssertUnwindSafe(pool.work(role)).catch_unwind().await;
+    if let Err(panic) = own_turns {
         session.break_down(&*pool);
         pool.performer.broke_down();
         std::panic::resume_unwind(panic);
     }
+    // No cancel starts a worker once this is dropped: those started are
+    // all awaited.
+    drop(subscription);
     pool.all_workers_ended().await;
     let panic = lock(&pool.panic).take();
     if let Some(panic) = panic {
