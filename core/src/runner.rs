@@ -397,6 +397,11 @@ impl<A: Send + Sync + 'static> Runner<A> {
     /// blocking threads once one takes over 100 µs, or when the run has
     /// time limits or a deadline). The semantics are those of
     /// [`run`](Runner::run).
+    ///
+    /// The run lives in the returned future, and dropping it ends the run
+    /// (its worker tasks are aborted, their phases dropped). Without time
+    /// limits or a deadline, that future is also one of its workers: a
+    /// chain of jobs runs in it alone, starting no task.
     pub async fn run_async(self) -> Result<Finished<A>, SetupError> {
         let session = Arc::new(self.start()?);
         // In this future, not a task of its own: a run with nothing to
