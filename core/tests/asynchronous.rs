@@ -522,3 +522,44 @@ fn a_chain_runs_in_the_runs_own_future() {
     assert_eq!(threads.len(), 21);
     assert!(threads.iter().all(|&id| id == std::thread::current().id()));
 }
+
+/// Fails its first try (its check and recheck); its retry waits the
+/// run's delay, and its check passes then.
+struct SecondTime(AtomicUsize);
+impl Job for SecondTime {}
+impl AsyncJob for SecondTime {
+    fn check<'a>(&'a self, _cx: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
+        Box::pin(async move {
+            if self.0.fetch_add(1, Ordering::SeqCst) < 2 {
+                bail!("not yet")
+            }
+            Ok(())
+        })
+    }
+}
+
+/// With no watcher (no time limit, no deadline), the worker that saw the
+/// try fail sleeps until its retry is due, and wakes by itself.
+#[test]
+fn a_retry_waits_its_delay_without_a_watcher() {
+    let rt = runtime();
+    let started = rt.block_on(async { tokio::time::Instant::now() });
+    let report = rt
+        .block_on(
+            Runner::from_ref(async_dep(SecondTime(AtomicUsize::new(0))), ())
+                .retry_delay(Duration::from_secs(10))
+                .workers(4)
+                .output(std::io::sink())
+                .run_async(),
+        )
+        .unwrap()
+        .into_report();
+    let job = report.job("SecondTime").unwrap();
+    assert!(job.status().is_success(), "{:?}", job.status());
+    assert_eq!(job.tries(), 2);
+    let elapsed = rt.block_on(async move { started.elapsed() });
+    assert!(
+        (Duration::from_secs(10)..Duration::from_secs(11)).contains(&elapsed),
+        "{elapsed:?}"
+    );
+}

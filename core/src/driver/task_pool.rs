@@ -105,6 +105,12 @@ struct TaskPool<A, P> {
     /// No watcher: workers sleep on `worker_bell` until the machine's next
     /// timer, and [`Executor::wake_watcher`] wakes one of them.
     workers_watch: bool,
+    /// The run's own future is a worker outside the runtime's tasks (on
+    /// the thread of `block_on`): it leaves the pool once the run has
+    /// work for a second worker (see `TaskPool::work`).
+    own_outside: bool,
+    /// Workers it added meanwhile, to start from inside the runtime.
+    unspawned: AtomicUsize,
     /// The workers' tasks, aborted if the run's future is dropped.
     handles: Mutex<Vec<JoinHandle<()>>>,
     /// The first panic of a worker (an observer's), for the caller.
@@ -144,23 +150,45 @@ impl<A: Send + Sync + 'static, P: PerformPhase<A>> Executor for TaskPool<A, P> {
     }
     fn add_worker(&self) {
         self.started.fetch_add(1, Ordering::SeqCst);
-        let pool = self
-            .me
-            .upgrade()
-            .expect("the executor outlives its workers");
-        let handle = self.runtime.spawn(async move { pool.worker().await });
-        lock(&self.handles).push(handle);
+        if self.own_outside && tokio::task::try_id().is_none() {
+            // The run's own future, outside the runtime's tasks: it is
+            // about to leave the pool to a task, which spawns these from
+            // inside the runtime (see `TaskPool::work`).
+            self.unspawned.fetch_add(1, Ordering::SeqCst);
+        } else {
+            self.spawn_worker(Begin::Start);
+        }
     }
     fn workers_watch(&self) -> bool {
         self.workers_watch
     }
 }
 
+/// How a worker begins: with its first turn, or in the place of the
+/// run's own future as it leaves the pool (see [`TaskPool::work`]).
+enum Begin {
+    /// With its first turn.
+    Start,
+    /// By starting the workers the run's own future added, then doing
+    /// what its last turn told it.
+    InPlaceOf(Next),
+}
+
 impl<A: Send + Sync + 'static, P: PerformPhase<A>> TaskPool<A, P> {
+    /// Starts a worker task.
+    fn spawn_worker(&self, begin: Begin) {
+        let pool = self
+            .me
+            .upgrade()
+            .expect("the executor outlives its workers");
+        let handle = self.runtime.spawn(async move { pool.worker(begin).await });
+        lock(&self.handles).push(handle);
+    }
+
     /// A worker's whole life; a panic stops the run and is kept for the
     /// caller.
-    async fn worker(&self) {
-        let work = AssertUnwindSafe(self.work(Role::Worker));
+    async fn worker(&self, begin: Begin) {
+        let work = AssertUnwindSafe(self.work(Role::Worker, begin));
         if let Err(panic) = work.catch_unwind().await {
             self.session.break_down(self);
             self.performer.broke_down();
@@ -186,12 +214,30 @@ impl<A: Send + Sync + 'static, P: PerformPhase<A>> TaskPool<A, P> {
         }
     }
 
-    async fn work(&self, role: Role) {
+    /// The loop of a worker (or the watcher): step, perform or sleep, step
+    /// again. The run's own future, when it is a worker outside the
+    /// runtime's tasks (`own_outside`: on the thread of `block_on`), leaves
+    /// the pool the first time the run has work for a second worker: a
+    /// task starts the workers added and does what its turn said, in its
+    /// place. Else that thread would take phases as a third thread beside
+    /// the runtime's, and each worker would be started from outside it
+    /// (both cost wake-ups across threads); a chain never leaves.
+    async fn work(&self, role: Role, begin: Begin) {
         let session = &self.session;
-        let mut came = Came::Start;
+        let mut next = match begin {
+            Begin::Start => session.step(role, Came::Start, self),
+            Begin::InPlaceOf(next) => {
+                for _ in 0..self.unspawned.swap(0, Ordering::SeqCst) {
+                    self.spawn_worker(Begin::Start);
+                }
+                next
+            }
+        };
         loop {
-            let next = session.step(role, came, self);
-            came = match next {
+            if self.unspawned.load(Ordering::SeqCst) > 0 && tokio::task::try_id().is_none() {
+                return self.spawn_worker(Begin::InPlaceOf(next));
+            }
+            let came = match next {
                 Next::Perform(work) => {
                     let task = work.task;
                     let (outcome, local) = self.performer.perform(session, work).await;
@@ -203,29 +249,35 @@ impl<A: Send + Sync + 'static, P: PerformPhase<A>> TaskPool<A, P> {
                     })
                 }
                 Next::Sleep(until) => {
-                    let until = until.map(|at| at.saturating_sub(self.now()));
-                    match role {
-                        // Told a time only when workers watch the timers;
-                        // else no timer is made for a sleep.
-                        Role::Worker => {
-                            let rung = self.worker_bell.acquire();
-                            let permit = match until {
-                                Some(until) => tokio::time::timeout(until, rung).await.ok(),
-                                None => Some(rung.await),
-                            };
-                            if let Some(permit) = permit {
-                                permit.expect("the bell is never closed").forget();
-                            }
-                        }
-                        Role::Watcher | Role::Alone => {
-                            let until = until.unwrap_or(Duration::MAX);
-                            let _ = tokio::time::timeout(until, self.watcher_bell.notified()).await;
-                        }
-                    }
+                    self.sleep(role, until).await;
                     Came::Woke
                 }
                 Next::Done => return,
             };
+            next = session.step(role, came, self);
+        }
+    }
+
+    /// Sleeps until rung, or until `until` since the run's start.
+    async fn sleep(&self, role: Role, until: Option<Duration>) {
+        let until = until.map(|at| at.saturating_sub(self.now()));
+        match role {
+            // Told a time only when workers watch the timers; else no
+            // timer is made for a sleep.
+            Role::Worker => {
+                let rung = self.worker_bell.acquire();
+                let permit = match until {
+                    Some(until) => tokio::time::timeout(until, rung).await.ok(),
+                    None => Some(rung.await),
+                };
+                if let Some(permit) = permit {
+                    permit.expect("the bell is never closed").forget();
+                }
+            }
+            Role::Watcher | Role::Alone => {
+                let until = until.unwrap_or(Duration::MAX);
+                let _ = tokio::time::timeout(until, self.watcher_bell.notified()).await;
+            }
         }
     }
 }
@@ -279,6 +331,8 @@ where
         workers,
         started: AtomicUsize::new(usize::from(role == Role::Worker)),
         workers_watch: role == Role::Worker,
+        own_outside: role == Role::Worker && tokio::task::try_id().is_none(),
+        unspawned: AtomicUsize::new(0),
         handles: Mutex::new(Vec::new()),
         panic: Mutex::new(None),
         worker_bell: Semaphore::new(0),
@@ -293,7 +347,11 @@ where
             let once = std::sync::Once::new();
             Box::new(move || {
                 if let Some(pool) = pool.upgrade() {
-                    once.call_once(|| pool.add_worker());
+                    once.call_once(|| {
+                        // Spawned at once, from whatever thread cancels.
+                        pool.started.fetch_add(1, Ordering::SeqCst);
+                        pool.spawn_worker(Begin::Start);
+                    });
                 }
             }) as Box<dyn Fn() + Send + Sync>
         }
@@ -303,14 +361,18 @@ where
         }
     });
     let _workers = AbortWorkers(&pool.handles);
-    let own_turns = AssertUnwindSafe(pool.work(role)).catch_unwind().await;
+    let own_turns = AssertUnwindSafe(pool.work(role, Begin::Start))
+        .catch_unwind()
+        .await;
     if let Err(panic) = own_turns {
         session.break_down(&*pool);
         pool.performer.broke_down();
         std::panic::resume_unwind(panic);
     }
-    // No cancel starts a worker once this is dropped: those started are
-    // all awaited.
+    // The run's own future may have left the pool to a task: a cancel
+    // may start a worker until the run is over. None does once this is
+    // dropped, so those started are then all awaited.
+    pool.all_workers_ended().await;
     drop(subscription);
     pool.all_workers_ended().await;
     let panic = lock(&pool.panic).take();
