@@ -1,13 +1,14 @@
-//! The one async executor (feature `tokio`): workers are tokio tasks on
-//! the caller's runtime, started as work comes. In a run with time limits
-//! or a deadline, the run's own task is the watcher. Otherwise, as in the
-//! thread pool, there is no watcher: the run's own task is a worker (a
-//! chain runs in it alone, with no task started and no wake-up), sleeping
-//! workers watch the retry timers, and a cancel starts one more worker,
-//! which tells the machine and abandons the phases in flight even when
-//! every worker is busy. How a phase is performed is the one thing that
-//! differs between its users, and is a [`PerformPhase`]: the job's own code
-//! (`Runner::run_async`, `tokio_tasks.rs`), or a message to a remote
+//! The one async executor (feature `tokio`): workers are tokio tasks on the
+//! caller's runtime, started as work comes. In a run with time limits or a
+//! deadline, the run's own task is the watcher. Otherwise, as in the thread
+//! pool, there is no watcher: the run's own future is a worker (a chain
+//! runs in it alone, with no task started and no wake-up; on the thread of
+//! `block_on`, it leaves the pool to a task once there is work for two),
+//! sleeping workers watch the retry timers, and a cancel starts one more
+//! worker, which tells the machine and abandons the phases in flight even
+//! when every worker is busy. How a phase is performed is the one thing
+//! that differs between its users, and is a [`PerformPhase`]: the job's own
+//! code (`Runner::run_async`, `tokio_tasks.rs`), or a message to a remote
 //! worker (dojobber-nats's coordinator). The clock is tokio's, so tests
 //! with paused time run in virtual time.
 //!
