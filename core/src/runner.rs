@@ -397,20 +397,18 @@ impl<A: Send + Sync + 'static> Runner<A> {
     /// blocking threads once one takes over 100 µs, or when the run has
     /// time limits or a deadline). The semantics are those of
     /// [`run`](Runner::run).
+    ///
+    /// The run lives in the returned future, and dropping it ends the run
+    /// (its worker tasks are aborted, their phases dropped). Without time
+    /// limits or a deadline, that future is also one of its workers: a
+    /// chain of jobs runs in it alone, starting no task.
     pub async fn run_async(self) -> Result<Finished<A>, SetupError> {
         let session = Arc::new(self.start()?);
-        // The watcher runs as a task of its own: woken by a runtime worker
-        // rather than by the caller's thread (tens of microseconds less per
-        // wake-up under `block_on`).
-        let driving = tokio::spawn(async move {
-            crate::driver::tokio_tasks::drive(&session).await;
-            session
-        });
-        let session = match driving.await {
-            Ok(session) => session,
-            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
-            Err(error) => panic!("the runtime dropped the run's task: {error}"),
-        };
+        // In this future, not a task of its own: a run with nothing to
+        // watch performs its phases here as one of its workers, so a chain
+        // starts no task and wakes no thread; and dropping this future
+        // ends the run (its worker tasks are aborted).
+        crate::driver::tokio_tasks::drive(&session).await;
         Ok(Finished { session })
     }
 }

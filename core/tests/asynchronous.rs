@@ -417,3 +417,149 @@ fn a_plain_phase_runs_in_its_worker_unless_the_run_has_time_limits() {
         assert_eq!(on_caller, here, "time limit {limit:?}");
     }
 }
+
+/// Waits for ever; counts its phases started and dropped.
+struct Forever {
+    n: usize,
+    started: Arc<AtomicUsize>,
+    dropped: Arc<AtomicUsize>,
+}
+
+/// Counts a drop.
+struct Dropped(Arc<AtomicUsize>);
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Job for Forever {
+    fn name(&self) -> String {
+        format!("forever {}", self.n)
+    }
+}
+impl AsyncJob for Forever {
+    fn check<'a>(&'a self, _cx: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
+        Box::pin(async move {
+            let _guard = Dropped(Arc::clone(&self.dropped));
+            self.started.fetch_add(1, Ordering::SeqCst);
+            std::future::pending::<()>().await;
+            Ok(())
+        })
+    }
+}
+
+/// Dropping the run's future ends it: the phase it performs itself and
+/// those in its worker tasks are dropped (the tasks aborted).
+#[test]
+fn dropping_the_run_drops_its_phases_in_flight() {
+    let (started, dropped) = (Arc::new(AtomicUsize::new(0)), Arc::default());
+    let forever = (0..3).map(|n| {
+        async_dep(Forever {
+            n,
+            started: Arc::clone(&started),
+            dropped: Arc::clone(&dropped),
+        })
+    });
+    let root = Group::new("all").with_deps(forever);
+    let runtime = runtime();
+    runtime.block_on(async {
+        let run = Runner::new(root, ()).workers(3).run_async();
+        let gave_up = tokio::time::timeout(Duration::from_secs(60), run).await;
+        assert!(gave_up.is_err(), "the phases wait for ever");
+        // The aborted tasks drop their futures when the runtime next runs
+        // them (with the runtime still up: shutting it down drops them all).
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(started.load(Ordering::SeqCst), 3);
+        assert_eq!(dropped.load(Ordering::SeqCst), 3);
+    });
+}
+
+/// Notes the thread its check runs on; the one before it in a chain.
+struct Link(usize, Arc<std::sync::Mutex<Vec<std::thread::ThreadId>>>);
+impl Job for Link {
+    fn name(&self) -> String {
+        format!("link {}", self.0)
+    }
+    fn deps(&self, _: &()) -> Vec<dojobber::JobRef> {
+        match self.0 {
+            0 => Vec::new(),
+            n => vec![async_dep(Link(n - 1, Arc::clone(&self.1)))],
+        }
+    }
+}
+impl AsyncJob for Link {
+    fn check<'a>(&'a self, _cx: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
+        self.1.lock().unwrap().push(std::thread::current().id());
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// With nothing to watch (no time limit, no deadline), the run's own
+/// future is one of its workers: a chain, one phase ready at a time, runs
+/// in it alone, on the thread that awaits it, even on a multi-thread
+/// runtime.
+#[test]
+fn a_chain_runs_in_the_runs_own_future() {
+    let threads = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let report = runtime
+        .block_on(
+            Runner::from_ref(async_dep(Link(20, Arc::clone(&threads))), ())
+                .workers(8)
+                .run_async(),
+        )
+        .unwrap()
+        .into_report();
+    assert!(report.is_success());
+    let threads = threads.lock().unwrap();
+    assert_eq!(threads.len(), 21);
+    assert!(threads.iter().all(|&id| id == std::thread::current().id()));
+}
+
+/// Fails its first try (its check and recheck); its retry waits the
+/// run's delay, and its check passes then.
+struct SecondTime(AtomicUsize);
+impl Job for SecondTime {}
+impl AsyncJob for SecondTime {
+    fn check<'a>(&'a self, _cx: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
+        Box::pin(async move {
+            if self.0.fetch_add(1, Ordering::SeqCst) < 2 {
+                bail!("not yet")
+            }
+            Ok(())
+        })
+    }
+}
+
+/// With no watcher (no time limit, no deadline), the worker that saw the
+/// try fail sleeps until its retry is due, and wakes by itself.
+#[test]
+fn a_retry_waits_its_delay_without_a_watcher() {
+    let rt = runtime();
+    let started = rt.block_on(async { tokio::time::Instant::now() });
+    let report = rt
+        .block_on(
+            Runner::from_ref(async_dep(SecondTime(AtomicUsize::new(0))), ())
+                .retry_delay(Duration::from_secs(10))
+                .workers(4)
+                .output(std::io::sink())
+                .run_async(),
+        )
+        .unwrap()
+        .into_report();
+    let job = report.job("SecondTime").unwrap();
+    assert!(job.status().is_success(), "{:?}", job.status());
+    assert_eq!(job.tries(), 2);
+    let elapsed = rt.block_on(async move { started.elapsed() });
+    assert!(
+        (Duration::from_secs(10)..Duration::from_secs(11)).contains(&elapsed),
+        "{elapsed:?}"
+    );
+}

@@ -12,17 +12,22 @@
 //! reports it and takes its next phase in the same lock, with no other
 //! thread woken. A worker wakes a sleeping one only when the machine has
 //! more work than the busy workers can take (it hands the phase over
-//! through `handoff`). One watcher, which performs nothing, sleeps until
-//! the machine's next timer (retry delays, time limits, the deadline) or a
-//! cancel, so timers fire even when every worker is busy.
+//! through `handoff`). In a run with time limits or a deadline, one
+//! watcher, which performs nothing, sleeps until the machine's next timer
+//! or a cancel, so timers fire even when every worker is busy. Otherwise
+//! there is none: only a failed try makes a timer (its retry), and the
+//! worker that reports it sleeps until the timer unless the machine gives
+//! it a phase that was waiting for room (so no other worker could start);
+//! sleeping workers watch the timers.
 //!
 //! - [`threads`]: the caller's thread alone (`workers(1)`, the reference
 //!   order), or a pool of scoped threads with the caller's thread as the
-//!   watcher.
+//!   watcher or, with nothing to watch, as one of the workers.
 //! - `task_pool` (feature `tokio`): the one async executor, workers as
-//!   tokio tasks, over a `PerformPhase` (how a phase is performed); public
-//!   as `engine::driver::drive_tasks`, which dojobber-nats's coordinator
-//!   uses too.
+//!   tokio tasks (the run's own task the watcher or, with nothing to
+//!   watch, one of the workers) over a `PerformPhase` (how a phase is
+//!   performed); public as `engine::driver::drive_tasks`, which
+//!   dojobber-nats's coordinator uses too.
 //! - `tokio_tasks` (feature `tokio`): `run_async`'s `PerformPhase`; async
 //!   phases run inside the worker and can be cancelled; plain ones run
 //!   there too while they are quick, else on tokio's blocking threads.

@@ -1,8 +1,14 @@
-//! The one async executor (feature `tokio`): workers are tokio tasks on
-//! the caller's runtime, started as work comes, and the run's own task is
-//! the watcher. How a phase is performed is the one thing that differs
-//! between its users, and is a [`PerformPhase`]: the job's own code
-//! (`Runner::run_async`, `tokio_tasks.rs`), or a message to a remote
+//! The one async executor (feature `tokio`): workers are tokio tasks on the
+//! caller's runtime, started as work comes. In a run with time limits or a
+//! deadline, the run's own task is the watcher. Otherwise, as in the thread
+//! pool, there is no watcher: the run's own future is a worker (a chain
+//! runs in it alone, with no task started and no wake-up; on the thread of
+//! `block_on`, it leaves the pool to a task once there is work for two),
+//! sleeping workers watch the retry timers, and a cancel starts one more
+//! worker, which tells the machine and abandons the phases in flight even
+//! when every worker is busy. How a phase is performed is the one thing
+//! that differs between its users, and is a [`PerformPhase`]: the job's own
+//! code (`Runner::run_async`, `tokio_tasks.rs`), or a message to a remote
 //! worker (dojobber-nats's coordinator). The clock is tokio's, so tests
 //! with paused time run in virtual time.
 //!
@@ -102,13 +108,26 @@ struct TaskPool<A, P> {
     performer: P,
     /// Itself, for the workers it starts.
     me: Weak<TaskPool<A, P>>,
+    /// Where workers start: the caller's runtime (a cancel may come from
+    /// a thread outside it).
+    runtime: tokio::runtime::Handle,
     start: Instant,
     /// The most workers the run can use.
     workers: usize,
-    /// Workers started so far: one more each time the machine has a phase
-    /// and no worker sleeps, up to `workers` (changed under the session's
-    /// lock).
+    /// Workers started so far, the run's own task among them when it is
+    /// one: one more each time the machine has a phase and no worker
+    /// sleeps, up to `workers` (changed under the session's lock), and one
+    /// past it for a cancel (see [`drive_tasks`]).
     started: AtomicUsize,
+    /// No watcher: workers sleep on `worker_bell` until the machine's next
+    /// timer, and [`Executor::wake_watcher`] wakes one of them.
+    workers_watch: bool,
+    /// The run's own future is a worker outside the runtime's tasks (on
+    /// the thread of `block_on`): it leaves the pool once the run has
+    /// work for a second worker (see `TaskPool::work`).
+    own_outside: bool,
+    /// Workers it added meanwhile, to start from inside the runtime.
+    unspawned: AtomicUsize,
     /// The workers' tasks, aborted if the run's future is dropped.
     handles: Mutex<Vec<JoinHandle<()>>>,
     /// The first panic of a worker (an observer's), for the caller.
@@ -127,10 +146,15 @@ impl<A: Send + Sync + 'static, P: PerformPhase<A>> Executor for TaskPool<A, P> {
         self.start.elapsed()
     }
     fn wake_workers(&self, count: usize) {
-        self.worker_bell.add_permits(count.min(self.workers));
+        self.worker_bell
+            .add_permits(count.min(self.started.load(Ordering::SeqCst)));
     }
     fn wake_watcher(&self) {
-        self.watcher_bell.notify_one();
+        if self.workers_watch {
+            self.worker_bell.add_permits(1);
+        } else {
+            self.watcher_bell.notify_one();
+        }
     }
     fn handed_out(&self, task: Task) {
         self.performer.handed_out(task);
@@ -143,20 +167,45 @@ impl<A: Send + Sync + 'static, P: PerformPhase<A>> Executor for TaskPool<A, P> {
     }
     fn add_worker(&self) {
         self.started.fetch_add(1, Ordering::SeqCst);
+        if self.own_outside && tokio::task::try_id().is_none() {
+            // The run's own future, outside the runtime's tasks: it is
+            // about to leave the pool to a task, which spawns these from
+            // inside the runtime (see `TaskPool::work`).
+            self.unspawned.fetch_add(1, Ordering::SeqCst);
+        } else {
+            self.spawn_worker(Begin::Start);
+        }
+    }
+    fn workers_watch(&self) -> bool {
+        self.workers_watch
+    }
+}
+
+/// How a worker begins: with its first turn, or in the place of the
+/// run's own future as it leaves the pool (see [`TaskPool::work`]).
+enum Begin {
+    /// With its first turn.
+    Start,
+    /// By starting the workers the run's own future added, then doing
+    /// what its last turn told it.
+    InPlaceOf(Next),
+}
+
+impl<A: Send + Sync + 'static, P: PerformPhase<A>> TaskPool<A, P> {
+    /// Starts a worker task.
+    fn spawn_worker(&self, begin: Begin) {
         let pool = self
             .me
             .upgrade()
             .expect("the executor outlives its workers");
-        let handle = tokio::spawn(async move { pool.worker().await });
+        let handle = self.runtime.spawn(async move { pool.worker(begin).await });
         lock(&self.handles).push(handle);
     }
-}
 
-impl<A: Send + Sync + 'static, P: PerformPhase<A>> TaskPool<A, P> {
     /// A worker's whole life; a panic stops the run and is kept for the
     /// caller.
-    async fn worker(&self) {
-        let work = AssertUnwindSafe(self.work(Role::Worker));
+    async fn worker(&self, begin: Begin) {
+        let work = AssertUnwindSafe(self.work(Role::Worker, begin));
         if let Err(panic) = work.catch_unwind().await {
             self.session.break_down(self);
             self.performer.broke_down();
@@ -182,12 +231,30 @@ impl<A: Send + Sync + 'static, P: PerformPhase<A>> TaskPool<A, P> {
         }
     }
 
-    async fn work(&self, role: Role) {
+    /// The loop of a worker (or the watcher): step, perform or sleep, step
+    /// again. The run's own future, when it is a worker outside the
+    /// runtime's tasks (`own_outside`: on the thread of `block_on`), leaves
+    /// the pool the first time the run has work for a second worker: a
+    /// task starts the workers added and does what its turn said, in its
+    /// place. Else that thread would take phases as a third thread beside
+    /// the runtime's, and each worker would be started from outside it
+    /// (both cost wake-ups across threads); a chain never leaves.
+    async fn work(&self, role: Role, begin: Begin) {
         let session = &self.session;
-        let mut came = Came::Start;
+        let mut next = match begin {
+            Begin::Start => session.step(role, Came::Start, self),
+            Begin::InPlaceOf(next) => {
+                for _ in 0..self.unspawned.swap(0, Ordering::SeqCst) {
+                    self.spawn_worker(Begin::Start);
+                }
+                next
+            }
+        };
         loop {
-            let next = session.step(role, came, self);
-            came = match next {
+            if self.unspawned.load(Ordering::SeqCst) > 0 && tokio::task::try_id().is_none() {
+                return self.spawn_worker(Begin::InPlaceOf(next));
+            }
+            let came = match next {
                 Next::Perform(work) => {
                     let task = work.task;
                     let (outcome, local, performed_by) =
@@ -201,23 +268,35 @@ impl<A: Send + Sync + 'static, P: PerformPhase<A>> TaskPool<A, P> {
                     })
                 }
                 Next::Sleep(until) => {
-                    match role {
-                        Role::Worker => self
-                            .worker_bell
-                            .acquire()
-                            .await
-                            .expect("the bell is never closed")
-                            .forget(),
-                        Role::Watcher | Role::Alone => {
-                            let until =
-                                until.map_or(Duration::MAX, |at| at.saturating_sub(self.now()));
-                            let _ = tokio::time::timeout(until, self.watcher_bell.notified()).await;
-                        }
-                    }
+                    self.sleep(role, until).await;
                     Came::Woke
                 }
                 Next::Done => return,
             };
+            next = session.step(role, came, self);
+        }
+    }
+
+    /// Sleeps until rung, or until `until` since the run's start.
+    async fn sleep(&self, role: Role, until: Option<Duration>) {
+        let until = until.map(|at| at.saturating_sub(self.now()));
+        match role {
+            // Told a time only when workers watch the timers; else no
+            // timer is made for a sleep.
+            Role::Worker => {
+                let rung = self.worker_bell.acquire();
+                let permit = match until {
+                    Some(until) => tokio::time::timeout(until, rung).await.ok(),
+                    None => Some(rung.await),
+                };
+                if let Some(permit) = permit {
+                    permit.expect("the bell is never closed").forget();
+                }
+            }
+            Role::Watcher | Role::Alone => {
+                let until = until.unwrap_or(Duration::MAX);
+                let _ = tokio::time::timeout(until, self.watcher_bell.notified()).await;
+            }
         }
     }
 }
@@ -244,39 +323,76 @@ impl Drop for AbortWorkers<'_> {
 
 /// Runs the session on tokio tasks, each phase performed by `performer`:
 /// up to [`Session::most_in_flight`] workers (started only as work
-/// comes), this task watching the timers and the cancel handle. Returns
-/// when every worker has ended; a worker's panic (an observer's, the
-/// performer's) is resumed here.
+/// comes). In a run with time limits or a deadline, this task watches the
+/// timers and the cancel handle; otherwise it is a worker itself, and a
+/// cancel starts one more worker to tell the machine. Returns when every
+/// worker has ended; a worker's panic (an observer's, the performer's) is
+/// resumed here.
 pub async fn drive_tasks<A, P>(session: &Arc<Session<A>>, performer: P)
 where
     A: Send + Sync + 'static,
     P: PerformPhase<A>,
 {
+    let (workers, limited) = {
+        let run = session.lock();
+        let limited =
+            run.machine.plan().has_time_limits() || run.machine.config().deadline.is_some();
+        (run.machine.most_in_flight(), limited)
+    };
+    // A phase that never returns must still meet its limit: then a watcher.
+    let role = if limited { Role::Watcher } else { Role::Worker };
     let pool = Arc::new_cyclic(|me| TaskPool {
         session: Arc::clone(session),
         performer,
         me: me.clone(),
+        runtime: tokio::runtime::Handle::current(),
         start: Instant::now(),
-        workers: session.most_in_flight(),
-        started: AtomicUsize::new(0),
+        workers,
+        started: AtomicUsize::new(usize::from(role == Role::Worker)),
+        workers_watch: role == Role::Worker,
+        own_outside: role == Role::Worker && tokio::task::try_id().is_none(),
+        unspawned: AtomicUsize::new(0),
         handles: Mutex::new(Vec::new()),
         panic: Mutex::new(None),
         worker_bell: Semaphore::new(0),
         watcher_bell: Arc::new(Notify::new()),
     });
-    let _subscription = session.cancel_handle().subscribe({
-        let bell = Arc::clone(&pool.watcher_bell);
-        move || bell.notify_one()
+    let subscription = session.cancel_handle().subscribe(match role {
+        Role::Worker => {
+            // Every worker may be busy with a phase that would wait on: one
+            // more steps in, the machine hears of the cancel and abandons
+            // them (once; later cancels change nothing).
+            let pool = Arc::downgrade(&pool);
+            let once = std::sync::Once::new();
+            Box::new(move || {
+                if let Some(pool) = pool.upgrade() {
+                    once.call_once(|| {
+                        // Spawned at once, from whatever thread cancels.
+                        pool.started.fetch_add(1, Ordering::SeqCst);
+                        pool.spawn_worker(Begin::Start);
+                    });
+                }
+            }) as Box<dyn Fn() + Send + Sync>
+        }
+        _ => {
+            let bell = Arc::clone(&pool.watcher_bell);
+            Box::new(move || bell.notify_one())
+        }
     });
     let _workers = AbortWorkers(&pool.handles);
-    let watching = AssertUnwindSafe(pool.work(Role::Watcher))
+    let own_turns = AssertUnwindSafe(pool.work(role, Begin::Start))
         .catch_unwind()
         .await;
-    if let Err(panic) = watching {
+    if let Err(panic) = own_turns {
         session.break_down(&*pool);
         pool.performer.broke_down();
         std::panic::resume_unwind(panic);
     }
+    // The run's own future may have left the pool to a task: a cancel
+    // may start a worker until the run is over. None does once this is
+    // dropped, so those started are then all awaited.
+    pool.all_workers_ended().await;
+    drop(subscription);
     pool.all_workers_ended().await;
     let panic = lock(&pool.panic).take();
     if let Some(panic) = panic {

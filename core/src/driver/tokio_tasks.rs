@@ -1,6 +1,7 @@
 //! How `Runner::run_async` performs a phase, on the task pool
 //! ([`drive_tasks`], `task_pool.rs`): workers are tokio tasks on the
-//! caller's runtime, the run's own task is the watcher.
+//! caller's runtime; the run's own future is the watcher in a run with
+//! time limits or a deadline, else one of the workers.
 //!
 //! An async job's phase runs inside its worker, so the next phase needs no
 //! hand-off; an abandoned one is cancelled (its future dropped) and reports
