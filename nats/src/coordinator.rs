@@ -28,6 +28,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use async_nats::RequestErrorKind;
 use async_nats::jetstream::context::{PublishAckFuture, PublishError};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{consumer, kv};
@@ -992,29 +993,38 @@ impl RemotePhases {
             // began (or never said it did): nobody cleans.
             return (Outcome::Pass, Performer::Nobody);
         };
-        let outcome = self.clean_on(task, &worker, attempt).await;
-        (outcome, Performer::Worker(worker))
+        self.clean_on(task, worker, attempt).await
     }
 
-    /// Asks `worker` to clean up after its run of try `attempt`.
-    async fn clean_on(&self, task: Task, worker: &str, attempt: u32) -> Outcome {
+    /// Asks `worker` to clean up after its run of try `attempt`. A worker
+    /// gone from the server (nobody listens for its cleanups) performed
+    /// nothing, and the record says so; one that does not answer in time
+    /// may have cleaned up, so it keeps the worker's name.
+    async fn clean_on(&self, task: Task, worker: String, attempt: u32) -> (Outcome, Performer) {
         let request = CleanupRequest {
             run: self.link.run.clone(),
             job_id: task.job.index() as u32,
             attempt,
         };
         let payload = serde_json::to_vec(&request).expect("serialisable");
-        let subject = self.link.transport.names.cleanup_subject(worker);
+        let subject = self.link.transport.names.cleanup_subject(&worker);
         let timeout = self.link.transport.settings.cleanup_timeout;
         let answer = self.link.client.request(subject, payload.into());
-        match tokio::time::timeout(timeout, answer).await {
+        let outcome = match tokio::time::timeout(timeout, answer).await {
             Ok(Ok(reply)) => match serde_json::from_slice::<WireOutcome>(&reply.payload) {
                 Ok(outcome) => outcome.into(),
                 Err(error) => fail(format!("worker {worker} answered nonsense: {error}")),
             },
+            Ok(Err(error)) if error.kind() == RequestErrorKind::NoResponders => {
+                let gone = fail(format!(
+                    "worker {worker}, which ran the job, is gone: its cleanup was not performed"
+                ));
+                return (gone, Performer::Nobody);
+            }
             Ok(Err(error)) => fail(format!("worker {worker} did not clean up: {error}")),
             Err(_) => fail(format!("worker {worker} did not answer within {timeout:?}")),
-        }
+        };
+        (outcome, Performer::Worker(worker))
     }
 }
 

@@ -437,3 +437,71 @@ fn a_worker_of_another_suite_version_refuses_the_try() {
     );
     assert!(!dir.path().join("motd.done").exists(), "nothing ran");
 }
+
+/// A worker that ran its job and died before the run's cleanups: the
+/// cleanup finds nobody listening for it, fails at once naming the dead
+/// worker, and is recorded as not performed; the rest of the run is
+/// cleaned up as usual.
+#[test]
+fn a_cleanup_whose_worker_died_is_said_and_recorded_as_not_performed() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut web1 = worker(&server, "gone", "web1", "web", &SHORT_ACK_WAIT);
+    let _db1 = worker(&server, "gone", "db1", "db", &SHORT_ACK_WAIT);
+    let jobs = r#"[
+        {"name": "quick", "label": "web"},
+        {"name": "slow", "label": "db", "check_gate": true}
+    ]"#;
+    let flags = [&SHORT_ACK_WAIT[..], &["-v", "--report-json", "/dev/stdout"]].concat();
+    let coordinator = coordinator(&server, "gone", dir.path(), jobs, &flags).watch_stderr();
+    // quick's try is over (its recheck reported) while slow's check waits.
+    coordinator.wait_for_line("quick.recheck: pass");
+    wait_for_file(&dir.path().join("slow.checking"));
+    web1.kill();
+    wait_until_nobody_listens(&server, "dojobber.gone.cleanup.web1");
+    std::fs::write(dir.path().join("release"), "").unwrap();
+
+    let finished = coordinator.finish();
+    assert_eq!(finished.status.code(), Some(1), "{}", finished.stderr);
+    assert!(
+        finished
+            .stderr
+            .contains("worker web1, which ran the job, is gone: its cleanup was not performed"),
+        "{}",
+        finished.stderr
+    );
+    let report = finished.report();
+    let quick = report.job("quick").unwrap();
+    assert_eq!(quick.status(), Status::Fixed);
+    let cleanup = quick
+        .phases()
+        .iter()
+        .find(|phase| phase.phase == Phase::Cleanup)
+        .unwrap();
+    assert!(!cleanup.performed && !cleanup.passed, "{cleanup:?}");
+    assert!(
+        !dir.path().join("quick.cleaned").exists(),
+        "nobody cleaned quick"
+    );
+    assert_eq!(made_by(&dir.path().join("slow.cleaned")), "db1");
+}
+
+/// Waits until the server has dropped every subscription to `subject`
+/// (a killed worker's connection closed), so the run's next request to it
+/// finds nobody, whatever the timing.
+fn wait_until_nobody_listens(server: &NatsServer, subject: &'static str) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = async_nats::connect(server.url()).await.unwrap();
+        let until = Instant::now() + common::HANG;
+        loop {
+            let asked = client.request(subject, "".into());
+            match tokio::time::timeout(Duration::from_secs(1), asked).await {
+                Ok(Err(error)) if error.kind() == async_nats::RequestErrorKind::NoResponders => {
+                    return;
+                }
+                _ => assert!(Instant::now() < until, "{subject} still has a listener"),
+            }
+        }
+    });
+}
