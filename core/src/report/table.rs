@@ -38,6 +38,13 @@ pub(crate) struct ReportTable {
     performed_by: Vec<(u32, Box<[Option<String>]>)>,
 }
 
+/// The entry of the job at `index` in a side list kept in job order (the
+/// few jobs that have one).
+fn of_job<T>(list: &[(u32, T)], index: usize) -> Option<&T> {
+    let found = list.binary_search_by_key(&index, |&(job, _)| job as usize);
+    found.ok().map(|at| &list[at].1)
+}
+
 /// One job: where its name, deps and phases end in the table's lists
 /// (each starts where the previous job's ends), and its outcome.
 #[derive(Clone, PartialEq)]
@@ -196,17 +203,11 @@ impl ReportTable {
 
     /// Who performed each try of the job at `index`, try 1 first.
     pub(super) fn performed_by(&self, index: usize) -> &[Option<String>] {
-        let found = self
-            .performed_by
-            .binary_search_by_key(&index, |&(job, _)| job as usize);
-        found.map_or(&[], |at| &self.performed_by[at].1)
+        of_job(&self.performed_by, index).map_or(&[], |tries| tries)
     }
 
     fn rare(&self, index: usize) -> Option<&Rare> {
-        let found = self
-            .rare
-            .binary_search_by_key(&index, |&(job, _)| job as usize);
-        found.ok().map(|at| &self.rare[at].1)
+        of_job(&self.rare, index)
     }
 
     /// The job at `index`.
