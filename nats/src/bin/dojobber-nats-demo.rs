@@ -190,12 +190,12 @@ impl Job<Args> for FileJob {
     }
 }
 
-/// Writes a file the tests wait for under another name first, then renames
-/// it, so a test that sees the file also sees all of its content.
+/// Writes a file the tests wait for as every dojobber output is written
+/// (`dojobber_viz::files`): through a temporary beside it with a name
+/// nobody can guess, created new, then renamed over it, so a test that
+/// sees the file also sees all of its content.
 fn write_whole(path: &Path, content: &str) -> std::io::Result<()> {
-    let partial = path.with_extension("partial");
-    std::fs::write(&partial, content)?;
-    std::fs::rename(&partial, path)
+    dojobber_viz::files::write(path, content.as_bytes())
 }
 
 fn job(spec: &Spec, all: &Arc<Vec<Spec>>) -> JobRef<Args> {
