@@ -351,7 +351,7 @@ impl Suite {
             }
         };
         if let Err(error) = self.check_root(root) {
-            eprintln!("{error}");
+            dojobber_cli::say!("{error}");
             return 2;
         }
         let table = Table::new(&self.specs, callbacks);

@@ -109,8 +109,10 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Says which step begins, on stderr (`say!`: dropped, not a panic, when
+/// stderr is closed or full).
 fn step(what: &str) {
-    eprintln!("\n==> {what}");
+    dojobber_cli::say!("\n==> {what}");
 }
 
 /// Runs a command to its end; an error unless it exits 0.

@@ -13,6 +13,7 @@
 
 #![forbid(unsafe_code)]
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -143,7 +144,7 @@ fn viz(out: &Path, renderer: Renderer) -> anyhow::Result<()> {
         }
     }
     for path in written {
-        println!("wrote {}", path.display());
+        say_written(&path);
     }
     Ok(())
 }
@@ -172,8 +173,15 @@ fn html(report_path: &Path, events: Option<&Path>, out: &Path) -> anyhow::Result
             .with_context(|| format!("in {}", events.display()))?;
     }
     html::write_page(out, &view)?;
-    println!("wrote {}", out.display());
+    say_written(out);
     Ok(())
+}
+
+/// Prints `wrote PATH` on stdout. A closed or full stdout loses the line,
+/// where `println!` would panic: the file is written, and the exit code
+/// says so.
+fn say_written(path: &Path) {
+    let _ = writeln!(std::io::stdout(), "wrote {}", path.display());
 }
 
 #[cfg(test)]
