@@ -160,3 +160,156 @@ proptest! {
         keeps_the_invariants(&real)?;
     }
 }
+
+/// Suites whose tries fail and are retried after a real delay of 1 or 2
+/// ms (a job's own delay may be zero), with no time limit and no
+/// deadline: the thread pool runs them with no watcher thread. Group
+/// limits and no-act are allowed; fail-fast and cancels are not (they
+/// make what runs depend on timing).
+fn retried_without_a_watcher()
+-> impl Strategy<Value = (dojobber_testkit::Suite, dojobber_testkit::SimConfig, usize)> {
+    let delay = Duration::from_millis(2);
+    let shape = SuiteShape {
+        graph: GraphShape {
+            jobs: 2..=14,
+            max_deps: 4,
+            max_depth: 5,
+        },
+        script: ScriptShape {
+            max_retry_delay: delay,
+            ..ScriptShape::without_time()
+        },
+        run: RunShape {
+            max_retry_delay: delay,
+            max_workers: 1,
+            group_limits: true,
+            ..RunShape::default()
+        },
+    };
+    (scenarios(shape), 2..=4usize, 1..=2u64).prop_map(|((suite, mut config), workers, delay)| {
+        config.defaults.retry_delay = config
+            .defaults
+            .retry_delay
+            .max(Duration::from_millis(delay));
+        (suite, config, workers)
+    })
+}
+
+/// What no interleaving changes in a run of a scripted suite: each job's
+/// status, tries and the dep it is blocked by, every call of its check,
+/// run and recheck (sorted), and whether a cleanup failed (which one
+/// depends on the order the runs ended in, so not that).
+fn outcome(report: &dojobber::Report, log: &dojobber_testkit::CallLog) -> Vec<String> {
+    let mut outcome: Vec<String> = report
+        .jobs()
+        .map(|job| {
+            format!(
+                "{} {} tries {} blocked by {:?}",
+                job.name(),
+                job.status(),
+                job.tries(),
+                job.blocked_by()
+            )
+        })
+        .collect();
+    let mut calls: Vec<String> = log
+        .calls()
+        .into_iter()
+        .filter(|call| call.phase != dojobber::Phase::Cleanup)
+        .map(|call| {
+            format!(
+                "{} {} try {} {:?}",
+                call.job, call.phase, call.attempt, call.act
+            )
+        })
+        .collect();
+    calls.sort();
+    outcome.extend(calls);
+    outcome.push(format!(
+        "a cleanup failed: {}",
+        report.cleanup_failure.is_some()
+    ));
+    outcome
+}
+
+/// `suite` fresh, run with `config`'s settings on `workers`, with its
+/// events recorded; the report and the calls its jobs received.
+fn run_fresh(
+    suite: &dojobber_testkit::Suite,
+    config: &dojobber_testkit::SimConfig,
+    workers: usize,
+    recorder: &TraceRecorder,
+) -> (dojobber::Report, dojobber_testkit::CallLog) {
+    let fresh = suite.fresh();
+    let mut runner = Runner::from_ref(fresh.root_job(), ())
+        .tries(config.defaults.tries)
+        .retry_delay(config.defaults.retry_delay)
+        .no_act(config.machine.no_act)
+        .cleanup(config.machine.cleanup)
+        .workers(workers)
+        .observe(recorder.clone())
+        .output(std::io::sink());
+    for (group, limit) in &config.group_limits {
+        runner = runner.group_limit(group.clone(), *limit);
+    }
+    let report = runner.run().expect("the suite is valid").into_report();
+    (report, fresh.log().clone())
+}
+
+proptest! {
+    // A hang costs its bound on every shrinking step: two minutes of
+    // shrinking at most.
+    #![proptest_config(ProptestConfig {
+        max_shrink_time: 120_000,
+        ..ProptestConfig::with_cases(96)
+    })]
+
+    /// The thread pool with no watcher: a retry's timer is watched only by
+    /// sleeping workers, and the worker that reports a failed try sleeps
+    /// until its retry unless the machine hands it a phase that was
+    /// waiting for room. If that were wrong, a retry would never start and
+    /// the run would hang: the run gets 30 s before the test says so
+    /// (it takes milliseconds). Under every interleaving, the pool ends
+    /// as the sequential driver does, and keeps every invariant.
+    #[test]
+    fn the_pool_without_a_watcher_retries_as_the_sequential_driver_does(
+        (suite, config, workers) in retried_without_a_watcher()
+    ) {
+        quiet_scripted_panics();
+        let plan = suite.plan(config.defaults);
+        prop_assert!(!plan.has_time_limits() && config.machine.deadline.is_none());
+
+        let (sequential, sequential_log) = run_fresh(&suite, &config, 1, &TraceRecorder::default());
+
+        let recorder = TraceRecorder::default();
+        let (ended, ends) = std::sync::mpsc::channel();
+        let pool = {
+            let (suite, config, recorder) = (suite.clone(), config.clone(), recorder.clone());
+            std::thread::spawn(move || {
+                let _ = ended.send(run_fresh(&suite, &config, workers, &recorder));
+            })
+        };
+        let Ok((pooled, pooled_log)) = ends.recv_timeout(Duration::from_secs(30)) else {
+            let so_far = recorder.trace().render_untimed();
+            return Err(TestCaseError::fail(format!(
+                "the pool of {workers} did not end in 30 s: a retry was never started\n\
+                 plan:\n{}trace so far:\n{so_far}",
+                render_plan(&plan)
+            )));
+        };
+        pool.join().expect("the run's thread ends once it has sent");
+
+        let mut pool_config = config.clone();
+        pool_config.machine.workers = workers;
+        let real = recorder
+            .simulation_with(pooled.clone(), &pool_config)
+            .expect("a run has events");
+        prop_assert_eq!(
+            outcome(&pooled, &pooled_log),
+            outcome(&sequential, &sequential_log),
+            "{}",
+            explain(&real, &format!("the pool of {workers} ends otherwise than one worker"))
+        );
+        keeps_the_invariants(&real)?;
+    }
+}
