@@ -20,6 +20,13 @@ fn a_coordinator_writes_the_report_the_graph_the_events_and_the_page_a_local_run
     let out = tempfile::tempdir().unwrap();
     let _db = worker(&server, "cli", "db1", "db", &[]);
     let path = |name: &str| out.path().join(name).to_str().unwrap().to_owned();
+    // Links where a predictable temporary of the jobs' files would be
+    // (`table.partial` for `table.done`), to a file of someone else's.
+    let victim = out.path().join("victim");
+    std::fs::write(&victim, "not yours").unwrap();
+    for job in ["table", "app"] {
+        std::os::unix::fs::symlink(&victim, dir.path().join(format!("{job}.partial"))).unwrap();
+    }
     let flags = [
         "-j",
         "4",
@@ -81,6 +88,33 @@ fn a_coordinator_writes_the_report_the_graph_the_events_and_the_page_a_local_run
         std::fs::read_to_string(dir.path().join("table.done")).unwrap(),
         "db1"
     );
+    // The jobs' files are written through temporaries nobody can guess
+    // and leave none behind: the planted links are neither followed nor
+    // moved, and the victim is unchanged.
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "not yours");
+    let mut made: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    made.sort();
+    let expected = [
+        "app.cleaned",
+        "app.done",
+        "app.partial",
+        "table.cleaned",
+        "table.done",
+        "table.partial",
+    ];
+    assert_eq!(made, expected);
+    for job in ["table", "app"] {
+        let done = dir.path().join(format!("{job}.done"));
+        assert!(
+            std::fs::symlink_metadata(&done).unwrap().is_file(),
+            "{job}.done"
+        );
+        let planted = dir.path().join(format!("{job}.partial"));
+        assert_eq!(std::fs::read_link(&planted).unwrap(), victim);
+    }
 }
 
 #[test]
