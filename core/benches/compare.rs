@@ -211,6 +211,20 @@ fn dojobber_async_64_in_task(bencher: Bencher, name: &str) {
     });
 }
 
+/// The floor of using a second thread from `block_on`: one empty task
+/// spawned on the runtime and awaited. Any async runner that spreads a
+/// fan-out over the runtime's threads pays at least this per run (a
+/// wake-up of a parked runtime thread, then one of the caller's); on an
+/// idle virtual machine it is most of a small fan-out's time.
+#[divan::bench(sample_count = 20, max_time = 5)]
+fn floor_tokio_spawn_and_join(bencher: Bencher) {
+    bencher.bench_local(|| {
+        RUNTIME
+            .block_on(RUNTIME.spawn(async {}))
+            .expect("an empty task ends")
+    });
+}
+
 mod dagx_tasks {
     use dagx::{Task, task};
 

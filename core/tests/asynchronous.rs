@@ -523,6 +523,78 @@ fn a_chain_runs_in_the_runs_own_future() {
     assert!(threads.iter().all(|&id| id == std::thread::current().id()));
 }
 
+/// An async job whose check passes at once, noting whether it ran outside
+/// any tokio task (in the future `block_on` awaits).
+struct Quick(usize, Arc<std::sync::Mutex<Vec<bool>>>);
+impl Job for Quick {
+    fn name(&self) -> String {
+        format!("quick {}", self.0)
+    }
+}
+impl AsyncJob for Quick {
+    fn check<'a>(&'a self, _cx: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
+        Box::pin(async {
+            self.1.lock().unwrap().push(tokio::task::try_id().is_none());
+            Ok(())
+        })
+    }
+}
+
+/// Twenty async phases ready side by side that each finish when first
+/// polled need no other worker: the run's own future performs them all
+/// (on the paused clock none takes any time, so none counts as slow), and
+/// the plain group after them too, with no task started.
+#[test]
+fn async_phases_that_finish_at_once_run_in_the_runs_own_future_side_by_side() {
+    let outside = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let quick = (0..20).map(|n| async_dep(Quick(n, Arc::clone(&outside))));
+    let root = Group::new("all").with_deps(quick);
+    let report = runtime()
+        .block_on(Runner::new(root, ()).workers(8).run_async())
+        .unwrap()
+        .into_report();
+    assert!(report.is_success());
+    assert_eq!(*outside.lock().unwrap(), vec![true; 20]);
+}
+
+/// Meets its twin: its check waits until both have started.
+struct Meeting(usize, Arc<tokio::sync::Barrier>);
+impl Job for Meeting {
+    fn name(&self) -> String {
+        format!("meeting {}", self.0)
+    }
+}
+impl AsyncJob for Meeting {
+    fn check<'a>(&'a self, _cx: &'a mut Context<'_, ()>) -> PhaseFuture<'a> {
+        Box::pin(async {
+            self.1.wait().await;
+            Ok(())
+        })
+    }
+}
+
+/// A phase tried in the run's own future that waits lets the workers
+/// start: two phases that wait for each other both finish, on a
+/// multi-thread runtime and on a current-thread one.
+#[test]
+fn a_phase_that_waits_lets_the_other_workers_start() {
+    let multi_thread = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    for runtime in [multi_thread, runtime()] {
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let twins = (0..2).map(|n| async_dep(Meeting(n, Arc::clone(&barrier))));
+        let root = Group::new("both").with_deps(twins);
+        let report = runtime
+            .block_on(Runner::new(root, ()).workers(4).run_async())
+            .unwrap()
+            .into_report();
+        assert!(report.is_success());
+    }
+}
+
 /// Fails its first try (its check and recheck); its retry waits the
 /// run's delay, and its check passes then.
 struct SecondTime(AtomicUsize);

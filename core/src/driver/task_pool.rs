@@ -3,7 +3,8 @@
 //! deadline, the run's own task is the watcher. Otherwise, as in the thread
 //! pool, there is no watcher: the run's own future is a worker (a chain
 //! runs in it alone, with no task started and no wake-up; on the thread of
-//! `block_on`, it leaves the pool to a task once there is work for two),
+//! `block_on`, it leaves the pool to a task once there is work for two,
+//! unless that work is async phases that finish when first polled),
 //! sleeping workers watch the retry timers, and a cancel starts one more
 //! worker, which tells the machine and abandons the phases in flight even
 //! when every worker is busy. How a phase is performed is the one thing
@@ -18,7 +19,7 @@
 use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
@@ -90,6 +91,16 @@ pub trait PerformPhase<A>: Send + Sync + 'static {
         }
     }
 
+    /// Whether `work` may be tried on the run's own thread before the
+    /// workers the run wants are started: a phase that never blocks its
+    /// thread (an async job's), so that, polled once, it either finishes
+    /// (a run of such phases then needs no other thread at all) or waits,
+    /// and the workers start then. By default no: a phase that blocks
+    /// would hold up every other phase ready beside it.
+    fn tries_without_blocking(&self, _session: &Arc<Session<A>>, _work: &Work) -> bool {
+        false
+    }
+
     /// The machine handed `task` out; called before any worker can see it.
     fn handed_out(&self, _task: Task) {}
 
@@ -124,10 +135,15 @@ struct TaskPool<A, P> {
     workers_watch: bool,
     /// The run's own future is a worker outside the runtime's tasks (on
     /// the thread of `block_on`): it leaves the pool once the run has
-    /// work for a second worker (see `TaskPool::work`).
+    /// work for a second worker it cannot try itself first (see
+    /// `TaskPool::work`).
     own_outside: bool,
     /// Workers it added meanwhile, to start from inside the runtime.
     unspawned: AtomicUsize,
+    /// Set once a phase tried on the run's own thread waited or was slow
+    /// (see [`PerformPhase::tries_without_blocking`]): from then on the
+    /// workers added start at once.
+    spread: AtomicBool,
     /// The workers' tasks, aborted if the run's future is dropped.
     handles: Mutex<Vec<JoinHandle<()>>>,
     /// The first panic of a worker (an observer's), for the caller.
@@ -136,6 +152,11 @@ struct TaskPool<A, P> {
     /// Shared with the cancel handle's wake-up call.
     watcher_bell: Arc<Notify>,
 }
+
+/// A phase tried on the run's own thread that takes longer than this has
+/// kept the run's other ready phases waiting long enough (tokio's rule of
+/// thumb for the time between two awaits): the run spreads from then on.
+const SLOW_PHASE: Duration = Duration::from_micros(100);
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -238,7 +259,11 @@ impl<A: Send + Sync + 'static, P: PerformPhase<A>> TaskPool<A, P> {
     /// task starts the workers added and does what its turn said, in its
     /// place. Else that thread would take phases as a third thread beside
     /// the runtime's, and each worker would be started from outside it
-    /// (both cost wake-ups across threads); a chain never leaves.
+    /// (both cost wake-ups across threads); a chain never leaves. Before
+    /// leaving, it tries an async phase itself ([`TaskPool::try_first`]),
+    /// and lets the workers added go when nothing waits for them
+    /// ([`TaskPool::stay_or_leave`]): a fan-out of async phases that finish
+    /// at once then runs on that thread alone, with no wake-up of another.
     async fn work(&self, role: Role, begin: Begin) {
         let session = &self.session;
         let mut next = match begin {
@@ -251,14 +276,23 @@ impl<A: Send + Sync + 'static, P: PerformPhase<A>> TaskPool<A, P> {
             }
         };
         loop {
+            let mut trying = false;
             if self.unspawned.load(Ordering::SeqCst) > 0 && tokio::task::try_id().is_none() {
-                return self.spawn_worker(Begin::InPlaceOf(next));
+                match self.stay_or_leave(&next) {
+                    Stay::Trying => trying = true,
+                    Stay::Alone => {}
+                    Stay::Leave => return self.spawn_worker(Begin::InPlaceOf(next)),
+                }
             }
             let came = match next {
                 Next::Perform(work) => {
                     let task = work.task;
-                    let (outcome, local, performed_by) =
-                        self.performer.perform_by(session, work).await;
+                    let performing = self.performer.perform_by(session, work);
+                    let (outcome, local, performed_by) = if trying {
+                        self.try_first(performing).await
+                    } else {
+                        performing.await
+                    };
                     Came::Finished(Done {
                         task,
                         local,
@@ -275,6 +309,56 @@ impl<A: Send + Sync + 'static, P: PerformPhase<A>> TaskPool<A, P> {
             };
             next = session.step(role, came, self);
         }
+    }
+
+    /// Whether the run's own future, outside the runtime's tasks with
+    /// workers added and not yet started, goes on with `next` itself or
+    /// leaves the pool to them (see [`TaskPool::work`]).
+    fn stay_or_leave(&self, next: &Next) -> Stay {
+        if self.spread.load(Ordering::SeqCst) {
+            return Stay::Leave;
+        }
+        if let Next::Perform(work) = next
+            && self.performer.tries_without_blocking(&self.session, work)
+        {
+            return Stay::Trying;
+        }
+        if self.session.phases_waiting() == 0 {
+            // Nothing for them to take: they are not needed after all.
+            let unneeded = self.unspawned.swap(0, Ordering::SeqCst);
+            self.started.fetch_sub(unneeded, Ordering::SeqCst);
+            return Stay::Alone;
+        }
+        Stay::Leave
+    }
+
+    /// Performs a phase on the run's own thread (outside the runtime's
+    /// tasks) while the workers the run added wait unstarted: if it waits,
+    /// they start at once (from this thread, which goes on as a worker
+    /// beside them); if it takes long, they start after it, in this
+    /// future's place. Either way the run spreads from then on. A run whose
+    /// phases all finish at once (async checks that find the world in
+    /// order) thus runs on this thread alone, with no wake-up of another.
+    async fn try_first<T>(&self, performing: impl Future<Output = T>) -> T {
+        let started = Instant::now();
+        let mut performing = std::pin::pin!(performing);
+        let mut polled = false;
+        let done = std::future::poll_fn(|cx| {
+            let poll = performing.as_mut().poll(cx);
+            if poll.is_pending() && !polled {
+                polled = true;
+                self.spread.store(true, Ordering::SeqCst);
+                for _ in 0..self.unspawned.swap(0, Ordering::SeqCst) {
+                    self.spawn_worker(Begin::Start);
+                }
+            }
+            poll
+        })
+        .await;
+        if started.elapsed() > SLOW_PHASE {
+            self.spread.store(true, Ordering::SeqCst);
+        }
+        done
     }
 
     /// Sleeps until rung, or until `until` since the run's start.
@@ -299,6 +383,17 @@ impl<A: Send + Sync + 'static, P: PerformPhase<A>> TaskPool<A, P> {
             }
         }
     }
+}
+
+/// What the run's own future does with workers added and not started.
+enum Stay {
+    /// Tries the phase itself first ([`TaskPool::try_first`]).
+    Trying,
+    /// Goes on alone (performs the phase, sleeps or ends): nothing waits
+    /// for the workers added, so they are let go unstarted.
+    Alone,
+    /// Leaves the pool to a task that starts them.
+    Leave,
 }
 
 /// A task that ends when this is dropped.
@@ -352,6 +447,7 @@ where
         workers_watch: role == Role::Worker,
         own_outside: role == Role::Worker && tokio::task::try_id().is_none(),
         unspawned: AtomicUsize::new(0),
+        spread: AtomicBool::new(false),
         handles: Mutex::new(Vec::new()),
         panic: Mutex::new(None),
         worker_bell: Semaphore::new(0),

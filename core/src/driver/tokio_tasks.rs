@@ -59,6 +59,12 @@ impl<A: Send + Sync + 'static> PerformPhase<A> for LocalPhases {
         }
     }
 
+    /// An async job's phase never blocks its thread (or ought not to): it
+    /// can be tried on the run's own thread first.
+    fn tries_without_blocking(&self, session: &Arc<Session<A>>, work: &Work) -> bool {
+        session.jobs[work.task.job.index()].as_async().is_some()
+    }
+
     /// Performs a phase: an async job's here, cancellable; a plain job's
     /// as [`perform_plain`](LocalPhases::perform_plain) says.
     async fn perform(&self, session: &Arc<Session<A>>, work: Work) -> (Outcome, LocalStorage) {
