@@ -19,6 +19,7 @@
 use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
@@ -287,11 +288,15 @@ impl<A: Send + Sync + 'static, P: PerformPhase<A>> TaskPool<A, P> {
             let came = match next {
                 Next::Perform(work) => {
                     let task = work.task;
-                    let performing = self.performer.perform_by(session, work);
+                    // Each branch makes its own future, pinned where it
+                    // is made, so that the two share one place in this
+                    // future (a future moved once more takes room twice,
+                    // and every worker's task would copy the room).
                     let (outcome, local, performed_by) = if trying {
+                        let performing = std::pin::pin!(self.performer.perform_by(session, work));
                         self.try_first(performing).await
                     } else {
-                        performing.await
+                        self.performer.perform_by(session, work).await
                     };
                     Came::Finished(Done {
                         task,
@@ -339,9 +344,8 @@ impl<A: Send + Sync + 'static, P: PerformPhase<A>> TaskPool<A, P> {
     /// future's place. Either way the run spreads from then on. A run whose
     /// phases all finish at once (async checks that find the world in
     /// order) thus runs on this thread alone, with no wake-up of another.
-    async fn try_first<T>(&self, performing: impl Future<Output = T>) -> T {
+    async fn try_first<T>(&self, mut performing: Pin<&mut impl Future<Output = T>>) -> T {
         let started = Instant::now();
-        let mut performing = std::pin::pin!(performing);
         let mut polled = false;
         let done = std::future::poll_fn(|cx| {
             let poll = performing.as_mut().poll(cx);
