@@ -225,6 +225,24 @@ fn floor_tokio_spawn_and_join(bencher: Bencher) {
     });
 }
 
+/// The floor of using a second thread from a thread pool that starts its
+/// threads per run: one empty scoped thread started and joined, as
+/// `workers(2)` does once a second phase is ready. Any such pool pays at
+/// least this per run that spreads; on an idle virtual machine it is much
+/// of a small fan-out's time.
+#[divan::bench(sample_count = 20, max_time = 5)]
+fn floor_thread_spawn_and_join(bencher: Bencher) {
+    bencher.bench_local(|| {
+        std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .spawn_scoped(scope, || {})
+                .expect("a thread starts")
+                .join()
+                .expect("an empty thread ends")
+        })
+    });
+}
+
 mod dagx_tasks {
     use dagx::{Task, task};
 
