@@ -19,13 +19,20 @@
 //! ticks), per try, says where the work goes whatever the load: the
 //! coordinator (this process), the workers (all of them), the server.
 //!
+//! Each number of workers has two rows, in the same minutes on the same
+//! server: `dojobber` (a `Coordinator` and `Worker` processes) and `bare`,
+//! the protocol's floor: the same messages per try, with the same
+//! concurrency, sent with bare async-nats calls (`common/bare.rs`, which
+//! says why each message is needed). What `dojobber` costs above `bare`
+//! is ours.
+//!
 //! `cargo bench -p dojobber-nats --bench remote_try`
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{BenchArgs, Graph, NatsServer, Workers, cpu_time, load_average, root};
+use common::{BenchArgs, Graph, NatsServer, Workers, bare, cpu_time, load_average, root};
 use dojobber_nats::Coordinator;
 
 const WHOLE: usize = 10_000;
@@ -34,6 +41,7 @@ const LARGE: usize = SMALL + WHOLE;
 
 fn main() {
     common::serve_if_worker();
+    bare::serve_if_worker();
     let runs = std::env::var("REMOTE_TRY_RUNS")
         .ok()
         .and_then(|runs| runs.parse().ok())
@@ -48,24 +56,59 @@ fn main() {
     );
     println!();
     println!(
-        "| workers | whole: 10k run | µs per try | diff: 11k − 1k run | µs per try \
+        "| workers | client   | whole: 10k run | µs per try | diff: 11k − 1k run | µs per try \
          | CPU µs per try: coordinator | workers | server |"
     );
     println!(
-        "|---------|----------------|------------|--------------------|------------\
+        "|---------|----------|----------------|------------|--------------------|------------\
          |-----------------------------|---------|--------|"
     );
     let server_pid = server.pid().expect("the server runs").to_string();
     for workers in [1, 2, 4] {
         let suite = format!("bench{workers}");
-        let worker_processes = Workers::start(&server, &suite, workers, 1);
-        let pids: Vec<String> = worker_processes.pids().iter().map(u32::to_string).collect();
+        let processes = Workers::start(&server, &suite, workers, 1);
+        let row = Row {
+            runs,
+            workers,
+            server_pid: &server_pid,
+        };
+        row.print("dojobber", &processes, |jobs| {
+            runtime.block_on(run(&server, &suite, jobs))
+        });
+        drop(processes);
+
+        // The protocol's floor, on the same server, in the same minutes.
+        let suite = format!("bare{workers}");
+        runtime.block_on(bare::make_streams(&server.url(), &suite));
+        let processes = Workers::start_bare(&server, &suite, workers);
+        row.print("bare", &processes, |jobs| {
+            runtime.block_on(bare::run(&server.url(), &suite, jobs))
+        });
+    }
+    println!();
+    println!("load average {} at the end", load_average());
+}
+
+/// What the two rows of a number of workers share.
+struct Row<'a> {
+    /// Runs per median.
+    runs: usize,
+    /// Worker processes.
+    workers: usize,
+    server_pid: &'a str,
+}
+
+impl Row<'_> {
+    /// Times `run` (a whole run of so many jobs) with `processes` serving,
+    /// and prints the row of `client`.
+    fn print(&self, client: &str, processes: &Workers, run: impl Fn(usize) -> Duration) {
+        let (runs, workers, server_pid) = (self.runs, self.workers, self.server_pid);
+        let pids: Vec<String> = processes.pids().iter().map(u32::to_string).collect();
         let cpu = || {
             let of = |pid: &str| cpu_time(pid).unwrap_or_default();
             let workers: Duration = pids.iter().map(|pid| of(pid)).sum();
-            [of("self"), workers, of(&server_pid)]
+            [of("self"), workers, of(server_pid)]
         };
-        let run = |jobs| runtime.block_on(run(&server, &suite, jobs));
         // The first run also waits for the workers to be serving.
         run(SMALL);
         let median = |jobs| {
@@ -82,7 +125,7 @@ fn main() {
         let cpu_per_try =
             |i: usize| (after[i] - before[i]).as_secs_f64() * 1e6 / (runs * WHOLE) as f64;
         println!(
-            "| {workers:<7} | {:<14} | {:>10.1} | {:<18} | {:>10.1} | {:>27.0} | {:>7.0} | {:>6.0} |",
+            "| {workers:<7} | {client:<8} | {:<14} | {:>10.1} | {:<18} | {:>10.1} | {:>27.0} | {:>7.0} | {:>6.0} |",
             common::human(whole),
             per_try(whole),
             common::human(diff),
@@ -92,8 +135,6 @@ fn main() {
             cpu_per_try(2),
         );
     }
-    println!();
-    println!("load average {} at the end", load_average());
 }
 
 /// One coordinator run of `jobs` no-op jobs; how long it took.

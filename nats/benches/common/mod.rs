@@ -11,6 +11,8 @@ pub mod server;
 #[path = "../../../core/benches/common/mod.rs"]
 pub mod shape;
 
+pub mod bare;
+
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -131,12 +133,31 @@ pub struct Workers(Vec<Child>);
 impl Workers {
     /// Starts `count` worker processes of `suite` with `slots` each.
     pub fn start(server: &NatsServer, suite: &str, count: usize, slots: usize) -> Workers {
+        Workers::spawn(count, |w| {
+            vec![
+                "worker".into(),
+                server.url(),
+                suite.into(),
+                format!("w{w}"),
+                slots.to_string(),
+            ]
+        })
+    }
+
+    /// Starts `count` bare workers of `suite` ([`bare`]), one slot each.
+    pub fn start_bare(server: &NatsServer, suite: &str, count: usize) -> Workers {
+        Workers::spawn(count, |_| {
+            vec!["bare-worker".into(), server.url(), suite.into()]
+        })
+    }
+
+    /// Starts `count` copies of this program, copy `w` with `args(w)`.
+    fn spawn(count: usize, args: impl Fn(usize) -> Vec<String>) -> Workers {
         let program = std::env::current_exe().expect("the benchmark's own path");
         let children = (0..count)
             .map(|w| {
                 Command::new(&program)
-                    .args(["worker", &server.url(), suite, &format!("w{w}")])
-                    .arg(slots.to_string())
+                    .args(args(w))
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
                     .spawn()
