@@ -18,6 +18,9 @@
 //! CPU time each process used during the 10k runs (from `/proc`, in 10 ms
 //! ticks), per try, says where the work goes whatever the load: the
 //! coordinator (this process), the workers (all of them), the server.
+//! So do the wake-ups of each per try (its threads' voluntary context
+//! switches): they count hand-offs between threads, and barely move on a
+//! busy machine, where CPU times swell.
 //!
 //! Each number of workers has two rows, in the same minutes on the same
 //! server: `dojobber` (a `Coordinator` and `Worker` processes) and `bare`,
@@ -32,7 +35,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{BenchArgs, Graph, NatsServer, Workers, bare, cpu_time, load_average, root};
+use common::{BenchArgs, Graph, NatsServer, Workers, bare, cpu_time, load_average, root, wake_ups};
 use dojobber_nats::Coordinator;
 
 const WHOLE: usize = 10_000;
@@ -57,11 +60,13 @@ fn main() {
     println!();
     println!(
         "| workers | client   | whole: 10k run | µs per try | diff: 11k − 1k run | µs per try \
-         | CPU µs per try: coordinator | workers | server |"
+         | CPU µs per try: coordinator | workers | server \
+         | wake-ups per try: coordinator | workers | server |"
     );
     println!(
         "|---------|----------|----------------|------------|--------------------|------------\
-         |-----------------------------|---------|--------|"
+         |-----------------------------|---------|--------\
+         |--------------------------------|---------|--------|"
     );
     let server_pid = server.pid().expect("the server runs").to_string();
     for workers in [1, 2, 4] {
@@ -109,6 +114,11 @@ impl Row<'_> {
             let workers: Duration = pids.iter().map(|pid| of(pid)).sum();
             [of("self"), workers, of(server_pid)]
         };
+        let wakes = || {
+            let of = |pid: &str| wake_ups(pid).unwrap_or_default();
+            let workers: u64 = pids.iter().map(|pid| of(pid)).sum();
+            [of("self"), workers, of(server_pid)]
+        };
         // The first run also waits for the workers to be serving.
         run(SMALL);
         let median = |jobs| {
@@ -116,16 +126,19 @@ impl Row<'_> {
             times.sort();
             times[times.len() / 2]
         };
-        let before = cpu();
+        let (before, woken_before) = (cpu(), wakes());
         let whole = median(WHOLE);
-        let after = cpu();
+        let (after, woken_after) = (cpu(), wakes());
         let (small, large) = (median(SMALL), median(LARGE));
         let diff = large.saturating_sub(small);
         let per_try = |time: Duration| time.as_secs_f64() * 1e6 / WHOLE as f64;
         let cpu_per_try =
             |i: usize| (after[i] - before[i]).as_secs_f64() * 1e6 / (runs * WHOLE) as f64;
+        let wakes_per_try =
+            |i: usize| (woken_after[i] - woken_before[i]) as f64 / (runs * WHOLE) as f64;
         println!(
-            "| {workers:<7} | {client:<8} | {:<14} | {:>10.1} | {:<18} | {:>10.1} | {:>27.0} | {:>7.0} | {:>6.0} |",
+            "| {workers:<7} | {client:<8} | {:<14} | {:>10.1} | {:<18} | {:>10.1} | {:>27.0} | {:>7.0} | {:>6.0} \
+             | {:>30.1} | {:>7.1} | {:>6.1} |",
             common::human(whole),
             per_try(whole),
             common::human(diff),
@@ -133,6 +146,9 @@ impl Row<'_> {
             cpu_per_try(0),
             cpu_per_try(1),
             cpu_per_try(2),
+            wakes_per_try(0),
+            wakes_per_try(1),
+            wakes_per_try(2),
         );
     }
 }

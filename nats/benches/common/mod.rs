@@ -201,3 +201,23 @@ pub fn cpu_time(pid: &str) -> Option<Duration> {
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     Some(Duration::from_millis(ticks * 10))
 }
+
+/// How many times the threads of a process have waited so far (their
+/// voluntary context switches, summed over its live threads from
+/// `/proc/PID/task/*/status`): each is one wake-up later, so they count
+/// hand-offs between threads, and unlike CPU time barely move with the
+/// machine's load; `None` off Linux.
+pub fn wake_ups(pid: &str) -> Option<u64> {
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut waits = 0;
+    for thread in threads {
+        let Ok(status) = std::fs::read_to_string(thread.ok()?.path().join("status")) else {
+            continue; // ended meanwhile
+        };
+        let count = status
+            .lines()
+            .find_map(|line| line.strip_prefix("voluntary_ctxt_switches:"))?;
+        waits += count.trim().parse::<u64>().ok()?;
+    }
+    Some(waits)
+}
