@@ -87,7 +87,7 @@ fn main() {
         runtime.block_on(bare::make_streams(&server.url(), &suite));
         let processes = Workers::start_bare(&server, &suite, workers);
         row.print("bare", &processes, |jobs| {
-            runtime.block_on(bare::run(&server.url(), &suite, jobs))
+            bare::run(&runtime, &server.url(), &suite, jobs)
         });
     }
     println!();

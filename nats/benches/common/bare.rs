@@ -90,8 +90,17 @@ pub async fn make_streams(url: &str, suite: &str) {
 }
 
 /// One bare coordinator run of `jobs` no-op tries, 16 in flight; how long
-/// it took (its reader's consumer made, every report read).
-pub async fn run(url: &str, suite: &str, jobs: usize) -> Duration {
+/// it took (its reader's consumer made, every report read). On a task of
+/// `runtime`, as a coordinator's phases are, so that it shares the
+/// runtime's threads with the client's connection.
+pub fn run(runtime: &tokio::runtime::Runtime, url: &str, suite: &str, jobs: usize) -> Duration {
+    let (url, suite) = (url.to_owned(), suite.to_owned());
+    runtime
+        .block_on(runtime.spawn(async move { run_here(&url, &suite, jobs).await }))
+        .expect("the bare run")
+}
+
+async fn run_here(url: &str, suite: &str, jobs: usize) -> Duration {
     let client = async_nats::connect(url).await.expect("connect");
     let js = jetstream::new(client);
     let run = format!(
@@ -132,7 +141,8 @@ pub async fn run(url: &str, suite: &str, jobs: usize) -> Duration {
     let mut unconfirmed = FuturesUnordered::new();
     let mut sent = 0;
     while sent < jobs.min(IN_FLIGHT) {
-        unconfirmed.push(publish(sent).await.into_future());
+        let ack = publish(sent).await;
+        unconfirmed.push(ack.into_future());
         sent += 1;
     }
     let mut reported = 0;
@@ -142,7 +152,8 @@ pub async fn run(url: &str, suite: &str, jobs: usize) -> Duration {
                 report.expect("the reader lives").expect("a report");
                 reported += 1;
                 if sent < jobs {
-                    unconfirmed.push(publish(sent).await.into_future());
+                    let ack = publish(sent).await;
+                    unconfirmed.push(ack.into_future());
                     sent += 1;
                 }
             }
@@ -168,7 +179,11 @@ pub fn serve_if_worker() {
         panic!("usage: {} bare-worker URL SUITE", args[0]);
     };
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    runtime.block_on(serve(url, suite));
+    // On a task, as a real worker's slots are.
+    let (url, suite) = (url.to_owned(), suite.to_owned());
+    runtime
+        .block_on(runtime.spawn(async move { serve(&url, &suite).await }))
+        .expect("the bare worker");
     std::process::exit(0);
 }
 
