@@ -18,6 +18,16 @@
 //! CPU time each process used during the 10k runs (from `/proc`, in 10 ms
 //! ticks), per try, says where the work goes whatever the load: the
 //! coordinator (this process), the workers (all of them), the server.
+//! So do the wake-ups of each per try (its threads' voluntary context
+//! switches): they count hand-offs between threads, and barely move on a
+//! busy machine, where CPU times swell.
+//!
+//! Each number of workers has two rows, in the same minutes on the same
+//! server: `dojobber` (a `Coordinator` and `Worker` processes) and `bare`,
+//! the protocol's floor: the same messages per try, with the same
+//! concurrency, sent with bare async-nats calls (`common/bare.rs`, which
+//! says why each message is needed). What `dojobber` costs above `bare`
+//! is ours.
 //!
 //! `cargo bench -p dojobber-nats --bench remote_try`
 
@@ -25,7 +35,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{BenchArgs, Graph, NatsServer, Workers, cpu_time, load_average, root};
+use common::{BenchArgs, Graph, NatsServer, Workers, bare, cpu_time, load_average, root, wake_ups};
 use dojobber_nats::Coordinator;
 
 const WHOLE: usize = 10_000;
@@ -34,6 +44,7 @@ const LARGE: usize = SMALL + WHOLE;
 
 fn main() {
     common::serve_if_worker();
+    bare::serve_if_worker();
     let runs = std::env::var("REMOTE_TRY_RUNS")
         .ok()
         .and_then(|runs| runs.parse().ok())
@@ -48,24 +59,66 @@ fn main() {
     );
     println!();
     println!(
-        "| workers | whole: 10k run | µs per try | diff: 11k − 1k run | µs per try \
-         | CPU µs per try: coordinator | workers | server |"
+        "| workers | client   | whole: 10k run | µs per try | diff: 11k − 1k run | µs per try \
+         | CPU µs per try: coordinator | workers | server \
+         | wake-ups per try: coordinator | workers | server |"
     );
     println!(
-        "|---------|----------------|------------|--------------------|------------\
-         |-----------------------------|---------|--------|"
+        "|---------|----------|----------------|------------|--------------------|------------\
+         |-----------------------------|---------|--------\
+         |--------------------------------|---------|--------|"
     );
     let server_pid = server.pid().expect("the server runs").to_string();
     for workers in [1, 2, 4] {
         let suite = format!("bench{workers}");
-        let worker_processes = Workers::start(&server, &suite, workers, 1);
-        let pids: Vec<String> = worker_processes.pids().iter().map(u32::to_string).collect();
+        let processes = Workers::start(&server, &suite, workers, 1);
+        let row = Row {
+            runs,
+            workers,
+            server_pid: &server_pid,
+        };
+        row.print("dojobber", &processes, |jobs| {
+            runtime.block_on(run(&server, &suite, jobs))
+        });
+        drop(processes);
+
+        // The protocol's floor, on the same server, in the same minutes.
+        let suite = format!("bare{workers}");
+        runtime.block_on(bare::make_streams(&server.url(), &suite));
+        let processes = Workers::start_bare(&server, &suite, workers);
+        row.print("bare", &processes, |jobs| {
+            bare::run(&runtime, &server.url(), &suite, jobs)
+        });
+    }
+    println!();
+    println!("load average {} at the end", load_average());
+}
+
+/// What the two rows of a number of workers share.
+struct Row<'a> {
+    /// Runs per median.
+    runs: usize,
+    /// Worker processes.
+    workers: usize,
+    server_pid: &'a str,
+}
+
+impl Row<'_> {
+    /// Times `run` (a whole run of so many jobs) with `processes` serving,
+    /// and prints the row of `client`.
+    fn print(&self, client: &str, processes: &Workers, run: impl Fn(usize) -> Duration) {
+        let (runs, workers, server_pid) = (self.runs, self.workers, self.server_pid);
+        let pids: Vec<String> = processes.pids().iter().map(u32::to_string).collect();
         let cpu = || {
             let of = |pid: &str| cpu_time(pid).unwrap_or_default();
             let workers: Duration = pids.iter().map(|pid| of(pid)).sum();
-            [of("self"), workers, of(&server_pid)]
+            [of("self"), workers, of(server_pid)]
         };
-        let run = |jobs| runtime.block_on(run(&server, &suite, jobs));
+        let wakes = || {
+            let of = |pid: &str| wake_ups(pid).unwrap_or_default();
+            let workers: u64 = pids.iter().map(|pid| of(pid)).sum();
+            [of("self"), workers, of(server_pid)]
+        };
         // The first run also waits for the workers to be serving.
         run(SMALL);
         let median = |jobs| {
@@ -73,16 +126,19 @@ fn main() {
             times.sort();
             times[times.len() / 2]
         };
-        let before = cpu();
+        let (before, woken_before) = (cpu(), wakes());
         let whole = median(WHOLE);
-        let after = cpu();
+        let (after, woken_after) = (cpu(), wakes());
         let (small, large) = (median(SMALL), median(LARGE));
         let diff = large.saturating_sub(small);
         let per_try = |time: Duration| time.as_secs_f64() * 1e6 / WHOLE as f64;
         let cpu_per_try =
             |i: usize| (after[i] - before[i]).as_secs_f64() * 1e6 / (runs * WHOLE) as f64;
+        let wakes_per_try =
+            |i: usize| (woken_after[i] - woken_before[i]) as f64 / (runs * WHOLE) as f64;
         println!(
-            "| {workers:<7} | {:<14} | {:>10.1} | {:<18} | {:>10.1} | {:>27.0} | {:>7.0} | {:>6.0} |",
+            "| {workers:<7} | {client:<8} | {:<14} | {:>10.1} | {:<18} | {:>10.1} | {:>27.0} | {:>7.0} | {:>6.0} \
+             | {:>30.1} | {:>7.1} | {:>6.1} |",
             common::human(whole),
             per_try(whole),
             common::human(diff),
@@ -90,10 +146,11 @@ fn main() {
             cpu_per_try(0),
             cpu_per_try(1),
             cpu_per_try(2),
+            wakes_per_try(0),
+            wakes_per_try(1),
+            wakes_per_try(2),
         );
     }
-    println!();
-    println!("load average {} at the end", load_average());
 }
 
 /// One coordinator run of `jobs` no-op jobs; how long it took.

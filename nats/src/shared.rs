@@ -123,8 +123,8 @@ impl SharedStorage {
     }
 }
 
-/// Blocks the phase's thread (one of tokio's blocking pool) for a round
-/// trip to the server.
+/// Blocks the phase's thread (out of the runtime while the phase runs)
+/// for a round trip to the server.
 impl SharedBackend for SharedStorage {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BoxError> {
         self.get_json(key)

@@ -144,7 +144,8 @@ where
     }
 
     /// How many tries of each label it performs at once (at least 1, the
-    /// default), each on a thread of tokio's blocking pool.
+    /// default), each phase on a thread of its own while it runs (the
+    /// runtime's other tasks move off it meanwhile).
     pub fn slots(mut self, slots: usize) -> Self {
         self.slots = slots.max(1);
         self
@@ -509,7 +510,7 @@ async fn take_try<A>(
             return;
         }
     }
-    let claim = Claim::new(&request);
+    let claim = Arc::new(Claim::new(&request));
     // Handed again: it may have run on the worker that went silent.
     let redelivered = message.info().map_or(true, |info| info.delivered > 1);
     if redelivered && let Claimed::NotOurs { ack } = shared.claim(&request, &claim).await {
@@ -518,12 +519,27 @@ async fn take_try<A>(
         }
         return;
     }
-    let done = tokio::select! {
-        done = perform_try(&shared, &request, &claim, slot) => done,
-        never = keep_alive(&shared, &message, &request, &claim) => match never {},
-    };
-    if done {
+    let request = Arc::new(request);
+    // A task of its own: a phase performed on this task's thread
+    // ([`perform_here`]) holds this task for as long as it lasts.
+    let _keep_alive = AbortOnDrop(tokio::spawn(keep_alive(
+        Arc::clone(&shared),
+        message.clone(),
+        Arc::clone(&request),
+        Arc::clone(&claim),
+    )));
+    if perform_try(&shared, &request, &claim, slot).await {
         let _ = message.ack().await;
+    }
+}
+
+/// A task that ends when this is dropped (its try ended, or the try's
+/// task was aborted with its slot).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -532,14 +548,13 @@ async fn take_try<A>(
 /// wait. A try still unclaimed then (a long check) is claimed, once: the
 /// coordinator watches a claim, so a worker that dies in any phase is
 /// seen, while a try whose check passes quickly is never claimed. Never
-/// ends.
+/// ends: aborted when the try ends.
 async fn keep_alive<A>(
-    shared: &Shared<A>,
-    message: &jetstream::Message,
-    request: &TryRequest,
-    claim: &Claim,
-) -> std::convert::Infallible
-where
+    shared: Arc<Shared<A>>,
+    message: jetstream::Message,
+    request: Arc<TryRequest>,
+    claim: Arc<Claim>,
+) where
     A: DeserializeOwned + Send + Sync + 'static,
 {
     let every = shared.transport.settings.ack_wait / 3;
@@ -552,7 +567,7 @@ where
         } else if !asked {
             // Not ours: the try's next phase, if any, says so again.
             asked = true;
-            let _ = shared.claim(request, claim).await;
+            let _ = shared.claim(&request, &claim).await;
         }
     }
 }
@@ -701,13 +716,7 @@ where
             }
         }
         let started = Instant::now();
-        let (outcome, back) = {
-            let state = Arc::clone(&state);
-            let attempt = request.attempt;
-            tokio::task::spawn_blocking(move || perform(&state, id, phase, attempt, local))
-                .await
-                .expect("perform catches the job's panics")
-        };
+        let (outcome, back) = perform_here(&state, id, phase, request.attempt, local).await;
         local = back;
         let elapsed = started.elapsed();
         let next = next_phase(kind, phase, outcome.is_pass(), request.no_act);
@@ -765,6 +774,29 @@ where
         }
         phase = next;
     }
+}
+
+/// Performs one phase of a try on this task's thread, the runtime's other
+/// tasks (the try's keep-alive among them) moved to another thread while
+/// it runs (`block_in_place`): a quick phase (most checks) costs no
+/// hand-off to a blocking thread and back, and a slow one holds no thread
+/// the runtime needs. On a current-thread runtime, which cannot move its
+/// tasks, on tokio's blocking pool.
+async fn perform_here<A: Send + Sync + 'static>(
+    state: &Arc<RunState<A>>,
+    id: JobId,
+    phase: Phase,
+    attempt: u32,
+    local: LocalStorage,
+) -> (Outcome, LocalStorage) {
+    let flavor = tokio::runtime::Handle::current().runtime_flavor();
+    if flavor == tokio::runtime::RuntimeFlavor::MultiThread {
+        return tokio::task::block_in_place(|| perform(state, id, phase, attempt, local));
+    }
+    let state = Arc::clone(state);
+    tokio::task::spawn_blocking(move || perform(&state, id, phase, attempt, local))
+        .await
+        .expect("perform catches the job's panics")
 }
 
 /// Calls one phase of a job; a panic becomes its failure.

@@ -4,8 +4,10 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::sync::{Condvar, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{HANG, NatsServer};
 use dojobber::{CancelHandle, Context, Job, JobRef, JobResult, Status, StopReason, bail, dep};
@@ -165,4 +167,114 @@ fn the_same_jobs_share_a_value_in_a_local_run_and_across_hosts() {
         Status::Passed,
         "{report:?}"
     );
+}
+
+/// How often each [`LongCheck`] was checked.
+static LONG_CHECKS: [AtomicU32; 2] = [AtomicU32::new(0), AtomicU32::new(0)];
+/// When the [`LongCheck`]s' checks ended.
+static LONG_CHECKS_ENDED: Mutex<Vec<SystemTime>> = Mutex::new(Vec::new());
+
+/// The ack wait of the long-check test, which each check outlasts.
+const LONG_ACK_WAIT: Duration = Duration::from_millis(1500);
+
+/// A check that takes longer than the ack wait, then passes.
+struct LongCheck(usize);
+impl Job<()> for LongCheck {
+    fn name(&self) -> String {
+        format!("LongCheck{}", self.0)
+    }
+    fn check(&self, _: &mut Context<'_, ()>) -> JobResult {
+        LONG_CHECKS[self.0].fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(LONG_ACK_WAIT + LONG_ACK_WAIT / 3);
+        LONG_CHECKS_ENDED.lock().unwrap().push(SystemTime::now());
+        Ok(())
+    }
+}
+
+struct BothLong;
+impl Job<()> for BothLong {
+    fn deps(&self, _: &()) -> Vec<JobRef<()>> {
+        vec![dep(LongCheck(0)), dep(LongCheck(1))]
+    }
+    fn check(&self, _: &mut Context<'_, ()>) -> JobResult {
+        Ok(())
+    }
+}
+
+/// A worker performs a phase on its slot's thread. Phases that outlast
+/// the ack wait on every thread its runtime has must still leave the
+/// worker's keep-alive its turn: it claims each try a third of the ack
+/// wait into its check (so that a worker dying in it is seen) and keeps
+/// JetStream from handing the try again (which would check it twice).
+#[test]
+fn checks_outlasting_the_ack_wait_on_every_runtime_thread_are_claimed_meanwhile_and_done_once() {
+    use futures_util::StreamExt;
+    let server = NatsServer::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let settings = Settings {
+        ack_wait: LONG_ACK_WAIT,
+        ..Settings::default()
+    };
+    let (report, claims) = runtime.block_on(async {
+        let client = async_nats::connect(server.url()).await.unwrap();
+        let worker = Worker::new(client.clone(), "long", "w1", |_: &()| dep(BothLong))
+            .unwrap()
+            .settings(settings)
+            .slots(2);
+        tokio::spawn(worker.serve());
+        // Each claim's first word, with the server's time of it, from the
+        // start (the worker made the runs bucket as it started).
+        let js = async_nats::jetstream::new(client.clone());
+        let names = dojobber_nats::Names::new("long").unwrap();
+        let bucket = loop {
+            match js.get_key_value(names.runs_bucket()).await {
+                Ok(bucket) => break bucket,
+                Err(_) => tokio::task::yield_now().await,
+            }
+        };
+        let mut watch = bucket.watch("*.claim.>").await.unwrap();
+        let run = Coordinator::new(client, "long", BothLong, ())
+            .settings(settings)
+            .tries(1)
+            .run();
+        let report = tokio::time::timeout(HANG, run)
+            .await
+            .expect("the run ends")
+            .unwrap();
+        let mut claims: Vec<(String, String, i128)> = Vec::new();
+        while claims.len() < 2 {
+            let next = tokio::time::timeout(HANG, watch.next()).await;
+            let entry = next.expect("both tries claimed").unwrap().unwrap();
+            if !claims.iter().any(|(key, _, _)| *key == entry.key) {
+                let holder = String::from_utf8(entry.value.to_vec()).unwrap();
+                let at = entry.created.unix_timestamp_nanos();
+                claims.push((entry.key, holder, at));
+            }
+        }
+        (report, claims)
+    });
+    runtime.shutdown_background();
+    assert!(report.is_success(), "{report:?}");
+    for (job, checks) in ["LongCheck0", "LongCheck1"].into_iter().zip(&LONG_CHECKS) {
+        let job_report = report.job(job).unwrap();
+        assert_eq!(job_report.status(), Status::Passed, "{report:?}");
+        assert_eq!(job_report.performed_by(1), Some("w1"));
+        assert_eq!(checks.load(Ordering::SeqCst), 1, "{job} checked once");
+    }
+    // Each long check's try, claimed by its keep-alive while the checks
+    // ran; BothLong's quick check passed unclaimed.
+    let first_end = *LONG_CHECKS_ENDED.lock().unwrap().iter().min().unwrap();
+    let first_end = first_end.duration_since(UNIX_EPOCH).unwrap().as_nanos() as i128;
+    for (key, holder, at) in &claims {
+        assert_eq!(holder, "w1", "{key}");
+        assert!(
+            *at < first_end,
+            "{key} claimed {} ms after the first check ended",
+            (at - first_end) / 1_000_000
+        );
+    }
 }

@@ -11,6 +11,8 @@ pub mod server;
 #[path = "../../../core/benches/common/mod.rs"]
 pub mod shape;
 
+pub mod bare;
+
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -131,12 +133,31 @@ pub struct Workers(Vec<Child>);
 impl Workers {
     /// Starts `count` worker processes of `suite` with `slots` each.
     pub fn start(server: &NatsServer, suite: &str, count: usize, slots: usize) -> Workers {
+        Workers::spawn(count, |w| {
+            vec![
+                "worker".into(),
+                server.url(),
+                suite.into(),
+                format!("w{w}"),
+                slots.to_string(),
+            ]
+        })
+    }
+
+    /// Starts `count` bare workers of `suite` ([`bare`]), one slot each.
+    pub fn start_bare(server: &NatsServer, suite: &str, count: usize) -> Workers {
+        Workers::spawn(count, |_| {
+            vec!["bare-worker".into(), server.url(), suite.into()]
+        })
+    }
+
+    /// Starts `count` copies of this program, copy `w` with `args(w)`.
+    fn spawn(count: usize, args: impl Fn(usize) -> Vec<String>) -> Workers {
         let program = std::env::current_exe().expect("the benchmark's own path");
         let children = (0..count)
             .map(|w| {
                 Command::new(&program)
-                    .args(["worker", &server.url(), suite, &format!("w{w}")])
-                    .arg(slots.to_string())
+                    .args(args(w))
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
                     .spawn()
@@ -179,4 +200,24 @@ pub fn cpu_time(pid: &str) -> Option<Duration> {
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     Some(Duration::from_millis(ticks * 10))
+}
+
+/// How many times the threads of a process have waited so far (their
+/// voluntary context switches, summed over its live threads from
+/// `/proc/PID/task/*/status`): each is one wake-up later, so they count
+/// hand-offs between threads, and unlike CPU time barely move with the
+/// machine's load; `None` off Linux.
+pub fn wake_ups(pid: &str) -> Option<u64> {
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut waits = 0;
+    for thread in threads {
+        let Ok(status) = std::fs::read_to_string(thread.ok()?.path().join("status")) else {
+            continue; // ended meanwhile
+        };
+        let count = status
+            .lines()
+            .find_map(|line| line.strip_prefix("voluntary_ctxt_switches:"))?;
+        waits += count.trim().parse::<u64>().ok()?;
+    }
+    Some(waits)
 }
