@@ -327,15 +327,15 @@ impl<A> Session<A> {
         run.machine.into_report_card()
     }
 
-    /// The run's shared state. A panic under the lock (an observer's)
-    /// stops the run rather than poisoning every worker. Held for one
-    /// [`step`](Self::step), never while performing a phase.
     /// How many phases handed out wait for a worker to take them.
     #[cfg(feature = "tokio")]
     pub(crate) fn phases_waiting(&self) -> usize {
         self.lock().handoff.len()
     }
 
+    /// The run's shared state. A panic under the lock (an observer's)
+    /// stops the run rather than poisoning every worker. Held for one
+    /// [`step`](Self::step), never while performing a phase.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Run> {
         self.run.lock().unwrap_or_else(PoisonError::into_inner)
     }
