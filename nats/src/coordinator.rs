@@ -46,6 +46,7 @@ use tokio::sync::Notify;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::AbortOnDrop;
 use crate::error::{Error, nats};
 use crate::remote_try::{Action, ClaimSeen, CutResult, Lost, RemoteTry};
 use crate::transport::{LEASE_KEY, Served, Settings, Transport};
@@ -341,16 +342,6 @@ fn new_run_id() -> String {
         .unwrap_or_default()
         .as_nanos();
     format!("r{nanos:x}-{}", std::process::id())
-}
-
-/// A task that ends when this is dropped (the run's future dropped, or a
-/// panic unwinding through it).
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// The coordinator's hold on its suite: a key in a bucket whose keys

@@ -22,3 +22,14 @@ pub use wire::{
     check_token, plan_fingerprint,
 };
 pub use worker::{RootFn, Worker};
+
+/// A task that ends when this is dropped: with the future that holds it
+/// (a run's future dropped, a try ended, a slot aborted) or with a panic
+/// unwinding through it.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

@@ -19,6 +19,7 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::AbortOnDrop;
 use crate::error::{Error, nats};
 use crate::shared::SharedStorage;
 use crate::transport::{LEASE_KEY, Presence, Settings, Transport};
@@ -530,16 +531,6 @@ async fn take_try<A>(
     )));
     if perform_try(&shared, &request, &claim, slot).await {
         let _ = message.ack().await;
-    }
-}
-
-/// A task that ends when this is dropped (its try ended, or the try's
-/// task was aborted with its slot).
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
