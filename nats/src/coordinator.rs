@@ -25,7 +25,7 @@
 //! still runs (one KV round-trip's window).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_nats::RequestErrorKind;
@@ -278,10 +278,16 @@ where
         let run = new_run_id();
         let cancel = session.cancel_handle().clone();
         let session = Arc::new(session);
+        // The tasks that warn (the lease's refresher, the report reader,
+        // the claim watcher) outlive the run's drive: a warning holds the
+        // session under this lock, and the run's end clears it under the
+        // same lock, so the report never waits on (or races) a warning.
+        let warned = Arc::new(Mutex::new(Arc::downgrade(&session)));
         let warn: Warn = {
-            let session = Arc::downgrade(&session);
+            let warned = Arc::clone(&warned);
             Arc::new(move |job: Option<JobId>, message: String| {
-                if let Some(session) = session.upgrade() {
+                let warned = lock(&warned);
+                if let Some(session) = warned.upgrade() {
                     session.warn(job, message);
                 }
             })
@@ -323,6 +329,8 @@ where
                 return Err(error);
             }
             let plan = Arc::clone(session.plan());
+            // A warning from now on has no run to go to.
+            *lock(&warned) = Weak::new();
             let report = match Arc::try_unwrap(session) {
                 Ok(session) => session.into_report(),
                 Err(_) => unreachable!("every worker of the run has ended"),
